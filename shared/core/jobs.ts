@@ -1,0 +1,145 @@
+import { z } from "zod";
+import type { ChatMessage } from "./prompt.ts";
+
+/** Job statuses (DESIGN.md wire conventions). */
+export const jobStatuses = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"] as const;
+export type JobStatus = (typeof jobStatuses)[number];
+export const terminalStatuses: ReadonlySet<JobStatus> = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]);
+export const isTerminal = (status: JobStatus): boolean => terminalStatuses.has(status);
+
+const chatMessage = z.strictObject({
+  role: z.enum(["system", "user", "assistant"]),
+  content: z.string(),
+});
+
+/**
+ * A job as a client submits it (POST /v1/jobs, WebSocket submit, one line of a batch file).
+ * Route-specific limits (max_tokens, prompt length) are checked afterwards against the route.
+ */
+export const jobRequestSchema = z
+  .strictObject({
+    model: z.string({ error: "must be a string naming a model route" }).min(1, "must not be empty"),
+    prompt: z.string({ error: "must be a string" }).min(1, "must not be empty").optional(),
+    messages: z.array(chatMessage, { error: "must be an array of {role, content}" }).min(1, "must not be empty").optional(),
+    max_tokens: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1"),
+    temperature: z.number({ error: "must be a number" }).min(0, "must be between 0 and 2").max(2, "must be between 0 and 2").optional(),
+    top_p: z.number({ error: "must be a number" }).gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional(),
+    stop: z.union([z.string(), z.array(z.string()).max(4, "at most 4 stop sequences")], { error: "must be a string or an array of strings" }).optional(),
+    seed: z.number({ error: "must be an integer" }).int("must be an integer").optional(),
+    priority: z.number({ error: "must be an integer" }).int("must be an integer").min(0, "must be between 0 and 9").max(9, "must be between 0 and 9").optional(),
+    deadline: z.iso.datetime({ offset: true, error: "must be an ISO 8601 date-time" }).optional(),
+    idempotency_key: z.string({ error: "must be a string" }).min(1, "must not be empty").max(128, "at most 128 characters").optional(),
+    metadata: z.record(z.string(), z.string(), { error: "must be an object of string values" })
+      .refine((m) => Object.keys(m).length <= 16, "at most 16 keys").optional(),
+  })
+  .superRefine((job, ctx) => {
+    if ((job.prompt === undefined) === (job.messages === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["prompt"], message: "give exactly one of prompt or messages" });
+    }
+  });
+
+export type JobRequest = z.infer<typeof jobRequestSchema>;
+
+/** What the engine needs to run a job, as kept on the job record and in the queue message. */
+export type GenerationRequest = {
+  readonly prompt?: string | undefined;
+  readonly messages?: readonly ChatMessage[] | undefined;
+  readonly max_tokens: number;
+  readonly temperature?: number | undefined;
+  readonly top_p?: number | undefined;
+  readonly stop?: string | readonly string[] | undefined;
+  readonly seed?: number | undefined;
+};
+
+export type JobResult = {
+  readonly text: string;
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
+  readonly finish_reason: "length" | "stop";
+};
+
+export type JobFailure = { readonly code: string; readonly message: string };
+
+/** A job as stored in the jobs table. Timestamps are ISO strings; expires_at is epoch seconds (TTL). */
+export type JobRecord = {
+  readonly job_id: string;
+  readonly tenant: string;
+  readonly status: JobStatus;
+  readonly model: string;
+  readonly request: GenerationRequest;
+  readonly prompt_tokens: number;
+  readonly priority: number;
+  readonly deadline?: string | undefined;
+  readonly idempotency_key?: string | undefined;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  readonly batch_id?: string | undefined;
+  readonly custom_id?: string | undefined;
+  readonly batch_line?: number | undefined;
+  /** Incremented each time a batcher takes the job; results are written only by the latest. */
+  readonly attempt: number;
+  readonly created_at: string;
+  readonly started_at?: string | undefined;
+  readonly finished_at?: string | undefined;
+  readonly window_id?: string | undefined;
+  readonly window_size?: number | undefined;
+  readonly component?: string | undefined;
+  readonly result?: JobResult | undefined;
+  readonly error?: JobFailure | undefined;
+  readonly waiting_reason?: string | undefined;
+  readonly expires_at: number;
+};
+
+/** The SQS message for one job. Carries the request so the batcher can pack without a read. */
+export const jobMessageSchema = z.strictObject({
+  version: z.literal(1),
+  job_id: z.string().min(1),
+  tenant: z.string().min(1),
+  model: z.string().min(1),
+  prompt_tokens: z.number().int().positive(),
+  priority: z.number().int().min(0).max(9),
+  deadline: z.string().optional(),
+  submitted_at: z.string(),
+  request: z.strictObject({
+    prompt: z.string().optional(),
+    messages: z.array(chatMessage).optional(),
+    max_tokens: z.number().int().positive(),
+    temperature: z.number().optional(),
+    top_p: z.number().optional(),
+    stop: z.union([z.string(), z.array(z.string())]).optional(),
+    seed: z.number().int().optional(),
+  }),
+});
+export type JobMessage = z.infer<typeof jobMessageSchema>;
+
+/** The public view of a job (GET /v1/jobs/{id} and WebSocket events). */
+export type JobView = {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly model: string;
+  readonly batch_id?: string | undefined;
+  readonly custom_id?: string | undefined;
+  readonly waiting_reason?: string | undefined;
+  readonly result?: JobResult | undefined;
+  readonly error?: JobFailure | undefined;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  readonly timings: { readonly submitted_at: string; readonly started_at?: string | undefined; readonly finished_at?: string | undefined };
+  readonly window?: { readonly window_id: string; readonly window_size: number } | undefined;
+};
+
+export function toJobView(job: JobRecord): JobView {
+  return {
+    job_id: job.job_id,
+    status: job.status,
+    model: job.model,
+    batch_id: job.batch_id,
+    custom_id: job.custom_id,
+    waiting_reason: job.waiting_reason,
+    result: job.result,
+    error: job.error,
+    metadata: job.metadata,
+    timings: { submitted_at: job.created_at, started_at: job.started_at, finished_at: job.finished_at },
+    window: job.window_id !== undefined && job.window_size !== undefined
+      ? { window_id: job.window_id, window_size: job.window_size }
+      : undefined,
+  };
+}

@@ -1,0 +1,161 @@
+import { z } from "zod";
+import { profileNames } from "./profiles.ts";
+
+/**
+ * The schema of infra/routes.yml. Parsed once at start-up; every reader (functions, serverless
+ * config, the SageMaker emulator) sees the same validated catalog.
+ */
+const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/, "letters, digits, '.' and '-'");
+const positiveInt = z.number().int().positive();
+
+export const engineModes = ["lmi-rolling", "lmi-dynamic"] as const;
+export type EngineMode = (typeof engineModes)[number];
+
+export const tokenizerNames = ["llama2"] as const;
+export type TokenizerName = (typeof tokenizerNames)[number];
+
+const endpointSchema = z.strictObject({
+  instance_type: z.string().min(1),
+  instance_count: positiveInt,
+  gpus_per_instance: positiveInt,
+  gpu: z.string().min(1),
+  price_per_instance_hour: z.number().nonnegative(),
+});
+
+const limitsSchema = z.strictObject({
+  max_sequences: positiveInt,
+  token_budget: positiveInt,
+  max_prompt_tokens: positiveInt,
+  max_new_tokens: positiveInt,
+  payload_bytes: positiveInt.max(6 * 1024 * 1024),
+  max_invocation_seconds: positiveInt.max(60),
+});
+
+const componentSchema = z.strictObject({
+  endpoint: name,
+  profile: z.enum(profileNames),
+  engine: z.enum(engineModes),
+  accelerators_per_copy: positiveInt,
+  copies: z.number().int().nonnegative(),
+  limits: limitsSchema,
+});
+
+const windowSchema = z.strictObject({
+  batch_size: positiveInt.max(10_000),
+  batching_window_seconds: z.number().int().min(0).max(300),
+  maximum_concurrency: positiveInt.min(2).max(1000),
+});
+
+const routeSchema = z.strictObject({
+  description: z.string().default(""),
+  tokenizer: z.enum(tokenizerNames),
+  components: z.array(name).min(1),
+  window: windowSchema,
+  max_receive_count: positiveInt.max(1000),
+  retention_days: positiveInt,
+});
+
+export const routesFileSchema = z
+  .strictObject({
+    endpoints: z.record(name, endpointSchema),
+    components: z.record(name, componentSchema),
+    routes: z.record(name, routeSchema),
+  })
+  .superRefine((file, ctx) => {
+    for (const [id, component] of Object.entries(file.components)) {
+      const endpoint = file.endpoints[component.endpoint];
+      if (!endpoint) {
+        ctx.addIssue({ code: "custom", path: ["components", id, "endpoint"], message: `unknown endpoint "${component.endpoint}"` });
+      }
+      if (component.limits.max_prompt_tokens + component.limits.max_new_tokens > component.limits.token_budget) {
+        ctx.addIssue({ code: "custom", path: ["components", id, "limits"], message: "max_prompt_tokens + max_new_tokens must fit in token_budget" });
+      }
+    }
+    for (const [endpointName, endpoint] of Object.entries(file.endpoints)) {
+      const gpusUsed = Object.values(file.components)
+        .filter((c) => c.endpoint === endpointName)
+        .reduce((sum, c) => sum + c.copies * c.accelerators_per_copy, 0);
+      const gpus = endpoint.instance_count * endpoint.gpus_per_instance;
+      if (gpusUsed > gpus) {
+        ctx.addIssue({ code: "custom", path: ["endpoints", endpointName], message: `components need ${gpusUsed} GPUs, the endpoint has ${gpus}` });
+      }
+    }
+    for (const [id, route] of Object.entries(file.routes)) {
+      route.components.forEach((component, i) => {
+        if (!file.components[component]) {
+          ctx.addIssue({ code: "custom", path: ["routes", id, "components", i], message: `unknown component "${component}"` });
+        }
+      });
+    }
+  });
+
+export type RoutesFile = z.infer<typeof routesFileSchema>;
+export type EndpointSpec = RoutesFile["endpoints"][string];
+export type ComponentSpec = RoutesFile["components"][string];
+export type ComponentLimits = ComponentSpec["limits"];
+export type WindowSettings = RoutesFile["routes"][string]["window"];
+
+/** A component with its name and endpoint resolved. */
+export type Component = ComponentSpec & { readonly name: string; readonly endpointName: string; readonly endpointSpec: EndpointSpec };
+
+/** A route with its components resolved: what the pipeline works with. */
+export type Route = Omit<RoutesFile["routes"][string], "components"> & {
+  readonly name: string;
+  readonly components: readonly Component[];
+  /** The tightest limits over the route's components: what any one job must fit. */
+  readonly limits: ComponentLimits;
+};
+
+export type RouteCatalog = {
+  readonly routes: ReadonlyMap<string, Route>;
+  readonly components: ReadonlyMap<string, Component>;
+  readonly endpoints: ReadonlyMap<string, EndpointSpec>;
+};
+
+export class RoutesFileError extends Error {
+  override readonly name = "RoutesFileError";
+}
+
+/** Validates a parsed routes file and resolves its references. */
+export function buildRouteCatalog(raw: unknown): RouteCatalog {
+  const parsed = routesFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new RoutesFileError(`invalid routes file: ${problems.join("; ")}`);
+  }
+  const file = parsed.data;
+  const components = new Map<string, Component>();
+  for (const [componentName, spec] of Object.entries(file.components)) {
+    const endpointSpec = file.endpoints[spec.endpoint];
+    if (!endpointSpec) throw new RoutesFileError(`component ${componentName}: unknown endpoint ${spec.endpoint}`);
+    components.set(componentName, { ...spec, name: componentName, endpointName: spec.endpoint, endpointSpec });
+  }
+  const routes = new Map<string, Route>();
+  for (const [routeName, spec] of Object.entries(file.routes)) {
+    const resolved = spec.components.map((c) => {
+      const component = components.get(c);
+      if (!component) throw new RoutesFileError(`route ${routeName}: unknown component ${c}`);
+      return component;
+    });
+    routes.set(routeName, { ...spec, name: routeName, components: resolved, limits: tightestLimits(resolved) });
+  }
+  return { routes, components, endpoints: new Map(Object.entries(file.endpoints)) };
+}
+
+function tightestLimits(components: readonly Component[]): ComponentLimits {
+  const pick = (key: keyof ComponentLimits) => Math.min(...components.map((c) => c.limits[key]));
+  return {
+    max_sequences: pick("max_sequences"),
+    token_budget: pick("token_budget"),
+    max_prompt_tokens: pick("max_prompt_tokens"),
+    max_new_tokens: pick("max_new_tokens"),
+    payload_bytes: pick("payload_bytes"),
+    max_invocation_seconds: pick("max_invocation_seconds"),
+  };
+}
+
+/** Price of one GPU-hour of a component's endpoint, for cost per token. */
+export function gpuHourPrice(component: Component): number {
+  const spec = component.endpointSpec;
+  return spec.price_per_instance_hour / spec.gpus_per_instance;
+}
