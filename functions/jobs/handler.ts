@@ -1,1 +1,15 @@
-export const handler = async () => ({ statusCode: 200, body: 'todo' });
+import { getJob } from "#shared/app/queries";
+import { submitJob } from "#shared/app/submit";
+import { toJobView } from "#shared/core/jobs";
+import { httpFunction, json, jsonBody, pathParameter } from "#shared/http";
+import { runtimeDeps } from "#shared/runtime";
+
+const deps = runtimeDeps();
+
+export const handler = httpFunction(() => deps.apiKeys, {
+  "POST /v1/jobs": async ({ tenant, event }) => {
+    const { job, created } = await submitJob(deps, tenant, jsonBody(event));
+    return json(created ? 202 : 200, { job_id: job.job_id, status: job.status });
+  },
+  "GET /v1/jobs/{id}": async ({ tenant, event }) => json(200, toJobView(await getJob(deps, tenant, pathParameter(event, "id")))),
+});

@@ -1,1 +1,24 @@
-export const handler = async () => ({ statusCode: 200, body: 'todo' });
+import middy from "@middy/core";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
+import { connect } from "#shared/app/websocket";
+import { UnauthorizedError } from "#shared/core/errors";
+import { logger } from "#shared/observability";
+import { runtimeDeps } from "#shared/runtime";
+
+const deps = runtimeDeps();
+
+/** $connect carries the query string, which the v2 WebSocket event type leaves out. */
+type ConnectEvent = APIGatewayProxyWebsocketEventV2 & { queryStringParameters?: Record<string, string | undefined> | null };
+
+export const handler = middy<ConnectEvent, APIGatewayProxyResultV2>()
+  .use(injectLambdaContext(logger))
+  .handler(async (event) => {
+    try {
+      await connect(deps, event.requestContext.connectionId, event.queryStringParameters?.token);
+      return { statusCode: 200 };
+    } catch (error) {
+      if (error instanceof UnauthorizedError) return { statusCode: 401, body: error.message };
+      throw error;
+    }
+  });

@@ -7,6 +7,9 @@ export type JobStatus = (typeof jobStatuses)[number];
 export const terminalStatuses: ReadonlySet<JobStatus> = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]);
 export const isTerminal = (status: JobStatus): boolean => terminalStatuses.has(status);
 
+/** A type error message that says "is required" when the field is absent. */
+const expected = (rule: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : rule);
+
 const chatMessage = z.strictObject({
   role: z.enum(["system", "user", "assistant"]),
   content: z.string(),
@@ -18,10 +21,10 @@ const chatMessage = z.strictObject({
  */
 export const jobRequestSchema = z
   .strictObject({
-    model: z.string({ error: "must be a string naming a model route" }).min(1, "must not be empty"),
+    model: z.string({ error: expected("must be a string naming a model route") }).min(1, "must not be empty"),
     prompt: z.string({ error: "must be a string" }).min(1, "must not be empty").optional(),
     messages: z.array(chatMessage, { error: "must be an array of {role, content}" }).min(1, "must not be empty").optional(),
-    max_tokens: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1"),
+    max_tokens: z.number({ error: expected("must be an integer") }).int("must be an integer").positive("must be at least 1"),
     temperature: z.number({ error: "must be a number" }).min(0, "must be between 0 and 2").max(2, "must be between 0 and 2").optional(),
     top_p: z.number({ error: "must be a number" }).gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional(),
     stop: z.union([z.string(), z.array(z.string()).max(4, "at most 4 stop sequences")], { error: "must be a string or an array of strings" }).optional(),

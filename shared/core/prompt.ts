@@ -20,3 +20,8 @@ export function renderLlama2Chat(messages: readonly ChatMessage[]): string {
   }
   return out;
 }
+
+/** The text the engine receives for a job: its prompt, or its messages rendered. */
+export function promptTextOf(request: { readonly prompt?: string | undefined; readonly messages?: readonly ChatMessage[] | undefined }): string {
+  return request.prompt ?? renderLlama2Chat(request.messages ?? []);
+}

@@ -1,0 +1,32 @@
+import { isTerminal, jobMessageSchema } from "../core/jobs.ts";
+import type { Clock, JobStore } from "../ports.ts";
+import type { Logger } from "./logger.ts";
+import { notifyJob, type NotifyDeps } from "./notify.ts";
+
+export type DeadLetterDeps = NotifyDeps & { readonly jobs: JobStore; readonly clock: Clock; readonly logger: Logger };
+
+/**
+ * The end of the line for a message SQS gave up on: its job becomes FAILED with the reason and
+ * its subscribers are told. A message that is not ours is logged and let go: the DLQ is where
+ * it was meant to end, and nothing else can be done with it.
+ */
+export async function handleDeadLetter(deps: DeadLetterDeps, body: string, receiveCount: number): Promise<void> {
+  let parsed;
+  try {
+    parsed = jobMessageSchema.safeParse(JSON.parse(body));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success) {
+    deps.logger.error("dead letter that is not a batchline job message", { body: body.slice(0, 512) });
+    return;
+  }
+  const jobId = parsed.data.job_id;
+  const failed = await deps.jobs.failUnfinished(
+    jobId,
+    { code: "retries_exhausted", message: `gave up after ${receiveCount} delivery attempts; the model endpoint kept failing or timing out` },
+    deps.clock.now(),
+  );
+  const job = failed ?? (await deps.jobs.get(jobId));
+  if (job && isTerminal(job.status)) await notifyJob(deps, job);
+}

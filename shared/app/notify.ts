@@ -1,0 +1,42 @@
+import { ConnectionGoneError } from "../core/errors.ts";
+import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
+import { toJobView, type JobRecord } from "../core/jobs.ts";
+import type { Notifier, SubscriptionStore } from "../ports.ts";
+import type { Logger } from "./logger.ts";
+
+export type NotifyDeps = {
+  readonly subscriptions: SubscriptionStore;
+  readonly notifier: Notifier;
+  readonly logger: Logger;
+};
+
+/**
+ * Posts an event to every subscriber of the topics, once per connection. A connection that is
+ * gone loses its subscriptions; any other failure is logged and swallowed: notification is
+ * best-effort and at-least-once, while the job record (GET /v1/jobs/{id}) is the truth.
+ */
+export async function notifyTopics(deps: NotifyDeps, topics: readonly string[], event: ServerEvent): Promise<number> {
+  const lists = await Promise.all(topics.map((t) => deps.subscriptions.subscribers(t)));
+  const connections = [...new Set(lists.flat())];
+  const results = await Promise.allSettled(connections.map((c) => deps.notifier.post(c, event)));
+  let delivered = 0;
+  await Promise.all(
+    results.map(async (result, i) => {
+      const connectionId = connections[i] as string;
+      if (result.status === "fulfilled") {
+        delivered++;
+      } else if (result.reason instanceof ConnectionGoneError) {
+        await deps.subscriptions.removeConnection(connectionId);
+      } else {
+        deps.logger.warn("notification failed", { connectionId, type: event.type, error: String(result.reason) });
+      }
+    }),
+  );
+  return delivered;
+}
+
+/** Tells the subscribers of a job (and of its batch) about the job's current state. */
+export function notifyJob(deps: NotifyDeps, job: JobRecord): Promise<number> {
+  const topics = job.batch_id === undefined ? [jobTopic(job.job_id)] : [jobTopic(job.job_id), batchTopic(job.batch_id)];
+  return notifyTopics(deps, topics, jobEvent(toJobView(job)));
+}

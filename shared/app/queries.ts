@@ -1,0 +1,80 @@
+import { batchStatus, countStatuses, type BatchRecord, type RequestCounts } from "../core/batches.ts";
+import { NotFoundError } from "../core/errors.ts";
+import type { JobRecord } from "../core/jobs.ts";
+import type { BatchStore, JobStore, Page, PageRequest } from "../ports.ts";
+
+export type QueryDeps = { readonly jobs: JobStore; readonly batches: BatchStore };
+
+/** A job of the caller's tenant. Another tenant's job is "not found", never "forbidden". */
+export async function getJob(deps: Pick<QueryDeps, "jobs">, tenant: string, jobId: string): Promise<JobRecord> {
+  const job = await deps.jobs.get(jobId);
+  if (!job || job.tenant !== tenant) throw new NotFoundError(`job ${jobId} not found`);
+  return job;
+}
+
+export async function getBatch(deps: QueryDeps, tenant: string, batchId: string): Promise<BatchRecord> {
+  const batch = await deps.batches.get(batchId);
+  if (!batch || batch.tenant !== tenant) throw new NotFoundError(`batch ${batchId} not found`);
+  return batch;
+}
+
+/** Counts the batch's jobs by status, reading every job of the batch page by page. */
+export async function batchCounts(deps: Pick<QueryDeps, "jobs">, batch: BatchRecord): Promise<RequestCounts> {
+  const statuses: JobRecord["status"][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.jobs.listByBatch(batch.batch_id, { limit: 1000, cursor });
+    statuses.push(...page.items.map((j) => j.status));
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return countStatuses(batch.total, statuses);
+}
+
+export type BatchView = {
+  readonly batch_id: string;
+  readonly status: "in_progress" | "completed";
+  readonly created_at: string;
+  readonly models: readonly string[];
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  readonly request_counts: RequestCounts;
+};
+
+export async function describeBatch(deps: QueryDeps, tenant: string, batchId: string): Promise<BatchView> {
+  const batch = await getBatch(deps, tenant, batchId);
+  return toBatchView(batch, await batchCounts(deps, batch));
+}
+
+export function toBatchView(batch: BatchRecord, counts: RequestCounts): BatchView {
+  return {
+    batch_id: batch.batch_id,
+    status: batchStatus(counts),
+    created_at: batch.created_at,
+    models: batch.models,
+    metadata: batch.metadata,
+    request_counts: counts,
+  };
+}
+
+export async function listBatches(deps: QueryDeps, tenant: string, page: PageRequest): Promise<Page<BatchView>> {
+  const batches = await deps.batches.listByTenant(tenant, page);
+  const items = await Promise.all(batches.items.map(async (b) => toBatchView(b, await batchCounts(deps, b))));
+  return { items, cursor: batches.cursor };
+}
+
+export type BatchResultLine = {
+  readonly custom_id: string | undefined;
+  readonly job_id: string;
+  readonly status: JobRecord["status"];
+  readonly result?: JobRecord["result"];
+  readonly error?: JobRecord["error"];
+};
+
+/** One page of a batch's results, in the order of the batch file's lines. */
+export async function batchResults(deps: QueryDeps, tenant: string, batchId: string, page: PageRequest): Promise<Page<BatchResultLine>> {
+  await getBatch(deps, tenant, batchId);
+  const jobs = await deps.jobs.listByBatch(batchId, page);
+  return {
+    items: jobs.items.map((j) => ({ custom_id: j.custom_id, job_id: j.job_id, status: j.status, result: j.result, error: j.error })),
+    cursor: jobs.cursor,
+  };
+}

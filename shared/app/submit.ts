@@ -1,0 +1,101 @@
+import { parseBatchFile } from "../core/batch-file.ts";
+import { countStatuses, type BatchRecord, type RequestCounts } from "../core/batches.ts";
+import { ConflictError, RetryableError } from "../core/errors.ts";
+import { expiryOf, newJobRecord, toJobMessage } from "../core/job-records.ts";
+import type { JobRecord } from "../core/jobs.ts";
+import type { RouteCatalog } from "../core/routes.ts";
+import { checkJob } from "../core/submission.ts";
+import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore } from "../ports.ts";
+
+export type SubmitDeps = {
+  readonly catalog: RouteCatalog;
+  readonly jobs: JobStore;
+  readonly queue: JobQueue;
+  readonly idempotency: IdempotencyStore;
+  readonly batches: BatchStore;
+  readonly clock: Clock;
+  readonly ids: Ids;
+};
+
+export type Submitted = { readonly job: JobRecord; readonly created: boolean };
+
+/**
+ * Accepts one job: validate (nothing is written for a rejected job), record it QUEUED, enqueue it.
+ * The same idempotency key from the same tenant gives back the first job.
+ */
+export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown): Promise<Submitted> {
+  const now = deps.clock.now();
+  const checked = checkJob(raw, deps.catalog, now);
+  let jobId = deps.ids.job();
+  const key = checked.request.idempotency_key;
+  if (key !== undefined) {
+    const boundId = await deps.idempotency.bind(tenant, key, jobId, expiryOf(now, checked.route.retention_days));
+    if (boundId !== jobId) {
+      const existing = await deps.jobs.get(boundId);
+      if (existing) return { job: existing, created: false };
+      // The first submission stopped between binding the key and writing its job: finish it.
+      jobId = boundId;
+    }
+  }
+  const job = newJobRecord(checked, { jobId, tenant, now });
+  try {
+    await deps.jobs.create([job]);
+  } catch (error) {
+    if (!(error instanceof ConflictError)) throw error;
+    const winner = await deps.jobs.get(jobId);
+    if (winner) return { job: winner, created: false };
+    throw error;
+  }
+  await enqueueOrFail(deps, [job]);
+  return { job, created: true };
+}
+
+export type SubmittedBatch = { readonly batch: BatchRecord; readonly request_counts: RequestCounts };
+
+/**
+ * Accepts a JSON-lines batch file: every line is validated before anything is written; then the
+ * batch record, its jobs and their messages.
+ */
+export async function submitBatch(deps: SubmitDeps, tenant: string, text: string, metadata?: Record<string, string>): Promise<SubmittedBatch> {
+  const now = deps.clock.now();
+  const lines = parseBatchFile(text, deps.catalog, now);
+  const batchId = deps.ids.batch();
+  const retentionDays = Math.max(...lines.map((l) => l.job.route.retention_days));
+  const jobs = lines.map((l) =>
+    newJobRecord(l.job, { jobId: deps.ids.job(), tenant, now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line } }),
+  );
+  const batch: BatchRecord = {
+    batch_id: batchId,
+    tenant,
+    created_at: now.toISOString(),
+    total: jobs.length,
+    models: [...new Set(jobs.map((j) => j.model))],
+    metadata,
+    expires_at: expiryOf(now, retentionDays),
+  };
+  await deps.batches.create(batch);
+  try {
+    await deps.jobs.create(jobs);
+  } catch (error) {
+    await failAll(deps, jobs, "submission_failed", "the batch could not be stored; submit it again");
+    throw error;
+  }
+  await enqueueOrFail(deps, jobs);
+  return { batch, request_counts: countStatuses(jobs.length, jobs.map((j) => j.status)) };
+}
+
+/** Enqueues jobs by route; if SQS refuses, the jobs are failed rather than left QUEUED forever. */
+async function enqueueOrFail(deps: SubmitDeps, jobs: readonly JobRecord[]): Promise<void> {
+  const byRoute = Map.groupBy(jobs, (j) => j.model);
+  try {
+    await Promise.all([...byRoute].map(([route, routeJobs]) => deps.queue.enqueue(route, routeJobs.map(toJobMessage))));
+  } catch (error) {
+    await failAll(deps, jobs, "enqueue_failed", "the job could not be queued; submit it again");
+    throw error instanceof RetryableError ? error : new RetryableError("unavailable", "the queue is unavailable; try again", error);
+  }
+}
+
+async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<void> {
+  const at = deps.clock.now();
+  await Promise.allSettled(jobs.map((j) => deps.jobs.failUnfinished(j.job_id, { code, message }, at)));
+}

@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { BatchlineError, ValidationError } from "../core/errors.ts";
+import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
+import { isTerminal, toJobView } from "../core/jobs.ts";
+import { toValidationError } from "../core/submission.ts";
+import type { ApiKeyStore, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore } from "../ports.ts";
+import { authenticate } from "./auth.ts";
+import { batchCounts, getBatch, getJob, type QueryDeps } from "./queries.ts";
+import { submitJob, type SubmitDeps } from "./submit.ts";
+
+/** Connections and subscriptions live a day at most; API Gateway closes sockets after 2 hours. */
+const CONNECTION_TTL_SECONDS = 24 * 3600;
+
+export type WebSocketDeps = SubmitDeps & QueryDeps & {
+  readonly apiKeys: ApiKeyStore;
+  readonly connections: ConnectionStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly notifier: Notifier;
+  readonly clock: Clock;
+};
+
+export async function connect(deps: Pick<WebSocketDeps, "apiKeys" | "connections" | "clock">, connectionId: string, token: string | undefined): Promise<Connection> {
+  const tenant = await authenticate(deps.apiKeys, token);
+  const now = deps.clock.now();
+  const connection = { connection_id: connectionId, tenant, connected_at: now.toISOString(), expires_at: expiresAt(now) };
+  await deps.connections.put(connection);
+  return connection;
+}
+
+export async function disconnect(deps: Pick<WebSocketDeps, "connections" | "subscriptions">, connectionId: string): Promise<void> {
+  await Promise.all([deps.subscriptions.removeConnection(connectionId), deps.connections.delete(connectionId)]);
+}
+
+const clientMessageSchema = z.discriminatedUnion("action", [
+  z.strictObject({
+    action: z.literal("subscribe"),
+    job_ids: z.array(z.string().min(1)).min(1, "must not be empty").max(100, "at most 100 jobs per subscribe").optional(),
+    batch_id: z.string().min(1).optional(),
+    request_id: z.string().max(128).optional(),
+  }),
+  z.strictObject({ action: z.literal("submit"), job: z.unknown(), request_id: z.string().max(128).optional() }),
+], { error: (issue) => (issue.code === "invalid_union" ? 'must be "subscribe" or "submit"' : undefined) });
+
+/**
+ * Handles one client frame and answers on the same connection. Bad frames get an `error` event
+ * naming the problem; the connection stays open.
+ */
+export async function handleClientMessage(deps: WebSocketDeps, connectionId: string, frame: string): Promise<void> {
+  const reply = (event: ServerEvent) => deps.notifier.post(connectionId, event);
+  let requestId: string | undefined;
+  try {
+    const connection = await deps.connections.get(connectionId);
+    if (!connection) throw new ValidationError("unknown connection: reconnect");
+    const message = parseFrame(frame);
+    requestId = message.request_id;
+    if (message.action === "submit") {
+      const { job } = await submitJob(deps, connection.tenant, message.job);
+      await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionId, connection.expires_at);
+      await reply(jobEvent(toJobView(job), requestId));
+      await sendIfFinished(deps, connection.tenant, job.job_id, reply);
+      return;
+    }
+    if ((message.job_ids === undefined) === (message.batch_id === undefined)) {
+      throw new ValidationError("subscribe: give exactly one of job_ids or batch_id", "job_ids");
+    }
+    if (message.batch_id !== undefined) {
+      const batch = await getBatch(deps, connection.tenant, message.batch_id);
+      await deps.subscriptions.subscribe(batchTopic(batch.batch_id), connectionId, connection.expires_at);
+      await reply({ type: "subscribed", job_ids: [], batch_id: batch.batch_id });
+      await reply({ type: "batch.progress", batch_id: batch.batch_id, request_counts: await batchCounts(deps, batch) });
+      return;
+    }
+    const jobIds = [...new Set(message.job_ids)];
+    // Check every job first so a foreign id subscribes to nothing.
+    await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
+    await Promise.all(jobIds.map((id) => deps.subscriptions.subscribe(jobTopic(id), connectionId, connection.expires_at)));
+    await reply({ type: "subscribed", job_ids: jobIds });
+    // Read after subscribing: a job finishing in between is then seen by one path or both, never neither.
+    for (const id of jobIds) await sendIfFinished(deps, connection.tenant, id, reply);
+  } catch (error) {
+    if (!(error instanceof BatchlineError)) throw error;
+    const field = error instanceof ValidationError ? error.field : undefined;
+    await reply({ type: "error", error: { code: error.code, message: error.message, field }, request_id: requestId });
+  }
+}
+
+function parseFrame(frame: string): z.infer<typeof clientMessageSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(frame);
+  } catch {
+    throw new ValidationError('message is not valid JSON; send {"action": "subscribe" | "submit", ...}');
+  }
+  const parsed = clientMessageSchema.safeParse(raw);
+  if (!parsed.success) throw toValidationError(parsed.error);
+  return parsed.data;
+}
+
+async function sendIfFinished(deps: WebSocketDeps, tenant: string, jobId: string, reply: (e: ServerEvent) => Promise<void>): Promise<void> {
+  const job = await getJob(deps, tenant, jobId);
+  if (isTerminal(job.status)) await reply(jobEvent(toJobView(job)));
+}
+
+function expiresAt(now: Date): number {
+  return Math.floor(now.getTime() / 1000) + CONNECTION_TTL_SECONDS;
+}

@@ -1,0 +1,31 @@
+import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+
+/**
+ * SDK clients, built once per cold start. Endpoints come from the SDK's own AWS_ENDPOINT_URL_*
+ * variables, so the same code talks to AWS or to the embedded stack.
+ */
+export type Clients = {
+  readonly dynamodb: DynamoDBDocumentClient;
+  readonly sqs: SQSClient;
+  readonly sagemaker: SageMakerRuntimeClient;
+  readonly connections: ApiGatewayManagementApiClient;
+};
+
+export function createClients(options: { wsEndpoint: string }): Clients {
+  return {
+    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
+    // Queue URLs from emulators carry hosts that do not resolve; always use the configured endpoint.
+    sqs: new SQSClient({ useQueueUrlAsEndpoint: false }),
+    // The batcher decides about retries itself (visibility timeout, DLQ); one attempt per call.
+    // A rolling-batch window is one call per job, all in flight together: allow that many sockets.
+    sagemaker: new SageMakerRuntimeClient({
+      maxAttempts: 1,
+      requestHandler: { httpAgent: { keepAlive: true, maxSockets: 1024 }, httpsAgent: { keepAlive: true, maxSockets: 1024 } },
+    }),
+    connections: new ApiGatewayManagementApiClient({ endpoint: options.wsEndpoint }),
+  };
+}

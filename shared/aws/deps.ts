@@ -1,0 +1,51 @@
+import { randomUUID } from "node:crypto";
+import type { Config } from "../config.ts";
+import type { ApiKeyStore, BatchStore, Clock, ConnectionStore, IdempotencyStore, Ids, Invoker, JobQueue, JobStore, Notifier, SubscriptionStore } from "../ports.ts";
+import type { RouteCatalog } from "../core/routes.ts";
+import { ApiGatewayNotifier } from "./apigw-notifier.ts";
+import { createClients, type Clients } from "./clients.ts";
+import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
+import { DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbSubscriptionStore } from "./dynamodb-stores.ts";
+import { SageMakerInvoker } from "./sagemaker-invoker.ts";
+import { SqsJobQueue } from "./sqs-job-queue.ts";
+
+/** Every port, wired to AWS: what handlers hand to the use cases. */
+export type Deps = {
+  readonly catalog: RouteCatalog;
+  readonly jobs: JobStore;
+  readonly idempotency: IdempotencyStore;
+  readonly batches: BatchStore;
+  readonly apiKeys: ApiKeyStore;
+  readonly connections: ConnectionStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly queue: JobQueue;
+  readonly invoker: Invoker;
+  readonly notifier: Notifier;
+  readonly clock: Clock;
+  readonly ids: Ids;
+  readonly outstanding: Map<string, number>;
+};
+
+const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
+
+export const systemClock: Clock = { now: () => new Date() };
+export const randomIds: Ids = { job: id("job"), batch: id("batch"), window: id("win") };
+
+export function buildDeps(config: Config, clients: Clients = createClients({ wsEndpoint: config.wsEndpoint })): Deps {
+  const table = (tableName: string) => ({ client: clients.dynamodb, tableName });
+  return {
+    catalog: config.catalog,
+    jobs: new DynamoDbJobStore(table(config.tables.jobs)),
+    idempotency: new DynamoDbIdempotencyStore(table(config.tables.idempotencyKeys)),
+    batches: new DynamoDbBatchStore(table(config.tables.batches)),
+    apiKeys: new DynamoDbApiKeyStore(table(config.tables.apiKeys)),
+    connections: new DynamoDbConnectionStore(table(config.tables.connections)),
+    subscriptions: new DynamoDbSubscriptionStore(table(config.tables.subscriptions)),
+    queue: new SqsJobQueue({ client: clients.sqs, queueName: config.queueName }),
+    invoker: new SageMakerInvoker({ client: clients.sagemaker, catalog: config.catalog }),
+    notifier: new ApiGatewayNotifier({ client: clients.connections }),
+    clock: systemClock,
+    ids: randomIds,
+    outstanding: new Map(),
+  };
+}

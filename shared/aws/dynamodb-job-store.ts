@@ -1,0 +1,145 @@
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { ConflictError } from "../core/errors.ts";
+import type { JobFailure, JobRecord } from "../core/jobs.ts";
+import type { JobOutcome, JobStore, Page, PageRequest, WindowPlacement } from "../ports.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { translateSdkError } from "./errors.ts";
+
+/** Runs one DynamoDB call, translating its errors; a failed condition gives `undefined`. */
+export async function conditional<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    const translated = translateSdkError(error, what);
+    if (translated instanceof ConflictError) return undefined;
+    throw translated;
+  }
+}
+
+export async function sdk<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw translateSdkError(error, what);
+  }
+}
+
+/** BatchWrite in chunks of 25, retrying what DynamoDB left unprocessed. */
+export async function batchWrite(client: DynamoDBDocumentClient, table: string, requests: readonly Record<string, unknown>[]): Promise<void> {
+  for (let i = 0; i < requests.length; i += 25) {
+    let pending: Record<string, unknown>[] | undefined = requests.slice(i, i + 25) as Record<string, unknown>[];
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      if (attempt > 8) throw translateSdkError(Object.assign(new Error("unprocessed items"), { name: "ThrottlingException" }), `batch write ${table}`);
+      const out = await sdk(`batch write ${table}`, () => client.send(new BatchWriteCommand({ RequestItems: { [table]: pending as never } })));
+      pending = out.UnprocessedItems?.[table] as Record<string, unknown>[] | undefined;
+    }
+  }
+}
+
+export class DynamoDbJobStore implements JobStore {
+  readonly #client: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.#client = options.client;
+    this.#table = options.tableName;
+  }
+
+  async create(jobs: readonly JobRecord[]): Promise<void> {
+    const [only] = jobs;
+    if (jobs.length === 1 && only) {
+      const put = await conditional(`create job ${only.job_id}`, () =>
+        this.#client.send(new PutCommand({ TableName: this.#table, Item: only, ConditionExpression: "attribute_not_exists(job_id)" })),
+      );
+      if (put === undefined) throw new ConflictError(`job ${only.job_id} already exists`);
+      return;
+    }
+    // Fresh random ids cannot collide, and BatchWrite has no conditions: 25 jobs per call.
+    await batchWrite(this.#client, this.#table, jobs.map((job) => ({ PutRequest: { Item: job } })));
+  }
+
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    const out = await sdk(`get job ${jobId}`, () =>
+      this.#client.send(new GetCommand({ TableName: this.#table, Key: { job_id: jobId }, ConsistentRead: true })),
+    );
+    return out.Item as JobRecord | undefined;
+  }
+
+  async claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined> {
+    const out = await conditional(`claim job ${jobId}`, () =>
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { job_id: jobId },
+          UpdateExpression:
+            "SET #status = :running, started_at = :at, window_id = :window, window_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
+          ConditionExpression: "#status = :queued OR #status = :running",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":running": "RUNNING",
+            ":queued": "QUEUED",
+            ":at": at.toISOString(),
+            ":window": placement.window_id,
+            ":size": placement.window_size,
+            ":component": placement.component,
+            ":one": 1,
+          },
+          ReturnValues: "ALL_NEW",
+        }),
+      ),
+    );
+    return out?.Attributes as JobRecord | undefined;
+  }
+
+  async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined> {
+    const detail = outcome.status === "SUCCEEDED" ? { name: "result", value: outcome.result } : { name: "error", value: outcome.error };
+    const out = await conditional(`finish job ${jobId}`, () =>
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { job_id: jobId },
+          UpdateExpression: "SET #status = :status, #detail = :detail, finished_at = :at",
+          ConditionExpression: "#status = :running AND attempt = :attempt",
+          ExpressionAttributeNames: { "#status": "status", "#detail": detail.name },
+          ExpressionAttributeValues: { ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":running": "RUNNING", ":attempt": attempt },
+          ReturnValues: "ALL_NEW",
+        }),
+      ),
+    );
+    return out?.Attributes as JobRecord | undefined;
+  }
+
+  async failUnfinished(jobId: string, error: JobFailure, at: Date): Promise<JobRecord | undefined> {
+    const out = await conditional(`fail job ${jobId}`, () =>
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { job_id: jobId },
+          UpdateExpression: "SET #status = :failed, #error = :error, finished_at = :at",
+          ConditionExpression: "#status = :queued OR #status = :running",
+          ExpressionAttributeNames: { "#status": "status", "#error": "error" },
+          ExpressionAttributeValues: { ":failed": "FAILED", ":error": error, ":at": at.toISOString(), ":queued": "QUEUED", ":running": "RUNNING" },
+          ReturnValues: "ALL_NEW",
+        }),
+      ),
+    );
+    return out?.Attributes as JobRecord | undefined;
+  }
+
+  async listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>> {
+    const out = await sdk(`list jobs of batch ${batchId}`, () =>
+      this.#client.send(
+        new QueryCommand({
+          TableName: this.#table,
+          IndexName: "batch-index",
+          KeyConditionExpression: "batch_id = :batch",
+          ExpressionAttributeValues: { ":batch": batchId },
+          Limit: page.limit,
+          ExclusiveStartKey: decodeCursor(page.cursor),
+        }),
+      ),
+    );
+    return { items: (out.Items ?? []) as JobRecord[], cursor: encodeCursor(out.LastEvaluatedKey) };
+  }
+}

@@ -1,0 +1,130 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { BatchRecord } from "../core/batches.ts";
+import { ConflictError } from "../core/errors.ts";
+import type { ApiKeyStore, BatchStore, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, SubscriptionStore } from "../ports.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { batchWrite, conditional, sdk } from "./dynamodb-job-store.ts";
+
+type TableOptions = { client: DynamoDBDocumentClient; tableName: string };
+
+/** One DynamoDB table behind a port: the client and table name every adapter needs. */
+abstract class DynamoDbTable {
+  protected readonly client: DynamoDBDocumentClient;
+  protected readonly tableName: string;
+  constructor(options: TableOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+  }
+}
+
+export class DynamoDbIdempotencyStore extends DynamoDbTable implements IdempotencyStore {
+  async bind(tenant: string, key: string, jobId: string, expiresAt: number): Promise<string> {
+    const id = `${tenant}#${key}`;
+    const put = await conditional(`bind idempotency key`, () =>
+      this.client.send(new PutCommand({
+        TableName: this.tableName,
+        Item: { key: id, tenant, job_id: jobId, expires_at: expiresAt },
+        ConditionExpression: "attribute_not_exists(#key)",
+        ExpressionAttributeNames: { "#key": "key" },
+      })),
+    );
+    if (put !== undefined) return jobId;
+    const out = await sdk("read idempotency key", () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { key: id }, ConsistentRead: true })),
+    );
+    const bound = out.Item?.job_id;
+    if (typeof bound !== "string") throw new ConflictError(`idempotency key ${key} is being bound; try again`);
+    return bound;
+  }
+}
+
+export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
+  async create(batch: BatchRecord): Promise<void> {
+    await sdk(`create batch ${batch.batch_id}`, () =>
+      this.client.send(new PutCommand({ TableName: this.tableName, Item: batch, ConditionExpression: "attribute_not_exists(batch_id)" })),
+    );
+  }
+
+  async get(batchId: string): Promise<BatchRecord | undefined> {
+    const out = await sdk(`get batch ${batchId}`, () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { batch_id: batchId }, ConsistentRead: true })),
+    );
+    return out.Item as BatchRecord | undefined;
+  }
+
+  async listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>> {
+    const out = await sdk("list batches", () =>
+      this.client.send(new QueryCommand({
+        TableName: this.tableName,
+        IndexName: "tenant-index",
+        KeyConditionExpression: "tenant = :tenant",
+        ExpressionAttributeValues: { ":tenant": tenant },
+        ScanIndexForward: false,
+        Limit: page.limit,
+        ExclusiveStartKey: decodeCursor(page.cursor),
+      })),
+    );
+    return { items: (out.Items ?? []) as BatchRecord[], cursor: encodeCursor(out.LastEvaluatedKey) };
+  }
+}
+
+export class DynamoDbApiKeyStore extends DynamoDbTable implements ApiKeyStore {
+  async tenantOf(keyHash: string): Promise<string | undefined> {
+    const out = await sdk("look up API key", () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { key_hash: keyHash } })),
+    );
+    const tenant = out.Item?.tenant;
+    return typeof tenant === "string" ? tenant : undefined;
+  }
+}
+
+export class DynamoDbConnectionStore extends DynamoDbTable implements ConnectionStore {
+  async put(connection: Connection): Promise<void> {
+    await sdk("store connection", () => this.client.send(new PutCommand({ TableName: this.tableName, Item: connection })));
+  }
+
+  async get(connectionId: string): Promise<Connection | undefined> {
+    const out = await sdk("get connection", () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { connection_id: connectionId }, ConsistentRead: true })),
+    );
+    return out.Item as Connection | undefined;
+  }
+
+  async delete(connectionId: string): Promise<void> {
+    await sdk("delete connection", () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { connection_id: connectionId } })));
+  }
+}
+
+export class DynamoDbSubscriptionStore extends DynamoDbTable implements SubscriptionStore {
+  async subscribe(topic: string, connectionId: string, expiresAt: number): Promise<void> {
+    await sdk("subscribe", () =>
+      this.client.send(new PutCommand({ TableName: this.tableName, Item: { topic, connection_id: connectionId, expires_at: expiresAt } })),
+    );
+  }
+
+  async subscribers(topic: string): Promise<readonly string[]> {
+    return (await this.#queryAll({ KeyConditionExpression: "topic = :v", ExpressionAttributeValues: { ":v": topic } })).map((i) => String(i.connection_id));
+  }
+
+  async removeConnection(connectionId: string): Promise<void> {
+    const items = await this.#queryAll({
+      IndexName: "connection-index",
+      KeyConditionExpression: "connection_id = :v",
+      ExpressionAttributeValues: { ":v": connectionId },
+    });
+    await batchWrite(this.client, this.tableName, items.map((i) => ({ DeleteRequest: { Key: { topic: i.topic, connection_id: i.connection_id } } })));
+  }
+
+  async #queryAll(query: { IndexName?: string; KeyConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> }): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await sdk("query subscriptions", () =>
+        this.client.send(new QueryCommand({ TableName: this.tableName, ...query, ExclusiveStartKey: start })),
+      );
+      items.push(...((out.Items ?? []) as Record<string, unknown>[]));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+}

@@ -1,0 +1,60 @@
+import { BatchlineError, ConflictError, ConnectionGoneError, ModelRejectedError, RetryableError } from "../core/errors.ts";
+
+/** The parts of an AWS SDK v3 error that decide what it means. */
+type SdkErrorShape = {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: { throttling?: boolean };
+  OriginalStatusCode?: number;
+  OriginalMessage?: string;
+};
+
+const THROTTLING = new Set(["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "TooManyRequestsException", "ModelNotReadyException"]);
+
+function shape(error: unknown): SdkErrorShape {
+  return typeof error === "object" && error !== null ? (error as SdkErrorShape) : {};
+}
+
+/** Translates any SDK failure into the BatchlineError hierarchy; bugs pass through as they are. */
+export function translateSdkError(error: unknown, what: string): unknown {
+  if (error instanceof BatchlineError) return error;
+  const e = shape(error);
+  const status = e.$metadata?.httpStatusCode;
+  if (e.name === "ConditionalCheckFailedException") return new ConflictError(`${what}: condition failed`, error);
+  if (e.name !== undefined && THROTTLING.has(e.name)) return new RetryableError("throttled", `${what}: ${e.name}`, error);
+  if (e.$retryable?.throttling || status === 429) return new RetryableError("throttled", `${what}: throttled`, error);
+  if (status === undefined || status >= 500 || isNetworkError(e.name)) {
+    return new RetryableError("unavailable", `${what}: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(), error);
+  }
+  return error;
+}
+
+function isNetworkError(name: string | undefined): boolean {
+  return name === "TimeoutError" || name === "AbortError" || name === "ECONNREFUSED" || name === "ECONNRESET" || name === "EPIPE";
+}
+
+/**
+ * SageMaker errors: a model that rejects the prompt (424 with a 4xx original status) fails the
+ * job with the model's message; a model that crashed or timed out, throttling, a component not
+ * ready and 5xx are worth another attempt. An unknown endpoint or component is a deployment
+ * problem that fixing the routes file cures, so the job waits in SQS for it rather than failing.
+ */
+export function translateSageMakerError(error: unknown, endpoint: string): unknown {
+  const e = shape(error);
+  if (e.name === "ModelError") {
+    const original = e.OriginalStatusCode ?? 500;
+    const message = e.OriginalMessage ?? e.message ?? "model error";
+    if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);
+    return new RetryableError("unavailable", `model failed (${original}): ${message}`, error);
+  }
+  if (e.name === "ValidationError") return new RetryableError("unavailable", `endpoint ${endpoint}: ${e.message ?? "validation error"}`, error);
+  return translateSdkError(error, `endpoint ${endpoint}`);
+}
+
+/** API Gateway's 410: serverless-offline sends it without the error type header. */
+export function translateConnectionError(error: unknown, connectionId: string): unknown {
+  const e = shape(error);
+  if (e.name === "GoneException" || e.$metadata?.httpStatusCode === 410) return new ConnectionGoneError(connectionId);
+  return translateSdkError(error, `connection ${connectionId}`);
+}

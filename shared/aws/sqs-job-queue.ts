@@ -1,0 +1,86 @@
+import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { RetryableError } from "../core/errors.ts";
+import type { JobMessage } from "../core/jobs.ts";
+import type { JobQueue } from "../ports.ts";
+import { translateSdkError } from "./errors.ts";
+
+/** SendMessageBatch takes 10 entries and 256 KiB in all; stay under both. */
+const MAX_ENTRIES = 10;
+const MAX_BATCH_BYTES = 250 * 1024;
+/** Batches sent at once: enough to keep a large batch file fast without flooding the client. */
+const PARALLEL_SENDS = 8;
+
+export class SqsJobQueue implements JobQueue {
+  readonly #client: SQSClient;
+  readonly #queueName: (route: string) => string;
+  readonly #urls = new Map<string, Promise<string>>();
+
+  constructor(options: { client: SQSClient; queueName: (route: string) => string }) {
+    this.#client = options.client;
+    this.#queueName = options.queueName;
+  }
+
+  async enqueue(route: string, messages: readonly JobMessage[]): Promise<void> {
+    const url = await this.#queueUrl(route);
+    const chunks = chunkMessages(messages.map((m) => ({ id: m.job_id, body: JSON.stringify(m) })));
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++];
+        if (chunk) await this.#sendChunk(url, chunk);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_SENDS, chunks.length) }, worker));
+  }
+
+  async #sendChunk(url: string, chunk: readonly { id: string; body: string }[]): Promise<void> {
+    let pending = chunk;
+    for (let attempt = 0; attempt < 3 && pending.length > 0; attempt++) {
+      const out = await this.#client
+        .send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending.map((m, i) => ({ Id: String(i), MessageBody: m.body })) }))
+        .catch((error: unknown) => {
+          throw translateSdkError(error, "send to queue");
+        });
+      const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
+      pending = pending.filter((_, i) => failed.has(i));
+    }
+    if (pending.length > 0) throw new RetryableError("unavailable", `SQS refused ${pending.length} messages`);
+  }
+
+  #queueUrl(route: string): Promise<string> {
+    let url = this.#urls.get(route);
+    if (!url) {
+      url = this.#client
+        .send(new GetQueueUrlCommand({ QueueName: this.#queueName(route) }))
+        .then((out) => {
+          if (!out.QueueUrl) throw new Error(`no URL for queue ${this.#queueName(route)}`);
+          return out.QueueUrl;
+        })
+        .catch((error: unknown) => {
+          this.#urls.delete(route);
+          throw translateSdkError(error, `queue of route ${route}`);
+        });
+      this.#urls.set(route, url);
+    }
+    return url;
+  }
+}
+
+/** Groups messages into SendMessageBatch calls by count and size. */
+export function chunkMessages<T extends { body: string }>(messages: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = Buffer.byteLength(m.body, "utf8");
+    if (current.length === MAX_ENTRIES || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}

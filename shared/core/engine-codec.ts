@@ -1,0 +1,80 @@
+import { z } from "zod";
+import { ModelRejectedError } from "./errors.ts";
+import type { EngineMode } from "./routes.ts";
+
+/** What one prompt needs from the engine, and what it gives back. */
+export type GenerationInput = {
+  readonly prompt: string;
+  readonly max_new_tokens: number;
+  readonly temperature?: number | undefined;
+  readonly top_p?: number | undefined;
+  readonly stop?: string | readonly string[] | undefined;
+  readonly seed?: number | undefined;
+};
+export type GenerationOutput = { readonly text: string; readonly completion_tokens: number; readonly finish_reason: "length" | "stop" };
+
+/**
+ * Request bodies in the LMI container's format. A rolling-batch engine takes one prompt per
+ * request and batches inside the container; a dynamic-batch engine takes the list in one body.
+ * Sampling parameters must agree across a dynamic batch, so the first prompt's are used.
+ */
+export function encodeRequests(engine: EngineMode, inputs: readonly GenerationInput[]): string[] {
+  const body = (prompts: string | string[], p: GenerationInput) =>
+    JSON.stringify({
+      inputs: prompts,
+      parameters: {
+        max_new_tokens: p.max_new_tokens,
+        temperature: p.temperature,
+        top_p: p.top_p,
+        stop: typeof p.stop === "string" ? [p.stop] : p.stop,
+        seed: p.seed,
+        details: true,
+      },
+    });
+  if (engine === "lmi-rolling") return inputs.map((p) => body(p.prompt, p));
+  const first = inputs[0];
+  if (!first) return [];
+  const longest = inputs.reduce((max, p) => Math.max(max, p.max_new_tokens), 0);
+  return [body(inputs.map((p) => p.prompt), { ...first, max_new_tokens: longest })];
+}
+
+const generationSchema = z.object({
+  generated_text: z.string(),
+  details: z.object({
+    finish_reason: z.string(),
+    generated_tokens: z.number().int().nonnegative(),
+  }).optional(),
+});
+type Generation = z.infer<typeof generationSchema>;
+
+/**
+ * Decodes a response body into one output per prompt. A body that is not what the engine
+ * format promises is the model's fault, not the caller's: a ModelRejectedError that says what
+ * was wrong.
+ */
+export function decodeResponse(
+  engine: EngineMode,
+  body: string,
+  expected: number,
+  countTokens: (text: string) => number,
+): GenerationOutput[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    throw new ModelRejectedError(`model returned a body that is not JSON: ${body.slice(0, 120)}`);
+  }
+  const schema = engine === "lmi-rolling" ? generationSchema.transform((g) => [g]) : z.array(generationSchema);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ModelRejectedError(`model returned an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  }
+  if (parsed.data.length !== expected) {
+    throw new ModelRejectedError(`model returned ${parsed.data.length} generations for ${expected} prompts`);
+  }
+  return parsed.data.map((g: Generation) => ({
+    text: g.generated_text,
+    completion_tokens: g.details?.generated_tokens ?? countTokens(g.generated_text),
+    finish_reason: g.details?.finish_reason === "length" ? "length" : "stop",
+  }));
+}

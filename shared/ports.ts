@@ -1,0 +1,88 @@
+import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.ts";
+import type { Component } from "./core/routes.ts";
+import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
+import type { ServerEvent } from "./core/events.ts";
+import type { BatchRecord } from "./core/batches.ts";
+
+/**
+ * The narrow interfaces use cases depend on. Adapters in shared/aws implement them over the AWS
+ * SDK; unit tests implement them in memory (test/helpers/fakes.ts).
+ */
+export type Clock = { now(): Date };
+
+export type Ids = { job(): string; batch(): string; window(): string };
+
+export type Page<T> = { readonly items: readonly T[]; readonly cursor?: string | undefined };
+export type PageRequest = { readonly limit: number; readonly cursor?: string | undefined };
+
+/** Where a job ran: written on the job when a batcher claims it. */
+export type WindowPlacement = { readonly window_id: string; readonly window_size: number; readonly component: string };
+
+export type JobOutcome =
+  | { readonly status: "SUCCEEDED"; readonly result: JobResult }
+  | { readonly status: "FAILED"; readonly error: JobFailure };
+
+export type JobStore = {
+  /** Creates jobs that must not exist yet; a duplicate id is a ConflictError. */
+  create(jobs: readonly JobRecord[]): Promise<void>;
+  get(jobId: string): Promise<JobRecord | undefined>;
+  /**
+   * Takes a QUEUED or RUNNING job for a new attempt (attempt + 1, status RUNNING). Returns the
+   * claimed job, or undefined when the job is finished or gone: nothing to run.
+   */
+  claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined>;
+  /**
+   * Writes the outcome of `attempt` and returns the finished job; undefined when a later attempt
+   * or a final state got there first (the write is fenced, so a result is never written twice).
+   */
+  finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined>;
+  /** Fails a job that is not finished yet, whatever its attempt (dead-letter path). */
+  failUnfinished(jobId: string, error: JobFailure, at: Date): Promise<JobRecord | undefined>;
+  listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>>;
+};
+
+export type IdempotencyStore = {
+  /** Binds (tenant, key) to jobId unless already bound; returns the job id the key is bound to. */
+  bind(tenant: string, key: string, jobId: string, expiresAt: number): Promise<string>;
+};
+
+export type BatchStore = {
+  create(batch: BatchRecord): Promise<void>;
+  get(batchId: string): Promise<BatchRecord | undefined>;
+  listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>>;
+};
+
+export type JobQueue = {
+  /** Sends the messages to the route's queue; resolves once SQS has stored every one. */
+  enqueue(route: string, messages: readonly JobMessage[]): Promise<void>;
+};
+
+export type ApiKeyStore = { tenantOf(keyHash: string): Promise<string | undefined> };
+
+export type Connection = { readonly connection_id: string; readonly tenant: string; readonly connected_at: string; readonly expires_at: number };
+
+export type ConnectionStore = {
+  put(connection: Connection): Promise<void>;
+  get(connectionId: string): Promise<Connection | undefined>;
+  delete(connectionId: string): Promise<void>;
+};
+
+/** A topic is `job#<id>` or `batch#<id>`. */
+export type SubscriptionStore = {
+  subscribe(topic: string, connectionId: string, expiresAt: number): Promise<void>;
+  subscribers(topic: string): Promise<readonly string[]>;
+  removeConnection(connectionId: string): Promise<void>;
+};
+
+/** Pushes an event to one WebSocket connection; throws ConnectionGoneError for a closed one. */
+export type Notifier = { post(connectionId: string, event: ServerEvent): Promise<void> };
+
+
+/**
+ * Runs prompts on an inference component. One call per prompt for rolling-batch engines (they
+ * batch inside the container), one call with the list for dynamic-batch engines. Each prompt
+ * settles on its own: a prompt the model rejects fails alone.
+ */
+export type Invoker = {
+  invoke(component: Component, requests: readonly GenerationInput[]): Promise<readonly PromiseSettledResult<GenerationOutput>[]>;
+};
