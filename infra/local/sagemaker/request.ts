@@ -18,7 +18,7 @@ const bodySchema = z.object({
     temperature: z.number().nonnegative().optional(),
     top_p: z.number().gt(0).max(1).optional(),
     seed: z.number().int().nonnegative().optional(),
-    stop: z.array(z.string()).optional(),
+    stop: z.union([z.string(), z.array(z.string())]).optional(),
     details: z.boolean().optional(),
   }),
 });
