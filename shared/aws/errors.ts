@@ -48,6 +48,7 @@ export function translateSageMakerError(error: unknown, endpoint: string): unkno
     if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);
     return new RetryableError("unavailable", `model failed (${original}): ${message}`, error);
   }
+  if (e.$metadata?.httpStatusCode === 413) return new ModelRejectedError(`request too large for endpoint ${endpoint}: ${e.message ?? "413"}`, error);
   if (e.name === "ValidationError") return new RetryableError("unavailable", `endpoint ${endpoint}: ${e.message ?? "validation error"}`, error);
   return translateSdkError(error, `endpoint ${endpoint}`);
 }

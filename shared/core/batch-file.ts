@@ -11,7 +11,7 @@ const lineSchema = z.strictObject({
     .min(1, "must not be empty").max(64, "at most 64 characters"),
   method: z.literal("POST", { error: 'must be "POST"' }).optional(),
   url: z.literal("/v1/jobs", { error: 'must be "/v1/jobs"' }).optional(),
-  body: z.unknown(),
+  body: z.unknown().optional(),
 });
 
 export type BatchLine = { readonly line: number; readonly custom_id: string; readonly job: CheckedJob };

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { decodeResponse, encodeRequests } from "#shared/core/engine-codec";
+import { ModelRejectedError } from "#shared/core/errors";
+
+const count = (text: string) => text.split(" ").length;
+
+describe("engine codec", () => {
+  it("sends one LMI body per prompt to a rolling-batch engine", () => {
+    const bodies = encodeRequests("lmi-rolling", [{ prompt: "a", max_new_tokens: 3, seed: 7 }, { prompt: "b", max_new_tokens: 5, stop: "\n" }]);
+    expect(bodies.map((b) => JSON.parse(b))).toEqual([
+      { inputs: "a", parameters: { max_new_tokens: 3, seed: 7, details: true } },
+      { inputs: "b", parameters: { max_new_tokens: 5, stop: ["\n"], details: true } },
+    ]);
+  });
+
+  it("sends the list in one body to a dynamic-batch engine, generating up to the longest", () => {
+    const bodies = encodeRequests("lmi-dynamic", [{ prompt: "a", max_new_tokens: 3 }, { prompt: "b", max_new_tokens: 5 }]);
+    expect(bodies.map((b) => JSON.parse(b))).toEqual([{ inputs: ["a", "b"], parameters: { max_new_tokens: 5, details: true } }]);
+  });
+
+  it("decodes token counts from the details, or counts them", () => {
+    expect(decodeResponse("lmi-rolling", JSON.stringify({ generated_text: "x y", details: { finish_reason: "length", generated_tokens: 2 } }), 1, count))
+      .toEqual([{ text: "x y", completion_tokens: 2, finish_reason: "length" }]);
+    expect(decodeResponse("lmi-dynamic", JSON.stringify([{ generated_text: "x y z" }, { generated_text: "w" }]), 2, count))
+      .toEqual([{ text: "x y z", completion_tokens: 3, finish_reason: "stop" }, { text: "w", completion_tokens: 1, finish_reason: "stop" }]);
+  });
+
+  it.each([
+    ["not json", "model returned a body that is not JSON: not json"],
+    [JSON.stringify({ text: "x" }), "model returned an unexpected body: Invalid input: expected string, received undefined"],
+    [JSON.stringify([{ generated_text: "x" }]), "model returned an unexpected body: Invalid input: expected object, received array"],
+  ])("rejects a rolling response %s as the model's fault", (body, message) => {
+    expect(() => decodeResponse("lmi-rolling", body, 1, count)).toThrow(new ModelRejectedError(message));
+  });
+
+  it("rejects a dynamic response with the wrong number of generations", () => {
+    expect(() => decodeResponse("lmi-dynamic", JSON.stringify([{ generated_text: "x" }]), 2, count)).toThrow("model returned 1 generations for 2 prompts");
+  });
+});
