@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { submitBatch, submitJob } from "#shared/app/submit";
+import { ValidationError, RetryableError } from "#shared/core/errors";
+import { memoryDeps } from "../../helpers/fakes.ts";
+
+const job = { model: "llama-2-7b", prompt: "Write a haiku.", max_tokens: 32 };
+
+describe("submitJob", () => {
+  it("records the job QUEUED with tenant and expiry, and enqueues it on its route", async () => {
+    const deps = memoryDeps();
+    const { job: record, created } = await submitJob(deps, "acme", job);
+    expect(created).toBe(true);
+    expect(record).toMatchObject({ status: "QUEUED", tenant: "acme", model: "llama-2-7b", attempt: 0, priority: 5 });
+    expect(record.expires_at).toBe(Date.parse("2026-11-27T12:00:00Z") / 1000 + 30 * 86_400);
+    expect(deps.jobs.jobs.get(record.job_id)).toEqual(record);
+    expect(deps.queue.sent).toEqual([{ route: "llama-2-7b", message: expect.objectContaining({ version: 1, job_id: record.job_id, prompt_tokens: record.prompt_tokens }) }]);
+  });
+
+  it("writes nothing and enqueues nothing for a rejected job", async () => {
+    const deps = memoryDeps();
+    await expect(submitJob(deps, "acme", { ...job, max_tokens: -1 })).rejects.toThrow(ValidationError);
+    expect(deps.jobs.jobs.size).toBe(0);
+    expect(deps.queue.sent).toHaveLength(0);
+  });
+
+  it("gives back the first job for a repeated idempotency key of the same tenant only", async () => {
+    const deps = memoryDeps();
+    const first = await submitJob(deps, "acme", { ...job, idempotency_key: "k1" });
+    const again = await submitJob(deps, "acme", { ...job, idempotency_key: "k1" });
+    const otherTenant = await submitJob(deps, "globex", { ...job, idempotency_key: "k1" });
+    expect(again).toEqual({ job: first.job, created: false });
+    expect(otherTenant.job.job_id).not.toBe(first.job.job_id);
+    expect(deps.queue.sent).toHaveLength(2);
+  });
+
+  it("finishes a submission that stopped between binding its key and writing its job", async () => {
+    const deps = memoryDeps();
+    deps.idempotency.keys.set("acme#k2", "job_orphan");
+    const { job: record, created } = await submitJob(deps, "acme", { ...job, idempotency_key: "k2" });
+    expect(created).toBe(true);
+    expect(record.job_id).toBe("job_orphan");
+  });
+
+  it("fails the job with a reason when the queue refuses it, so it is never left QUEUED", async () => {
+    const deps = memoryDeps();
+    deps.queue.failWith = new Error("SQS down");
+    await expect(submitJob(deps, "acme", job)).rejects.toThrow(RetryableError);
+    const [stored] = deps.jobs.jobs.values();
+    expect(stored).toMatchObject({ status: "FAILED", error: { code: "enqueue_failed" } });
+  });
+});
+
+describe("submitBatch", () => {
+  const line = (id: string) => JSON.stringify({ custom_id: id, body: job });
+
+  it("records the batch and one job per line, in line order, and enqueues them", async () => {
+    const deps = memoryDeps();
+    const { batch, request_counts } = await submitBatch(deps, "acme", [line("a"), line("b"), line("c")].join("\n"));
+    expect(request_counts).toEqual({ total: 3, queued: 3, running: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 });
+    expect(deps.batches.batches.get(batch.batch_id)).toMatchObject({ tenant: "acme", total: 3, models: ["llama-2-7b"] });
+    const jobs = [...deps.jobs.jobs.values()];
+    expect(jobs.map((j) => [j.custom_id, j.batch_line, j.batch_id])).toEqual([["a", 1, batch.batch_id], ["b", 2, batch.batch_id], ["c", 3, batch.batch_id]]);
+    expect(deps.queue.sent).toHaveLength(3);
+  });
+
+  it("writes nothing when any line is bad", async () => {
+    const deps = memoryDeps();
+    await expect(submitBatch(deps, "acme", `${line("a")}\n{"custom_id":"b","body":{"model":"llama-2-7b","max_tokens":1}}`)).rejects.toThrow(
+      "line 2: body.prompt: give exactly one of prompt or messages",
+    );
+    expect(deps.batches.batches.size + deps.jobs.jobs.size + deps.queue.sent.length).toBe(0);
+  });
+});

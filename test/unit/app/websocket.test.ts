@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { processWindow } from "#shared/app/process-window";
+import { submitJob } from "#shared/app/submit";
+import { connect, disconnect, handleClientMessage } from "#shared/app/websocket";
+import { hashApiKey } from "#shared/core/api-keys";
+import { UnauthorizedError } from "#shared/core/errors";
+import { jobTopic } from "#shared/core/events";
+import { memoryDeps } from "../../helpers/fakes.ts";
+
+function withTenants() {
+  const deps = memoryDeps();
+  deps.apiKeys.tenants.set(hashApiKey("key-acme"), "acme");
+  deps.apiKeys.tenants.set(hashApiKey("key-globex"), "globex");
+  return deps;
+}
+
+const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 };
+
+describe("WebSocket use cases", () => {
+  it("connects with a valid key and refuses a missing or wrong one", async () => {
+    const deps = withTenants();
+    await expect(connect(deps, "c1", "key-acme")).resolves.toMatchObject({ connection_id: "c1", tenant: "acme" });
+    await expect(connect(deps, "c2", undefined)).rejects.toThrow(UnauthorizedError);
+    await expect(connect(deps, "c3", "nope")).rejects.toThrow("invalid API key");
+    expect([...deps.connections.connections.keys()]).toEqual(["c1"]);
+  });
+
+  it("answers a submit with job.queued carrying the request id, and subscribes the sender", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", "key-acme");
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "submit", job, request_id: "r1" }));
+    const [queued] = deps.notifier.eventsFor("c1");
+    expect(queued).toMatchObject({ type: "job.queued", request_id: "r1", job: { status: "QUEUED", model: "llama-2-7b" } });
+    const jobId = queued?.type === "job.queued" ? queued.job.job_id : "";
+    expect(await deps.subscriptions.subscribers(jobTopic(jobId))).toEqual(["c1"]);
+  });
+
+  it("sends the final event at once when subscribing to a finished job", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", "key-acme");
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    await processWindow(deps, deps.queue.sent.map((s, i) => ({ messageId: `m${i}`, body: JSON.stringify(s.message) })));
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
+    expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["subscribed", "job.succeeded"]);
+  });
+
+  it("treats another tenant's job as not found and subscribes to nothing", async () => {
+    const deps = withTenants();
+    await connect(deps, "intruder", "key-globex");
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    await handleClientMessage(deps, "intruder", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
+    expect(deps.notifier.eventsFor("intruder")).toEqual([{ type: "error", error: { code: "not_found", message: `job ${submitted.job_id} not found` } }]);
+    expect(await deps.subscriptions.subscribers(jobTopic(submitted.job_id))).toEqual([]);
+  });
+
+  it.each([
+    ["not json", 'message is not valid JSON; send {"action": "subscribe" | "submit", ...}'],
+    [JSON.stringify({ action: "dance" }), 'action: must be "subscribe" or "submit"'],
+    [JSON.stringify({ action: "subscribe" }), "subscribe: give exactly one of job_ids or batch_id"],
+    [JSON.stringify({ action: "subscribe", job_ids: [] }), "job_ids: must not be empty"],
+    [JSON.stringify({ action: "submit", job: { model: "llama-2-7b", prompt: "x" } }), "max_tokens: is required"],
+  ])("answers the bad frame %s with an error event", async (frame, message) => {
+    const deps = withTenants();
+    await connect(deps, "c1", "key-acme");
+    await handleClientMessage(deps, "c1", frame);
+    const events = deps.notifier.eventsFor("c1");
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: "error", error: { message } });
+    expect(deps.jobs.jobs.size).toBe(0);
+  });
+
+  it("drops the subscriptions of a disconnected or gone connection", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", "key-acme");
+    await connect(deps, "c2", "key-acme");
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
+    await handleClientMessage(deps, "c2", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
+    await disconnect(deps, "c1");
+    deps.notifier.gone.add("c2");
+    await processWindow(deps, deps.queue.sent.map((s, i) => ({ messageId: `m${i}`, body: JSON.stringify(s.message) })));
+    expect(await deps.subscriptions.subscribers(jobTopic(submitted.job_id))).toEqual([]);
+    expect(deps.connections.connections.has("c1")).toBe(false);
+  });
+});
