@@ -1,0 +1,127 @@
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadRouteCatalog } from "#shared/config";
+import { type LocalResources, TemplateError, packageTemplate, parseTemplate, withoutBundling } from "#local/template";
+
+const projectDir = process.cwd();
+const stage = "tpl";
+const prefix = `batchline-${stage}`;
+
+describe("parseTemplate on the template `osls package` generates", () => {
+  const catalog = loadRouteCatalog(join(projectDir, "infra", "routes.yml"));
+  let resources: LocalResources;
+
+  beforeAll(async () => {
+    resources = parseTemplate(await packageTemplate({ projectDir, stage }));
+  });
+
+  it("has a queue and a dead-letter queue per route, redriven after the route's max_receive_count", () => {
+    for (const route of catalog.routes.values()) {
+      const queue = resources.queues.find((q) => q.name === `${prefix}-${route.name}`);
+      expect(queue?.redrive).toEqual({ deadLetterQueue: `${prefix}-${route.name}-dlq`, maxReceiveCount: route.max_receive_count });
+      expect(Number(queue?.attributes.VisibilityTimeout)).toBeGreaterThan(0);
+      expect(resources.queues.map((q) => q.name)).toContain(`${prefix}-${route.name}-dlq`);
+    }
+  });
+
+  it("keeps the tables' keys, indexes and billing mode and drops what dynalite lacks", () => {
+    const jobs = resources.tables.find((t) => t.TableName === `${prefix}-jobs`);
+    expect(jobs?.KeySchema).toEqual([{ AttributeName: "job_id", KeyType: "HASH" }]);
+    expect(jobs?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual(["batch-index"]);
+    expect(jobs?.BillingMode).toBe("PAY_PER_REQUEST");
+    for (const table of resources.tables) {
+      expect(table.TableName.startsWith(`${prefix}-`)).toBe(true);
+      expect(Object.keys(table).sort()).toEqual(expect.not.arrayContaining(["TimeToLiveSpecification", "StreamSpecification"]));
+    }
+    expect(resources.tables.map((t) => t.TableName)).toContain(`${prefix}-api-keys`);
+  });
+
+  it("maps each route queue to the batcher with the route's window settings", () => {
+    for (const route of catalog.routes.values()) {
+      const mapping = resources.mappings.find((m) => m.queueName === `${prefix}-${route.name}`);
+      expect(mapping).toMatchObject({
+        functionName: `${prefix}-batcher`,
+        batchSize: route.window.batch_size,
+        maximumBatchingWindowSeconds: route.window.batching_window_seconds,
+        maximumConcurrency: route.window.maximum_concurrency,
+        reportBatchItemFailures: true,
+        enabled: true,
+      });
+    }
+  });
+
+  it("maps each dead-letter queue to the dead-letter function with AWS's defaults", () => {
+    for (const route of catalog.routes.values()) {
+      const mapping = resources.mappings.find((m) => m.queueName === `${prefix}-${route.name}-dlq`);
+      expect(mapping).toMatchObject({
+        functionName: `${prefix}-deadLetter`,
+        maximumBatchingWindowSeconds: 0,
+        maximumConcurrency: undefined,
+        reportBatchItemFailures: true,
+      });
+    }
+  });
+});
+
+describe("parseTemplate", () => {
+  const queue = (name: string, extra: Record<string, unknown> = {}) => ({
+    Type: "AWS::SQS::Queue",
+    Properties: { QueueName: name, ...extra },
+  });
+  const fn = { Type: "AWS::Lambda::Function", Properties: { FunctionName: "svc-dev-worker" } };
+  const mapping = (properties: Record<string, unknown>) => ({ Type: "AWS::Lambda::EventSourceMapping", Properties: properties });
+
+  it("takes a RedrivePolicy given as JSON text with a literal ARN", () => {
+    const policy = JSON.stringify({ deadLetterTargetArn: "arn:aws:sqs:eu-west-1:123456789012:dead", maxReceiveCount: "3" });
+    const { queues } = parseTemplate({ Resources: { Q: queue("q", { RedrivePolicy: policy, DelaySeconds: 5, KmsMasterKeyId: "k" }) } });
+    expect(queues).toEqual([{ logicalId: "Q", name: "q", attributes: { DelaySeconds: "5" }, redrive: { deadLetterQueue: "dead", maxReceiveCount: 3 } }]);
+  });
+
+  it("applies the CloudFormation defaults of a mapping and resolves Ref and literal function names", () => {
+    const { mappings } = parseTemplate({
+      Resources: {
+        Q: queue("q"),
+        Worker: fn,
+        ByRef: mapping({ EventSourceArn: { "Fn::GetAtt": ["Q", "Arn"] }, FunctionName: { Ref: "Worker" } }),
+        ByName: mapping({ EventSourceArn: "arn:aws:sqs:us-east-1:000000000000:q", FunctionName: "other", Enabled: false }),
+      },
+    });
+    expect(mappings).toEqual([
+      expect.objectContaining({ logicalId: "ByRef", functionName: "svc-dev-worker", batchSize: 10, maximumBatchingWindowSeconds: 0, reportBatchItemFailures: false, enabled: true }),
+      expect.objectContaining({ logicalId: "ByName", queueName: "q", functionName: "other", enabled: false }),
+    ]);
+  });
+
+  it("leaves out mappings of sources other than SQS", () => {
+    const table = { Type: "AWS::DynamoDB::Table", Properties: { TableName: "t", AttributeDefinitions: [], KeySchema: [] } };
+    const stream = mapping({ EventSourceArn: { "Fn::GetAtt": ["T", "StreamArn"] }, FunctionName: { "Fn::GetAtt": ["Worker", "Arn"] } });
+    expect(parseTemplate({ Resources: { T: table, Worker: fn, S: stream } }).mappings).toEqual([]);
+  });
+
+  it.each([
+    ["a queue without a name", { Q: { Type: "AWS::SQS::Queue", Properties: {} } }, /Q: .*QueueName/s],
+    ["a redrive to a queue not in the template", { Q: queue("q", { RedrivePolicy: { deadLetterTargetArn: { "Fn::GetAtt": ["Nope", "Arn"] }, maxReceiveCount: 2 } }) }, /Nope/],
+    ["a redrive policy that is not JSON", { Q: queue("q", { RedrivePolicy: "{" }) }, /Q.RedrivePolicy is not JSON/],
+    ["a table key type that does not exist", { T: { Type: "AWS::DynamoDB::Table", Properties: { TableName: "t", AttributeDefinitions: [], KeySchema: [{ AttributeName: "a", KeyType: "SORT" }] } } }, /T: /],
+  ])("rejects %s", (_, resources, message) => {
+    expect(() => parseTemplate({ Resources: resources })).toThrow(TemplateError);
+    expect(() => parseTemplate({ Resources: resources })).toThrow(message);
+  });
+
+  it("rejects what is not a template", () => {
+    expect(() => parseTemplate({ AWSTemplateFormatVersion: "2010-09-09" })).toThrow(TemplateError);
+  });
+});
+
+describe("withoutBundling", () => {
+  it("drops serverless-esbuild, keeps the other plugins and gives every function the artifact", () => {
+    const yml = "service: s\nplugins:\n  - serverless-esbuild\n  - serverless-offline\npackage:\n  individually: true\nresources: ${file(x.yml)}\n";
+    expect(parseYaml(withoutBundling(yml, "/tmp/a.zip"))).toEqual({
+      service: "s",
+      plugins: ["serverless-offline"],
+      package: { artifact: "/tmp/a.zip" },
+      resources: "${file(x.yml)}",
+    });
+  });
+});
