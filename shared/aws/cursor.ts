@@ -13,5 +13,20 @@ export function decodeCursor(cursor: string | undefined): Record<string, unknown
   } catch {
     // fall through to the error below
   }
-  throw new ValidationError("cursor: not a cursor this API returned", "cursor");
+  throw invalidCursor();
+}
+
+const invalidCursor = () => new ValidationError("cursor: not a cursor this API returned", "cursor");
+
+/**
+ * For a query's `.catch`: DynamoDB answers a start key it did not hand out (well-formed JSON, but
+ * not a key of this index or this partition) with ValidationException, which is the caller's
+ * cursor at fault, not a failure of the service.
+ */
+export function rejectForeignCursor(cursor: string | undefined): (error: unknown) => never {
+  return (error) => {
+    const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
+    if (cursor !== undefined && name === "ValidationException") throw invalidCursor();
+    throw error;
+  };
 }

@@ -2,7 +2,7 @@ import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand,
 import { ConflictError } from "../core/errors.ts";
 import type { JobFailure, JobRecord } from "../core/jobs.ts";
 import type { JobOutcome, JobStore, Page, PageRequest, WindowPlacement } from "../ports.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { translateSdkError } from "./errors.ts";
 
 /** Runs one DynamoDB call, translating its errors; a failed condition gives `undefined`. */
@@ -138,7 +138,7 @@ export class DynamoDbJobStore implements JobStore {
           Limit: page.limit,
           ExclusiveStartKey: decodeCursor(page.cursor),
         }),
-      ),
+      ).catch(rejectForeignCursor(page.cursor)),
     );
     return { items: (out.Items ?? []) as JobRecord[], cursor: encodeCursor(out.LastEvaluatedKey) };
   }

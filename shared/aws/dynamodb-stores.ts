@@ -2,7 +2,7 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocum
 import type { BatchRecord } from "../core/batches.ts";
 import { ConflictError } from "../core/errors.ts";
 import type { ApiKeyStore, BatchStore, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, SubscriptionStore } from "../ports.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, sdk } from "./dynamodb-job-store.ts";
 
 type TableOptions = { client: DynamoDBDocumentClient; tableName: string };
@@ -62,7 +62,7 @@ export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
         ScanIndexForward: false,
         Limit: page.limit,
         ExclusiveStartKey: decodeCursor(page.cursor),
-      })),
+      })).catch(rejectForeignCursor(page.cursor)),
     );
     return { items: (out.Items ?? []) as BatchRecord[], cursor: encodeCursor(out.LastEvaluatedKey) };
   }

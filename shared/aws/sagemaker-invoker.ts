@@ -1,5 +1,6 @@
 import { InvokeEndpointCommand, type SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { decodeResponse, encodeRequests, type GenerationInput, type GenerationOutput } from "../core/engine-codec.ts";
+import { ModelRejectedError } from "../core/errors.ts";
 import type { Component, RouteCatalog } from "../core/routes.ts";
 import { tokenCounter } from "../core/tokens.ts";
 import type { Invoker } from "../ports.ts";
@@ -7,7 +8,8 @@ import { translateSageMakerError } from "./errors.ts";
 
 /**
  * Invokes SageMaker inference components. Rolling-batch engines get one call per prompt, all in
- * flight together (the container batches them); dynamic-batch engines one call for the list.
+ * flight together (the container batches them); dynamic-batch engines one call for the list, and
+ * if the model rejects the list, one call per prompt, so that a rejected prompt fails alone.
  */
 export class SageMakerInvoker implements Invoker {
   readonly #client: SageMakerRuntimeClient;
@@ -25,10 +27,18 @@ export class SageMakerInvoker implements Invoker {
     }
     const [body] = bodies;
     if (body === undefined) return [];
-    const outputs = await Promise.allSettled([this.#call(component, body, inputs.length)]);
-    const [settled] = outputs;
-    if (settled?.status === "rejected") return inputs.map(() => settled);
-    return (settled?.value ?? []).map((value) => ({ status: "fulfilled" as const, value }));
+    try {
+      const outputs = await this.#call(component, body, inputs.length);
+      return outputs.map((value) => ({ status: "fulfilled" as const, value }));
+    } catch (error) {
+      // The model rejects the whole list for one bad prompt: send each alone, so only that one fails.
+      if (error instanceof ModelRejectedError && inputs.length > 1) {
+        return Promise.allSettled(
+          inputs.map(async (input) => (await this.#call(component, encodeRequests(component.engine, [input])[0] ?? "", 1))[0] as GenerationOutput),
+        );
+      }
+      return inputs.map(() => ({ status: "rejected" as const, reason: error }));
+    }
   }
 
   async #call(component: Component, body: string, prompts: number): Promise<GenerationOutput[]> {

@@ -39,7 +39,7 @@ export class SqsJobQueue implements JobQueue {
       const out = await this.#client
         .send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending.map((m, i) => ({ Id: String(i), MessageBody: m.body })) }))
         .catch((error: unknown) => {
-          throw translateSdkError(error, "send to queue");
+          throw translateQueueError(error, "send to queue");
         });
       const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
       pending = pending.filter((_, i) => failed.has(i));
@@ -58,12 +58,24 @@ export class SqsJobQueue implements JobQueue {
         })
         .catch((error: unknown) => {
           this.#urls.delete(route);
-          throw translateSdkError(error, `queue of route ${route}`);
+          throw translateQueueError(error, `queue ${this.#queueName(route)} of route ${route}`);
         });
       this.#urls.set(route, url);
     }
     return url;
   }
+}
+
+/**
+ * A missing queue is a 400 the SDK does not see as retryable, yet it is a deployment problem
+ * (the route is in the catalog, its queue is not there yet), not a bug: the caller may try again.
+ */
+function translateQueueError(error: unknown, what: string): unknown {
+  const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
+  if (name === "QueueDoesNotExist" || name === "AWS.SimpleQueueService.NonExistentQueue") {
+    return new RetryableError("unavailable", `${what}: the queue does not exist`, error);
+  }
+  return translateSdkError(error, what);
 }
 
 /** Groups messages into SendMessageBatch calls by count and size. */

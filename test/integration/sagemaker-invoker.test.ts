@@ -1,0 +1,184 @@
+import { readFileSync } from "node:fs";
+import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { SageMakerInvoker } from "#shared/aws/sagemaker-invoker";
+import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
+import { ModelRejectedError, RetryableError } from "#shared/core/errors";
+import { buildRouteCatalog, type Component, type RouteCatalog, type RoutesFile } from "#shared/core/routes";
+import { startSageMakerEmulator, type SageMakerEmulator } from "#local/sagemaker/server";
+import { localClientConfig } from "../helpers/local-aws.ts";
+
+/**
+ * infra/routes.yml plus, where the file has none, a dynamic-batch component (and a route to it)
+ * derived from its first rolling component, so both engine modes run against the emulator.
+ */
+function testCatalog(): { catalog: RouteCatalog; rolling: Component; dynamic: Component } {
+  const file = parseYaml(readFileSync("infra/routes.yml", "utf8")) as RoutesFile;
+  const [rollingName, rollingSpec] = Object.entries(file.components).find(([, c]) => c.engine === "lmi-rolling" && c.copies > 0) ?? [];
+  if (!rollingName || !rollingSpec) throw new Error("infra/routes.yml has no lmi-rolling component with copies");
+  let dynamicName = Object.entries(file.components).find(([, c]) => c.engine === "lmi-dynamic" && c.copies > 0)?.[0];
+  if (!dynamicName) {
+    dynamicName = `${rollingName}-dynamic-test`;
+    file.components[dynamicName] = { ...rollingSpec, engine: "lmi-dynamic", copies: 1 };
+    const [, route] = Object.entries(file.routes).find(([, r]) => r.components.includes(rollingName)) ?? [];
+    if (!route) throw new Error(`no route serves ${rollingName}`);
+    file.routes[`${dynamicName}-route`] = { ...route, components: [dynamicName] };
+  }
+  const catalog = buildRouteCatalog(file);
+  const pick = (name: string) => {
+    const component = catalog.components.get(name);
+    if (!component) throw new Error(`component ${name} missing from the catalog`);
+    return component;
+  };
+  return { catalog, rolling: pick(rollingName), dynamic: pick(dynamicName) };
+}
+
+const input = (prompt: string, maxNewTokens: number): GenerationInput => ({ prompt, max_new_tokens: maxNewTokens, temperature: 0.5, seed: 7 });
+
+const fulfilled = (results: readonly PromiseSettledResult<GenerationOutput>[]) =>
+  results.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+
+describe("SageMakerInvoker against the SageMaker emulator", () => {
+  const { catalog, rolling, dynamic } = testCatalog();
+  let emulator: SageMakerEmulator;
+  let client: SageMakerRuntimeClient;
+  let invoker: SageMakerInvoker;
+  /** Paths of the InvokeEndpoint requests sent, per test. */
+  let calls: string[] = [];
+
+  beforeAll(async () => {
+    emulator = await startSageMakerEmulator({ catalog, port: 0, timeScale: 500 });
+    // As shared/aws/clients.ts builds it: one attempt, the batcher decides about retries.
+    client = new SageMakerRuntimeClient({ ...localClientConfig(emulator.url), maxAttempts: 1 });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { path?: string };
+        calls.push(String(request.path));
+        return next(args);
+      },
+      { step: "finalizeRequest", name: "countInvocations" },
+    );
+    invoker = new SageMakerInvoker({ client, catalog });
+  });
+  afterAll(async () => {
+    client.destroy();
+    await emulator.close();
+  });
+
+  /**
+   * A prompt 10 tokens over the limit (Llama-2 splits digits), cheap to count: the emulator runs in
+   * this process, and at timeScale 500 a 120 ms stall of the event loop (counting " the" x 3000
+   * takes about 200 ms) is 60 simulated seconds, which times the other prompts out.
+   */
+  const overLimit = (component: Component) => "7".repeat(component.limits.max_prompt_tokens + 10);
+
+  describe("rolling batch", () => {
+    it("sends one call per prompt and gives each its own completion of exactly max_new_tokens", async () => {
+      // Prepare
+      calls = [];
+      const inputs = [input("Write a haiku about queues.", 5), input("List three prime numbers.", 17), input("Explain batching.", 40)];
+
+      // Act
+      const results = await invoker.invoke(rolling, inputs);
+
+      // Assess
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled"]);
+      const outputs = fulfilled(results);
+      expect(outputs.map((o) => o?.completion_tokens)).toEqual([5, 17, 40]);
+      expect(outputs.map((o) => o?.finish_reason)).toEqual(["length", "length", "length"]);
+      for (const output of outputs) expect(output?.text.trim().length).toBeGreaterThan(0);
+      expect(calls).toEqual(Array(3).fill(`/endpoints/${rolling.endpointName}/invocations`));
+    });
+
+    it("rejects a prompt over the component's max_prompt_tokens alone, as ModelRejectedError", async () => {
+      // Prepare
+      const inputs = [input("First prompt.", 8), input(overLimit(rolling), 8), input("Third prompt.", 8)];
+
+      // Act
+      const [first, second, third] = await invoker.invoke(rolling, inputs);
+
+      // Assess
+      expect(first).toMatchObject({ status: "fulfilled", value: { completion_tokens: 8 } });
+      expect(third).toMatchObject({ status: "fulfilled", value: { completion_tokens: 8 } });
+      expect(second?.status).toBe("rejected");
+      const reason = second?.status === "rejected" ? second.reason : undefined;
+      expect(reason).toBeInstanceOf(ModelRejectedError);
+      expect(reason).toMatchObject({ code: "model_error", retryable: false });
+      expect(String((reason as Error).message)).toContain(`${rolling.limits.max_prompt_tokens} prompt tokens`);
+    });
+
+    it("gives nothing and calls nothing for no prompts", async () => {
+      // Prepare
+      calls = [];
+
+      // Act
+      const results = await invoker.invoke(rolling, []);
+
+      // Assess
+      expect(results).toEqual([]);
+      expect(calls).toEqual([]);
+    });
+  });
+
+  describe("dynamic batch", () => {
+    it("sends the prompts as one list in one call and answers each in input order", async () => {
+      // Prepare
+      calls = [];
+      const inputs = [input("Alpha.", 12), input("Beta, a longer prompt than the first.", 12), input("Gamma.", 12)];
+
+      // Act
+      const results = await invoker.invoke(dynamic, inputs);
+
+      // Assess
+      expect(calls).toEqual([`/endpoints/${dynamic.endpointName}/invocations`]);
+      const outputs = fulfilled(results);
+      expect(outputs.map((o) => o?.completion_tokens)).toEqual([12, 12, 12]);
+      expect(new Set(outputs.map((o) => o?.text)).size).toBe(3);
+    });
+
+    it("rejects a prompt over max_prompt_tokens alone as ModelRejectedError, sending each prompt alone after the list", async () => {
+      // Prepare
+      calls = [];
+      const inputs = [input("Alpha.", 6), input(overLimit(dynamic), 6), input("Gamma.", 6)];
+
+      // Act
+      const [first, second, third] = await invoker.invoke(dynamic, inputs);
+
+      // Assess
+      expect(calls).toHaveLength(1 + inputs.length);
+      expect(first).toMatchObject({ status: "fulfilled", value: { completion_tokens: 6 } });
+      expect(third).toMatchObject({ status: "fulfilled", value: { completion_tokens: 6 } });
+      expect(second?.status === "rejected" ? second.reason : undefined).toBeInstanceOf(ModelRejectedError);
+    });
+  });
+
+  describe("deployment problems", () => {
+    it("rejects every prompt for a component the endpoint does not host as RetryableError", async () => {
+      // Prepare
+      const unknown: Component = { ...rolling, name: `no-such-component-${Date.now()}` };
+
+      // Act
+      const results = await invoker.invoke(unknown, [input("One.", 4), input("Two.", 4)]);
+
+      // Assess
+      expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+      for (const r of results) {
+        const reason = r.status === "rejected" ? r.reason : undefined;
+        expect(reason).toBeInstanceOf(RetryableError);
+        expect(reason).toMatchObject({ code: "unavailable", retryable: true });
+      }
+    });
+
+    it("rejects every prompt for an endpoint that does not exist as RetryableError", async () => {
+      // Prepare
+      const unknown: Component = { ...dynamic, endpointName: `no-such-endpoint-${Date.now()}` };
+
+      // Act
+      const results = await invoker.invoke(unknown, [input("One.", 4), input("Two.", 4)]);
+
+      // Assess
+      for (const r of results) expect(r.status === "rejected" ? r.reason : undefined).toBeInstanceOf(RetryableError);
+    });
+  });
+});

@@ -1,0 +1,172 @@
+import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chunkMessages, SqsJobQueue } from "#shared/aws/sqs-job-queue";
+import { loadConfig, type Config } from "#shared/config";
+import { BatchlineError, RetryableError } from "#shared/core/errors";
+import type { JobMessage } from "#shared/core/jobs";
+import { localClientConfig, pollUntil, startFauxqs, uniqueSuffix, type LocalServer } from "../helpers/local-aws.ts";
+
+function message(jobId: string, prompt = `Summarise document ${jobId}.`): JobMessage {
+  return {
+    version: 1,
+    job_id: jobId,
+    tenant: "acme",
+    model: "llama-2-7b",
+    prompt_tokens: 12,
+    priority: 5,
+    submitted_at: "2026-11-27T12:00:00.000Z",
+    request: { prompt, max_tokens: 64, temperature: 0.2, stop: ["\n"] },
+  };
+}
+
+describe("chunkMessages", () => {
+  const body = (bytes: number) => ({ body: "x".repeat(bytes) });
+
+  it("puts at most 10 messages in one SendMessageBatch", () => {
+    // Act
+    const chunks = chunkMessages(Array.from({ length: 25 }, () => body(10)));
+
+    // Assess
+    expect(chunks.map((c) => c.length)).toEqual([10, 10, 5]);
+  });
+
+  it("starts a new batch before the bodies pass 250 KiB", () => {
+    // Act
+    const chunks = chunkMessages([body(100 * 1024), body(100 * 1024), body(50 * 1024), body(1)]);
+
+    // Assess
+    expect(chunks.map((c) => c.map((m) => m.body.length))).toEqual([[100 * 1024, 100 * 1024, 50 * 1024], [1]]);
+  });
+
+  it("counts bytes, not characters", () => {
+    // Prepare: 3 bytes per character in UTF-8
+    const wide = { body: "€".repeat(50 * 1024) };
+
+    // Act
+    const chunks = chunkMessages([wide, wide]);
+
+    // Assess
+    expect(chunks.map((c) => c.length)).toEqual([1, 1]);
+  });
+
+  it("sends a message over the limit alone, and nothing for no messages", () => {
+    expect(chunkMessages([body(10), body(300 * 1024), body(10)]).map((c) => c.length)).toEqual([1, 1, 1]);
+    expect(chunkMessages([])).toEqual([]);
+  });
+
+  it("keeps the messages in order", () => {
+    // Prepare
+    const messages = Array.from({ length: 23 }, (_, i) => ({ body: String(i) }));
+
+    // Act
+    const chunks = chunkMessages(messages);
+
+    // Assess
+    expect(chunks.flat()).toEqual(messages);
+  });
+});
+
+describe("SqsJobQueue against fauxqs", () => {
+  const prefix = `it-${uniqueSuffix()}`;
+  let server: LocalServer;
+  let sqs: SQSClient;
+  let config: Config;
+
+  beforeAll(async () => {
+    server = await startFauxqs();
+    sqs = new SQSClient({ ...localClientConfig(server.endpoint), useQueueUrlAsEndpoint: false });
+    config = loadConfig({ BATCHLINE_RESOURCE_PREFIX: prefix, BATCHLINE_WS_ENDPOINT: "http://127.0.0.1:1" });
+  });
+  afterAll(async () => {
+    sqs.destroy();
+    await server.close();
+  });
+
+  /** A route of its own for one test, with its queue created under the configured name. */
+  async function routeWithQueue(): Promise<{ route: string; queueUrl: string }> {
+    const route = `route-${uniqueSuffix()}`;
+    const out = await sqs.send(new CreateQueueCommand({ QueueName: config.queueName(route), Attributes: { VisibilityTimeout: "60" } }));
+    if (!out.QueueUrl) throw new Error("CreateQueue gave no URL");
+    return { route, queueUrl: out.QueueUrl };
+  }
+
+  /** Receives (and deletes) until `count` bodies arrived. */
+  async function receiveAll(queueUrl: string, count: number): Promise<string[]> {
+    const bodies: string[] = [];
+    await pollUntil(async () => {
+      const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      const received = out.Messages ?? [];
+      bodies.push(...received.map((m) => m.Body ?? ""));
+      if (received.length > 0) {
+        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: received.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
+      }
+      return bodies.length >= count ? bodies : undefined;
+    }, `${count} messages on ${queueUrl}`);
+    return bodies;
+  }
+
+  const byJobId = (a: JobMessage, b: JobMessage) => a.job_id.localeCompare(b.job_id);
+
+  it("enqueues 25 messages on the route's queue, each receivable with its exact body", async () => {
+    // Prepare
+    const { route, queueUrl } = await routeWithQueue();
+    const messages = Array.from({ length: 25 }, (_, i) => message(`job_${String(i).padStart(2, "0")}_${uniqueSuffix()}`));
+    const queue = new SqsJobQueue({ client: sqs, queueName: config.queueName });
+
+    // Act
+    await queue.enqueue(route, messages);
+
+    // Assess
+    const bodies = await receiveAll(queueUrl, 25);
+    expect(bodies).toHaveLength(25);
+    expect(bodies.toSorted()).toEqual(messages.map((m) => JSON.stringify(m)).toSorted());
+    expect(bodies.map((b) => JSON.parse(b) as JobMessage).toSorted(byJobId)).toEqual(messages.toSorted(byJobId));
+  });
+
+  it("enqueues messages that need batches split by size, not count", async () => {
+    // Prepare: about 120 KiB each, so two fit in one SendMessageBatch
+    const { route, queueUrl } = await routeWithQueue();
+    const messages = Array.from({ length: 5 }, (_, i) => message(`job_big${i}_${uniqueSuffix()}`, `${i} ${"lorem ipsum ".repeat(10_000)}`));
+    const queue = new SqsJobQueue({ client: sqs, queueName: config.queueName });
+
+    // Act
+    await queue.enqueue(route, messages);
+
+    // Assess
+    const bodies = await receiveAll(queueUrl, 5);
+    expect(bodies.map((b) => JSON.parse(b) as JobMessage).toSorted(byJobId)).toEqual(messages.toSorted(byJobId));
+  });
+
+  it("enqueues to several routes, each message on its own route's queue", async () => {
+    // Prepare
+    const [a, b] = [await routeWithQueue(), await routeWithQueue()];
+    const queue = new SqsJobQueue({ client: sqs, queueName: config.queueName });
+    const [forA, forB] = [message(`job_a_${uniqueSuffix()}`), message(`job_b_${uniqueSuffix()}`)];
+
+    // Act
+    await Promise.all([queue.enqueue(a.route, [forA]), queue.enqueue(b.route, [forB])]);
+
+    // Assess
+    expect(await receiveAll(a.queueUrl, 1)).toEqual([JSON.stringify(forA)]);
+    expect(await receiveAll(b.queueUrl, 1)).toEqual([JSON.stringify(forB)]);
+  });
+
+  it("fails with a RetryableError when the route's queue does not exist, and finds it once it does", async () => {
+    // Prepare
+    const route = `route-missing-${uniqueSuffix()}`;
+    const queue = new SqsJobQueue({ client: sqs, queueName: config.queueName });
+    const first = message(`job_missing_${uniqueSuffix()}`);
+
+    // Act
+    const missing = await queue.enqueue(route, [first]).then(() => undefined, (error: unknown) => error);
+    const created = await sqs.send(new CreateQueueCommand({ QueueName: config.queueName(route) }));
+    await queue.enqueue(route, [first]);
+
+    // Assess
+    expect(missing).toBeInstanceOf(BatchlineError);
+    expect(missing).toBeInstanceOf(RetryableError);
+    expect(missing).toMatchObject({ code: "unavailable", retryable: true });
+    expect(String((missing as Error).message)).toContain(config.queueName(route));
+    expect(await receiveAll(created.QueueUrl ?? "", 1)).toEqual([JSON.stringify(first)]);
+  });
+});
