@@ -1,7 +1,7 @@
 import { batchTopic } from "../core/events.ts";
 import { BatchlineError, ModelRejectedError } from "../core/errors.ts";
 import { isTerminal, jobMessageSchema, type JobMessage, type JobRecord } from "../core/jobs.ts";
-import type { GenerationOutput } from "../core/engine-codec.ts";
+import { generationInputOf, samplingKey, type GenerationOutput } from "../core/engine-codec.ts";
 import { packWindow, type PackItem } from "../core/packing.ts";
 import { getProfile } from "../core/profiles.ts";
 import { promptTextOf } from "../core/prompt.ts";
@@ -58,11 +58,12 @@ export async function processWindow(deps: BatcherDeps, window: readonly WindowMe
         return;
       }
       const component = pickComponent(route, deps.outstanding);
-      const packs = packWindow(items.map(toPackItem), {
-        limits: component.limits,
-        profile: getProfile(component.profile),
-        oneRequestPerBatch: component.engine === "lmi-dynamic",
-      });
+      const oneRequestPerBatch = component.engine === "lmi-dynamic";
+      // A dynamic batch is one request with one set of parameters: pack each set on its own.
+      const groups = oneRequestPerBatch ? [...Map.groupBy(items, (p) => samplingKey(generationInputOf(p.message.request))).values()] : [items];
+      const packs = groups.flatMap((group) =>
+        packWindow(group.map(toPackItem), { limits: component.limits, profile: getProfile(component.profile), oneRequestPerBatch }),
+      );
       const byId = new Map(items.map((p) => [p.message.job_id, p]));
       await Promise.all(
         packs.map(async (pack) => {
@@ -121,14 +122,7 @@ async function runBatch(deps: BatcherDeps, component: Component, members: readon
   try {
     settled = await deps.invoker.invoke(
       component,
-      claimed.map(({ job }) => ({
-        prompt: promptTextOf(job.request),
-        max_new_tokens: job.request.max_tokens,
-        temperature: job.request.temperature,
-        top_p: job.request.top_p,
-        stop: job.request.stop,
-        seed: job.request.seed,
-      })),
+      claimed.map(({ job }) => generationInputOf(job.request)),
     );
   } finally {
     deps.outstanding.set(component.name, (deps.outstanding.get(component.name) ?? 0) - claimed.length);

@@ -3,6 +3,7 @@ import { BatchlineError, ConflictError, ConnectionGoneError, ModelRejectedError,
 /** The parts of an AWS SDK v3 error that decide what it means. */
 type SdkErrorShape = {
   name?: string;
+  code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number };
   $retryable?: { throttling?: boolean };
@@ -24,14 +25,17 @@ export function translateSdkError(error: unknown, what: string): unknown {
   if (e.name === "ConditionalCheckFailedException") return new ConflictError(`${what}: condition failed`, error);
   if (e.name !== undefined && THROTTLING.has(e.name)) return new RetryableError("throttled", `${what}: ${e.name}`, error);
   if (e.$retryable?.throttling || status === 429) return new RetryableError("throttled", `${what}: throttled`, error);
-  if (status === undefined || status >= 500 || isNetworkError(e.name)) {
+  if ((status !== undefined && status >= 500) || (e.$metadata !== undefined && status === undefined) || isNetworkError(e)) {
     return new RetryableError("unavailable", `${what}: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(), error);
   }
   return error;
 }
 
-function isNetworkError(name: string | undefined): boolean {
-  return name === "TimeoutError" || name === "AbortError" || name === "ECONNREFUSED" || name === "ECONNRESET" || name === "EPIPE";
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ECONNABORTED"]);
+
+/** A request that never got an HTTP answer: the SDK passes Node's socket errors through. */
+function isNetworkError(e: SdkErrorShape): boolean {
+  return e.name === "TimeoutError" || e.name === "AbortError" || (e.code !== undefined && NETWORK_CODES.has(e.code));
 }
 
 /**

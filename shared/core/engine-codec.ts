@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { ModelRejectedError } from "./errors.ts";
+import type { GenerationRequest } from "./jobs.ts";
+import { promptTextOf } from "./prompt.ts";
 import type { EngineMode } from "./routes.ts";
 
 /** What one prompt needs from the engine, and what it gives back. */
@@ -14,9 +16,29 @@ export type GenerationInput = {
 export type GenerationOutput = { readonly text: string; readonly completion_tokens: number; readonly finish_reason: "length" | "stop" };
 
 /**
+ * Prompts that can share one dynamic-batch request: LMI applies one set of parameters to the
+ * whole list, so only jobs that ask for the same ones go together.
+ */
+export function samplingKey(input: Omit<GenerationInput, "prompt">): string {
+  return JSON.stringify([input.max_new_tokens, input.temperature, input.top_p, input.stop, input.seed]);
+}
+
+/** What the engine is asked for one job. */
+export function generationInputOf(request: GenerationRequest): GenerationInput {
+  return {
+    prompt: promptTextOf(request),
+    max_new_tokens: request.max_tokens,
+    temperature: request.temperature,
+    top_p: request.top_p,
+    stop: request.stop,
+    seed: request.seed,
+  };
+}
+
+/**
  * Request bodies in the LMI container's format. A rolling-batch engine takes one prompt per
  * request and batches inside the container; a dynamic-batch engine takes the list in one body.
- * Sampling parameters must agree across a dynamic batch, so the first prompt's are used.
+ * A dynamic batch carries one set of parameters: callers group prompts by samplingKey first.
  */
 export function encodeRequests(engine: EngineMode, inputs: readonly GenerationInput[]): string[] {
   const body = (prompts: string | string[], p: GenerationInput) =>
@@ -34,8 +56,10 @@ export function encodeRequests(engine: EngineMode, inputs: readonly GenerationIn
   if (engine === "lmi-rolling") return inputs.map((p) => body(p.prompt, p));
   const first = inputs[0];
   if (!first) return [];
-  const longest = inputs.reduce((max, p) => Math.max(max, p.max_new_tokens), 0);
-  return [body(inputs.map((p) => p.prompt), { ...first, max_new_tokens: longest })];
+  if (inputs.some((p) => samplingKey(p) !== samplingKey(first))) {
+    throw new Error("a dynamic batch must share its sampling parameters: group prompts by samplingKey");
+  }
+  return [body(inputs.map((p) => p.prompt), first)];
 }
 
 const generationSchema = z.object({

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
+import { buildRouteCatalog } from "#shared/core/routes";
 import { processWindow } from "#shared/app/process-window";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { ModelRejectedError, RetryableError } from "#shared/core/errors";
@@ -97,6 +100,16 @@ describe("processWindow", () => {
     await submitMany(deps, 130);
     await processWindow(deps, deliveredWindow(deps));
     expect(deps.invoker.calls.map((c) => c.inputs.length)).toEqual([128, 2]);
+  });
+
+  it("sends a dynamic-batch engine one request per set of sampling parameters", async () => {
+    const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));
+    raw.components["llama-2-7b-ic"].engine = "lmi-dynamic";
+    const deps = memoryDeps(buildRouteCatalog(raw));
+    await submitMany(deps, 3, { max_tokens: 8 });
+    await submitMany(deps, 2, { max_tokens: 16 });
+    await processWindow(deps, deliveredWindow(deps));
+    expect(deps.invoker.calls.map((c) => c.inputs.map((i) => i.max_new_tokens))).toEqual([[8, 8, 8], [16, 16]]);
   });
 
   it("reports batch progress to the batch's subscribers", async () => {

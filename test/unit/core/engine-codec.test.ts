@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeResponse, encodeRequests } from "#shared/core/engine-codec";
+import { decodeResponse, encodeRequests, samplingKey } from "#shared/core/engine-codec";
 import { ModelRejectedError } from "#shared/core/errors";
 
 const count = (text: string) => text.split(" ").length;
@@ -13,9 +13,14 @@ describe("engine codec", () => {
     ]);
   });
 
-  it("sends the list in one body to a dynamic-batch engine, generating up to the longest", () => {
-    const bodies = encodeRequests("lmi-dynamic", [{ prompt: "a", max_new_tokens: 3 }, { prompt: "b", max_new_tokens: 5 }]);
+  it("sends the list in one body to a dynamic-batch engine", () => {
+    const bodies = encodeRequests("lmi-dynamic", [{ prompt: "a", max_new_tokens: 5 }, { prompt: "b", max_new_tokens: 5 }]);
     expect(bodies.map((b) => JSON.parse(b))).toEqual([{ inputs: ["a", "b"], parameters: { max_new_tokens: 5, details: true } }]);
+  });
+
+  it("refuses a dynamic batch whose prompts ask for different parameters", () => {
+    expect(() => encodeRequests("lmi-dynamic", [{ prompt: "a", max_new_tokens: 3 }, { prompt: "b", max_new_tokens: 5 }])).toThrow(/group prompts by samplingKey/);
+        expect(samplingKey({ max_new_tokens: 3 })).not.toBe(samplingKey({ max_new_tokens: 3, temperature: 0.5 }));
   });
 
   it("decodes token counts from the details, or counts them", () => {
