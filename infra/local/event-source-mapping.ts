@@ -1,0 +1,212 @@
+import { setTimeout as delay } from "node:timers/promises";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
+import { LOCAL_REGION } from "./aws.ts";
+import { batchOutcome, type InvokeResult, recordBytes, toSqsRecord } from "./lambda-sqs-event.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import type { EventSourceMappingDefinition } from "./template.ts";
+
+/** Invokes a function synchronously (RequestResponse), as the event source mapping does. */
+export type Invoker = (functionName: string, event: SQSEvent) => Promise<InvokeResult>;
+
+/**
+ * Without ScalingConfig.MaximumConcurrency AWS scales pollers with the backlog (up to 1,250
+ * concurrent invocations, starting at 5). Locally 5 pollers stand for that.
+ */
+export const DEFAULT_MAXIMUM_CONCURRENCY = 5;
+/** Lambda's invocation payload limit, which also caps a batch. */
+export const MAX_BATCH_BYTES = 6 * 1024 * 1024;
+const LONG_POLL_SECONDS = 20;
+const ERROR_BACKOFF_MS = 1000;
+
+export type MappingSettings = Pick<
+  EventSourceMappingDefinition,
+  "functionName" | "batchSize" | "maximumBatchingWindowSeconds" | "maximumConcurrency" | "reportBatchItemFailures"
+>;
+
+export type EventSourceMappingOptions = {
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly mapping: MappingSettings;
+  readonly invoke: Invoker;
+  readonly log?: Logger;
+  /** Ends pending long polls (LocalSqs.wakeReceivers); without it stop() may wait up to 20 s. */
+  readonly wakeReceivers?: () => void;
+};
+
+export type RunningEventSourceMapping = {
+  /** Stops polling, lets invocations in flight finish and settles their messages. */
+  stop(): Promise<void>;
+};
+
+/**
+ * Lambda's SQS event source mapping, locally: MaximumConcurrency pollers, each long-polling the
+ * queue and gathering a batch until BatchSize, 6 MB, or MaximumBatchingWindowInSeconds after
+ * the batch's first message, then invoking the function and deleting what succeeded. Failed
+ * messages are left alone: the queue's visibility timeout brings them back and its redrive
+ * policy sends them to the DLQ, exactly as in AWS.
+ */
+export function startEventSourceMapping(options: EventSourceMappingOptions): RunningEventSourceMapping {
+  const { mapping, wakeReceivers } = options;
+  const stopping = Promise.withResolvers<void>();
+  const state = { stopping: false };
+  const pollers = Array.from({ length: mapping.maximumConcurrency ?? DEFAULT_MAXIMUM_CONCURRENCY }, () =>
+    runPoller(options, state, stopping.promise),
+  );
+  const done = Promise.all(pollers).then(() => undefined);
+  return {
+    async stop() {
+      if (!state.stopping) {
+        state.stopping = true;
+        stopping.resolve();
+      }
+      if (!wakeReceivers) return done;
+      // A ReceiveMessage may reach fauxqs just after a wake-up, so wake until every poller is out.
+      wakeReceivers();
+      const waker = setInterval(wakeReceivers, 50);
+      try {
+        await done;
+      } finally {
+        clearInterval(waker);
+      }
+    },
+  };
+}
+
+type StopState = { readonly stopping: boolean };
+
+async function runPoller(options: EventSourceMappingOptions, state: StopState, stopped: Promise<void>): Promise<void> {
+  let carry: SQSRecord[] = [];
+  while (!state.stopping) {
+    try {
+      const gathered = await gather(options, state, stopped, carry);
+      carry = gathered.carry;
+      if (state.stopping) carry = [...gathered.batch, ...carry];
+      else await invokeAndSettle(options, gathered.batch);
+    } catch (error) {
+      // A poller must outlive a bad moment of the emulator; what it held comes back by itself.
+      (options.log ?? silentLogger).error(`poller of ${options.queueUrl}: ${String(error)}`);
+      carry = [];
+      await Promise.race([delay(ERROR_BACKOFF_MS), stopped]);
+    }
+  }
+  await release(options, carry).catch((error: unknown) => options.log?.warn(`release ${options.queueUrl}: ${String(error)}`));
+}
+
+/** One batch: records to invoke with, and any received beyond the byte limit (the next batch's start). */
+async function gather(
+  options: EventSourceMappingOptions,
+  state: StopState,
+  stopped: Promise<void>,
+  carried: readonly SQSRecord[],
+): Promise<{ batch: SQSRecord[]; carry: SQSRecord[] }> {
+  const { batchSize, maximumBatchingWindowSeconds } = options.mapping;
+  const windowMs = maximumBatchingWindowSeconds * 1000;
+  const batch = [...carried];
+  const carry: SQSRecord[] = [];
+  let bytes = batch.reduce((sum, r) => sum + recordBytes(r), 0);
+  let deadline = batch.length > 0 ? Date.now() + windowMs : undefined;
+  const full = () => batch.length >= batchSize || bytes >= MAX_BATCH_BYTES || carry.length > 0;
+  const windowClosed = () => deadline !== undefined && Date.now() >= deadline;
+
+  while (!state.stopping && !full() && !windowClosed()) {
+    // fauxqs takes a fractional WaitTimeSeconds (AWS would not), which lets the window end on
+    // time instead of on the next whole second.
+    const waitSeconds = deadline === undefined ? LONG_POLL_SECONDS : Math.max(0, deadline - Date.now()) / 1000;
+    const messages = await receive(options, Math.min(10, batchSize - batch.length), waitSeconds, stopped);
+    for (const message of messages) {
+      const record = toSqsRecord(message, { eventSourceARN: options.queueArn, awsRegion: LOCAL_REGION });
+      const size = recordBytes(record);
+      // Back after its visibility timeout ran out while the batch gathered: the newer receipt
+      // handle is the one that can delete it.
+      const again = batch.findIndex((r) => r.messageId === record.messageId);
+      const previous = batch[again];
+      if (previous !== undefined) {
+        bytes += size - recordBytes(previous);
+        batch[again] = record;
+      } else if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) {
+        carry.push(record);
+      } else {
+        batch.push(record);
+        bytes += size;
+      }
+    }
+    if (batch.length > 0 && deadline === undefined) deadline = Date.now() + windowMs;
+  }
+  return { batch, carry };
+}
+
+async function receive(options: EventSourceMappingOptions, max: number, waitSeconds: number, stopped: Promise<void>) {
+  try {
+    const output = await options.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: options.queueUrl,
+        MaxNumberOfMessages: max,
+        WaitTimeSeconds: waitSeconds,
+        MessageSystemAttributeNames: ["All"],
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    return output.Messages ?? [];
+  } catch (error) {
+    options.log?.warn(`ReceiveMessage ${options.queueUrl}: ${String(error)}`);
+    await Promise.race([delay(ERROR_BACKOFF_MS), stopped]);
+    return [];
+  }
+}
+
+async function invokeAndSettle(options: EventSourceMappingOptions, batch: readonly SQSRecord[]): Promise<void> {
+  if (batch.length === 0) return;
+  const { functionName, reportBatchItemFailures } = options.mapping;
+  const log = options.log ?? silentLogger;
+  const started = performance.now();
+  let result: InvokeResult;
+  try {
+    result = await options.invoke(functionName, { Records: [...batch] });
+  } catch (error) {
+    // The invocation never happened (endpoint down, unknown function): like a function error,
+    // the messages come back after the visibility timeout.
+    log.warn(`invoke ${functionName}: ${String(error)}`);
+    return;
+  }
+  const outcome = batchOutcome(result, batch.map((r) => r.messageId), reportBatchItemFailures);
+  const ms = Math.round(performance.now() - started);
+  log.debug(`${functionName} <- ${batch.length} records in ${ms} ms: ${outcome.succeeded.length} done, ${outcome.failed.length} failed`);
+  if (outcome.reason !== undefined) log.warn(`${functionName}: batch of ${batch.length} failed: ${outcome.reason}`);
+  const succeeded = new Set(outcome.succeeded);
+  await deleteMessages(options, batch.filter((r) => succeeded.has(r.messageId)));
+}
+
+async function deleteMessages(options: EventSourceMappingOptions, records: readonly SQSRecord[]): Promise<void> {
+  for (const chunk of chunks(records, 10)) {
+    const output = await options.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: chunk.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+      }),
+    );
+    for (const failure of output.Failed ?? []) options.log?.warn(`DeleteMessage ${options.queueUrl}: ${failure.Code} ${failure.Message ?? ""}`);
+  }
+}
+
+/** Hands back messages received but never invoked, so that they are visible again at once. */
+async function release(options: EventSourceMappingOptions, records: readonly SQSRecord[]): Promise<void> {
+  for (const chunk of chunks(records, 10)) {
+    await options.sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: chunk.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle, VisibilityTimeout: 0 })),
+      }),
+    );
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+}

@@ -1,0 +1,98 @@
+import { mkdir } from "node:fs/promises";
+import type { DatabaseSync } from "node:sqlite";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { buildApp, type BuildAppOptions } from "fauxqs";
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from "./aws.ts";
+
+export type LocalSqs = {
+  readonly url: string;
+  readonly port: number;
+  /**
+   * Ends every long poll now (each returns what is there, often nothing). Lets pollers stop at
+   * once instead of waiting up to 20 s for their ReceiveMessage to come back.
+   */
+  wakeReceivers(): void;
+  close(): Promise<void>;
+};
+
+export type LocalSqsOptions = {
+  readonly port?: number;
+  readonly host?: string;
+  /** SQLite persistence under this folder; undefined keeps everything in memory. */
+  readonly dataDir?: string | undefined;
+};
+
+type Stores = NonNullable<BuildAppOptions["stores"]>;
+type Persistence = NonNullable<Stores["sqsStore"]["persistence"]>;
+
+/**
+ * fauxqs on 127.0.0.1, optionally persisted. `startFauxqs()` persists but always listens on
+ * 0.0.0.0, and `buildApp()` ignores `dataDir`, so this wires the stores by hand as startFauxqs
+ * does internally. Those classes are not in fauxqs's `exports`: package.json pins fauxqs 2.4.1.
+ * We build the stores even without persistence, to keep a handle for `wakeReceivers`.
+ */
+export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
+  const base = import.meta.resolve("fauxqs");
+  const load = (path: string) => import(new URL(path, base).href);
+  const [{ SqsStore }, { SnsStore }, { S3Store }] = await Promise.all([
+    load("./sqs/sqsStore.js"),
+    load("./sns/snsStore.js"),
+    load("./s3/s3Store.js"),
+  ]);
+  const stores: Stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+
+  let persistence: Persistence | undefined;
+  if (options.dataDir !== undefined) {
+    await mkdir(options.dataDir, { recursive: true });
+    const { PersistenceManager } = await load("./persistence.js");
+    persistence = new PersistenceManager(options.dataDir) as Persistence;
+    keepReceiveCountOnRelease(persistence);
+    // Load before attaching, or loading would write every row back.
+    persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+    stores.sqsStore.persistence = persistence;
+    stores.snsStore.persistence = persistence;
+    stores.s3Store.persistence = persistence;
+    for (const queue of stores.sqsStore.allQueues()) queue.persistence = persistence;
+  }
+
+  const app = buildApp({ logger: false, stores });
+  if (persistence) {
+    const opened = persistence;
+    app.addHook("onClose", async () => opened.close());
+  }
+  await app.listen({ port: options.port ?? 0, host: options.host ?? "127.0.0.1" });
+  const address = app.server.address();
+  if (address === null || typeof address === "string") throw new Error("fauxqs did not bind a TCP port");
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
+    port: address.port,
+    wakeReceivers: () => stores.sqsStore.shutdown(),
+    close: () => app.close(),
+  };
+}
+
+/**
+ * fauxqs 2.4.1 persists "visible again" (ChangeMessageVisibility to 0) by writing NULL into the
+ * NOT NULL receive count: the call fails with a 500, after the message has already left the
+ * in-flight set in memory. This writes only what changes.
+ */
+function keepReceiveCountOnRelease(persistence: Persistence): void {
+  const { db } = persistence as unknown as { db: DatabaseSync };
+  const ready = db.prepare("UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?");
+  persistence.updateMessageReady = (messageId: string) => {
+    ready.run(messageId);
+  };
+}
+
+/** The ARN fauxqs gives a queue created by a client in LOCAL_REGION. */
+export function localQueueArn(queueName: string): string {
+  return `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${queueName}`;
+}
+
+/**
+ * Always with an explicit endpoint: fauxqs's queue URLs name a host that does not resolve, and
+ * the SDK would otherwise send each call to the queue URL's host.
+ */
+export function localSqsClient(endpoint: string): SQSClient {
+  return new SQSClient({ ...localClientConfig(endpoint), useQueueUrlAsEndpoint: false });
+}
