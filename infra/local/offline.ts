@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { setTimeout as delay } from "node:timers/promises";
+import { oslsCommand, oslsEnv } from "./osls.ts";
+import { assertPortFree, isListening } from "./ports.ts";
+
+export type OfflinePorts = { readonly http: number; readonly websocket: number; readonly lambda: number };
+
+export type OfflineOptions = {
+  readonly projectDir: string;
+  readonly stage: string;
+  /** Concrete ports: serverless-offline cannot pick free ones itself. */
+  readonly ports: OfflinePorts;
+  /** Added to this process's environment (which the handlers inherit). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly readyTimeoutMs?: number;
+  /** Everything the child prints (handler logs included), as it comes. */
+  readonly onOutput?: (chunk: string) => void;
+};
+
+export type RunningOffline = {
+  readonly pid: number;
+  /** SIGINT to its process group, then SIGKILL if it is still there after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+};
+
+const OUTPUT_KEPT = 16_384;
+
+/**
+ * `osls offline start` as a child in its own process group: a Ctrl-C in the terminal reaches
+ * only us, and we stop offline after the pollers have finished their invocations. Ready when
+ * its HTTP, WebSocket and Lambda ports all accept connections.
+ */
+export async function startOffline(options: OfflineOptions): Promise<RunningOffline> {
+  const { ports } = options;
+  // Checked first: offline failing to bind while another server answers on its port would look ready.
+  await assertPortFree(ports.http, "HTTP API");
+  await assertPortFree(ports.websocket, "WebSocket API");
+  await assertPortFree(ports.lambda, "Lambda");
+
+  // --localEnvironment: without it serverless-offline hands the handlers only AWS_* variables.
+  const { command, args } = oslsCommand(["offline", "start", "--stage", options.stage, "--localEnvironment"]);
+  const child = spawn(command, args, {
+    cwd: options.projectDir,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: oslsEnv({
+      ...options.env,
+      BATCHLINE_HTTP_PORT: String(ports.http),
+      BATCHLINE_WS_PORT: String(ports.websocket),
+      BATCHLINE_LAMBDA_PORT: String(ports.lambda),
+    }),
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`cannot start osls offline: ${await once(child, "error").then(String)}`);
+
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    const text = chunk.toString("utf8");
+    output = (output + text).slice(-OUTPUT_KEPT);
+    options.onOutput?.(text);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  // If we die without stopping it (an uncaught error), the detached group would outlive us.
+  const killOnExit = () => signalGroup(pid, "SIGKILL");
+  process.on("exit", killOnExit);
+
+  const stop = async (graceMs = 10_000) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      signalGroup(pid, "SIGINT");
+      const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    // The esbuild service it started may linger a moment after its parent.
+    signalGroup(pid, "SIGTERM");
+    process.off("exit", killOnExit);
+  };
+
+  try {
+    await waitUntilReady(child, exited, ports, options.readyTimeoutMs ?? 60_000);
+  } catch (error) {
+    await stop(2_000);
+    throw new Error(`${(error as Error).message}\n--- osls offline output ---\n${output.trim()}`);
+  }
+  return { pid, stop };
+}
+
+async function waitUntilReady(
+  child: ChildProcess,
+  exited: Promise<[number | null, NodeJS.Signals | null]>,
+  ports: OfflinePorts,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const died = exited.then(([code, signal]) => {
+    throw new Error(`osls offline exited before it was ready (${signal ?? `exit ${code}`})`);
+  });
+  died.catch(() => undefined);
+  const all = [ports.http, ports.websocket, ports.lambda];
+  while (true) {
+    const listening = await Promise.race([Promise.all(all.map((p) => isListening(p))), died]);
+    if (listening.every(Boolean)) return;
+    if (child.exitCode !== null || child.signalCode !== null) await died;
+    if (Date.now() > deadline) throw new Error(`osls offline not ready after ${timeoutMs} ms`);
+    await Promise.race([delay(100), died]);
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}

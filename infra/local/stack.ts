@@ -1,0 +1,223 @@
+import { join } from "node:path";
+import { loadRouteCatalog } from "#shared/config";
+import { LOCAL_REGION } from "./aws.ts";
+import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
+import { localDynamoDbClient, startLocalDynamoDb, type LocalDynamoDb } from "./dynamodb.ts";
+import { type Invoker, type RunningEventSourceMapping, startEventSourceMapping } from "./event-source-mapping.ts";
+import { lambdaInvoker } from "./lambda-invoker.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { type RunningOffline, startOffline } from "./offline.ts";
+import { freePort } from "./ports.ts";
+import { type ProvisionedQueue, provisionQueues, provisionTables } from "./provision.ts";
+import { type SageMakerEmulator, startSageMakerEmulator } from "./sagemaker/server.ts";
+import { type LocalSqs, localSqsClient, startLocalSqs } from "./sqs.ts";
+import { type EventSourceMappingDefinition, packageTemplate, parseTemplate } from "./template.ts";
+
+export type StackPorts = {
+  readonly sqs: number;
+  readonly dynamodb: number;
+  readonly sagemaker: number;
+  readonly http: number;
+  readonly websocket: number;
+  readonly lambda: number;
+};
+
+export type StackOptions = {
+  /** Where serverless.yml is; default the working directory. */
+  readonly projectDir?: string;
+  /** Default "local". Names every queue and table: `batchline-<stage>-...`. */
+  readonly stage?: string;
+  /** SQS under `<dataDir>/sqs`, DynamoDB under `<dataDir>/dynamodb`, the dev key file; undefined: all in memory. */
+  readonly dataDir?: string | undefined;
+  /** A missing or 0 port is a free one, picked at start. */
+  readonly ports?: Partial<StackPorts>;
+  /** The SageMaker emulator's simulated ms per wall ms; default 1. */
+  readonly timeScale?: number;
+  /** The dev API key (BATCHLINE_API_KEY); default: kept in the data dir, or new. */
+  readonly apiKey?: string | undefined;
+  /** Start the SageMaker emulator; default true. */
+  readonly sagemaker?: boolean;
+  /** Start `osls offline` (HTTP, WebSocket and Lambda APIs); default true. */
+  readonly offline?: boolean;
+  /** Run the event source mappings; default: when offline runs or `invoke` is given. */
+  readonly pollers?: boolean;
+  /** What the pollers invoke; default serverless-offline's Lambda API. */
+  readonly invoke?: Invoker;
+  readonly log?: Logger;
+  /** osls offline's output (handler logs included); default dropped. */
+  readonly onOfflineOutput?: (chunk: string) => void;
+};
+
+export type StackEndpoints = {
+  readonly sqs: string;
+  readonly dynamodb: string;
+  readonly sagemaker: string | undefined;
+  readonly http: string | undefined;
+  /** ws:// URL clients connect to. */
+  readonly websocket: string | undefined;
+  /** http:// base of `/@connections` (PostToConnection). */
+  readonly connections: string | undefined;
+  readonly lambda: string | undefined;
+};
+
+export type Stack = {
+  readonly stage: string;
+  /** `batchline-<stage>`: the prefix of every queue and table. */
+  readonly prefix: string;
+  readonly endpoints: StackEndpoints;
+  readonly apiKey: string;
+  readonly queues: readonly ProvisionedQueue[];
+  readonly tables: readonly string[];
+  /** The event source mappings of the template, with whether pollers run them. */
+  readonly mappings: readonly (EventSourceMappingDefinition & { readonly polling: boolean })[];
+  /** The environment the functions get (endpoints, fake credentials, BATCHLINE_*). */
+  readonly functionEnv: Readonly<Record<string, string>>;
+  readonly sagemaker: SageMakerEmulator | undefined;
+  /** Stops pollers (waiting for invocations in flight), then offline, then the emulators. */
+  stop(): Promise<void>;
+};
+
+const HOST = "127.0.0.1";
+
+/**
+ * The embedded stack: fauxqs, dynalite, the SageMaker emulator, osls offline and the SQS event
+ * source mappings, with queues and tables provisioned from the CloudFormation that `osls package`
+ * generates. Starting again on the same dataDir keeps every queue, message, table and item.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const projectDir = options.projectDir ?? process.cwd();
+  const stage = options.stage ?? "local";
+  const prefix = `batchline-${stage}`;
+  const log = options.log ?? silentLogger;
+  const wantOffline = options.offline ?? true;
+  const wantPollers = options.pollers ?? (wantOffline || options.invoke !== undefined);
+  if (wantPollers && !wantOffline && options.invoke === undefined) {
+    throw new Error("pollers need something to invoke: start offline or pass `invoke`");
+  }
+  const dataPath = (name: string) => (options.dataDir === undefined ? undefined : join(options.dataDir, name));
+
+  const routesFile = join(projectDir, "infra", "routes.yml");
+  const parts: Parts = { mappings: [] };
+  const stop = () => stopParts(parts, log);
+  let offlineStarting: Promise<RunningOffline> | undefined;
+  try {
+    // Packaging is the slow part (an esbuild of every function): it runs while the rest starts.
+    const template = packageTemplate({ projectDir, stage });
+    template.catch(() => undefined);
+
+    parts.sqs = await startLocalSqs({ port: options.ports?.sqs ?? 0, host: HOST, dataDir: dataPath("sqs") });
+    parts.dynamodb = await startLocalDynamoDb({ port: options.ports?.dynamodb ?? 0, host: HOST, dataDir: dataPath("dynamodb") });
+    if (options.sagemaker ?? true) {
+      parts.sagemaker = await startSageMakerEmulator({
+        catalog: loadRouteCatalog(routesFile),
+        port: options.ports?.sagemaker ?? 0,
+        host: HOST,
+        timeScale: options.timeScale ?? 1,
+      });
+    }
+
+    const offlinePorts = wantOffline ? await concreteOfflinePorts(options.ports) : undefined;
+    const wsManagement = offlinePorts && `http://${HOST}:${offlinePorts.websocket}`;
+    const functionEnv: Record<string, string> = {
+      AWS_REGION: LOCAL_REGION,
+      AWS_ENDPOINT_URL_SQS: parts.sqs.url,
+      AWS_ENDPOINT_URL_DYNAMODB: parts.dynamodb.url,
+      ...(parts.sagemaker && { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: parts.sagemaker.url }),
+      ...(wsManagement && { BATCHLINE_WS_ENDPOINT: wsManagement }),
+      BATCHLINE_RESOURCE_PREFIX: prefix,
+      // serverless-offline sets LAMBDA_TASK_ROOT=/var/task, where the default path would point.
+      BATCHLINE_ROUTES_FILE: routesFile,
+    };
+    if (offlinePorts) {
+      offlineStarting = startOffline({ projectDir, stage, ports: offlinePorts, env: functionEnv, ...onOutput(options) });
+      offlineStarting.catch(() => undefined);
+    }
+
+    const resources = parseTemplate(await template);
+    const sqsClient = localSqsClient(parts.sqs.url);
+    const ddbClient = localDynamoDbClient(parts.dynamodb.url);
+    parts.clients = [sqsClient, ddbClient];
+    const queues = await provisionQueues(sqsClient, resources.queues);
+    await provisionTables(ddbClient, resources.tables);
+    const apiKeysTable = `${prefix}-api-keys`;
+    if (!resources.tables.some((t) => t.TableName === apiKeysTable)) throw new Error(`the template has no table ${apiKeysTable}`);
+    const apiKey = await resolveDevApiKey({ key: options.apiKey, dataDir: options.dataDir });
+    await registerDevApiKey(ddbClient, apiKeysTable, apiKey, new Date());
+
+    if (offlineStarting) parts.offline = await offlineStarting;
+    const invoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
+    const mappings = resources.mappings.map((m) => ({ ...m, polling: wantPollers && m.enabled }));
+    for (const mapping of mappings.filter((m) => m.polling)) {
+      const queue = queues.find((q) => q.name === mapping.queueName);
+      if (!queue || !invoke) throw new Error(`${mapping.logicalId}: no queue ${mapping.queueName} or nothing to invoke`);
+      const { sqs } = parts;
+      parts.mappings.push(
+        startEventSourceMapping({
+          sqs: sqsClient,
+          queueUrl: queue.url,
+          queueArn: queue.arn,
+          mapping,
+          invoke,
+          log,
+          wakeReceivers: () => sqs.wakeReceivers(),
+        }),
+      );
+    }
+
+    return {
+      stage,
+      prefix,
+      endpoints: {
+        sqs: parts.sqs.url,
+        dynamodb: parts.dynamodb.url,
+        sagemaker: parts.sagemaker?.url,
+        http: offlinePorts && `http://${HOST}:${offlinePorts.http}`,
+        websocket: offlinePorts && `ws://${HOST}:${offlinePorts.websocket}`,
+        connections: wsManagement,
+        lambda: offlinePorts && `http://${HOST}:${offlinePorts.lambda}`,
+      },
+      apiKey,
+      queues,
+      tables: resources.tables.map((t) => t.TableName),
+      mappings,
+      functionEnv,
+      sagemaker: parts.sagemaker,
+      stop,
+    };
+  } catch (error) {
+    parts.offline ??= await offlineStarting?.catch(() => undefined);
+    await stop().catch((stopError: unknown) => log.error(`stopping after a failed start: ${String(stopError)}`));
+    throw error;
+  }
+}
+
+type Parts = {
+  sqs?: LocalSqs;
+  dynamodb?: LocalDynamoDb;
+  sagemaker?: SageMakerEmulator;
+  offline?: RunningOffline;
+  clients?: { destroy(): void }[];
+  mappings: RunningEventSourceMapping[];
+};
+
+/** In dependency order: the pollers still need offline and SQS to finish what they hold. */
+async function stopParts(parts: Parts, log: Logger): Promise<void> {
+  const mappings = parts.mappings.splice(0);
+  await Promise.all(mappings.map((m) => m.stop()));
+  const { offline, sqs, dynamodb, sagemaker, clients } = parts;
+  parts.offline = parts.sqs = parts.dynamodb = parts.sagemaker = parts.clients = undefined;
+  await offline?.stop();
+  for (const client of clients ?? []) client.destroy();
+  const closing = await Promise.allSettled([sagemaker?.close(), sqs?.close(), dynamodb?.close()]);
+  for (const result of closing) if (result.status === "rejected") log.warn(`closing an emulator: ${String(result.reason)}`);
+}
+
+/** serverless-offline cannot listen on port 0: free ports are picked here. */
+async function concreteOfflinePorts(ports: Partial<StackPorts> | undefined) {
+  const pick = async (port: number | undefined) => (port ? port : await freePort(HOST));
+  return { http: await pick(ports?.http), websocket: await pick(ports?.websocket), lambda: await pick(ports?.lambda) };
+}
+
+function onOutput(options: StackOptions) {
+  return options.onOfflineOutput ? { onOutput: options.onOfflineOutput } : {};
+}
