@@ -54,18 +54,14 @@ export type RunningEventSourceMapping = {
  */
 export function startEventSourceMapping(options: EventSourceMappingOptions): RunningEventSourceMapping {
   const { mapping, wakeReceivers } = options;
-  const stopping = Promise.withResolvers<void>();
-  const state = { stopping: false };
+  const stopping = new AbortController();
   const pollers = Array.from({ length: mapping.maximumConcurrency ?? DEFAULT_MAXIMUM_CONCURRENCY }, () =>
-    runPoller(options, state, stopping.promise),
+    runPoller(options, stopping.signal),
   );
   const done = Promise.all(pollers).then(() => undefined);
   return {
     async stop() {
-      if (!state.stopping) {
-        state.stopping = true;
-        stopping.resolve();
-      }
+      stopping.abort();
       if (!wakeReceivers) return done;
       // A ReceiveMessage may reach fauxqs just after a wake-up, so wake until every poller is out.
       wakeReceivers();
@@ -79,31 +75,33 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Run
   };
 }
 
-type StopState = { readonly stopping: boolean };
-
-async function runPoller(options: EventSourceMappingOptions, state: StopState, stopped: Promise<void>): Promise<void> {
+async function runPoller(options: EventSourceMappingOptions, stopping: AbortSignal): Promise<void> {
   let carry: SQSRecord[] = [];
-  while (!state.stopping) {
+  while (!stopping.aborted) {
     try {
-      const gathered = await gather(options, state, stopped, carry);
+      const gathered = await gather(options, stopping, carry);
       carry = gathered.carry;
-      if (state.stopping) carry = [...gathered.batch, ...carry];
+      if (stopping.aborted) carry = [...gathered.batch, ...carry];
       else await invokeAndSettle(options, gathered.batch);
     } catch (error) {
       // A poller must outlive a bad moment of the emulator; what it held comes back by itself.
       (options.log ?? silentLogger).error(`poller of ${options.queueUrl}: ${String(error)}`);
       carry = [];
-      await Promise.race([delay(ERROR_BACKOFF_MS), stopped]);
+      await backOff(stopping);
     }
   }
   await release(options, carry).catch((error: unknown) => options.log?.warn(`release ${options.queueUrl}: ${String(error)}`));
 }
 
+/** A pause after an error, cut short by stop(). */
+function backOff(stopping: AbortSignal): Promise<void> {
+  return delay(ERROR_BACKOFF_MS, undefined, { signal: stopping }).catch(() => undefined);
+}
+
 /** One batch: records to invoke with, and any received beyond the byte limit (the next batch's start). */
 async function gather(
   options: EventSourceMappingOptions,
-  state: StopState,
-  stopped: Promise<void>,
+  stopping: AbortSignal,
   carried: readonly SQSRecord[],
 ): Promise<{ batch: SQSRecord[]; carry: SQSRecord[] }> {
   const { batchSize, maximumBatchingWindowSeconds } = options.mapping;
@@ -115,11 +113,11 @@ async function gather(
   const full = () => batch.length >= batchSize || bytes >= MAX_BATCH_BYTES || carry.length > 0;
   const windowClosed = () => deadline !== undefined && Date.now() >= deadline;
 
-  while (!state.stopping && !full() && !windowClosed()) {
+  while (!stopping.aborted && !full() && !windowClosed()) {
     // fauxqs takes a fractional WaitTimeSeconds (AWS would not), which lets the window end on
     // time instead of on the next whole second.
     const waitSeconds = deadline === undefined ? LONG_POLL_SECONDS : Math.max(0, deadline - Date.now()) / 1000;
-    const messages = await receive(options, Math.min(10, batchSize - batch.length), waitSeconds, stopped);
+    const messages = await receive(options, Math.min(10, batchSize - batch.length), waitSeconds, stopping);
     for (const message of messages) {
       const record = toSqsRecord(message, { eventSourceARN: options.queueArn, awsRegion: LOCAL_REGION });
       const size = recordBytes(record);
@@ -142,7 +140,7 @@ async function gather(
   return { batch, carry };
 }
 
-async function receive(options: EventSourceMappingOptions, max: number, waitSeconds: number, stopped: Promise<void>) {
+async function receive(options: EventSourceMappingOptions, max: number, waitSeconds: number, stopping: AbortSignal) {
   try {
     const output = await options.sqs.send(
       new ReceiveMessageCommand({
@@ -156,7 +154,7 @@ async function receive(options: EventSourceMappingOptions, max: number, waitSeco
     return output.Messages ?? [];
   } catch (error) {
     options.log?.warn(`ReceiveMessage ${options.queueUrl}: ${String(error)}`);
-    await Promise.race([delay(ERROR_BACKOFF_MS), stopped]);
+    await backOff(stopping);
     return [];
   }
 }

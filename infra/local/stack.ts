@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { loadRouteCatalog } from "#shared/config";
-import { LOCAL_REGION } from "./aws.ts";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./aws.ts";
 import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
 import { localDynamoDbClient, startLocalDynamoDb, type LocalDynamoDb } from "./dynamodb.ts";
 import { type Invoker, type RunningEventSourceMapping, startEventSourceMapping } from "./event-source-mapping.ts";
@@ -100,9 +100,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const parts: Parts = { mappings: [] };
   const stop = () => stopParts(parts, log);
   let offlineStarting: Promise<RunningOffline> | undefined;
+  let template: Promise<unknown> | undefined;
   try {
-    // Packaging is the slow part (an esbuild of every function): it runs while the rest starts.
-    const template = packageTemplate({ projectDir, stage });
+    // osls takes seconds just to start: it packages while the emulators come up.
+    template = packageTemplate({ projectDir, stage });
     template.catch(() => undefined);
 
     parts.sqs = await startLocalSqs({ port: options.ports?.sqs ?? 0, host: HOST, dataDir: dataPath("sqs") });
@@ -119,6 +120,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const offlinePorts = wantOffline ? await concreteOfflinePorts(options.ports) : undefined;
     const wsManagement = offlinePorts && `http://${HOST}:${offlinePorts.websocket}`;
     const functionEnv: Record<string, string> = {
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_REGION: LOCAL_REGION,
       AWS_ENDPOINT_URL_SQS: parts.sqs.url,
       AWS_ENDPOINT_URL_DYNAMODB: parts.dynamodb.url,
@@ -185,6 +188,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       stop,
     };
   } catch (error) {
+    // Let the children finish first: none is left behind, nor its scratch folder.
+    await template?.catch(() => undefined);
     parts.offline ??= await offlineStarting?.catch(() => undefined);
     await stop().catch((stopError: unknown) => log.error(`stopping after a failed start: ${String(stopError)}`));
     throw error;

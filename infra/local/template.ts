@@ -137,8 +137,9 @@ export function parseTemplate(template: unknown): LocalResources {
   const queueNames = new Map(
     ofType("AWS::SQS::Queue").map(([id, r]) => [id, parseProperties(queueSchema, id, r.Properties).QueueName]),
   );
+  // serverless-offline's Lambda API knows functions by their deployed name only.
   const functionNames = new Map(
-    ofType("AWS::Lambda::Function").map(([id, r]) => [id, typeof r.Properties.FunctionName === "string" ? r.Properties.FunctionName : id]),
+    ofType("AWS::Lambda::Function").flatMap(([id, r]) => (typeof r.Properties.FunctionName === "string" ? [[id, r.Properties.FunctionName] as const] : [])),
   );
   const resolveName = (names: Map<string, string>, value: z.infer<typeof getAtt> | z.infer<typeof ref> | string, what: string) => {
     if (typeof value === "string") return nameInArn(value);
