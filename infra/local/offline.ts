@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
-import { oslsCommand, oslsEnv } from "./osls.ts";
+import { oslsCommand, oslsEnv, scratchService } from "./osls.ts";
 import { assertPortFree, isListening } from "./ports.ts";
 
 export type OfflinePorts = { readonly http: number; readonly websocket: number; readonly lambda: number };
@@ -40,8 +40,10 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
 
   // --localEnvironment: without it serverless-offline hands the handlers only AWS_* variables.
   const { command, args } = oslsCommand(["offline", "start", "--stage", options.stage, "--localEnvironment"]);
+  // Its own copy of the project, so its own `.esbuild`: see scratchService.
+  const service = await scratchService(options.projectDir);
   const child = spawn(command, args, {
-    cwd: options.projectDir,
+    cwd: service.dir,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     env: oslsEnv({
@@ -52,7 +54,10 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
     }),
   });
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`cannot start osls offline: ${await once(child, "error").then(String)}`);
+  if (pid === undefined) {
+    await service.remove();
+    throw new Error(`cannot start osls offline: ${await once(child, "error").then(String)}`);
+  }
 
   let output = "";
   const collect = (chunk: Buffer) => {
@@ -77,6 +82,7 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
     // The esbuild service it started may linger a moment after its parent.
     signalGroup(pid, "SIGTERM");
     process.off("exit", killOnExit);
+    await service.remove();
   };
 
   try {

@@ -1,4 +1,6 @@
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { LOCAL_CREDENTIALS } from "./aws.ts";
 
@@ -23,4 +25,35 @@ export function oslsEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.Pr
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     ...extra,
   };
+}
+
+export type ScratchService = { readonly dir: string; remove(): Promise<void> };
+
+/** What osls writes into the service folder: each scratch copy gets its own. */
+const privateEntries = new Set([".esbuild", ".serverless", ".git"]);
+const serverlessYml = /^serverless\.ya?ml$/;
+
+/**
+ * A scratch copy of the project for one osls run: every entry a symlink, but serverless.yml a
+ * real file (osls will not take a linked one), optionally rewritten. osls then keeps its
+ * `.esbuild` and `.serverless` folders there: `osls package` deletes `.esbuild` when done, and
+ * several offline instances building into one `.esbuild` would read each other's half-written
+ * bundles.
+ */
+export async function scratchService(projectDir: string, rewrite: (config: string) => string = (c) => c): Promise<ScratchService> {
+  const dir = await mkdtemp(join(tmpdir(), "batchline-osls-"));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    for (const entry of await readdir(projectDir, { withFileTypes: true })) {
+      if (privateEntries.has(entry.name)) continue;
+      const from = join(projectDir, entry.name);
+      const to = join(dir, entry.name);
+      if (entry.isFile() && serverlessYml.test(entry.name)) await writeFile(to, rewrite(await readFile(from, "utf8")));
+      else await symlink(from, to);
+    }
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+  return { dir, remove };
 }

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { isScalar, isSeq, parseDocument } from "yaml";
 import { z } from "zod";
-import { oslsCommand, oslsEnv } from "./osls.ts";
+import { oslsCommand, oslsEnv, scratchService } from "./osls.ts";
 
 /**
  * The resources the embedded stack recreates, read from the CloudFormation template that
@@ -195,26 +195,21 @@ export type PackageOptions = {
 /**
  * Runs `osls package` and returns the parsed `cloudformation-template-update-stack.json`.
  *
- * It runs in a scratch copy of the project (symlinks, and a serverless.yml of its own), for two
- * reasons. serverless-esbuild deletes the project's `.esbuild` folder after packaging, which
- * would pull the handlers from under a serverless-offline running in the same tree. And the
- * bundles do not change a single queue, table or mapping but cost most of the time (9 of 12 s
- * here), so the copy of serverless.yml drops serverless-esbuild and hands osls a prebuilt,
- * empty artifact instead.
+ * It runs in a scratch copy of the project whose serverless.yml drops serverless-esbuild and
+ * hands osls a prebuilt, empty artifact instead: the bundles change no queue, table or mapping
+ * but cost most of the time (9 of 12 s here).
  */
 export async function packageTemplate({ projectDir, stage }: PackageOptions): Promise<unknown> {
-  const scratch = await mkdtemp(join(tmpdir(), "batchline-package-"));
+  const out = await mkdtemp(join(tmpdir(), "batchline-package-"));
+  const artifact = join(out, "empty.zip");
+  const service = await scratchService(projectDir, (config) => withoutBundling(config, artifact));
   try {
-    const service = join(scratch, "service");
-    const out = join(scratch, "out");
-    const artifact = join(scratch, "empty.zip");
     await writeFile(artifact, EMPTY_ZIP);
-    await linkProject(projectDir, service, (config) => withoutBundling(config, artifact));
-    const { command, args } = oslsCommand(["package", "--stage", stage, "--package", out]);
-    await run(command, args, service);
-    return JSON.parse(await readFile(join(out, "cloudformation-template-update-stack.json"), "utf8"));
+    const { command, args } = oslsCommand(["package", "--stage", stage, "--package", join(out, "package")]);
+    await run(command, args, service.dir);
+    return JSON.parse(await readFile(join(out, "package", "cloudformation-template-update-stack.json"), "utf8"));
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    await Promise.all([service.remove(), rm(out, { recursive: true, force: true })]);
   }
 }
 
@@ -228,21 +223,6 @@ export function withoutBundling(serverlessYml: string, artifact: string): string
   if (isSeq(plugins)) plugins.items = plugins.items.filter((item) => !(isScalar(item) && item.value === "serverless-esbuild"));
   doc.set("package", { artifact });
   return doc.toString();
-}
-
-/** Folders osls writes into: each copy gets its own. */
-const privateEntries = new Set([".esbuild", ".serverless", ".git"]);
-const serverlessYml = /^serverless\.ya?ml$/;
-
-async function linkProject(projectDir: string, target: string, rewrite: (config: string) => string): Promise<void> {
-  await mkdir(target);
-  for (const entry of await readdir(projectDir, { withFileTypes: true })) {
-    if (privateEntries.has(entry.name)) continue;
-    const from = join(projectDir, entry.name);
-    const to = join(target, entry.name);
-    if (entry.isFile() && serverlessYml.test(entry.name)) await writeFile(to, rewrite(await readFile(from, "utf8")));
-    else await symlink(from, to);
-  }
 }
 
 function run(command: string, args: readonly string[], cwd: string): Promise<void> {
