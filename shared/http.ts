@@ -39,7 +39,7 @@ export function errorResponse(error: unknown): HttpResponse {
 
 /** The request body as text, whatever encoding API Gateway used. */
 export function bodyText(event: APIGatewayProxyEventV2): string {
-  if (event.body === undefined) return "";
+  if (event.body === undefined || event.body === null) return "";
   return event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
 }
 

@@ -1,0 +1,57 @@
+import WebSocket from "ws";
+
+export type Event = { readonly type: string; readonly [key: string]: unknown };
+
+/** A real WebSocket client that keeps every event and lets a test wait for the ones it expects. */
+export class EventClient {
+  readonly events: Event[] = [];
+  readonly #socket: WebSocket;
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(socket: WebSocket) {
+    this.#socket = socket;
+    socket.on("message", (data) => {
+      this.events.push(JSON.parse(String(data)) as Event);
+      for (const wake of this.#waiters) wake();
+    });
+  }
+
+  static async connect(url: string, token: string): Promise<EventClient> {
+    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+    await new Promise<void>((resolve, reject) => {
+      socket.once("open", () => resolve());
+      socket.once("error", reject);
+      socket.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+    return new EventClient(socket);
+  }
+
+  send(message: object): void {
+    this.#socket.send(JSON.stringify(message));
+  }
+
+  /** Resolves with the events once `done(events)` holds; fails with what arrived after the deadline. */
+  waitUntil(done: (events: readonly Event[]) => boolean, timeoutMs = 60_000): Promise<readonly Event[]> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done(this.events)) return;
+        cleanup();
+        resolve(this.events);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms; events so far: ${JSON.stringify(this.events).slice(0, 2000)}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}
