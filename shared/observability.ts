@@ -1,4 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Logger as AppLogger } from "./app/logger.ts";
 
 /** The one logger of the functions (JSON lines; level from BATCHLINE_LOG_LEVEL). */
@@ -14,3 +15,6 @@ export const appLogger: AppLogger = {
   warn: (message, extra) => logger.warn(message, extra ?? {}),
   error: (message, extra) => logger.error(message, extra ?? {}),
 };
+
+/** CloudWatch metrics as EMF log lines (namespace and service from POWERTOOLS_* in serverless.yml). */
+export const metrics = new Metrics({ namespace: "batchline", serviceName: "batchline" });

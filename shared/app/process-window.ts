@@ -37,8 +37,16 @@ type Pending = { readonly messageId: string; readonly message: JobMessage };
  * the DLQ takes them after max_receive_count). Every other message is done: its job reached a
  * terminal state, or was already there.
  */
-export async function processWindow(deps: BatcherDeps, window: readonly WindowMessage[]): Promise<{ readonly retry: readonly string[] }> {
+export type WindowReport = {
+  /** Message ids to hand back to SQS for another delivery. */
+  readonly retry: readonly string[];
+  /** GPU batches sent, and the jobs in each: what ops tune windows by. */
+  readonly gpuBatchSizes: readonly number[];
+};
+
+export async function processWindow(deps: BatcherDeps, window: readonly WindowMessage[]): Promise<WindowReport> {
   const retry: string[] = [];
+  const gpuBatchSizes: number[] = [];
   const pending: Pending[] = [];
   for (const m of window) {
     const message = parseJobMessage(m.body);
@@ -68,13 +76,14 @@ export async function processWindow(deps: BatcherDeps, window: readonly WindowMe
       await Promise.all(
         packs.map(async (pack) => {
           const members = pack.map((item) => byId.get(item.id)).filter((p): p is Pending => p !== undefined);
+          gpuBatchSizes.push(members.length);
           retry.push(...(await runBatch(deps, component, members, touchedBatches)));
         }),
       );
     }),
   );
   await Promise.all([...touchedBatches].map((batchId) => reportBatchProgress(deps, batchId)));
-  return { retry };
+  return { retry, gpuBatchSizes };
 }
 
 function parseJobMessage(body: string): JobMessage | undefined {
