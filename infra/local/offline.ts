@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { rmSync } from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
 import { oslsCommand, oslsEnv, scratchService } from "./osls.ts";
 import { assertPortFree, isListening } from "./ports.ts";
@@ -20,6 +21,8 @@ export type OfflineOptions = {
 
 export type RunningOffline = {
   readonly pid: number;
+  /** Settles when the child has exited; `expected` is false when it was not asked to stop. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; expected: boolean }>;
   /** SIGINT to its process group, then SIGKILL if it is still there after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 };
@@ -69,7 +72,10 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
   child.stderr?.on("data", collect);
   const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
   // If we die without stopping it (an uncaught error), the detached group would outlive us.
-  const killOnExit = () => signalGroup(pid, "SIGKILL");
+  const killOnExit = () => {
+    signalGroup(pid, "SIGKILL");
+    rmSync(service.dir, { recursive: true, force: true });
+  };
   process.on("exit", killOnExit);
 
   const stop = async (graceMs = 10_000) => {
@@ -86,12 +92,20 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
   };
 
   try {
-    await waitUntilReady(child, exited, ports, options.readyTimeoutMs ?? 60_000);
+    await waitUntilReady(child, exited, ports, options.readyTimeoutMs ?? 120_000);
   } catch (error) {
     await stop(2_000);
     throw new Error(`${(error as Error).message}\n--- osls offline output ---\n${output.trim()}`);
   }
-  return { pid, stop };
+  let stopping = false;
+  return {
+    pid,
+    exited: exited.then(([code, signal]) => ({ code, signal, expected: stopping })),
+    stop: (graceMs) => {
+      stopping = true;
+      return stop(graceMs);
+    },
+  };
 }
 
 async function waitUntilReady(

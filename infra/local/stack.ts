@@ -147,7 +147,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const apiKey = await resolveDevApiKey({ key: options.apiKey, dataDir: options.dataDir });
     await registerDevApiKey(ddbClient, apiKeysTable, apiKey, new Date());
 
-    if (offlineStarting) parts.offline = await offlineStarting;
+    if (offlineStarting) {
+      parts.offline = await offlineStarting;
+      void parts.offline.exited.then(({ code, signal, expected }) => {
+        if (!expected) log.error(`osls offline exited on its own (${signal ?? `exit ${code}`}): the HTTP, WebSocket and Lambda APIs are down`);
+      });
+    }
     const invoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
     const mappings = resources.mappings.map((m) => ({ ...m, polling: wantPollers && m.enabled }));
     for (const mapping of mappings.filter((m) => m.polling)) {
