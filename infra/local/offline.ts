@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { rmSync } from "node:fs";
+import type { Socket } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { oslsCommand, oslsEnv, scratchService } from "./osls.ts";
 import { assertPortFree, isListening } from "./ports.ts";
@@ -71,12 +71,7 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
   child.stdout?.on("data", collect);
   child.stderr?.on("data", collect);
   const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
-  // If we die without stopping it (an uncaught error), the detached group would outlive us.
-  const killOnExit = () => {
-    signalGroup(pid, "SIGKILL");
-    rmSync(service.dir, { recursive: true, force: true });
-  };
-  process.on("exit", killOnExit);
+  const watchdog = startWatchdog(pid, service.dir);
 
   const stop = async (graceMs = 10_000) => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -87,7 +82,7 @@ export async function startOffline(options: OfflineOptions): Promise<RunningOffl
     }
     // The esbuild service it started may linger a moment after its parent.
     signalGroup(pid, "SIGTERM");
-    process.off("exit", killOnExit);
+    watchdog.kill("SIGKILL");
     await service.remove();
   };
 
@@ -127,6 +122,27 @@ async function waitUntilReady(
     if (Date.now() > deadline) throw new Error(`osls offline not ready after ${timeoutMs} ms`);
     await Promise.race([delay(100), died]);
   }
+}
+
+/**
+ * A detached group outlives us if we die without stopping it, even by SIGKILL. This small child
+ * stays in our own group, ignores the signals a terminal sends it, and when its stdin (our end
+ * of a pipe) closes, because we are gone, kills the offline group and removes its scratch copy.
+ */
+function startWatchdog(pgid: number, dir: string): ChildProcess {
+  const script = `
+    for (const s of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(s, () => {});
+    process.stdin.on("end", () => {
+      try { process.kill(-${pgid}, "SIGKILL"); } catch {}
+      require("node:fs").rmSync(${JSON.stringify(dir)}, { recursive: true, force: true });
+      process.exit(0);
+    });
+    process.stdin.resume();`;
+  const watchdog = spawn(process.execPath, ["-e", script], { stdio: ["pipe", "ignore", "ignore"] });
+  // It must not keep us alive; it only needs to notice when we are gone.
+  watchdog.unref();
+  (watchdog.stdin as Socket | null)?.unref();
+  return watchdog;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
