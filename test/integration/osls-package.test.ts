@@ -1,0 +1,82 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { oslsCommand, oslsEnv, scratchService, type ScratchService } from "#local/osls";
+
+// `osls package` as a deployment runs it, bundles included, with no AWS credentials: the
+// CloudFormation that would deploy holds every part of the pipeline.
+type Resource = { Type: string; Properties: Record<string, any> };
+let resources: Record<string, Resource>;
+let artifacts: string[];
+let service: ScratchService;
+let out: string;
+
+const ofType = (type: string) => Object.values(resources).filter((r) => r.Type === type);
+
+beforeAll(async () => {
+  service = await scratchService(process.cwd());
+  out = await mkdtemp(join(tmpdir(), "batchline-package-"));
+  const { command, args } = oslsCommand(["package", "--stage", "pkg", "--package", out]);
+  await promisify(execFile)(command, args, { cwd: service.dir, env: oslsEnv(), timeout: 170_000 });
+  const template = JSON.parse(await readFile(join(out, "cloudformation-template-update-stack.json"), "utf8"));
+  resources = template.Resources;
+  artifacts = await readdir(out);
+});
+
+afterAll(async () => {
+  await service?.remove();
+  if (out) await rm(out, { recursive: true, force: true });
+});
+
+describe("osls package", () => {
+  it("has the route's queue, redriven to its DLQ", () => {
+    const queues = ofType("AWS::SQS::Queue");
+    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual(["batchline-pkg-llama-2-7b", "batchline-pkg-llama-2-7b-dlq"]);
+    const main = queues.find((q) => q.Properties.QueueName === "batchline-pkg-llama-2-7b");
+    expect(main?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": ["Llama27bDeadLetterQueue", "Arn"] }, maxReceiveCount: 5 });
+  });
+
+  it("has every table, with TTL on the records that expire", () => {
+    const tables = ofType("AWS::DynamoDB::Table");
+    expect(tables.map((t) => t.Properties.TableName).sort()).toEqual(
+      ["api-keys", "batches", "connections", "idempotency-keys", "jobs", "subscriptions"].map((n) => `batchline-pkg-${n}`),
+    );
+    const jobs = tables.find((t) => t.Properties.TableName === "batchline-pkg-jobs");
+    expect(jobs?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });
+  });
+
+  it("maps the queue to the batcher with the route's window and partial batch responses", () => {
+    const mappings = ofType("AWS::Lambda::EventSourceMapping");
+    const batcher = mappings.find((m) => m.Properties.EventSourceArn["Fn::GetAtt"][0] === "Llama27bQueue");
+    expect(batcher?.Properties).toMatchObject({
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 1,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+      FunctionName: { "Fn::GetAtt": ["BatcherLambdaFunction", "Arn"] },
+    });
+    const deadLetter = mappings.find((m) => m.Properties.EventSourceArn["Fn::GetAtt"][0] === "Llama27bDeadLetterQueue");
+    expect(deadLetter?.Properties.FunctionName).toEqual({ "Fn::GetAtt": ["DeadLetterLambdaFunction", "Arn"] });
+  });
+
+  it("has the HTTP API with every route and the WebSocket API with its three routes", () => {
+    const apis = ofType("AWS::ApiGatewayV2::Api").map((a) => a.Properties.ProtocolType).sort();
+    expect(apis).toEqual(["HTTP", "WEBSOCKET"]);
+    const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
+    expect(routeKeys).toEqual(
+      ["$connect", "$default", "$disconnect", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "POST /v1/batches", "POST /v1/jobs"].sort(),
+    );
+  });
+
+  it("packages every function for Node 22, one bundle each", () => {
+    const functions = ofType("AWS::Lambda::Function");
+    expect(functions).toHaveLength(8);
+    for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
+    expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
+      ["batcher", "batches", "deadLetter", "jobs", "models", "wsConnect", "wsDisconnect", "wsMessage"].map((n) => `${n}.zip`),
+    );
+  });
+});
