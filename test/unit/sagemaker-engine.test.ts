@@ -1,18 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { h100Limits, h100Profile } from "../helpers/h100.ts";
 import { staticBatchTimeline } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
-import type { ComponentLimits } from "#shared/core/routes";
 import { createComponentEngine, type EngineClock, type InvocationOutcome } from "#local/sagemaker/engine";
 
-const profile = getProfile("llama2-7b-bf16-h100");
-const limits: ComponentLimits = {
-  max_sequences: 128,
-  token_budget: 112_000,
-  max_prompt_tokens: 3072,
-  max_new_tokens: 2048,
-  payload_bytes: 6_291_456,
-  max_invocation_seconds: 60,
-};
+const profile = h100Profile;
+const limits = h100Limits;
 
 /** Simulated time that moves only when the test says so; due timers run in time order. */
 function manualClock() {

@@ -1,20 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { MAX_BATCH_LINES, parseBatchFile } from "#shared/core/batch-file";
-import { ValidationError } from "#shared/core/errors";
+import type { ValidationError } from "#shared/core/errors";
 import { defaultCatalog } from "../../helpers/fakes.ts";
+import { validationErrorOf } from "../../helpers/assertions.ts";
 
 const catalog = defaultCatalog();
 const now = new Date("2026-11-27T12:00:00Z");
 const line = (custom_id: string, body: object = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 }) => JSON.stringify({ custom_id, body });
 
 function rejection(text: string): ValidationError {
-  try {
-    parseBatchFile(text, catalog, now);
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error("expected a ValidationError");
+  return validationErrorOf(() => parseBatchFile(text, catalog, now));
 }
 
 describe("parseBatchFile", () => {

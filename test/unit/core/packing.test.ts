@@ -1,19 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { h100Limits, h100Profile } from "../../helpers/h100.ts";
 import { staticBatchMs } from "#shared/core/latency-model";
 import { byUrgency, packWindow, type PackItem } from "#shared/core/packing";
-import { getProfile } from "#shared/core/profiles";
-import type { ComponentLimits } from "#shared/core/routes";
 
-const profile = getProfile("llama2-7b-bf16-h100");
-const limits: ComponentLimits = {
-  max_sequences: 128,
-  token_budget: 112_000,
-  max_prompt_tokens: 3072,
-  max_new_tokens: 2048,
-  payload_bytes: 6 * 1024 * 1024,
-  max_invocation_seconds: 60,
-};
+const profile = h100Profile;
+const limits = h100Limits;
 
 const item = (id: string, over: Partial<PackItem> = {}): PackItem => ({
   id, promptTokens: 512, maxNewTokens: 512, payloadBytes: 2000, priority: 5, submittedMs: 0, ...over,

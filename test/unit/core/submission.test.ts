@@ -1,20 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "#shared/core/errors";
+import type { ValidationError } from "#shared/core/errors";
 import { checkJob } from "#shared/core/submission";
 import { defaultCatalog } from "../../helpers/fakes.ts";
+import { validationErrorOf } from "../../helpers/assertions.ts";
 
 const catalog = defaultCatalog();
 const now = new Date("2026-11-27T12:00:00Z");
 const valid = { model: "llama-2-7b", prompt: "Say hello.", max_tokens: 16 };
 
 function rejection(raw: unknown): ValidationError {
-  try {
-    checkJob(raw, catalog, now);
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error("expected a ValidationError");
+  return validationErrorOf(() => checkJob(raw, catalog, now));
 }
 
 describe("checkJob", () => {
