@@ -69,7 +69,8 @@ export type ConnectionStore = {
 
 /** A topic is `job#<id>` or `batch#<id>`. */
 export type SubscriptionStore = {
-  subscribe(topic: string, connectionId: string, expiresAt: number): Promise<void>;
+  /** Subscribes a connection to a topic; the subscription carries the tenant and expiry of its connection. */
+  subscribe(topic: string, connection: Connection): Promise<void>;
   subscribers(topic: string): Promise<readonly string[]>;
   removeConnection(connectionId: string): Promise<void>;
 };

@@ -55,7 +55,7 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     requestId = message.request_id;
     if (message.action === "submit") {
       const { job } = await submitJob(deps, connection.tenant, message.job);
-      await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionId, connection.expires_at);
+      await deps.subscriptions.subscribe(jobTopic(job.job_id), connection);
       await reply(jobEvent(toJobView(job), requestId));
       await sendIfFinished(deps, connection.tenant, job.job_id, reply);
       return;
@@ -65,7 +65,7 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     }
     if (message.batch_id !== undefined) {
       const batch = await getBatch(deps, connection.tenant, message.batch_id);
-      await deps.subscriptions.subscribe(batchTopic(batch.batch_id), connectionId, connection.expires_at);
+      await deps.subscriptions.subscribe(batchTopic(batch.batch_id), connection);
       await reply({ type: "subscribed", job_ids: [], batch_id: batch.batch_id });
       await reply({ type: "batch.progress", batch_id: batch.batch_id, request_counts: await batchCounts(deps, batch) });
       return;
@@ -73,7 +73,7 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     const jobIds = [...new Set(message.job_ids)];
     // Check every job first so a foreign id subscribes to nothing.
     await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
-    await Promise.all(jobIds.map((id) => deps.subscriptions.subscribe(jobTopic(id), connectionId, connection.expires_at)));
+    await Promise.all(jobIds.map((id) => deps.subscriptions.subscribe(jobTopic(id), connection)));
     await reply({ type: "subscribed", job_ids: jobIds });
     // Read after subscribing: a job finishing in between is then seen by one path or both, never neither.
     for (const id of jobIds) await sendIfFinished(deps, connection.tenant, id, reply);

@@ -96,9 +96,10 @@ export class DynamoDbConnectionStore extends DynamoDbTable implements Connection
 }
 
 export class DynamoDbSubscriptionStore extends DynamoDbTable implements SubscriptionStore {
-  async subscribe(topic: string, connectionId: string, expiresAt: number): Promise<void> {
+  async subscribe(topic: string, connection: Connection): Promise<void> {
+    const { connection_id, tenant, expires_at } = connection;
     await sdk("subscribe", () =>
-      this.client.send(new PutCommand({ TableName: this.tableName, Item: { topic, connection_id: connectionId, expires_at: expiresAt } })),
+      this.client.send(new PutCommand({ TableName: this.tableName, Item: { topic, connection_id, tenant, expires_at } })),
     );
   }
 

@@ -112,9 +112,9 @@ export class MemoryConnections implements ConnectionStore {
 
 export class MemorySubscriptions implements SubscriptionStore {
   readonly topics = new Map<string, Set<string>>();
-  async subscribe(topic: string, connectionId: string) {
+  async subscribe(topic: string, connection: Connection) {
     const set = this.topics.get(topic) ?? new Set();
-    set.add(connectionId);
+    set.add(connection.connection_id);
     this.topics.set(topic, set);
   }
   async subscribers(topic: string) {
@@ -188,4 +188,9 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     logger: silentLogger,
     outstanding: new Map<string, number>(),
   };
+}
+
+/** A connection of tenant acme, for subscribing in tests. */
+export function connectionOf(connectionId: string, tenant = "acme"): Connection {
+  return { connection_id: connectionId, tenant, connected_at: "2026-11-27T12:00:00.000Z", expires_at: 1_900_000_000 };
 }

@@ -425,6 +425,7 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
   });
 
   describe("DynamoDbSubscriptionStore", () => {
+    const connectionOf = (id: string) => ({ connection_id: id, tenant: "acme", connected_at: "2026-11-27T12:00:00.000Z", expires_at: expiresAt });
     const store = () => new DynamoDbSubscriptionStore(table(config.tables.subscriptions));
 
     it("lists every connection subscribed to a topic, and none for a topic nobody follows", async () => {
@@ -433,9 +434,9 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       const [a, b] = [`conn-a-${uniqueSuffix()}`, `conn-b-${uniqueSuffix()}`];
 
       // Act
-      await store().subscribe(topic, a, expiresAt);
-      await store().subscribe(topic, b, expiresAt);
-      await store().subscribe(topic, a, expiresAt);
+      await store().subscribe(topic, connectionOf(a));
+      await store().subscribe(topic, connectionOf(b));
+      await store().subscribe(topic, connectionOf(a));
 
       // Assess
       expect([...(await store().subscribers(topic))].sort()).toEqual([a, b].sort());
@@ -447,10 +448,10 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       const [jobTopic, batchTopic, otherTopic] = [`job#job_${uniqueSuffix()}`, `batch#batch_${uniqueSuffix()}`, `job#job_${uniqueSuffix()}`];
       const [leaving, staying] = [`conn-leaving-${uniqueSuffix()}`, `conn-staying-${uniqueSuffix()}`];
       for (const topic of [jobTopic, batchTopic]) {
-        await store().subscribe(topic, leaving, expiresAt);
-        await store().subscribe(topic, staying, expiresAt);
+        await store().subscribe(topic, connectionOf(leaving));
+        await store().subscribe(topic, connectionOf(staying));
       }
-      await store().subscribe(otherTopic, staying, expiresAt);
+      await store().subscribe(otherTopic, connectionOf(staying));
 
       // Act
       await store().removeConnection(leaving);
@@ -460,14 +461,14 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       expect(await store().subscribers(batchTopic)).toEqual([staying]);
       expect(await store().subscribers(otherTopic)).toEqual([staying]);
       const row = await client.send(new GetCommand({ TableName: config.tables.subscriptions, Key: { topic: jobTopic, connection_id: staying } }));
-      expect(row.Item).toEqual({ topic: jobTopic, connection_id: staying, expires_at: expiresAt });
+      expect(row.Item).toEqual({ topic: jobTopic, connection_id: staying, tenant: "acme", expires_at: expiresAt });
     });
 
     it("removes a connection with more topics than one BatchWrite takes", async () => {
       // Prepare
       const connection = `conn-busy-${uniqueSuffix()}`;
       const topics = Array.from({ length: 30 }, (_, i) => `job#job_${i}_${uniqueSuffix()}`);
-      await Promise.all(topics.map((t) => store().subscribe(t, connection, expiresAt)));
+      await Promise.all(topics.map((t) => store().subscribe(t, connectionOf(connection))));
 
       // Act
       await store().removeConnection(connection);

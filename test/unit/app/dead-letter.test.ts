@@ -3,7 +3,7 @@ import { handleDeadLetter } from "#shared/app/dead-letter";
 import { processWindow } from "#shared/app/process-window";
 import { submitJob } from "#shared/app/submit";
 import { jobTopic } from "#shared/core/events";
-import { memoryDeps } from "../../helpers/fakes.ts";
+import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
 const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 };
 
@@ -11,7 +11,7 @@ describe("handleDeadLetter", () => {
   it("fails the job with the reason and tells its subscribers", async () => {
     const deps = memoryDeps();
     const { job: submitted } = await submitJob(deps, "acme", job);
-    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), "c1");
+    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
     await handleDeadLetter(deps, JSON.stringify(deps.queue.sent[0]?.message), 5);
     expect(deps.jobs.jobs.get(submitted.job_id)).toMatchObject({
       status: "FAILED",
@@ -25,7 +25,7 @@ describe("handleDeadLetter", () => {
     const { job: submitted } = await submitJob(deps, "acme", job);
     const body = JSON.stringify(deps.queue.sent[0]?.message);
     await processWindow(deps, [{ messageId: "m", body }]);
-    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), "c1");
+    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
     await handleDeadLetter(deps, body, 6);
     expect(deps.jobs.jobs.get(submitted.job_id)?.status).toBe("SUCCEEDED");
     expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["job.succeeded"]);

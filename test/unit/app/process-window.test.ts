@@ -7,7 +7,7 @@ import { submitBatch, submitJob } from "#shared/app/submit";
 import { ModelRejectedError, RetryableError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
-import { memoryDeps } from "../../helpers/fakes.ts";
+import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
 type Deps = ReturnType<typeof memoryDeps>;
 
@@ -44,7 +44,7 @@ describe("processWindow", () => {
   it("notifies subscribers of running and succeeded", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
-    await deps.subscriptions.subscribe(jobTopic(job!.job_id), "conn-1");
+    await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("conn-1"));
     await processWindow(deps, deliveredWindow(deps));
     expect(deps.notifier.eventsFor("conn-1").map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
   });
@@ -68,7 +68,7 @@ describe("processWindow", () => {
     const [job] = await submitMany(deps, 1);
     const window = deliveredWindow(deps);
     await processWindow(deps, window);
-    await deps.subscriptions.subscribe(jobTopic(job!.job_id), "late");
+    await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("late"));
     const { retry } = await processWindow(deps, window);
     expect(retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
@@ -116,7 +116,7 @@ describe("processWindow", () => {
     const deps = memoryDeps();
     const line = (id: string) => JSON.stringify({ custom_id: id, body: { model: "llama-2-7b", prompt: id, max_tokens: 2 } });
     const { batch } = await submitBatch(deps, "acme", `${line("a")}\n${line("b")}`);
-    await deps.subscriptions.subscribe(`batch#${batch.batch_id}`, "watcher");
+    await deps.subscriptions.subscribe(`batch#${batch.batch_id}`, connectionOf("watcher"));
     await processWindow(deps, deliveredWindow(deps));
     const events = deps.notifier.eventsFor("watcher");
     expect(events.filter((e) => e.type === "job.succeeded")).toHaveLength(2);
