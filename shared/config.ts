@@ -28,6 +28,8 @@ export type Config = {
     readonly apiKeys: string;
     readonly connections: string;
     readonly subscriptions: string;
+    readonly routeSettings: string;
+    readonly capacity: string;
   };
   /** Queue name of a route (the SQS queue its jobs wait in). */
   queueName(route: string): string;
@@ -81,6 +83,8 @@ export function loadConfig(env: Env = process.env): Config {
       apiKeys: table("api-keys"),
       connections: table("connections"),
       subscriptions: table("subscriptions"),
+      routeSettings: table("route-settings"),
+      capacity: table("capacity"),
     }),
     queueName: (route: string) => `${resourcePrefix}-${route}`,
   });

@@ -3,6 +3,8 @@ import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
 import type { BatchRecord } from "./core/batches.ts";
+import type { RouteSettings } from "./core/route-settings.ts";
+import type { Load } from "./core/window-policy.ts";
 
 /**
  * The narrow interfaces use cases depend on. Adapters in shared/aws implement them over the AWS
@@ -52,10 +54,43 @@ export type BatchStore = {
   listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>>;
 };
 
+/** A message the batcher took from a queue itself (topping up a window). */
+export type ReceivedMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+
 export type JobQueue = {
   /** Sends the messages to the route's queue; resolves once SQS has stored every one. */
   enqueue(route: string, messages: readonly JobMessage[]): Promise<void>;
+  /** Takes up to `max` (at most 10) messages, waiting up to `waitSeconds` for the first. */
+  receive(route: string, max: number, waitSeconds: number): Promise<readonly ReceivedMessage[]>;
+  /** Deletes a message whose job is durable in its final state. */
+  delete(route: string, receiptHandle: string): Promise<void>;
+  /** Makes a message visible again after `delaySeconds` (a retry with backoff). */
+  release(route: string, receiptHandle: string, delaySeconds: number): Promise<void>;
+  /**
+   * Puts a message back as a new one after `delaySeconds` and deletes the original: for work the
+   * batcher could not start, which must not count as a failed delivery toward the DLQ.
+   */
+  requeue(route: string, message: { readonly body: string; readonly receiptHandle: string }, delaySeconds: number): Promise<void>;
 };
+
+/**
+ * Work held on each component by the batchers running now, so that concurrent batchers share the
+ * copies' room instead of each assuming it all. A batcher that dies leaves an entry that expires.
+ */
+export type CapacityLedger = {
+  /** Load of every live holder of the component except `holder`. */
+  othersLoad(component: string, holder: string, now: Date): Promise<Load>;
+  /** Publishes the holder's load; a zero load removes the entry. */
+  publish(component: string, holder: string, load: Load, expiresAt: Date): Promise<void>;
+};
+
+export type RouteSettingsStore = {
+  get(route: string): Promise<RouteSettings | undefined>;
+  put(route: string, settings: RouteSettings, updatedAt: Date): Promise<void>;
+};
+
+/** Waits `ms`, or less when `wake` resolves first. */
+export type Sleep = (ms: number, wake?: Promise<void>) => Promise<void>;
 
 export type ApiKeyStore = { tenantOf(keyHash: string): Promise<string | undefined> };
 

@@ -1,89 +1,389 @@
-import { batchTopic } from "../core/events.ts";
-import { BatchlineError, ModelRejectedError } from "../core/errors.ts";
-import { isTerminal, jobMessageSchema, type JobMessage, type JobRecord } from "../core/jobs.ts";
 import { generationInputOf, samplingKey, type GenerationOutput } from "../core/engine-codec.ts";
-import { packWindow, type PackItem } from "../core/packing.ts";
+import { batchTopic } from "../core/events.ts";
+import { isTerminal, jobMessageSchema, type JobMessage, type JobRecord } from "../core/jobs.ts";
+import { byUrgency, packWindow, type PackItem } from "../core/packing.ts";
 import { getProfile } from "../core/profiles.ts";
 import { promptTextOf } from "../core/prompt.ts";
-import { pickComponent } from "../core/routing.ts";
-import type { Component, RouteCatalog } from "../core/routes.ts";
-import type { BatchStore, Clock, Ids, Invoker, JobOutcome, JobStore } from "../ports.ts";
+import { decideRetry } from "../core/retry-policy.ts";
+import { defaultRouteSettings, type RouteSettings } from "../core/route-settings.ts";
+import type { Component, Route, RouteCatalog } from "../core/routes.ts";
+import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "../core/window-policy.ts";
+import type { BatchStore, CapacityLedger, Clock, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep, WindowPlacement } from "../ports.ts";
 import type { Logger } from "./logger.ts";
 import { notifyJob, notifyTopics, type NotifyDeps } from "./notify.ts";
 import { batchCounts } from "./queries.ts";
 
 /** One SQS message of the window, as the event source mapping delivered it. */
-export type WindowMessage = { readonly messageId: string; readonly body: string };
+export type WindowMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
 
 export type BatcherDeps = NotifyDeps & {
   readonly catalog: RouteCatalog;
   readonly jobs: JobStore;
   readonly batches: BatchStore;
   readonly invoker: Invoker;
+  readonly queue: JobQueue;
+  readonly ledger: CapacityLedger;
+  readonly routeSettings: RouteSettingsStore;
   readonly clock: Clock;
   readonly ids: Ids;
   readonly logger: Logger;
-  /** Work in flight per component in this batcher, for routing across components. */
-  readonly outstanding: Map<string, number>;
+  readonly sleep: Sleep;
+  readonly random: () => number;
 };
 
-type Pending = { readonly messageId: string; readonly message: JobMessage };
+export type WindowOptions = {
+  /** Stop taking more work from the queue after this; what has not started by then is put back. */
+  readonly topUpUntil: Date;
+};
+
+export type WindowReport = {
+  /** Ids of delivered messages to hand back to SQS (the event source mapping's batchItemFailures). */
+  readonly retry: readonly string[];
+  /** Jobs per call sent to dynamic-batch engines (rolling engines take one job per call). */
+  readonly gpuBatchSizes: readonly number[];
+  /** Messages the batcher pulled from the queue itself to keep the copies busy. */
+  readonly pulled: number;
+};
+
+/** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */
+const LEDGER_REFRESH_MS = 500;
+/** A holder entry outlives its last refresh by this much before others ignore it. */
+const LEDGER_TTL_MS = 30_000;
+/** After an empty receive, wait this long before asking the queue again. */
+const EMPTY_QUEUE_BACKOFF_MS = 200;
+/** Past the top-up deadline, jobs that still found no room go back to the queue after this. */
+const REQUEUE_GRACE_MS = 5_000;
+/** The longest the loop sleeps with nothing to wake it: keeps top-up and holds responsive. */
+const IDLE_TICK_MS = 100;
+
+/** Where a job's message came from decides how it is acknowledged. */
+type Source =
+  | { readonly kind: "delivered"; readonly messageId: string; readonly receiptHandle: string; readonly body: string }
+  | { readonly kind: "pulled"; readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+
+type Pending = { readonly source: Source; readonly message: JobMessage; readonly item: PackItem };
 
 /**
- * Runs one window of queue messages on the GPU: pack the jobs into batches that fit a component
- * copy, claim each job (fenced by attempt), invoke, write each result once, notify.
- *
- * @returns the ids of messages to retry (SQS redelivers them after the visibility timeout, and
- * the DLQ takes them after max_receive_count). Every other message is done: its job reached a
- * terminal state, or was already there.
+ * Runs a window on the GPUs and keeps them fed: jobs start as soon as a component has room
+ * (rolling-batch engines) or as a static batch when holding would not pay (dynamic engines);
+ * while the copies have room and time allows, the batcher tops the window up from the route's
+ * queue itself. Each job is claimed (fenced by attempt), run, written once and notified; each
+ * message is deleted or released only once its job's state is durable.
  */
-export type WindowReport = {
-  /** Message ids to hand back to SQS for another delivery. */
-  readonly retry: readonly string[];
-  /** GPU batches sent, and the jobs in each: what ops tune windows by. */
-  readonly gpuBatchSizes: readonly number[];
-};
-
-export async function processWindow(deps: BatcherDeps, window: readonly WindowMessage[]): Promise<WindowReport> {
+export async function processWindow(deps: BatcherDeps, delivered: readonly WindowMessage[], options: WindowOptions): Promise<WindowReport> {
   const retry: string[] = [];
-  const gpuBatchSizes: number[] = [];
-  const pending: Pending[] = [];
-  for (const m of window) {
+  const byRoute = new Map<string, Pending[]>();
+  for (const m of delivered) {
     const message = parseJobMessage(m.body);
-    if (message) pending.push({ messageId: m.messageId, message });
-    else {
+    if (!message) {
       deps.logger.error("not a batchline job message; leaving it for the DLQ", { messageId: m.messageId });
       retry.push(m.messageId);
+      continue;
     }
+    const list = byRoute.get(message.model) ?? [];
+    list.push({ source: { kind: "delivered", ...m }, message, item: toPackItem(message) });
+    byRoute.set(message.model, list);
   }
-  const touchedBatches = new Set<string>();
-  const byRoute = Map.groupBy(pending, (p) => p.message.model);
-  await Promise.all(
-    [...byRoute].map(async ([model, items]) => {
+  const reports = await Promise.all(
+    [...byRoute].map(async ([model, pending]) => {
       const route = deps.catalog.routes.get(model);
-      if (!route) {
-        await Promise.all(items.map((p) => failJob(deps, p, "unknown_model", `model ${model} is no longer served`, touchedBatches)));
-        return;
-      }
-      const component = pickComponent(route, deps.outstanding);
-      const oneRequestPerBatch = component.engine === "lmi-dynamic";
-      // A dynamic batch is one request with one set of parameters: pack each set on its own.
-      const groups = oneRequestPerBatch ? [...Map.groupBy(items, (p) => samplingKey(generationInputOf(p.message.request))).values()] : [items];
-      const packs = groups.flatMap((group) =>
-        packWindow(group.map(toPackItem), { limits: component.limits, profile: getProfile(component.profile), oneRequestPerBatch }),
-      );
-      const byId = new Map(items.map((p) => [p.message.job_id, p]));
-      await Promise.all(
-        packs.map(async (pack) => {
-          const members = pack.map((item) => byId.get(item.id)).filter((p): p is Pending => p !== undefined);
-          gpuBatchSizes.push(members.length);
-          retry.push(...(await runBatch(deps, component, members, touchedBatches)));
-        }),
-      );
+      if (!route) return failUnroutable(deps, model, pending);
+      const settings = (await deps.routeSettings.get(model)) ?? defaultRouteSettings(route);
+      return new RouteRun(deps, route, settings, options).run(pending);
     }),
   );
-  await Promise.all([...touchedBatches].map((batchId) => reportBatchProgress(deps, batchId)));
-  return { retry, gpuBatchSizes };
+  return {
+    retry: [...retry, ...reports.flatMap((r) => r.retry)],
+    gpuBatchSizes: reports.flatMap((r) => r.gpuBatchSizes),
+    pulled: reports.reduce((sum, r) => sum + r.pulled, 0),
+  };
+}
+
+class RouteRun {
+  readonly #deps: BatcherDeps;
+  readonly #route: Route;
+  readonly #settings: RouteSettings;
+  readonly #options: WindowOptions;
+  readonly #holder: string;
+  #pending: Pending[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #own = new Map<string, Load>();
+  #others = new Map<string, Load>();
+  #ledgerReadAt = Number.NEGATIVE_INFINITY;
+  #ledgerPublishedAt = Number.NEGATIVE_INFINITY;
+  #queueEmptyUntil = Number.NEGATIVE_INFINITY;
+  #wake = Promise.withResolvers<void>();
+  readonly #retry: string[] = [];
+  readonly #gpuBatchSizes: number[] = [];
+  #pulled = 0;
+  readonly #touchedBatches = new Set<string>();
+  /** When the current hold on a static batch ends; undefined while none is held. */
+  #holdUntil: number | undefined;
+  readonly #startedMs: number;
+
+  constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: WindowOptions) {
+    this.#deps = deps;
+    this.#route = route;
+    this.#settings = settings;
+    this.#options = options;
+    this.#holder = deps.ids.window();
+    this.#startedMs = deps.clock.now().getTime();
+  }
+
+  async run(delivered: Pending[]): Promise<WindowReport> {
+    this.#pending = delivered.toSorted((a, b) => byUrgency(a.item, b.item));
+    try {
+      for (;;) {
+        await this.#refreshLedger();
+        this.#startWhatFits();
+        if (this.#mayTopUp() && (await this.#topUp()) > 0) continue;
+        if (this.#pending.length === 0 && this.#inFlight.size === 0) break;
+        if (this.#pending.length > 0 && this.#now() >= this.#options.topUpUntil.getTime() + REQUEUE_GRACE_MS) await this.#requeuePending();
+        if (this.#pending.length === 0 && this.#inFlight.size === 0) break;
+        await this.#deps.sleep(IDLE_TICK_MS, this.#wake.promise);
+        this.#wake = Promise.withResolvers<void>();
+      }
+    } finally {
+      await Promise.allSettled(this.#inFlight);
+      await this.#publishAll(true);
+      await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
+    }
+    return { retry: this.#retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled };
+  }
+
+  #now(): number {
+    return this.#deps.clock.now().getTime();
+  }
+
+  #pastTopUp(): boolean {
+    return this.#now() >= this.#options.topUpUntil.getTime();
+  }
+
+  #loadOf(component: Component): Load {
+    return addLoad(this.#own.get(component.name) ?? noLoad, this.#others.get(component.name) ?? noLoad);
+  }
+
+  /** The component with the least load per copy that can take its `demand`, if any. */
+  #placeFor(demandOn: (component: Component) => Load): Component | undefined {
+    let best: Component | undefined;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    for (const component of this.#route.components) {
+      if (component.copies === 0 && this.#route.components.some((c) => c.copies > 0)) continue;
+      const load = this.#loadOf(component);
+      if (!fits(capacityOf(component, this.#settings), load, demandOn(component))) continue;
+      const perCopy = load.sequences / Math.max(1, component.copies);
+      if (perCopy < bestLoad) {
+        best = component;
+        bestLoad = perCopy;
+      }
+    }
+    return best;
+  }
+
+  #startWhatFits(): void {
+    const dynamic = this.#route.components.some((c) => c.engine === "lmi-dynamic");
+    if (dynamic) this.#startStaticBatches();
+    else this.#startRolling();
+  }
+
+  /**
+   * Rolling batch: one call per job, each as soon as a copy has room for it, most urgent first.
+   * The jobs started in one pass reach the engine together: they are one window.
+   */
+  #startRolling(): void {
+    const started: { component: Component; pending: Pending }[] = [];
+    while (this.#pending.length > 0) {
+      const next = this.#pending[0] as Pending;
+      const component = this.#placeFor(() => demandOf(next.item));
+      if (!component) break;
+      this.#pending.shift();
+      this.#reserve(component, demandOf(next.item));
+      started.push({ component, pending: next });
+    }
+    if (started.length === 0) return;
+    const window = { window_id: this.#deps.ids.window(), window_size: started.length };
+    for (const { component, pending } of started) this.#launch(component, [pending], demandOf(pending.item), window);
+  }
+
+  /** Dynamic batch: a copy runs one batch at a time, so a batch takes a whole copy's room. */
+  #startStaticBatches(): void {
+    while (this.#pending.length > 0) {
+      const component = this.#placeFor((c) => capacityOf({ ...c, copies: 1 }, this.#settings));
+      if (!component) return;
+      const group = this.#firstSamplingGroup();
+      const profile = getProfile(component.profile);
+      const packs = packWindow(group.map((p) => p.item), { limits: component.limits, profile, oneRequestPerBatch: true });
+      const batch = packs[0] ?? [];
+      const full = packs.length > 1 || batch.length >= component.limits.max_sequences;
+      const now = this.#now();
+      if (!full) {
+        if (this.#holdUntil === undefined) {
+          const decision = decideStaticBatch({ batch, full, nowMs: now, arrivalsPerMs: this.#arrivalsPerMs(), profile, settings: this.#settings });
+          if (decision.kind === "wait") {
+            this.#holdUntil = now + decision.forMs;
+            return;
+          }
+        } else if (now < this.#holdUntil) {
+          return;
+        }
+      }
+      this.#holdUntil = undefined;
+      const ids = new Set(batch.map((i) => i.id));
+      const members = this.#pending.filter((p) => ids.has(p.item.id));
+      this.#pending = this.#pending.filter((p) => !ids.has(p.item.id));
+      this.#gpuBatchSizes.push(members.length);
+      const demand = capacityOf({ ...component, copies: 1 }, this.#settings);
+      this.#reserve(component, demand);
+      this.#launch(component, members, demand, { window_id: this.#deps.ids.window(), window_size: members.length });
+    }
+  }
+
+  /** The pending jobs that share the most urgent job's sampling parameters. */
+  #firstSamplingGroup(): Pending[] {
+    const first = this.#pending[0];
+    if (!first) return [];
+    const key = samplingKey(generationInputOf(first.message.request));
+    return this.#pending.filter((p) => samplingKey(generationInputOf(p.message.request)) === key);
+  }
+
+  /** Jobs per ms this run has taken in: the arrival rate a hold can count on. */
+  #arrivalsPerMs(): number {
+    const elapsed = Math.max(1, this.#now() - this.#startedMs);
+    return this.#pulled / elapsed;
+  }
+
+  #reserve(component: Component, load: Load): void {
+    this.#own.set(component.name, addLoad(this.#own.get(component.name) ?? noLoad, load));
+  }
+
+  /** Runs a call whose load is already reserved, and gives the load back when it is done. */
+  #launch(component: Component, members: readonly Pending[], load: Load, window: { window_id: string; window_size: number }): void {
+    const task = runOnGpu(this.#deps, { ...window, component: component.name }, component, members, this)
+      .catch((error: unknown) => this.#deps.logger.error("window task failed", { error: String(error) }))
+      .finally(() => {
+        this.#own.set(component.name, subtractLoad(this.#own.get(component.name) ?? noLoad, load));
+        this.#inFlight.delete(task);
+        this.#wake.resolve();
+      });
+    this.#inFlight.add(task);
+  }
+
+  #mayTopUp(): boolean {
+    if (!this.#settings.top_up || this.#pastTopUp() || this.#now() < this.#queueEmptyUntil) return false;
+    const room = this.#route.components.reduce((sum, c) => {
+      const free = capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences;
+      return sum + Math.max(0, free);
+    }, 0);
+    return room > this.#pending.length;
+  }
+
+  async #topUp(): Promise<number> {
+    const room = this.#route.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
+    const received = await this.#deps.queue.receive(this.#route.name, Math.min(10, room - this.#pending.length), 0);
+    if (received.length === 0) {
+      this.#queueEmptyUntil = this.#now() + EMPTY_QUEUE_BACKOFF_MS;
+      return 0;
+    }
+    this.#pulled += received.length;
+    for (const m of received) {
+      const message = parseJobMessage(m.body);
+      if (!message || message.model !== this.#route.name) {
+        this.#deps.logger.error("not a job message of this route; leaving it for the DLQ", { messageId: m.messageId });
+        await this.#deps.queue.release(this.#route.name, m.receiptHandle, 0);
+        continue;
+      }
+      this.#pending.push({ source: { kind: "pulled", ...m }, message, item: toPackItem(message) });
+    }
+    this.#pending.sort((a, b) => byUrgency(a.item, b.item));
+    return received.length;
+  }
+
+  /** Work that could not start in time goes back as new messages: not a failed delivery. */
+  async #requeuePending(): Promise<void> {
+    const waiting = this.#pending;
+    this.#pending = [];
+    await Promise.all(waiting.map((p) => this.#deps.queue.requeue(this.#route.name, p.source, 0)));
+  }
+
+  async #refreshLedger(): Promise<void> {
+    const now = this.#now();
+    if (now - this.#ledgerReadAt >= LEDGER_REFRESH_MS) {
+      this.#ledgerReadAt = now;
+      const loads = await Promise.all(this.#route.components.map((c) => this.#deps.ledger.othersLoad(c.name, this.#holder, new Date(now))));
+      this.#others = new Map(this.#route.components.map((c, i) => [c.name, loads[i] ?? noLoad]));
+    }
+    if (now - this.#ledgerPublishedAt >= LEDGER_REFRESH_MS) await this.#publishAll(false);
+  }
+
+  async #publishAll(final: boolean): Promise<void> {
+    const now = this.#now();
+    this.#ledgerPublishedAt = now;
+    await Promise.all(
+      this.#route.components.map((c) =>
+        this.#deps.ledger.publish(c.name, this.#holder, final ? noLoad : (this.#own.get(c.name) ?? noLoad), new Date(now + LEDGER_TTL_MS)),
+      ),
+    );
+  }
+
+  /** How a job's message is settled once its state is durable. */
+  async settle(pending: Pending, outcome: { readonly kind: "done" } | { readonly kind: "retry"; readonly delaySeconds: number }): Promise<void> {
+    const { source } = pending;
+    if (outcome.kind === "retry") {
+      await this.#deps.queue.release(this.#route.name, source.receiptHandle, outcome.delaySeconds);
+      if (source.kind === "delivered") this.#retry.push(source.messageId);
+      return;
+    }
+    if (source.kind === "pulled") await this.#deps.queue.delete(this.#route.name, source.receiptHandle);
+  }
+
+  touched(batchId: string): void {
+    this.#touchedBatches.add(batchId);
+  }
+}
+
+/** Claims, runs and finishes the jobs of one call (one job for rolling engines, a batch for dynamic ones). */
+async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component: Component, members: readonly Pending[], run: RouteRun): Promise<void> {
+  const claimed: { pending: Pending; job: JobRecord }[] = [];
+  await Promise.all(
+    members.map(async (pending) => {
+      const job = await deps.jobs.claim(pending.message.job_id, placement, deps.clock.now());
+      if (job) {
+        claimed.push({ pending, job });
+        await notifyJob(deps, job);
+      } else {
+        await renotifyFinished(deps, pending.message.job_id);
+        await run.settle(pending, { kind: "done" });
+      }
+    }),
+  );
+  if (claimed.length === 0) return;
+
+  const settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request)));
+  await Promise.all(
+    claimed.map(async ({ pending, job }, i) => {
+      const result: PromiseSettledResult<GenerationOutput> = settled[i] ?? { status: "rejected", reason: new Error("no result") };
+      if (result.status === "rejected") {
+        const decision = decideRetry(result.reason, job.attempt, deps.random);
+        if (decision.kind === "retry") {
+          deps.logger.warn("job will be retried", { jobId: job.job_id, attempt: job.attempt, delaySeconds: decision.delaySeconds, reason: String(result.reason) });
+          await run.settle(pending, { kind: "retry", delaySeconds: decision.delaySeconds });
+          return;
+        }
+        await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason } }, run);
+      } else {
+        const { text, completion_tokens, finish_reason } = result.value;
+        await finishJob(deps, job, { status: "SUCCEEDED", result: { text, prompt_tokens: job.prompt_tokens, completion_tokens, finish_reason } }, run);
+      }
+      await run.settle(pending, { kind: "done" });
+    }),
+  );
+}
+
+async function finishJob(deps: BatcherDeps, job: JobRecord, outcome: Parameters<JobStore["finish"]>[2], run: RouteRun): Promise<void> {
+  const finished = await deps.jobs.finish(job.job_id, job.attempt, outcome, deps.clock.now());
+  if (!finished) return;
+  if (finished.batch_id !== undefined) run.touched(finished.batch_id);
+  await notifyJob(deps, finished);
 }
 
 function parseJobMessage(body: string): JobMessage | undefined {
@@ -95,8 +395,7 @@ function parseJobMessage(body: string): JobMessage | undefined {
   }
 }
 
-function toPackItem(p: Pending): PackItem {
-  const m = p.message;
+function toPackItem(m: JobMessage): PackItem {
   return {
     id: m.job_id,
     promptTokens: m.prompt_tokens,
@@ -108,89 +407,32 @@ function toPackItem(p: Pending): PackItem {
   };
 }
 
-/** Claims, runs and finishes one GPU batch; returns the message ids to retry. */
-async function runBatch(deps: BatcherDeps, component: Component, members: readonly Pending[], touched: Set<string>): Promise<string[]> {
-  const placement = { window_id: deps.ids.window(), window_size: members.length, component: component.name };
-  const claims = await Promise.all(members.map((p) => deps.jobs.claim(p.message.job_id, placement, deps.clock.now())));
-  const claimed: { pending: Pending; job: JobRecord }[] = [];
-  await Promise.all(
-    members.map(async (pending, i) => {
-      const job = claims[i];
-      if (job) {
-        claimed.push({ pending, job });
-        await notifyJob(deps, job);
-      } else {
-        await renotifyFinished(deps, pending);
-      }
-    }),
-  );
-  if (claimed.length === 0) return [];
-
-  deps.outstanding.set(component.name, (deps.outstanding.get(component.name) ?? 0) + claimed.length);
-  let settled: readonly PromiseSettledResult<GenerationOutput>[];
-  try {
-    settled = await deps.invoker.invoke(
-      component,
-      claimed.map(({ job }) => generationInputOf(job.request)),
-    );
-  } finally {
-    deps.outstanding.set(component.name, (deps.outstanding.get(component.name) ?? 0) - claimed.length);
-  }
-
-  const retry: string[] = [];
-  await Promise.all(
-    claimed.map(async ({ pending, job }, i) => {
-      const result = settled[i];
-      const outcome = result ? toOutcome(job, result) : undefined;
-      if (!outcome) {
-        const reason = result?.status === "rejected" ? String(result.reason) : "no result";
-        deps.logger.warn("job will be retried", { jobId: job.job_id, attempt: job.attempt, reason });
-        retry.push(pending.messageId);
-        return;
-      }
-      const finished = await deps.jobs.finish(job.job_id, job.attempt, outcome, deps.clock.now());
-      if (finished) {
-        if (finished.batch_id !== undefined) touched.add(finished.batch_id);
-        await notifyJob(deps, finished);
-      }
-    }),
-  );
-  return retry;
-}
-
-/** A terminal outcome, or undefined when the failure is worth another attempt. */
-function toOutcome(
-  job: JobRecord,
-  result: PromiseSettledResult<GenerationOutput>,
-): JobOutcome | undefined {
-  if (result.status === "fulfilled") {
-    const { text, completion_tokens, finish_reason } = result.value;
-    return { status: "SUCCEEDED", result: { text, prompt_tokens: job.prompt_tokens, completion_tokens, finish_reason } };
-  }
-  const error = result.reason;
-  if (error instanceof ModelRejectedError) return { status: "FAILED", error: { code: error.code, message: error.message } };
-  if (error instanceof BatchlineError && !error.retryable) return { status: "FAILED", error: { code: error.code, message: error.message } };
-  return undefined;
-}
-
 /** A redelivered message whose job already finished: say so again, then let the message go. */
-async function renotifyFinished(deps: BatcherDeps, pending: Pending): Promise<void> {
-  const job = await deps.jobs.get(pending.message.job_id);
+async function renotifyFinished(deps: BatcherDeps, jobId: string): Promise<void> {
+  const job = await deps.jobs.get(jobId);
   if (!job) {
-    deps.logger.warn("message for a job that does not exist; dropping it", { jobId: pending.message.job_id });
+    deps.logger.warn("message for a job that does not exist; dropping it", { jobId });
     return;
   }
   if (isTerminal(job.status)) await notifyJob(deps, job);
 }
 
-async function failJob(deps: BatcherDeps, pending: Pending, code: string, message: string, touched: Set<string>): Promise<void> {
-  const job = await deps.jobs.failUnfinished(pending.message.job_id, { code, message }, deps.clock.now());
-  if (job) {
-    if (job.batch_id !== undefined) touched.add(job.batch_id);
-    await notifyJob(deps, job);
-  } else {
-    await renotifyFinished(deps, pending);
-  }
+/** Jobs of a model no longer in the catalog fail with the reason; their messages are done. */
+async function failUnroutable(deps: BatcherDeps, model: string, pending: readonly Pending[]): Promise<WindowReport> {
+  const touched = new Set<string>();
+  await Promise.all(
+    pending.map(async (p) => {
+      const job = await deps.jobs.failUnfinished(p.message.job_id, { code: "unknown_model", message: `model ${model} is no longer served` }, deps.clock.now());
+      if (job) {
+        if (job.batch_id !== undefined) touched.add(job.batch_id);
+        await notifyJob(deps, job);
+      } else {
+        await renotifyFinished(deps, p.message.job_id);
+      }
+    }),
+  );
+  await Promise.all([...touched].map((id) => reportBatchProgress(deps, id)));
+  return { retry: [], gpuBatchSizes: [], pulled: 0 };
 }
 
 async function reportBatchProgress(deps: BatcherDeps, batchId: string): Promise<void> {

@@ -1,11 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
-import type { ApiKeyStore, BatchStore, Clock, ConnectionStore, IdempotencyStore, Ids, Invoker, JobQueue, JobStore, Notifier, SubscriptionStore } from "../ports.ts";
+import type {
+  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, Invoker, JobQueue, JobStore, Notifier, RouteSettingsStore, Sleep,
+  SubscriptionStore,
+} from "../ports.ts";
+import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { ApiGatewayNotifier } from "./apigw-notifier.ts";
 import { createClients, type Clients } from "./clients.ts";
 import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
-import { DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbSubscriptionStore } from "./dynamodb-stores.ts";
+import {
+  DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbCapacityLedger, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbRouteSettingsStore,
+  DynamoDbSubscriptionStore,
+} from "./dynamodb-stores.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
 
@@ -23,7 +30,10 @@ export type Deps = {
   readonly notifier: Notifier;
   readonly clock: Clock;
   readonly ids: Ids;
-  readonly outstanding: Map<string, number>;
+  readonly ledger: CapacityLedger;
+  readonly routeSettings: RouteSettingsStore;
+  readonly sleep: Sleep;
+  readonly random: () => number;
 };
 
 const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
@@ -46,6 +56,9 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     notifier: new ApiGatewayNotifier({ client: clients.connections }),
     clock: systemClock,
     ids: randomIds,
-    outstanding: new Map(),
+    ledger: new DynamoDbCapacityLedger(table(config.tables.capacity)),
+    routeSettings: new DynamoDbRouteSettingsStore(table(config.tables.routeSettings)),
+    sleep,
+    random: Math.random,
   };
 }

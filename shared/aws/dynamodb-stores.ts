@@ -1,7 +1,11 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { BatchRecord } from "../core/batches.ts";
 import { ConflictError } from "../core/errors.ts";
-import type { ApiKeyStore, BatchStore, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, SubscriptionStore } from "../ports.ts";
+import type { RouteSettings } from "../core/route-settings.ts";
+import { addLoad, noLoad, type Load } from "../core/window-policy.ts";
+import type {
+  ApiKeyStore, BatchStore, CapacityLedger, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore,
+} from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, sdk } from "./dynamodb-job-store.ts";
 
@@ -127,5 +131,41 @@ export class DynamoDbSubscriptionStore extends DynamoDbTable implements Subscrip
       start = out.LastEvaluatedKey;
     } while (start !== undefined);
     return items;
+  }
+}
+
+export class DynamoDbRouteSettingsStore extends DynamoDbTable implements RouteSettingsStore {
+  async get(route: string): Promise<RouteSettings | undefined> {
+    const out = await sdk(`get settings of ${route}`, () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { route }, ConsistentRead: true })),
+    );
+    return (out.Item?.settings as RouteSettings | undefined) ?? undefined;
+  }
+
+  async put(route: string, settings: RouteSettings, updatedAt: Date): Promise<void> {
+    await sdk(`put settings of ${route}`, () =>
+      this.client.send(new PutCommand({ TableName: this.tableName, Item: { route, settings, updated_at: updatedAt.toISOString() } })),
+    );
+  }
+}
+
+export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLedger {
+  async othersLoad(component: string, holder: string, now: Date): Promise<Load> {
+    const out = await sdk(`read capacity of ${component}`, () =>
+      this.client.send(new QueryCommand({ TableName: this.tableName, KeyConditionExpression: "component = :c", ExpressionAttributeValues: { ":c": component } })),
+    );
+    const nowSeconds = now.getTime() / 1000;
+    return (out.Items ?? [])
+      .filter((i) => i.holder !== holder && Number(i.expires_at) > nowSeconds)
+      .reduce<Load>((sum, i) => addLoad(sum, { sequences: Number(i.sequences), tokens: Number(i.tokens) }), noLoad);
+  }
+
+  async publish(component: string, holder: string, load: Load, expiresAt: Date): Promise<void> {
+    if (load.sequences === 0) {
+      await sdk(`release capacity of ${component}`, () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { component, holder } })));
+      return;
+    }
+    const item = { component, holder, sequences: load.sequences, tokens: load.tokens, expires_at: Math.ceil(expiresAt.getTime() / 1000) };
+    await sdk(`hold capacity of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
   }
 }

@@ -1,7 +1,15 @@
-import { GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
 import { RetryableError } from "../core/errors.ts";
 import type { JobMessage } from "../core/jobs.ts";
-import type { JobQueue } from "../ports.ts";
+import type { JobQueue, ReceivedMessage } from "../ports.ts";
 import { translateSdkError } from "./errors.ts";
 
 /** SendMessageBatch takes 10 entries and 256 KiB in all; stay under both. */
@@ -31,6 +39,44 @@ export class SqsJobQueue implements JobQueue {
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_SENDS, chunks.length) }, worker));
+  }
+
+  async receive(route: string, max: number, waitSeconds: number): Promise<readonly ReceivedMessage[]> {
+    const url = await this.#queueUrl(route);
+    const out = await this.#call("receive from queue", () =>
+      this.#client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: Math.min(10, Math.max(1, max)), WaitTimeSeconds: waitSeconds })),
+    );
+    return (out.Messages ?? []).flatMap((m) =>
+      m.MessageId && m.ReceiptHandle && m.Body !== undefined ? [{ messageId: m.MessageId, receiptHandle: m.ReceiptHandle, body: m.Body }] : [],
+    );
+  }
+
+  async delete(route: string, receiptHandle: string): Promise<void> {
+    const url = await this.#queueUrl(route);
+    await this.#call("delete from queue", () => this.#client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receiptHandle })));
+  }
+
+  async release(route: string, receiptHandle: string, delaySeconds: number): Promise<void> {
+    const url = await this.#queueUrl(route);
+    await this.#call("release to queue", () =>
+      this.#client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.round(delaySeconds) })),
+    );
+  }
+
+  async requeue(route: string, message: { readonly body: string; readonly receiptHandle: string }, delaySeconds: number): Promise<void> {
+    const url = await this.#queueUrl(route);
+    await this.#call("requeue", () =>
+      this.#client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: message.body, DelaySeconds: Math.min(900, Math.round(delaySeconds)) })),
+    );
+    await this.delete(route, message.receiptHandle);
+  }
+
+  async #call<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw translateQueueError(error, what);
+    }
   }
 
   async #sendChunk(url: string, chunk: readonly { id: string; body: string }[]): Promise<void> {

@@ -19,6 +19,30 @@ export function prefillMs(profile: LatencyProfile, promptTokens: number): number
   return Math.max(profile.prefillMinMs, promptTokens / profile.prefillTokensPerMs);
 }
 
+/** What one iteration of a continuous-batching engine does. */
+export type IterationShape = {
+  /** Sequences already running, each decoding one token. */
+  readonly decodeSequences: number;
+  /** Their context (prompt plus tokens so far), in all. */
+  readonly decodeContextTokens: number;
+  /** Prompt tokens of the sequences admitted in this iteration (recomputed tokens of a preempted one included). */
+  readonly prefillTokens: number;
+};
+
+/**
+ * Time of one iteration of a continuous-batching engine, ms: the running sequences decode one
+ * token each while the newly admitted ones are prefilled in the same forward pass, so the
+ * iteration pays both (vLLM V1 and chunked-prefill engines mix them; an engine that runs the
+ * prefill as an iteration of its own pays the same sum over the two). The admitted sequences'
+ * first tokens come out of their prefill.
+ *
+ * @example
+ * iterationMs(profile, { decodeSequences: 63, decodeContextTokens: 63 * 600, prefillTokens: 512 })
+ */
+export function iterationMs(profile: LatencyProfile, step: IterationShape): number {
+  return decodeStepMs(profile, step.decodeSequences, step.decodeContextTokens) + prefillMs(profile, step.prefillTokens);
+}
+
 /**
  * Timeline of a static batch: one prefill of every prompt, then decode steps until the longest
  * sequence is done; a sequence leaves the batch once it has generated its tokens.

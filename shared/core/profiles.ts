@@ -1,7 +1,11 @@
 /**
- * Latency profiles of one GPU copy of a model, measured on an H100 by
- * ../shared/calibration/calibrate.py. The fit is the one latency model of DESIGN.md decision 6:
- * decode step = a + c·B + b·Σctx, prefill = max(p0, prompt tokens / r).
+ * Latency profiles of one GPU copy of a model. The fit is the one latency model of DESIGN.md
+ * decision 6: decode step = a + c·B + b·Σctx, prefill = max(p0, prompt tokens / r).
+ *
+ * The H100 profiles are measurements (../shared/calibration/calibrate.py). The A10G, A100 and
+ * FP8 profiles are derived from the Llama-2-7B H100 measurement by roofline: the same fraction of
+ * each GPU's peak memory bandwidth and tensor FLOPs that the H100 achieved, applied to the other
+ * GPU's peaks (docs/gpu-profiles.md shows every number).
  */
 export type LatencyProfile = {
   readonly name: string;
@@ -19,39 +23,145 @@ export type LatencyProfile = {
   readonly kvCapacityTokens: number;
 };
 
-const profiles = {
-  "llama2-7b-bf16-h100": {
-    name: "llama2-7b-bf16-h100",
-    decodeBaseMs: 5.95,
+/** Peak figures of one GPU, dense (no sparsity), from ../shared/research/performance-anchors.md §1.1. */
+export type GpuSpec = {
+  readonly memoryBytes: number;
+  readonly bandwidthBytesPerS: number;
+  readonly bf16FlopsPerS: number;
+  /** Hopper and later; Ampere has no FP8 tensor cores. */
+  readonly fp8FlopsPerS?: number;
+};
+
+export const gpus = {
+  "a10g-24gb": { memoryBytes: 24e9, bandwidthBytesPerS: 600e9, bf16FlopsPerS: 70e12 },
+  "a100-40gb": { memoryBytes: 40e9, bandwidthBytesPerS: 1555e9, bf16FlopsPerS: 312e12 },
+  "a100-80gb": { memoryBytes: 80e9, bandwidthBytesPerS: 2039e9, bf16FlopsPerS: 312e12 },
+  "h100-80gb": { memoryBytes: 80e9, bandwidthBytesPerS: 3350e9, bf16FlopsPerS: 989e12, fp8FlopsPerS: 1979e12 },
+} as const satisfies Record<string, GpuSpec>;
+export type GpuName = keyof typeof gpus;
+export const gpuNames = Object.keys(gpus) as [GpuName, ...GpuName[]];
+
+/** What a model copy puts in GPU memory, for the fit checks of the routes file. */
+export type ModelFootprint = { readonly weightBytes: number; readonly kvBytesPerToken: number };
+
+/** Share of GPU memory an engine uses for weights and KV cache (vLLM's gpu_memory_utilization). */
+export const GPU_MEMORY_UTILIZATION = 0.9;
+
+const llama2_7b = { params: 6.74e9, kvBytesPerTokenBf16: 524_288 };
+
+const h100Llama2 = {
+  name: "llama2-7b-bf16-h100",
+  decodeBaseMs: 5.95,
+  decodePerSequenceMs: 0,
+  decodePerContextTokenMs: 0.000174,
+  prefillMinMs: 13.0,
+  prefillTokensPerMs: 44.5,
+  kvCapacityTokens: 112_000,
+} as const satisfies LatencyProfile;
+
+/**
+ * What the H100 achieved on Llama-2-7B, as fractions of its peaks:
+ * weights read 13.48 GB / 5.95 ms = 2.27 TB/s (67.6% of 3.35 TB/s); KV read 512 KiB / 0.000174 ms
+ * = 3.01 TB/s (90.0%); prefill 44.5 tokens/ms × 13.48 GFLOP = 600 TFLOPS (60.7% of 989).
+ */
+const h100 = gpus["h100-80gb"];
+const weightBytesBf16 = 2 * llama2_7b.params;
+const flopsPerToken = 2 * llama2_7b.params;
+const measured = {
+  weightReadEfficiency: weightBytesBf16 / (h100Llama2.decodeBaseMs / 1000) / h100.bandwidthBytesPerS,
+  kvReadEfficiency: llama2_7b.kvBytesPerTokenBf16 / (h100Llama2.decodePerContextTokenMs / 1000) / h100.bandwidthBytesPerS,
+  prefillFlopsEfficiency: (h100Llama2.prefillTokensPerMs * 1000 * flopsPerToken) / h100.bf16FlopsPerS,
+};
+/** FP8 GEMMs reach a smaller share of their peak than BF16 ones (performance-anchors.md §6.1, η_f 0.5). */
+const FP8_FLOPS_EFFICIENCY = 0.5;
+
+/**
+ * Llama-2-7B on `gpu` by roofline. Decode is memory bound: its fixed part reads the weights,
+ * its per-token part the KV cache, each at the efficiency measured on the H100. Prefill is compute
+ * bound at the measured FLOPs efficiency. The shortest prefill is the H100's 13 ms (launch
+ * overhead, which no GPU removes) or one read of the weights, whichever is longer.
+ *
+ * @example
+ * rooflineLlama2("llama2-7b-bf16-a10g", gpus["a10g-24gb"], "bf16").decodeBaseMs // ≈ 33.2
+ */
+function rooflineLlama2(name: string, gpu: GpuSpec, precision: "bf16" | "fp8"): LatencyProfile & { readonly footprint: ModelFootprint } {
+  const bytesPerValue = precision === "fp8" ? 1 : 2;
+  const weightBytes = llama2_7b.params * bytesPerValue;
+  const kvBytesPerToken = (llama2_7b.kvBytesPerTokenBf16 / 2) * bytesPerValue;
+  const flops = precision === "fp8" ? (gpu.fp8FlopsPerS ?? 0) * FP8_FLOPS_EFFICIENCY : gpu.bf16FlopsPerS * measured.prefillFlopsEfficiency;
+  if (!(flops > 0)) throw new Error(`${name}: the GPU has no ${precision} tensor cores`);
+  const decodeBaseMs = (weightBytes / (gpu.bandwidthBytesPerS * measured.weightReadEfficiency)) * 1000;
+  return {
+    name,
+    decodeBaseMs,
     decodePerSequenceMs: 0,
-    decodePerContextTokenMs: 0.000174,
-    prefillMinMs: 13.0,
-    prefillTokensPerMs: 44.5,
-    kvCapacityTokens: 112_000,
-  },
-  "llama3-8b-bf16-h100": {
-    name: "llama3-8b-bf16-h100",
-    decodeBaseMs: 6.54,
-    decodePerSequenceMs: 0.0147,
-    decodePerContextTokenMs: 0.0000378,
-    prefillMinMs: 13.1,
-    prefillTokensPerMs: 41,
-    kvCapacityTokens: 430_000,
-  },
-  "llama3.2-1b-bf16-h100": {
-    name: "llama3.2-1b-bf16-h100",
-    decodeBaseMs: 1.51,
-    decodePerSequenceMs: 0.0028,
-    decodePerContextTokenMs: 0.0000105,
-    prefillMinMs: 3.7,
-    prefillTokensPerMs: 255,
-    kvCapacityTokens: 2_100_000,
-  },
-} as const satisfies Record<string, LatencyProfile>;
+    decodePerContextTokenMs: (kvBytesPerToken / (gpu.bandwidthBytesPerS * measured.kvReadEfficiency)) * 1000,
+    prefillMinMs: Math.max(h100Llama2.prefillMinMs, decodeBaseMs),
+    prefillTokensPerMs: flops / flopsPerToken / 1000,
+    kvCapacityTokens: Math.floor((GPU_MEMORY_UTILIZATION * gpu.memoryBytes - weightBytes) / kvBytesPerToken),
+    footprint: { weightBytes, kvBytesPerToken },
+  };
+}
+
+type ProfileEntry = { readonly latency: LatencyProfile; readonly gpu: GpuName; readonly footprint: ModelFootprint };
+
+const measuredEntry = (latency: LatencyProfile, footprint: ModelFootprint): ProfileEntry => ({ latency, gpu: "h100-80gb", footprint });
+const derivedEntry = (name: string, gpu: GpuName, precision: "bf16" | "fp8"): ProfileEntry => {
+  const { footprint, ...latency } = rooflineLlama2(name, gpus[gpu], precision);
+  return { latency, gpu, footprint };
+};
+
+const profiles = {
+  "llama2-7b-bf16-h100": measuredEntry(h100Llama2, { weightBytes: weightBytesBf16, kvBytesPerToken: llama2_7b.kvBytesPerTokenBf16 }),
+  "llama3-8b-bf16-h100": measuredEntry(
+    {
+      name: "llama3-8b-bf16-h100",
+      decodeBaseMs: 6.54,
+      decodePerSequenceMs: 0.0147,
+      decodePerContextTokenMs: 0.0000378,
+      prefillMinMs: 13.1,
+      prefillTokensPerMs: 41,
+      kvCapacityTokens: 430_000,
+    },
+    { weightBytes: 16.06e9, kvBytesPerToken: 131_072 },
+  ),
+  "llama3.2-1b-bf16-h100": measuredEntry(
+    {
+      name: "llama3.2-1b-bf16-h100",
+      decodeBaseMs: 1.51,
+      decodePerSequenceMs: 0.0028,
+      decodePerContextTokenMs: 0.0000105,
+      prefillMinMs: 3.7,
+      prefillTokensPerMs: 255,
+      kvCapacityTokens: 2_100_000,
+    },
+    { weightBytes: 3.0e9, kvBytesPerToken: 32_768 },
+  ),
+  "llama2-7b-bf16-a10g": derivedEntry("llama2-7b-bf16-a10g", "a10g-24gb", "bf16"),
+  "llama2-7b-bf16-a100-40gb": derivedEntry("llama2-7b-bf16-a100-40gb", "a100-40gb", "bf16"),
+  "llama2-7b-bf16-a100-80gb": derivedEntry("llama2-7b-bf16-a100-80gb", "a100-80gb", "bf16"),
+  "llama2-7b-fp8-h100": derivedEntry("llama2-7b-fp8-h100", "h100-80gb", "fp8"),
+} as const satisfies Record<string, ProfileEntry>;
 
 export type ProfileName = keyof typeof profiles;
 export const profileNames = Object.keys(profiles) as [ProfileName, ...ProfileName[]];
 
 export function getProfile(name: ProfileName): LatencyProfile {
+  return profiles[name].latency;
+}
+
+/** The GPU a profile was measured on (or derived for) and what one copy holds in its memory. */
+export function profileHardware(name: ProfileName): { readonly gpu: GpuName; readonly footprint: ModelFootprint } {
   return profiles[name];
+}
+
+/**
+ * KV-cache tokens one copy can hold on `accelerators` GPUs: the profile's own figure on one GPU,
+ * plus the usable memory of each further GPU (tensor parallelism shards the weights, so the extra
+ * memory is all cache).
+ */
+export function kvCapacityTokens(name: ProfileName, accelerators: number): number {
+  const { gpu, footprint } = profileHardware(name);
+  const extraBytes = Math.max(0, accelerators - 1) * GPU_MEMORY_UTILIZATION * gpus[gpu].memoryBytes;
+  return getProfile(name).kvCapacityTokens + Math.floor(extraBytes / footprint.kvBytesPerToken);
 }

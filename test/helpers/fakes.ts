@@ -6,10 +6,13 @@ import type { ServerEvent } from "#shared/core/events";
 import type { JobMessage, JobRecord } from "#shared/core/jobs";
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
+import type { RouteSettings } from "#shared/core/route-settings";
+import { addLoad, noLoad, type Load } from "#shared/core/window-policy";
 import type {
-  ApiKeyStore, BatchStore, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, SubscriptionStore, WindowPlacement,
+  ApiKeyStore, BatchStore, CapacityLedger, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobOutcome, JobQueue,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, WindowPlacement,
 } from "#shared/ports";
+import { sleep } from "#shared/sleep";
 
 /** In-memory implementations of the ports, for unit tests of the use cases. */
 export class MemoryJobStore implements JobStore {
@@ -81,12 +84,87 @@ export class MemoryBatchStore implements BatchStore {
   }
 }
 
+/** A queue with SQS's visible / in-flight / deleted states, minus timing: released messages are visible at once. */
 export class MemoryQueue implements JobQueue {
   readonly sent: { route: string; message: JobMessage }[] = [];
+  readonly visible: (ReceivedMessage & { route: string })[] = [];
+  readonly inFlight = new Map<string, ReceivedMessage & { route: string }>();
+  readonly deleted: string[] = [];
+  readonly released: { messageId: string; delaySeconds: number }[] = [];
+  readonly requeued: string[] = [];
   failWith: Error | undefined;
+  #next = 0;
+
   async enqueue(route: string, messages: readonly JobMessage[]) {
     if (this.failWith) throw this.failWith;
-    this.sent.push(...messages.map((message) => ({ route, message })));
+    for (const message of messages) {
+      this.sent.push({ route, message });
+      this.#push(route, JSON.stringify(message));
+    }
+  }
+  async receive(route: string, max: number) {
+    const taken = this.visible.filter((m) => m.route === route).slice(0, max);
+    for (const m of taken) {
+      this.visible.splice(this.visible.indexOf(m), 1);
+      this.inFlight.set(m.receiptHandle, m);
+    }
+    return taken.map(({ messageId, receiptHandle, body }) => ({ messageId, receiptHandle, body }));
+  }
+  async delete(_route: string, receiptHandle: string) {
+    const m = this.inFlight.get(receiptHandle);
+    if (m) this.deleted.push(m.messageId);
+    this.inFlight.delete(receiptHandle);
+  }
+  async release(_route: string, receiptHandle: string, delaySeconds: number) {
+    const m = this.inFlight.get(receiptHandle);
+    if (!m) return;
+    this.released.push({ messageId: m.messageId, delaySeconds });
+    this.inFlight.delete(receiptHandle);
+    this.visible.push({ ...m, receiptHandle: `rh-${++this.#next}` });
+  }
+  async requeue(route: string, message: { body: string; receiptHandle: string }) {
+    const m = this.inFlight.get(message.receiptHandle);
+    if (m) this.requeued.push(m.messageId);
+    this.inFlight.delete(message.receiptHandle);
+    this.#push(route, message.body);
+  }
+  /** What the event source mapping would deliver: up to `max` visible messages, now in flight. */
+  takeWindow(route = "llama-2-7b", max = 10_000) {
+    const taken = this.visible.filter((m) => m.route === route).slice(0, max);
+    for (const m of taken) {
+      this.visible.splice(this.visible.indexOf(m), 1);
+      this.inFlight.set(m.receiptHandle, m);
+    }
+    return taken.map(({ messageId, receiptHandle, body }) => ({ messageId, receiptHandle, body }));
+  }
+  #push(route: string, body: string) {
+    const n = ++this.#next;
+    this.visible.push({ route, messageId: `m${n}`, receiptHandle: `rh-${n}`, body });
+  }
+}
+
+export class MemoryLedger implements CapacityLedger {
+  readonly holders = new Map<string, { load: Load; expiresAt: Date }>();
+  async othersLoad(component: string, holder: string, now: Date) {
+    let sum = noLoad;
+    for (const [key, entry] of this.holders) {
+      if (key.startsWith(`${component}|`) && key !== `${component}|${holder}` && entry.expiresAt > now) sum = addLoad(sum, entry.load);
+    }
+    return sum;
+  }
+  async publish(component: string, holder: string, load: Load, expiresAt: Date) {
+    if (load.sequences === 0) this.holders.delete(`${component}|${holder}`);
+    else this.holders.set(`${component}|${holder}`, { load, expiresAt });
+  }
+}
+
+export class MemoryRouteSettings implements RouteSettingsStore {
+  readonly settings = new Map<string, RouteSettings>();
+  async get(route: string) {
+    return this.settings.get(route);
+  }
+  async put(route: string, settings: RouteSettings, _updatedAt?: Date) {
+    this.settings.set(route, settings);
   }
 }
 
@@ -140,6 +218,10 @@ export class RecordingNotifier implements Notifier {
 /** An engine stand-in: answers each prompt with `max_new_tokens` words, or with what `behaviour` says. */
 export class ScriptedInvoker implements Invoker {
   readonly calls: { component: string; inputs: readonly GenerationInput[] }[] = [];
+  /** Calls wait on this before answering, so a test can see how many are in flight at once. */
+  gate: Promise<void> = Promise.resolve();
+  inFlight = 0;
+  maxInFlight = 0;
   behaviour: (input: GenerationInput) => GenerationOutput | Error = (input) => ({
     text: Array.from({ length: input.max_new_tokens }, () => "word").join(" "),
     completion_tokens: input.max_new_tokens,
@@ -147,6 +229,10 @@ export class ScriptedInvoker implements Invoker {
   });
   async invoke(component: Component, inputs: readonly GenerationInput[]) {
     this.calls.push({ component: component.name, inputs });
+    this.inFlight += inputs.length;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    await this.gate;
+    this.inFlight -= inputs.length;
     return inputs.map((input): PromiseSettledResult<GenerationOutput> => {
       const out = this.behaviour(input);
       return out instanceof Error ? { status: "rejected", reason: out } : { status: "fulfilled", value: out };
@@ -186,7 +272,10 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     clock: fixedClock(),
     ids: sequentialIds(),
     logger: silentLogger,
-    outstanding: new Map<string, number>(),
+    ledger: new MemoryLedger(),
+    routeSettings: new MemoryRouteSettings(),
+    sleep,
+    random: () => 0.5,
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { decodeStepMs, prefillMs, staticBatchTimeline } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
+import { decodeStepMs, iterationMs, prefillMs, staticBatchTimeline } from "#shared/core/latency-model";
+import { getProfile, kvCapacityTokens, profileHardware, profileNames } from "#shared/core/profiles";
 
 const llama2 = getProfile("llama2-7b-bf16-h100");
 const requests = (count: number, promptTokens: number, newTokens: number) =>
@@ -54,5 +54,77 @@ describe("latency model", () => {
 
     // Assess
     expect(totalMs).toBeCloseTo(prefillMs(llama2, 100) + decodeStepMs(llama2, 1, 101) + decodeStepMs(llama2, 1, 102), 9);
+  });
+});
+
+describe("iterationMs", () => {
+  it("pays the running sequences' decode step and the admitted ones' prefill", () => {
+    // Act
+    const ms = iterationMs(llama2, { decodeSequences: 3, decodeContextTokens: 1500, prefillTokens: 2000 });
+
+    // Assess
+    expect(ms).toBeCloseTo(decodeStepMs(llama2, 3, 1500) + prefillMs(llama2, 2000), 12);
+  });
+
+  it("is a plain decode step when nothing is admitted, and a plain prefill when nothing runs", () => {
+    // Act & Assess
+    expect(iterationMs(llama2, { decodeSequences: 2, decodeContextTokens: 900, prefillTokens: 0 })).toBe(decodeStepMs(llama2, 2, 900));
+    expect(iterationMs(llama2, { decodeSequences: 0, decodeContextTokens: 0, prefillTokens: 512 })).toBe(prefillMs(llama2, 512));
+  });
+});
+
+describe("GPU profiles derived by roofline from the H100 measurement (docs/gpu-profiles.md)", () => {
+  // Expected values are the document's arithmetic: the H100's achieved fractions of peak
+  // (weights 67.6% of bandwidth, KV 90.0%, prefill 60.7% of BF16 FLOPs; FP8 at 50%) on each GPU.
+  it.each([
+    { profile: "llama2-7b-bf16-a10g", decodeBaseMs: 33.22, perContextTokenMs: 0.000972, prefillTokensPerMs: 3.15, prefillMinMs: 33.22, kvTokens: 15_487 },
+    { profile: "llama2-7b-bf16-a100-40gb", decodeBaseMs: 12.82, perContextTokenMs: 0.000375, prefillTokensPerMs: 14.04, prefillMinMs: 13, kvTokens: 42_953 },
+    { profile: "llama2-7b-bf16-a100-80gb", decodeBaseMs: 9.78, perContextTokenMs: 0.000286, prefillTokensPerMs: 14.04, prefillMinMs: 13, kvTokens: 111_618 },
+    { profile: "llama2-7b-fp8-h100", decodeBaseMs: 2.975, perContextTokenMs: 0.000087, prefillTokensPerMs: 73.4, prefillMinMs: 13, kvTokens: 248_947 },
+  ] as const)("$profile", ({ profile, decodeBaseMs, perContextTokenMs, prefillTokensPerMs, prefillMinMs, kvTokens }) => {
+    // Act
+    const p = getProfile(profile);
+
+    // Assess
+    const near = (actual: number, expected: number) => expect(Math.abs(actual / expected - 1)).toBeLessThan(0.005);
+    near(p.decodeBaseMs, decodeBaseMs);
+    near(p.decodePerContextTokenMs, perContextTokenMs);
+    near(p.prefillTokensPerMs, prefillTokensPerMs);
+    near(p.prefillMinMs, prefillMinMs);
+    expect(p.kvCapacityTokens).toBe(kvTokens);
+    expect(p.decodePerSequenceMs).toBe(0);
+  });
+
+  it.each([
+    // performance-anchors.md §2.1: TGI on ml.g5.2xlarge, Llama-2-7B, one stream: 32.7 ms per token.
+    { what: "A10G, one stream, ~300-token context", ms: () => decodeStepMs(getProfile("llama2-7b-bf16-a10g"), 1, 300), measured: 32.7 },
+    // TensorRT-LLM on A100-80GB FP16, LLaMA-7B, batch 60, 128 in / 2048 out: 1,928 tokens/s, 31.1 ms a step.
+    { what: "A100-80GB, batch 60 at 128 + 1024 context", ms: () => decodeStepMs(getProfile("llama2-7b-bf16-a100-80gb"), 60, 60 * 1152), measured: 60_000 / 1928 },
+    // TensorRT-LLM on H100 FP8, LLaMA-7B, batch 112, 128 in / 2048 out: 6,818 tokens/s, 16.4 ms a step.
+    { what: "H100 FP8, batch 112 at 128 + 1024 context", ms: () => decodeStepMs(getProfile("llama2-7b-fp8-h100"), 112, 112 * 1152), measured: 112_000 / 6818 },
+  ])("lands within 15% of a published decode step: $what", ({ ms, measured }) => {
+    // Act & Assess
+    expect(Math.abs(ms() / measured - 1)).toBeLessThan(0.15);
+  });
+
+  it("names the GPU of every profile and a footprint that fits in its memory", () => {
+    for (const name of profileNames) {
+      // Act
+      const { gpu, footprint } = profileHardware(name);
+
+      // Assess
+      expect(gpu).toMatch(/^(a10g|a100|h100)/);
+      expect(footprint.weightBytes + footprint.kvBytesPerToken * getProfile(name).kvCapacityTokens).toBeLessThan(80e9);
+    }
+  });
+
+  it("adds each further GPU's memory to a copy's KV cache", () => {
+    // Act
+    const one = kvCapacityTokens("llama2-7b-bf16-a10g", 1);
+    const four = kvCapacityTokens("llama2-7b-bf16-a10g", 4);
+
+    // Assess
+    expect(one).toBe(15_487);
+    expect(four).toBe(15_487 + Math.floor((3 * 0.9 * 24e9) / 524_288));
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { handleDeadLetter } from "#shared/app/dead-letter";
-import { processWindow } from "#shared/app/process-window";
 import { submitJob } from "#shared/app/submit";
 import { jobTopic } from "#shared/core/events";
+import { runBatcher } from "../../helpers/batcher.ts";
 import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
 const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 };
@@ -24,7 +24,7 @@ describe("handleDeadLetter", () => {
     const deps = memoryDeps();
     const { job: submitted } = await submitJob(deps, "acme", job);
     const body = JSON.stringify(deps.queue.sent[0]?.message);
-    await processWindow(deps, [{ messageId: "m", body }]);
+    await runBatcher(deps);
     await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
     await handleDeadLetter(deps, body, 6);
     expect(deps.jobs.jobs.get(submitted.job_id)?.status).toBe("SUCCEEDED");

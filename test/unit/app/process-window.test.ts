@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
-import { buildRouteCatalog } from "#shared/core/routes";
 import { processWindow } from "#shared/app/process-window";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { ModelRejectedError, RetryableError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
+import { defaultRouteSettings } from "#shared/core/route-settings";
+import { buildRouteCatalog } from "#shared/core/routes";
+import { runBatcher } from "../../helpers/batcher.ts";
 import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
 type Deps = ReturnType<typeof memoryDeps>;
@@ -19,19 +21,22 @@ async function submitMany(deps: Deps, count: number, overrides: object = {}): Pr
   return jobs;
 }
 
-/** The window the event source mapping would deliver for what was enqueued. */
-function deliveredWindow(deps: Deps) {
-  return deps.queue.sent.map((s, i) => ({ messageId: `m${i}`, body: JSON.stringify(s.message) }));
+const inAMinute = (deps: Deps) => ({ topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
+
+
+async function withSettings(deps: Deps, patch: object): Promise<void> {
+  const route = deps.catalog.routes.get("llama-2-7b");
+  if (!route) throw new Error("no default route");
+  await deps.routeSettings.put("llama-2-7b", { ...defaultRouteSettings(route), ...patch }, deps.clock.now());
 }
 
-describe("processWindow", () => {
-  it("runs a window as one GPU batch and records the result, timings and window on every job", async () => {
+describe("processWindow on a rolling-batch engine", () => {
+  it("runs each job as its own call, together in one window, and records result, timings and window", async () => {
     const deps = memoryDeps();
     const jobs = await submitMany(deps, 5);
-    const { retry } = await processWindow(deps, deliveredWindow(deps));
+    const { retry } = await runBatcher(deps);
     expect(retry).toEqual([]);
-    expect(deps.invoker.calls).toHaveLength(1);
-    expect(deps.invoker.calls[0]?.inputs.map((i) => i.prompt)).toEqual(jobs.map((_, i) => `prompt ${i}`));
+    expect(deps.invoker.calls.map((c) => c.inputs.map((i) => i.prompt))).toEqual(jobs.map((_, i) => [`prompt ${i}`]));
     for (const job of jobs) {
       const stored = deps.jobs.jobs.get(job.job_id);
       expect(stored).toMatchObject({ status: "SUCCEEDED", attempt: 1, window_size: 5, component: "llama-2-7b-ic", result: { completion_tokens: 8, prompt_tokens: job.prompt_tokens } });
@@ -45,31 +50,34 @@ describe("processWindow", () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
     await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("conn-1"));
-    await processWindow(deps, deliveredWindow(deps));
+    await runBatcher(deps);
     expect(deps.notifier.eventsFor("conn-1").map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
   });
 
-  it("fails a prompt the model rejects alone, and retries a throttled one", async () => {
+  it("fails a prompt the model rejects alone, and backs off a throttled one", async () => {
     const deps = memoryDeps();
     const [bad, throttled, good] = await submitMany(deps, 3);
     deps.invoker.behaviour = (input) =>
       input.prompt === "prompt 0" ? new ModelRejectedError("model rejected the request: bad prompt")
       : input.prompt === "prompt 1" ? new RetryableError("throttled", "throttled")
       : { text: "ok", completion_tokens: 1, finish_reason: "stop" };
-    const { retry } = await processWindow(deps, deliveredWindow(deps));
-    expect(retry).toEqual(["m1"]);
+    const window = deps.queue.takeWindow();
+    const { retry } = await processWindow(deps, window, inAMinute(deps));
+    expect(retry).toEqual([window[1]?.messageId]);
+    // Attempt 1 backs off up to 2 s; the fake random gives half of it.
+    expect(deps.queue.released).toEqual([{ messageId: window[1]?.messageId, delaySeconds: 1 }]);
     expect(deps.jobs.jobs.get(bad!.job_id)).toMatchObject({ status: "FAILED", error: { code: "model_error", message: "model rejected the request: bad prompt" } });
     expect(deps.jobs.jobs.get(throttled!.job_id)?.status).toBe("RUNNING");
     expect(deps.jobs.jobs.get(good!.job_id)?.status).toBe("SUCCEEDED");
   });
 
-  it("never runs or writes a finished job twice when its message is delivered again, and re-notifies it", async () => {
+  it("never runs or writes a finished job twice when its message comes again, and re-notifies it", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
-    const window = deliveredWindow(deps);
-    await processWindow(deps, window);
+    const window = deps.queue.takeWindow();
+    await processWindow(deps, window, inAMinute(deps));
     await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("late"));
-    const { retry } = await processWindow(deps, window);
+    const { retry } = await processWindow(deps, window, inAMinute(deps));
     expect(retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.jobs.finishes).toHaveLength(1);
@@ -79,10 +87,9 @@ describe("processWindow", () => {
   it("fences a batcher that lost its claim: only the latest attempt writes", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
-    const window = deliveredWindow(deps);
     // A first batcher claims the job and stalls; the message comes back and a second one runs it.
     await deps.jobs.claim(job!.job_id, { window_id: "w-old", window_size: 1, component: "llama-2-7b-ic" }, deps.clock.now());
-    await processWindow(deps, window);
+    await runBatcher(deps);
     const late = await deps.jobs.finish(job!.job_id, 1, { status: "SUCCEEDED", result: { text: "stale", prompt_tokens: 1, completion_tokens: 1, finish_reason: "stop" } }, deps.clock.now());
     expect(late).toBeUndefined();
     expect(deps.jobs.jobs.get(job!.job_id)).toMatchObject({ status: "SUCCEEDED", attempt: 2 });
@@ -91,25 +98,66 @@ describe("processWindow", () => {
 
   it("leaves a message that is not ours for the DLQ", async () => {
     const deps = memoryDeps();
-    const { retry } = await processWindow(deps, [{ messageId: "x", body: "{\"hello\":1}" }, { messageId: "y", body: "not json" }]);
+    const { retry } = await processWindow(deps, [{ messageId: "x", receiptHandle: "rx", body: '{"hello":1}' }, { messageId: "y", receiptHandle: "ry", body: "not json" }], inAMinute(deps));
     expect(retry).toEqual(["x", "y"]);
   });
 
-  it("splits a window larger than one copy's limits into several GPU batches", async () => {
+  it("holds no more than a copy admits: 130 small jobs start as 128 and then 2", async () => {
     const deps = memoryDeps();
-    await submitMany(deps, 130);
-    await processWindow(deps, deliveredWindow(deps));
-    expect(deps.invoker.calls.map((c) => c.inputs.length)).toEqual([128, 2]);
+    const jobs = await submitMany(deps, 130);
+    const release = Promise.withResolvers<void>();
+    deps.invoker.gate = release.promise;
+    const running = runBatcher(deps);
+    await expect.poll(() => deps.invoker.inFlight).toBe(128);
+    release.resolve();
+    await running;
+    expect(deps.invoker.maxInFlight).toBe(128);
+    const sizes = jobs.map((j) => deps.jobs.jobs.get(j.job_id)?.window_size);
+    expect(sizes.filter((s) => s === 128)).toHaveLength(128);
+    expect(sizes.filter((s) => s === 2)).toHaveLength(2);
   });
 
-  it("sends a dynamic-batch engine one request per set of sampling parameters", async () => {
-    const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));
-    raw.components["llama-2-7b-ic"].engine = "lmi-dynamic";
-    const deps = memoryDeps(buildRouteCatalog(raw));
-    await submitMany(deps, 3, { max_tokens: 8 });
-    await submitMany(deps, 2, { max_tokens: 16 });
-    await processWindow(deps, deliveredWindow(deps));
-    expect(deps.invoker.calls.map((c) => c.inputs.map((i) => i.max_new_tokens))).toEqual([[8, 8, 8], [16, 16]]);
+  it("keeps to ops' cap on sequences in flight per copy", async () => {
+    const deps = memoryDeps();
+    await withSettings(deps, { max_in_flight_per_copy: 2, top_up: false });
+    const jobs = await submitMany(deps, 5);
+    await runBatcher(deps);
+    expect(deps.invoker.maxInFlight).toBe(2);
+    expect(jobs.every((j) => deps.jobs.jobs.get(j.job_id)?.status === "SUCCEEDED")).toBe(true);
+  });
+
+  it("tops the window up from the queue while the copies have room, deleting what it pulled once done", async () => {
+    const deps = memoryDeps();
+    const jobs = await submitMany(deps, 23);
+    const report = await runBatcher(deps, 3);
+    expect(report.pulled).toBe(20);
+    expect(jobs.every((j) => deps.jobs.jobs.get(j.job_id)?.status === "SUCCEEDED")).toBe(true);
+    expect(deps.queue.deleted).toHaveLength(20);
+    expect(deps.queue.visible).toHaveLength(0);
+    expect(deps.queue.inFlight.size).toBe(3); // the delivered three: the event source mapping deletes those
+  });
+
+  it("leaves the queue alone when ops turn top-up off", async () => {
+    const deps = memoryDeps();
+    await withSettings(deps, { top_up: false });
+    await submitMany(deps, 5);
+    const report = await runBatcher(deps, 2);
+    expect(report.pulled).toBe(0);
+    expect(deps.queue.visible).toHaveLength(3);
+  });
+
+  it("shares a copy with another batcher's work and puts back what found no room in time", async () => {
+    const deps = memoryDeps();
+    await withSettings(deps, { max_in_flight_per_copy: 4, top_up: false });
+    await deps.ledger.publish("llama-2-7b-ic", "other-batcher", { sequences: 4, tokens: 100 }, new Date(deps.clock.now().getTime() + 60_000));
+    const [job] = await submitMany(deps, 1);
+    const window = deps.queue.takeWindow();
+    const report = await processWindow(deps, window, { topUpUntil: new Date(deps.clock.now().getTime() - 10_000) });
+    expect(report.retry).toEqual([]);
+    expect(deps.invoker.calls).toHaveLength(0);
+    expect(deps.queue.requeued).toEqual([window[0]?.messageId]);
+    expect(deps.queue.visible).toHaveLength(1);
+    expect(deps.jobs.jobs.get(job!.job_id)?.status).toBe("QUEUED");
   });
 
   it("reports batch progress to the batch's subscribers", async () => {
@@ -117,9 +165,27 @@ describe("processWindow", () => {
     const line = (id: string) => JSON.stringify({ custom_id: id, body: { model: "llama-2-7b", prompt: id, max_tokens: 2 } });
     const { batch } = await submitBatch(deps, "acme", `${line("a")}\n${line("b")}`);
     await deps.subscriptions.subscribe(`batch#${batch.batch_id}`, connectionOf("watcher"));
-    await processWindow(deps, deliveredWindow(deps));
+    await runBatcher(deps);
     const events = deps.notifier.eventsFor("watcher");
     expect(events.filter((e) => e.type === "job.succeeded")).toHaveLength(2);
     expect(events.at(-1)).toEqual({ type: "batch.progress", batch_id: batch.batch_id, request_counts: expect.objectContaining({ total: 2, succeeded: 2 }) });
+  });
+});
+
+describe("processWindow on a dynamic-batch engine", () => {
+  function dynamicDeps() {
+    const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));
+    raw.components["llama-2-7b-ic"].engine = "lmi-dynamic";
+    return memoryDeps(buildRouteCatalog(raw));
+  }
+
+  it("sends one request per set of sampling parameters, one batch per copy at a time", async () => {
+    const deps = dynamicDeps();
+    await withSettings(deps, { dispatch: "immediate" });
+    await submitMany(deps, 3, { max_tokens: 8 });
+    await submitMany(deps, 2, { max_tokens: 16 });
+    await runBatcher(deps);
+    expect(deps.invoker.calls.map((c) => c.inputs.map((i) => i.max_new_tokens))).toEqual([[8, 8, 8], [16, 16]]);
+    expect(deps.invoker.maxInFlight).toBe(3);
   });
 });

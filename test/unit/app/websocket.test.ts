@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { processWindow } from "#shared/app/process-window";
 import { submitJob } from "#shared/app/submit";
 import { connect, disconnect, handleClientMessage } from "#shared/app/websocket";
 import { hashApiKey } from "#shared/core/api-keys";
 import { UnauthorizedError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
+import { runBatcher } from "../../helpers/batcher.ts";
 import { memoryDeps } from "../../helpers/fakes.ts";
 
 function withTenants() {
@@ -39,7 +39,7 @@ describe("WebSocket use cases", () => {
     const deps = withTenants();
     await connect(deps, "c1", "key-acme");
     const { job: submitted } = await submitJob(deps, "acme", job);
-    await processWindow(deps, deps.queue.sent.map((s, i) => ({ messageId: `m${i}`, body: JSON.stringify(s.message) })));
+    await runBatcher(deps);
     await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["subscribed", "job.succeeded"]);
   });
@@ -78,7 +78,7 @@ describe("WebSocket use cases", () => {
     await handleClientMessage(deps, "c2", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     await disconnect(deps, "c1");
     deps.notifier.gone.add("c2");
-    await processWindow(deps, deps.queue.sent.map((s, i) => ({ messageId: `m${i}`, body: JSON.stringify(s.message) })));
+    await runBatcher(deps);
     expect(await deps.subscriptions.subscribers(jobTopic(submitted.job_id))).toEqual([]);
     expect(deps.connections.connections.has("c1")).toBe(false);
   });

@@ -1,0 +1,59 @@
+import { z } from "zod";
+import { ValidationError } from "./errors.ts";
+import type { Route } from "./routes.ts";
+import { toValidationError } from "./submission.ts";
+
+/**
+ * The batcher's own knobs for one route, live: stored in DynamoDB and read by batchers through a
+ * short cache, so ops change them without a redeploy. (The event source mapping's batch size,
+ * window and concurrency live in routes.yml; in AWS they change with UpdateEventSourceMapping.)
+ *
+ * - dispatch "adaptive": send work as soon as a copy has room, hold a static-batch window only
+ *   while a fuller batch pays for itself (the latency model says), never past the objective;
+ *   "immediate": run what the event source mapping delivered, at once.
+ * - top_up: pull more messages from the route's queue while the copies have room.
+ * - max_in_flight_per_copy: sequences one copy may hold; beyond it messages wait in SQS.
+ * - max_wait_ms: the longest a job may be held for a fuller batch.
+ * - latency_objective_ms: end-to-end latency a job should not exceed by being held.
+ */
+export const routeSettingsSchema = z.strictObject({
+  dispatch: z.enum(["adaptive", "immediate"], { error: 'must be "adaptive" or "immediate"' }),
+  top_up: z.boolean({ error: "must be true or false" }),
+  max_in_flight_per_copy: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1"),
+  max_wait_ms: z.number({ error: "must be an integer" }).int("must be an integer").min(0, "must be at least 0").max(60_000, "must be at most 60000"),
+  latency_objective_ms: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1").max(3_600_000, "must be at most 3600000"),
+});
+
+export type RouteSettings = z.infer<typeof routeSettingsSchema>;
+
+/** What a route runs with until ops say otherwise. */
+export function defaultRouteSettings(route: Route): RouteSettings {
+  return {
+    dispatch: "adaptive",
+    top_up: true,
+    max_in_flight_per_copy: route.limits.max_sequences,
+    max_wait_ms: route.window.batching_window_seconds * 1000,
+    latency_objective_ms: 30_000,
+  };
+}
+
+/**
+ * Validates a change of settings against the schema and the route's limits. `patch` may name
+ * only some fields; the rest keep their current values.
+ */
+export function checkRouteSettings(route: Route, current: RouteSettings, patch: unknown): RouteSettings {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) throw new ValidationError("body: must be a JSON object", "body");
+  const parsed = routeSettingsSchema.safeParse({ ...current, ...patch });
+  if (!parsed.success) throw toValidationError(parsed.error);
+  const settings = parsed.data;
+  if (settings.max_in_flight_per_copy > route.limits.max_sequences) {
+    throw new ValidationError(
+      `max_in_flight_per_copy: must be at most ${route.limits.max_sequences}, the max_sequences of model ${route.name}'s components`,
+      "max_in_flight_per_copy",
+    );
+  }
+  if (settings.max_wait_ms >= settings.latency_objective_ms) {
+    throw new ValidationError("max_wait_ms: must be less than latency_objective_ms", "max_wait_ms");
+  }
+  return settings;
+}
