@@ -2,17 +2,19 @@ import middy from "@middy/core";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { authenticate, bearerToken } from "./app/auth.ts";
+import type { Principal } from "./core/api-keys.ts";
 import { BatchlineError, ValidationError } from "./core/errors.ts";
 import type { ApiKeyStore } from "./ports.ts";
 import { logger } from "./observability.ts";
 
 export type HttpResponse = APIGatewayProxyStructuredResultV2;
-export type HttpRequest = { readonly tenant: string; readonly event: APIGatewayProxyEventV2 };
+export type HttpRequest = { readonly tenant: string; readonly principal: Principal; readonly event: APIGatewayProxyEventV2 };
 export type HttpRoute = (request: HttpRequest) => Promise<HttpResponse>;
 
 const STATUS_BY_CODE: Record<string, number> = {
   invalid_request: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
@@ -71,8 +73,8 @@ export function httpFunction(apiKeys: () => ApiKeyStore, routes: Record<string, 
       try {
         const route = routes[event.routeKey];
         if (!route) return json(404, { error: { code: "not_found", message: `no route ${event.routeKey}` } });
-        const tenant = await authenticate(apiKeys(), bearerToken(event.headers.authorization));
-        return await route({ tenant, event });
+        const principal = await authenticate(apiKeys(), bearerToken(event.headers.authorization));
+        return await route({ tenant: principal.tenant, principal, event });
       } catch (error) {
         return errorResponse(error);
       }

@@ -2,6 +2,7 @@ import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.t
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
+import type { Principal } from "./core/api-keys.ts";
 import type { BatchRecord } from "./core/batches.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/window-policy.ts";
@@ -92,7 +93,7 @@ export type RouteSettingsStore = {
 /** Waits `ms`, or less when `wake` resolves first. */
 export type Sleep = (ms: number, wake?: Promise<void>) => Promise<void>;
 
-export type ApiKeyStore = { tenantOf(keyHash: string): Promise<string | undefined> };
+export type ApiKeyStore = { principalOf(keyHash: string): Promise<Principal | undefined> };
 
 export type Connection = { readonly connection_id: string; readonly tenant: string; readonly connected_at: string; readonly expires_at: number };
 

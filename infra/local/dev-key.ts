@@ -34,16 +34,18 @@ export async function resolveDevApiKey({ key, dataDir }: DevKeyOptions): Promise
  * a put, so that `created_at` stays the time the key was first registered.
  */
 export async function registerDevApiKey(ddb: DynamoDBClient, tableName: string, key: string, now: Date): Promise<ApiKeyRecord> {
-  const record: ApiKeyRecord = { key_hash: hashApiKey(key), tenant: DEV_TENANT, name: "development key", created_at: now.toISOString() };
+  // The developer runs the stack: their key may also tune the routes (ops).
+  const record: ApiKeyRecord = { key_hash: hashApiKey(key), tenant: DEV_TENANT, name: "development key", created_at: now.toISOString(), role: "admin" };
   const output = await ddb.send(
     new UpdateItemCommand({
       TableName: tableName,
       Key: { key_hash: { S: record.key_hash } },
-      UpdateExpression: "SET tenant = :tenant, #name = :name, created_at = if_not_exists(created_at, :created_at)",
-      ExpressionAttributeNames: { "#name": "name" },
+      UpdateExpression: "SET tenant = :tenant, #name = :name, #role = :role, created_at = if_not_exists(created_at, :created_at)",
+      ExpressionAttributeNames: { "#name": "name", "#role": "role" },
       ExpressionAttributeValues: {
         ":tenant": { S: record.tenant },
         ":name": { S: record.name },
+        ":role": { S: "admin" },
         ":created_at": { S: record.created_at },
       },
       ReturnValues: "ALL_NEW",

@@ -1,13 +1,13 @@
-import { hashApiKey } from "../core/api-keys.ts";
+import { hashApiKey, type Principal } from "../core/api-keys.ts";
 import { UnauthorizedError } from "../core/errors.ts";
 import type { ApiKeyStore } from "../ports.ts";
 
-/** The tenant an API key belongs to; keys are looked up by hash only. */
-export async function authenticate(apiKeys: ApiKeyStore, key: string | undefined): Promise<string> {
+/** Who an API key speaks for; keys are looked up by hash only. */
+export async function authenticate(apiKeys: ApiKeyStore, key: string | undefined): Promise<Principal> {
   if (!key) throw new UnauthorizedError("missing API key: send Authorization: Bearer <key>");
-  const tenant = await apiKeys.tenantOf(hashApiKey(key));
-  if (!tenant) throw new UnauthorizedError("invalid API key");
-  return tenant;
+  const principal = await apiKeys.principalOf(hashApiKey(key));
+  if (!principal) throw new UnauthorizedError("invalid API key");
+  return principal;
 }
 
 /** The key from an `Authorization: Bearer <key>` header. */

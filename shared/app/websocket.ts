@@ -20,7 +20,7 @@ export type WebSocketDeps = SubmitDeps & QueryDeps & {
 };
 
 export async function connect(deps: Pick<WebSocketDeps, "apiKeys" | "connections" | "clock">, connectionId: string, token: string | undefined): Promise<Connection> {
-  const tenant = await authenticate(deps.apiKeys, token);
+  const { tenant } = await authenticate(deps.apiKeys, token);
   const now = deps.clock.now();
   const connection = { connection_id: connectionId, tenant, connected_at: now.toISOString(), expires_at: expiresAt(now) };
   await deps.connections.put(connection);

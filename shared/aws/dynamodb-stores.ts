@@ -1,4 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { Principal } from "../core/api-keys.ts";
 import type { BatchRecord } from "../core/batches.ts";
 import { ConflictError } from "../core/errors.ts";
 import type { RouteSettings } from "../core/route-settings.ts";
@@ -73,12 +74,13 @@ export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
 }
 
 export class DynamoDbApiKeyStore extends DynamoDbTable implements ApiKeyStore {
-  async tenantOf(keyHash: string): Promise<string | undefined> {
+  async principalOf(keyHash: string): Promise<Principal | undefined> {
     const out = await sdk("look up API key", () =>
       this.client.send(new GetCommand({ TableName: this.tableName, Key: { key_hash: keyHash } })),
     );
     const tenant = out.Item?.tenant;
-    return typeof tenant === "string" ? tenant : undefined;
+    if (typeof tenant !== "string") return undefined;
+    return { tenant, role: out.Item?.role === "admin" ? "admin" : "member" };
   }
 }
 

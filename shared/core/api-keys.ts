@@ -10,10 +10,16 @@ export function generateApiKey(random: (bytes: number) => Buffer = randomBytes):
   return `bl_${random(32).toString("base64url")}`;
 }
 
+/** Who a key speaks for: its tenant, and whether it may also change how routes run (ops). */
+export type Principal = { readonly tenant: string; readonly role: ApiKeyRole };
+export type ApiKeyRole = "member" | "admin";
+
 /** An item of the api-keys table. */
 export type ApiKeyRecord = {
   readonly key_hash: string;
   readonly tenant: string;
   readonly name: string;
   readonly created_at: string;
+  /** Absent means "member". */
+  readonly role?: ApiKeyRole | undefined;
 };

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | "invalid_request"
   | "unauthorized"
+  | "forbidden"
   | "not_found"
   | "conflict"
   | "payload_too_large"
@@ -44,6 +45,14 @@ export class UnauthorizedError extends BatchlineError {
   override readonly name = "UnauthorizedError";
   constructor(message = "missing or invalid API key") {
     super("unauthorized", message);
+  }
+}
+
+/** A valid key asking for something only ops keys may do. */
+export class ForbiddenError extends BatchlineError {
+  override readonly name = "ForbiddenError";
+  constructor(message: string) {
+    super("forbidden", message);
   }
 }
 

@@ -215,6 +215,21 @@ describe("the pipeline on the embedded stack", () => {
     await expect(EventClient.connect(stack.ws, "bl_not_a_key")).rejects.toThrow("upgrade refused: 401");
   });
 
+  it("lets ops change a route's live settings with an admin key, and no one else", async () => {
+    const changed = await api("PUT", "/v1/routes/llama-2-7b/settings", { max_in_flight_per_copy: 96 });
+    expect(changed.status).toBe(200);
+    expect(changed.json).toMatchObject({ model: "llama-2-7b", source: "stored", settings: { max_in_flight_per_copy: 96, dispatch: "adaptive" } });
+    expect((await api("GET", "/v1/routes/llama-2-7b/settings")).json.settings.max_in_flight_per_copy).toBe(96);
+    const refused = await api("PUT", "/v1/routes/llama-2-7b/settings", { max_in_flight_per_copy: 1 }, otherKey);
+    expect([refused.status, refused.json.error.code]).toEqual([403, "forbidden"]);
+    const invalid = await api("PUT", "/v1/routes/llama-2-7b/settings", { max_in_flight_per_copy: 1000 });
+    expect([invalid.status, invalid.json.error.field]).toEqual([400, "max_in_flight_per_copy"]);
+    const client = await EventClient.connect(stack.ws, apiKey);
+    client.send({ action: "submit", job: { model: "llama-2-7b", prompt: "with new settings", max_tokens: 4 } });
+    await client.waitUntil((e) => e.some((x) => x.type === "job.succeeded"));
+    client.close();
+  });
+
   it("stops cleanly on Ctrl-C and keeps every job across a restart", async () => {
     expect(await stack.interrupt()).toBe(0);
     stack = await startStackProcess({ stage, dataDir, apiKey }, ports);

@@ -1,4 +1,5 @@
 import type { Logger } from "#shared/app/logger";
+import type { Principal } from "#shared/core/api-keys";
 import type { BatchRecord } from "#shared/core/batches";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError } from "#shared/core/errors";
@@ -169,9 +170,9 @@ export class MemoryRouteSettings implements RouteSettingsStore {
 }
 
 export class MemoryApiKeys implements ApiKeyStore {
-  readonly tenants = new Map<string, string>();
-  async tenantOf(keyHash: string) {
-    return this.tenants.get(keyHash);
+  readonly principals = new Map<string, Principal>();
+  async principalOf(keyHash: string) {
+    return this.principals.get(keyHash);
   }
 }
 

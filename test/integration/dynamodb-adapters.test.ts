@@ -385,18 +385,21 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
   });
 
   describe("DynamoDbApiKeyStore", () => {
-    it("gives the tenant of a stored key hash, and undefined for an unknown hash", async () => {
+    it("gives the tenant and role of a stored key hash, and undefined for an unknown hash", async () => {
       // Prepare
       const store = new DynamoDbApiKeyStore(table(config.tables.apiKeys));
-      const keyHash = `sha256-${uniqueSuffix()}`;
-      await client.send(new PutCommand({ TableName: config.tables.apiKeys, Item: { key_hash: keyHash, tenant: "acme", created_at: "2026-11-27T12:00:00.000Z" } }));
+      const [memberHash, adminHash] = [`sha256-${uniqueSuffix()}`, `sha256-${uniqueSuffix()}`];
+      await client.send(new PutCommand({ TableName: config.tables.apiKeys, Item: { key_hash: memberHash, tenant: "acme", created_at: "2026-11-27T12:00:00.000Z" } }));
+      await client.send(new PutCommand({ TableName: config.tables.apiKeys, Item: { key_hash: adminHash, tenant: "ops", role: "admin", created_at: "2026-11-27T12:00:00.000Z" } }));
 
       // Act
-      const known = await store.tenantOf(keyHash);
-      const unknown = await store.tenantOf(`sha256-${uniqueSuffix()}`);
+      const member = await store.principalOf(memberHash);
+      const admin = await store.principalOf(adminHash);
+      const unknown = await store.principalOf(`sha256-${uniqueSuffix()}`);
 
       // Assess
-      expect(known).toBe("acme");
+      expect(member).toEqual({ tenant: "acme", role: "member" });
+      expect(admin).toEqual({ tenant: "ops", role: "admin" });
       expect(unknown).toBeUndefined();
     });
   });

@@ -67,16 +67,16 @@ describe("osls package", () => {
     expect(apis).toEqual(["HTTP", "WEBSOCKET"]);
     const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
     expect(routeKeys).toEqual(
-      ["$connect", "$default", "$disconnect", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "POST /v1/batches", "POST /v1/jobs"].sort(),
+      ["$connect", "$default", "$disconnect", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "PUT /v1/routes/{model}/settings"].sort(),
     );
   });
 
   it("packages every function for Node 22, one bundle each", () => {
     const functions = ofType("AWS::Lambda::Function");
-    expect(functions).toHaveLength(8);
+    expect(functions).toHaveLength(9);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
     expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
-      ["batcher", "batches", "deadLetter", "jobs", "models", "wsConnect", "wsDisconnect", "wsMessage"].map((n) => `${n}.zip`),
+      ["batcher", "batches", "deadLetter", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage"].map((n) => `${n}.zip`),
     );
   });
 });

@@ -9,8 +9,8 @@ import { memoryDeps } from "../../helpers/fakes.ts";
 
 function withTenants() {
   const deps = memoryDeps();
-  deps.apiKeys.tenants.set(hashApiKey("key-acme"), "acme");
-  deps.apiKeys.tenants.set(hashApiKey("key-globex"), "globex");
+  deps.apiKeys.principals.set(hashApiKey("key-acme"), { tenant: "acme", role: "member" });
+  deps.apiKeys.principals.set(hashApiKey("key-globex"), { tenant: "globex", role: "member" });
   return deps;
 }
 
