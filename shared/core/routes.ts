@@ -11,7 +11,7 @@ const positiveInt = z.number().int().positive();
 export const engineModes = ["lmi-rolling", "lmi-dynamic"] as const;
 export type EngineMode = (typeof engineModes)[number];
 
-export const tokenizerNames = ["llama2"] as const;
+export const tokenizerNames = ["llama2", "llama3"] as const;
 export type TokenizerName = (typeof tokenizerNames)[number];
 
 const endpointSchema = z.strictObject({

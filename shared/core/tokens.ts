@@ -1,3 +1,5 @@
+// Aliased: the Lambda bundles' banner declares its own `createRequire` at the top of the file.
+import { createRequire as requireFromFile } from "node:module";
 import llamaTokenizer from "llama-tokenizer-js";
 import type { TokenizerName } from "./routes.ts";
 
@@ -12,10 +14,34 @@ export type TokenCounter = {
   countCompletion(text: string): number;
 };
 
+type Llama3Tokenizer = { encode(text: string, options?: { bos?: boolean; eos?: boolean }): number[] };
+
+let llama3: Llama3Tokenizer | undefined;
+
+/**
+ * llama3-tokenizer-js builds its 128k-token vocabulary when it is imported (about 0.4 s and 13 MB),
+ * so it is loaded on first use: Llama-2 routes never pay for it. The load is synchronous because
+ * token counts are part of synchronous validation. In the Lambda bundles `require` is esbuild's:
+ * it bundles the package and runs it at this call; unbundled, Node 22 require()s the ES module.
+ */
+function llama3Tokenizer(): Llama3Tokenizer {
+  if (!llama3) {
+    const loaded = (typeof require === "function" ? require("llama3-tokenizer-js") : requireFromFile(import.meta.url)("llama3-tokenizer-js")) as {
+      default: Llama3Tokenizer;
+    };
+    llama3 = loaded.default;
+  }
+  return llama3;
+}
+
 const counters: Record<TokenizerName, TokenCounter> = {
   llama2: {
     countPrompt: (text) => llamaTokenizer.encode(text, true).length,
     countCompletion: (text) => (text.length === 0 ? 0 : llamaTokenizer.encode(text, false).length),
+  },
+  llama3: {
+    countPrompt: (text) => llama3Tokenizer().encode(text, { bos: true, eos: false }).length,
+    countCompletion: (text) => (text.length === 0 ? 0 : llama3Tokenizer().encode(text, { bos: false, eos: false }).length),
   },
 };
 

@@ -1,34 +1,42 @@
 import { describe, expect, it } from "vitest";
 import { tokenCounter } from "#shared/core/tokens";
-import { generateText, oneTokenWords } from "#local/sagemaker/generate";
+import { generate, generateText, oneTokenWords } from "#local/sagemaker/generate";
 
 const llama2 = tokenCounter("llama2");
+const llama3 = tokenCounter("llama3");
+const tokenizers = [
+  { tokenizer: "llama2", counter: llama2 },
+  { tokenizer: "llama3", counter: llama3 },
+];
 
 describe("generateText", () => {
-  it("draws on words that are one Llama-2 token each", () => {
+  it.each(tokenizers)("draws on words that are one $tokenizer token each, alone and after another word", ({ counter }) => {
     // Act
-    const multiToken = oneTokenWords.filter((word) => llama2.countCompletion(word) !== 1);
+    const multiToken = oneTokenWords.filter((word) => counter.countCompletion(word) !== 1 || counter.countCompletion(`the ${word}`) !== 2);
 
     // Assess
     expect(multiToken).toEqual([]);
     expect(new Set(oneTokenWords).size).toBe(oneTokenWords.length);
-    expect(llama2.countCompletion(oneTokenWords.join(" "))).toBe(oneTokenWords.length);
+    expect(counter.countCompletion(oneTokenWords.join(" "))).toBe(oneTokenWords.length);
   });
 
-  it.each([1, 7, 512, 2048])("makes exactly %i tokens", (newTokens) => {
-    // Act
-    const text = generateText("Summarise the history of the Roman empire.", { newTokens, seed: 42 });
+  it.each(tokenizers.flatMap((t) => [1, 7, 512, 2048].map((newTokens) => ({ ...t, newTokens }))))(
+    "makes exactly $newTokens $tokenizer tokens",
+    ({ counter, newTokens }) => {
+      // Act
+      const text = generateText("Summarise the history of the Roman empire.", { newTokens, seed: 42 });
 
-    // Assess
-    expect(llama2.countCompletion(text)).toBe(newTokens);
-  });
+      // Assess
+      expect(counter.countCompletion(text)).toBe(newTokens);
+    },
+  );
 
-  it("makes exact counts for many prompts and seeds", () => {
+  it.each(tokenizers)("makes exact $tokenizer counts for many prompts and seeds", ({ counter }) => {
     // Prepare
     const cases = Array.from({ length: 50 }, (_, i) => ({ prompt: `prompt ${i} ${"x".repeat(i)}`, seed: i * 7919, newTokens: 1 + ((i * 37) % 300) }));
 
     // Act
-    const counts = cases.map((c) => llama2.countCompletion(generateText(c.prompt, c)));
+    const counts = cases.map((c) => counter.countCompletion(generateText(c.prompt, c)));
 
     // Assess
     expect(counts).toEqual(cases.map((c) => c.newTokens));
@@ -59,5 +67,47 @@ describe("generateText", () => {
   it("makes no text for no tokens", () => {
     // Act & Assess
     expect(generateText("hello", { newTokens: 0 })).toBe("");
+  });
+});
+
+describe("generate with an early-stop distribution", () => {
+  const prompts = Array.from({ length: 400 }, (_, i) => `question ${i}`);
+  const earlyStop = { medianTokens: 100, sigma: 0.6 };
+
+  it("varies the lengths around the median, never past max_new_tokens, and says stop", () => {
+    // Act
+    const answers = prompts.map((p) => generate(p, { maxNewTokens: 300, seed: 1, earlyStop }));
+
+    // Assess
+    const lengths = answers.map((a) => a.tokens.length).sort((a, b) => a - b);
+    const median = lengths[lengths.length / 2] ?? 0;
+    expect(median).toBeGreaterThan(85);
+    expect(median).toBeLessThan(115);
+    expect(new Set(lengths).size).toBeGreaterThan(50);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(300);
+    for (const a of answers) expect(a.finishReason).toBe(a.tokens.length < 300 ? "stop" : "length");
+    expect(answers.some((a) => a.finishReason === "length")).toBe(true);
+  });
+
+  it("gives a prefix of the full answer, the same every time", () => {
+    // Act
+    const stopped = generate("why?", { maxNewTokens: 2000, seed: 5, earlyStop });
+    const again = generate("why?", { maxNewTokens: 2000, seed: 5, earlyStop });
+    const full = generate("why?", { maxNewTokens: 2000, seed: 5 });
+
+    // Assess
+    expect(again).toEqual(stopped);
+    expect(full.tokens.slice(0, stopped.tokens.length)).toEqual(stopped.tokens);
+    expect(full.finishReason).toBe("length");
+    expect(llama2.countCompletion(stopped.tokens.join(""))).toBe(stopped.tokens.length);
+  });
+});
+
+describe("tokenCounter", () => {
+  it("counts a Llama-3 prompt with its BOS token and a completion without", () => {
+    // Act & Assess
+    expect(llama3.countPrompt("hello world")).toBe(3);
+    expect(llama3.countCompletion("hello world")).toBe(2);
+    expect(llama3.countCompletion("")).toBe(0);
   });
 });
