@@ -7,7 +7,7 @@ import type { Invoker } from "../ports.ts";
 import { translateSageMakerError } from "./errors.ts";
 
 /**
- * Invokes SageMaker inference components. Rolling-batch engines get one call per prompt, all in
+ * Invokes SageMaker inference components. Rolling-batch and vLLM engines get one call per prompt, all in
  * flight together (the container batches them); dynamic-batch engines one call for the list, and
  * if the model rejects the list, one call per prompt, so that a rejected prompt fails alone.
  */
@@ -22,7 +22,7 @@ export class SageMakerInvoker implements Invoker {
 
   async invoke(component: Component, inputs: readonly GenerationInput[]): Promise<readonly PromiseSettledResult<GenerationOutput>[]> {
     const bodies = encodeRequests(component.engine, inputs);
-    if (component.engine === "lmi-rolling") {
+    if (component.engine !== "lmi-dynamic") {
       return Promise.allSettled(bodies.map(async (body) => (await this.#call(component, body, 1))[0] as GenerationOutput));
     }
     const [body] = bodies;

@@ -36,11 +36,18 @@ export function generationInputOf(request: GenerationRequest): GenerationInput {
 }
 
 /**
- * Request bodies in the LMI container's format. A rolling-batch engine takes one prompt per
- * request and batches inside the container; a dynamic-batch engine takes the list in one body.
- * A dynamic batch carries one set of parameters: callers group prompts by samplingKey first.
+ * Request bodies in the container's format. A rolling-batch engine takes one prompt per request
+ * and batches inside the container; a dynamic-batch engine takes the list in one body. A dynamic
+ * batch carries one set of parameters: callers group prompts by samplingKey first. A vLLM engine
+ * takes one OpenAI completions body per prompt; `model` is left out, which vLLM reads as the
+ * model it serves.
  */
 export function encodeRequests(engine: EngineMode, inputs: readonly GenerationInput[]): string[] {
+  if (engine === "vllm-openai") {
+    return inputs.map((p) =>
+      JSON.stringify({ prompt: p.prompt, max_tokens: p.max_new_tokens, temperature: p.temperature, top_p: p.top_p, stop: p.stop, seed: p.seed }),
+    );
+  }
   const body = (prompts: string | string[], p: GenerationInput) =>
     JSON.stringify({
       inputs: prompts,
@@ -71,6 +78,20 @@ const generationSchema = z.object({
 });
 type Generation = z.infer<typeof generationSchema>;
 
+/** vLLM's OpenAI completions answer, as the generations it holds. */
+const completionSchema = z
+  .object({
+    choices: z.array(z.object({ text: z.string(), finish_reason: z.string().nullable() })),
+    usage: z.object({ completion_tokens: z.number().int().nonnegative() }).optional(),
+  })
+  .transform((c) =>
+    c.choices.map((choice): Generation => ({
+      generated_text: choice.text,
+      // usage counts all choices together: it is one choice's count only when there is one.
+      details: c.usage && c.choices.length === 1 ? { finish_reason: choice.finish_reason ?? "stop", generated_tokens: c.usage.completion_tokens } : undefined,
+    })),
+  );
+
 /**
  * Decodes a response body into one output per prompt. A body that is not what the engine
  * format promises is the model's fault, not the caller's: a ModelRejectedError that says what
@@ -88,7 +109,8 @@ export function decodeResponse(
   } catch {
     throw new ModelRejectedError(`model returned a body that is not JSON: ${body.slice(0, 120)}`);
   }
-  const schema = engine === "lmi-rolling" ? generationSchema.transform((g) => [g]) : z.array(generationSchema);
+  const schema =
+    engine === "vllm-openai" ? completionSchema : engine === "lmi-rolling" ? generationSchema.transform((g) => [g]) : z.array(generationSchema);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new ModelRejectedError(`model returned an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}`);

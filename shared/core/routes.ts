@@ -8,7 +8,7 @@ import { profileNames } from "./profiles.ts";
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/, "letters, digits, '.' and '-'");
 const positiveInt = z.number().int().positive();
 
-export const engineModes = ["lmi-rolling", "lmi-dynamic"] as const;
+export const engineModes = ["lmi-rolling", "lmi-dynamic", "vllm-openai"] as const;
 export type EngineMode = (typeof engineModes)[number];
 
 export const tokenizerNames = ["llama2", "llama3"] as const;

@@ -38,6 +38,24 @@ describe("engine codec", () => {
     expect(() => decodeResponse("lmi-rolling", body, 1, count)).toThrow(new ModelRejectedError(message));
   });
 
+  it("sends one OpenAI completions body per prompt to a vLLM engine", () => {
+    const bodies = encodeRequests("vllm-openai", [{ prompt: "a", max_new_tokens: 3, seed: 7, temperature: 0.2 }, { prompt: "b", max_new_tokens: 5, stop: ["\n"] }]);
+    expect(bodies.map((b) => JSON.parse(b))).toEqual([
+      { prompt: "a", max_tokens: 3, temperature: 0.2, seed: 7 },
+      { prompt: "b", max_tokens: 5, stop: ["\n"] },
+    ]);
+  });
+
+  it("decodes an OpenAI completion with its usage, or counts the tokens", () => {
+    const completion = (finish_reason: string, usage?: object) =>
+      JSON.stringify({ id: "cmpl-1", object: "text_completion", choices: [{ text: " x y", index: 0, finish_reason }], usage });
+    expect(decodeResponse("vllm-openai", completion("length", { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 }), 1, count))
+      .toEqual([{ text: " x y", completion_tokens: 2, finish_reason: "length" }]);
+    expect(decodeResponse("vllm-openai", completion("stop"), 1, count)).toEqual([{ text: " x y", completion_tokens: 3, finish_reason: "stop" }]);
+    expect(() => decodeResponse("vllm-openai", JSON.stringify({ choices: [] }), 1, count)).toThrow("model returned 0 generations for 1 prompts");
+    expect(() => decodeResponse("vllm-openai", JSON.stringify({ generated_text: "x" }), 1, count)).toThrow(ModelRejectedError);
+  });
+
   it("rejects a dynamic response with the wrong number of generations", () => {
     expect(() => decodeResponse("lmi-dynamic", JSON.stringify([{ generated_text: "x" }]), 2, count)).toThrow("model returned 1 generations for 2 prompts");
   });
