@@ -21,6 +21,8 @@ export type PageRequest = { readonly limit: number; readonly cursor?: string | u
 /** Where a job ran: written on the job when a batcher claims it. */
 export type WindowPlacement = { readonly window_id: string; readonly window_size: number; readonly component: string };
 
+export type JobEnding = { readonly status: "FAILED" | "CANCELLED" | "EXPIRED"; readonly error: JobFailure };
+
 export type JobOutcome =
   | { readonly status: "SUCCEEDED"; readonly result: JobResult }
   | { readonly status: "FAILED"; readonly error: JobFailure };
@@ -39,8 +41,12 @@ export type JobStore = {
    * or a final state got there first (the write is fenced, so a result is never written twice).
    */
   finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined>;
-  /** Fails a job that is not finished yet, whatever its attempt (dead-letter path). */
-  failUnfinished(jobId: string, error: JobFailure, at: Date): Promise<JobRecord | undefined>;
+  /**
+   * Ends a job that is not finished yet, whatever its attempt: failed (dead letter, enqueue
+   * failure), cancelled by its owner, or expired past its deadline. Returns the ended job, or
+   * undefined when it had already finished. A batcher still running it then loses its fence.
+   */
+  endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined>;
   listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>>;
 };
 

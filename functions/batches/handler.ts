@@ -1,3 +1,4 @@
+import { cancelBatch } from "#shared/app/cancel";
 import { batchResults, describeBatch, listBatches } from "#shared/app/queries";
 import { submitBatch } from "#shared/app/submit";
 import { pageRequest } from "#shared/core/paging";
@@ -16,6 +17,7 @@ export const handler = httpFunction(() => deps.apiKeys, {
     return json(200, { data: page.items, next_cursor: page.cursor ?? null });
   },
   "GET /v1/batches/{id}": async ({ tenant, event }) => json(200, await describeBatch(deps, tenant, pathParameter(event, "id"))),
+  "POST /v1/batches/{id}/cancel": async ({ tenant, event }) => json(200, await cancelBatch(deps, tenant, pathParameter(event, "id"))),
   "GET /v1/batches/{id}/results": async ({ tenant, event }) => {
     const page = await batchResults(deps, tenant, pathParameter(event, "id"), pageRequest(event.queryStringParameters, 1000));
     return {

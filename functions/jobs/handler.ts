@@ -1,3 +1,4 @@
+import { cancelJob } from "#shared/app/cancel";
 import { getJob } from "#shared/app/queries";
 import { submitJob } from "#shared/app/submit";
 import { toJobView } from "#shared/core/jobs";
@@ -12,4 +13,5 @@ export const handler = httpFunction(() => deps.apiKeys, {
     return json(created ? 202 : 200, { job_id: job.job_id, status: job.status });
   },
   "GET /v1/jobs/{id}": async ({ tenant, event }) => json(200, toJobView(await getJob(deps, tenant, pathParameter(event, "id")))),
+  "DELETE /v1/jobs/{id}": async ({ tenant, event }) => json(200, toJobView(await cancelJob(deps, tenant, pathParameter(event, "id")))),
 });

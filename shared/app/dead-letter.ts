@@ -22,9 +22,9 @@ export async function handleDeadLetter(deps: DeadLetterDeps, body: string, recei
     return;
   }
   const jobId = parsed.data.job_id;
-  const failed = await deps.jobs.failUnfinished(
+  const failed = await deps.jobs.endUnfinished(
     jobId,
-    { code: "retries_exhausted", message: `gave up after ${receiveCount} delivery attempts; the model endpoint kept failing or timing out` },
+    { status: "FAILED", error: { code: "retries_exhausted", message: `gave up after ${receiveCount} delivery attempts; the model endpoint kept failing or timing out` } },
     deps.clock.now(),
   );
   const job = failed ?? (await deps.jobs.get(jobId));

@@ -1,5 +1,4 @@
 import { generationInputOf, samplingKey, type GenerationOutput } from "../core/engine-codec.ts";
-import { batchTopic } from "../core/events.ts";
 import { isTerminal, jobMessageSchema, type JobMessage, type JobRecord } from "../core/jobs.ts";
 import { byUrgency, packWindow, type PackItem } from "../core/packing.ts";
 import { getProfile } from "../core/profiles.ts";
@@ -10,8 +9,8 @@ import type { Component, Route, RouteCatalog } from "../core/routes.ts";
 import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "../core/window-policy.ts";
 import type { BatchStore, CapacityLedger, Clock, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep, WindowPlacement } from "../ports.ts";
 import type { Logger } from "./logger.ts";
-import { notifyJob, notifyTopics, type NotifyDeps } from "./notify.ts";
-import { batchCounts } from "./queries.ts";
+import { reportBatchProgress } from "./batch-progress.ts";
+import { notifyJob, type NotifyDeps } from "./notify.ts";
 
 /** One SQS message of the window, as the event source mapping delivered it. */
 export type WindowMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
@@ -346,7 +345,14 @@ async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component
   const claimed: { pending: Pending; job: JobRecord }[] = [];
   await Promise.all(
     members.map(async (pending) => {
-      const job = await deps.jobs.claim(pending.message.job_id, placement, deps.clock.now());
+      const now = deps.clock.now();
+      if (pending.item.deadlineMs !== undefined && pending.item.deadlineMs <= now.getTime()) {
+        // Past its deadline the job is worth nothing to its caller: it must not use the GPU.
+        await expireJob(deps, pending, now, run);
+        await run.settle(pending, { kind: "done" });
+        return;
+      }
+      const job = await deps.jobs.claim(pending.message.job_id, placement, now);
       if (job) {
         claimed.push({ pending, job });
         await notifyJob(deps, job);
@@ -377,6 +383,15 @@ async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component
       await run.settle(pending, { kind: "done" });
     }),
   );
+}
+
+async function expireJob(deps: BatcherDeps, pending: Pending, now: Date, run: RouteRun): Promise<void> {
+  const deadline = pending.message.deadline ?? "";
+  const ending = { status: "EXPIRED", error: { code: "deadline_exceeded", message: `deadline ${deadline} passed before the job could start` } } as const;
+  const job = await deps.jobs.endUnfinished(pending.message.job_id, ending, now);
+  if (!job) return renotifyFinished(deps, pending.message.job_id);
+  if (job.batch_id !== undefined) run.touched(job.batch_id);
+  await notifyJob(deps, job);
 }
 
 async function finishJob(deps: BatcherDeps, job: JobRecord, outcome: Parameters<JobStore["finish"]>[2], run: RouteRun): Promise<void> {
@@ -422,7 +437,8 @@ async function failUnroutable(deps: BatcherDeps, model: string, pending: readonl
   const touched = new Set<string>();
   await Promise.all(
     pending.map(async (p) => {
-      const job = await deps.jobs.failUnfinished(p.message.job_id, { code: "unknown_model", message: `model ${model} is no longer served` }, deps.clock.now());
+      const ending = { status: "FAILED", error: { code: "unknown_model", message: `model ${model} is no longer served` } } as const;
+      const job = await deps.jobs.endUnfinished(p.message.job_id, ending, deps.clock.now());
       if (job) {
         if (job.batch_id !== undefined) touched.add(job.batch_id);
         await notifyJob(deps, job);
@@ -433,11 +449,4 @@ async function failUnroutable(deps: BatcherDeps, model: string, pending: readonl
   );
   await Promise.all([...touched].map((id) => reportBatchProgress(deps, id)));
   return { retry: [], gpuBatchSizes: [], pulled: 0 };
-}
-
-async function reportBatchProgress(deps: BatcherDeps, batchId: string): Promise<void> {
-  const batch = await deps.batches.get(batchId);
-  if (!batch) return;
-  const counts = await batchCounts(deps, batch);
-  await notifyTopics(deps, [batchTopic(batchId)], { type: "batch.progress", batch_id: batchId, request_counts: counts });
 }

@@ -97,5 +97,5 @@ async function enqueueOrFail(deps: SubmitDeps, jobs: readonly JobRecord[]): Prom
 
 async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<void> {
   const at = deps.clock.now();
-  await Promise.allSettled(jobs.map((j) => deps.jobs.failUnfinished(j.job_id, { code, message }, at)));
+  await Promise.allSettled(jobs.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
 }

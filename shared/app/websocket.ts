@@ -5,6 +5,8 @@ import { isTerminal, toJobView } from "../core/jobs.ts";
 import { toValidationError } from "../core/submission.ts";
 import type { ApiKeyStore, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore } from "../ports.ts";
 import { authenticate } from "./auth.ts";
+import type { Logger } from "./logger.ts";
+import { cancelBatch, cancelJob } from "./cancel.ts";
 import { batchCounts, getBatch, getJob, type QueryDeps } from "./queries.ts";
 import { submitJob, type SubmitDeps } from "./submit.ts";
 
@@ -17,6 +19,7 @@ export type WebSocketDeps = SubmitDeps & QueryDeps & {
   readonly subscriptions: SubscriptionStore;
   readonly notifier: Notifier;
   readonly clock: Clock;
+  readonly logger: Logger;
 };
 
 export async function connect(deps: Pick<WebSocketDeps, "apiKeys" | "connections" | "clock">, connectionId: string, token: string | undefined): Promise<Connection> {
@@ -39,7 +42,13 @@ const clientMessageSchema = z.discriminatedUnion("action", [
     request_id: z.string().max(128).optional(),
   }),
   z.strictObject({ action: z.literal("submit"), job: z.unknown(), request_id: z.string().max(128).optional() }),
-], { error: (issue) => (issue.code === "invalid_union" ? 'must be "subscribe" or "submit"' : undefined) });
+  z.strictObject({
+    action: z.literal("cancel"),
+    job_ids: z.array(z.string().min(1)).min(1, "must not be empty").max(100, "at most 100 jobs per cancel").optional(),
+    batch_id: z.string().min(1).optional(),
+    request_id: z.string().max(128).optional(),
+  }),
+], { error: (issue) => (issue.code === "invalid_union" ? 'must be "subscribe", "submit" or "cancel"' : undefined) });
 
 /**
  * Handles one client frame and answers on the same connection. Bad frames get an `error` event
@@ -61,7 +70,13 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
       return;
     }
     if ((message.job_ids === undefined) === (message.batch_id === undefined)) {
-      throw new ValidationError("subscribe: give exactly one of job_ids or batch_id", "job_ids");
+      throw new ValidationError(`${message.action}: give exactly one of job_ids or batch_id`, "job_ids");
+    }
+    if (message.action === "cancel") {
+      // The cancelled jobs' subscribers (the sender among them, if subscribed) get job.cancelled.
+      if (message.batch_id !== undefined) await cancelBatch(deps, connection.tenant, message.batch_id);
+      else for (const id of new Set(message.job_ids)) await cancelJob(deps, connection.tenant, id, "over the WebSocket");
+      return;
     }
     if (message.batch_id !== undefined) {
       const batch = await getBatch(deps, connection.tenant, message.batch_id);
@@ -89,7 +104,7 @@ function parseFrame(frame: string): z.infer<typeof clientMessageSchema> {
   try {
     raw = JSON.parse(frame);
   } catch {
-    throw new ValidationError('message is not valid JSON; send {"action": "subscribe" | "submit", ...}');
+    throw new ValidationError('message is not valid JSON; send {"action": "subscribe" | "submit" | "cancel", ...}');
   }
   const parsed = clientMessageSchema.safeParse(raw);
   if (!parsed.success) throw toValidationError(parsed.error);

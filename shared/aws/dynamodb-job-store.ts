@@ -1,7 +1,7 @@
 import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../core/errors.ts";
-import type { JobFailure, JobRecord } from "../core/jobs.ts";
-import type { JobOutcome, JobStore, Page, PageRequest, WindowPlacement } from "../ports.ts";
+import type { JobRecord } from "../core/jobs.ts";
+import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, WindowPlacement } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { translateSdkError } from "./errors.ts";
 
@@ -110,16 +110,16 @@ export class DynamoDbJobStore implements JobStore {
     return out?.Attributes as JobRecord | undefined;
   }
 
-  async failUnfinished(jobId: string, error: JobFailure, at: Date): Promise<JobRecord | undefined> {
-    const out = await conditional(`fail job ${jobId}`, () =>
+  async endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined> {
+    const out = await conditional(`end job ${jobId}`, () =>
       this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { job_id: jobId },
-          UpdateExpression: "SET #status = :failed, #error = :error, finished_at = :at",
+          UpdateExpression: "SET #status = :ending, #error = :error, finished_at = :at",
           ConditionExpression: "#status = :queued OR #status = :running",
           ExpressionAttributeNames: { "#status": "status", "#error": "error" },
-          ExpressionAttributeValues: { ":failed": "FAILED", ":error": error, ":at": at.toISOString(), ":queued": "QUEUED", ":running": "RUNNING" },
+          ExpressionAttributeValues: { ":ending": ending.status, ":error": ending.error, ":at": at.toISOString(), ":queued": "QUEUED", ":running": "RUNNING" },
           ReturnValues: "ALL_NEW",
         }),
       ),

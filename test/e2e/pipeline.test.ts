@@ -178,7 +178,7 @@ describe("the pipeline on the embedded stack", () => {
       ["POST", "/v1/jobs", "", 400, /^body: is required/],
       ["POST", "/v1/jobs", { prompt: "x", max_tokens: 4 }, 400, /^model: is required$/],
       ["POST", "/v1/jobs", { model: "llama-2-7b", prompt: "x", max_tokens: "4" }, 400, /^max_tokens: must be an integer$/],
-      ["POST", "/v1/jobs", { model: "gpt-9", prompt: "x", max_tokens: 4 }, 400, /^model: unknown model "gpt-9"; known models: llama-2-7b$/],
+      ["POST", "/v1/jobs", { model: "gpt-9", prompt: "x", max_tokens: 4 }, 400, /^model: unknown model "gpt-9"; known models: llama-2-7b/],
       ["POST", "/v1/jobs", { model: "llama-2-7b", prompt: "x", max_tokens: 99_999, idempotency_key: "never" }, 400, /^max_tokens: must be at most 2048/],
       ["POST", "/v1/jobs", { model: "llama-2-7b", prompt: "word ".repeat(4000), max_tokens: 4 }, 400, /^prompt: \d+ tokens is over the 3072-token prompt limit/],
       ["POST", "/v1/batches", "", 400, /^batch file is empty/],
@@ -213,6 +213,25 @@ describe("the pipeline on the embedded stack", () => {
     intruder.close();
     expect(events.map((e) => [e.type, (e.error as { code: string }).code])).toEqual([["error", "not_found"], ["error", "not_found"]]);
     await expect(EventClient.connect(stack.ws, "bl_not_a_key")).rejects.toThrow("upgrade refused: 401");
+  });
+
+  it("cancels a running job over HTTP and a batch's unfinished jobs, telling subscribers", async () => {
+    const client = await EventClient.connect(stack.ws, apiKey);
+    client.send({ action: "submit", job: { model: "llama-2-7b", prompt: "a long story", max_tokens: 2048 } });
+    const [queued] = await client.waitUntil((e) => e.some((x) => x.type === "job.running"));
+    const jobId = (queued?.job as { job_id: string }).job_id;
+    const cancelled = await api("DELETE", `/v1/jobs/${jobId}`);
+    expect(cancelled.json).toMatchObject({ job_id: jobId, status: "CANCELLED", error: { code: "cancelled" } });
+    await client.waitUntil((e) => e.some((x) => x.type === "job.cancelled"));
+    expect((await api("DELETE", `/v1/jobs/${jobId}`)).status).toBe(200);
+    expect((await api("DELETE", `/v1/jobs/${jobId}`, undefined, otherKey)).status).toBe(404);
+
+    const lines = Array.from({ length: 3 }, (_, i) => JSON.stringify({ custom_id: `c${i}`, body: { model: "llama-2-7b", prompt: "long", max_tokens: 2048 } }));
+    const batchId: string = (await api("POST", "/v1/batches", lines.join("\n"))).json.batch_id;
+    const view = await api("POST", `/v1/batches/${batchId}/cancel`);
+    expect(view.json).toMatchObject({ batch_id: batchId, status: "completed", request_counts: { total: 3, cancelled: 3 } });
+    client.close();
+    expect((await api("GET", `/v1/jobs/${jobId}`)).json.status).toBe("CANCELLED");
   });
 
   it("lets ops change a route's live settings with an admin key, and no one else", async () => {

@@ -10,7 +10,7 @@ import { loadRouteCatalog } from "#shared/config";
 import type { RouteSettings } from "#shared/core/route-settings";
 import { addLoad, noLoad, type Load } from "#shared/core/window-policy";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobOutcome, JobQueue,
+  ApiKeyStore, BatchStore, CapacityLedger, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, WindowPlacement,
 } from "#shared/ports";
 import { sleep } from "#shared/sleep";
@@ -46,12 +46,12 @@ export class MemoryJobStore implements JobStore {
     this.finishes.push({ jobId, attempt, status: outcome.status });
     return structuredClone(finished);
   }
-  async failUnfinished(jobId: string, error: { code: string; message: string }, at: Date) {
+  async endUnfinished(jobId: string, ending: JobEnding, at: Date) {
     const job = this.jobs.get(jobId);
     if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
-    const failed: JobRecord = { ...job, status: "FAILED", error, finished_at: at.toISOString() };
-    this.jobs.set(jobId, failed);
-    return structuredClone(failed);
+    const ended: JobRecord = { ...job, ...ending, finished_at: at.toISOString() };
+    this.jobs.set(jobId, ended);
+    return structuredClone(ended);
   }
   async listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>> {
     const all = [...this.jobs.values()].filter((j) => j.batch_id === batchId).sort((a, b) => (a.batch_line ?? 0) - (b.batch_line ?? 0));

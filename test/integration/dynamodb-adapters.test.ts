@@ -203,9 +203,9 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       const error = { code: "dead_letter", message: "delivered 5 times" };
 
       // Act
-      const failedQueued = await store().failUnfinished(queued.job_id, error, at("2026-11-27T12:00:03.000Z"));
-      const failedRunning = await store().failUnfinished(running.job_id, error, at("2026-11-27T12:00:03.000Z"));
-      const failedDone = await store().failUnfinished(done.job_id, error, at("2026-11-27T12:00:03.000Z"));
+      const failedQueued = await store().endUnfinished(queued.job_id, { status: "FAILED", error }, at("2026-11-27T12:00:03.000Z"));
+      const failedRunning = await store().endUnfinished(running.job_id, { status: "FAILED", error }, at("2026-11-27T12:00:03.000Z"));
+      const failedDone = await store().endUnfinished(done.job_id, { status: "FAILED", error }, at("2026-11-27T12:00:03.000Z"));
 
       // Assess
       expect(failedQueued).toEqual({ ...queued, status: "FAILED", error, finished_at: "2026-11-27T12:00:03.000Z" });

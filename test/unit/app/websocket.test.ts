@@ -54,8 +54,8 @@ describe("WebSocket use cases", () => {
   });
 
   it.each([
-    ["not json", 'message is not valid JSON; send {"action": "subscribe" | "submit", ...}'],
-    [JSON.stringify({ action: "dance" }), 'action: must be "subscribe" or "submit"'],
+    ["not json", 'message is not valid JSON; send {"action": "subscribe" | "submit" | "cancel", ...}'],
+    [JSON.stringify({ action: "dance" }), 'action: must be "subscribe", "submit" or "cancel"'],
     [JSON.stringify({ action: "subscribe" }), "subscribe: give exactly one of job_ids or batch_id"],
     [JSON.stringify({ action: "subscribe", job_ids: [] }), "job_ids: must not be empty"],
     [JSON.stringify({ action: "submit", job: { model: "llama-2-7b", prompt: "x" } }), "max_tokens: is required"],

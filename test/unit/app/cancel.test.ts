@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { cancelBatch, cancelJob } from "#shared/app/cancel";
+import { submitBatch, submitJob } from "#shared/app/submit";
+import { connect, handleClientMessage } from "#shared/app/websocket";
+import { hashApiKey } from "#shared/core/api-keys";
+import { ConflictError, NotFoundError } from "#shared/core/errors";
+import { jobTopic } from "#shared/core/events";
+import { defaultRouteSettings } from "#shared/core/route-settings";
+import { runBatcher } from "../../helpers/batcher.ts";
+import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
+
+const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 };
+
+describe("cancellation", () => {
+  it("cancels a queued job, which then never reaches the GPU, and tells its subscribers", async () => {
+    const deps = memoryDeps();
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
+    const cancelled = await cancelJob(deps, "acme", submitted.job_id);
+    expect(cancelled).toMatchObject({ status: "CANCELLED", error: { code: "cancelled", message: "cancelled by request" } });
+    const report = await runBatcher(deps);
+    expect(report.retry).toEqual([]);
+    expect(deps.invoker.calls).toHaveLength(0);
+    expect(deps.jobs.jobs.get(submitted.job_id)?.status).toBe("CANCELLED");
+    expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["job.cancelled", "job.cancelled"]);
+  });
+
+  it("cancels a running job, and the result that comes back later is not written", async () => {
+    const deps = memoryDeps();
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    const gate = Promise.withResolvers<void>();
+    deps.invoker.gate = gate.promise;
+    const running = runBatcher(deps);
+    await expect.poll(() => deps.invoker.inFlight).toBe(1);
+    await cancelJob(deps, "acme", submitted.job_id);
+    gate.resolve();
+    await running;
+    expect(deps.jobs.jobs.get(submitted.job_id)).toMatchObject({ status: "CANCELLED" });
+    expect(deps.jobs.jobs.get(submitted.job_id)?.result).toBeUndefined();
+    expect(deps.jobs.finishes).toEqual([]);
+  });
+
+  it("is a no-op on a cancelled job, a conflict on a finished one, and not found for another tenant", async () => {
+    const deps = memoryDeps();
+    const { job: first } = await submitJob(deps, "acme", job);
+    await cancelJob(deps, "acme", first.job_id);
+    await expect(cancelJob(deps, "acme", first.job_id)).resolves.toMatchObject({ status: "CANCELLED" });
+    const { job: second } = await submitJob(deps, "acme", job);
+    await runBatcher(deps);
+    await expect(cancelJob(deps, "acme", second.job_id)).rejects.toThrow(new ConflictError(`job ${second.job_id} already SUCCEEDED; only queued or running jobs can be cancelled`));
+    await expect(cancelJob(deps, "globex", second.job_id)).rejects.toThrow(NotFoundError);
+  });
+
+  it("cancels the unfinished jobs of a batch and keeps the finished ones", async () => {
+    const deps = memoryDeps();
+    const line = (id: string) => JSON.stringify({ custom_id: id, body: job });
+    const { batch } = await submitBatch(deps, "acme", [line("a"), line("b"), line("c")].join("\n"));
+    const route = deps.catalog.routes.get("llama-2-7b");
+    if (route) await deps.routeSettings.put("llama-2-7b", { ...defaultRouteSettings(route), top_up: false });
+    await runBatcher(deps, 1);
+    const view = await cancelBatch(deps, "acme", batch.batch_id);
+    expect(view.request_counts).toMatchObject({ total: 3, succeeded: 1, cancelled: 2 });
+    expect(view.status).toBe("completed");
+  });
+
+  it("expires a job past its deadline instead of running it", async () => {
+    const deps = memoryDeps();
+    const { job: submitted } = await submitJob(deps, "acme", { ...job, deadline: "2026-11-27T12:00:30Z" });
+    deps.clock.advance(60_000);
+    await runBatcher(deps);
+    expect(deps.invoker.calls).toHaveLength(0);
+    expect(deps.jobs.jobs.get(submitted.job_id)).toMatchObject({ status: "EXPIRED", error: { code: "deadline_exceeded" } });
+  });
+
+  it("cancels over the WebSocket, by job or by batch, only within the tenant", async () => {
+    const deps = memoryDeps();
+    deps.apiKeys.principals.set(hashApiKey("key-acme"), { tenant: "acme", role: "member" });
+    deps.apiKeys.principals.set(hashApiKey("key-globex"), { tenant: "globex", role: "member" });
+    await connect(deps, "owner", "key-acme");
+    await connect(deps, "intruder", "key-globex");
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    await handleClientMessage(deps, "intruder", JSON.stringify({ action: "cancel", job_ids: [submitted.job_id] }));
+    expect(deps.notifier.eventsFor("intruder")).toEqual([{ type: "error", error: { code: "not_found", message: `job ${submitted.job_id} not found` } }]);
+    expect(deps.jobs.jobs.get(submitted.job_id)?.status).toBe("QUEUED");
+    await handleClientMessage(deps, "owner", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
+    await handleClientMessage(deps, "owner", JSON.stringify({ action: "cancel", job_ids: [submitted.job_id] }));
+    expect(deps.notifier.eventsFor("owner").map((e) => e.type)).toEqual(["subscribed", "job.cancelled"]);
+  });
+});
