@@ -41,6 +41,8 @@ export type JobStore = {
    * or a final state got there first (the write is fenced, so a result is never written twice).
    */
   finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined>;
+  /** Says why an unfinished job waits (e.g. "warming"); undefined when it has finished. */
+  noteWaiting(jobId: string, reason: string): Promise<JobRecord | undefined>;
   /**
    * Ends a job that is not finished yet, whatever its attempt: failed (dead letter, enqueue
    * failure), cancelled by its owner, or expired past its deadline. Returns the ended job, or

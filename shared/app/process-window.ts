@@ -62,6 +62,11 @@ type Source =
 
 type Pending = { readonly source: Source; readonly message: JobMessage; readonly item: PackItem };
 
+type Settlement =
+  | { readonly kind: "done" }
+  | { readonly kind: "retry"; readonly delaySeconds: number }
+  | { readonly kind: "requeue"; readonly delaySeconds: number };
+
 /**
  * Runs a window on the GPUs and keeps them fed: jobs start as soon as a component has room
  * (rolling-batch engines) or as a static batch when holding would not pay (dynamic engines);
@@ -116,6 +121,8 @@ class RouteRun {
   readonly #gpuBatchSizes: number[] = [];
   #pulled = 0;
   readonly #touchedBatches = new Set<string>();
+  /** Components that answered "not ready", and until when to leave them be. */
+  readonly #warmingUntil = new Map<string, number>();
   /** When the current hold on a static batch ends; undefined while none is held. */
   #holdUntil: number | undefined;
   readonly #startedMs: number;
@@ -134,6 +141,7 @@ class RouteRun {
     try {
       for (;;) {
         await this.#refreshLedger();
+        await this.#parkWhileWarming();
         this.#startWhatFits();
         if (this.#mayTopUp() && (await this.#topUp()) > 0) continue;
         if (this.#pending.length === 0 && this.#inFlight.size === 0) break;
@@ -167,6 +175,7 @@ class RouteRun {
     let best: Component | undefined;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (const component of this.#route.components) {
+      if ((this.#warmingUntil.get(component.name) ?? 0) > this.#now()) continue;
       if (component.copies === 0 && this.#route.components.some((c) => c.copies > 0)) continue;
       const load = this.#loadOf(component);
       if (!fits(capacityOf(component, this.#settings), load, demandOn(component))) continue;
@@ -325,14 +334,35 @@ class RouteRun {
   }
 
   /** How a job's message is settled once its state is durable. */
-  async settle(pending: Pending, outcome: { readonly kind: "done" } | { readonly kind: "retry"; readonly delaySeconds: number }): Promise<void> {
+  async settle(pending: Pending, outcome: Settlement): Promise<void> {
     const { source } = pending;
+    if (outcome.kind === "requeue") {
+      // A new message for later; the original is done (deleted now, or by the event source mapping).
+      await this.#deps.queue.requeue(this.#route.name, source, outcome.delaySeconds);
+      return;
+    }
     if (outcome.kind === "retry") {
       await this.#deps.queue.release(this.#route.name, source.receiptHandle, outcome.delaySeconds);
       if (source.kind === "delivered") this.#retry.push(source.messageId);
       return;
     }
     if (source.kind === "pulled") await this.#deps.queue.delete(this.#route.name, source.receiptHandle);
+  }
+
+  componentWarming(component: Component, delaySeconds: number): void {
+    this.#warmingUntil.set(component.name, this.#now() + delaySeconds * 1000);
+    this.#wake.resolve();
+  }
+
+  /** While every component of the route is warming, waiting jobs go back to the queue, saying why. */
+  async #parkWhileWarming(): Promise<void> {
+    const now = this.#now();
+    const until = Math.min(...this.#route.components.map((c) => this.#warmingUntil.get(c.name) ?? 0));
+    if (until <= now || this.#pending.length === 0) return;
+    const waiting = this.#pending;
+    this.#pending = [];
+    const decision = { delaySeconds: Math.ceil((until - now) / 1000), reason: "warming" };
+    await Promise.all(waiting.map((p) => waitInQueue(this.#deps, p, decision, this)));
   }
 
   touched(batchId: string): void {
@@ -375,6 +405,11 @@ async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component
           await run.settle(pending, { kind: "retry", delaySeconds: decision.delaySeconds });
           return;
         }
+        if (decision.kind === "wait") {
+          run.componentWarming(component, decision.delaySeconds);
+          await waitInQueue(deps, pending, decision, run);
+          return;
+        }
         await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason } }, run);
       } else {
         const { text, completion_tokens, finish_reason } = result.value;
@@ -383,6 +418,13 @@ async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component
       await run.settle(pending, { kind: "done" });
     }),
   );
+}
+
+/** The job waits in the queue for its component, saying why, without spending an attempt. */
+async function waitInQueue(deps: BatcherDeps, pending: Pending, decision: { readonly delaySeconds: number; readonly reason: string }, run: RouteRun): Promise<void> {
+  const job = await deps.jobs.noteWaiting(pending.message.job_id, decision.reason);
+  if (job) await notifyJob(deps, job);
+  await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds });
 }
 
 async function expireJob(deps: BatcherDeps, pending: Pending, now: Date, run: RouteRun): Promise<void> {

@@ -110,6 +110,23 @@ export class DynamoDbJobStore implements JobStore {
     return out?.Attributes as JobRecord | undefined;
   }
 
+  async noteWaiting(jobId: string, reason: string): Promise<JobRecord | undefined> {
+    const out = await conditional(`note why job ${jobId} waits`, () =>
+      this.#client.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { job_id: jobId },
+          UpdateExpression: "SET waiting_reason = :reason",
+          ConditionExpression: "#status = :queued OR #status = :running",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: { ":reason": reason, ":queued": "QUEUED", ":running": "RUNNING" },
+          ReturnValues: "ALL_NEW",
+        }),
+      ),
+    );
+    return out?.Attributes as JobRecord | undefined;
+  }
+
   async endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined> {
     const out = await conditional(`end job ${jobId}`, () =>
       this.#client.send(

@@ -1,4 +1,4 @@
-import { BatchlineError, ConflictError, ConnectionGoneError, ModelRejectedError, RetryableError } from "../core/errors.ts";
+import { BatchlineError, ConflictError, ConnectionGoneError, ModelRejectedError, ModelWarmingError, RetryableError } from "../core/errors.ts";
 
 /** The parts of an AWS SDK v3 error that decide what it means. */
 type SdkErrorShape = {
@@ -52,6 +52,7 @@ export function translateSageMakerError(error: unknown, endpoint: string): unkno
     if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);
     return new RetryableError("unavailable", `model failed (${original}): ${message}`, error);
   }
+  if (e.name === "ModelNotReadyException") return new ModelWarmingError(`endpoint ${endpoint}: ${e.message ?? "model not ready"}`, error);
   if (e.$metadata?.httpStatusCode === 413) return new ModelRejectedError(`request too large for endpoint ${endpoint}: ${e.message ?? "413"}`, error);
   if (e.name === "ValidationError") return new RetryableError("unavailable", `endpoint ${endpoint}: ${e.message ?? "validation error"}`, error);
   return translateSdkError(error, `endpoint ${endpoint}`);

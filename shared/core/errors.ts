@@ -12,6 +12,7 @@ export type ErrorCode =
   | "rate_limited"
   | "model_error"
   | "throttled"
+  | "warming"
   | "unavailable"
   | "connection_gone"
   | "internal";
@@ -84,6 +85,17 @@ export class RetryableError extends BatchlineError {
   override readonly name = "RetryableError";
   constructor(code: "throttled" | "unavailable", message: string, cause?: unknown) {
     super(code, message, { retryable: true, cause });
+  }
+}
+
+/**
+ * The component has no copy ready (scaled to zero, or a copy still loading the model): the job
+ * should wait in the queue for it, without counting the wait as a failed attempt.
+ */
+export class ModelWarmingError extends BatchlineError {
+  override readonly name = "ModelWarmingError";
+  constructor(message: string, cause?: unknown) {
+    super("warming", message, { retryable: true, cause });
   }
 }
 

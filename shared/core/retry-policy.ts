@@ -1,9 +1,13 @@
-import { BatchlineError, ModelRejectedError } from "./errors.ts";
+import { BatchlineError, ModelRejectedError, ModelWarmingError } from "./errors.ts";
 
 /** What to do with a job whose attempt failed: run it again later, or fail it for good. */
 export type RetryDecision =
   | { readonly kind: "retry"; readonly delaySeconds: number }
+  | { readonly kind: "wait"; readonly delaySeconds: number; readonly reason: "warming" }
   | { readonly kind: "give-up"; readonly code: string; readonly reason: string };
+
+/** How long a job waits for a warming component before it looks again. */
+export const WARMING_RECHECK_SECONDS = 30;
 
 /** Longest backoff: SQS allows a visibility timeout of 12 hours, but jobs should not sleep that long. */
 const MAX_DELAY_SECONDS = 300;
@@ -15,6 +19,8 @@ const MAX_DELAY_SECONDS = 300;
  * queue's max_receive_count: past it the DLQ and the dead-letter function take over.
  */
 export function decideRetry(error: unknown, attempt: number, random: () => number): RetryDecision {
+  // A component coming up is not the job's failure: it waits without spending an attempt.
+  if (error instanceof ModelWarmingError) return { kind: "wait", delaySeconds: WARMING_RECHECK_SECONDS, reason: "warming" };
   if (error instanceof ModelRejectedError) return { kind: "give-up", code: error.code, reason: error.message };
   if (error instanceof BatchlineError && !error.retryable) return { kind: "give-up", code: error.code, reason: error.message };
   const ceiling = Math.min(MAX_DELAY_SECONDS, 2 ** Math.max(0, attempt));

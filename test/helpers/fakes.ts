@@ -46,6 +46,13 @@ export class MemoryJobStore implements JobStore {
     this.finishes.push({ jobId, attempt, status: outcome.status });
     return structuredClone(finished);
   }
+  async noteWaiting(jobId: string, reason: string) {
+    const job = this.jobs.get(jobId);
+    if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
+    const waiting: JobRecord = { ...job, waiting_reason: reason };
+    this.jobs.set(jobId, waiting);
+    return structuredClone(waiting);
+  }
   async endUnfinished(jobId: string, ending: JobEnding, at: Date) {
     const job = this.jobs.get(jobId);
     if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;

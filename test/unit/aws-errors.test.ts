@@ -7,7 +7,7 @@ import {
 } from "@aws-sdk/client-sagemaker-runtime";
 import { describe, expect, it } from "vitest";
 import { translateConnectionError, translateSageMakerError, translateSdkError } from "#shared/aws/errors";
-import { ConflictError, ConnectionGoneError, ModelRejectedError, NotFoundError, RetryableError } from "#shared/core/errors";
+import { ConflictError, ConnectionGoneError, ModelRejectedError, ModelWarmingError, NotFoundError, RetryableError } from "#shared/core/errors";
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 
@@ -75,7 +75,7 @@ describe("translateSageMakerError", () => {
     ["a 413", sdkError("Unknown", 413, "HTTP content length exceeded 6291456 bytes."), { type: ModelRejectedError, code: "model_error" }],
     ["a 413 ValidationError (oversize body)", new SageMakerValidationError({ ...meta(413), message: "Request has oversize body." }), { type: ModelRejectedError, code: "model_error" }],
     ["ValidationError: unknown endpoint or component", new SageMakerValidationError({ ...meta(400), message: "Inference component x not found" }), { type: RetryableError, code: "unavailable" }],
-    ["ModelNotReadyException (429)", new ModelNotReadyException({ ...meta(429), message: "no copies" }), { type: RetryableError, code: "throttled" }],
+    ["ModelNotReadyException (429): a component warming or scaled to zero", new ModelNotReadyException({ ...meta(429), message: "no copies" }), { type: ModelWarmingError, code: "warming" }],
     ["ThrottlingException (400)", sdkError("ThrottlingException", 400), { type: RetryableError, code: "throttled" }],
     ["ServiceUnavailable (503)", new ServiceUnavailable({ ...meta(503), message: "try later" }), { type: RetryableError, code: "unavailable" }],
     ["another 4xx", sdkError("AccessDeniedException", 403), "unchanged"],

@@ -3,7 +3,7 @@ import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { processWindow } from "#shared/app/process-window";
 import { submitBatch, submitJob } from "#shared/app/submit";
-import { ModelRejectedError, RetryableError } from "#shared/core/errors";
+import { ModelRejectedError, ModelWarmingError, RetryableError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
 import { defaultRouteSettings } from "#shared/core/route-settings";
@@ -187,5 +187,22 @@ describe("processWindow on a dynamic-batch engine", () => {
     await runBatcher(deps);
     expect(deps.invoker.calls.map((c) => c.inputs.map((i) => i.max_new_tokens))).toEqual([[8, 8, 8], [16, 16]]);
     expect(deps.invoker.maxInFlight).toBe(3);
+  });
+});
+
+describe("processWindow with a component that is warming", () => {
+  it("puts jobs back in the queue saying why, without spending their attempts or claiming the rest", async () => {
+    const deps = memoryDeps();
+    const [first, second] = await submitMany(deps, 2);
+    await withSettings(deps, { max_in_flight_per_copy: 1, top_up: false });
+    deps.invoker.behaviour = () => new ModelWarmingError("endpoint batchline-h100: component llama-2-7b-ic has no copy ready");
+    const window = deps.queue.takeWindow();
+    const report = await processWindow(deps, window, inAMinute(deps));
+    expect(report.retry).toEqual([]);
+    expect(deps.invoker.calls).toHaveLength(1);
+    expect(deps.queue.requeued.toSorted()).toEqual(window.map((m) => m.messageId).toSorted());
+    expect(deps.jobs.jobs.get(first!.job_id)).toMatchObject({ status: "RUNNING", waiting_reason: "warming" });
+    expect(deps.jobs.jobs.get(second!.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 0 });
+    expect(deps.queue.visible).toHaveLength(2);
   });
 });
