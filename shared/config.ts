@@ -30,6 +30,7 @@ export type Config = {
     readonly subscriptions: string;
     readonly routeSettings: string;
     readonly capacity: string;
+    readonly wsTickets: string;
   };
   /** Queue name of a route (the SQS queue its jobs wait in). */
   queueName(route: string): string;
@@ -85,6 +86,7 @@ export function loadConfig(env: Env = process.env): Config {
       subscriptions: table("subscriptions"),
       routeSettings: table("route-settings"),
       capacity: table("capacity"),
+      wsTickets: table("ws-tickets"),
     }),
     queueName: (route: string) => `${resourcePrefix}-${route}`,
   });

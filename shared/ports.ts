@@ -2,7 +2,7 @@ import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.t
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
-import type { Principal } from "./core/api-keys.ts";
+import type { ApiKeyRecord, Principal } from "./core/api-keys.ts";
 import type { BatchRecord } from "./core/batches.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/window-policy.ts";
@@ -101,7 +101,20 @@ export type RouteSettingsStore = {
 /** Waits `ms`, or less when `wake` resolves first. */
 export type Sleep = (ms: number, wake?: Promise<void>) => Promise<void>;
 
-export type ApiKeyStore = { principalOf(keyHash: string): Promise<Principal | undefined> };
+export type ApiKeyStore = {
+  principalOf(keyHash: string): Promise<Principal | undefined>;
+  /** Every key record of a tenant (hashes only: keys themselves are never stored). */
+  listByTenant(tenant: string): Promise<readonly ApiKeyRecord[]>;
+  put(record: ApiKeyRecord): Promise<void>;
+  delete(keyHash: string): Promise<void>;
+};
+
+/** One-time, short-lived tickets for opening a WebSocket without putting an API key in the URL. */
+export type TicketStore = {
+  put(ticketHash: string, principal: Principal, expiresAt: Date): Promise<void>;
+  /** Takes the ticket (it works once): its principal, or undefined when unknown, used or expired. */
+  take(ticketHash: string, now: Date): Promise<Principal | undefined>;
+};
 
 export type Connection = { readonly connection_id: string; readonly tenant: string; readonly connected_at: string; readonly expires_at: number };
 

@@ -15,7 +15,8 @@ export const handler = middy<ConnectEvent, APIGatewayProxyResultV2>()
   .use(injectLambdaContext(logger))
   .handler(async (event) => {
     try {
-      await connect(deps, event.requestContext.connectionId, event.queryStringParameters?.token);
+      const query = event.queryStringParameters ?? {};
+      await connect(deps, event.requestContext.connectionId, { ticket: query.ticket, token: query.token });
       return { statusCode: 200 };
     } catch (error) {
       if (error instanceof UnauthorizedError) return { statusCode: 401, body: error.message };

@@ -1,9 +1,10 @@
 import { z } from "zod";
-import { BatchlineError, ValidationError } from "../core/errors.ts";
+import { hashApiKey, type Principal } from "../core/api-keys.ts";
+import { BatchlineError, UnauthorizedError, ValidationError } from "../core/errors.ts";
 import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
 import { isTerminal, toJobView } from "../core/jobs.ts";
 import { toValidationError } from "../core/submission.ts";
-import type { ApiKeyStore, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore } from "../ports.ts";
+import type { ApiKeyStore, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore, TicketStore } from "../ports.ts";
 import { authenticate } from "./auth.ts";
 import type { Logger } from "./logger.ts";
 import { cancelBatch, cancelJob } from "./cancel.ts";
@@ -15,6 +16,7 @@ const CONNECTION_TTL_SECONDS = 24 * 3600;
 
 export type WebSocketDeps = SubmitDeps & QueryDeps & {
   readonly apiKeys: ApiKeyStore;
+  readonly tickets: TicketStore;
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly notifier: Notifier;
@@ -22,12 +24,21 @@ export type WebSocketDeps = SubmitDeps & QueryDeps & {
   readonly logger: Logger;
 };
 
-export async function connect(deps: Pick<WebSocketDeps, "apiKeys" | "connections" | "clock">, connectionId: string, token: string | undefined): Promise<Connection> {
-  const { tenant } = await authenticate(deps.apiKeys, token);
+/** How a client proves who it is on connect: a one-time ticket (preferred) or its API key. */
+export type ConnectCredentials = { readonly ticket?: string | undefined; readonly token?: string | undefined };
+
+export async function connect(deps: Pick<WebSocketDeps, "apiKeys" | "tickets" | "connections" | "clock">, connectionId: string, credentials: ConnectCredentials): Promise<Connection> {
+  const { tenant } = credentials.ticket !== undefined ? await redeemTicket(deps, credentials.ticket) : await authenticate(deps.apiKeys, credentials.token);
   const now = deps.clock.now();
   const connection = { connection_id: connectionId, tenant, connected_at: now.toISOString(), expires_at: expiresAt(now) };
   await deps.connections.put(connection);
   return connection;
+}
+
+async function redeemTicket(deps: Pick<WebSocketDeps, "tickets" | "clock">, ticket: string): Promise<Principal> {
+  const principal = await deps.tickets.take(hashApiKey(ticket), deps.clock.now());
+  if (!principal) throw new UnauthorizedError("invalid, used or expired WebSocket ticket: ask POST /v1/ws-tickets for a new one");
+  return principal;
 }
 
 export async function disconnect(deps: Pick<WebSocketDeps, "connections" | "subscriptions">, connectionId: string): Promise<void> {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
   ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, Invoker, JobQueue, JobStore, Notifier, RouteSettingsStore, Sleep,
-  SubscriptionStore,
+  SubscriptionStore, TicketStore,
 } from "../ports.ts";
 import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
@@ -11,7 +11,7 @@ import { createClients, type Clients } from "./clients.ts";
 import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
 import {
   DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbCapacityLedger, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbRouteSettingsStore,
-  DynamoDbSubscriptionStore,
+  DynamoDbSubscriptionStore, DynamoDbTicketStore,
 } from "./dynamodb-stores.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
@@ -23,6 +23,7 @@ export type Deps = {
   readonly idempotency: IdempotencyStore;
   readonly batches: BatchStore;
   readonly apiKeys: ApiKeyStore;
+  readonly tickets: TicketStore;
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly queue: JobQueue;
@@ -49,6 +50,7 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     idempotency: new DynamoDbIdempotencyStore(table(config.tables.idempotencyKeys)),
     batches: new DynamoDbBatchStore(table(config.tables.batches)),
     apiKeys: new DynamoDbApiKeyStore(table(config.tables.apiKeys)),
+    tickets: new DynamoDbTicketStore(table(config.tables.wsTickets)),
     connections: new DynamoDbConnectionStore(table(config.tables.connections)),
     subscriptions: new DynamoDbSubscriptionStore(table(config.tables.subscriptions)),
     queue: new SqsJobQueue({ client: clients.sqs, queueName: config.queueName }),

@@ -1,11 +1,11 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { Principal } from "../core/api-keys.ts";
+import type { ApiKeyRecord, Principal } from "../core/api-keys.ts";
 import type { BatchRecord } from "../core/batches.ts";
 import { ConflictError } from "../core/errors.ts";
 import type { RouteSettings } from "../core/route-settings.ts";
 import { addLoad, noLoad, type Load } from "../core/window-policy.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore,
+  ApiKeyStore, BatchStore, CapacityLedger, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore, TicketStore,
 } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, sdk } from "./dynamodb-job-store.ts";
@@ -81,6 +81,38 @@ export class DynamoDbApiKeyStore extends DynamoDbTable implements ApiKeyStore {
     const tenant = out.Item?.tenant;
     if (typeof tenant !== "string") return undefined;
     return { tenant, role: out.Item?.role === "admin" ? "admin" : "member" };
+  }
+
+  async listByTenant(tenant: string): Promise<readonly ApiKeyRecord[]> {
+    const out = await sdk("list API keys", () =>
+      this.client.send(new QueryCommand({ TableName: this.tableName, IndexName: "tenant-index", KeyConditionExpression: "tenant = :t", ExpressionAttributeValues: { ":t": tenant } })),
+    );
+    return (out.Items ?? []) as ApiKeyRecord[];
+  }
+
+  async put(record: ApiKeyRecord): Promise<void> {
+    await sdk("store API key", () => this.client.send(new PutCommand({ TableName: this.tableName, Item: record })));
+  }
+
+  async delete(keyHash: string): Promise<void> {
+    await sdk("delete API key", () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { key_hash: keyHash } })));
+  }
+}
+
+export class DynamoDbTicketStore extends DynamoDbTable implements TicketStore {
+  async put(ticketHash: string, principal: Principal, expiresAt: Date): Promise<void> {
+    const item = { ticket_hash: ticketHash, tenant: principal.tenant, role: principal.role, expires_at: Math.ceil(expiresAt.getTime() / 1000) };
+    await sdk("store WebSocket ticket", () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
+  }
+
+  async take(ticketHash: string, now: Date): Promise<Principal | undefined> {
+    // Deleting and reading in one call is what makes a ticket work once, even under a race.
+    const out = await sdk("take WebSocket ticket", () =>
+      this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { ticket_hash: ticketHash }, ReturnValues: "ALL_OLD" })),
+    );
+    const item = out.Attributes;
+    if (!item || Number(item.expires_at) * 1000 <= now.getTime() || typeof item.tenant !== "string") return undefined;
+    return { tenant: item.tenant, role: item.role === "admin" ? "admin" : "member" };
   }
 }
 

@@ -1,6 +1,8 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { DynamoDBClient, PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, ScanCommand as DocScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -247,6 +249,32 @@ describe("the pipeline on the embedded stack", () => {
     client.send({ action: "submit", job: { model: "llama-2-7b", prompt: "with new settings", max_tokens: 4 } });
     await client.waitUntil((e) => e.some((x) => x.type === "job.succeeded"));
     client.close();
+  });
+
+  it("creates and rotates a tenant's key with npm run tenant, against the running stack", async () => {
+    const tenantTool = async (...args: string[]) => {
+      const env = { ...process.env, BATCHLINE_STAGE: stage, BATCHLINE_DYNAMODB_PORT: ports.BATCHLINE_DYNAMODB_PORT };
+      const { stdout } = await promisify(execFile)(process.execPath, ["tools/tenant.ts", ...args], { env, timeout: 60_000 });
+      return stdout.trim().split("\n").at(-1) ?? "";
+    };
+    const first = await tenantTool("create", "initech");
+    expect((await api("GET", "/v1/models", undefined, first)).status).toBe(200);
+    const second = await tenantTool("rotate", "initech");
+    expect((await api("GET", "/v1/models", undefined, first)).status).toBe(401);
+    expect((await api("GET", "/v1/models", undefined, second)).status).toBe(200);
+    await expect(promisify(execFile)(process.execPath, ["tools/tenant.ts", "create", "initech"], {
+      env: { ...process.env, BATCHLINE_STAGE: stage, BATCHLINE_DYNAMODB_PORT: ports.BATCHLINE_DYNAMODB_PORT },
+    })).rejects.toMatchObject({ stderr: expect.stringContaining("tenant initech already exists") });
+  });
+
+  it("opens a WebSocket once with a one-time ticket, keeping the API key out of the URL", async () => {
+    const issued = await api("POST", "/v1/ws-tickets");
+    expect(issued.status).toBe(201);
+    const socket = await EventClient.connectWithTicket(stack.ws, issued.json.ticket);
+    socket.send({ action: "subscribe", job_ids: [firstJobId] });
+    await socket.waitUntil((e) => e.some((x) => x.type === "job.succeeded"));
+    socket.close();
+    await expect(EventClient.connectWithTicket(stack.ws, issued.json.ticket)).rejects.toThrow("upgrade refused: 401");
   });
 
   it("stops cleanly on Ctrl-C and keeps every job across a restart", async () => {

@@ -1,5 +1,5 @@
 import type { Logger } from "#shared/app/logger";
-import type { Principal } from "#shared/core/api-keys";
+import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "#shared/core/api-keys";
 import type { BatchRecord } from "#shared/core/batches";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError } from "#shared/core/errors";
@@ -11,7 +11,7 @@ import type { RouteSettings } from "#shared/core/route-settings";
 import { addLoad, noLoad, type Load } from "#shared/core/window-policy";
 import type {
   ApiKeyStore, BatchStore, CapacityLedger, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, WindowPlacement,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TicketStore, WindowPlacement,
 } from "#shared/ports";
 import { sleep } from "#shared/sleep";
 
@@ -177,9 +177,35 @@ export class MemoryRouteSettings implements RouteSettingsStore {
 }
 
 export class MemoryApiKeys implements ApiKeyStore {
-  readonly principals = new Map<string, Principal>();
-  async principalOf(keyHash: string) {
-    return this.principals.get(keyHash);
+  readonly records = new Map<string, ApiKeyRecord>();
+  /** Registers a key for a tenant, as the tenant tool would. */
+  add(key: string, tenant: string, role: ApiKeyRole = "member") {
+    this.records.set(hashApiKey(key), { key_hash: hashApiKey(key), tenant, role, name: `${tenant} key`, created_at: "2026-11-27T12:00:00.000Z" });
+  }
+  async principalOf(keyHash: string): Promise<Principal | undefined> {
+    const record = this.records.get(keyHash);
+    return record && { tenant: record.tenant, role: record.role ?? "member" };
+  }
+  async listByTenant(tenant: string) {
+    return [...this.records.values()].filter((r) => r.tenant === tenant);
+  }
+  async put(record: ApiKeyRecord) {
+    this.records.set(record.key_hash, record);
+  }
+  async delete(keyHash: string) {
+    this.records.delete(keyHash);
+  }
+}
+
+export class MemoryTickets implements TicketStore {
+  readonly tickets = new Map<string, { principal: Principal; expiresAt: Date }>();
+  async put(ticketHash: string, principal: Principal, expiresAt: Date) {
+    this.tickets.set(ticketHash, { principal, expiresAt });
+  }
+  async take(ticketHash: string, now: Date) {
+    const ticket = this.tickets.get(ticketHash);
+    this.tickets.delete(ticketHash);
+    return ticket && ticket.expiresAt > now ? ticket.principal : undefined;
   }
 }
 
@@ -273,6 +299,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     batches: new MemoryBatchStore(),
     queue: new MemoryQueue(),
     apiKeys: new MemoryApiKeys(),
+    tickets: new MemoryTickets(),
     connections: new MemoryConnections(),
     subscriptions: new MemorySubscriptions(),
     notifier: new RecordingNotifier(),

@@ -16,8 +16,16 @@ export class EventClient {
     });
   }
 
-  static async connect(url: string, token: string): Promise<EventClient> {
-    const socket = new WebSocket(`${url}?token=${encodeURIComponent(token)}`);
+  static connect(url: string, token: string): Promise<EventClient> {
+    return EventClient.#open(`${url}?token=${encodeURIComponent(token)}`);
+  }
+
+  static connectWithTicket(url: string, ticket: string): Promise<EventClient> {
+    return EventClient.#open(`${url}?ticket=${encodeURIComponent(ticket)}`);
+  }
+
+  static async #open(address: string): Promise<EventClient> {
+    const socket = new WebSocket(address);
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
       socket.once("error", reject);

@@ -42,7 +42,7 @@ describe("osls package", () => {
   it("has every table, with TTL on the records that expire", () => {
     const tables = ofType("AWS::DynamoDB::Table");
     expect(tables.map((t) => t.Properties.TableName).sort()).toEqual(
-      ["api-keys", "batches", "capacity", "connections", "idempotency-keys", "jobs", "route-settings", "subscriptions"].map((n) => `batchline-pkg-${n}`),
+      ["api-keys", "batches", "capacity", "connections", "idempotency-keys", "jobs", "route-settings", "subscriptions", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
     );
     const jobs = tables.find((t) => t.Properties.TableName === "batchline-pkg-jobs");
     expect(jobs?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });
@@ -67,16 +67,16 @@ describe("osls package", () => {
     expect(apis).toEqual(["HTTP", "WEBSOCKET"]);
     const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
     expect(routeKeys).toEqual(
-      ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "PUT /v1/routes/{model}/settings"].sort(),
+      ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings"].sort(),
     );
   });
 
   it("packages every function for Node 22, one bundle each", () => {
     const functions = ofType("AWS::Lambda::Function");
-    expect(functions).toHaveLength(9);
+    expect(functions).toHaveLength(10);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
     expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
-      ["batcher", "batches", "deadLetter", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage"].map((n) => `${n}.zip`),
+      ["batcher", "batches", "deadLetter", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
     );
   });
 });

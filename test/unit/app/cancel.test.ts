@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { cancelBatch, cancelJob } from "#shared/app/cancel";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { connect, handleClientMessage } from "#shared/app/websocket";
-import { hashApiKey } from "#shared/core/api-keys";
 import { ConflictError, NotFoundError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import { defaultRouteSettings } from "#shared/core/route-settings";
@@ -74,10 +73,10 @@ describe("cancellation", () => {
 
   it("cancels over the WebSocket, by job or by batch, only within the tenant", async () => {
     const deps = memoryDeps();
-    deps.apiKeys.principals.set(hashApiKey("key-acme"), { tenant: "acme", role: "member" });
-    deps.apiKeys.principals.set(hashApiKey("key-globex"), { tenant: "globex", role: "member" });
-    await connect(deps, "owner", "key-acme");
-    await connect(deps, "intruder", "key-globex");
+    deps.apiKeys.add("key-acme", "acme");
+    deps.apiKeys.add("key-globex", "globex");
+    await connect(deps, "owner", { token: "key-acme" });
+    await connect(deps, "intruder", { token: "key-globex" });
     const { job: submitted } = await submitJob(deps, "acme", job);
     await handleClientMessage(deps, "intruder", JSON.stringify({ action: "cancel", job_ids: [submitted.job_id] }));
     expect(deps.notifier.eventsFor("intruder")).toEqual([{ type: "error", error: { code: "not_found", message: `job ${submitted.job_id} not found` } }]);

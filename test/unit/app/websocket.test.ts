@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { submitJob } from "#shared/app/submit";
+import { issueTicket, TICKET_TTL_MS } from "#shared/app/tenants";
 import { connect, disconnect, handleClientMessage } from "#shared/app/websocket";
-import { hashApiKey } from "#shared/core/api-keys";
 import { UnauthorizedError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import { runBatcher } from "../../helpers/batcher.ts";
@@ -9,8 +9,8 @@ import { memoryDeps } from "../../helpers/fakes.ts";
 
 function withTenants() {
   const deps = memoryDeps();
-  deps.apiKeys.principals.set(hashApiKey("key-acme"), { tenant: "acme", role: "member" });
-  deps.apiKeys.principals.set(hashApiKey("key-globex"), { tenant: "globex", role: "member" });
+  deps.apiKeys.add("key-acme", "acme");
+  deps.apiKeys.add("key-globex", "globex");
   return deps;
 }
 
@@ -19,15 +19,26 @@ const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 };
 describe("WebSocket use cases", () => {
   it("connects with a valid key and refuses a missing or wrong one", async () => {
     const deps = withTenants();
-    await expect(connect(deps, "c1", "key-acme")).resolves.toMatchObject({ connection_id: "c1", tenant: "acme" });
-    await expect(connect(deps, "c2", undefined)).rejects.toThrow(UnauthorizedError);
-    await expect(connect(deps, "c3", "nope")).rejects.toThrow("invalid API key");
+    await expect(connect(deps, "c1", { token: "key-acme" })).resolves.toMatchObject({ connection_id: "c1", tenant: "acme" });
+    await expect(connect(deps, "c2", {})).rejects.toThrow(UnauthorizedError);
+    await expect(connect(deps, "c3", { token: "nope" })).rejects.toThrow("invalid API key");
+    expect([...deps.connections.connections.keys()]).toEqual(["c1"]);
+  });
+
+  it("connects once with a ticket, which then no longer works, and refuses an expired one", async () => {
+    const deps = withTenants();
+    const { ticket } = await issueTicket(deps, { tenant: "acme", role: "member" });
+    await expect(connect(deps, "c1", { ticket })).resolves.toMatchObject({ tenant: "acme" });
+    await expect(connect(deps, "c2", { ticket })).rejects.toThrow(/invalid, used or expired WebSocket ticket/);
+    const { ticket: late } = await issueTicket(deps, { tenant: "acme", role: "member" });
+    deps.clock.advance(TICKET_TTL_MS + 1);
+    await expect(connect(deps, "c3", { ticket: late })).rejects.toThrow(UnauthorizedError);
     expect([...deps.connections.connections.keys()]).toEqual(["c1"]);
   });
 
   it("answers a submit with job.queued carrying the request id, and subscribes the sender", async () => {
     const deps = withTenants();
-    await connect(deps, "c1", "key-acme");
+    await connect(deps, "c1", { token: "key-acme" });
     await handleClientMessage(deps, "c1", JSON.stringify({ action: "submit", job, request_id: "r1" }));
     const [queued] = deps.notifier.eventsFor("c1");
     expect(queued).toMatchObject({ type: "job.queued", request_id: "r1", job: { status: "QUEUED", model: "llama-2-7b" } });
@@ -37,7 +48,7 @@ describe("WebSocket use cases", () => {
 
   it("sends the final event at once when subscribing to a finished job", async () => {
     const deps = withTenants();
-    await connect(deps, "c1", "key-acme");
+    await connect(deps, "c1", { token: "key-acme" });
     const { job: submitted } = await submitJob(deps, "acme", job);
     await runBatcher(deps);
     await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
@@ -46,7 +57,7 @@ describe("WebSocket use cases", () => {
 
   it("treats another tenant's job as not found and subscribes to nothing", async () => {
     const deps = withTenants();
-    await connect(deps, "intruder", "key-globex");
+    await connect(deps, "intruder", { token: "key-globex" });
     const { job: submitted } = await submitJob(deps, "acme", job);
     await handleClientMessage(deps, "intruder", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     expect(deps.notifier.eventsFor("intruder")).toEqual([{ type: "error", error: { code: "not_found", message: `job ${submitted.job_id} not found` } }]);
@@ -61,7 +72,7 @@ describe("WebSocket use cases", () => {
     [JSON.stringify({ action: "submit", job: { model: "llama-2-7b", prompt: "x" } }), "max_tokens: is required"],
   ])("answers the bad frame %s with an error event", async (frame, message) => {
     const deps = withTenants();
-    await connect(deps, "c1", "key-acme");
+    await connect(deps, "c1", { token: "key-acme" });
     await handleClientMessage(deps, "c1", frame);
     const events = deps.notifier.eventsFor("c1");
     expect(events).toHaveLength(1);
@@ -71,8 +82,8 @@ describe("WebSocket use cases", () => {
 
   it("drops the subscriptions of a disconnected or gone connection", async () => {
     const deps = withTenants();
-    await connect(deps, "c1", "key-acme");
-    await connect(deps, "c2", "key-acme");
+    await connect(deps, "c1", { token: "key-acme" });
+    await connect(deps, "c2", { token: "key-acme" });
     const { job: submitted } = await submitJob(deps, "acme", job);
     await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     await handleClientMessage(deps, "c2", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
