@@ -65,8 +65,6 @@ module.exports.deadLetterEvents = () =>
     },
   }));
 
-module.exports.queueArns = () =>
-  Object.keys(readRoutes()).flatMap((name) => [
-    { "Fn::GetAtt": [queueId(name), "Arn"] },
-    { "Fn::GetAtt": [dlqId(name), "Arn"] },
-  ]);
+module.exports.routeQueueArns = () => Object.keys(readRoutes()).map((name) => ({ "Fn::GetAtt": [queueId(name), "Arn"] }));
+
+module.exports.deadLetterQueueArns = () => Object.keys(readRoutes()).map((name) => ({ "Fn::GetAtt": [dlqId(name), "Arn"] }));

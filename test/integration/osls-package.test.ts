@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { oslsCommand, oslsEnv, scratchService, type ScratchService } from "#local/osls";
+import { loadRouteCatalog } from "#shared/config";
 
 // `osls package` as a deployment runs it, bundles included, with no AWS credentials: the
 // CloudFormation that would deploy holds every part of the pipeline.
@@ -34,7 +35,8 @@ afterAll(async () => {
 describe("osls package", () => {
   it("has the route's queue, redriven to its DLQ", () => {
     const queues = ofType("AWS::SQS::Queue");
-    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual(["batchline-pkg-llama-2-7b", "batchline-pkg-llama-2-7b-dlq"]);
+    const routes = [...loadRouteCatalog("infra/routes.yml").routes.keys()];
+    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual(routes.flatMap((r) => [`batchline-pkg-${r}`, `batchline-pkg-${r}-dlq`]).sort());
     const main = queues.find((q) => q.Properties.QueueName === "batchline-pkg-llama-2-7b");
     expect(main?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": ["Llama27bDeadLetterQueue", "Arn"] }, maxReceiveCount: 5 });
   });
@@ -69,6 +71,22 @@ describe("osls package", () => {
     expect(routeKeys).toEqual(
       ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings"].sort(),
     );
+  });
+
+  it("gives each function its own role, allowed only what its code calls", () => {
+    const functions = ofType("AWS::Lambda::Function");
+    const roles = new Set(functions.map((fn) => JSON.stringify(fn.Properties.Role)));
+    expect(roles.size).toBe(functions.length);
+    expect(resources.IamRoleLambdaExecution).toBeUndefined();
+    const allowed = (role: string) =>
+      (resources[role]?.Properties.Policies[0].PolicyDocument.Statement as { Action: string[] }[]).flatMap((s) => s.Action);
+    expect(allowed("ModelsRole")).toEqual(["logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem"]);
+    expect(allowed("BatcherRole")).toEqual(expect.arrayContaining(["sagemaker:InvokeEndpoint", "sqs:ReceiveMessage", "execute-api:ManageConnections"]));
+    for (const role of ["JobsRole", "BatchesRole", "WsMessageRole", "RouteSettingsRole", "WsConnectRole"]) {
+      expect(allowed(role)).not.toContain("sagemaker:InvokeEndpoint");
+    }
+    expect(allowed("WsConnectRole")).not.toContain("sqs:SendMessage");
+    expect(JSON.stringify(resources)).not.toMatch(/"Action":\s*\[?"(\*|dynamodb:\*|sqs:\*)"/);
   });
 
   it("packages every function for Node 22, one bundle each", () => {
