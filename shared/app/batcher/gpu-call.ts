@@ -1,0 +1,90 @@
+import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
+import { isTerminal, type JobRecord } from "../../core/jobs.ts";
+import { decideRetry } from "../../core/retry-policy.ts";
+import type { Component } from "../../core/routes.ts";
+import type { JobStore, WindowPlacement } from "../../ports.ts";
+import { notifyJob } from "../notify.ts";
+import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
+
+/** Claims, runs and finishes the jobs of one call (one job for rolling engines, a batch for dynamic ones). */
+export async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component: Component, members: readonly Pending[], run: RunHandle): Promise<void> {
+  const claimed: { pending: Pending; job: JobRecord }[] = [];
+  await Promise.all(
+    members.map(async (pending) => {
+      const now = deps.clock.now();
+      if (pending.item.deadlineMs !== undefined && pending.item.deadlineMs <= now.getTime()) {
+        // Past its deadline the job is worth nothing to its caller: it must not use the GPU.
+        await expireJob(deps, pending, now, run);
+        await run.settle(pending, { kind: "done" });
+        return;
+      }
+      const job = await deps.jobs.claim(pending.message.job_id, placement, now);
+      if (job) {
+        claimed.push({ pending, job });
+        await notifyJob(deps, job);
+      } else {
+        await renotifyFinished(deps, pending.message.job_id);
+        await run.settle(pending, { kind: "done" });
+      }
+    }),
+  );
+  if (claimed.length === 0) return;
+
+  const settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request)));
+  await Promise.all(
+    claimed.map(async ({ pending, job }, i) => {
+      const result: PromiseSettledResult<GenerationOutput> = settled[i] ?? { status: "rejected", reason: new Error("no result") };
+      if (result.status === "rejected") {
+        const decision = decideRetry(result.reason, job.attempt, deps.random);
+        if (decision.kind === "retry") {
+          deps.logger.warn("job will be retried", { jobId: job.job_id, attempt: job.attempt, delaySeconds: decision.delaySeconds, reason: String(result.reason) });
+          await run.settle(pending, { kind: "retry", delaySeconds: decision.delaySeconds });
+          return;
+        }
+        if (decision.kind === "wait") {
+          run.componentWarming(component, decision.delaySeconds);
+          await waitInQueue(deps, pending, decision, run);
+          return;
+        }
+        await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason } }, run);
+      } else {
+        const { text, completion_tokens, finish_reason } = result.value;
+        await finishJob(deps, job, { status: "SUCCEEDED", result: { text, prompt_tokens: job.prompt_tokens, completion_tokens, finish_reason } }, run);
+      }
+      await run.settle(pending, { kind: "done" });
+    }),
+  );
+}
+
+/** The job waits in the queue for its component, saying why, without spending an attempt. */
+export async function waitInQueue(deps: BatcherDeps, pending: Pending, decision: { readonly delaySeconds: number; readonly reason: string }, run: RunHandle): Promise<void> {
+  const job = await deps.jobs.noteWaiting(pending.message.job_id, decision.reason);
+  if (job) await notifyJob(deps, job);
+  await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds });
+}
+
+async function expireJob(deps: BatcherDeps, pending: Pending, now: Date, run: RunHandle): Promise<void> {
+  const deadline = pending.message.deadline ?? "";
+  const ending = { status: "EXPIRED", error: { code: "deadline_exceeded", message: `deadline ${deadline} passed before the job could start` } } as const;
+  const job = await deps.jobs.endUnfinished(pending.message.job_id, ending, now);
+  if (!job) return renotifyFinished(deps, pending.message.job_id);
+  if (job.batch_id !== undefined) run.touched(job.batch_id);
+  await notifyJob(deps, job);
+}
+
+async function finishJob(deps: BatcherDeps, job: JobRecord, outcome: Parameters<JobStore["finish"]>[2], run: RunHandle): Promise<void> {
+  const finished = await deps.jobs.finish(job.job_id, job.attempt, outcome, deps.clock.now());
+  if (!finished) return;
+  if (finished.batch_id !== undefined) run.touched(finished.batch_id);
+  await notifyJob(deps, finished);
+}
+
+/** A redelivered message whose job already finished: say so again, then let the message go. */
+export async function renotifyFinished(deps: BatcherDeps, jobId: string): Promise<void> {
+  const job = await deps.jobs.get(jobId);
+  if (!job) {
+    deps.logger.warn("message for a job that does not exist; dropping it", { jobId });
+    return;
+  }
+  if (isTerminal(job.status)) await notifyJob(deps, job);
+}

@@ -1,0 +1,24 @@
+import { jobMessageSchema, type JobMessage } from "../../core/jobs.ts";
+import type { PackItem } from "../../core/packing.ts";
+import { promptTextOf } from "../../core/prompt.ts";
+
+export function parseJobMessage(body: string): JobMessage | undefined {
+  try {
+    const parsed = jobMessageSchema.safeParse(JSON.parse(body));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function toPackItem(m: JobMessage): PackItem {
+  return {
+    id: m.job_id,
+    promptTokens: m.prompt_tokens,
+    maxNewTokens: m.request.max_tokens,
+    payloadBytes: Buffer.byteLength(promptTextOf(m.request), "utf8"),
+    priority: m.priority,
+    deadlineMs: m.deadline === undefined ? undefined : Date.parse(m.deadline),
+    submittedMs: Date.parse(m.submitted_at),
+  };
+}

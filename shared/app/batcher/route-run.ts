@@ -1,0 +1,292 @@
+import { byUrgency, packWindow } from "../../core/packing.ts";
+import { getProfile } from "../../core/profiles.ts";
+import { generationInputOf, samplingKey } from "../../core/engine-codec.ts";
+import type { RouteSettings } from "../../core/route-settings.ts";
+import type { Component, Route } from "../../core/routes.ts";
+import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "../../core/window-policy.ts";
+import { reportBatchProgress } from "../batch-progress.ts";
+import { runOnGpu, waitInQueue } from "./gpu-call.ts";
+import { parseJobMessage, toPackItem } from "./messages.ts";
+import type { BatcherDeps, Pending, RunHandle, Settlement, WindowOptions, WindowReport } from "./types.ts";
+
+/** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */
+const LEDGER_REFRESH_MS = 500;
+/** A holder entry outlives its last refresh by this much before others ignore it. */
+const LEDGER_TTL_MS = 30_000;
+/** After an empty receive, wait this long before asking the queue again. */
+const EMPTY_QUEUE_BACKOFF_MS = 200;
+/** Past the top-up deadline, jobs that still found no room go back to the queue after this. */
+const REQUEUE_GRACE_MS = 5_000;
+/** The longest the loop sleeps with nothing to wake it: keeps top-up and holds responsive. */
+const IDLE_TICK_MS = 100;
+
+/**
+ * One route's share of a batcher invocation: keeps the route's components fed until its window,
+ * and what it topped up, is done.
+ */
+export class RouteRun implements RunHandle {
+  readonly #deps: BatcherDeps;
+  readonly #route: Route;
+  readonly #settings: RouteSettings;
+  readonly #options: WindowOptions;
+  readonly #holder: string;
+  #pending: Pending[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #own = new Map<string, Load>();
+  #others = new Map<string, Load>();
+  #ledgerReadAt = Number.NEGATIVE_INFINITY;
+  #ledgerPublishedAt = Number.NEGATIVE_INFINITY;
+  #queueEmptyUntil = Number.NEGATIVE_INFINITY;
+  #wake = Promise.withResolvers<void>();
+  readonly #retry: string[] = [];
+  readonly #gpuBatchSizes: number[] = [];
+  #pulled = 0;
+  readonly #touchedBatches = new Set<string>();
+  /** Components that answered "not ready", and until when to leave them be. */
+  readonly #warmingUntil = new Map<string, number>();
+  /** When the current hold on a static batch ends; undefined while none is held. */
+  #holdUntil: number | undefined;
+  readonly #startedMs: number;
+
+  constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: WindowOptions) {
+    this.#deps = deps;
+    this.#route = route;
+    this.#settings = settings;
+    this.#options = options;
+    this.#holder = deps.ids.window();
+    this.#startedMs = deps.clock.now().getTime();
+  }
+
+  async run(delivered: Pending[]): Promise<WindowReport> {
+    this.#pending = delivered.toSorted((a, b) => byUrgency(a.item, b.item));
+    try {
+      for (;;) {
+        await this.#refreshLedger();
+        await this.#parkWhileWarming();
+        this.#startWhatFits();
+        if (this.#mayTopUp() && (await this.#topUp()) > 0) continue;
+        if (this.#pending.length === 0 && this.#inFlight.size === 0) break;
+        if (this.#pending.length > 0 && this.#now() >= this.#options.topUpUntil.getTime() + REQUEUE_GRACE_MS) await this.#requeuePending();
+        if (this.#pending.length === 0 && this.#inFlight.size === 0) break;
+        await this.#deps.sleep(IDLE_TICK_MS, this.#wake.promise);
+        this.#wake = Promise.withResolvers<void>();
+      }
+    } finally {
+      await Promise.allSettled(this.#inFlight);
+      await this.#publishAll(true);
+      await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
+    }
+    return { retry: this.#retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled };
+  }
+
+  #now(): number {
+    return this.#deps.clock.now().getTime();
+  }
+
+  #pastTopUp(): boolean {
+    return this.#now() >= this.#options.topUpUntil.getTime();
+  }
+
+  #loadOf(component: Component): Load {
+    return addLoad(this.#own.get(component.name) ?? noLoad, this.#others.get(component.name) ?? noLoad);
+  }
+
+  /** The component with the least load per copy that can take its `demand`, if any. */
+  #placeFor(demandOn: (component: Component) => Load): Component | undefined {
+    let best: Component | undefined;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    for (const component of this.#route.components) {
+      if ((this.#warmingUntil.get(component.name) ?? 0) > this.#now()) continue;
+      if (component.copies === 0 && this.#route.components.some((c) => c.copies > 0)) continue;
+      const load = this.#loadOf(component);
+      if (!fits(capacityOf(component, this.#settings), load, demandOn(component))) continue;
+      const perCopy = load.sequences / Math.max(1, component.copies);
+      if (perCopy < bestLoad) {
+        best = component;
+        bestLoad = perCopy;
+      }
+    }
+    return best;
+  }
+
+  #startWhatFits(): void {
+    const dynamic = this.#route.components.some((c) => c.engine === "lmi-dynamic");
+    if (dynamic) this.#startStaticBatches();
+    else this.#startRolling();
+  }
+
+  /**
+   * Rolling batch: one call per job, each as soon as a copy has room for it, most urgent first.
+   * The jobs started in one pass reach the engine together: they are one window.
+   */
+  #startRolling(): void {
+    const started: { component: Component; pending: Pending }[] = [];
+    while (this.#pending.length > 0) {
+      const next = this.#pending[0] as Pending;
+      const component = this.#placeFor(() => demandOf(next.item));
+      if (!component) break;
+      this.#pending.shift();
+      this.#reserve(component, demandOf(next.item));
+      started.push({ component, pending: next });
+    }
+    if (started.length === 0) return;
+    const window = { window_id: this.#deps.ids.window(), window_size: started.length };
+    for (const { component, pending } of started) this.#launch(component, [pending], demandOf(pending.item), window);
+  }
+
+  /** Dynamic batch: a copy runs one batch at a time, so a batch takes a whole copy's room. */
+  #startStaticBatches(): void {
+    while (this.#pending.length > 0) {
+      const component = this.#placeFor((c) => capacityOf({ ...c, copies: 1 }, this.#settings));
+      if (!component) return;
+      const group = this.#firstSamplingGroup();
+      const profile = getProfile(component.profile);
+      const packs = packWindow(group.map((p) => p.item), { limits: component.limits, profile, oneRequestPerBatch: true });
+      const batch = packs[0] ?? [];
+      const full = packs.length > 1 || batch.length >= component.limits.max_sequences;
+      const now = this.#now();
+      if (!full) {
+        if (this.#holdUntil === undefined) {
+          const decision = decideStaticBatch({ batch, full, nowMs: now, arrivalsPerMs: this.#arrivalsPerMs(), profile, settings: this.#settings });
+          if (decision.kind === "wait") {
+            this.#holdUntil = now + decision.forMs;
+            return;
+          }
+        } else if (now < this.#holdUntil) {
+          return;
+        }
+      }
+      this.#holdUntil = undefined;
+      const ids = new Set(batch.map((i) => i.id));
+      const members = this.#pending.filter((p) => ids.has(p.item.id));
+      this.#pending = this.#pending.filter((p) => !ids.has(p.item.id));
+      this.#gpuBatchSizes.push(members.length);
+      const demand = capacityOf({ ...component, copies: 1 }, this.#settings);
+      this.#reserve(component, demand);
+      this.#launch(component, members, demand, { window_id: this.#deps.ids.window(), window_size: members.length });
+    }
+  }
+
+  /** The pending jobs that share the most urgent job's sampling parameters. */
+  #firstSamplingGroup(): Pending[] {
+    const first = this.#pending[0];
+    if (!first) return [];
+    const key = samplingKey(generationInputOf(first.message.request));
+    return this.#pending.filter((p) => samplingKey(generationInputOf(p.message.request)) === key);
+  }
+
+  /** Jobs per ms this run has taken in: the arrival rate a hold can count on. */
+  #arrivalsPerMs(): number {
+    const elapsed = Math.max(1, this.#now() - this.#startedMs);
+    return this.#pulled / elapsed;
+  }
+
+  #reserve(component: Component, load: Load): void {
+    this.#own.set(component.name, addLoad(this.#own.get(component.name) ?? noLoad, load));
+  }
+
+  /** Runs a call whose load is already reserved, and gives the load back when it is done. */
+  #launch(component: Component, members: readonly Pending[], load: Load, window: { window_id: string; window_size: number }): void {
+    const task = runOnGpu(this.#deps, { ...window, component: component.name }, component, members, this)
+      .catch((error: unknown) => this.#deps.logger.error("window task failed", { error: String(error) }))
+      .finally(() => {
+        this.#own.set(component.name, subtractLoad(this.#own.get(component.name) ?? noLoad, load));
+        this.#inFlight.delete(task);
+        this.#wake.resolve();
+      });
+    this.#inFlight.add(task);
+  }
+
+  #mayTopUp(): boolean {
+    if (!this.#settings.top_up || this.#pastTopUp() || this.#now() < this.#queueEmptyUntil) return false;
+    const room = this.#route.components.reduce((sum, c) => {
+      const free = capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences;
+      return sum + Math.max(0, free);
+    }, 0);
+    return room > this.#pending.length;
+  }
+
+  async #topUp(): Promise<number> {
+    const room = this.#route.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
+    const received = await this.#deps.queue.receive(this.#route.name, Math.min(10, room - this.#pending.length), 0);
+    if (received.length === 0) {
+      this.#queueEmptyUntil = this.#now() + EMPTY_QUEUE_BACKOFF_MS;
+      return 0;
+    }
+    this.#pulled += received.length;
+    for (const m of received) {
+      const message = parseJobMessage(m.body);
+      if (!message || message.model !== this.#route.name) {
+        this.#deps.logger.error("not a job message of this route; leaving it for the DLQ", { messageId: m.messageId });
+        await this.#deps.queue.release(this.#route.name, m.receiptHandle, 0);
+        continue;
+      }
+      this.#pending.push({ source: { kind: "pulled", ...m }, message, item: toPackItem(message) });
+    }
+    this.#pending.sort((a, b) => byUrgency(a.item, b.item));
+    return received.length;
+  }
+
+  /** Work that could not start in time goes back as new messages: not a failed delivery. */
+  async #requeuePending(): Promise<void> {
+    const waiting = this.#pending;
+    this.#pending = [];
+    await Promise.all(waiting.map((p) => this.#deps.queue.requeue(this.#route.name, p.source, 0)));
+  }
+
+  async #refreshLedger(): Promise<void> {
+    const now = this.#now();
+    if (now - this.#ledgerReadAt >= LEDGER_REFRESH_MS) {
+      this.#ledgerReadAt = now;
+      const loads = await Promise.all(this.#route.components.map((c) => this.#deps.ledger.othersLoad(c.name, this.#holder, new Date(now))));
+      this.#others = new Map(this.#route.components.map((c, i) => [c.name, loads[i] ?? noLoad]));
+    }
+    if (now - this.#ledgerPublishedAt >= LEDGER_REFRESH_MS) await this.#publishAll(false);
+  }
+
+  async #publishAll(final: boolean): Promise<void> {
+    const now = this.#now();
+    this.#ledgerPublishedAt = now;
+    await Promise.all(
+      this.#route.components.map((c) =>
+        this.#deps.ledger.publish(c.name, this.#holder, final ? noLoad : (this.#own.get(c.name) ?? noLoad), new Date(now + LEDGER_TTL_MS)),
+      ),
+    );
+  }
+
+  /** How a job's message is settled once its state is durable. */
+  async settle(pending: Pending, outcome: Settlement): Promise<void> {
+    const { source } = pending;
+    if (outcome.kind === "requeue") {
+      // A new message for later; the original is done (deleted now, or by the event source mapping).
+      await this.#deps.queue.requeue(this.#route.name, source, outcome.delaySeconds);
+      return;
+    }
+    if (outcome.kind === "retry") {
+      await this.#deps.queue.release(this.#route.name, source.receiptHandle, outcome.delaySeconds);
+      if (source.kind === "delivered") this.#retry.push(source.messageId);
+      return;
+    }
+    if (source.kind === "pulled") await this.#deps.queue.delete(this.#route.name, source.receiptHandle);
+  }
+
+  componentWarming(component: Component, delaySeconds: number): void {
+    this.#warmingUntil.set(component.name, this.#now() + delaySeconds * 1000);
+    this.#wake.resolve();
+  }
+
+  /** While every component of the route is warming, waiting jobs go back to the queue, saying why. */
+  async #parkWhileWarming(): Promise<void> {
+    const now = this.#now();
+    const until = Math.min(...this.#route.components.map((c) => this.#warmingUntil.get(c.name) ?? 0));
+    if (until <= now || this.#pending.length === 0) return;
+    const waiting = this.#pending;
+    this.#pending = [];
+    const decision = { delaySeconds: Math.ceil((until - now) / 1000), reason: "warming" };
+    await Promise.all(waiting.map((p) => waitInQueue(this.#deps, p, decision, this)));
+  }
+
+  touched(batchId: string): void {
+    this.#touchedBatches.add(batchId);
+  }
+}

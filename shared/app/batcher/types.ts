@@ -1,0 +1,60 @@
+import type { JobMessage } from "../../core/jobs.ts";
+import type { PackItem } from "../../core/packing.ts";
+import type { Component, RouteCatalog } from "../../core/routes.ts";
+import type { BatchStore, CapacityLedger, Clock, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep } from "../../ports.ts";
+import type { Logger } from "../logger.ts";
+import type { NotifyDeps } from "../notify.ts";
+
+/** One SQS message of the window, as the event source mapping delivered it. */
+export type WindowMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+
+export type BatcherDeps = NotifyDeps & {
+  readonly catalog: RouteCatalog;
+  readonly jobs: JobStore;
+  readonly batches: BatchStore;
+  readonly invoker: Invoker;
+  readonly queue: JobQueue;
+  readonly ledger: CapacityLedger;
+  readonly routeSettings: RouteSettingsStore;
+  readonly clock: Clock;
+  readonly ids: Ids;
+  readonly logger: Logger;
+  readonly sleep: Sleep;
+  readonly random: () => number;
+};
+
+export type WindowOptions = {
+  /** Stop taking more work from the queue after this; what has not started by then is put back. */
+  readonly topUpUntil: Date;
+};
+
+export type WindowReport = {
+  /** Ids of delivered messages to hand back to SQS (the event source mapping's batchItemFailures). */
+  readonly retry: readonly string[];
+  /** Jobs per call sent to dynamic-batch engines (rolling engines take one job per call). */
+  readonly gpuBatchSizes: readonly number[];
+  /** Messages the batcher pulled from the queue itself to keep the copies busy. */
+  readonly pulled: number;
+};
+
+/** Where a job's message came from decides how it is acknowledged. */
+export type Source =
+  | { readonly kind: "delivered"; readonly messageId: string; readonly receiptHandle: string; readonly body: string }
+  | { readonly kind: "pulled"; readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+
+export type Pending = { readonly source: Source; readonly message: JobMessage; readonly item: PackItem };
+
+export type Settlement =
+  | { readonly kind: "done" }
+  | { readonly kind: "retry"; readonly delaySeconds: number }
+  | { readonly kind: "requeue"; readonly delaySeconds: number };
+
+/** What a GPU call needs from the run that launched it. */
+export type RunHandle = {
+  /** Acknowledges, retries or requeues a job's message once the job's state is durable. */
+  settle(pending: Pending, outcome: Settlement): Promise<void>;
+  /** Notes a batch whose counts changed, for one progress report at the end. */
+  touched(batchId: string): void;
+  /** Leaves a component that answered "not ready" alone for a while. */
+  componentWarming(component: Component, delaySeconds: number): void;
+};
