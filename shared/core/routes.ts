@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { profileNames } from "./profiles.ts";
+import { planPlacement } from "./placement.ts";
+import { gpuNames, kvCapacityTokens, profileHardware, profileNames } from "./profiles.ts";
 
 /**
  * The schema of infra/routes.yml. Parsed once at start-up; every reader (functions, serverless
@@ -8,8 +9,23 @@ import { profileNames } from "./profiles.ts";
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/, "letters, digits, '.' and '-'");
 const positiveInt = z.number().int().positive();
 
+/**
+ * The container's engine, which fixes the request body and how it batches:
+ * - lmi-rolling: LMI (DJL Serving) rolling batch, one prompt per request, continuous batching;
+ * - lmi-dynamic: LMI dynamic batch, a list of prompts per request, run as one static batch;
+ * - vllm-openai: vLLM's OpenAI-compatible completions body through /invocations, continuous batching.
+ */
 export const engineModes = ["lmi-rolling", "lmi-dynamic", "vllm-openai"] as const;
 export type EngineMode = (typeof engineModes)[number];
+
+/**
+ * How a continuous-batching engine admits sequences to its KV cache: `reserve` holds prompt +
+ * max new tokens for each sequence from the start (TGI's max_batch_total_tokens); `paged` holds
+ * only the tokens a sequence has, and preempts the newest sequence when the cache runs out
+ * (vLLM's PagedAttention). Default: paged for vllm-openai, reserve otherwise.
+ */
+export const kvAdmissionModes = ["reserve", "paged"] as const;
+export type KvAdmission = (typeof kvAdmissionModes)[number];
 
 export const tokenizerNames = ["llama2", "llama3"] as const;
 export type TokenizerName = (typeof tokenizerNames)[number];
@@ -18,6 +34,7 @@ const endpointSchema = z.strictObject({
   instance_type: z.string().min(1),
   instance_count: positiveInt,
   gpus_per_instance: positiveInt,
+  /** One of the GPUs in shared/core/profiles.ts (h100-80gb, a100-40gb, a100-80gb, a10g-24gb). */
   gpu: z.string().min(1),
   price_per_instance_hour: z.number().nonnegative(),
 });
@@ -38,6 +55,11 @@ const componentSchema = z.strictObject({
   accelerators_per_copy: positiveInt,
   copies: z.number().int().nonnegative(),
   limits: limitsSchema,
+  kv_admission: z.enum(kvAdmissionModes).optional(),
+  /** Requests the container queues beyond those it runs before it refuses more (LMI's job_queue_size). */
+  max_queue_length: positiveInt.default(1000),
+  /** Time a new copy takes to start (instance, image, weights) before it serves: scale-out and scale from zero. */
+  warmup_seconds: z.number().nonnegative().default(300),
 });
 
 const windowSchema = z.strictObject({
@@ -71,13 +93,32 @@ export const routesFileSchema = z
         ctx.addIssue({ code: "custom", path: ["components", id, "limits"], message: "max_prompt_tokens + max_new_tokens must fit in token_budget" });
       }
     }
+    for (const [id, component] of Object.entries(file.components)) {
+      const endpoint = file.endpoints[component.endpoint];
+      const { gpu } = profileHardware(component.profile);
+      if (endpoint && endpoint.gpu !== gpu) {
+        ctx.addIssue({ code: "custom", path: ["components", id, "profile"], message: `profile ${component.profile} is for ${gpu}, endpoint ${component.endpoint} has ${endpoint.gpu}` });
+      }
+      const room = kvCapacityTokens(component.profile, component.accelerators_per_copy);
+      if (component.limits.token_budget > room) {
+        ctx.addIssue({ code: "custom", path: ["components", id, "limits", "token_budget"], message: `${component.limits.token_budget} tokens is over the ${room}-token KV cache of ${component.accelerators_per_copy} ${gpu}` });
+      }
+    }
     for (const [endpointName, endpoint] of Object.entries(file.endpoints)) {
-      const gpusUsed = Object.values(file.components)
-        .filter((c) => c.endpoint === endpointName)
-        .reduce((sum, c) => sum + c.copies * c.accelerators_per_copy, 0);
+      if (!(gpuNames as readonly string[]).includes(endpoint.gpu)) {
+        ctx.addIssue({ code: "custom", path: ["endpoints", endpointName, "gpu"], message: `unknown GPU "${endpoint.gpu}"; known: ${gpuNames.join(", ")}` });
+      }
+      const hosted = Object.entries(file.components).filter(([, c]) => c.endpoint === endpointName);
+      const gpusUsed = hosted.reduce((sum, [, c]) => sum + c.copies * c.accelerators_per_copy, 0);
       const gpus = endpoint.instance_count * endpoint.gpus_per_instance;
+      const plan = planPlacement(
+        endpoint,
+        hosted.map(([id, c]) => ({ component: id, gpusPerCopy: c.accelerators_per_copy, copies: c.copies })),
+      );
       if (gpusUsed > gpus) {
         ctx.addIssue({ code: "custom", path: ["endpoints", endpointName], message: `components need ${gpusUsed} GPUs, the endpoint has ${gpus}` });
+      } else if (!plan.ok) {
+        ctx.addIssue({ code: "custom", path: ["endpoints", endpointName], message: `components do not fit its instances: ${plan.message}` });
       }
     }
     for (const [id, route] of Object.entries(file.routes)) {
@@ -95,8 +136,18 @@ export type ComponentSpec = RoutesFile["components"][string];
 export type ComponentLimits = ComponentSpec["limits"];
 export type WindowSettings = RoutesFile["routes"][string]["window"];
 
-/** A component with its name and endpoint resolved. */
-export type Component = ComponentSpec & { readonly name: string; readonly endpointName: string; readonly endpointSpec: EndpointSpec };
+/** A component with its name, endpoint and KV admission resolved. */
+export type Component = ComponentSpec & {
+  readonly name: string;
+  readonly endpointName: string;
+  readonly endpointSpec: EndpointSpec;
+  readonly kv_admission: KvAdmission;
+};
+
+/** The KV admission a component's engine uses when the routes file names none. */
+export function defaultKvAdmission(engine: EngineMode): KvAdmission {
+  return engine === "vllm-openai" ? "paged" : "reserve";
+}
 
 /** A route with its components resolved: what the pipeline works with. */
 export type Route = Omit<RoutesFile["routes"][string], "components"> & {
@@ -128,7 +179,8 @@ export function buildRouteCatalog(raw: unknown): RouteCatalog {
   for (const [componentName, spec] of Object.entries(file.components)) {
     const endpointSpec = file.endpoints[spec.endpoint];
     if (!endpointSpec) throw new RoutesFileError(`component ${componentName}: unknown endpoint ${spec.endpoint}`);
-    components.set(componentName, { ...spec, name: componentName, endpointName: spec.endpoint, endpointSpec });
+    const kv_admission = spec.kv_admission ?? defaultKvAdmission(spec.engine);
+    components.set(componentName, { ...spec, name: componentName, endpointName: spec.endpoint, endpointSpec, kv_admission });
   }
   const routes = new Map<string, Route>();
   for (const [routeName, spec] of Object.entries(file.routes)) {
