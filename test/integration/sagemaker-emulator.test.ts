@@ -1,277 +1,194 @@
-import { fileURLToPath } from "node:url";
-import { InvokeEndpointCommand, SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadRouteCatalog } from "#shared/config";
-import { staticBatchTimeline } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
-import type { Component, RouteCatalog } from "#shared/core/routes";
+import { describe, expect, it } from "vitest";
 import { tokenCounter } from "#shared/core/tokens";
-import { startSageMakerEmulator, type EmulatorStats, type SageMakerEmulator } from "#local/sagemaker/server";
+import type { EmulatorStats } from "#local/sagemaker/server";
+import { pollUntil } from "../helpers/local-aws.ts";
+import { componentOf, control, decodeJson, emulatorForTests, invokeCommand, routesCatalog, withTestComponents } from "../helpers/sagemaker.ts";
 
 const llama2 = tokenCounter("llama2");
+const llama3 = tokenCounter("llama3");
 
-/**
- * The catalog of infra/routes.yml plus test-only components on the same endpoint, derived from
- * its first rolling component so that the test follows whatever the file holds.
- */
-function testCatalog() {
-  const catalog = loadRouteCatalog(fileURLToPath(new URL("../../infra/routes.yml", import.meta.url)));
-  const rolling = [...catalog.components.values()].find((c) => c.engine === "lmi-rolling" && c.copies > 0);
-  if (!rolling) throw new Error("infra/routes.yml has no lmi-rolling component with copies");
-  const derive = (suffix: string, change: Partial<Component>): Component => ({ ...rolling, ...change, name: `${rolling.name}-${suffix}` });
-  const dynamic = derive("dynamic-test", { engine: "lmi-dynamic", copies: 2 });
-  const scaledToZero = derive("zero-test", { copies: 0 });
-  const impatient = derive("impatient-test", { limits: { ...rolling.limits, max_invocation_seconds: 1 } });
-  const extra = [dynamic, scaledToZero, impatient];
-  const components = new Map([...catalog.components, ...extra.map((c) => [c.name, c] as const)]);
-  return { catalog: { ...catalog, components } satisfies RouteCatalog, rolling, dynamic, scaledToZero, impatient };
-}
-
-function client(emulator: SageMakerEmulator) {
-  return new SageMakerRuntimeClient({
-    endpoint: emulator.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  });
-}
-
-const invoke = (component: Component, body: unknown, endpoint = component.endpointName) =>
-  new InvokeEndpointCommand({
-    EndpointName: endpoint,
-    InferenceComponentName: component.name,
-    ContentType: "application/json",
-    Body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-
-const decode = (body: Uint8Array | undefined) => JSON.parse(new TextDecoder().decode(body)) as unknown;
-
-async function caught(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error as Error & Record<string, unknown>;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
+const routes = routesCatalog();
+const rolling = componentOf(routes, "llama-2-7b-ic");
+const { catalog, added } = withTestComponents(routes, rolling, {
+  "dynamic-test": { engine: "lmi-dynamic", copies: 2 },
+  "scalable-test": { copies: 1, warmup_seconds: 20 },
+});
+const dynamic = added["dynamic-test"] ?? rolling;
+const scalable = added["scalable-test"] ?? rolling;
+const vllm = componentOf(catalog, "llama-3-8b-ic");
+const small = componentOf(catalog, "llama-3-1b-ic");
 
 const copiesOf = (stats: EmulatorStats, component: string) => stats.components.find((c) => c.component === component)?.copies ?? [];
 
 describe("SageMaker runtime emulator, through the AWS SDK", () => {
-  const { catalog, rolling, dynamic, scaledToZero, impatient } = testCatalog();
-  let emulator: SageMakerEmulator;
-  let sagemaker: SageMakerRuntimeClient;
+  const env = emulatorForTests({ catalog, timeScale: 200 });
 
-  beforeAll(async () => {
-    emulator = await startSageMakerEmulator({ catalog, port: 0, timeScale: 200 });
-    sagemaker = client(emulator);
-  });
-  afterAll(async () => {
-    sagemaker.destroy();
-    await emulator.close();
-  });
-
-  it("answers InvokeEndpoint on an inference component with exactly max_new_tokens tokens", async () => {
-    // Prepare
-    const prompt = "Write a haiku about queues.";
-
-    // Act
-    const out = await sagemaker.send(invoke(rolling, { inputs: prompt, parameters: { max_new_tokens: 37, seed: 1 } }));
-
-    // Assess
-    expect(out.InvokedProductionVariant).toBe("AllTraffic");
-    expect(out.ContentType).toBe("application/json");
-    const body = decode(out.Body) as { generated_text: string; details: Record<string, unknown> };
-    expect(llama2.countCompletion(body.generated_text)).toBe(37);
-    expect(body.details).toEqual({ finish_reason: "length", generated_tokens: 37, prompt_tokens: llama2.countPrompt(prompt) });
-  });
-
-  it("gives the same text for the same prompt and seed", async () => {
-    // Act
-    const [a, b] = await Promise.all(
-      [0, 1].map(() => sagemaker.send(invoke(rolling, { inputs: "same", parameters: { max_new_tokens: 20, seed: 9 } }))),
-    );
-
-    // Assess
-    expect(decode(a?.Body)).toEqual(decode(b?.Body));
-  });
-
-  it("runs a dynamic-batch list as one batch and answers in input order", async () => {
-    // Prepare
-    const prompts = ["one", "two two", "three three three"];
-
-    // Act
-    const out = await sagemaker.send(invoke(dynamic, { inputs: prompts, parameters: { max_new_tokens: 12 } }));
-
-    // Assess
-    const body = decode(out.Body) as { generated_text: string; details: { prompt_tokens: number } }[];
-    expect(body.map((g) => llama2.countCompletion(g.generated_text))).toEqual([12, 12, 12]);
-    expect(body.map((g) => g.details.prompt_tokens)).toEqual(prompts.map((p) => llama2.countPrompt(p)));
-    const batches = copiesOf(emulator.stats(), dynamic.name).filter((c) => c.sequences > 0);
-    expect(batches).toEqual([expect.objectContaining({ invocations: 1, sequences: 3, batches: 1 })]);
-  });
-
-  it("batches concurrent requests on a rolling component", async () => {
-    // Prepare: long generations, so that all sixteen arrive while the first batch runs.
-    const before = copiesOf(emulator.stats(), rolling.name);
-    const count = (key: "invocations" | "sequences" | "batches", copies = copiesOf(emulator.stats(), rolling.name)) =>
-      copies.reduce((sum, c) => sum + c[key], 0) - before.reduce((sum, c) => sum + c[key], 0);
-
-    // Act
-    const outs = await Promise.all(
-      Array.from({ length: 16 }, (_, i) =>
-        sagemaker.send(invoke(rolling, { inputs: `request ${i}`, parameters: { max_new_tokens: 2048 } })),
-      ),
-    );
-
-    // Assess
-    const texts = outs.map((o) => (decode(o.Body) as { generated_text: string }).generated_text);
-    expect(texts.map((t) => llama2.countCompletion(t))).toEqual(Array(16).fill(2048));
-    expect(count("invocations")).toBe(16);
-    expect(count("sequences")).toBe(16);
-    expect(count("batches")).toBeLessThan(16);
-    expect(copiesOf(emulator.stats(), rolling.name).every((c) => c.outstanding === 0 && c.queueLength === 0)).toBe(true);
-  });
-
-  it("serves its stats over HTTP", async () => {
-    // Act
-    const response = await fetch(`${emulator.url}/_emulator/stats`);
-
-    // Assess
-    expect(response.status).toBe(200);
-    const stats = (await response.json()) as EmulatorStats;
-    expect(stats.timeScale).toBe(200);
-    expect(stats.components.map((c) => c.component)).toEqual([...catalog.components.keys()]);
-  });
-
-  describe("errors, named as the SDK names them", () => {
-    it("an unknown endpoint is a ValidationError", async () => {
-      // Act
-      const error = await caught(sagemaker.send(invoke(rolling, { inputs: "x", parameters: { max_new_tokens: 1 } }, "no-such-endpoint")));
-
-      // Assess
-      expect(error.name).toBe("ValidationError");
-      expect(error.message).toBe("Endpoint no-such-endpoint of account 000000000000 not found.");
-      expect(error.$metadata).toMatchObject({ httpStatusCode: 400 });
-    });
-
-    it("a missing inference component is a ValidationError", async () => {
-      // Act
-      const error = await caught(
-        sagemaker.send(new InvokeEndpointCommand({ EndpointName: rolling.endpointName, Body: JSON.stringify({ inputs: "x" }) })),
-      );
-
-      // Assess
-      expect(error.name).toBe("ValidationError");
-      expect(error.message).toMatch(/Inference Component Name header is required/);
-    });
-
-    it("an unknown inference component is a ValidationError naming it", async () => {
-      // Act
-      const error = await caught(sagemaker.send(invoke({ ...rolling, name: "ghost-ic" }, { inputs: "x", parameters: { max_new_tokens: 1 } })));
-
-      // Assess
-      expect(error.name).toBe("ValidationError");
-      expect(error.message).toContain("ghost-ic");
-    });
-
-    it.each([
-      { problem: "malformed JSON", body: "{not json", says: /not valid JSON/ },
-      { problem: "missing inputs", body: { parameters: { max_new_tokens: 5 } }, says: /inputs/ },
-      { problem: "a non-integer max_new_tokens", body: { inputs: "x", parameters: { max_new_tokens: 2.5 } }, says: /max_new_tokens/ },
-      { problem: "a missing max_new_tokens", body: { inputs: "x", parameters: {} }, says: /max_new_tokens/ },
-      { problem: "max_new_tokens over the limit", body: { inputs: "x", parameters: { max_new_tokens: 1_000_000 } }, says: /over this model's limit/ },
-      { problem: "a list sent to a rolling batch", body: { inputs: ["a", "b"], parameters: { max_new_tokens: 5 } }, says: /one prompt per request/ },
-    ])("$problem is a ModelError with OriginalStatusCode 400", async ({ body, says }) => {
-      // Act
-      const error = await caught(sagemaker.send(invoke(rolling, body)));
-
-      // Assess
-      expect(error.name).toBe("ModelError");
-      expect(error.$metadata).toMatchObject({ httpStatusCode: 424 });
-      expect(error.OriginalStatusCode).toBe(400);
-      expect(error.OriginalMessage).toMatch(says);
-      expect(error.ErrorCode).toBe("CLIENT_ERROR_FROM_MODEL");
-      expect(error.LogStreamArn).toContain(rolling.name);
-    });
-
-    it("a prompt over max_prompt_tokens is a ModelError with OriginalStatusCode 400", async () => {
+  describe("request formats", () => {
+    it("answers an LMI rolling-batch body with exactly max_new_tokens tokens", async () => {
       // Prepare
-      const prompt = " the".repeat(rolling.limits.max_prompt_tokens);
+      const prompt = "Write a haiku about queues.";
 
       // Act
-      const error = await caught(sagemaker.send(invoke(rolling, { inputs: prompt, parameters: { max_new_tokens: 1 } })));
+      const out = await env.sagemaker.send(invokeCommand(rolling, { inputs: prompt, parameters: { max_new_tokens: 37, seed: 1, details: true } }));
 
       // Assess
-      expect(error.name).toBe("ModelError");
-      expect(error.OriginalStatusCode).toBe(400);
-      expect(error.OriginalMessage).toContain(`limit of ${rolling.limits.max_prompt_tokens} prompt tokens`);
+      expect(out.InvokedProductionVariant).toBe("AllTraffic");
+      expect(out.ContentType).toBe("application/json");
+      const body = decodeJson(out.Body) as { generated_text: string; details: Record<string, unknown> };
+      expect(llama2.countCompletion(body.generated_text)).toBe(37);
+      expect(body.details).toEqual({ finish_reason: "length", generated_tokens: 37, prompt_tokens: llama2.countPrompt(prompt) });
     });
 
-    it("a body over the payload limit is a 413 ValidationError naming the limit", async () => {
+    it("leaves the details out unless asked, as LMI does", async () => {
+      // Act
+      const out = await env.sagemaker.send(invokeCommand(rolling, { inputs: "hi", parameters: { max_new_tokens: 3 } }));
+
+      // Assess
+      expect(Object.keys(decodeJson(out.Body) as object)).toEqual(["generated_text"]);
+    });
+
+    it("gives the same text for the same prompt and seed", async () => {
+      // Act
+      const [a, b] = await Promise.all([0, 1].map(() => env.sagemaker.send(invokeCommand(rolling, { inputs: "same", parameters: { max_new_tokens: 20, seed: 9 } }))));
+
+      // Assess
+      expect(decodeJson(a?.Body)).toEqual(decodeJson(b?.Body));
+    });
+
+    it("runs an LMI dynamic-batch list as one batch to its longest and answers in input order", async () => {
       // Prepare
-      const prompt = "a".repeat(rolling.limits.payload_bytes);
+      const prompts = ["one", "two two", "three three three"];
 
       // Act
-      const error = await caught(sagemaker.send(invoke(rolling, { inputs: prompt, parameters: { max_new_tokens: 1 } })));
+      const out = await env.sagemaker.send(invokeCommand(dynamic, { inputs: prompts, parameters: { max_new_tokens: 12, details: true } }));
 
       // Assess
-      expect(error.name).toBe("ValidationError");
-      expect(error.$metadata).toMatchObject({ httpStatusCode: 413 });
-      expect(error.message).toContain(`${rolling.limits.payload_bytes} bytes`);
+      const body = decodeJson(out.Body) as { generated_text: string; details: { prompt_tokens: number } }[];
+      expect(body.map((g) => llama2.countCompletion(g.generated_text))).toEqual([12, 12, 12]);
+      expect(body.map((g) => g.details.prompt_tokens)).toEqual(prompts.map((p) => llama2.countPrompt(p)));
+      const used = copiesOf(env.emulator.stats(), dynamic.name).filter((c) => c.invocations > 0);
+      expect(used).toEqual([expect.objectContaining({ invocations: 1, iterations: 12, batchSize: expect.objectContaining({ max: 3 }) })]);
     });
 
-    it("a component with no copies is a ModelNotReadyException", async () => {
+    it("answers vLLM's OpenAI completions body with choices and usage, counted by the Llama-3 tokenizer", async () => {
+      // Prepare
+      const prompt = "Name three rivers.";
+
       // Act
-      const error = await caught(sagemaker.send(invoke(scaledToZero, { inputs: "x", parameters: { max_new_tokens: 1 } })));
+      const out = await env.sagemaker.send(invokeCommand(vllm, { model: "llama-3-8b", prompt, max_tokens: 21, seed: 4 }));
 
       // Assess
-      expect(error.name).toBe("ModelNotReadyException");
-      expect(error.$metadata).toMatchObject({ httpStatusCode: 429 });
+      const body = decodeJson(out.Body) as any;
+      expect(body).toMatchObject({
+        id: expect.stringMatching(/^cmpl-/),
+        object: "text_completion",
+        created: expect.any(Number),
+        model: "llama-3-8b",
+        choices: [{ index: 0, text: expect.any(String), logprobs: null, finish_reason: "length" }],
+        usage: { prompt_tokens: llama3.countPrompt(prompt), completion_tokens: 21, total_tokens: llama3.countPrompt(prompt) + 21 },
+      });
+      expect(llama3.countCompletion(body.choices[0].text)).toBe(21);
     });
 
-    it("a request past max_invocation_seconds is a ModelError timeout", async () => {
-      // Act: 512 new tokens take about 3 simulated seconds; the component allows 1.
-      const error = await caught(sagemaker.send(invoke(impatient, { inputs: "x", parameters: { max_new_tokens: 512 } })));
-
-      // Assess
-      expect(error.name).toBe("ModelError");
-      expect(error.OriginalStatusCode).toBe(0);
-      expect(error.OriginalMessage).toMatch(/timed out/);
-      expect(error.ErrorCode).toBe("ModelInvocationTimeExceeded");
-    });
-
-    it("an unknown path is a 404", async () => {
+    it("answers an OpenAI body asking to stream with server-sent events, through InvokeEndpoint", async () => {
       // Act
-      const response = await fetch(`${emulator.url}/endpoints/x/unknown`, { method: "POST" });
+      const out = await env.sagemaker.send(invokeCommand(vllm, { prompt: "Stream it.", max_tokens: 4, stream: true, stream_options: { include_usage: true } }));
 
       // Assess
-      expect(response.status).toBe(404);
+      expect(out.ContentType).toBe("text/event-stream");
+      const events = new TextDecoder().decode(out.Body).split("\n\n").filter(Boolean);
+      expect(events.at(-1)).toBe("data: [DONE]");
+      const data = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, "")));
+      expect(data.at(-1).usage).toMatchObject({ completion_tokens: 4 });
+      expect(data.slice(0, -1).map((d: any) => d.choices[0].text).join("").split(" ").length).toBe(4);
+    });
+
+    it("varies output lengths with an early-stop distribution, saying stop", async () => {
+      // Prepare
+      await control(env.emulator, "POST", "/_emulator/early-stop", { median_tokens: 8, sigma: 0.5 });
+
+      try {
+        // Act
+        const outs = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => env.sagemaker.send(invokeCommand(small, { inputs: `q${i}`, parameters: { max_new_tokens: 200, details: true } }))),
+        );
+
+        // Assess
+        const details = outs.map((o) => (decodeJson(o.Body) as { generated_text: string; details: { finish_reason: string; generated_tokens: number } }));
+        expect(details.every((d) => d.details.finish_reason === "stop" && d.details.generated_tokens < 200)).toBe(true);
+        expect(details.every((d) => llama3.countCompletion(d.generated_text) === d.details.generated_tokens)).toBe(true);
+        expect(new Set(details.map((d) => d.details.generated_tokens)).size).toBeGreaterThan(3);
+      } finally {
+        await control(env.emulator, "DELETE", "/_emulator/early-stop");
+      }
     });
   });
-});
 
-describe("SageMaker runtime emulator in real time", () => {
-  it("takes at least the simulated time of a request in wall-clock time", async () => {
-    // Prepare
-    const { catalog, rolling } = testCatalog();
-    const emulator = await startSageMakerEmulator({ catalog, port: 0, timeScale: 1 });
-    const sagemaker = client(emulator);
-    const prompt = "How long does this take?";
-    const simulatedMs = staticBatchTimeline(getProfile(rolling.profile), [{ promptTokens: llama2.countPrompt(prompt), newTokens: 8 }]).totalMs;
-
-    try {
+  describe("endpoints, components and copies", () => {
+    it("hosts two models on one endpoint, each copy on GPUs of its own, each serving its own model", async () => {
       // Act
-      const started = performance.now();
-      await sagemaker.send(invoke(rolling, { inputs: prompt, parameters: { max_new_tokens: 8 } }));
-      const elapsedMs = performance.now() - started;
+      const [a, b] = await Promise.all([
+        env.sagemaker.send(invokeCommand(rolling, { inputs: "x", parameters: { max_new_tokens: 5 } })),
+        env.sagemaker.send(invokeCommand(small, { inputs: "y", parameters: { max_new_tokens: 5 } })),
+      ]);
 
       // Assess
-      expect(elapsedMs).toBeGreaterThanOrEqual(simulatedMs);
-    } finally {
-      sagemaker.destroy();
-      await emulator.close();
-    }
+      expect([a.$metadata.httpStatusCode, b.$metadata.httpStatusCode]).toEqual([200, 200]);
+      const stats = env.emulator.stats();
+      const onShared = stats.components.filter((c) => c.endpoint === rolling.endpointName);
+      expect(onShared.length).toBeGreaterThanOrEqual(2);
+      const gpus = onShared.flatMap((c) => c.copies.map((copy) => `${copy.instance}/${copy.gpus.join(",")}`));
+      expect(new Set(gpus).size).toBe(gpus.length);
+      const shared = stats.endpoints.find((e) => e.endpoint === rolling.endpointName);
+      expect(shared?.gpusInUse).toBe(onShared.reduce((sum, c) => sum + c.copies.length * 1, 0));
+    });
+
+    it("serves a component's copies in parallel, routed by least outstanding requests", async () => {
+      // Prepare: vLLM's two copies; four long requests.
+      const before = copiesOf(env.emulator.stats(), vllm.name).map((c) => c.invocations);
+
+      // Act
+      await Promise.all(Array.from({ length: 4 }, (_, i) => env.sagemaker.send(invokeCommand(vllm, { prompt: `p${i}`, max_tokens: 400 }))));
+
+      // Assess
+      const copies = copiesOf(env.emulator.stats(), vllm.name);
+      expect(copies.map((c, i) => c.invocations - (before[i] ?? 0))).toEqual([2, 2]);
+      expect(copies.every((c) => c.maxConcurrentRequests >= 2)).toBe(true);
+    });
+
+    it("adds a copy at run time, which serves only after its warm-up", async () => {
+      // Act
+      const scaled = await control(env.emulator, "POST", `/_emulator/components/${scalable.name}/copies`, { copies: 2 });
+
+      // Assess
+      expect(scaled.copies.map((c: { state: string }) => c.state)).toEqual(["ready", "warming"]);
+      const ready = await pollUntil(async () => {
+        const copies = copiesOf(env.emulator.stats(), scalable.name);
+        return copies.every((c) => c.state === "ready") ? copies : undefined;
+      }, "the new copy to warm up");
+      expect(ready[1]?.readyAtMs).toBeGreaterThanOrEqual(20_000);
+    });
+
+    it("serves its stats over HTTP: per copy, what CloudWatch would give and what the GPU did", async () => {
+      // Act
+      const stats = (await control(env.emulator, "GET", "/_emulator/stats")) as EmulatorStats;
+
+      // Assess
+      expect(stats.timeScale).toBe(200);
+      expect(stats.components.map((c) => c.component)).toEqual([...catalog.components.keys()]);
+      const copy = stats.components.find((c) => c.component === rolling.name)?.copies[0];
+      expect(copy).toMatchObject({
+        invocations: expect.any(Number),
+        concurrentRequests: 0,
+        modelLatencyMs: expect.objectContaining({ count: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number) }),
+        overheadLatencyMs: expect.objectContaining({ count: expect.any(Number) }),
+        gpuBusyFraction: expect.any(Number),
+        tokensGenerated: expect.any(Number),
+        batchSize: expect.objectContaining({ mean: expect.any(Number), max: expect.any(Number) }),
+        kvCacheTokens: expect.objectContaining({ capacity: rolling.limits.token_budget }),
+        series: expect.arrayContaining([expect.objectContaining({ busyFraction: expect.any(Number), meanBatchSize: expect.any(Number), meanKvTokens: expect.any(Number) })]),
+      });
+      expect(copy?.invocations).toBeGreaterThan(0);
+    });
   });
 });

@@ -1,4 +1,9 @@
-import type { EngineClock } from "./engine.ts";
+/** Simulated time, ms: the engines' only notion of time, so tests can drive it by hand. */
+export type EngineClock = {
+  now(): number;
+  /** Calls `fn` once, no earlier than `delayMs` simulated ms from now; returns a cancel. */
+  setTimer(fn: () => void, delayMs: number): () => void;
+};
 
 /**
  * Simulated time over the wall clock: `timeScale` simulated ms pass per wall ms. Timers re-arm

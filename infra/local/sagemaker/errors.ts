@@ -1,7 +1,9 @@
+import type { EngineMode } from "#shared/core/routes";
+
 /**
  * SageMaker runtime error replies, in the shape the AWS SDK v3 (restJson1) deserialises: it takes
  * the exception name from `x-amzn-errortype` and the message from the JSON body
- * (../shared/research/eco-verification.md section 4).
+ * (../shared/research/eco-verification.md section 4). Each says which SDK exception it becomes.
  */
 export type Reply = {
   readonly status: number;
@@ -29,6 +31,14 @@ export function endpointNotFound(endpoint: string): Reply {
   return validationError(`Endpoint ${endpoint} of account ${account} not found.`);
 }
 
+export function componentHeaderMissing(endpoint: string): Reply {
+  return validationError(`Inference Component Name header is required for endpoint ${endpoint}, which hosts inference components.`);
+}
+
+export function componentNotFound(component: string, endpoint: string): Reply {
+  return validationError(`Inference component ${component} not found on endpoint ${endpoint}.`);
+}
+
 /**
  * 413 for a body over the component's payload limit. Real endpoints have answered both a bare 413
  * ("HTTP content length exceeded ... bytes", which the SDK could only name "Unknown") and a
@@ -42,14 +52,38 @@ export function payloadTooLarge(requestId: string, limitBytes: number): Reply {
 }
 
 /**
- * 429 ModelNotReadyException for a component with no copies (scaled to zero): SageMaker's
- * retryable "not ready" answer, which the SDK retries as throttling. A ValidationError would tell
- * callers never to retry, yet the component may scale up.
+ * 429 ModelNotReadyException: "the destination isn't ready to serve the model, for example because
+ * an inference component has no copies" (SageMaker's runtime API). The SDK retries it as
+ * throttling; a ValidationError would tell callers never to retry, yet the component scales up.
  */
 export function noCopies(component: string): Reply {
   return errorReply(429, "ModelNotReadyException", {
     message: `Inference component ${component} has no copies running; retry once it scales up.`,
   });
+}
+
+export function copiesWarming(component: string, readyInSeconds: number): Reply {
+  return errorReply(429, "ModelNotReadyException", {
+    message: `Inference component ${component} is starting its copies (ready in about ${Math.ceil(readyInSeconds)} s); retry later.`,
+  });
+}
+
+/** SageMaker's own rate limit: 400 ThrottlingException "Rate exceeded"; the SDK retries it as throttling. */
+export function throttled(): Reply {
+  return errorReply(400, "ThrottlingException", { message: "Rate exceeded" });
+}
+
+/** The service failing on its side: each an SDK exception of its own, all retried by the SDK. */
+export const serviceFaults = {
+  ServiceUnavailable: () => errorReply(503, "ServiceUnavailable", { message: "Service is unavailable. Please try again later." }),
+  InternalFailure: () => errorReply(500, "InternalFailure", { message: "An internal failure occurred." }),
+  InternalDependencyException: () => errorReply(530, "InternalDependencyException", { message: "An internal dependency failed." }),
+} as const;
+export type ServiceFault = keyof typeof serviceFaults;
+
+/** 500 InternalFailure: a bug in the emulator, reported the way SageMaker reports its own. */
+export function internalFailure(message: string): Reply {
+  return errorReply(500, "InternalFailure", { message });
 }
 
 const logStreamArn = (component: string) =>
@@ -71,10 +105,40 @@ function modelError(component: string, originalStatus: number, originalMessage: 
   });
 }
 
-/** The model server rejected the request body (LMI answers 400). */
-export function modelClientError(component: string, message: string): Reply {
-  return modelError(component, 400, JSON.stringify({ code: 400, type: "BadRequestException", message }), "CLIENT_ERROR_FROM_MODEL");
+/**
+ * The body a container answers an error with: DJL Serving's (LMI) `{code, type, message}`, or
+ * vLLM's OpenAI-style `{object: "error", message, type, code}`.
+ */
+function containerErrorBody(engine: EngineMode, status: number, type: string, message: string): string {
+  if (engine === "vllm-openai") return JSON.stringify({ object: "error", message, type, param: null, code: status });
+  return JSON.stringify({ code: status, type, message });
 }
+
+/** The model server rejected the request body (400), or named a model it does not serve (vLLM's 404). */
+export function modelClientError(component: string, engine: EngineMode, message: string, status = 400): Reply {
+  const type = engine === "vllm-openai" ? (status === 404 ? "NotFoundError" : "BadRequestError") : "BadRequestException";
+  return modelError(component, status, containerErrorBody(engine, status, type, message), "CLIENT_ERROR_FROM_MODEL");
+}
+
+/**
+ * The container's queue is full: it refuses with 429 (DJL Serving's WlmCapacityException, its
+ * throttle status set to 429; TGI's "Model is overloaded"), and SageMaker passes a container's
+ * error on as a 424 ModelError with OriginalStatusCode 429, as it did for
+ * `Received server error (503) from primary with message "{"code": 503, "type": "WlmCapacityException", ...}"`
+ * with DJL's default throttle status.
+ */
+export function containerQueueFull(component: string, engine: EngineMode, queueLength: number): Reply {
+  const message = `Worker queue capacity exceeded for model: ${component} (READY): ${queueLength} requests waiting`;
+  return modelError(component, 429, containerErrorBody(engine, 429, "WlmCapacityException", message), "CLIENT_ERROR_FROM_MODEL");
+}
+
+/** The container crashed on the request (an injected fault): ModelError with OriginalStatusCode 500. */
+export function modelServerError(component: string, engine: EngineMode): Reply {
+  return modelError(component, 500, containerErrorBody(engine, 500, "InternalServerException", "Prediction failed"), "SERVER_ERROR_FROM_MODEL");
+}
+
+const timeoutMessage = (limitSeconds: number) =>
+  `Your invocation timed out after ${limitSeconds} s while waiting for a response from container primary. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.`;
 
 /**
  * The invocation ran past max_invocation_seconds. SageMaker reports this as a ModelError with
@@ -83,17 +147,22 @@ export function modelClientError(component: string, message: string): Reply {
  * the same cause.
  */
 export function modelTimeout(component: string, limitSeconds: number): Reply {
-  return modelError(
-    component,
-    0,
-    `Your invocation timed out after ${limitSeconds} s while waiting for a response from container primary. Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.`,
-    "ModelInvocationTimeExceeded",
-  );
+  return modelError(component, 0, timeoutMessage(limitSeconds), "ModelInvocationTimeExceeded");
 }
 
-/** 500 InternalFailure: a bug in the emulator, reported the way SageMaker reports its own. */
-export function internalFailure(message: string): Reply {
-  return errorReply(500, "InternalFailure", { message });
+/**
+ * An error inside a response stream, after the 200: the SDK throws the exception named by
+ * `:exception-type` from its `for await` over the body. SageMaker documents two error codes for
+ * ModelStreamError: ModelInvocationTimeExceeded and StreamBroken.
+ */
+export type StreamFailure = { readonly exceptionType: "ModelStreamError"; readonly body: { readonly Message: string; readonly ErrorCode: string } };
+
+export function streamTimedOut(limitSeconds: number): StreamFailure {
+  return { exceptionType: "ModelStreamError", body: { Message: timeoutMessage(limitSeconds), ErrorCode: "ModelInvocationTimeExceeded" } };
+}
+
+export function streamBroken(): StreamFailure {
+  return { exceptionType: "ModelStreamError", body: { Message: "The connection between the client and the model was reset or closed.", ErrorCode: "StreamBroken" } };
 }
 
 export function notFound(path: string): Reply {

@@ -1,3 +1,5 @@
+import { seededRandom } from "./random.ts";
+
 /**
  * Deterministic model output for the SageMaker emulator: the same prompt and seed always give the
  * same text, and the text is exactly the number of tokens asked for, so that callers' token
@@ -45,6 +47,8 @@ export type EarlyStop = { readonly medianTokens: number; readonly sigma: number 
 export type Generation = {
   /** The text of each token: a word, with a leading space after the first. */
   readonly tokens: readonly string[];
+  /** A token id for each (the word's place in oneTokenWords), for formats that report ids. */
+  readonly ids: readonly number[];
   /** "stop" when the answer ended before max_new_tokens (early stop), else "length". */
   readonly finishReason: "length" | "stop";
 };
@@ -55,22 +59,25 @@ export type Generation = {
  * neither counted nor timed, so the text always has exactly as many tokens as reported.
  *
  * @example
- * generate("Tell me a story", { maxNewTokens: 3, seed: 7 }) // { tokens: ["war", " the", " car"], finishReason: "length" }
+ * generate("Tell me a story", { maxNewTokens: 3, seed: 7 }) // { tokens: ["war", " the", " car"], ids: [...], finishReason: "length" }
  */
 export function generate(
   prompt: string,
   options: { readonly maxNewTokens: number; readonly seed?: number | undefined; readonly earlyStop?: EarlyStop | undefined },
 ): Generation {
   const seeded = `${options.seed ?? 0}\u0000${prompt}`;
-  const wanted = options.earlyStop ? answerLength(mulberry32(fnv1a(`length\u0000${seeded}`)), options.earlyStop) : Number.POSITIVE_INFINITY;
+  const wanted = options.earlyStop ? answerLength(seededRandom(`length\u0000${seeded}`), options.earlyStop) : Number.POSITIVE_INFINITY;
   const count = Math.min(options.maxNewTokens, wanted);
-  const next = mulberry32(fnv1a(seeded));
+  const next = seededRandom(seeded);
   const tokens: string[] = [];
+  const ids: number[] = [];
   for (let i = 0; i < count; i++) {
-    const word = oneTokenWords[Math.floor(next() * oneTokenWords.length)] ?? "the";
+    const id = Math.floor(next() * oneTokenWords.length);
+    const word = oneTokenWords[id] ?? "the";
     tokens.push(i === 0 ? word : ` ${word}`);
+    ids.push(id);
   }
-  return { tokens, finishReason: wanted < options.maxNewTokens ? "stop" : "length" };
+  return { tokens, ids, finishReason: wanted < options.maxNewTokens ? "stop" : "length" };
 }
 
 /**
@@ -87,24 +94,4 @@ export function generateText(prompt: string, options: { readonly newTokens: numb
 function answerLength(random: () => number, { medianTokens, sigma }: EarlyStop): number {
   const normal = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   return Math.max(1, Math.round(medianTokens * Math.exp(sigma * normal)));
-}
-
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
-/** A small seeded PRNG: Math.random cannot be seeded, and the text must repeat. */
-function mulberry32(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,76 +1,159 @@
 import { z } from "zod";
-import type { SequenceShape } from "#shared/core/latency-model";
 import type { Component } from "#shared/core/routes";
 import type { TokenCounter } from "#shared/core/tokens";
-import { fitsOneBatch } from "./engine.ts";
 
 /**
- * The LMI (DJL serving) request body the emulator accepts, checked as the model server would:
- * a body it cannot use is the model's 400, which SageMaker wraps in a ModelError.
+ * Request bodies as the containers take them, checked as their model servers would: a body they
+ * cannot use is the model's 400, which SageMaker wraps in a ModelError.
  *
- * max_new_tokens is required here although LMI has a default: the emulator is stricter than the
- * real server so that callers that work against it also work against AWS.
+ * - LMI (DJL Serving), engines lmi-rolling and lmi-dynamic: `{"inputs": "..." | [...], "parameters": {...}}`;
+ * - vLLM's OpenAI-compatible completions, engine vllm-openai: `{"model"?, "prompt": "..." | [...], "max_tokens", ...}`.
+ *
+ * The token limits (max_new_tokens or max_tokens) are required although both servers have a
+ * default: the emulator is stricter than the real servers so that callers that work against it
+ * also work against AWS.
  */
-const bodySchema = z.object({
+const stop = z.union([z.string(), z.array(z.string())]).optional();
+const seed = z.number().int().nonnegative().optional();
+
+const lmiSchema = z.object({
   inputs: z.union([z.string(), z.array(z.string()).min(1)]),
   parameters: z.object({
     max_new_tokens: z.number().int().positive(),
     temperature: z.number().nonnegative().optional(),
     top_p: z.number().gt(0).max(1).optional(),
-    seed: z.number().int().nonnegative().optional(),
-    stop: z.union([z.string(), z.array(z.string())]).optional(),
+    seed,
+    stop,
     details: z.boolean().optional(),
   }),
 });
 
-export type LmiRequest = {
+const openAiSchema = z.object({
+  model: z.string().optional(),
+  prompt: z.union([z.string(), z.array(z.string()).min(1)]),
+  max_tokens: z.number().int().positive(),
+  temperature: z.number().nonnegative().optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  seed,
+  stop,
+  n: z.literal(1, "only n = 1 is supported").optional(),
+  stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
+});
+
+export type ParsedRequest = {
+  readonly format: "lmi" | "openai";
   readonly prompts: readonly string[];
-  /** `inputs` was a string: answer with one object, not a list. */
+  readonly promptTokens: readonly number[];
+  /** LMI: `inputs` was a string, so the answer is one object, not a list. */
   readonly single: boolean;
   readonly maxNewTokens: number;
   readonly seed: number | undefined;
-  readonly sequences: readonly SequenceShape[];
+  /** LMI `parameters.details`: answer with finish reason and token counts. */
+  readonly details: boolean;
+  /** OpenAI `stream`: answer in server-sent events. */
+  readonly stream: boolean;
+  /** OpenAI `stream_options.include_usage`: end the events with the token counts. */
+  readonly includeUsage: boolean;
+  /** OpenAI: the model name the answer carries. */
+  readonly model: string;
 };
 
-export type ParsedRequest = { readonly ok: true; readonly request: LmiRequest } | { readonly ok: false; readonly message: string };
+export type ParseResult =
+  | { readonly ok: true; readonly request: ParsedRequest }
+  | { readonly ok: false; readonly status: 400 | 404; readonly message: string };
 
-export function parseLmiRequest(body: Buffer, component: Component, counter: TokenCounter): ParsedRequest {
+const refuse = (message: string, status: 400 | 404 = 400): ParseResult => ({ ok: false, status, message });
+
+/**
+ * @param servedModels the names a vLLM container answers to (its component and the routes it
+ * serves); a request may also leave `model` out.
+ */
+export function parseRequest(body: Buffer, component: Component, counter: TokenCounter, servedModels: readonly string[]): ParseResult {
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));
   } catch (cause) {
-    return { ok: false, message: `request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}` };
+    return refuse(`request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
-  const parsed = bodySchema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`);
-    return { ok: false, message: `invalid request: ${problems.join("; ")}` };
-  }
+  const common = component.engine === "vllm-openai" ? fromOpenAi(json, servedModels) : fromLmi(json, component);
+  if (!common.ok) return common;
+  return checkLimits(common.request, component, counter);
+}
+
+type Unchecked = Omit<ParsedRequest, "promptTokens">;
+
+function problems(error: z.ZodError): string {
+  return `invalid request: ${error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ")}`;
+}
+
+function fromLmi(json: unknown, component: Component): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
+  const parsed = lmiSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, status: 400, message: problems(parsed.error) };
   const { inputs, parameters } = parsed.data;
   if (Array.isArray(inputs) && component.engine === "lmi-rolling") {
-    return { ok: false, message: "rolling batch takes one prompt per request: send inputs as a string, not a list" };
-  }
-  const { limits } = component;
-  if (parameters.max_new_tokens > limits.max_new_tokens) {
-    return { ok: false, message: `max_new_tokens ${parameters.max_new_tokens} is over this model's limit of ${limits.max_new_tokens}` };
-  }
-  const prompts = Array.isArray(inputs) ? inputs : [inputs];
-  const sequences = prompts.map((p) => ({ promptTokens: counter.countPrompt(p), newTokens: parameters.max_new_tokens }));
-  const longest = sequences.findIndex((s) => s.promptTokens > limits.max_prompt_tokens);
-  if (longest >= 0) {
-    return {
-      ok: false,
-      message: `input ${longest} has ${sequences[longest]?.promptTokens} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`,
-    };
-  }
-  if (!fitsOneBatch(limits, sequences)) {
-    return {
-      ok: false,
-      message: `a batch of ${sequences.length} inputs is over this model's limits of ${limits.max_sequences} sequences and ${limits.token_budget} tokens`,
-    };
+    return { ok: false, status: 400, message: "rolling batch takes one prompt per request: send inputs as a string, not a list" };
   }
   return {
     ok: true,
-    request: { prompts, single: !Array.isArray(inputs), maxNewTokens: parameters.max_new_tokens, seed: parameters.seed, sequences },
+    request: {
+      format: "lmi",
+      prompts: Array.isArray(inputs) ? inputs : [inputs],
+      single: !Array.isArray(inputs),
+      maxNewTokens: parameters.max_new_tokens,
+      seed: parameters.seed,
+      details: parameters.details ?? false,
+      stream: false,
+      includeUsage: false,
+      model: component.name,
+    },
   };
+}
+
+function fromOpenAi(json: unknown, servedModels: readonly string[]): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
+  const parsed = openAiSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, status: 400, message: problems(parsed.error) };
+  const body = parsed.data;
+  if (body.model !== undefined && !servedModels.includes(body.model)) {
+    return { ok: false, status: 404, message: `The model \`${body.model}\` does not exist.` };
+  }
+  return {
+    ok: true,
+    request: {
+      format: "openai",
+      prompts: Array.isArray(body.prompt) ? body.prompt : [body.prompt],
+      single: !Array.isArray(body.prompt),
+      maxNewTokens: body.max_tokens,
+      seed: body.seed,
+      details: false,
+      stream: body.stream ?? false,
+      includeUsage: body.stream_options?.include_usage ?? false,
+      model: body.model ?? servedModels[0] ?? "model",
+    },
+  };
+}
+
+/**
+ * The component's limits: tokens per prompt and per answer, and what must fit in one copy's KV
+ * cache: each sequence for continuous batching, the whole list for a static batch.
+ */
+function checkLimits(request: Unchecked, component: Component, counter: TokenCounter): ParseResult {
+  const { limits } = component;
+  if (request.maxNewTokens > limits.max_new_tokens) {
+    return refuse(`max new tokens ${request.maxNewTokens} is over this model's limit of ${limits.max_new_tokens}`);
+  }
+  const promptTokens = request.prompts.map((p) => counter.countPrompt(p));
+  const longest = promptTokens.findIndex((n) => n > limits.max_prompt_tokens);
+  if (longest >= 0) {
+    return refuse(`input ${longest} has ${promptTokens[longest]} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`);
+  }
+  const reserved = promptTokens.map((n) => n + request.maxNewTokens);
+  const oneBatch = component.engine === "lmi-dynamic";
+  const needed = oneBatch ? reserved.reduce((a, b) => a + b, 0) : Math.max(...reserved);
+  if ((oneBatch && promptTokens.length > limits.max_sequences) || needed > limits.token_budget) {
+    return refuse(
+      `a batch of ${promptTokens.length} inputs needing ${needed} tokens is over this model's limits of ${limits.max_sequences} sequences and ${limits.token_budget} tokens`,
+    );
+  }
+  return { ok: true, request: { ...request, promptTokens } };
 }

@@ -1,41 +1,23 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Component, EngineMode, RouteCatalog, TokenizerName } from "#shared/core/routes";
+import { z } from "zod";
+import type { RouteCatalog } from "#shared/core/routes";
 import { tokenCounter } from "#shared/core/tokens";
 import { scaledClock } from "./clock.ts";
-import { createComponentEngine, type ComponentEngine, type CopyStats } from "./engine.ts";
 import * as errors from "./errors.ts";
 import type { Reply } from "./errors.ts";
-import { generateText } from "./generate.ts";
-import { parseLmiRequest, type LmiRequest } from "./request.ts";
+import { faultInjector, faultSettingsSchema, type FaultInjector, type FaultSettingsInput } from "./faults.ts";
+import { createFleet, type Fleet } from "./fleet.ts";
+import type { EarlyStop } from "./generate.ts";
+import { invoke, type Handled } from "./invocation.ts";
 
 /**
- * The SageMaker runtime emulator: InvokeEndpoint on inference components, wire-faithful enough
- * that @aws-sdk/client-sagemaker-runtime talks to it unchanged. The HTTP layer only routes and
- * shapes replies; request checks live in request.ts, timing in engine.ts.
+ * The SageMaker runtime emulator: InvokeEndpoint and InvokeEndpointWithResponseStream on the
+ * inference components of infra/routes.yml, wire-faithful enough that the AWS SDK and the AWS CLI
+ * talk to it unchanged, plus control routes under /_emulator for tests, tools and the dashboard.
+ * This file only routes; invocation.ts runs a call, fleet.ts and component.ts the GPUs.
  */
-
-export type ComponentStats = {
-  readonly component: string;
-  readonly endpoint: string;
-  readonly engine: EngineMode;
-  readonly copies: readonly CopyStats[];
-};
-
-export type EmulatorStats = {
-  readonly timeScale: number;
-  /** The emulator's simulated time since start, ms. */
-  readonly nowMs: number;
-  readonly components: readonly ComponentStats[];
-};
-
-export type SageMakerEmulator = {
-  readonly url: string;
-  readonly port: number;
-  stats(): EmulatorStats;
-  close(): Promise<void>;
-};
 
 export type SageMakerEmulatorOptions = {
   readonly catalog: RouteCatalog;
@@ -44,79 +26,124 @@ export type SageMakerEmulatorOptions = {
   readonly host?: string;
   /** Simulated ms per wall ms: 1 is real time, 100 runs 100 times faster. */
   readonly timeScale?: number;
+  /** Faults in force from the start, as POST /_emulator/faults takes them. */
+  readonly faults?: FaultSettingsInput;
+  /** Output lengths that vary like real traffic (finish_reason "stop"); by default every answer runs to its max new tokens. */
+  readonly earlyStop?: EarlyStop;
+  /** A call to a component with no copies starts one, as a scale-from-zero policy would; default true. */
+  readonly scaleFromZero?: boolean;
+  /** Width of the stats' time buckets, simulated seconds; default 1. */
+  readonly statsBucketSeconds?: number;
 };
 
-const invocationsPath = /^\/endpoints\/([^/]+)\/invocations$/;
+export type EmulatorStats = ReturnType<Fleet["stats"]> & {
+  readonly timeScale: number;
+  /** The emulator's simulated time since start, ms. */
+  readonly nowMs: number;
+  readonly faults: unknown;
+  readonly earlyStop: EarlyStop | null;
+};
+export type ComponentStats = EmulatorStats["components"][number];
+export type CopyStats = ComponentStats["copies"][number];
+
+export type SageMakerEmulator = {
+  readonly url: string;
+  readonly port: number;
+  stats(): EmulatorStats;
+  close(): Promise<void>;
+};
+
+const invocationsPath = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream)$/;
+const copiesPath = /^\/_emulator\/components\/([^/]+)\/copies$/;
+
+const earlyStopSchema = z.strictObject({ median_tokens: z.number().positive(), sigma: z.number().nonnegative() });
+const copiesSchema = z.strictObject({ copies: z.number().int().nonnegative() });
 
 export async function startSageMakerEmulator(options: SageMakerEmulatorOptions): Promise<SageMakerEmulator> {
   const { catalog } = options;
   const timeScale = options.timeScale ?? 1;
+  // A container loads its tokenizer before it serves; loading Llama-3's on the first call would
+  // stall the event loop for most of a second, which a high time scale turns into minutes.
+  for (const route of catalog.routes.values()) tokenCounter(route.tokenizer).countPrompt("");
   const clock = scaledClock(timeScale);
-  let engines = buildEngines();
-
-  function buildEngines(): Map<string, ComponentEngine> {
-    // A component with no copies gets no engine: it answers ModelNotReadyException.
-    return new Map(
-      [...catalog.components.values()].filter((c) => c.copies > 0).map((c) => [c.name, createComponentEngine(c, clock)]),
-    );
-  }
+  const bucketMs = (options.statsBucketSeconds ?? 1) * 1000;
+  const startFaults = () => (options.faults ? faultInjector(faultSettingsSchema.parse(options.faults), 0) : undefined);
+  let fleet = createFleet(catalog, { clock, bucketMs });
+  let faults: FaultInjector | undefined = startFaults();
+  let earlyStop = options.earlyStop;
 
   function stats(): EmulatorStats {
+    const outage = faults?.outage;
     return {
       timeScale,
       nowMs: clock.now(),
-      components: [...catalog.components.values()].map((c) => ({
-        component: c.name,
-        endpoint: c.endpointName,
-        engine: c.engine,
-        copies: engines.get(c.name)?.stats() ?? [],
-      })),
+      faults: faults ? { ...faults.settings, ...(outage && { outage_window_ms: [outage.startMs, outage.endMs] }) } : null,
+      earlyStop: earlyStop ?? null,
+      ...fleet.stats(),
     };
   }
 
-  async function invoke(req: IncomingMessage, endpointName: string, requestId: string): Promise<Reply> {
-    if (!catalog.endpoints.has(endpointName)) return errors.endpointNotFound(endpointName);
-    const componentName = firstHeader(req, "x-amzn-sagemaker-inference-component");
-    if (!componentName) {
-      return errors.validationError(`Inference Component Name header is required for endpoint ${endpointName}, which hosts inference components.`);
-    }
-    const component = catalog.components.get(componentName);
-    if (!component || component.endpointName !== endpointName) {
-      return errors.validationError(`Inference component ${componentName} not found on endpoint ${endpointName}.`);
-    }
-    const engine = engines.get(componentName);
-    if (!engine) return errors.noCopies(componentName);
-    const body = await readBody(req, component.limits.payload_bytes);
-    if (!body) return errors.payloadTooLarge(requestId, component.limits.payload_bytes);
-    const parsed = parseLmiRequest(body, component, tokenCounter(tokenizerOf(catalog, component)));
-    if (!parsed.ok) return errors.modelClientError(componentName, parsed.message);
-    const outcome = await engine.submit(parsed.request.sequences);
-    if (outcome.kind === "timeout") return errors.modelTimeout(componentName, component.limits.max_invocation_seconds);
-    return {
-      status: 200,
-      headers: { "content-type": "application/json", "x-Amzn-Invoked-Production-Variant": "AllTraffic" },
-      body: JSON.stringify(completions(parsed.request)),
-    };
-  }
-
-  async function route(req: IncomingMessage, requestId: string): Promise<Reply> {
-    const path = new URL(req.url ?? "/", "http://emulator").pathname;
-    const invocation = invocationsPath.exec(path);
-    if (req.method === "POST" && invocation?.[1]) return invoke(req, decodeURIComponent(invocation[1]), requestId);
-    if (req.method === "GET" && path === "/_emulator/stats") return json(200, stats());
-    if (req.method === "POST" && path === "/_emulator/reset") {
+  /** The control routes: stats, reset, faults, copies, early stop. */
+  async function control(req: IncomingMessage, path: string): Promise<Reply> {
+    const route = `${req.method} ${path}`;
+    if (route === "GET /_emulator/stats") return json(200, stats());
+    if (route === "POST /_emulator/reset") {
       // Requests still in flight finish on the engines they started on.
-      engines = buildEngines();
-      return { status: 204, headers: {}, body: "" };
+      fleet = createFleet(catalog, { clock, bucketMs });
+      faults = startFaults();
+      earlyStop = options.earlyStop;
+      return json(200, stats());
+    }
+    if (route === "GET /_emulator/faults") return json(200, stats().faults);
+    if (route === "DELETE /_emulator/faults") {
+      faults = undefined;
+      return json(200, null);
+    }
+    if (route === "POST /_emulator/faults") {
+      return withBody(req, faultSettingsSchema, (settings) => {
+        faults = faultInjector(settings, clock.now());
+        return json(200, stats().faults);
+      });
+    }
+    if (route === "POST /_emulator/early-stop") {
+      return withBody(req, earlyStopSchema, (body) => {
+        earlyStop = { medianTokens: body.median_tokens, sigma: body.sigma };
+        return json(200, earlyStop);
+      });
+    }
+    if (route === "DELETE /_emulator/early-stop") {
+      earlyStop = undefined;
+      return json(200, null);
+    }
+    const copies = copiesPath.exec(path);
+    if (req.method === "POST" && copies?.[1]) {
+      const name = decodeURIComponent(copies[1]);
+      return withBody(req, copiesSchema, (body) => {
+        if (!fleet.engine(name)) return json(404, { message: `unknown inference component ${name}` });
+        const scaled = fleet.scale(name, body.copies);
+        return scaled.ok ? json(200, stats().components.find((c) => c.component === name)) : json(409, { message: scaled.message });
+      });
     }
     return errors.notFound(path);
   }
 
+  async function route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Handled> {
+    const path = new URL(req.url ?? "/", "http://emulator").pathname;
+    const invocation = invocationsPath.exec(path);
+    if (req.method === "POST" && invocation?.[1]) {
+      const context = { catalog, fleet, clock, timeScale, faults, earlyStop, scaleFromZero: options.scaleFromZero ?? true };
+      return invoke(context, req, res, decodeURIComponent(invocation[1]), invocation[2] === "invocations-response-stream", requestId);
+    }
+    return control(req, path);
+  }
+
   const server = createServer((req, res) => {
     const requestId = randomUUID();
-    route(req, requestId)
+    route(req, res, requestId)
       .catch((cause: unknown) => errors.internalFailure(cause instanceof Error ? cause.message : String(cause)))
-      .then((reply) => send(res, requestId, reply));
+      .then((handled) => {
+        if (typeof handled === "object") send(res, requestId, handled);
+      });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -141,41 +168,19 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
   };
 }
 
-/** LMI's answer: one object for a string input, a list in input order for a list. */
-function completions(request: LmiRequest) {
-  const results = request.prompts.map((prompt, i) => ({
-    generated_text: generateText(prompt, { newTokens: request.maxNewTokens, seed: request.seed }),
-    details: {
-      finish_reason: "length",
-      generated_tokens: request.maxNewTokens,
-      prompt_tokens: request.sequences[i]?.promptTokens ?? 0,
-    },
-  }));
-  return request.single ? results[0] : results;
-}
-
-/** The tokenizer of the route a component serves; generate.ts's words are checked for Llama-2. */
-function tokenizerOf(catalog: RouteCatalog, component: Component): TokenizerName {
-  for (const route of catalog.routes.values()) {
-    if (route.components.some((c) => c.name === component.name)) return route.tokenizer;
+/** Parses a control request's JSON body with `schema`; a bad body is a 400 naming the problem. */
+async function withBody<T>(req: IncomingMessage, schema: z.ZodType<T>, use: (body: T) => Reply): Promise<Reply> {
+  let text = "";
+  for await (const chunk of req as AsyncIterable<Buffer>) text += chunk.toString("utf8");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text || "{}");
+  } catch {
+    return json(400, { message: "body is not JSON" });
   }
-  return "llama2";
-}
-
-function firstHeader(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** The body, or undefined once it passes `limitBytes` (read to the end so the socket stays usable). */
-async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size <= limitBytes) chunks.push(chunk);
-  }
-  return size > limitBytes ? undefined : Buffer.concat(chunks);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) return json(400, { message: parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ") });
+  return use(parsed.data);
 }
 
 function json(status: number, value: unknown): Reply {
@@ -183,7 +188,7 @@ function json(status: number, value: unknown): Reply {
 }
 
 function send(res: ServerResponse, requestId: string, reply: Reply): void {
-  if (res.destroyed) return;
+  if (res.destroyed || res.headersSent) return;
   res.writeHead(reply.status, { ...reply.headers, "content-length": Buffer.byteLength(reply.body), "x-amzn-RequestId": requestId });
   res.end(reply.body);
 }

@@ -1,0 +1,235 @@
+import type { CopyPlacement } from "#shared/core/placement";
+import { getProfile } from "#shared/core/profiles";
+import type { Component } from "#shared/core/routes";
+import type { EngineClock } from "./clock.ts";
+import { createCopyEngine, type CopyEngine, type CopyJob, type JobRun, type SequenceWork } from "./copy-engine.ts";
+import { iterationSeries, latencyRecorder, type IterationSeries, type LatencyRecorder } from "./metrics.ts";
+
+/**
+ * One inference component: its copies (each on its own GPUs, each its own engine, all in
+ * parallel), routing between them by least outstanding requests as SageMaker does, the container
+ * queue bound, the invocation timeout, and what CloudWatch would count. It knows nothing of HTTP.
+ */
+
+export type Outcome =
+  | ({ readonly kind: "done"; readonly copy: number; readonly arrivedMs: number } & JobRun)
+  /** The request would have answered after max_invocation_seconds; the GPU may still be running it. */
+  | { readonly kind: "timeout"; readonly copy: number; readonly arrivedMs: number; readonly answeredMs: number };
+
+export type Readiness =
+  | { readonly ready: true }
+  | { readonly ready: false; readonly reason: "no-copies" }
+  | { readonly ready: false; readonly reason: "warming"; readonly readyInMs: number };
+
+export type Invocation = {
+  readonly sequences: readonly SequenceWork[];
+  /** Simulated ms before the container sees the request (an injected slow call); it counts toward the timeout. */
+  readonly delayMs?: number | undefined;
+  /** Tokens as they are made, until the request is answered: how many each sequence has, and when. */
+  readonly onProgress?: ((generated: readonly number[], atMs: number) => void) | undefined;
+};
+
+export type Routed =
+  | { readonly kind: "accepted"; readonly copy: number; readonly outcome: Promise<Outcome> }
+  | { readonly kind: "queue-full"; readonly copy: number };
+
+/** Per-component counts of failed calls, as CloudWatch names them. */
+export type ErrorCounter = "invocation4xxErrors" | "invocation5xxErrors" | "invocationModelErrors" | "throttles" | "noCapacityInvocationFailures";
+
+type Copy = {
+  readonly index: number;
+  readonly placement: CopyPlacement;
+  readonly readyAtMs: number;
+  draining: boolean;
+  gone: boolean;
+  readonly engine: CopyEngine;
+  readonly series: IterationSeries;
+  readonly modelLatency: LatencyRecorder;
+  readonly overheadLatency: LatencyRecorder;
+  invocations: number;
+  outstanding: number;
+  maxOutstanding: number;
+  timeouts: number;
+  queueFullRefusals: number;
+};
+
+export type ComponentEngineOptions = {
+  readonly clock: EngineClock;
+  /** Width of the stats' time buckets, simulated ms. */
+  readonly bucketMs?: number;
+};
+
+export function createComponentEngine(component: Component, options: ComponentEngineOptions) {
+  const { clock } = options;
+  const profile = getProfile(component.profile);
+  const limitMs = component.limits.max_invocation_seconds * 1000;
+  const bucketMs = options.bucketMs ?? 1000;
+  const copies: Copy[] = [];
+  const errors: Record<ErrorCounter, number> = { invocation4xxErrors: 0, invocation5xxErrors: 0, invocationModelErrors: 0, throttles: 0, noCapacityInvocationFailures: 0 };
+  const componentLatency = { model: latencyRecorder(), overhead: latencyRecorder() };
+
+  const live = () => copies.filter((c) => !c.gone);
+  const serving = () => copies.filter((c) => !c.gone && !c.draining && c.readyAtMs <= clock.now());
+
+  function settle(copy: Copy): void {
+    copy.outstanding--;
+    if (copy.draining && copy.outstanding === 0) copy.gone = true;
+  }
+
+  function run(copy: Copy, invocation: Invocation): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const arrivedMs = clock.now();
+      const deadlineMs = arrivedMs + limitMs;
+      let answered = false;
+      const answer = (outcome: Outcome) => {
+        if (answered) return;
+        answered = true;
+        cancelDeadline();
+        settle(copy);
+        if (outcome.kind === "done") {
+          copy.modelLatency.record(outcome.finishedMs - arrivedMs);
+          componentLatency.model.record(outcome.finishedMs - arrivedMs);
+        } else {
+          copy.timeouts++;
+        }
+        resolve(outcome);
+      };
+      const timeout = () => answer({ kind: "timeout", copy: copy.index, arrivedMs, answeredMs: deadlineMs });
+      const job: CopyJob = {
+        sequences: invocation.sequences,
+        onProgress: (generated, atMs) => {
+          if (!answered && atMs <= deadlineMs) invocation.onProgress?.(generated, atMs);
+        },
+        // A copy catching up on late timers may finish past the deadline before the deadline's own timer runs.
+        onDone: (run) => (run.finishedMs > deadlineMs ? timeout() : answer({ kind: "done", copy: copy.index, arrivedMs, ...run })),
+      };
+      const cancelDeadline = clock.setTimer(() => {
+        copy.engine.withdraw(job);
+        timeout();
+      }, limitMs);
+      const deliver = () => {
+        if (!answered) copy.engine.enqueue(job);
+      };
+      if ((invocation.delayMs ?? 0) > 0) clock.setTimer(deliver, invocation.delayMs ?? 0);
+      else deliver();
+    });
+  }
+
+  function readiness(): Readiness {
+    if (serving().length > 0) return { ready: true };
+    const warming = live().filter((c) => !c.draining);
+    if (warming.length === 0) return { ready: false, reason: "no-copies" };
+    return { ready: false, reason: "warming", readyInMs: Math.min(...warming.map((c) => c.readyAtMs)) - clock.now() };
+  }
+
+  return {
+    component,
+    readiness,
+
+    /** Routes a request to the serving copy with the fewest outstanding requests (callers check readiness first). */
+    invoke(invocation: Invocation): Routed {
+      const copy = serving().reduce<Copy | undefined>((best, c) => (best && best.outstanding <= c.outstanding ? best : c), undefined);
+      if (!copy) throw new Error(`component ${component.name} has no copy serving`);
+      if (copy.engine.waitingRequests() >= component.max_queue_length) {
+        copy.queueFullRefusals++;
+        return { kind: "queue-full", copy: copy.index };
+      }
+      copy.invocations++;
+      copy.outstanding++;
+      copy.maxOutstanding = Math.max(copy.maxOutstanding, copy.outstanding);
+      return { kind: "accepted", copy: copy.index, outcome: run(copy, invocation) };
+    },
+
+    /** A new copy on `placement`, serving from `readyAtMs` (simulated) on. */
+    addCopy(placement: CopyPlacement, readyAtMs: number): void {
+      const series = iterationSeries(bucketMs);
+      const engine = createCopyEngine({
+        profile,
+        limits: { maxSequences: component.limits.max_sequences, tokenBudget: component.limits.token_budget },
+        batching: component.engine === "lmi-dynamic" ? "static" : "continuous",
+        kv: component.kv_admission,
+        clock,
+        onIteration: series.record,
+      });
+      const index = copies.length;
+      copies.push({
+        index, placement, readyAtMs, draining: false, gone: false, engine, series, modelLatency: latencyRecorder(), overheadLatency: latencyRecorder(),
+        invocations: 0, outstanding: 0, maxOutstanding: 0, timeouts: 0, queueFullRefusals: 0,
+      });
+    },
+
+    /** Stops routing to the newest `count` copies; each leaves, freeing its GPUs, once it has answered all it holds. */
+    drainCopies(count: number): void {
+      for (const copy of live().filter((c) => !c.draining).slice(-count)) {
+        copy.draining = true;
+        if (copy.outstanding === 0) copy.gone = true;
+      }
+    },
+
+    /** Copies that still hold GPUs (serving, warming or draining). */
+    placements(): CopyPlacement[] {
+      return live().map((c) => c.placement);
+    },
+
+    /** Copies that serve or will serve (not draining). */
+    copyCount(): number {
+      return live().filter((c) => !c.draining).length;
+    },
+
+    countError(counter: ErrorCounter): void {
+      errors[counter]++;
+    },
+
+    /** SageMaker's own time around the container's, for the copy that answered. */
+    recordOverhead(copyIndex: number, ms: number): void {
+      copies[copyIndex]?.overheadLatency.record(ms);
+      componentLatency.overhead.record(ms);
+    },
+
+    stats() {
+      const now = clock.now();
+      return {
+        component: component.name,
+        endpoint: component.endpointName,
+        engine: component.engine,
+        kvAdmission: component.kv_admission,
+        profile: component.profile,
+        readiness: readiness(),
+        invocations: copies.reduce((sum, c) => sum + c.invocations, 0),
+        ...errors,
+        modelLatencyMs: componentLatency.model.stats(),
+        overheadLatencyMs: componentLatency.overhead.stats(),
+        bucketMs,
+        copies: live().map((c) => {
+          const totals = c.series.totals();
+          const snapshot = c.engine.snapshot();
+          return {
+            copy: c.index,
+            state: c.draining ? "draining" : c.readyAtMs > now ? "warming" : "ready",
+            instance: c.placement.instance,
+            gpus: c.placement.gpus,
+            readyAtMs: c.readyAtMs,
+            invocations: c.invocations,
+            concurrentRequests: c.outstanding,
+            maxConcurrentRequests: c.maxOutstanding,
+            timeouts: c.timeouts,
+            queueFullRefusals: c.queueFullRefusals,
+            modelLatencyMs: c.modelLatency.stats(),
+            overheadLatencyMs: c.overheadLatency.stats(),
+            ...totals,
+            gpuBusyFraction: Math.min(1, totals.busyMs / Math.max(1, now - c.readyAtMs)),
+            kvCacheTokens: { ...totals.kvCacheTokens, capacity: component.limits.token_budget, now: snapshot.kvTokens },
+            runningSequences: snapshot.runningSequences,
+            waitingSequences: snapshot.waitingSequences,
+            waitingRequests: c.engine.waitingRequests(),
+            clockMs: snapshot.clockMs,
+            series: c.series.buckets(),
+          };
+        }),
+      };
+    },
+  };
+}
+
+export type ComponentEngine = ReturnType<typeof createComponentEngine>;
+export type ComponentStats = ReturnType<ComponentEngine["stats"]>;
