@@ -11,6 +11,9 @@ const table = (prefix, name) => join("arn:aws:dynamodb:", region, ":", account, 
 const tableIndexes = (prefix, name) => join("arn:aws:dynamodb:", region, ":", account, `:table/${prefix}-${name}/index/*`);
 
 const READ_KEY = { "api-keys": ["GetItem"] };
+/** Submitting charges the tenant's quotas; every terminal transition gives the job's slot back. */
+const QUOTAS = { tenants: ["GetItem"], usage: ["UpdateItem"] };
+const RELEASE = { usage: ["UpdateItem"] };
 const NOTIFY = { subscriptions: ["Query", "BatchWriteItem"] };
 const SQS_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"];
 const SQS_CONSUME = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
@@ -19,12 +22,12 @@ const SQS_CONSUME = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessa
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
-    tables: { ...READ_KEY, ...NOTIFY, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem"], batches: ["GetItem"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
     routeQueues: SQS_SEND,
     connections: true,
   },
   batches: {
-    tables: { ...READ_KEY, ...NOTIFY, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
     routeQueues: SQS_SEND,
     connections: true,
   },
@@ -37,20 +40,21 @@ const POLICIES = {
       connections: ["GetItem"],
       subscriptions: ["PutItem", "Query", "BatchWriteItem"],
       jobs: ["PutItem", "GetItem", "UpdateItem", "Query"],
-      "idempotency-keys": ["PutItem", "GetItem"],
+      "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"],
       batches: ["GetItem"],
+      ...QUOTAS,
     },
     routeQueues: SQS_SEND,
     connections: true,
   },
   batcher: {
-    tables: { ...NOTIFY, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"] },
+    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"] },
     routeQueues: [...SQS_CONSUME, ...SQS_SEND],
     connections: true,
     sagemaker: true,
   },
   deadLetter: {
-    tables: { ...NOTIFY, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"] },
+    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"] },
     deadLetterQueues: SQS_CONSUME,
     connections: true,
   },

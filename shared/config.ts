@@ -31,6 +31,8 @@ export type Config = {
     readonly routeSettings: string;
     readonly capacity: string;
     readonly wsTickets: string;
+    readonly tenants: string;
+    readonly usage: string;
   };
   /** Queue name of a route (the SQS queue its jobs wait in). */
   queueName(route: string): string;
@@ -87,6 +89,8 @@ export function loadConfig(env: Env = process.env): Config {
       routeSettings: table("route-settings"),
       capacity: table("capacity"),
       wsTickets: table("ws-tickets"),
+      tenants: table("tenants"),
+      usage: table("usage"),
     }),
     queueName: (route: string) => `${resourcePrefix}-${route}`,
   });

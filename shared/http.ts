@@ -3,7 +3,7 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { authenticate, bearerToken } from "./app/auth.ts";
 import type { Principal } from "./core/api-keys.ts";
-import { BatchlineError, ValidationError } from "./core/errors.ts";
+import { BatchlineError, RateLimitedError, ValidationError } from "./core/errors.ts";
 import type { ApiKeyStore } from "./ports.ts";
 import { logger } from "./observability.ts";
 
@@ -32,7 +32,8 @@ export function errorResponse(error: unknown): HttpResponse {
   if (error instanceof BatchlineError) {
     const status = error instanceof ValidationError ? error.status : (STATUS_BY_CODE[error.code] ?? 500);
     const field = error instanceof ValidationError ? error.field : undefined;
-    const headers: Record<string, string> = status === 429 || status === 503 ? { "retry-after": "1" } : {};
+    const retryAfter = error instanceof RateLimitedError ? error.retryAfterSeconds : 1;
+    const headers: Record<string, string> = status === 429 || status === 503 ? { "retry-after": String(retryAfter) } : {};
     return json(status, { error: { code: error.code, message: error.message, field } }, headers);
   }
   logger.error("unhandled error", { error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) });

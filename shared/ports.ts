@@ -4,6 +4,7 @@ import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
 import type { ApiKeyRecord, Principal } from "./core/api-keys.ts";
 import type { BatchRecord } from "./core/batches.ts";
+import type { TenantQuota } from "./core/quotas.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/window-policy.ts";
 
@@ -55,6 +56,26 @@ export type JobStore = {
 export type IdempotencyStore = {
   /** Binds (tenant, key) to jobId unless already bound; returns the job id the key is bound to. */
   bind(tenant: string, key: string, jobId: string, expiresAt: number): Promise<string>;
+  /** Undoes a binding to jobId (a submission refused after binding), leaving any other alone. */
+  unbind(tenant: string, key: string, jobId: string): Promise<void>;
+};
+
+export type TenantStore = {
+  quotaOf(tenant: string): Promise<TenantQuota | undefined>;
+  setQuota(tenant: string, quota: TenantQuota): Promise<void>;
+};
+
+/**
+ * Counts what tenants hold against their quotas. Charges are conditional (never past the limit);
+ * jobs are given back when they reach a terminal state.
+ */
+export type UsageMeter = {
+  /** Takes `count` job slots unless that would pass `limit`; whether it did. */
+  takeJobs(tenant: string, count: number, limit: number): Promise<boolean>;
+  giveBackJobs(tenant: string, count: number): Promise<void>;
+  /** Charges tokens to the tenant's minute unless that would pass `limit`; whether it did. */
+  chargeTokens(tenant: string, minute: number, tokens: number, limit: number): Promise<boolean>;
+  refundTokens(tenant: string, minute: number, tokens: number): Promise<void>;
 };
 
 export type BatchStore = {

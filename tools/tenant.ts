@@ -2,6 +2,7 @@
 //
 //   npm run tenant -- create NAME [--admin]   prints the new tenant's API key (shown once)
 //   npm run tenant -- rotate NAME             prints a new key; the tenant's old keys stop working
+//   npm run tenant -- quota NAME --max-jobs-in-flight N --tokens-per-minute M
 //
 // It talks to the stack's DynamoDB endpoint: BATCHLINE_DYNAMODB_ENDPOINT, or 127.0.0.1 on
 // BATCHLINE_DYNAMODB_PORT (8000) for the embedded stack; BATCHLINE_STAGE names the tables
@@ -10,7 +11,7 @@ import { parseArgs } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createTenant, rotateTenantKey } from "#shared/app/tenants";
-import { DynamoDbApiKeyStore } from "#shared/aws/dynamodb-stores";
+import { DynamoDbApiKeyStore, DynamoDbTenantStore } from "#shared/aws/dynamodb-stores";
 import { systemClock } from "#shared/aws/deps";
 import { BatchlineError } from "#shared/core/errors";
 
@@ -24,12 +25,29 @@ function client(): DynamoDBDocumentClient {
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { admin: { type: "boolean", default: false } } });
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      admin: { type: "boolean", default: false },
+      "max-jobs-in-flight": { type: "string" },
+      "tokens-per-minute": { type: "string" },
+    },
+  });
   const [command, tenant] = positionals;
-  if ((command !== "create" && command !== "rotate") || !tenant) throw new Error("usage: npm run tenant -- create NAME [--admin] | rotate NAME");
-  const tableName = `batchline-${process.env.BATCHLINE_STAGE || "local"}-api-keys`;
-  const deps = { apiKeys: new DynamoDbApiKeyStore({ client: client(), tableName }), clock: systemClock };
-  if (command === "create") {
+  if (!["create", "rotate", "quota"].includes(command ?? "") || !tenant) {
+    throw new Error("usage: npm run tenant -- create NAME [--admin] | rotate NAME | quota NAME --max-jobs-in-flight N --tokens-per-minute M");
+  }
+  const prefix = `batchline-${process.env.BATCHLINE_STAGE || "local"}`;
+  const dynamodb = client();
+  const deps = { apiKeys: new DynamoDbApiKeyStore({ client: dynamodb, tableName: `${prefix}-api-keys` }), clock: systemClock };
+  if (command === "quota") {
+    const quota = { max_jobs_in_flight: Number(values["max-jobs-in-flight"]), tokens_per_minute: Number(values["tokens-per-minute"]) };
+    if (!(Number.isInteger(quota.max_jobs_in_flight) && quota.max_jobs_in_flight > 0 && Number.isInteger(quota.tokens_per_minute) && quota.tokens_per_minute > 0)) {
+      throw new Error("quota needs --max-jobs-in-flight and --tokens-per-minute, both positive integers");
+    }
+    await new DynamoDbTenantStore({ client: dynamodb, tableName: `${prefix}-tenants` }).setQuota(tenant, quota);
+    console.log(`tenant ${tenant}: at most ${quota.max_jobs_in_flight} jobs in flight and ${quota.tokens_per_minute} tokens per minute`);
+  } else if (command === "create") {
     const { key } = await createTenant(deps, tenant, values.admin ? "admin" : "member");
     console.log(`tenant ${tenant} created; its API key (shown once):\n${key}`);
   } else {

@@ -6,8 +6,9 @@ import type { JobRecord } from "../core/jobs.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { checkJob } from "../core/submission.ts";
 import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore } from "../ports.ts";
+import { chargeSubmission, type QuotaDeps } from "./quotas.ts";
 
-export type SubmitDeps = {
+export type SubmitDeps = QuotaDeps & {
   readonly catalog: RouteCatalog;
   readonly jobs: JobStore;
   readonly queue: JobQueue;
@@ -38,9 +39,17 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
     }
   }
   const job = newJobRecord(checked, { jobId, tenant, now });
+  let refund: () => Promise<void>;
+  try {
+    refund = await chargeSubmission(deps, tenant, [{ prompt_tokens: job.prompt_tokens, max_tokens: job.request.max_tokens }], "interactive");
+  } catch (error) {
+    if (key !== undefined) await deps.idempotency.unbind(tenant, key, jobId);
+    throw error;
+  }
   try {
     await deps.jobs.create([job]);
   } catch (error) {
+    await refund();
     if (!(error instanceof ConflictError)) throw error;
     const winner = await deps.jobs.get(jobId);
     if (winner) return { job: winner, created: false };
@@ -73,11 +82,14 @@ export async function submitBatch(deps: SubmitDeps, tenant: string, text: string
     metadata,
     expires_at: expiryOf(now, retentionDays),
   };
-  await deps.batches.create(batch);
+  await chargeSubmission(deps, tenant, jobs.map((j) => ({ prompt_tokens: j.prompt_tokens, max_tokens: j.request.max_tokens })), "batch");
   try {
+    await deps.batches.create(batch);
     await deps.jobs.create(jobs);
   } catch (error) {
-    await failAll(deps, jobs, "submission_failed", "the batch could not be stored; submit it again");
+    // The jobs that were stored are failed (their slots come back as they end); the rest were never held.
+    const ended = await failAll(deps, jobs, "submission_failed", "the batch could not be stored; submit it again");
+    await deps.usage.giveBackJobs(tenant, jobs.length - ended);
     throw error;
   }
   await enqueueOrFail(deps, jobs);
@@ -95,7 +107,9 @@ async function enqueueOrFail(deps: SubmitDeps, jobs: readonly JobRecord[]): Prom
   }
 }
 
-async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<void> {
+/** Fails every job that was stored and not finished; returns how many it ended. */
+async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<number> {
   const at = deps.clock.now();
-  await Promise.allSettled(jobs.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
+  const ended = await Promise.allSettled(jobs.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
+  return ended.filter((r) => r.status === "fulfilled" && r.value !== undefined).length;
 }

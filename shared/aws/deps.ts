@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
   ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, Invoker, JobQueue, JobStore, Notifier, RouteSettingsStore, Sleep,
-  SubscriptionStore, TicketStore,
+  SubscriptionStore, TenantStore, TicketStore, UsageMeter,
 } from "../ports.ts";
+import { QuotaReleasingJobStore } from "../app/quotas.ts";
 import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { ApiGatewayNotifier } from "./apigw-notifier.ts";
@@ -11,7 +12,7 @@ import { createClients, type Clients } from "./clients.ts";
 import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
 import {
   DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbCapacityLedger, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbRouteSettingsStore,
-  DynamoDbSubscriptionStore, DynamoDbTicketStore,
+  DynamoDbSubscriptionStore, DynamoDbTenantStore, DynamoDbTicketStore, DynamoDbUsageMeter,
 } from "./dynamodb-stores.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
@@ -24,6 +25,8 @@ export type Deps = {
   readonly batches: BatchStore;
   readonly apiKeys: ApiKeyStore;
   readonly tickets: TicketStore;
+  readonly tenants: TenantStore;
+  readonly usage: UsageMeter;
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly queue: JobQueue;
@@ -44,9 +47,13 @@ export const randomIds: Ids = { job: id("job"), batch: id("batch"), window: id("
 
 export function buildDeps(config: Config, clients: Clients = createClients({ wsEndpoint: config.wsEndpoint })): Deps {
   const table = (tableName: string) => ({ client: clients.dynamodb, tableName });
+  const usage = new DynamoDbUsageMeter(table(config.tables.usage));
   return {
     catalog: config.catalog,
-    jobs: new DynamoDbJobStore(table(config.tables.jobs)),
+    // Every terminal transition gives the job's quota slot back, whoever makes it.
+    jobs: new QuotaReleasingJobStore(new DynamoDbJobStore(table(config.tables.jobs)), usage),
+    usage,
+    tenants: new DynamoDbTenantStore(table(config.tables.tenants)),
     idempotency: new DynamoDbIdempotencyStore(table(config.tables.idempotencyKeys)),
     batches: new DynamoDbBatchStore(table(config.tables.batches)),
     apiKeys: new DynamoDbApiKeyStore(table(config.tables.apiKeys)),

@@ -1,11 +1,12 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { ApiKeyRecord, Principal } from "../core/api-keys.ts";
 import type { BatchRecord } from "../core/batches.ts";
 import { ConflictError } from "../core/errors.ts";
+import type { TenantQuota } from "../core/quotas.ts";
 import type { RouteSettings } from "../core/route-settings.ts";
 import { addLoad, noLoad, type Load } from "../core/window-policy.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore, TicketStore,
+  ApiKeyStore, BatchStore, CapacityLedger, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter,
 } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, sdk } from "./dynamodb-job-store.ts";
@@ -40,6 +41,70 @@ export class DynamoDbIdempotencyStore extends DynamoDbTable implements Idempoten
     const bound = out.Item?.job_id;
     if (typeof bound !== "string") throw new ConflictError(`idempotency key ${key} is being bound; try again`);
     return bound;
+  }
+
+  async unbind(tenant: string, key: string, jobId: string): Promise<void> {
+    await conditional("unbind idempotency key", () =>
+      this.client.send(new DeleteCommand({
+        TableName: this.tableName,
+        Key: { key: `${tenant}#${key}` },
+        ConditionExpression: "job_id = :job",
+        ExpressionAttributeValues: { ":job": jobId },
+      })),
+    );
+  }
+}
+
+export class DynamoDbTenantStore extends DynamoDbTable implements TenantStore {
+  async quotaOf(tenant: string): Promise<TenantQuota | undefined> {
+    const out = await sdk(`get quota of ${tenant}`, () => this.client.send(new GetCommand({ TableName: this.tableName, Key: { tenant } })));
+    const item = out.Item;
+    return item ? { max_jobs_in_flight: Number(item.max_jobs_in_flight), tokens_per_minute: Number(item.tokens_per_minute) } : undefined;
+  }
+
+  async setQuota(tenant: string, quota: TenantQuota): Promise<void> {
+    await sdk(`set quota of ${tenant}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: { tenant, ...quota } })));
+  }
+}
+
+/** Counters in one table: `jobs#<tenant>` (jobs held) and `tokens#<tenant>#<minute>` (expire after two minutes). */
+export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
+  takeJobs(tenant: string, count: number, limit: number): Promise<boolean> {
+    return this.#charge(`jobs#${tenant}`, count, limit, undefined);
+  }
+
+  async giveBackJobs(tenant: string, count: number): Promise<void> {
+    await this.#add(`jobs#${tenant}`, -count);
+  }
+
+  chargeTokens(tenant: string, minute: number, tokens: number, limit: number): Promise<boolean> {
+    return this.#charge(`tokens#${tenant}#${minute}`, tokens, limit, (minute + 2) * 60);
+  }
+
+  async refundTokens(tenant: string, minute: number, tokens: number): Promise<void> {
+    await this.#add(`tokens#${tenant}#${minute}`, -tokens);
+  }
+
+  async #charge(key: string, amount: number, limit: number, expiresAt: number | undefined): Promise<boolean> {
+    if (amount > limit) return false;
+    const out = await conditional(`charge ${key}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key },
+          UpdateExpression: expiresAt === undefined ? "ADD used :n" : "ADD used :n SET expires_at = :exp",
+          ConditionExpression: "attribute_not_exists(used) OR used <= :room",
+          ExpressionAttributeValues: { ":n": amount, ":room": limit - amount, ...(expiresAt === undefined ? {} : { ":exp": expiresAt }) },
+        }),
+      ),
+    );
+    return out !== undefined;
+  }
+
+  async #add(key: string, amount: number): Promise<void> {
+    await sdk(`adjust ${key}`, () =>
+      this.client.send(new UpdateCommand({ TableName: this.tableName, Key: { key }, UpdateExpression: "ADD used :n", ExpressionAttributeValues: { ":n": amount } })),
+    );
   }
 }
 

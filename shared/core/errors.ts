@@ -99,6 +99,16 @@ export class ModelWarmingError extends BatchlineError {
   }
 }
 
+/** The caller is over a quota; trying again after `retryAfterSeconds` may work. */
+export class RateLimitedError extends BatchlineError {
+  override readonly name = "RateLimitedError";
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super("rate_limited", message, { retryable: true });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** A WebSocket connection that API Gateway no longer knows (410 Gone). */
 export class ConnectionGoneError extends BatchlineError {
   override readonly name = "ConnectionGoneError";

@@ -265,6 +265,15 @@ describe("the pipeline on the embedded stack", () => {
     await expect(promisify(execFile)(process.execPath, ["tools/tenant.ts", "create", "initech"], {
       env: { ...process.env, BATCHLINE_STAGE: stage, BATCHLINE_DYNAMODB_PORT: ports.BATCHLINE_DYNAMODB_PORT },
     })).rejects.toMatchObject({ stderr: expect.stringContaining("tenant initech already exists") });
+
+    await tenantTool("quota", "initech", "--max-jobs-in-flight", "1", "--tokens-per-minute", "100000");
+    const long = { model: "llama-2-7b", prompt: "a long one", max_tokens: 2048 };
+    const held = await api("POST", "/v1/jobs", long, second);
+    expect(held.status).toBe(202);
+    const refused = await api("POST", "/v1/jobs", long, second);
+    expect([refused.status, refused.json.error.code, refused.headers.get("retry-after")]).toEqual([429, "rate_limited", "5"]);
+    expect((await api("DELETE", `/v1/jobs/${held.json.job_id}`, undefined, second)).status).toBe(200);
+    expect((await api("POST", "/v1/jobs", { ...long, max_tokens: 4 }, second)).status).toBe(202);
   });
 
   it("opens a WebSocket once with a one-time ticket, keeping the API key out of the URL", async () => {

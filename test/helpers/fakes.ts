@@ -7,11 +7,12 @@ import type { ServerEvent } from "#shared/core/events";
 import type { JobMessage, JobRecord } from "#shared/core/jobs";
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
+import type { TenantQuota } from "#shared/core/quotas";
 import type { RouteSettings } from "#shared/core/route-settings";
 import { addLoad, noLoad, type Load } from "#shared/core/window-policy";
 import type {
   ApiKeyStore, BatchStore, CapacityLedger, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TicketStore, WindowPlacement,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, WindowPlacement,
 } from "#shared/ports";
 import { sleep } from "#shared/sleep";
 
@@ -76,6 +77,43 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (bound) return bound;
     this.keys.set(id, jobId);
     return jobId;
+  }
+  async unbind(tenant: string, key: string, jobId: string) {
+    if (this.keys.get(`${tenant}#${key}`) === jobId) this.keys.delete(`${tenant}#${key}`);
+  }
+}
+
+export class MemoryTenants implements TenantStore {
+  readonly quotas = new Map<string, TenantQuota>();
+  async quotaOf(tenant: string) {
+    return this.quotas.get(tenant);
+  }
+  async setQuota(tenant: string, quota: TenantQuota) {
+    this.quotas.set(tenant, quota);
+  }
+}
+
+export class MemoryUsage implements UsageMeter {
+  readonly counters = new Map<string, number>();
+  async takeJobs(tenant: string, count: number, limit: number) {
+    return this.#charge(`jobs#${tenant}`, count, limit);
+  }
+  async giveBackJobs(tenant: string, count: number) {
+    this.#add(`jobs#${tenant}`, -count);
+  }
+  async chargeTokens(tenant: string, minute: number, tokens: number, limit: number) {
+    return this.#charge(`tokens#${tenant}#${minute}`, tokens, limit);
+  }
+  async refundTokens(tenant: string, minute: number, tokens: number) {
+    this.#add(`tokens#${tenant}#${minute}`, -tokens);
+  }
+  #charge(key: string, amount: number, limit: number) {
+    if ((this.counters.get(key) ?? 0) + amount > limit) return false;
+    this.#add(key, amount);
+    return true;
+  }
+  #add(key: string, amount: number) {
+    this.counters.set(key, (this.counters.get(key) ?? 0) + amount);
   }
 }
 
@@ -300,6 +338,8 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     queue: new MemoryQueue(),
     apiKeys: new MemoryApiKeys(),
     tickets: new MemoryTickets(),
+    tenants: new MemoryTenants(),
+    usage: new MemoryUsage(),
     connections: new MemoryConnections(),
     subscriptions: new MemorySubscriptions(),
     notifier: new RecordingNotifier(),

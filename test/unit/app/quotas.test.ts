@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { cancelJob } from "#shared/app/cancel";
+import { QuotaReleasingJobStore } from "#shared/app/quotas";
+import { submitBatch, submitJob } from "#shared/app/submit";
+import { RateLimitedError } from "#shared/core/errors";
+import { runBatcher } from "../../helpers/batcher.ts";
+import { memoryDeps } from "../../helpers/fakes.ts";
+
+/** Deps whose job store gives quota slots back, as shared/aws/deps.ts wires the real one. */
+function quotaDeps(maxJobs: number, tokensPerMinute = 1_000_000) {
+  const deps = memoryDeps();
+  const store = deps.jobs;
+  const wired = { ...deps, jobs: new QuotaReleasingJobStore(store, deps.usage) };
+  deps.tenants.quotas.set("acme", { max_jobs_in_flight: maxJobs, tokens_per_minute: tokensPerMinute });
+  return { deps: wired, store };
+}
+
+const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 10 };
+
+describe("quotas", () => {
+  it("refuses a job past the tenant's jobs in flight with 429-worthy Retry-After, writing nothing", async () => {
+    const { deps, store } = quotaDeps(2);
+    await submitJob(deps, "acme", job);
+    await submitJob(deps, "acme", job);
+    const refused = submitJob(deps, "acme", { ...job, idempotency_key: "third" });
+    await expect(refused).rejects.toThrow(RateLimitedError);
+    await expect(refused).rejects.toMatchObject({ retryAfterSeconds: 5, message: "tenant acme would have more than 2 jobs in flight, its quota; wait for some to finish" });
+    expect(store.jobs.size).toBe(2);
+    expect(deps.idempotency.keys.size).toBe(0);
+    expect(deps.queue.sent).toHaveLength(2);
+    await expect(submitJob(deps, "globex", job)).resolves.toMatchObject({ created: true });
+  });
+
+  it("gives a slot back when a job ends, whichever way", async () => {
+    const { deps } = quotaDeps(1);
+    const { job: first } = await submitJob(deps, "acme", job);
+    await expect(submitJob(deps, "acme", job)).rejects.toThrow(RateLimitedError);
+    await cancelJob(deps, "acme", first.job_id);
+    const { job: second } = await submitJob(deps, "acme", job);
+    await runBatcher(deps);
+    expect(deps.usage.counters.get("jobs#acme")).toBe(0);
+    expect((await deps.jobs.get(second.job_id))?.status).toBe("SUCCEEDED");
+  });
+
+  it("refuses tokens past the minute's allowance until the next minute", async () => {
+    const { deps } = quotaDeps(100, 15);
+    await submitJob(deps, "acme", job);
+    await expect(submitJob(deps, "acme", job)).rejects.toMatchObject({ code: "rate_limited", retryAfterSeconds: 60 });
+    expect(deps.usage.counters.get("jobs#acme")).toBe(1);
+    deps.clock.advance(60_000);
+    await expect(submitJob(deps, "acme", job)).resolves.toMatchObject({ created: true });
+  });
+
+  it("bounds a batch file by jobs in flight only", async () => {
+    const { deps, store } = quotaDeps(2, 1);
+    const line = (id: string) => JSON.stringify({ custom_id: id, body: job });
+    await expect(submitBatch(deps, "acme", [line("a"), line("b"), line("c")].join("\n"))).rejects.toThrow(RateLimitedError);
+    expect(store.jobs.size + deps.batches.batches.size).toBe(0);
+    await expect(submitBatch(deps, "acme", [line("a"), line("b")].join("\n"))).resolves.toMatchObject({ request_counts: { total: 2 } });
+  });
+});
