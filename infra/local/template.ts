@@ -15,7 +15,11 @@ export type LocalResources = {
   readonly queues: readonly QueueDefinition[];
   readonly tables: readonly TableDefinition[];
   readonly mappings: readonly EventSourceMappingDefinition[];
+  /** Tables with a TimeToLiveSpecification: dynalite has no TTL, so the stack sweeps them. */
+  readonly ttl: readonly TimeToLiveDefinition[];
 };
+
+export type TimeToLiveDefinition = { readonly tableName: string; readonly attribute: string };
 
 export type QueueDefinition = {
   readonly logicalId: string;
@@ -94,6 +98,11 @@ const tableSchema = z.object({
   ProvisionedThroughput: throughput.optional(),
 });
 
+const tableTtlSchema = z.object({
+  TableName: z.string(),
+  TimeToLiveSpecification: z.object({ AttributeName: z.string(), Enabled: z.boolean().default(true) }).optional(),
+});
+
 const mappingSchema = z.object({
   EventSourceArn: z.union([getAtt, z.string()]),
   FunctionName: z.union([getAtt, ref, z.string()]),
@@ -163,6 +172,10 @@ export function parseTemplate(template: unknown): LocalResources {
   const tables = ofType("AWS::DynamoDB::Table").map(([logicalId, r]): TableDefinition =>
     parseProperties(tableSchema, logicalId, r.Properties),
   );
+  const ttl = ofType("AWS::DynamoDB::Table").flatMap(([logicalId, r]): TimeToLiveDefinition[] => {
+    const { TableName, TimeToLiveSpecification: spec } = parseProperties(tableTtlSchema, logicalId, r.Properties);
+    return spec?.Enabled ? [{ tableName: TableName, attribute: spec.AttributeName }] : [];
+  });
 
   const mappings = ofType("AWS::Lambda::EventSourceMapping").flatMap(([logicalId, r]): EventSourceMappingDefinition[] => {
     const m = parseProperties(mappingSchema, logicalId, r.Properties);
@@ -184,7 +197,7 @@ export function parseTemplate(template: unknown): LocalResources {
     ];
   });
 
-  return { queues, tables, mappings };
+  return { queues, tables, mappings, ttl };
 }
 
 export type PackageOptions = {

@@ -37,6 +37,11 @@ describe("parseTemplate on the template `osls package` generates", () => {
     expect(resources.tables.map((t) => t.TableName)).toContain(`${prefix}-api-keys`);
   });
 
+  it("keeps each table's TTL attribute for the retention sweeper", () => {
+    expect(resources.ttl).toContainEqual({ tableName: `${prefix}-jobs`, attribute: "expires_at" });
+    expect(resources.ttl.map((t) => t.tableName)).not.toContain(`${prefix}-api-keys`);
+  });
+
   it("maps each route queue to the batcher with the route's window settings", () => {
     for (const route of catalog.routes.values()) {
       const mapping = resources.mappings.find((m) => m.queueName === `${prefix}-${route.name}`);
