@@ -5,6 +5,7 @@ import type { ServerEvent } from "./core/events.ts";
 import type { ApiKeyRecord, Principal } from "./core/api-keys.ts";
 import type { BatchRecord } from "./core/batches.ts";
 import type { TenantQuota } from "./core/quotas.ts";
+import type { Page, PageRequest } from "./core/paging.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/window-policy.ts";
 
@@ -16,8 +17,7 @@ export type Clock = { now(): Date };
 
 export type Ids = { job(): string; batch(): string; window(): string };
 
-export type Page<T> = { readonly items: readonly T[]; readonly cursor?: string | undefined };
-export type PageRequest = { readonly limit: number; readonly cursor?: string | undefined };
+export type { Page, PageRequest } from "./core/paging.ts";
 
 /** Where a job ran: written on the job when a batcher claims it. */
 export type WindowPlacement = { readonly window_id: string; readonly window_size: number; readonly component: string };

@@ -1,5 +1,7 @@
 import { ValidationError } from "./errors.ts";
-import type { PageRequest } from "../ports.ts";
+
+export type Page<T> = { readonly items: readonly T[]; readonly cursor?: string | undefined };
+export type PageRequest = { readonly limit: number; readonly cursor?: string | undefined };
 
 /** `?limit=&cursor=` as a page request; limit defaults to `defaultLimit` and is capped at 1000. */
 export function pageRequest(query: Readonly<Record<string, string | undefined>> | undefined, defaultLimit: number): PageRequest {
