@@ -2,7 +2,7 @@ import { staticBatchMs } from "./latency-model.ts";
 import type { PackItem } from "./packing.ts";
 import type { LatencyProfile } from "./profiles.ts";
 import type { RouteSettings } from "./route-settings.ts";
-import type { Component } from "./routes.ts";
+import type { Component, KvAdmission } from "./routes.ts";
 
 /** Work held on a component: sequences in flight and the KV tokens they may take. */
 export type Load = { readonly sequences: number; readonly tokens: number };
@@ -11,9 +11,15 @@ export const noLoad: Load = { sequences: 0, tokens: 0 };
 export const addLoad = (a: Load, b: Load): Load => ({ sequences: a.sequences + b.sequences, tokens: a.tokens + b.tokens });
 export const subtractLoad = (a: Load, b: Load): Load => ({ sequences: a.sequences - b.sequences, tokens: a.tokens - b.tokens });
 
-/** KV tokens a job may take once admitted: a reserving engine holds prompt + max new tokens. */
-export function demandOf(item: PackItem): Load {
-  return { sequences: 1, tokens: item.promptTokens + item.maxNewTokens };
+/**
+ * KV tokens a job takes once admitted, counted the way its engine admits: a reserving engine
+ * (TGI's max_batch_total_tokens) holds prompt + max new tokens from the start; a paged engine
+ * (vLLM) holds only what the sequence has so far, on average its prompt and half its output. The
+ * batcher must not count more than the engine does, or it would leave the engine's room unused.
+ */
+export function demandOf(item: PackItem, admission: KvAdmission = "reserve"): Load {
+  const held = admission === "paged" ? Math.ceil(item.maxNewTokens / 2) : item.maxNewTokens;
+  return { sequences: 1, tokens: item.promptTokens + held };
 }
 
 /**

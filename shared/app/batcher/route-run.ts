@@ -123,15 +123,15 @@ export class RouteRun implements RunHandle {
     const started: { component: Component; pending: Pending }[] = [];
     while (this.#pending.length > 0) {
       const next = this.#pending[0] as Pending;
-      const component = this.#placeFor(() => demandOf(next.item));
+      const component = this.#placeFor((c) => demandOf(next.item, c.kv_admission));
       if (!component) break;
       this.#pending.shift();
-      this.#reserve(component, demandOf(next.item));
+      this.#reserve(component, demandOf(next.item, component.kv_admission));
       started.push({ component, pending: next });
     }
     if (started.length === 0) return;
     const window = { window_id: this.#deps.ids.window(), window_size: started.length };
-    for (const { component, pending } of started) this.#launch(component, [pending], demandOf(pending.item), window);
+    for (const { component, pending } of started) this.#launch(component, [pending], demandOf(pending.item, component.kv_admission), window);
   }
 
   /** Dynamic batch: a copy runs one batch at a time, so a batch takes a whole copy's room. */
