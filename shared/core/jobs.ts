@@ -23,7 +23,9 @@ export const jobRequestSchema = z
   .strictObject({
     model: z.string({ error: expected("must be a string naming a model route") }).min(1, "must not be empty"),
     prompt: z.string({ error: "must be a string" }).min(1, "must not be empty").optional(),
-    messages: z.array(chatMessage, { error: "must be an array of {role, content}" }).min(1, "must not be empty").optional(),
+    // The chat template puts the system text into the first user turn: without one the model would get nothing to answer.
+    messages: z.array(chatMessage, { error: "must be an array of {role, content}" }).min(1, "must not be empty")
+      .refine((ms) => ms.some((m) => m.role === "user"), "must include a user message").optional(),
     max_tokens: z.number({ error: expected("must be an integer") }).int("must be an integer").positive("must be at least 1"),
     temperature: z.number({ error: "must be a number" }).min(0, "must be between 0 and 2").max(2, "must be between 0 and 2").optional(),
     top_p: z.number({ error: "must be a number" }).gt(0, "must be in (0, 1]").max(1, "must be in (0, 1]").optional(),

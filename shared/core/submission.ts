@@ -19,17 +19,26 @@ export type CheckedJob = {
   readonly promptTokens: number;
 };
 
+/**
+ * A client's key as a message shows it: a plain name as it is, anything else quoted (the empty
+ * key, blanks, control characters), so that the message names it readably.
+ */
+function shownKey(key: PropertyKey): string {
+  const name = String(key);
+  if (typeof key === "number" || /^[\w$-]+$/.test(name)) return name;
+  // JSON escapes control characters and lone surrogates, but not the line separators U+2028/9.
+  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
 /** First zod issue as a ValidationError naming the field and the rule. */
 export function toValidationError(error: z.ZodError, fieldPrefix = ""): ValidationError {
   const issue = error.issues[0];
   if (!issue) return new ValidationError(`${fieldPrefix || "body"}: invalid`);
-  let path = [fieldPrefix, ...issue.path.map(String)].filter(Boolean).join(".");
-  let message = issue.message;
-  if (issue.code === "unrecognized_keys") {
-    path = [path, issue.keys[0]].filter(Boolean).join(".");
-    message = "is not a known field";
-  }
-  return new ValidationError(`${path || "body"}: ${message}`, path || undefined);
+  const keys = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0] ?? ""] : issue.path;
+  const field = [fieldPrefix, ...keys.map(String)].filter(Boolean).join(".");
+  const shown = [fieldPrefix, ...keys.map(shownKey)].filter(Boolean).join(".");
+  const message = issue.code === "unrecognized_keys" ? "is not a known field" : issue.message;
+  return new ValidationError(`${shown || "body"}: ${message}`, field || undefined);
 }
 
 /**
@@ -55,13 +64,25 @@ export function checkJob(raw: unknown, catalog: RouteCatalog, now: Date, fieldPr
   if (request.deadline !== undefined && Date.parse(request.deadline) <= now.getTime()) {
     throw new ValidationError(`${field("deadline")}: must be in the future`, field("deadline"));
   }
+  // zod drops a record's `__proto__` key without a word (an object cannot hold it as data): say so.
+  const metadata = (raw as { metadata?: unknown }).metadata;
+  if (typeof metadata === "object" && metadata !== null && Object.hasOwn(metadata, "__proto__")) {
+    throw new ValidationError(`${field("metadata.__proto__")}: is not allowed as a metadata key`, field("metadata.__proto__"));
+  }
   const promptText = promptTextOf(request);
   const promptField = field(request.prompt === undefined ? "messages" : "prompt");
   const promptBytes = Buffer.byteLength(promptText, "utf8");
   if (promptBytes + REQUEST_ENVELOPE_BYTES > route.limits.payload_bytes) {
     throw new ValidationError(`${promptField}: ${promptBytes} bytes is over the ${route.limits.payload_bytes}-byte request limit of model ${route.name}`, promptField, 413);
   }
-  const promptTokens = tokenCounter(route.tokenizer).countPrompt(promptText);
+  const counter = tokenCounter(route.tokenizer);
+  // Counting takes time in proportion to the text (a minute for 6 MB): a text too long for the
+  // limit even in the vocabulary's longest tokens is refused without counting.
+  const fewestTokens = Math.ceil(promptText.length / counter.maxTokenLength);
+  if (fewestTokens > route.limits.max_prompt_tokens) {
+    throw new ValidationError(`${promptField}: at least ${fewestTokens} tokens is over the ${route.limits.max_prompt_tokens}-token prompt limit of model ${route.name}`, promptField);
+  }
+  const promptTokens = counter.countPrompt(promptText);
   if (promptTokens > route.limits.max_prompt_tokens) {
     throw new ValidationError(`${promptField}: ${promptTokens} tokens is over the ${route.limits.max_prompt_tokens}-token prompt limit of model ${route.name}`, promptField);
   }

@@ -12,6 +12,11 @@ export type TokenCounter = {
   countPrompt(text: string): number;
   /** Tokens of generated text (no BOS). */
   countCompletion(text: string): number;
+  /**
+   * The most UTF-16 code units of text one token of the vocabulary stands for: a text of length n
+   * has at least n / maxTokenLength tokens, known without counting them.
+   */
+  readonly maxTokenLength: number;
 };
 
 type Llama3Tokenizer = { encode(text: string, options?: { bos?: boolean; eos?: boolean }): number[] };
@@ -38,10 +43,14 @@ const counters: Record<TokenizerName, TokenCounter> = {
   llama2: {
     countPrompt: (text) => llamaTokenizer.encode(text, true).length,
     countCompletion: (text) => (text.length === 0 ? 0 : llamaTokenizer.encode(text, false).length),
+    // SentencePiece pieces of at most 16 characters ("▁" sixteen times); byte fallback is less.
+    maxTokenLength: 16,
   },
   llama3: {
     countPrompt: (text) => llama3Tokenizer().encode(text, { bos: true, eos: false }).length,
     countCompletion: (text) => (text.length === 0 ? 0 : llama3Tokenizer().encode(text, { bos: false, eos: false }).length),
+    // Byte-level BPE tokens of at most 128 bytes (128 spaces), and a code unit is at least a byte.
+    maxTokenLength: 128,
   },
 };
 
