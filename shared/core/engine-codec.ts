@@ -113,7 +113,9 @@ export function decodeResponse(
     engine === "vllm-openai" ? completionSchema : engine === "lmi-rolling" ? generationSchema.transform((g) => [g]) : z.array(generationSchema);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    throw new ModelRejectedError(`model returned an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
+    throw new ModelRejectedError(`model returned an unexpected body: ${where}${issue?.message ?? "invalid"}`);
   }
   if (parsed.data.length !== expected) {
     throw new ModelRejectedError(`model returned ${parsed.data.length} generations for ${expected} prompts`);

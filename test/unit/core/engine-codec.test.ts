@@ -32,7 +32,7 @@ describe("engine codec", () => {
 
   it.each([
     ["not json", "model returned a body that is not JSON: not json"],
-    [JSON.stringify({ text: "x" }), "model returned an unexpected body: Invalid input: expected string, received undefined"],
+    [JSON.stringify({ text: "x" }), "model returned an unexpected body: generated_text: Invalid input: expected string, received undefined"],
     [JSON.stringify([{ generated_text: "x" }]), "model returned an unexpected body: Invalid input: expected object, received array"],
   ])("rejects a rolling response %s as the model's fault", (body, message) => {
     expect(() => decodeResponse("lmi-rolling", body, 1, count)).toThrow(new ModelRejectedError(message));
