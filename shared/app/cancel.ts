@@ -17,7 +17,7 @@ const cancelled = (how: string): JobEnding => ({ status: "CANCELLED", error: { c
 export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string, how = "by request"): Promise<JobRecord> {
   const job = await getJob(deps, tenant, jobId);
   if (job.status === "CANCELLED") return job;
-  if (isTerminal(job.status)) throw new ConflictError(`job ${jobId} already ${job.status}; only queued or running jobs can be cancelled`);
+  if (isTerminal(job.status)) throw alreadyFinished(job);
   const ended = await deps.jobs.endUnfinished(jobId, cancelled(how), deps.clock.now());
   const current = ended ?? (await getJob(deps, tenant, jobId));
   if (!ended) {
@@ -28,6 +28,23 @@ export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string,
   if (ended.batch_id !== undefined) await reportBatchProgress(deps, ended.batch_id);
   return ended;
 }
+
+/**
+ * Cancels several jobs of the caller's tenant, all or none: every job is checked first, so that
+ * an unknown, foreign or finished one among them cancels nothing.
+ */
+export async function cancelJobs(deps: CancelDeps, tenant: string, jobIds: readonly string[], how = "by request"): Promise<JobRecord[]> {
+  const ids = [...new Set(jobIds)];
+  const jobs = await Promise.all(ids.map((id) => getJob(deps, tenant, id)));
+  const finished = jobs.find((j) => isTerminal(j.status) && j.status !== "CANCELLED");
+  if (finished) throw alreadyFinished(finished);
+  const ended: JobRecord[] = [];
+  for (const id of ids) ended.push(await cancelJob(deps, tenant, id, how));
+  return ended;
+}
+
+const alreadyFinished = (job: JobRecord) =>
+  new ConflictError(`job ${job.job_id} already ${job.status}; only queued or running jobs can be cancelled`);
 
 /** Cancels every job of a batch that has not finished; the finished ones keep their results. */
 export async function cancelBatch(deps: CancelDeps, tenant: string, batchId: string): Promise<BatchView> {

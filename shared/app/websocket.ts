@@ -7,7 +7,7 @@ import { toValidationError } from "../core/submission.ts";
 import type { ApiKeyStore, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore, TicketStore } from "../ports.ts";
 import { authenticate } from "./auth.ts";
 import type { Logger } from "./logger.ts";
-import { cancelBatch, cancelJob } from "./cancel.ts";
+import { cancelBatch, cancelJobs } from "./cancel.ts";
 import { batchCounts, getBatch, getJob, type QueryDeps } from "./queries.ts";
 import { submitJob, type SubmitDeps } from "./submit.ts";
 
@@ -86,7 +86,7 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     if (message.action === "cancel") {
       // The cancelled jobs' subscribers (the sender among them, if subscribed) get job.cancelled.
       if (message.batch_id !== undefined) await cancelBatch(deps, connection.tenant, message.batch_id);
-      else for (const id of new Set(message.job_ids)) await cancelJob(deps, connection.tenant, id, "over the WebSocket");
+      else await cancelJobs(deps, connection.tenant, message.job_ids ?? [], "over the WebSocket");
       return;
     }
     if (message.batch_id !== undefined) {
