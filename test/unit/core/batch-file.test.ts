@@ -31,7 +31,7 @@ describe("parseBatchFile", () => {
     [JSON.stringify({ body: {} }), "line 1: custom_id: is required"],
     [JSON.stringify({ custom_id: "a" }), "line 1: body: is required"],
     [line("a", { model: "llama-2-7b", prompt: "hi" }), "line 1: body.max_tokens: is required"],
-    [line("a", { model: "nope", prompt: "hi", max_tokens: 1 }), 'line 1: body.model: unknown model "nope"; known models: llama-2-7b'],
+    [line("a", { model: "nope", prompt: "hi", max_tokens: 1 }), 'line 1: body.model: unknown model "nope"; known models: llama-2-7b, llama-3-8b, llama-3-1b'],
   ])("rejects %j", (text, message) => {
     expect(rejection(text).message).toBe(message);
   });

@@ -28,7 +28,7 @@ describe("checkJob", () => {
   it.each([
     [{ ...valid, model: undefined }, "model", "model: is required"],
     [{ ...valid, model: 7 }, "model", "model: must be a string naming a model route"],
-    [{ ...valid, model: "gpt-9" }, "model", 'model: unknown model "gpt-9"; known models: llama-2-7b'],
+    [{ ...valid, model: "gpt-9" }, "model", 'model: unknown model "gpt-9"; known models: llama-2-7b, llama-3-8b, llama-3-1b'],
     [{ ...valid, max_tokens: undefined }, "max_tokens", "max_tokens: is required"],
     [{ ...valid, max_tokens: 1.5 }, "max_tokens", "max_tokens: must be an integer"],
     [{ ...valid, max_tokens: 0 }, "max_tokens", "max_tokens: must be at least 1"],
