@@ -5,15 +5,22 @@ import type { BatchStore, JobStore, Page, PageRequest } from "../ports.ts";
 
 export type QueryDeps = { readonly jobs: JobStore; readonly batches: BatchStore };
 
+/**
+ * The ids this API hands out are short (a prefix and 32 hex digits). A much longer one names
+ * nothing, and is not looked up: DynamoDB refuses a key over 2 KB with an error of its own.
+ */
+const MAX_ID_LENGTH = 256;
+const mayExist = (id: string) => id.length > 0 && id.length <= MAX_ID_LENGTH;
+
 /** A job of the caller's tenant. Another tenant's job is "not found", never "forbidden". */
 export async function getJob(deps: Pick<QueryDeps, "jobs">, tenant: string, jobId: string): Promise<JobRecord> {
-  const job = await deps.jobs.get(jobId);
+  const job = mayExist(jobId) ? await deps.jobs.get(jobId) : undefined;
   if (!job || job.tenant !== tenant) throw new NotFoundError(`job ${jobId} not found`);
   return job;
 }
 
 export async function getBatch(deps: QueryDeps, tenant: string, batchId: string): Promise<BatchRecord> {
-  const batch = await deps.batches.get(batchId);
+  const batch = mayExist(batchId) ? await deps.batches.get(batchId) : undefined;
   if (!batch || batch.tenant !== tenant) throw new NotFoundError(`batch ${batchId} not found`);
   return batch;
 }

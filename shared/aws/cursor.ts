@@ -9,11 +9,21 @@ export function decodeCursor(cursor: string | undefined): Record<string, unknown
   if (cursor === undefined) return undefined;
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof key === "object" && key !== null && !Array.isArray(key)) return key as Record<string, unknown>;
+    if (isKey(key)) return key;
   } catch {
     // fall through to the error below
   }
   throw invalidCursor();
+}
+
+/**
+ * What a LastEvaluatedKey holds: attribute names to strings and numbers. Anything else is not a
+ * cursor this API returned, and some of it (1e21, 1e309) the SDK refuses to send with a plain
+ * Error, before DynamoDB could answer ValidationException.
+ */
+function isKey(value: unknown): value is Record<string, string | number> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  return Object.values(value).every((v) => typeof v === "string" || (typeof v === "number" && Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER));
 }
 
 const invalidCursor = () => new ValidationError("cursor: not a cursor this API returned", "cursor");
