@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { loadRouteCatalog } from "#shared/config";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./aws.ts";
 import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
@@ -46,7 +46,23 @@ export type StackOptions = {
   readonly log?: Logger;
   /** osls offline's output (handler logs included); default dropped. */
   readonly onOfflineOutput?: (chunk: string) => void;
+  /**
+   * Event source mapping settings that replace the template's, keyed by queue name, applied
+   * before the pollers start (in AWS: UpdateEventSourceMapping). A `maximumConcurrency` given as
+   * undefined means AWS's default scaling. A queue that has no mapping is an error.
+   */
+  readonly mappingOverrides?: MappingOverrides;
+  /**
+   * The routes file the SageMaker emulator and the functions read (BATCHLINE_ROUTES_FILE);
+   * default `<projectDir>/infra/routes.yml`. Queues and mappings still come from the project's
+   * own routes.yml through serverless.yml: a variant may change components (engine, copies,
+   * limits), not routes.
+   */
+  readonly routesFile?: string;
 };
+
+export type MappingOverride = Partial<Pick<EventSourceMappingDefinition, "batchSize" | "maximumBatchingWindowSeconds" | "maximumConcurrency">>;
+export type MappingOverrides = Readonly<Record<string, MappingOverride>>;
 
 export type StackEndpoints = {
   readonly sqs: string;
@@ -96,7 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   const dataPath = (name: string) => (options.dataDir === undefined ? undefined : join(options.dataDir, name));
 
-  const routesFile = join(projectDir, "infra", "routes.yml");
+  const routesFile = options.routesFile === undefined ? join(projectDir, "infra", "routes.yml") : resolve(options.routesFile);
   const parts: Parts = { mappings: [] };
   const stop = () => stopParts(parts, log);
   let offlineStarting: Promise<RunningOffline> | undefined;
@@ -154,7 +170,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
     }
     const invoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
-    const mappings = resources.mappings.map((m) => ({ ...m, polling: wantPollers && m.enabled }));
+    const mappings = applyMappingOverrides(resources.mappings, options.mappingOverrides).map((m) => ({ ...m, polling: wantPollers && m.enabled }));
     for (const mapping of mappings.filter((m) => m.polling)) {
       const queue = queues.find((q) => q.name === mapping.queueName);
       if (!queue || !invoke) throw new Error(`${mapping.logicalId}: no queue ${mapping.queueName} or nothing to invoke`);
@@ -199,6 +215,29 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop().catch((stopError: unknown) => log.error(`stopping after a failed start: ${String(stopError)}`));
     throw error;
   }
+}
+
+/** The template's mappings with `overrides` (by queue name) applied; an override for no mapping is an error. */
+export function applyMappingOverrides(
+  mappings: readonly EventSourceMappingDefinition[],
+  overrides: MappingOverrides = {},
+): EventSourceMappingDefinition[] {
+  for (const queueName of Object.keys(overrides)) {
+    if (!mappings.some((m) => m.queueName === queueName)) throw new Error(`mappingOverrides: no event source mapping reads queue ${queueName}`);
+  }
+  return mappings.map((m) => {
+    const override = overrides[m.queueName];
+    if (!override) return m;
+    const merged = { ...m, ...override };
+    if (!(Number.isInteger(merged.batchSize) && merged.batchSize >= 1)) throw new Error(`mappingOverrides: ${m.queueName}: batchSize must be a positive integer`);
+    if (!(Number.isInteger(merged.maximumBatchingWindowSeconds) && merged.maximumBatchingWindowSeconds >= 0)) {
+      throw new Error(`mappingOverrides: ${m.queueName}: maximumBatchingWindowSeconds must be a whole number of seconds`);
+    }
+    if (merged.maximumConcurrency !== undefined && !(Number.isInteger(merged.maximumConcurrency) && merged.maximumConcurrency >= 2)) {
+      throw new Error(`mappingOverrides: ${m.queueName}: maximumConcurrency must be an integer of at least 2`);
+    }
+    return merged;
+  });
 }
 
 type Parts = {

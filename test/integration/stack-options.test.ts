@@ -1,0 +1,88 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import type { SQSEvent } from "aws-lambda";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { afterEach, describe, expect, it } from "vitest";
+import { localSqsClient } from "#local/sqs";
+import { applyMappingOverrides, type Stack, startStack } from "#local/stack";
+import type { EventSourceMappingDefinition } from "#local/template";
+
+const stage = "itopts";
+const routeQueue = `batchline-${stage}-llama-2-7b`;
+
+const mapping = (queueName: string): EventSourceMappingDefinition => ({
+  logicalId: "M", queueName, functionName: "f", batchSize: 100, maximumBatchingWindowSeconds: 1, maximumConcurrency: 2, reportBatchItemFailures: true, enabled: true,
+});
+
+describe("applyMappingOverrides", () => {
+  it("replaces only the settings given, for the queue named", () => {
+    const [first, second] = applyMappingOverrides([mapping("q1"), mapping("q2")], { q1: { batchSize: 1, maximumBatchingWindowSeconds: 0 } });
+    expect(first).toMatchObject({ queueName: "q1", batchSize: 1, maximumBatchingWindowSeconds: 0, maximumConcurrency: 2 });
+    expect(second).toEqual(mapping("q2"));
+  });
+
+  it("takes an undefined maximumConcurrency as AWS's default scaling", () => {
+    const [m] = applyMappingOverrides([mapping("q1")], { q1: { maximumConcurrency: undefined } });
+    expect(m?.maximumConcurrency).toBeUndefined();
+    expect(applyMappingOverrides([mapping("q1")])).toEqual([mapping("q1")]);
+  });
+
+  it("refuses a queue with no mapping, and settings AWS would refuse", () => {
+    expect(() => applyMappingOverrides([mapping("q1")], { q9: { batchSize: 1 } })).toThrow(/no event source mapping reads queue q9/);
+    expect(() => applyMappingOverrides([mapping("q1")], { q1: { batchSize: 0 } })).toThrow(/batchSize/);
+    expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumBatchingWindowSeconds: 0.5 } })).toThrow(/whole number/);
+    expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumConcurrency: 1 } })).toThrow(/at least 2/);
+  });
+});
+
+describe("startStack options for the bench", () => {
+  const stacks: Stack[] = [];
+  let dir: string | undefined;
+  afterEach(async () => {
+    await Promise.all(stacks.splice(0).map((s) => s.stop()));
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("polls with the overridden mapping settings", async () => {
+    const invoked = Promise.withResolvers<SQSEvent>();
+    const stack = await startStack({
+      stage,
+      sagemaker: false,
+      offline: false,
+      mappingOverrides: { [routeQueue]: { batchSize: 1, maximumBatchingWindowSeconds: 0, maximumConcurrency: undefined } },
+      invoke: async (_name, event) => {
+        invoked.resolve(event);
+        return { payload: "" };
+      },
+    });
+    stacks.push(stack);
+    expect(stack.mappings.find((m) => m.queueName === routeQueue)).toMatchObject({ batchSize: 1, maximumBatchingWindowSeconds: 0, maximumConcurrency: undefined, polling: true });
+    const sqs = localSqsClient(stack.endpoints.sqs);
+    const url = stack.queues.find((q) => q.name === routeQueue)?.url;
+    await Promise.all(["one", "two"].map((body) => sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }))));
+    sqs.destroy();
+    // Batch size 1: the first invocation has one record.
+    expect((await invoked.promise).Records).toHaveLength(1);
+  });
+
+  it("fails to start with an override for a queue it does not have", async () => {
+    await expect(startStack({ stage, sagemaker: false, offline: false, pollers: false, mappingOverrides: { nope: { batchSize: 1 } } })).rejects.toThrow(/queue nope/);
+  });
+
+  it("gives the emulator and the functions another routes file", async () => {
+    dir = await mkdtemp(join(tmpdir(), "batchline-routes-"));
+    const raw = parseYaml(await readFile(join(process.cwd(), "infra", "routes.yml"), "utf8")) as { components: Record<string, { engine: string }> };
+    const component = raw.components["llama-2-7b-ic"];
+    if (!component) throw new Error("no llama-2-7b-ic");
+    component.engine = "lmi-dynamic";
+    const routesFile = join(dir, "routes.yml");
+    await writeFile(routesFile, stringifyYaml(raw));
+    const stack = await startStack({ stage, offline: false, pollers: false, routesFile });
+    stacks.push(stack);
+    expect(stack.functionEnv.BATCHLINE_ROUTES_FILE).toBe(routesFile);
+    const stats = await (await fetch(`${stack.endpoints.sagemaker}/_emulator/stats`)).json() as { components: { component: string; engine: string }[] };
+    expect(stats.components.find((c) => c.component === "llama-2-7b-ic")?.engine).toBe("lmi-dynamic");
+  });
+});
