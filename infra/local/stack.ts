@@ -11,7 +11,7 @@ import { freePort } from "./ports.ts";
 import { type ProvisionedQueue, provisionQueues, provisionTables } from "./provision.ts";
 import { type SageMakerEmulator, startSageMakerEmulator } from "./sagemaker/server.ts";
 import { type LocalSqs, localSqsClient, startLocalSqs } from "./sqs.ts";
-import { type EventSourceMappingDefinition, packageTemplate, parseTemplate } from "./template.ts";
+import { type EventSourceMappingDefinition, packageTemplate, parseTemplate, type QueueDefinition } from "./template.ts";
 
 export type StackPorts = {
   readonly sqs: number;
@@ -59,7 +59,23 @@ export type StackOptions = {
    * limits), not routes.
    */
   readonly routesFile?: string;
+  /**
+   * Endpoints the functions get instead of the stack's own emulators (their AWS_ENDPOINT_URL_*),
+   * e.g. a fault proxy in front of dynalite; the stack itself (provisioning, the dev key) still
+   * talks to the emulators directly.
+   */
+  readonly functionEndpoints?: { readonly dynamodb?: string };
+  /**
+   * Queue attributes that replace the template's, keyed by queue name, applied when the queues
+   * are provisioned (in AWS: the queue's properties in the template). For tests that cannot wait
+   * for AWS's timings: a shorter VisibilityTimeout brings a dead batcher's messages back in
+   * seconds instead of 300 s (keep it above the batcher's timeout, as AWS requires). A queue
+   * that is not in the template is an error.
+   */
+  readonly queueAttributeOverrides?: QueueAttributeOverrides;
 };
+
+export type QueueAttributeOverrides = Readonly<Record<string, Readonly<Record<string, string>>>>;
 
 export type MappingOverride = Partial<Pick<EventSourceMappingDefinition, "batchSize" | "maximumBatchingWindowSeconds" | "maximumConcurrency">>;
 export type MappingOverrides = Readonly<Record<string, MappingOverride>>;
@@ -140,7 +156,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_REGION: LOCAL_REGION,
       AWS_ENDPOINT_URL_SQS: parts.sqs.url,
-      AWS_ENDPOINT_URL_DYNAMODB: parts.dynamodb.url,
+      AWS_ENDPOINT_URL_DYNAMODB: options.functionEndpoints?.dynamodb ?? parts.dynamodb.url,
       ...(parts.sagemaker && { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: parts.sagemaker.url }),
       ...(wsManagement && { BATCHLINE_WS_ENDPOINT: wsManagement }),
       BATCHLINE_RESOURCE_PREFIX: prefix,
@@ -156,7 +172,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const sqsClient = localSqsClient(parts.sqs.url);
     const ddbClient = localDynamoDbClient(parts.dynamodb.url);
     parts.clients = [sqsClient, ddbClient];
-    const queues = await provisionQueues(sqsClient, resources.queues);
+    const queues = await provisionQueues(sqsClient, applyQueueAttributeOverrides(resources.queues, options.queueAttributeOverrides));
     await provisionTables(ddbClient, resources.tables);
     const apiKeysTable = `${prefix}-api-keys`;
     if (!resources.tables.some((t) => t.TableName === apiKeysTable)) throw new Error(`the template has no table ${apiKeysTable}`);
@@ -237,6 +253,19 @@ export function applyMappingOverrides(
       throw new Error(`mappingOverrides: ${m.queueName}: maximumConcurrency must be an integer of at least 2`);
     }
     return merged;
+  });
+}
+
+/** The template's queues with `overrides` (by queue name) on their attributes; an override for no queue is an error. */
+export function applyQueueAttributeOverrides(queues: readonly QueueDefinition[], overrides: QueueAttributeOverrides = {}): QueueDefinition[] {
+  for (const queueName of Object.keys(overrides)) {
+    if (!queues.some((q) => q.name === queueName)) throw new Error(`queueAttributeOverrides: no queue ${queueName} in the template`);
+  }
+  return queues.map((q) => {
+    const override = overrides[q.name];
+    if (!override) return q;
+    if ("RedrivePolicy" in override) throw new Error(`queueAttributeOverrides: ${q.name}: the RedrivePolicy comes from the template`);
+    return { ...q, attributes: { ...q.attributes, ...override } };
   });
 }
 
