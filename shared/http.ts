@@ -42,8 +42,12 @@ export function errorResponse(error: unknown): HttpResponse {
 
 /** The request body as text, whatever encoding API Gateway used. */
 export function bodyText(event: APIGatewayProxyEventV2): string {
-  if (event.body === undefined || event.body === null) return "";
-  return event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
+  const body: unknown = event.body;
+  if (body === undefined || body === null) return "";
+  // serverless-offline parses a JSON body and hands one that parsed to false or 0 over as that
+  // value, not as text: give the text back rather than fail on it.
+  if (typeof body !== "string") return JSON.stringify(body) ?? "";
+  return event.isBase64Encoded ? Buffer.from(body, "base64").toString("utf8") : body;
 }
 
 /** The request body parsed as JSON, or a 400 that says why not. */

@@ -5,7 +5,7 @@ import { submitJob } from "#shared/app/submit";
 import { ValidationError } from "#shared/core/errors";
 import { checkJob } from "#shared/core/submission";
 import { tokenCounter } from "#shared/core/tokens";
-import { jsonBody } from "#shared/http";
+import { bodyText, jsonBody } from "#shared/http";
 import { defaultCatalog, memoryDeps } from "../../helpers/fakes.ts";
 import {
   expectOurError, expectPrototypesClean, fuzzParams, jobFields, jobWithInvalid, jobWithUnknownKey, junkJson, mangledJsonText, memoryState, nastyString,
@@ -204,6 +204,22 @@ describe("checkJob: inputs fuzzing found", () => {
       expect(counted).toBe(0);
     } finally {
       counter.countPrompt = count;
+    }
+  });
+});
+
+describe("HTTP bodies as the gateway hands them over: inputs fuzzing found", () => {
+  // serverless-offline parses a JSON body and passes one that parsed to false or 0 on as that
+  // value: POST /v1/jobs, /v1/batches and PUT settings with the body `false` or `0` answered 500.
+  it.each<[unknown, string]>([[false, "false"], [0, "0"], [null, ""], [undefined, ""], ["text", "text"]])("reads a body of %j as the text %j", (body, text) => {
+    expect(bodyText({ body } as unknown as APIGatewayProxyEventV2)).toBe(text);
+  });
+
+  it("refuses a JSON body of false or 0 with a 400 on the body", () => {
+    for (const body of [false, 0]) {
+      const parsed = jsonBody({ body } as unknown as APIGatewayProxyEventV2);
+      const outcome = outcomeOf(() => checkJob(parsed, catalog, now));
+      expect(outcome.ok ? "accepted" : outcome.error.message).toBe("body: must be a JSON object");
     }
   });
 });
