@@ -62,9 +62,6 @@ const copiesSchema = z.strictObject({ copies: z.number().int().nonnegative() });
 export async function startSageMakerEmulator(options: SageMakerEmulatorOptions): Promise<SageMakerEmulator> {
   const { catalog } = options;
   const timeScale = options.timeScale ?? 1;
-  // A container loads its tokenizer before it serves; loading Llama-3's on the first call would
-  // stall the event loop for most of a second, which a high time scale turns into minutes.
-  for (const route of catalog.routes.values()) tokenCounter(route.tokenizer).countPrompt("");
   const clock = scaledClock(timeScale);
   const bucketMs = (options.statsBucketSeconds ?? 1) * 1000;
   const startFaults = () => (options.faults ? faultInjector(faultSettingsSchema.parse(options.faults), 0) : undefined);
@@ -151,6 +148,13 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
       server.off("error", reject);
       resolve();
     });
+  });
+  // A container loads its tokenizer before it serves. Loading Llama-3's on a first call would
+  // stall the event loop for about a second while requests run, which a high time scale turns
+  // into minutes; loaded right after start, it delays only the first calls' arrival, and not
+  // whoever started the emulator (the embedded stack starts osls meanwhile).
+  setImmediate(() => {
+    for (const route of catalog.routes.values()) tokenCounter(route.tokenizer).countPrompt("");
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
