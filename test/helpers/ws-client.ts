@@ -38,6 +38,16 @@ export class EventClient {
     this.#socket.send(JSON.stringify(message));
   }
 
+  /** Sends a frame as it is: any text, or bytes as a binary frame. */
+  sendRaw(frame: string | Buffer): void {
+    this.#socket.send(frame);
+  }
+
+  /** Whether the socket is still open. */
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
   /** Resolves with the events once `done(events)` holds; fails with what arrived after the deadline. */
   waitUntil(done: (events: readonly Event[]) => boolean, timeoutMs = 60_000): Promise<readonly Event[]> {
     return new Promise((resolve, reject) => {
