@@ -10,6 +10,7 @@ import { type RunningOffline, startOffline } from "./offline.ts";
 import { freePort } from "./ports.ts";
 import { type ProvisionedQueue, provisionQueues, provisionTables } from "./provision.ts";
 import { type SageMakerEmulator, startSageMakerEmulator } from "./sagemaker/server.ts";
+import { type RunningSweeper, startTtlSweeper } from "./ttl-sweeper.ts";
 import { type LocalSqs, localSqsClient, startLocalSqs } from "./sqs.ts";
 import { type EventSourceMappingDefinition, packageTemplate, parseTemplate, type QueueDefinition } from "./template.ts";
 
@@ -43,6 +44,8 @@ export type StackOptions = {
   readonly pollers?: boolean;
   /** What the pollers invoke; default serverless-offline's Lambda API. */
   readonly invoke?: Invoker;
+  /** How often expired items are deleted (DynamoDB TTL's stand-in); default a minute. */
+  readonly retentionSweepMs?: number | undefined;
   readonly log?: Logger;
   /** osls offline's output (handler logs included); default dropped. */
   readonly onOfflineOutput?: (chunk: string) => void;
@@ -178,6 +181,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (!resources.tables.some((t) => t.TableName === apiKeysTable)) throw new Error(`the template has no table ${apiKeysTable}`);
     const apiKey = await resolveDevApiKey({ key: options.apiKey, dataDir: options.dataDir });
     await registerDevApiKey(ddbClient, apiKeysTable, apiKey, new Date());
+    parts.sweeper = startTtlSweeper({ ddb: ddbClient, tables: resources.ttl, log, intervalMs: options.retentionSweepMs });
 
     if (offlineStarting) {
       parts.offline = await offlineStarting;
@@ -276,12 +280,14 @@ type Parts = {
   offline?: RunningOffline;
   clients?: { destroy(): void }[];
   mappings: RunningEventSourceMapping[];
+  sweeper?: RunningSweeper;
 };
 
 /** In dependency order: the pollers still need offline and SQS to finish what they hold. */
 async function stopParts(parts: Parts, log: Logger): Promise<void> {
   const mappings = parts.mappings.splice(0);
-  await Promise.all(mappings.map((m) => m.stop()));
+  await Promise.all([...mappings.map((m) => m.stop()), parts.sweeper?.stop()]);
+  parts.sweeper = undefined;
   const { offline, sqs, dynamodb, sagemaker, clients } = parts;
   parts.offline = parts.sqs = parts.dynamodb = parts.sagemaker = parts.clients = undefined;
   await offline?.stop();
