@@ -37,6 +37,10 @@ export async function batchWrite(client: DynamoDBDocumentClient, table: string, 
   }
 }
 
+/** A job that has not reached a terminal state: the only kind a claim, a note or an ending may touch. */
+const UNFINISHED = "#status = :queued OR #status = :running";
+const UNFINISHED_VALUES = { ":queued": "QUEUED", ":running": "RUNNING" };
+
 export class DynamoDbJobStore implements JobStore {
   readonly #client: DynamoDBDocumentClient;
   readonly #table: string;
@@ -66,77 +70,53 @@ export class DynamoDbJobStore implements JobStore {
     return out.Item as JobRecord | undefined;
   }
 
-  async claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined> {
-    const out = await conditional(`claim job ${jobId}`, () =>
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { job_id: jobId },
-          UpdateExpression:
-            "SET #status = :running, started_at = :at, window_id = :window, window_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
-          ConditionExpression: "#status = :queued OR #status = :running",
-          ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: {
-            ":running": "RUNNING",
-            ":queued": "QUEUED",
-            ":at": at.toISOString(),
-            ":window": placement.window_id,
-            ":size": placement.window_size,
-            ":component": placement.component,
-            ":one": 1,
-          },
-          ReturnValues: "ALL_NEW",
-        }),
-      ),
-    );
-    return out?.Attributes as JobRecord | undefined;
+  claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined> {
+    return this.#transition(`claim job ${jobId}`, jobId, {
+      update: "SET #status = :running, started_at = :at, window_id = :window, window_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
+      condition: UNFINISHED,
+      values: { ...UNFINISHED_VALUES, ":at": at.toISOString(), ":window": placement.window_id, ":size": placement.window_size, ":component": placement.component, ":one": 1 },
+    });
   }
 
-  async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined> {
+  finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined> {
     const detail = outcome.status === "SUCCEEDED" ? { name: "result", value: outcome.result } : { name: "error", value: outcome.error };
-    const out = await conditional(`finish job ${jobId}`, () =>
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { job_id: jobId },
-          UpdateExpression: "SET #status = :status, #detail = :detail, finished_at = :at",
-          ConditionExpression: "#status = :running AND attempt = :attempt",
-          ExpressionAttributeNames: { "#status": "status", "#detail": detail.name },
-          ExpressionAttributeValues: { ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":running": "RUNNING", ":attempt": attempt },
-          ReturnValues: "ALL_NEW",
-        }),
-      ),
-    );
-    return out?.Attributes as JobRecord | undefined;
+    return this.#transition(`finish job ${jobId}`, jobId, {
+      update: "SET #status = :status, #detail = :detail, finished_at = :at",
+      // The fence: only the latest attempt, still running, may write the outcome.
+      condition: "#status = :running AND attempt = :attempt",
+      names: { "#detail": detail.name },
+      values: { ":running": "RUNNING", ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":attempt": attempt },
+    });
   }
 
-  async noteWaiting(jobId: string, reason: string): Promise<JobRecord | undefined> {
-    const out = await conditional(`note why job ${jobId} waits`, () =>
-      this.#client.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { job_id: jobId },
-          UpdateExpression: "SET waiting_reason = :reason",
-          ConditionExpression: "#status = :queued OR #status = :running",
-          ExpressionAttributeNames: { "#status": "status" },
-          ExpressionAttributeValues: { ":reason": reason, ":queued": "QUEUED", ":running": "RUNNING" },
-          ReturnValues: "ALL_NEW",
-        }),
-      ),
-    );
-    return out?.Attributes as JobRecord | undefined;
+  noteWaiting(jobId: string, reason: string): Promise<JobRecord | undefined> {
+    return this.#transition(`note why job ${jobId} waits`, jobId, { update: "SET waiting_reason = :reason", condition: UNFINISHED, values: { ...UNFINISHED_VALUES, ":reason": reason } });
   }
 
-  async endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined> {
-    const out = await conditional(`end job ${jobId}`, () =>
+  endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined> {
+    return this.#transition(`end job ${jobId}`, jobId, {
+      update: "SET #status = :ending, #error = :error, finished_at = :at",
+      condition: UNFINISHED,
+      names: { "#error": "error" },
+      values: { ...UNFINISHED_VALUES, ":ending": ending.status, ":error": ending.error, ":at": at.toISOString() },
+    });
+  }
+
+  /** A conditional update of one job; the job as it now is, or undefined when the condition failed. */
+  async #transition(
+    what: string,
+    jobId: string,
+    change: { update: string; condition: string; names?: Record<string, string>; values: Record<string, unknown> },
+  ): Promise<JobRecord | undefined> {
+    const out = await conditional(what, () =>
       this.#client.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { job_id: jobId },
-          UpdateExpression: "SET #status = :ending, #error = :error, finished_at = :at",
-          ConditionExpression: "#status = :queued OR #status = :running",
-          ExpressionAttributeNames: { "#status": "status", "#error": "error" },
-          ExpressionAttributeValues: { ":ending": ending.status, ":error": ending.error, ":at": at.toISOString(), ":queued": "QUEUED", ":running": "RUNNING" },
+          UpdateExpression: change.update,
+          ConditionExpression: change.condition,
+          ExpressionAttributeNames: { "#status": "status", ...change.names },
+          ExpressionAttributeValues: change.values,
           ReturnValues: "ALL_NEW",
         }),
       ),
