@@ -263,6 +263,7 @@ describe("malformed requests at the HTTP API", () => {
       junkJson.map((v) => Buffer.from(JSON.stringify(v) ?? "x").toString("base64url")),
       fc.tuple(fc.constantFrom("batch_id", "batch_line", "job_id", "tenant", "created_at", "__proto__"), numberToken).map(([k, n]) => Buffer.from(`{"${k}":${n}}`).toString("base64url")),
       fc.constantFrom("e30", "bnVsbA", "W10", "%%%", "=", "AAAA", Buffer.from('{"tenant":"dev","created_at":1e21}').toString("base64url")),
+      fc.tuple(fc.constantFrom(...prototypeKeys), nastyString).map(([k, v]) => Buffer.from(JSON.stringify(ownObject([["batch_id", seeds.batch], [k, v]]))).toString("base64url")),
     );
     const option = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
     // A query is bad in at least one part: the id, the limit or the cursor.

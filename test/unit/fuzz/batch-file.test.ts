@@ -79,7 +79,8 @@ const badLine = (id: string): fc.Arbitrary<string> =>
             JSON.parse(s.trim());
             return false;
           } catch {
-            return !s.includes("\n");
+            // Not JSON, and not blank either: a blank line is skipped, not refused.
+            return !s.includes("\n") && s.trim() !== "";
           }
         }),
       ),

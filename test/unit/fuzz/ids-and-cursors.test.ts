@@ -1,4 +1,4 @@
-import { marshall } from "@aws-sdk/util-dynamodb";
+import { convertToAttr } from "@aws-sdk/util-dynamodb";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cancelJob } from "#shared/app/cancel";
@@ -6,7 +6,7 @@ import { batchResults, getBatch, getJob } from "#shared/app/queries";
 import { NotFoundError, ValidationError } from "#shared/core/errors";
 import { decodeCursor, encodeCursor } from "#shared/aws/cursor";
 import { defaultCatalog, memoryDeps } from "../../helpers/fakes.ts";
-import { expectOurError, fuzzParams, junkJson, memoryState, nastyString, numberToken, outcomeOf } from "../../helpers/fuzz.ts";
+import { expectOurError, fuzzParams, junkJson, memoryState, nastyString, numberToken, outcomeOf, prototypeKeys } from "../../helpers/fuzz.ts";
 
 // Ids in paths and frames, and page cursors in query strings, are the caller's text: an odd one
 // is a 404 or a 400 on the cursor, never a read DynamoDB refuses or a key the SDK cannot send.
@@ -54,13 +54,15 @@ describe("page cursors under fuzzing", () => {
       nastyString,
       fc.base64String(),
       junkJson.map((v) => Buffer.from(JSON.stringify(v) ?? "").toString("base64url")),
-      fc.tuple(fc.constantFrom("tenant", "batch_id", "batch_line", "__proto__"), numberToken).map(([k, n]) => Buffer.from(`{"${k}":${n}}`).toString("base64url")),
+      fc.tuple(fc.constantFrom("tenant", "batch_id", "batch_line", ...prototypeKeys), numberToken).map(([k, n]) => Buffer.from(`{"${k}":${n}}`).toString("base64url")),
+      fc.tuple(fc.constantFrom(...prototypeKeys), nastyString).map(([k, v]) => Buffer.from(JSON.stringify({ batch_id: "b", [k]: v })).toString("base64url")),
       lastKey.map((k) => encodeCursor(k) ?? "").map((c) => `${c}x`),
     );
     fc.assert(
       fc.property(cursors, (cursor) => {
         const outcome = outcomeOf(() => decodeCursor(cursor));
-        if (outcome.ok) expect(() => marshall(outcome.value)).not.toThrow();
+        // The document client marshals an ExclusiveStartKey value by value, as here.
+        if (outcome.ok) for (const value of Object.values(outcome.value ?? {})) expect(() => convertToAttr(value)).not.toThrow();
         else expect(outcome.error).toMatchObject({ field: "cursor", message: "cursor: not a cursor this API returned" });
       }),
       fuzzParams(1000),
