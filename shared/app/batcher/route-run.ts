@@ -38,7 +38,10 @@ export class RouteRun implements RunHandle {
   #ledgerPublishedAt = Number.NEGATIVE_INFINITY;
   #queueEmptyUntil = Number.NEGATIVE_INFINITY;
   #wake = Promise.withResolvers<void>();
-  readonly #retry: string[] = [];
+  /** Delivered messages to hand back to the event source mapping. */
+  readonly #retry = new Set<string>();
+  /** Messages whose job state is durable and whose message was dealt with. */
+  readonly #settled = new Set<string>();
   readonly #gpuBatchSizes: number[] = [];
   #pulled = 0;
   readonly #touchedBatches = new Set<string>();
@@ -76,7 +79,7 @@ export class RouteRun implements RunHandle {
       await this.#publishAll(true);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
-    return { retry: this.#retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled };
+    return { retry: [...this.#retry], gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled };
   }
 
   #now(): number {
@@ -188,7 +191,14 @@ export class RouteRun implements RunHandle {
   /** Runs a call whose load is already reserved, and gives the load back when it is done. */
   #launch(component: Component, members: readonly Pending[], load: Load, window: { window_id: string; window_size: number }): void {
     const task = runOnGpu(this.#deps, { ...window, component: component.name }, component, members, this)
-      .catch((error: unknown) => this.#deps.logger.error("window task failed", { error: String(error) }))
+      .catch((error: unknown) => {
+        // A store or queue that failed mid-way: whatever was not settled goes back to SQS as it
+        // is (not deleted), to be delivered again once its visibility timeout passes.
+        this.#deps.logger.error("window task failed; its unsettled messages will be delivered again", { error: String(error) });
+        for (const member of members) {
+          if (!this.#settled.has(member.source.messageId) && member.source.kind === "delivered") this.#retry.add(member.source.messageId);
+        }
+      })
       .finally(() => {
         this.#own.set(component.name, subtractLoad(this.#own.get(component.name) ?? noLoad, load));
         this.#inFlight.delete(task);
@@ -260,14 +270,14 @@ export class RouteRun implements RunHandle {
     if (outcome.kind === "requeue") {
       // A new message for later; the original is done (deleted now, or by the event source mapping).
       await this.#deps.queue.requeue(this.#route.name, source, outcome.delaySeconds);
-      return;
-    }
-    if (outcome.kind === "retry") {
+    } else if (outcome.kind === "retry") {
+      // Reported before the release: a release that fails must still not count as a success.
+      if (source.kind === "delivered") this.#retry.add(source.messageId);
       await this.#deps.queue.release(this.#route.name, source.receiptHandle, outcome.delaySeconds);
-      if (source.kind === "delivered") this.#retry.push(source.messageId);
-      return;
+    } else if (source.kind === "pulled") {
+      await this.#deps.queue.delete(this.#route.name, source.receiptHandle);
     }
-    if (source.kind === "pulled") await this.#deps.queue.delete(this.#route.name, source.receiptHandle);
+    this.#settled.add(source.messageId);
   }
 
   componentWarming(component: Component, delaySeconds: number): void {

@@ -206,3 +206,17 @@ describe("processWindow with a component that is warming", () => {
     expect(deps.queue.visible).toHaveLength(2);
   });
 });
+
+describe("processWindow when a store fails mid-way", () => {
+  it("hands the unsettled delivered messages back for another delivery instead of losing them", async () => {
+    const deps = memoryDeps();
+    const [job] = await submitMany(deps, 1);
+    deps.jobs.finish = async () => {
+      throw new RetryableError("throttled", "DynamoDB throttled the write");
+    };
+    const window = deps.queue.takeWindow();
+    const report = await processWindow(deps, window, inAMinute(deps));
+    expect(report.retry).toEqual([window[0]?.messageId]);
+    expect(deps.jobs.jobs.get(job!.job_id)?.status).toBe("RUNNING");
+  });
+});
