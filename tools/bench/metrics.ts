@@ -1,0 +1,99 @@
+import { latencyOf, type Outcome } from "./outcome.ts";
+
+/**
+ * The numbers of one run, from what happened to each request. Pure: the driver measures, this
+ * summarizes, so that the arithmetic is tested on its own.
+ */
+
+/**
+ * The q-quantile (0..1) of values, by linear interpolation between closest ranks (the "R-7"
+ * definition spreadsheets and numpy use). NaN for no values.
+ */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile must be in [0, 1], got ${q}`);
+  const sorted = values.toSorted((a, b) => a - b);
+  const rank = q * (sorted.length - 1);
+  const low = Math.floor(rank);
+  const lower = sorted[low] as number;
+  const upper = sorted[Math.min(sorted.length - 1, low + 1)] as number;
+  return lower + (upper - lower) * (rank - low);
+}
+
+export type LatencySummary = {
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly mean: number;
+  /**
+   * Share of requests with no answer by the end of the run. Their latency counts as the time
+   * they had waited by then, so a percentile that reaches them is a lower bound.
+   */
+  readonly censored: number;
+};
+
+/** Latency percentiles over every request of the trace: one that never finished is not left out. */
+export function latencySummary(outcomes: readonly Outcome[], runEndMs: number): LatencySummary {
+  const considered = outcomes.filter((o) => o.status !== "rejected");
+  const values = considered.map((o) => latencyOf(o) ?? Math.max(0, runEndMs - o.arrivalMs));
+  const unfinished = considered.filter((o) => o.finishedMs === undefined).length;
+  return {
+    p50: percentile(values, 0.5),
+    p95: percentile(values, 0.95),
+    p99: percentile(values, 0.99),
+    mean: values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length,
+    censored: considered.length === 0 ? 0 : unfinished / considered.length,
+  };
+}
+
+/** Completions per minute and generated tokens per second over [fromMs, toMs). */
+export function windowThroughput(outcomes: readonly Outcome[], fromMs: number, toMs: number): { rpm: number; tokensPerS: number; completed: number } {
+  const spanMs = toMs - fromMs;
+  if (!(spanMs > 0)) return { rpm: 0, tokensPerS: 0, completed: 0 };
+  const done = outcomes.filter((o) => o.status === "succeeded" && o.finishedMs !== undefined && o.finishedMs >= fromMs && o.finishedMs < toMs);
+  const tokens = done.reduce((sum, o) => sum + o.completionTokens, 0);
+  return { rpm: (done.length * 60_000) / spanMs, tokensPerS: (tokens * 1000) / spanMs, completed: done.length };
+}
+
+/**
+ * The end of the steady part of a saturated run: the first moment after the arrivals stopped
+ * when fewer requests were waiting or running than `backlog` (below it the engine can no longer
+ * be kept full). Requests waiting counts arrivals not yet answered.
+ */
+export function saturatedUntil(outcomes: readonly Outcome[], arrivalsEndMs: number, backlog: number, runEndMs: number): number {
+  const events = [
+    ...outcomes.map((o) => ({ atMs: o.arrivalMs, delta: 1 })),
+    ...outcomes.flatMap((o) => (o.finishedMs === undefined ? [] : [{ atMs: o.finishedMs, delta: -1 }])),
+  ].toSorted((a, b) => a.atMs - b.atMs || a.delta - b.delta);
+  let outstanding = 0;
+  for (const [i, event] of events.entries()) {
+    outstanding += event.delta;
+    // Only once every event of this instant is counted.
+    if (events[i + 1]?.atMs === event.atMs) continue;
+    if (event.atMs >= arrivalsEndMs && outstanding < backlog) return Math.min(runEndMs, event.atMs);
+  }
+  return runEndMs;
+}
+
+/** Dollars per million generated tokens for `gpus` GPUs at `pricePerGpuHour` producing `tokensPerS`. */
+export function costPerMillionTokens(pricePerGpuHour: number, gpus: number, tokensPerS: number): number {
+  if (!(tokensPerS > 0)) return Number.POSITIVE_INFINITY;
+  return (pricePerGpuHour * gpus * 1e6) / (tokensPerS * 3600);
+}
+
+/** Median of the queue waits the jobs reported (started_at − submitted_at). */
+export function queueWaitP50(outcomes: readonly Outcome[]): number {
+  return percentile(outcomes.flatMap((o) => (o.queueWaitMs === undefined ? [] : [o.queueWaitMs])), 0.5);
+}
+
+/** Counts by status. */
+export function statusCounts(outcomes: readonly Outcome[]): Record<Outcome["status"], number> {
+  const counts = { succeeded: 0, failed: 0, rejected: 0, unfinished: 0 };
+  for (const o of outcomes) counts[o.status]++;
+  return counts;
+}
+
+/** Sequences one copy admits at once for requests of this size: its max_sequences or its KV budget (prompt + max new tokens), whichever binds. */
+export function admissionLimit(limits: { readonly max_sequences: number; readonly token_budget: number }, tokensPerRequest: number): number {
+  return Math.max(1, Math.min(limits.max_sequences, Math.floor(limits.token_budget / Math.max(1, tokensPerRequest))));
+}

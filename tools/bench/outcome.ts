@@ -1,0 +1,20 @@
+/** What happened to one request of a trace, in ms after the trace started. */
+export type Outcome = {
+  readonly index: number;
+  /** When the trace said it arrives. Latency counts from here, so a late sender is not hidden. */
+  readonly arrivalMs: number;
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  /** "unfinished": no final answer by the end of the run (still queued, or purged at the end). */
+  readonly status: "succeeded" | "failed" | "rejected" | "unfinished";
+  /** When the client had its final answer (the WebSocket event, or the engine's reply). */
+  readonly finishedMs?: number | undefined;
+  readonly completionTokens: number;
+  /** started_at − submitted_at of the job (pipeline only). */
+  readonly queueWaitMs?: number | undefined;
+  /** Jobs in the window the job ran in (pipeline only). */
+  readonly windowSize?: number | undefined;
+  readonly error?: string | undefined;
+};
+
+export const latencyOf = (o: Outcome): number | undefined => (o.finishedMs === undefined ? undefined : o.finishedMs - o.arrivalMs);

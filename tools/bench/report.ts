@@ -1,0 +1,141 @@
+import type { MicroResult } from "./micro.ts";
+import type { RunResult } from "./run.ts";
+import type { TargetCheck } from "./targets.ts";
+
+/** bench-results/latest.json: its schema is in the README ("Benchmark"). */
+export type ScenarioReport = {
+  readonly name: string;
+  readonly title: string;
+  readonly kind: "saturated" | "latency";
+  readonly targeted: boolean;
+  readonly seed: number;
+  readonly offered_rpm: number;
+  readonly duration_s: number;
+  readonly requests: number;
+  readonly engine_direct_p50_ms: number;
+  readonly engine_direct: RunResult;
+  readonly policies: readonly RunResult[];
+};
+
+export type PolicyReport = {
+  readonly name: string;
+  readonly title: string;
+  readonly engine: string;
+  readonly event_source_mapping: { readonly batch_size: number; readonly batching_window_seconds: number; readonly maximum_concurrency: number | null };
+  readonly settings: Readonly<Record<string, unknown>>;
+  readonly settings_source: string;
+};
+
+export type BenchReport = {
+  readonly schema_version: 1;
+  readonly mode: "quick" | "full" | "micro";
+  readonly seed: number;
+  readonly started_at: string;
+  readonly wall_s: number;
+  readonly machine: {
+    readonly cpus: number;
+    readonly node: string;
+    readonly platform: string;
+    /** 1, 5 and 15 minute load averages: the machine is shared, and this says how busy it was. */
+    readonly load_average_at_start: readonly number[];
+    readonly load_average_at_end?: readonly number[];
+  };
+  readonly route: {
+    readonly model: string;
+    readonly component: string;
+    readonly profile: string;
+    readonly gpu: string;
+    readonly gpus: number;
+    readonly price_per_gpu_hour: number;
+    readonly max_sequences: number;
+    readonly token_budget: number;
+    readonly admission_limit_512_512: number;
+  } | null;
+  readonly engine_direct_rpm: number | null;
+  readonly engine_direct_closed_loop: {
+    readonly concurrency: number;
+    readonly completed: number;
+    readonly completed_rpm: number;
+    readonly measured_from_s: number;
+    readonly measured_to_s: number;
+    readonly tokens_per_s: number;
+    readonly gpu_busy: number;
+    readonly mean_batch: number;
+  } | null;
+  readonly micro: MicroResult | null;
+  readonly policies: readonly PolicyReport[];
+  readonly scenarios: readonly ScenarioReport[];
+  readonly targets: readonly TargetCheck[];
+};
+
+const num = (v: number | null, digits: number, scale = 1): string =>
+  v === null || !Number.isFinite(v) ? "-" : (v / scale).toFixed(digits);
+
+function row(cells: readonly string[], widths: readonly number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  ");
+}
+
+const HEADER = ["policy", "req/min", "tok/s", "p50 s", "p95 s", "p99 s", "queue s", "fill", "GPU busy", "$/1M tok", "done/sent", "load"];
+const WIDTHS = [22, 8, 7, 7, 7, 7, 8, 5, 8, 9, 10, 5];
+
+function resultRow(label: string, r: RunResult): string {
+  const lowerBound = r.latency_censored > 0 ? "≥" : "";
+  return row(
+    [
+      label,
+      num(r.throughput_rpm, 1),
+      num(r.tokens_per_s, 0),
+      lowerBound + num(r.p50_ms, 2, 1000),
+      lowerBound + num(r.p95_ms, 2, 1000),
+      lowerBound + num(r.p99_ms, 2, 1000),
+      num(r.queue_wait_p50_ms, 2, 1000),
+      num(r.batch_fill, 2),
+      num(r.gpu_busy, 2),
+      num(r.cost_per_million_tokens, 2),
+      `${r.succeeded}/${r.requests}`,
+      num(r.machine_load, 1),
+    ],
+    WIDTHS,
+  );
+}
+
+/** The human-readable report: one table per scenario, then the targets. */
+export function formatReport(report: BenchReport): string {
+  const lines: string[] = [];
+  const wall = `${report.wall_s.toFixed(0)} s`;
+  const load = (l: readonly number[] | undefined) => (l ? l.map((v) => v.toFixed(1)).join(" ") : "-");
+  lines.push(
+    `batchline bench (${report.mode}, seed ${report.seed}, ${report.machine.cpus} CPUs, ${wall}; load average ${load(report.machine.load_average_at_start)} at start, ${load(report.machine.load_average_at_end)} at end)`,
+  );
+  if (report.route) {
+    const r = report.route;
+    lines.push(`route ${r.model}: ${r.component} (${r.profile}) on ${r.gpus} ${r.gpu}, $${r.price_per_gpu_hour.toFixed(2)}/GPU-hour; one copy admits ${r.admission_limit_512_512} sequences of 512+512`);
+  }
+  if (report.engine_direct_rpm !== null && report.engine_direct_closed_loop) {
+    const c = report.engine_direct_closed_loop;
+    lines.push(
+      `engine alone, closed loop of ${c.concurrency}: ${report.engine_direct_rpm.toFixed(1)} req/min, ${c.tokens_per_s.toFixed(0)} tok/s, GPU busy ${c.gpu_busy.toFixed(2)}, mean batch ${c.mean_batch.toFixed(1)} (${c.completed} answers in ${c.measured_from_s.toFixed(0)}-${c.measured_to_s.toFixed(0)} s)`,
+    );
+  }
+  for (const s of report.scenarios) {
+    lines.push("");
+    lines.push(`${s.name}: ${s.title} — offered ${s.offered_rpm.toFixed(0)} req/min, ${s.requests} requests over ${s.duration_s.toFixed(0)} s${s.targeted ? "" : " (reported, not targeted)"}`);
+    lines.push(row(HEADER, WIDTHS));
+    lines.push(resultRow("engine alone", s.engine_direct));
+    for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
+  }
+  if (report.micro) {
+    lines.push("");
+    const sizes = report.micro.sizes.map((m) => `${m.messages} msgs: ${m.us_per_message.toFixed(2)} µs/msg (packWindow alone ${m.pack_us_per_message.toFixed(2)})`).join("; ");
+    lines.push(`micro-benchmark, packing + placement + hold decision: ${sizes}`);
+  }
+  if (report.targets.length > 0) {
+    lines.push("");
+    lines.push("targets (issue 4):");
+    for (const t of report.targets) lines.push(`  ${t.met ? "MET   " : "MISSED"} ${t.name}: ${t.measured}  [target ${t.target}]`);
+  }
+  lines.push("");
+  lines.push("≥: some requests were still unanswered when the run ended; the percentile is a lower bound.");
+  lines.push("fill: mean running batch over what one copy admits for the trace; load: the machine's 1-minute load average at the end of the run.");
+  return lines.join("\n");
+}

@@ -1,0 +1,154 @@
+import { loadavg } from "node:os";
+import type { Component } from "#shared/core/routes";
+import { gpuHourPrice } from "#shared/core/routes";
+import { type GpuWindow, gpuWindow } from "./gpu.ts";
+import { nearest, sampleGpu, type TimedSnapshot } from "./gpu-sampler.ts";
+import {
+  admissionLimit, costPerMillionTokens, latencySummary, percentile, queueWaitP50, saturatedUntil, statusCounts, windowThroughput,
+} from "./metrics.ts";
+import type { Outcome } from "./outcome.ts";
+import type { Scenario } from "./scenarios.ts";
+import type { TraceRequest } from "./trace.ts";
+
+/** The numbers of one policy (or the engine alone) on one scenario. */
+export type RunResult = {
+  readonly name: string;
+  /**
+   * Requests served per minute. Latency scenarios: answers counted over the span of arrivals
+   * shifted by the median latency. Saturated: GPU tokens per second over the steady window, per
+   * request's tokens (completed_rpm counts the answers instead).
+   */
+  readonly throughput_rpm: number;
+  /** Answers counted over the same window. */
+  readonly completed_rpm: number;
+  readonly tokens_per_s: number;
+  readonly p50_ms: number;
+  readonly p95_ms: number;
+  readonly p99_ms: number;
+  readonly mean_ms: number;
+  /** Share of requests unanswered at the end: percentiles that reach them are lower bounds. */
+  readonly latency_censored: number;
+  readonly queue_wait_p50_ms: number | null;
+  /** Mean sequences in the running batch while the GPU was busy, over what one copy admits for this trace. */
+  readonly batch_fill: number;
+  readonly mean_batch: number;
+  readonly gpu_busy: number;
+  readonly cost_per_million_tokens: number;
+  readonly requests: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly rejected: number;
+  readonly unfinished: number;
+  /** The span the throughput was measured over, s after the trace started. */
+  readonly measured_from_s: number;
+  readonly measured_to_s: number;
+  /** Other policies that ran this trace at the same time (light scenarios of a quick run). */
+  readonly ran_with: readonly string[];
+  /** The machine's 1-minute load average when the run ended: the machine is shared. */
+  readonly machine_load: number;
+  readonly errors: readonly string[];
+};
+
+export type RunInput = {
+  readonly name: string;
+  readonly scenario: Scenario;
+  readonly component: Component;
+  readonly outcomes: readonly Outcome[];
+  /** performance.now() of the trace's time zero. */
+  readonly originMs: number;
+  /** When the run stopped waiting, ms after the trace started. */
+  readonly runEndMs: number;
+  readonly gpu: readonly TimedSnapshot[];
+  readonly ranWith?: readonly string[];
+};
+
+/** Mean prompt + max new tokens of a trace, for the copy's admission limit. */
+export function meanRequestTokens(trace: readonly TraceRequest[]): number {
+  return trace.length === 0 ? 1024 : trace.reduce((sum, r) => sum + r.promptTokens + r.maxTokens, 0) / trace.length;
+}
+
+export function summarizeRun(input: RunInput): RunResult {
+  const { scenario, outcomes, component } = input;
+  const latency = latencySummary(outcomes, input.runEndMs);
+  const shapes = outcomes.map((o) => ({ index: o.index, atMs: o.arrivalMs, promptTokens: o.promptTokens, maxTokens: o.maxTokens }));
+  const limit = admissionLimit(component.limits, meanRequestTokens(shapes)) * Math.max(1, component.copies);
+  const durationMs = scenario.trace.durationMs;
+  let fromMs: number;
+  let toMs: number;
+  let rate: { rpm: number; tokensPerS: number };
+  let counted: { rpm: number };
+  let window: GpuWindow;
+  if (scenario.kind === "saturated") {
+    // Steady while more wait than the copies admit: from the warm-up to when the backlog ran out.
+    fromMs = scenario.warmupMs;
+    toMs = Math.max(fromMs + 1, saturatedUntil(outcomes, durationMs, Math.ceil(1.2 * limit), input.runEndMs));
+    window = gpuOverWindow(input.gpu, input.originMs + fromMs, input.originMs + toMs);
+    counted = windowThroughput(outcomes, fromMs, toMs);
+    // Answers come in waves as the running batch turns over, so counting them over a short
+    // window is noisy; the tokens the GPU generated are not. Every request runs to its max new
+    // tokens, so tokens per second over tokens per request is the rate requests are served.
+    const tokensPerS = window.simMs > 0 ? (window.tokens * 1000) / window.simMs : 0;
+    rate = { rpm: (tokensPerS * 60) / meanNewTokens(shapes), tokensPerS };
+  } else {
+    // The trace's span of arrivals, shifted by the run's median latency: the answers to them.
+    const finished = outcomes.flatMap((o) => (o.finishedMs === undefined ? [] : [o.finishedMs - o.arrivalMs]));
+    const shift = Math.min(Math.max(0, input.runEndMs - durationMs), finished.length > 0 ? percentile(finished, 0.5) : 0);
+    fromMs = shift;
+    toMs = shift + durationMs;
+    counted = windowThroughput(outcomes, fromMs, toMs);
+    rate = counted as { rpm: number; tokensPerS: number };
+    window = gpuOverWindow(input.gpu, input.originMs, input.originMs + input.runEndMs);
+  }
+  const counts = statusCounts(outcomes);
+  const gpus = component.copies * component.accelerators_per_copy;
+  const waits = queueWaitP50(outcomes);
+  return {
+    name: input.name,
+    throughput_rpm: rate.rpm,
+    completed_rpm: counted.rpm,
+    tokens_per_s: rate.tokensPerS,
+    p50_ms: latency.p50,
+    p95_ms: latency.p95,
+    p99_ms: latency.p99,
+    mean_ms: latency.mean,
+    latency_censored: latency.censored,
+    queue_wait_p50_ms: Number.isNaN(waits) ? null : waits,
+    batch_fill: window.meanBatch / limit,
+    mean_batch: window.meanBatch,
+    gpu_busy: window.busyFraction,
+    cost_per_million_tokens: costPerMillionTokens(gpuHourPrice(component), gpus, rate.tokensPerS),
+    requests: outcomes.length,
+    succeeded: counts.succeeded,
+    failed: counts.failed,
+    rejected: counts.rejected,
+    unfinished: counts.unfinished,
+    measured_from_s: fromMs / 1000,
+    measured_to_s: toMs / 1000,
+    ran_with: input.ranWith ?? [],
+    machine_load: loadavg()[0] ?? 0,
+    errors: [...new Set(outcomes.flatMap((o) => (o.error ? [o.error.slice(0, 160)] : [])))].slice(0, 3),
+  };
+}
+
+function meanNewTokens(trace: readonly TraceRequest[]): number {
+  return trace.length === 0 ? 512 : trace.reduce((sum, r) => sum + r.maxTokens, 0) / trace.length;
+}
+
+export function gpuOverWindow(samples: readonly TimedSnapshot[], fromMs: number, toMs: number): GpuWindow {
+  const before = nearest(samples, fromMs);
+  const after = nearest(samples, toMs);
+  if (!before || !after || before === after) return { busyFraction: 0, meanBatch: 0, tokens: 0, simMs: 0 };
+  return gpuWindow(before, after);
+}
+
+/** Runs `drive` with the GPU sampled around it. */
+export async function withGpuSamples<T>(sagemakerUrl: string, component: string, drive: () => Promise<T>): Promise<{ result: T; gpu: TimedSnapshot[] }> {
+  const sampler = sampleGpu(sagemakerUrl, component, 500);
+  try {
+    const result = await drive();
+    return { result, gpu: await sampler.stop() };
+  } catch (error) {
+    await sampler.stop().catch(() => undefined);
+    throw error;
+  }
+}
