@@ -1,0 +1,71 @@
+import WebSocket from "ws";
+
+/** A WebSocket event of the public API, reduced to what the bench reads. */
+export type JobEvent = {
+  readonly type: string;
+  readonly job?: {
+    readonly job_id: string;
+    readonly status: string;
+    readonly result?: { readonly completion_tokens?: number } | undefined;
+    readonly error?: { readonly code?: string; readonly message?: string } | undefined;
+    readonly timings?: { readonly submitted_at: string; readonly started_at?: string | undefined; readonly finished_at?: string | undefined };
+    readonly window?: { readonly window_size: number } | undefined;
+  };
+};
+
+const FINAL_TYPES = new Set(["job.succeeded", "job.failed", "job.cancelled", "job.expired"]);
+/** Subscriptions go out together every this many ms: one frame for the jobs submitted meanwhile. */
+const SUBSCRIBE_FLUSH_MS = 20;
+
+/**
+ * One WebSocket connection to the stack, as a client waiting on many jobs holds it: it
+ * subscribes to each job it is given and calls back on the job's first final event.
+ */
+export class FinalEvents {
+  readonly #socket: WebSocket;
+  readonly #pending: string[] = [];
+  readonly #onFinal: (event: JobEvent, atMs: number) => void;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #seen = new Set<string>();
+
+  private constructor(socket: WebSocket, onFinal: (event: JobEvent, atMs: number) => void) {
+    this.#socket = socket;
+    this.#onFinal = onFinal;
+    socket.on("message", (data) => {
+      const atMs = performance.now();
+      const event = JSON.parse(String(data)) as JobEvent;
+      const id = event.job?.job_id;
+      if (id === undefined || !FINAL_TYPES.has(event.type) || this.#seen.has(id)) return;
+      this.#seen.add(id);
+      this.#onFinal(event, atMs);
+    });
+  }
+
+  static async connect(url: string, apiKey: string, onFinal: (event: JobEvent, atMs: number) => void): Promise<FinalEvents> {
+    const socket = new WebSocket(`${url}?token=${encodeURIComponent(apiKey)}`);
+    await new Promise<void>((resolve, reject) => {
+      socket.once("open", () => resolve());
+      socket.once("error", reject);
+      socket.once("unexpected-response", (_req, res) => reject(new Error(`WebSocket upgrade refused: ${res.statusCode}`)));
+    });
+    return new FinalEvents(socket, onFinal);
+  }
+
+  subscribe(jobId: string): void {
+    this.#pending.push(jobId);
+    this.#timer ??= setTimeout(() => this.#flush(), SUBSCRIBE_FLUSH_MS);
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    // The API takes at most 100 jobs per subscribe.
+    while (this.#pending.length > 0) this.#socket.send(JSON.stringify({ action: "subscribe", job_ids: this.#pending.splice(0, 100) }));
+  }
+
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#socket.close();
+  }
+}
+
+export const isFinal = (type: string): boolean => FINAL_TYPES.has(type);

@@ -1,0 +1,264 @@
+// `npm run bench`: the embedded stack end to end (HTTP submit → WebSocket result) under
+// reproducible traces, every batching policy side by side with the engine driven alone.
+//
+//   npm run bench                 full run (about 30 minutes on 2 cores)
+//   npm run bench -- --quick      the same scenarios, shorter (under 8 minutes)
+//   npm run bench -- --micro      only the micro-benchmark of the packing and window code
+//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated
+//
+// Writes bench-results/latest.json (schema in the README, "Benchmark"), latest.txt and SVG curves.
+import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism, loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadRouteCatalog } from "#shared/config";
+import { defaultRouteSettings } from "#shared/core/route-settings";
+import { gpuHourPrice, type Route } from "#shared/core/routes";
+import { consoleLogger } from "#local/log";
+import { charts, type RawRuns } from "./charts.ts";
+import { admissionLimit } from "./metrics.ts";
+import { runMicro, type MicroResult } from "./micro.ts";
+import type { Outcome } from "./outcome.ts";
+import { ENGINE_ALONE, type EngineCeiling, engineCeiling, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
+import { POLICIES, type Policy, policyNamed } from "./policies.ts";
+import { type PolicyStack, startPolicyStack, writeStaticRoutesFile } from "./policy-stack.ts";
+import { promptBook } from "./prompts.ts";
+import { type BenchReport, formatReport, type PolicyReport, type ScenarioReport } from "./report.ts";
+import { COMPARED_WITH_ENGINE, type Mode, scenarios as scenarioList, slots } from "./scenarios.ts";
+import { checkTargets } from "./targets.ts";
+import { generateTrace, offeredRpm } from "./trace.ts";
+
+const MODEL = "llama-2-7b";
+const STARTING_AT_ONCE = 2;
+const DEFAULT_SEED = 20261127;
+
+const started = performance.now();
+const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      micro: { type: "boolean", default: false },
+      seed: { type: "string", default: String(DEFAULT_SEED) },
+      policies: { type: "string" },
+      scenarios: { type: "string" },
+      out: { type: "string", default: "bench-results" },
+    },
+  });
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
+  const policies = values.policies ? values.policies.split(",").map((p) => policyNamed(p.trim())) : [...POLICIES];
+  const mode: Mode = values.quick ? "quick" : "full";
+  const all = scenarioList(mode, seed);
+  const wanted = values.scenarios?.split(",").map((s) => s.trim());
+  for (const name of wanted ?? []) if (!all.some((s) => s.name === name)) throw new Error(`unknown scenario ${name}; known: ${all.map((s) => s.name).join(", ")}`);
+  return { mode, microOnly: values.micro, seed, policies, scenarios: wanted ? all.filter((s) => wanted.includes(s.name)) : all, outDir: resolve(values.out) };
+}
+
+function micro(route: Route, mode: Mode | "micro"): MicroResult {
+  const component = route.components[0];
+  if (!component) throw new Error(`route ${route.name} has no component`);
+  const result = runMicro(component, defaultRouteSettings(route), { budgetMs: mode === "full" ? 6000 : 3000 });
+  log(`micro-benchmark: ${result.sizes.map((s) => `${s.messages} msgs ${s.us_per_message.toFixed(2)} µs/msg`).join(", ")}`);
+  return result;
+}
+
+function policyReport(stack: PolicyStack): PolicyReport {
+  return {
+    name: stack.policy.name,
+    title: stack.policy.title,
+    engine: stack.component.engine,
+    event_source_mapping: {
+      batch_size: stack.mapping.batchSize,
+      batching_window_seconds: stack.mapping.maximumBatchingWindowSeconds,
+      maximum_concurrency: stack.mapping.maximumConcurrency ?? null,
+    },
+    settings: stack.settings,
+    settings_source: stack.settingsSource,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parse();
+  const projectDir = process.cwd();
+  const catalog = loadRouteCatalog(join(projectDir, "infra", "routes.yml"));
+  const route = catalog.routes.get(MODEL);
+  const component = route?.components[0];
+  if (!route || !component) throw new Error(`infra/routes.yml has no route ${MODEL}`);
+  await mkdir(args.outDir, { recursive: true });
+
+  const microResult = micro(route, args.microOnly ? "micro" : args.mode);
+  const base = {
+    schema_version: 1 as const,
+    seed: args.seed,
+    started_at: new Date(Date.now() - (performance.now() - started)).toISOString(),
+    machine: { cpus: availableParallelism(), node: process.version, platform: `${process.platform}-${process.arch}`, load_average_at_start: loadavg() },
+    route: {
+      model: MODEL,
+      component: component.name,
+      profile: component.profile,
+      gpu: component.endpointSpec.gpu,
+      gpus: component.copies * component.accelerators_per_copy,
+      price_per_gpu_hour: gpuHourPrice(component),
+      max_sequences: component.limits.max_sequences,
+      token_budget: component.limits.token_budget,
+      admission_limit_512_512: admissionLimit(component.limits, 1024),
+    },
+  };
+  if (args.microOnly) {
+    const report: BenchReport = {
+      ...base, mode: "micro", wall_s: (performance.now() - started) / 1000, engine_direct_rpm: null, engine_direct_closed_loop: null,
+      micro: microResult, policies: [], scenarios: [],
+      targets: checkTargets({ engineDirectRpm: Number.NaN, scenarios: [], microUsPerMessage: microResult.us_per_message, adaptive: "d-adaptive", oneAtATime: "a-one-at-a-time", baselines: [] }),
+    };
+    await writeOutputs(args.outDir, report, new Map());
+    return;
+  }
+
+  const prompts = promptBook();
+  const runs: ScenarioRun[] = args.scenarios.map((scenario) => ({ scenario, trace: generateTrace(scenario.trace) }));
+  for (const { trace } of runs) for (const r of trace) prompts.prompt(r.promptTokens, r.index);
+  log(`${runs.reduce((n, r) => n + r.trace.length, 0)} requests in ${runs.length} traces; prompts ready`);
+
+  const quick = args.mode === "quick";
+  const runId = Date.now().toString(36);
+  const staticRoutesFile = await writeStaticRoutesFile(projectDir, MODEL, args.outDir);
+  const stacks = new Map<string, PolicyStack>();
+  const stopAll = async () => Promise.all([...stacks.values()].map((s) => s.stop().catch((e: unknown) => log(`stopping ${s.policy.name}: ${String(e)}`))));
+  process.once("SIGINT", () => {
+    log("interrupted: stopping the stacks");
+    void stopAll().then(() => process.exit(130));
+  });
+  const raw = new Map<string, Map<string, readonly Outcome[]>>();
+  const scenarioReports: ScenarioReport[] = [];
+  let ceiling: EngineCeiling;
+  try {
+    // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
+    // (osls, esbuild) and would starve the closed loop's clients.
+    log("engine alone: its ceiling, a closed loop at its admission limit");
+    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 30_000 : 90_000, warmupMs: quick ? 10_000 : 20_000 });
+    log(`engine alone: ${ceiling.rpm.toFixed(1)} req/min (${ceiling.concurrency} in flight, GPU busy ${ceiling.gpuBusy.toFixed(2)}; ${ceiling.completedRpm.toFixed(1)} answers/min counted)`);
+    // Two at a time, each tried twice: a loaded machine can miss osls offline's start deadline.
+    log(`starting ${args.policies.length} stacks`);
+    await mapLimit(args.policies, STARTING_AT_ONCE, async (policy: Policy) => {
+      const i = POLICIES.indexOf(policy);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const stage = `bench${runId}${String.fromCharCode(97 + i)}${attempt}`;
+          stacks.set(policy.name, await startPolicyStack(policy, { stage, projectDir, model: MODEL, staticRoutesFile, prompts, log: consoleLogger("ERROR") }));
+          log(`  ${policy.name} ready`);
+          return;
+        } catch (error) {
+          if (attempt >= 2) throw error;
+          log(`  ${policy.name} did not start (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); again`);
+        }
+      }
+    });
+
+    const names = args.policies.map((p) => p.name);
+    for (const [k, run] of runs.entries()) {
+      const { scenario } = run;
+      const results = new Map<string, RunOutput>();
+      let engineRun: RunOutput | undefined;
+      const groups = slots(scenario, args.mode, names);
+      // The engine alone runs the same trace beside the policy it is compared with (or first, alone).
+      const withEngine = groups.findIndex((g) => g.includes(COMPARED_WITH_ENGINE));
+      if (withEngine < 0) groups.unshift([]);
+      for (const [g, group] of groups.entries()) {
+        const members = group.map((name) => stacks.get(name) as PolicyStack);
+        const engineHere = g === Math.max(0, withEngine);
+        const together = engineHere ? [ENGINE_ALONE, ...group] : group;
+        log(`${scenario.name}: ${together.join(" + ")}, ${run.trace.length} requests${together.length > 1 ? " each, at once" : ""}`);
+        const others = (name: string) => together.filter((n) => n !== name);
+        const [engineOutput, ...outputs] = await Promise.all([
+          engineHere ? runEngineTrace(catalog, component, run, { prompts, ranWith: others(ENGINE_ALONE) }) : undefined,
+          ...members.map((stack) => runPolicy(stack, run, { prompts, ranWith: others(stack.policy.name), last: k === runs.length - 1 })),
+        ]);
+        engineRun ??= engineOutput;
+        members.forEach((stack, i) => results.set(stack.policy.name, outputs[i] as RunOutput));
+      }
+      if (!engineRun) throw new Error(`no engine run for ${scenario.name}`);
+      const ordered = names.flatMap((name) => { const r = results.get(name); return r ? [[name, r] as const] : []; });
+      raw.set(scenario.name, new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]));
+      scenarioReports.push({
+        name: scenario.name,
+        title: scenario.title,
+        kind: scenario.kind,
+        targeted: scenario.targeted,
+        seed: scenario.trace.seed,
+        offered_rpm: offeredRpm(scenario.trace.arrivals),
+        duration_s: scenario.trace.durationMs / 1000,
+        requests: run.trace.length,
+        engine_direct_p50_ms: engineRun.result.p50_ms,
+        engine_direct: engineRun.result,
+        policies: ordered.map(([, r]) => r.result),
+      });
+      for (const [name, r] of [[ENGINE_ALONE, engineRun] as const, ...ordered]) {
+        log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s`);
+      }
+    }
+  } finally {
+    log("stopping the stacks");
+    await stopAll();
+  }
+
+  const report: BenchReport = {
+    ...base,
+    mode: args.mode,
+    machine: { ...base.machine, load_average_at_end: loadavg() },
+    wall_s: (performance.now() - started) / 1000,
+    engine_direct_rpm: ceiling.rpm,
+    engine_direct_closed_loop: {
+      concurrency: ceiling.concurrency,
+      completed: ceiling.completed,
+      completed_rpm: ceiling.completedRpm,
+      measured_from_s: ceiling.fromS,
+      measured_to_s: ceiling.toS,
+      tokens_per_s: ceiling.tokensPerS,
+      gpu_busy: ceiling.gpuBusy,
+      mean_batch: ceiling.meanBatch,
+    },
+    micro: microResult,
+    policies: args.policies.flatMap((p) => { const s = stacks.get(p.name); return s ? [policyReport(s)] : []; }),
+    scenarios: scenarioReports,
+    targets: checkTargets({
+      engineDirectRpm: ceiling.rpm,
+      scenarios: scenarioReports,
+      microUsPerMessage: microResult.us_per_message,
+      adaptive: "d-adaptive",
+      oneAtATime: "a-one-at-a-time",
+      baselines: ["b-esm-defaults", "c-fixed-window"],
+    }),
+  };
+  await writeOutputs(args.outDir, report, raw);
+}
+
+/** Runs `work` over `items`, at most `limit` at a time; fails with the first failure once all are done. */
+async function mapLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed?.status === "rejected") throw failed.reason;
+}
+
+async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns): Promise<void> {
+  const text = formatReport(report);
+  process.stdout.write(`${text}\n`);
+  await writeFile(join(outDir, "latest.json"), `${JSON.stringify(report, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
+  await writeFile(join(outDir, "latest.txt"), `${text}\n`);
+  const svgs = charts(report, raw);
+  for (const [name, svg] of svgs) await writeFile(join(outDir, name), svg);
+  log(`wrote ${join(outDir, "latest.json")}, latest.txt${[...svgs.keys()].map((n) => `, ${n}`).join("")}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

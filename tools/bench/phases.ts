@@ -1,0 +1,134 @@
+import type { Component, RouteCatalog } from "#shared/core/routes";
+import { startSageMakerEmulator } from "#local/sagemaker/server";
+import { closedLoop, driveEngine, type EngineTarget } from "./engine-driver.ts";
+import { admissionLimit, windowThroughput } from "./metrics.ts";
+import type { Outcome } from "./outcome.ts";
+import { drivePipeline } from "./pipeline-driver.ts";
+import type { PolicyStack } from "./policy-stack.ts";
+import type { PromptBook } from "./prompts.ts";
+import { gpuOverWindow, meanRequestTokens, summarizeRun, withGpuSamples, type RunResult } from "./run.ts";
+import type { Scenario } from "./scenarios.ts";
+import type { TraceRequest } from "./trace.ts";
+
+export type ScenarioRun = { readonly scenario: Scenario; readonly trace: readonly TraceRequest[] };
+export type RunOutput = { readonly result: RunResult; readonly outcomes: readonly Outcome[] };
+
+export const ENGINE_ALONE = "engine alone";
+
+export type EngineCeiling = {
+  /** Requests per minute at the admission limit: GPU tokens per second over 512 per request. */
+  readonly rpm: number;
+  readonly concurrency: number;
+  /** Answers counted in the window. */
+  readonly completed: number;
+  readonly completedRpm: number;
+  readonly fromS: number;
+  readonly toS: number;
+  readonly tokensPerS: number;
+  readonly gpuBusy: number;
+  readonly meanBatch: number;
+};
+
+/** Sequences the component admits at once for requests of this size (max_sequences for paged engines). */
+export function closedLoopConcurrency(component: Component, tokensPerRequest: number): number {
+  const paged = "kv_admission" in component && component.kv_admission === "paged";
+  const perCopy = paged ? component.limits.max_sequences : admissionLimit(component.limits, tokensPerRequest);
+  return perCopy * Math.max(1, component.copies);
+}
+
+async function withEmulator<T>(catalog: RouteCatalog, use: (url: string) => Promise<T>): Promise<T> {
+  const emulator = await startSageMakerEmulator({ catalog, port: 0, host: "127.0.0.1", timeScale: 1 });
+  try {
+    return await use(emulator.url);
+  } finally {
+    await emulator.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The engine's ceiling, on an emulator of its own: a closed loop at its admission limit, 512+512.
+ * Measured as the GPU's token rate over the steady window (answers come in waves).
+ */
+export function engineCeiling(catalog: RouteCatalog, component: Component, options: { prompts: PromptBook; durationMs: number; warmupMs: number }): Promise<EngineCeiling> {
+  return withEmulator(catalog, async (url) => {
+    const target: EngineTarget = { sagemakerUrl: url, component };
+    const concurrency = closedLoopConcurrency(component, 1024);
+    const { result, gpu } = await withGpuSamples(url, component.name, async () => {
+      const originMs = performance.now() + 100;
+      const outcomes = await closedLoop(target, {
+        prompts: options.prompts,
+        concurrency,
+        promptTokens: 512,
+        maxTokens: 512,
+        staggerMs: Math.min(10_000, options.warmupMs),
+        durationMs: options.durationMs,
+      });
+      return { outcomes, originMs };
+    });
+    const counted = windowThroughput(result.outcomes, options.warmupMs, options.durationMs);
+    const window = gpuOverWindow(gpu, result.originMs + options.warmupMs, result.originMs + options.durationMs);
+    const tokensPerS = window.simMs > 0 ? (window.tokens * 1000) / window.simMs : 0;
+    return {
+      rpm: (tokensPerS * 60) / 512,
+      concurrency,
+      completed: counted.completed,
+      completedRpm: counted.rpm,
+      fromS: options.warmupMs / 1000,
+      toS: options.durationMs / 1000,
+      tokensPerS,
+      gpuBusy: window.busyFraction,
+      meanBatch: window.meanBatch,
+    };
+  });
+}
+
+/** A scenario's trace straight to the engine, on an emulator of its own. */
+export function runEngineTrace(catalog: RouteCatalog, component: Component, run: ScenarioRun, options: { prompts: PromptBook; ranWith?: readonly string[] }): Promise<RunOutput> {
+  return withEmulator(catalog, async (url) => {
+    const { scenario, trace } = run;
+    const { result, gpu } = await withGpuSamples(url, component.name, () =>
+      driveEngine({ sagemakerUrl: url, component }, trace, { prompts: options.prompts, untilMs: scenario.trace.durationMs + scenario.drainMs }),
+    );
+    const summary = summarizeRun({
+      name: ENGINE_ALONE,
+      scenario,
+      component,
+      outcomes: result.outcomes,
+      originMs: result.originMs,
+      runEndMs: result.endMs,
+      gpu,
+      ...(options.ranWith && { ranWith: options.ranWith }),
+    });
+    return { result: summary, outcomes: result.outcomes };
+  });
+}
+
+/**
+ * One policy on one scenario's trace, end to end. Afterwards the stack is emptied for the next
+ * run; after its last run (`last`), whatever still runs is abandoned instead of waited for.
+ */
+export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: { prompts: PromptBook; ranWith: readonly string[]; last: boolean }): Promise<RunOutput> {
+  const { scenario, trace } = run;
+  const limit = admissionLimit(stack.component.limits, meanRequestTokens(trace)) * Math.max(1, stack.component.copies);
+  const { result, gpu } = await withGpuSamples(stack.sagemakerUrl, stack.component.name, () =>
+    drivePipeline(stack.target, trace, {
+      prompts: options.prompts,
+      untilMs: scenario.trace.durationMs + scenario.drainMs,
+      // Saturated: once fewer wait than the engine can hold, the steady part is over.
+      stopBelowUnanswered: scenario.kind === "saturated" ? Math.ceil(1.2 * limit) : undefined,
+    }),
+  );
+  const summary = summarizeRun({
+    name: stack.policy.name,
+    scenario,
+    component: stack.component,
+    outcomes: result.outcomes,
+    originMs: result.originMs,
+    runEndMs: result.endMs,
+    gpu,
+    ranWith: options.ranWith,
+  });
+  if (options.last) await stack.abandon();
+  else if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(120_000);
+  return { result: summary, outcomes: result.outcomes };
+}

@@ -1,0 +1,167 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GetQueueAttributesCommand, PurgeQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { loadRouteCatalog } from "#shared/config";
+import type { RouteSettings } from "#shared/core/route-settings";
+import type { Component, Route } from "#shared/core/routes";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "#local/aws";
+import type { Logger } from "#local/log";
+import { type Stack, startStack } from "#local/stack";
+import { gpuSnapshot } from "./gpu.ts";
+import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
+import type { Policy } from "./policies.ts";
+import type { PromptBook } from "./prompts.ts";
+
+/** One embedded stack set up for one policy. */
+export type PolicyStack = {
+  readonly policy: Policy;
+  readonly stack: Stack;
+  readonly target: PipelineTarget;
+  readonly route: Route;
+  readonly component: Component;
+  readonly sagemakerUrl: string;
+  /** The batcher settings the stack runs with, as GET /v1/routes/{model}/settings says. */
+  readonly settings: RouteSettings;
+  readonly settingsSource: string;
+  /** The event source mapping of the route's queue, as the pollers run it. */
+  readonly mapping: { readonly batchSize: number; readonly maximumBatchingWindowSeconds: number; readonly maximumConcurrency: number | undefined };
+  /** Empties the route's queue and waits until nothing runs on the GPU: a clean start for the next run. */
+  settle(timeoutMs: number): Promise<void>;
+  /**
+   * After the stack's last run: empties the queue and closes the SageMaker emulator, so that the
+   * calls still running fail at once instead of being waited for. Nothing is measured after it.
+   */
+  abandon(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+export type StackStart = {
+  readonly stage: string;
+  readonly projectDir: string;
+  readonly model: string;
+  /** A routes file whose components run the static-batch engine (staticRoutesFile). */
+  readonly staticRoutesFile: string;
+  readonly prompts: PromptBook;
+  readonly log?: Logger;
+};
+
+/**
+ * The project's routes file with the components of `model`'s route on the static-batch engine
+ * (lmi-dynamic); every other route and component as it is. Queues and mappings do not change.
+ */
+export async function writeStaticRoutesFile(projectDir: string, model: string, outDir: string): Promise<string> {
+  type Raw = { components: Record<string, { engine: string; kv_admission?: string }>; routes: Record<string, { components: string[] }> };
+  const raw = parseYaml(await readFile(join(projectDir, "infra", "routes.yml"), "utf8")) as Raw;
+  const route = raw.routes[model];
+  if (!route) throw new Error(`infra/routes.yml has no route ${model}`);
+  for (const name of route.components) {
+    const component = raw.components[name];
+    if (!component) continue;
+    component.engine = "lmi-dynamic";
+    delete component.kv_admission;
+  }
+  const file = join(outDir, "routes.static.yml");
+  await writeFile(file, `# Written by npm run bench: infra/routes.yml with ${model} on the static-batch engine.\n${stringifyYaml(raw)}`);
+  loadRouteCatalog(file); // fails here, with the reason, if the variant is not valid
+  return file;
+}
+
+export async function startPolicyStack(policy: Policy, options: StackStart): Promise<PolicyStack> {
+  const routesFile = policy.engine === "static" ? options.staticRoutesFile : join(options.projectDir, "infra", "routes.yml");
+  const catalog = loadRouteCatalog(routesFile);
+  const route = catalog.routes.get(options.model);
+  const component = route?.components[0];
+  if (!route || !component) throw new Error(`routes file ${routesFile} has no route ${options.model} with a component`);
+  const queueName = `batchline-${options.stage}-${options.model}`;
+  const stack = await startStack({
+    projectDir: options.projectDir,
+    stage: options.stage,
+    dataDir: undefined,
+    timeScale: 1,
+    routesFile,
+    ...(policy.mapping && { mappingOverrides: { [queueName]: policy.mapping } }),
+    ...(options.log && { log: options.log }),
+  });
+  try {
+    const { http, websocket, sagemaker } = stack.endpoints;
+    if (!http || !websocket || !sagemaker) throw new Error("the stack runs without its HTTP, WebSocket or SageMaker endpoint");
+    const target: PipelineTarget = { http, websocket, apiKey: stack.apiKey, model: options.model };
+    const view = await putSettings(target, policy.settings?.(route));
+    const mapping = stack.mappings.find((m) => m.queueName === queueName);
+    if (!mapping) throw new Error(`the stack has no event source mapping for ${queueName}`);
+    const queue = stack.queues.find((q) => q.name === queueName);
+    if (!queue) throw new Error(`the stack has no queue ${queueName}`);
+    await warmUp(target, options.prompts);
+    const sqs = new SQSClient({ endpoint: stack.endpoints.sqs, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, useQueueUrlAsEndpoint: false });
+    return {
+      policy,
+      stack,
+      target,
+      route,
+      component,
+      sagemakerUrl: sagemaker,
+      settings: view.settings,
+      settingsSource: view.source,
+      mapping,
+      settle: (timeoutMs) => settle(sqs, queue.url, sagemaker, component.name, timeoutMs),
+      abandon: async () => {
+        await sqs.send(new PurgeQueueCommand({ QueueUrl: queue.url }));
+        await stack.sagemaker?.close();
+      },
+      stop: async () => {
+        sqs.destroy();
+        await stack.stop();
+      },
+    };
+  } catch (error) {
+    await stack.stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Stores the batcher's knobs through the ops API (or reads the defaults when there are none to set). */
+async function putSettings(target: PipelineTarget, settings: Partial<RouteSettings> | undefined): Promise<{ settings: RouteSettings; source: string }> {
+  const url = `${target.http}/v1/routes/${encodeURIComponent(target.model)}/settings`;
+  const response = await fetch(url, {
+    method: settings ? "PUT" : "GET",
+    headers: { authorization: `Bearer ${target.apiKey}`, "content-type": "application/json" },
+    body: settings ? JSON.stringify(settings) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${settings ? "PUT" : "GET"} ${url}: ${response.status} ${text}`);
+  return JSON.parse(text) as { settings: RouteSettings; source: string };
+}
+
+/** A few short jobs through the whole pipeline: every function loaded, every client connected. */
+async function warmUp(target: PipelineTarget, prompts: PromptBook): Promise<void> {
+  const trace = Array.from({ length: 4 }, (_, index) => ({ index, atMs: index * 200, promptTokens: 16, maxTokens: 4 }));
+  const { outcomes } = await drivePipeline(target, trace, { prompts, untilMs: 60_000 });
+  const failed = outcomes.filter((o) => o.status !== "succeeded");
+  if (failed.length > 0) throw new Error(`warm-up jobs did not succeed: ${failed.map((o) => `${o.status} ${o.error ?? ""}`).join("; ")}`);
+}
+
+const QUIET_MS = 1_500;
+
+async function settle(sqs: SQSClient, queueUrl: string, sagemakerUrl: string, component: string, timeoutMs: number): Promise<void> {
+  await sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+  const deadline = performance.now() + timeoutMs;
+  let quietSince: number | undefined;
+  while (performance.now() < deadline) {
+    const [gpu, queue] = await Promise.all([
+      gpuSnapshot(sagemakerUrl, component),
+      sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] })),
+    ]);
+    const messages = Number(queue.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(queue.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    // Messages a batcher still held when the queue was purged may be requeued: purge those too.
+    if (messages > 0) await sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+    if (gpu.outstanding === 0 && messages === 0) {
+      quietSince ??= performance.now();
+      if (performance.now() - quietSince >= QUIET_MS) return;
+    } else {
+      quietSince = undefined;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the stack did not settle within ${timeoutMs} ms`);
+}
