@@ -26,15 +26,20 @@ let llama3: Llama3Tokenizer | undefined;
 /**
  * llama3-tokenizer-js builds its 128k-token vocabulary when it is imported (about 0.4 s and 13 MB),
  * so it is loaded on first use: Llama-2 routes never pay for it. The load is synchronous because
- * token counts are part of synchronous validation. In the Lambda bundles `require` is esbuild's:
- * it bundles the package and runs it at this call; unbundled, Node 22 require()s the ES module.
+ * token counts are part of synchronous validation (Node 22 require()s the ES module).
+ *
+ * It is resolved from node_modules at run time, never bundled: bundled, its 3.2 MB went into every
+ * function's bundle and source map and cost the embedded stack about 9 s a start (osls offline
+ * ready in 60 s instead of 51 s on the 2-core machine). A deployment that serves a Llama-3 route
+ * therefore ships the package beside the bundles (serverless-esbuild's `external`).
  */
 function llama3Tokenizer(): Llama3Tokenizer {
   if (!llama3) {
-    const loaded = (typeof require === "function" ? require("llama3-tokenizer-js") : requireFromFile(import.meta.url)("llama3-tokenizer-js")) as {
-      default: Llama3Tokenizer;
-    };
-    llama3 = loaded.default;
+    try {
+      llama3 = (requireFromFile(import.meta.url)("llama3-tokenizer-js") as { default: Llama3Tokenizer }).default;
+    } catch (cause) {
+      throw new Error("llama3-tokenizer-js is not installed beside this code: a Llama-3 route needs it (list it in custom.esbuild.external of serverless.yml so that it is packaged)", { cause });
+    }
   }
   return llama3;
 }
