@@ -295,5 +295,6 @@ describe("the pipeline on the embedded stack", () => {
     client.send({ action: "submit", job: { model: "llama-2-7b", prompt: "after the restart", max_tokens: 4 } });
     await client.waitUntil((e) => e.some((x) => x.type === "job.succeeded"));
     client.close();
-  });
+    // A stop and a fresh start: each bundles the functions again, slow on a busy machine.
+  }, 300_000);
 });
