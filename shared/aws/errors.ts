@@ -49,6 +49,8 @@ export function translateSageMakerError(error: unknown, endpoint: string): unkno
   if (e.name === "ModelError") {
     const original = e.OriginalStatusCode ?? 500;
     const message = e.OriginalMessage ?? e.message ?? "model error";
+    // The container's queue is full (LMI's WlmCapacityException): the prompt is fine, the copy busy.
+    if (original === 429) return new RetryableError("throttled", `model container is full: ${message}`, error);
     if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);
     return new RetryableError("unavailable", `model failed (${original}): ${message}`, error);
   }

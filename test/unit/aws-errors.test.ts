@@ -70,6 +70,7 @@ describe("translateSageMakerError", () => {
     ["ModelError with OriginalStatusCode 400", modelError(400), { type: ModelRejectedError, code: "model_error" }],
     ["ModelError with OriginalStatusCode 422", modelError(422), { type: ModelRejectedError, code: "model_error" }],
     ["ModelError with OriginalStatusCode 500", modelError(500), { type: RetryableError, code: "unavailable" }],
+    ["ModelError with OriginalStatusCode 429 (the container's queue is full)", modelError(429), { type: RetryableError, code: "throttled" }],
     ["ModelError with OriginalStatusCode 0 (invocation timeout)", modelError(0), { type: RetryableError, code: "unavailable" }],
     ["ModelError with no OriginalStatusCode", new ModelError({ ...meta(424), message: "model failed" }), { type: RetryableError, code: "unavailable" }],
     ["a 413", sdkError("Unknown", 413, "HTTP content length exceeded 6291456 bytes."), { type: ModelRejectedError, code: "model_error" }],
