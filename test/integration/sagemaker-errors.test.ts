@@ -125,20 +125,29 @@ describe("SageMaker emulator errors, as the SDK raises them", () => {
     });
 
     it("a call the container's full queue refuses is a ModelError with OriginalStatusCode 429", async () => {
-      // Prepare: one sequence runs, one waits; each takes about 12 simulated seconds.
+      // Prepare: one sequence runs, one waits; each takes about 12 simulated seconds. Time runs 5x
+      // here, not 50x: a busy machine must not finish the first before the second is queued.
+      const slow = await startSageMakerEmulator({ catalog, port: 0, timeScale: 5 });
+      const client = sagemakerClient(slow);
       const narrow = test("narrow-test");
-      const running = call(narrow, body(2048));
-      const waiting = call(narrow, body(2048));
-      await pollUntil(async () => ((await control(env.emulator, "GET", "/_emulator/stats")).components.find((c: any) => c.component === narrow.name)?.copies[0]?.waitingRequests === 1 ? true : undefined), "a request waiting in the queue");
+      const send = (payload: unknown) => client.send(invokeCommand(narrow, payload));
+      try {
+        const running = send(body(2048));
+        const waiting = send(body(2048));
+        await pollUntil(async () => ((await control(slow, "GET", "/_emulator/stats")).components.find((c: any) => c.component === narrow.name)?.copies[0]?.waitingRequests === 1 ? true : undefined), "a request waiting in the queue");
 
-      // Act
-      const error = await caught(call(narrow));
+        // Act
+        const error = await caught(send(body()));
 
-      // Assess
-      expect(error).toBeInstanceOf(ModelError);
-      expect(error.OriginalStatusCode).toBe(429);
-      expect(JSON.parse(String(error.OriginalMessage))).toMatchObject({ code: 429, type: "WlmCapacityException" });
-      await Promise.all([running, waiting]);
+        // Assess
+        expect(error).toBeInstanceOf(ModelError);
+        expect(error.OriginalStatusCode).toBe(429);
+        expect(JSON.parse(String(error.OriginalMessage))).toMatchObject({ code: 429, type: "WlmCapacityException" });
+        await Promise.all([running, waiting]);
+      } finally {
+        client.destroy();
+        await slow.close();
+      }
     });
 
     it("a component scaled to zero is a ModelNotReadyException, starts a copy, and answers after its warm-up", async () => {
