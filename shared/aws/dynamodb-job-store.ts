@@ -56,7 +56,9 @@ export class DynamoDbJobStore implements JobStore {
       const put = await conditional(`create job ${only.job_id}`, () =>
         this.#client.send(new PutCommand({ TableName: this.#table, Item: only, ConditionExpression: "attribute_not_exists(job_id)" })),
       );
-      if (put === undefined) throw new ConflictError(`job ${only.job_id} already exists`);
+      if (put === undefined && !(await this.#ownWrite(only.job_id, (job) => job.created_at === only.created_at && job.tenant === only.tenant))) {
+        throw new ConflictError(`job ${only.job_id} already exists`);
+      }
       return;
     }
     // Fresh random ids cannot collide, and BatchWrite has no conditions: 25 jobs per call.
@@ -86,6 +88,7 @@ export class DynamoDbJobStore implements JobStore {
       condition: "#status = :running AND attempt = :attempt",
       names: { "#detail": detail.name },
       values: { ":running": "RUNNING", ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":attempt": attempt },
+      mine: (job) => job.status === outcome.status && job.attempt === attempt && job.finished_at === at.toISOString(),
     });
   }
 
@@ -99,14 +102,20 @@ export class DynamoDbJobStore implements JobStore {
       condition: UNFINISHED,
       names: { "#error": "error" },
       values: { ...UNFINISHED_VALUES, ":ending": ending.status, ":error": ending.error, ":at": at.toISOString() },
+      mine: (job) => job.status === ending.status && job.error?.code === ending.error.code && job.finished_at === at.toISOString(),
     });
   }
 
-  /** A conditional update of one job; the job as it now is, or undefined when the condition failed. */
+  /**
+   * A conditional update of one job; the job as it now is, or undefined when the condition failed.
+   * `mine` recognizes the update's own effect: when the first try was written but its answer was
+   * lost (a 500 or a throttling error after the write), the SDK's retry fails the condition on
+   * that very write, which is then still this caller's (to notify, to give the quota slot back).
+   */
   async #transition(
     what: string,
     jobId: string,
-    change: { update: string; condition: string; names?: Record<string, string>; values: Record<string, unknown> },
+    change: { update: string; condition: string; names?: Record<string, string>; values: Record<string, unknown>; mine?: (job: JobRecord) => boolean },
   ): Promise<JobRecord | undefined> {
     const out = await conditional(what, () =>
       this.#client.send(
@@ -121,7 +130,14 @@ export class DynamoDbJobStore implements JobStore {
         }),
       ),
     );
-    return out?.Attributes as JobRecord | undefined;
+    if (out) return out.Attributes as JobRecord | undefined;
+    return change.mine && (await this.#ownWrite(jobId, change.mine));
+  }
+
+  /** After a failed condition: the record, when it is this caller's own write whose answer was lost. */
+  async #ownWrite(jobId: string, mine: (job: JobRecord) => boolean): Promise<JobRecord | undefined> {
+    const current = await this.get(jobId);
+    return current && mine(current) ? current : undefined;
   }
 
   async listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>> {
