@@ -1,0 +1,32 @@
+import { join } from "node:path";
+import { build } from "esbuild";
+
+export type FunctionModules = { readonly batcher: string; readonly deadLetter: string };
+
+const ENTRIES = { batcher: "functions/batcher/handler.ts", deadLetter: "functions/dead-letter/handler.ts" } as const;
+
+/**
+ * The handler modules the batcher runners import: esbuild bundles made as serverless.yml makes
+ * them (ESM, node22, one file each: what Lambda would load), or the TypeScript source as it is.
+ */
+export async function prepareFunctions(mode: "bundle" | "source", projectDir: string, outDir: string): Promise<FunctionModules> {
+  if (mode === "source") return { batcher: join(projectDir, ENTRIES.batcher), deadLetter: join(projectDir, ENTRIES.deadLetter) };
+  const bundle = async (entry: string, name: string) => {
+    const outfile = join(outDir, `${name}.mjs`);
+    await build({
+      absWorkingDir: projectDir,
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node22",
+      mainFields: ["module", "main"],
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      logLevel: "warning",
+    });
+    return outfile;
+  };
+  const [batcher, deadLetter] = await Promise.all([bundle(ENTRIES.batcher, "batcher"), bundle(ENTRIES.deadLetter, "dead-letter")]);
+  return { batcher, deadLetter };
+}

@@ -1,0 +1,31 @@
+import type { ChaosResults } from "./run.ts";
+
+/** The figures a person reads first, then the rest. */
+export function summary(results: ChaosResults): string {
+  const r = results as ChaosResults & Record<string, any>;
+  const mark = (ok: boolean) => (ok ? "ok  " : "FAIL");
+  const lines = [
+    `chaos ${r.mode} (seed ${r.seed}): ${r.passed ? "PASSED" : "FAILED"}`,
+    `  ${mark(r.jobs > 0)} jobs                  ${r.jobs} (accepted ${r.accepted}: ${JSON.stringify(r.accepted_via)})`,
+    `  ${mark(r.lost === 0)} lost                  ${r.lost}`,
+    `  ${mark(r.double_writes === 0)} double_writes         ${r.double_writes} (any terminal state written twice: ${r.double_terminal_writes}; results not seen by the proxy: ${r.unobserved_results})`,
+    `  ${mark(r.backwards === 0)} backwards             ${r.backwards} (writes ${r.backwards_detail.dynamodb_writes}, samples ${r.backwards_detail.dynamodb_samples}, event streams ${r.backwards_detail.event_streams})`,
+    `  ${mark(r.notified_ratio === 1)} notified_ratio        ${r.notified_ratio} (${r.notifications.fully_notified} of ${r.notifications.connected_at_end} connected subscribers, ${r.notifications.subscribers} in all)`,
+    `  ${mark(r.failed_without_reason === 0)} failed_without_reason ${r.failed_without_reason}`,
+    `  statuses              ${JSON.stringify(r.statuses)}`,
+    `  failures              ${JSON.stringify(r.failed_reasons)}`,
+    `  duration              ${r.duration_s} s (submitting ${r.submit_s} s, until all terminal ${r.drain_s} s); ${r.throughput_jobs_per_s} jobs/s`,
+    `  retries               ${r.retries} extra claims; ${r.jobs_claimed_more_than_once} jobs claimed more than once (at most ${r.max_claims_of_a_job})`,
+    `  dead letters          ${r.dlq.dead_letter_records} messages in ${r.dlq.dead_letter_invocations} invocations; ${r.dlq.failed_retries_exhausted} jobs FAILED retries_exhausted`,
+    `  batcher runners       ${r.batcher.invocations} invocations ${JSON.stringify(r.batcher.by_outcome)}; peak RSS ${r.batcher.peak_rss_mb} MB (p50 ${r.batcher.rss_p50_mb}, p95 ${r.batcher.rss_p95_mb}); init p50 ${r.batcher.init_ms_p50} ms`,
+    `  DynamoDB faults       ${JSON.stringify(r.faults.dynamodb.injected)} of ${r.faults.dynamodb.requests} requests; ${r.faults.dynamodb.answers_lost_after_a_job_write} job writes whose answer was lost`,
+    `  SageMaker             ${JSON.stringify(r.faults.sagemaker)}`,
+    `  WebSocket             ${r.notifications.drops} drops, ${r.notifications.connects} connects (${r.notifications.refused_connects} refused), ${r.notifications.final_events} final events for ${r.notifications.followed_jobs} followed jobs, ${r.notifications.resent_frames} frames resent`,
+    `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back)`,
+    `  queues left           ${JSON.stringify(r.queues_left)}`,
+  ];
+  if (r.lost > 0) lines.push(`  lost jobs             ${JSON.stringify(r.lost_detail)}`);
+  if (r.backwards > 0) lines.push(`  backwards examples    ${JSON.stringify(r.backwards_detail.examples.slice(0, 5))}`);
+  if (r.notified_ratio < 1) lines.push(`  missing finals        ${JSON.stringify(r.notifications.missing_finals.slice(0, 5))}`);
+  return lines.join("\n");
+}

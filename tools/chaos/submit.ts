@@ -1,0 +1,198 @@
+import { setTimeout as delay } from "node:timers/promises";
+import type { Subscriber } from "./subscribers.ts";
+
+/**
+ * Submits the chaos run's jobs as users do, over the three ways in: batch files
+ * (`POST /v1/batches`, job ids read back from the results), single jobs over HTTP
+ * (`POST /v1/jobs`) and over the WebSocket (`submit`). Single jobs carry an idempotency key, so a
+ * retry after a 5xx (DynamoDB faults reach the API too) never makes a second job.
+ */
+
+export type Target = { readonly http: string; readonly apiKey: string };
+
+export type SubmitPlan = {
+  readonly jobs: number;
+  readonly models: readonly string[];
+  readonly maxTokens: readonly [number, number];
+  /** Share of jobs sent in batch files; the rest are single jobs. */
+  readonly batchShare: number;
+  /** Lines per batch file. */
+  readonly batchLines: number;
+  /** Share of the single jobs submitted over the WebSocket rather than HTTP. */
+  readonly wsShare: number;
+  /** Share of single jobs given a deadline a few seconds ahead (some then expire). */
+  readonly deadlineShare: number;
+  /** Share of accepted jobs cancelled soon after. */
+  readonly cancelShare: number;
+  /** Submissions in flight at once. */
+  readonly concurrency: number;
+  readonly seed: number;
+  readonly random: () => number;
+};
+
+export type Accepted = { readonly jobIds: readonly string[]; readonly via: "batch" | "http" | "ws" };
+
+export type SubmitStats = {
+  accepted: number;
+  batches: number;
+  httpJobs: number;
+  wsJobs: number;
+  /** Answers that were not a success (5xx, 429, network), each followed by a retry. */
+  retriedRequests: number;
+  /** Batch files refused after retries began (a new batch is sent; the refused one's stored jobs were failed with a reason). */
+  refusedBatches: number;
+  gaveUp: number;
+  cancelRequests: number;
+  cancelled: number;
+};
+
+const MAX_TRIES = 12;
+
+export async function submitAll(
+  plan: SubmitPlan,
+  target: Target,
+  wsSubmitters: readonly Subscriber[],
+  onAccepted: (accepted: Accepted) => void,
+): Promise<SubmitStats> {
+  const stats: SubmitStats = { accepted: 0, batches: 0, httpJobs: 0, wsJobs: 0, retriedRequests: 0, refusedBatches: 0, gaveUp: 0, cancelRequests: 0, cancelled: 0 };
+  const { random } = plan;
+  const batchJobs = Math.round(plan.jobs * plan.batchShare);
+  const units: (() => Promise<void>)[] = [];
+  let next = 0;
+  const job = () => jobBody(plan, next++);
+  for (let left = batchJobs; left > 0; left -= plan.batchLines) {
+    const lines = Array.from({ length: Math.min(plan.batchLines, left) }, () => {
+      const { idempotency_key: _key, ...body } = job();
+      return body;
+    });
+    units.push(() => submitBatch(lines));
+  }
+  while (next < plan.jobs) {
+    const body = job();
+    const deadlineInMs = plan.deadlineShare > 0 && random() < plan.deadlineShare ? 2_000 + random() * 20_000 : undefined;
+    const viaWs = wsSubmitters.length > 0 && random() < plan.wsShare;
+    units.push(() => {
+      if (deadlineInMs !== undefined) body.deadline = new Date(Date.now() + deadlineInMs).toISOString();
+      return viaWs ? submitWs(body) : submitHttp(body);
+    });
+  }
+  // Interleave the three ways in so the queue sees all of them all along.
+  shuffle(units, random);
+
+  const cancels: Promise<void>[] = [];
+  const accepted = (jobIds: readonly string[], via: Accepted["via"]) => {
+    stats.accepted += jobIds.length;
+    onAccepted({ jobIds, via });
+    for (const id of jobIds) if (plan.cancelShare > 0 && random() < plan.cancelShare) cancels.push(cancelLater(id, random() * 3000));
+  };
+
+  async function request(method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Headers }> {
+    for (let attempt = 1; ; attempt++) {
+      let answer: { status: number; text: string; headers: Headers } | undefined;
+      try {
+        const response = await fetch(`${target.http}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${target.apiKey}`, "content-type": "application/json" },
+          body,
+        });
+        answer = { status: response.status, text: await response.text(), headers: response.headers };
+      } catch {
+        answer = undefined;
+      }
+      if (answer && answer.status < 500 && answer.status !== 429) return answer;
+      if (attempt >= MAX_TRIES) return answer ?? { status: 0, text: "network error", headers: new Headers() };
+      stats.retriedRequests++;
+      await delay(Math.min(5000, 100 * 2 ** attempt) * (0.5 + random()));
+    }
+  }
+
+  async function submitBatch(lines: readonly Record<string, unknown>[]): Promise<void> {
+    const text = lines.map((body, i) => JSON.stringify({ custom_id: `line-${i}`, body })).join("\n");
+    for (let attempt = 1; attempt <= MAX_TRIES; attempt++) {
+      const answer = await request("POST", "/v1/batches", text);
+      if (answer.status !== 202) {
+        // Refused after DynamoDB failed mid-way: its stored jobs were failed; send the file again.
+        stats.refusedBatches++;
+        continue;
+      }
+      const batchId = (JSON.parse(answer.text) as { batch_id: string }).batch_id;
+      stats.batches++;
+      accepted(await batchJobIds(batchId), "batch");
+      return;
+    }
+    stats.gaveUp += lines.length;
+  }
+
+  async function batchJobIds(batchId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const answer = await request("GET", `/v1/batches/${batchId}/results?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      if (answer.status !== 200) throw new Error(`GET results of ${batchId}: ${answer.status} ${answer.text.slice(0, 300)}`);
+      for (const line of answer.text.split("\n")) if (line.trim()) ids.push((JSON.parse(line) as { job_id: string }).job_id);
+      cursor = answer.headers.get("x-next-cursor");
+    } while (cursor);
+    return ids;
+  }
+
+  async function submitHttp(body: Record<string, unknown>): Promise<void> {
+    const answer = await request("POST", "/v1/jobs", JSON.stringify(body));
+    if (answer.status !== 202 && answer.status !== 200) {
+      stats.gaveUp++;
+      return;
+    }
+    stats.httpJobs++;
+    accepted([(JSON.parse(answer.text) as { job_id: string }).job_id], "http");
+  }
+
+  async function submitWs(body: Record<string, unknown>): Promise<void> {
+    const submitter = wsSubmitters[Math.floor(random() * wsSubmitters.length)] as Subscriber;
+    const jobId = await submitter.submit(body);
+    if (jobId === undefined) {
+      stats.gaveUp++;
+      return;
+    }
+    stats.wsJobs++;
+    accepted([jobId], "ws");
+  }
+
+  async function cancelLater(jobId: string, afterMs: number): Promise<void> {
+    await delay(afterMs);
+    stats.cancelRequests++;
+    const answer = await request("DELETE", `/v1/jobs/${jobId}`);
+    if (answer.status === 200 && (JSON.parse(answer.text) as { status: string }).status === "CANCELLED") stats.cancelled++;
+  }
+
+  let index = 0;
+  const worker = async () => {
+    while (index < units.length) {
+      const unit = units[index++];
+      if (unit) await unit();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, plan.concurrency) }, worker));
+  await Promise.all(cancels);
+  return stats;
+}
+
+const WORDS = ["queue", "batch", "window", "token", "prompt", "result", "retry", "fence", "shard", "lease", "drain", "burst"];
+
+function jobBody(plan: SubmitPlan, index: number): Record<string, unknown> {
+  const { random } = plan;
+  const [low, high] = plan.maxTokens;
+  const words = Array.from({ length: 3 + Math.floor(random() * 12) }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
+  return {
+    model: plan.models[index % plan.models.length],
+    prompt: `Chaos job ${index}: ${words}.`,
+    max_tokens: low + Math.floor(random() * (high - low + 1)),
+    idempotency_key: `chaos-${plan.seed}-${index}`,
+    metadata: { chaos_index: String(index) },
+  };
+}
+
+function shuffle<T>(items: T[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [items[i], items[j]] = [items[j] as T, items[i] as T];
+  }
+}
