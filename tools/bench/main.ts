@@ -19,17 +19,18 @@ import { charts, type RawRuns } from "./charts.ts";
 import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
-import { ENGINE_ALONE, type EngineCeiling, engineCeiling, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
-import { POLICIES, type Policy, policyNamed } from "./policies.ts";
-import { type PolicyStack, startPolicyStack, writeStaticRoutesFile } from "./policy-stack.ts";
+import { type EngineCeiling, engineCeiling, type ScenarioRun } from "./phases.ts";
+import { POLICIES, policyNamed } from "./policies.ts";
+import { type PolicyStack, startPolicyStacks, writeStaticRoutesFile } from "./policy-stack.ts";
 import { promptBook } from "./prompts.ts";
 import { type BenchReport, formatReport, type PolicyReport, type ScenarioReport } from "./report.ts";
-import { COMPARED_WITH_ENGINE, type Mode, scenarios as scenarioList, slots } from "./scenarios.ts";
+import { runScenario } from "./scenario-run.ts";
+import { type Mode, scenarios as scenarioList } from "./scenarios.ts";
 import { checkTargets } from "./targets.ts";
-import { generateTrace, offeredRpm } from "./trace.ts";
+import { generateTrace } from "./trace.ts";
 
 const MODEL = "llama-2-7b";
-const STARTING_AT_ONCE = 2;
+const STARTING_AT_ONCE = 3;
 const DEFAULT_SEED = 20261127;
 
 const started = performance.now();
@@ -137,66 +138,18 @@ async function main(): Promise<void> {
     // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
     // (osls, esbuild) and would starve the closed loop's clients.
     log("engine alone: its ceiling, a closed loop at its admission limit");
-    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 30_000 : 90_000, warmupMs: quick ? 10_000 : 20_000 });
+    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 25_000 : 90_000, warmupMs: quick ? 10_000 : 20_000 });
     log(`engine alone: ${ceiling.rpm.toFixed(1)} req/min (${ceiling.concurrency} in flight, GPU busy ${ceiling.gpuBusy.toFixed(2)}; ${ceiling.completedRpm.toFixed(1)} answers/min counted)`);
-    // Two at a time, each tried twice: a loaded machine can miss osls offline's start deadline.
     log(`starting ${args.policies.length} stacks`);
-    await mapLimit(args.policies, STARTING_AT_ONCE, async (policy: Policy) => {
-      const i = POLICIES.indexOf(policy);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const stage = `bench${runId}${String.fromCharCode(97 + i)}${attempt}`;
-          stacks.set(policy.name, await startPolicyStack(policy, { stage, projectDir, model: MODEL, staticRoutesFile, prompts, log: consoleLogger("ERROR") }));
-          log(`  ${policy.name} ready`);
-          return;
-        } catch (error) {
-          if (attempt >= 2) throw error;
-          log(`  ${policy.name} did not start (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); again`);
-        }
-      }
+    await startPolicyStacks(args.policies, {
+      projectDir, model: MODEL, staticRoutesFile, prompts, log: consoleLogger("ERROR"), runId, atOnce: STARTING_AT_ONCE, into: stacks, onLine: log,
     });
-
-    const names = args.policies.map((p) => p.name);
     for (const [k, run] of runs.entries()) {
-      const { scenario } = run;
-      const results = new Map<string, RunOutput>();
-      let engineRun: RunOutput | undefined;
-      const groups = slots(scenario, args.mode, names);
-      // The engine alone runs the same trace beside the policy it is compared with (or first, alone).
-      const withEngine = groups.findIndex((g) => g.includes(COMPARED_WITH_ENGINE));
-      if (withEngine < 0) groups.unshift([]);
-      for (const [g, group] of groups.entries()) {
-        const members = group.map((name) => stacks.get(name) as PolicyStack);
-        const engineHere = g === Math.max(0, withEngine);
-        const together = engineHere ? [ENGINE_ALONE, ...group] : group;
-        log(`${scenario.name}: ${together.join(" + ")}, ${run.trace.length} requests${together.length > 1 ? " each, at once" : ""}`);
-        const others = (name: string) => together.filter((n) => n !== name);
-        const [engineOutput, ...outputs] = await Promise.all([
-          engineHere ? runEngineTrace(catalog, component, run, { prompts, ranWith: others(ENGINE_ALONE) }) : undefined,
-          ...members.map((stack) => runPolicy(stack, run, { prompts, ranWith: others(stack.policy.name), last: k === runs.length - 1 })),
-        ]);
-        engineRun ??= engineOutput;
-        members.forEach((stack, i) => results.set(stack.policy.name, outputs[i] as RunOutput));
-      }
-      if (!engineRun) throw new Error(`no engine run for ${scenario.name}`);
-      const ordered = names.flatMap((name) => { const r = results.get(name); return r ? [[name, r] as const] : []; });
-      raw.set(scenario.name, new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]));
-      scenarioReports.push({
-        name: scenario.name,
-        title: scenario.title,
-        kind: scenario.kind,
-        targeted: scenario.targeted,
-        seed: scenario.trace.seed,
-        offered_rpm: offeredRpm(scenario.trace.arrivals),
-        duration_s: scenario.trace.durationMs / 1000,
-        requests: run.trace.length,
-        engine_direct_p50_ms: engineRun.result.p50_ms,
-        engine_direct: engineRun.result,
-        policies: ordered.map(([, r]) => r.result),
+      const { report, outcomes } = await runScenario(run, {
+        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1, log,
       });
-      for (const [name, r] of [[ENGINE_ALONE, engineRun] as const, ...ordered]) {
-        log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s`);
-      }
+      raw.set(run.scenario.name, outcomes);
+      scenarioReports.push(report);
     }
   } finally {
     log("stopping the stacks");
@@ -234,25 +187,22 @@ async function main(): Promise<void> {
   await writeOutputs(args.outDir, report, raw);
 }
 
-/** Runs `work` over `items`, at most `limit` at a time; fails with the first failure once all are done. */
-async function mapLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++] as T);
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const failed = settled.find((r) => r.status === "rejected");
-  if (failed?.status === "rejected") throw failed.reason;
-}
-
 async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns): Promise<void> {
   const text = formatReport(report);
   process.stdout.write(`${text}\n`);
   await writeFile(join(outDir, "latest.json"), `${JSON.stringify(report, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
   await writeFile(join(outDir, "latest.txt"), `${text}\n`);
+  // Every request of every run, for a closer look: [arrival ms, answered ms | null, queue wait ms | null, window size | null, status].
+  const perRequest = Object.fromEntries(
+    [...raw].map(([scenario, runs]) => [
+      scenario,
+      Object.fromEntries([...runs].map(([name, outcomes]) => [name, outcomes.map((o) => [Math.round(o.arrivalMs), o.finishedMs === undefined ? null : Math.round(o.finishedMs), o.queueWaitMs ?? null, o.windowSize ?? null, o.status])])),
+    ]),
+  );
+  await writeFile(join(outDir, "requests.json"), `${JSON.stringify(perRequest)}\n`);
   const svgs = charts(report, raw);
   for (const [name, svg] of svgs) await writeFile(join(outDir, name), svg);
-  log(`wrote ${join(outDir, "latest.json")}, latest.txt${[...svgs.keys()].map((n) => `, ${n}`).join("")}`);
+  log(`wrote ${join(outDir, "latest.json")}, latest.txt, requests.json${[...svgs.keys()].map((n) => `, ${n}`).join("")}`);
 }
 
 main().then(

@@ -1,6 +1,8 @@
 /** What happened to one request of a trace, in ms after the trace started. */
 export type Outcome = {
   readonly index: number;
+  /** The job the pipeline made of it (pipeline only). */
+  readonly jobId?: string | undefined;
   /** When the trace said it arrives. Latency counts from here, so a late sender is not hidden. */
   readonly arrivalMs: number;
   readonly promptTokens: number;

@@ -129,6 +129,9 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
     ranWith: options.ranWith,
   });
   if (options.last) await stack.abandon();
-  else if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(120_000);
+  else {
+    const unanswered = result.outcomes.flatMap((o) => (o.status === "unfinished" && o.jobId !== undefined ? [o.jobId] : []));
+    if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(unanswered, 120_000);
+  }
   return { result: summary, outcomes: result.outcomes };
 }

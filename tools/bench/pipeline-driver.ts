@@ -17,6 +17,7 @@ export type DriveOptions = {
 
 type Record_ = {
   request: TraceRequest;
+  jobId?: string;
   status: Outcome["status"];
   finishedMs?: number;
   completionTokens: number;
@@ -63,6 +64,7 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
         const text = await response.text();
         if (response.status !== 202) throw new Error(`POST /v1/jobs: ${response.status} ${text.slice(0, 200)}`);
         const { job_id } = JSON.parse(text) as { job_id: string };
+        record.jobId = job_id;
         byJob.set(job_id, record);
         events.subscribe(job_id);
       } catch (error) {
@@ -83,6 +85,7 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
     endMs: performance.now() - originMs,
     outcomes: records.map((r) => ({
       index: r.request.index,
+      jobId: r.jobId,
       arrivalMs: r.request.atMs,
       promptTokens: r.request.promptTokens,
       maxTokens: r.request.maxTokens,

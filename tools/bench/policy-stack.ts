@@ -26,8 +26,11 @@ export type PolicyStack = {
   readonly settingsSource: string;
   /** The event source mapping of the route's queue, as the pollers run it. */
   readonly mapping: { readonly batchSize: number; readonly maximumBatchingWindowSeconds: number; readonly maximumConcurrency: number | undefined };
-  /** Empties the route's queue and waits until nothing runs on the GPU: a clean start for the next run. */
-  settle(timeoutMs: number): Promise<void>;
+  /**
+   * A clean start for the next run: cancels the jobs still unanswered (so that no batcher starts
+   * one it already holds), empties the route's queue and waits until nothing runs on the GPU.
+   */
+  settle(unanswered: readonly string[], timeoutMs: number): Promise<void>;
   /**
    * After the stack's last run: empties the queue and closes the SageMaker emulator, so that the
    * calls still running fail at once instead of being waited for. Nothing is measured after it.
@@ -104,7 +107,10 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
       settings: view.settings,
       settingsSource: view.source,
       mapping,
-      settle: (timeoutMs) => settle(sqs, queue.url, sagemaker, component.name, timeoutMs),
+      settle: async (unanswered, timeoutMs) => {
+        await cancelJobs(target, unanswered);
+        await settle(sqs, queue.url, sagemaker, component.name, timeoutMs);
+      },
       abandon: async () => {
         await sqs.send(new PurgeQueueCommand({ QueueUrl: queue.url }));
         await stack.sagemaker?.close();
@@ -118,6 +124,38 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     await stack.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A stack per policy, `atOnce` at a time (starting one is CPU-bound: osls, esbuild), each tried
+ * twice (a loaded machine can miss osls offline's start deadline). Stacks that did start are in
+ * `into` even when another fails, so that the caller stops them.
+ */
+export async function startPolicyStacks(
+  policies: readonly Policy[],
+  options: Omit<StackStart, "stage"> & { readonly runId: string; readonly atOnce: number; readonly into: Map<string, PolicyStack>; readonly onLine: (line: string) => void },
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < policies.length) {
+      const index = next++;
+      const policy = policies[index] as Policy;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const stage = `bench${options.runId}${String.fromCharCode(97 + index)}${attempt}`;
+          options.into.set(policy.name, await startPolicyStack(policy, { ...options, stage }));
+          options.onLine(`  ${policy.name} ready`);
+          break;
+        } catch (error) {
+          if (attempt >= 2) throw error;
+          options.onLine(`  ${policy.name} did not start (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); again`);
+        }
+      }
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(options.atOnce, policies.length) }, worker));
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed?.status === "rejected") throw failed.reason;
 }
 
 /** Stores the batcher's knobs through the ops API (or reads the defaults when there are none to set). */
@@ -141,6 +179,19 @@ async function warmUp(target: PipelineTarget, prompts: PromptBook): Promise<void
   if (failed.length > 0) throw new Error(`warm-up jobs did not succeed: ${failed.map((o) => `${o.status} ${o.error ?? ""}`).join("; ")}`);
 }
 
+/** DELETE /v1/jobs/{id} for each, a few at a time; a job that finished meanwhile answers 409, which is fine. */
+async function cancelJobs(target: PipelineTarget, jobIds: readonly string[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < jobIds.length) {
+      const id = jobIds[next++] as string;
+      const response = await fetch(`${target.http}/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE", headers: { authorization: `Bearer ${target.apiKey}` } });
+      await response.arrayBuffer();
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
 const QUIET_MS = 1_500;
 
 async function settle(sqs: SQSClient, queueUrl: string, sagemakerUrl: string, component: string, timeoutMs: number): Promise<void> {
@@ -161,7 +212,7 @@ async function settle(sqs: SQSClient, queueUrl: string, sagemakerUrl: string, co
     } else {
       quietSince = undefined;
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error(`the stack did not settle within ${timeoutMs} ms`);
 }

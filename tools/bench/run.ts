@@ -143,7 +143,7 @@ export function gpuOverWindow(samples: readonly TimedSnapshot[], fromMs: number,
 
 /** Runs `drive` with the GPU sampled around it. */
 export async function withGpuSamples<T>(sagemakerUrl: string, component: string, drive: () => Promise<T>): Promise<{ result: T; gpu: TimedSnapshot[] }> {
-  const sampler = sampleGpu(sagemakerUrl, component, 500);
+  const sampler = sampleGpu(sagemakerUrl, component, 1000);
   try {
     const result = await drive();
     return { result, gpu: await sampler.stop() };

@@ -1,0 +1,76 @@
+import type { Component, RouteCatalog } from "#shared/core/routes";
+import type { Outcome } from "./outcome.ts";
+import { ENGINE_ALONE, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
+import type { PolicyStack } from "./policy-stack.ts";
+import type { PromptBook } from "./prompts.ts";
+import type { ScenarioReport } from "./report.ts";
+import { COMPARED_WITH_ENGINE, type Mode, slots } from "./scenarios.ts";
+import { offeredRpm } from "./trace.ts";
+
+export type ScenarioContext = {
+  readonly catalog: RouteCatalog;
+  readonly component: Component;
+  readonly stacks: ReadonlyMap<string, PolicyStack>;
+  /** The policies, in report order. */
+  readonly policies: readonly string[];
+  readonly mode: Mode;
+  readonly prompts: PromptBook;
+  /** The stacks' last scenario: what still runs afterwards is abandoned, not waited for. */
+  readonly last: boolean;
+  readonly log: (line: string) => void;
+};
+
+/**
+ * One scenario: its trace through every policy, group by group (slots), and straight to the
+ * engine beside the policy it is compared with. Returns the scenario's report and, per run,
+ * what happened to each request (for the curves).
+ */
+export async function runScenario(run: ScenarioRun, context: ScenarioContext): Promise<{ report: ScenarioReport; outcomes: Map<string, readonly Outcome[]> }> {
+  const { scenario } = run;
+  const results = new Map<string, RunOutput>();
+  let engineRun: RunOutput | undefined;
+  const groups = slots(scenario, context.mode, context.policies);
+  const withEngine = groups.findIndex((g) => g.includes(COMPARED_WITH_ENGINE));
+  if (withEngine < 0) groups.unshift([]);
+  for (const [g, group] of groups.entries()) {
+    const members = group.map((name) => {
+      const stack = context.stacks.get(name);
+      if (!stack) throw new Error(`no stack for ${name}`);
+      return stack;
+    });
+    const engineHere = g === Math.max(0, withEngine);
+    const together = engineHere ? [ENGINE_ALONE, ...group] : group;
+    context.log(`${scenario.name}: ${together.join(" + ")}, ${run.trace.length} requests${together.length > 1 ? " each, at once" : ""}`);
+    const others = (name: string) => together.filter((n) => n !== name);
+    const [engineOutput, ...outputs] = await Promise.all([
+      engineHere ? runEngineTrace(context.catalog, context.component, run, { prompts: context.prompts, ranWith: others(ENGINE_ALONE) }) : undefined,
+      ...members.map((stack) => runPolicy(stack, run, { prompts: context.prompts, ranWith: others(stack.policy.name), last: context.last })),
+    ]);
+    engineRun ??= engineOutput;
+    members.forEach((stack, i) => results.set(stack.policy.name, outputs[i] as RunOutput));
+  }
+  if (!engineRun) throw new Error(`no engine run for ${scenario.name}`);
+  const ordered = context.policies.flatMap((name) => {
+    const r = results.get(name);
+    return r ? [[name, r] as const] : [];
+  });
+  for (const [name, r] of [[ENGINE_ALONE, engineRun] as const, ...ordered]) {
+    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s`);
+  }
+  return {
+    outcomes: new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]),
+    report: {
+      name: scenario.name,
+      title: scenario.title,
+      kind: scenario.kind,
+      targeted: scenario.targeted,
+      seed: scenario.trace.seed,
+      offered_rpm: offeredRpm(scenario.trace.arrivals),
+      duration_s: scenario.trace.durationMs / 1000,
+      requests: run.trace.length,
+      engine_direct_p50_ms: engineRun.result.p50_ms,
+      engine_direct: engineRun.result,
+      policies: ordered.map(([, r]) => r.result),
+    },
+  };
+}
