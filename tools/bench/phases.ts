@@ -29,11 +29,13 @@ export type EngineCeiling = {
   readonly meanBatch: number;
 };
 
-/** Sequences the component admits at once for requests of this size (max_sequences for paged engines). */
-export function closedLoopConcurrency(component: Component, tokensPerRequest: number): number {
-  const paged = "kv_admission" in component && component.kv_admission === "paged";
-  const perCopy = paged ? component.limits.max_sequences : admissionLimit(component.limits, tokensPerRequest);
-  return perCopy * Math.max(1, component.copies);
+/**
+ * Clients of the closed loop: as many as a copy could ever run (max_sequences). The engine admits
+ * what its KV cache holds (109 of 512 + 512 with reserve admission) and queues the rest, so that
+ * a client that answers late (this process is shared) never leaves it short of work.
+ */
+export function closedLoopConcurrency(component: Component): number {
+  return component.limits.max_sequences * Math.max(1, component.copies);
 }
 
 async function withEmulator<T>(catalog: RouteCatalog, use: (url: string) => Promise<T>): Promise<T> {
@@ -52,7 +54,7 @@ async function withEmulator<T>(catalog: RouteCatalog, use: (url: string) => Prom
 export function engineCeiling(catalog: RouteCatalog, component: Component, options: { prompts: PromptBook; durationMs: number; warmupMs: number }): Promise<EngineCeiling> {
   return withEmulator(catalog, async (url) => {
     const target: EngineTarget = { sagemakerUrl: url, component };
-    const concurrency = closedLoopConcurrency(component, 1024);
+    const concurrency = closedLoopConcurrency(component);
     const { result, gpu } = await withGpuSamples(url, component.name, async () => {
       const originMs = performance.now() + 100;
       const outcomes = await closedLoop(target, {
