@@ -75,8 +75,10 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     requestId = message.request_id;
     if (message.action === "submit") {
       const { job } = await submitJob(deps, connection.tenant, message.job);
-      await deps.subscriptions.subscribe(jobTopic(job.job_id), connection);
+      // The answer goes before the subscription: once subscribed, a batcher's job.running may be
+      // posted at any moment, and the answer (the job as stored) must not arrive after it.
       await reply(jobEvent(toJobView(job), requestId));
+      await deps.subscriptions.subscribe(jobTopic(job.job_id), connection);
       await sendIfFinished(deps, connection.tenant, job.job_id, reply);
       return;
     }
