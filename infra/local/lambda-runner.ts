@@ -17,8 +17,8 @@ export type RunnerStart = {
 
 export type RunnerMessage =
   | { readonly kind: "ready" }
-  | { readonly kind: "result"; readonly payload: string; readonly maxRssKb: number }
-  | { readonly kind: "error"; readonly phase: "init" | "invoke"; readonly payload: string; readonly maxRssKb: number };
+  | { readonly kind: "result"; readonly payload: string; readonly maxRssKb: number; readonly cpuMs: number }
+  | { readonly kind: "error"; readonly phase: "init" | "invoke"; readonly payload: string; readonly maxRssKb: number; readonly cpuMs: number };
 
 function send(message: RunnerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -33,6 +33,10 @@ function errorPayload(error: unknown): string {
 }
 
 const maxRssKb = () => process.resourceUsage().maxRSS;
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 
 process.once("message", (start: RunnerStart) => {
   void run(start).finally(() => {
@@ -49,7 +53,7 @@ async function run(start: RunnerStart): Promise<void> {
     if (typeof candidate !== "function") throw new TypeError(`${start.module} exports no function ${start.handler}`);
     handler = candidate as typeof handler;
   } catch (error) {
-    await send({ kind: "error", phase: "init", payload: errorPayload(error), maxRssKb: maxRssKb() });
+    await send({ kind: "error", phase: "init", payload: errorPayload(error), maxRssKb: maxRssKb(), cpuMs: cpuMs() });
     return;
   }
   await send({ kind: "ready" });
@@ -70,8 +74,8 @@ async function run(start: RunnerStart): Promise<void> {
   };
   try {
     const result = await handler(start.event, context);
-    await send({ kind: "result", payload: result === undefined ? "null" : JSON.stringify(result), maxRssKb: maxRssKb() });
+    await send({ kind: "result", payload: result === undefined ? "null" : JSON.stringify(result), maxRssKb: maxRssKb(), cpuMs: cpuMs() });
   } catch (error) {
-    await send({ kind: "error", phase: "invoke", payload: errorPayload(error), maxRssKb: maxRssKb() });
+    await send({ kind: "error", phase: "invoke", payload: errorPayload(error), maxRssKb: maxRssKb(), cpuMs: cpuMs() });
   }
 }

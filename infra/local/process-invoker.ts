@@ -40,6 +40,8 @@ export type InvocationReport = {
   readonly initMs: number | undefined;
   /** The largest resident set seen, by sampling /proc and from the process's own report; 0 when neither was available. */
   readonly peakRssBytes: number;
+  /** CPU time (user + system), from the process's own report or, for one that died, the last sample of /proc. */
+  readonly cpuMs: number;
 };
 
 export type ProcessInvokerOptions = {
@@ -114,6 +116,7 @@ function runOnce(
   }
 
   let peakKb = 0;
+  let cpuMs = 0;
   let answer: RunnerMessage | undefined;
   let ending: InvocationOutcome | undefined;
   let initMs: number | undefined;
@@ -124,7 +127,8 @@ function runOnce(
   };
   const sampleRss = async () => {
     if (child.pid === undefined || child.exitCode !== null) return;
-    const status = await readFile(`/proc/${child.pid}/status`, "utf8").catch(() => "");
+    const [status, stat] = await Promise.all([readFile(`/proc/${child.pid}/status`, "utf8").catch(() => ""), readFile(`/proc/${child.pid}/stat`, "utf8").catch(() => "")]);
+    cpuMs = Math.max(cpuMs, procCpuMs(stat));
     const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
     const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
     peakKb = Math.max(peakKb, hwm, rss);
@@ -144,6 +148,7 @@ function runOnce(
     }
     if (ending === undefined) answer = message;
     peakKb = Math.max(peakKb, message.maxRssKb);
+    cpuMs = Math.max(cpuMs, message.cpuMs);
   });
 
   const start: RunnerStart = { module: fn.module, handler: fn.handler ?? "handler", functionName, requestId, timeoutMs: fn.timeoutSeconds * 1000, memoryMb, event };
@@ -161,7 +166,7 @@ function runOnce(
       const durationMs = performance.now() - started;
       const outcome: InvocationOutcome =
         ending ?? (answer?.kind === "result" ? "ok" : answer?.kind === "error" ? (answer.phase === "init" ? "init-error" : "error") : "crashed");
-      const report: InvocationReport = { functionName, requestId, pid: child.pid, records: event.Records.length, outcome, durationMs, initMs, peakRssBytes: peakKb * 1024 };
+      const report: InvocationReport = { functionName, requestId, pid: child.pid, records: event.Records.length, outcome, durationMs, initMs, peakRssBytes: peakKb * 1024, cpuMs };
       resolve({ invoke: invokeResult(outcome, answer, requestId, fn, code, signal), report });
     };
     child.once("exit", settle);
@@ -196,4 +201,12 @@ function invokeResult(
     case "crashed":
       return failure("Runtime.ExitError", `RequestId: ${requestId} Error: Runtime exited with error: ${signal ? `signal: ${signal === "SIGKILL" ? "killed" : signal}` : `exit status ${code}`}`);
   }
+}
+
+/** User + system CPU of a /proc/<pid>/stat line, in ms (Linux counts in 100 Hz ticks); 0 when unreadable. */
+export function procCpuMs(stat: string): number {
+  // The command name (2nd field) is in parentheses and may hold spaces: count from after it.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  return Number.isFinite(ticks) ? ticks * 10 : 0;
 }

@@ -66,6 +66,7 @@ describe("processInvoker", () => {
     expect(reports).toEqual([expect.objectContaining({ functionName: "echo", records: 3, outcome: "ok", pid: expect.any(Number) })]);
     expect(reports[0]?.pid).not.toBe(process.pid);
     expect(reports[0]?.peakRssBytes).toBeGreaterThan(10 * 1024 * 1024);
+    expect(reports[0]?.cpuMs).toBeGreaterThan(0);
   });
 
   it("loads TypeScript source as well as a bundle", async () => {
