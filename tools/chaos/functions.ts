@@ -8,9 +8,10 @@ const ENTRIES = { batcher: "functions/batcher/handler.ts", deadLetter: "function
 /**
  * The handler modules the batcher runners import: esbuild bundles made as serverless.yml makes
  * them (ESM, node22, one file each: what Lambda would load), or the TypeScript source as it is.
+ * The paths are known at once; `ready` says when the bundles are written.
  */
-export async function prepareFunctions(mode: "bundle" | "source", projectDir: string, outDir: string): Promise<FunctionModules> {
-  if (mode === "source") return { batcher: join(projectDir, ENTRIES.batcher), deadLetter: join(projectDir, ENTRIES.deadLetter) };
+export function prepareFunctions(mode: "bundle" | "source", projectDir: string, outDir: string): { readonly modules: FunctionModules; readonly ready: Promise<void> } {
+  if (mode === "source") return { modules: { batcher: join(projectDir, ENTRIES.batcher), deadLetter: join(projectDir, ENTRIES.deadLetter) }, ready: Promise.resolve() };
   const bundle = async (entry: string, name: string) => {
     const outfile = join(outDir, `${name}.mjs`);
     await build({
@@ -27,6 +28,7 @@ export async function prepareFunctions(mode: "bundle" | "source", projectDir: st
     });
     return outfile;
   };
-  const [batcher, deadLetter] = await Promise.all([bundle(ENTRIES.batcher, "batcher"), bundle(ENTRIES.deadLetter, "dead-letter")]);
-  return { batcher, deadLetter };
+  const modules = { batcher: join(outDir, "batcher.mjs"), deadLetter: join(outDir, "dead-letter.mjs") };
+  const ready = Promise.all([bundle(ENTRIES.batcher, "batcher"), bundle(ENTRIES.deadLetter, "dead-letter")]).then(() => undefined);
+  return { modules, ready };
 }

@@ -14,16 +14,23 @@ export function summary(results: ChaosResults): string {
     `  ${mark(r.failed_without_reason === 0)} failed_without_reason ${r.failed_without_reason}`,
     `  statuses              ${JSON.stringify(r.statuses)}`,
     `  failures              ${JSON.stringify(r.failed_reasons)}`,
-    `  duration              ${r.duration_s} s (submitting ${r.submit_s} s, until all terminal ${r.drain_s} s); ${r.throughput_jobs_per_s} jobs/s`,
+    `  duration              ${r.duration_s} s (stack start ${r.stack_start_s} s, submitting ${r.submit_s} s, until all terminal ${r.drain_s} s); ${r.throughput_jobs_per_s} jobs/s`,
     `  retries               ${r.retries} extra claims; ${r.jobs_claimed_more_than_once} jobs claimed more than once (at most ${r.max_claims_of_a_job})`,
     `  dead letters          ${r.dlq.dead_letter_records} messages in ${r.dlq.dead_letter_invocations} invocations; ${r.dlq.failed_retries_exhausted} jobs FAILED retries_exhausted`,
     `  batcher runners       ${r.batcher.invocations} invocations ${JSON.stringify(r.batcher.by_outcome)}; peak RSS ${r.batcher.peak_rss_mb} MB (p50 ${r.batcher.rss_p50_mb}, p95 ${r.batcher.rss_p95_mb}); init p50 ${r.batcher.init_ms_p50} ms`,
     `  DynamoDB faults       ${JSON.stringify(r.faults.dynamodb.injected)} of ${r.faults.dynamodb.requests} requests; ${r.faults.dynamodb.answers_lost_after_a_job_write} job writes whose answer was lost`,
     `  SageMaker             ${JSON.stringify(r.faults.sagemaker)}`,
     `  WebSocket             ${r.notifications.drops} drops, ${r.notifications.connects} connects (${r.notifications.refused_connects} refused), ${r.notifications.final_events} final events for ${r.notifications.followed_jobs} followed jobs, ${r.notifications.resent_frames} frames resent`,
-    `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back)`,
+    `  CPU                   ${JSON.stringify(r.cpu_s)} s`,
+    `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back); counter updates written but answered with an error: ${r.quota_counter_lost_answers.updates} (amount ${r.quota_counter_lost_answers.amount})`,
     `  queues left           ${JSON.stringify(r.queues_left)}`,
   ];
+  if (r.submissions) {
+    const s = r.submissions;
+    lines.push(`  submissions           ${s.batches} batch files, ${s.httpJobs} HTTP and ${s.wsJobs} WebSocket jobs; ${s.retriedRequests} requests retried ${JSON.stringify(s.failedAnswers)}; ${s.refusedBatches} batch files sent again; ${s.gaveUp} given up; ${s.cancelled} of ${s.cancelRequests} cancels took`);
+    if (s.oddAnswers.length > 0) lines.push(`  odd answers           ${JSON.stringify(s.oddAnswers.slice(0, 5))}`);
+  }
+  if (Object.keys(r.notifications.error_kinds ?? {}).length > 0) lines.push(`  WebSocket errors      ${JSON.stringify(r.notifications.error_kinds)}`);
   if (r.lost > 0) lines.push(`  lost jobs             ${JSON.stringify(r.lost_detail)}`);
   if (r.backwards > 0) lines.push(`  backwards examples    ${JSON.stringify(r.backwards_detail.examples.slice(0, 5))}`);
   if (r.notified_ratio < 1) lines.push(`  missing finals        ${JSON.stringify(r.notifications.missing_finals.slice(0, 5))}`);

@@ -1,4 +1,5 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -8,7 +9,7 @@ import { localClientConfig } from "#local/aws";
 import { startDynamoDbFaultProxy, type DynamoDbFaultSettings } from "#local/dynamodb-fault-proxy";
 import type { Logger } from "#local/log";
 import { freePort } from "#local/ports";
-import { type InvocationReport, processInvoker } from "#local/process-invoker";
+import { type InvocationReport, processInvoker, procCpuMs } from "#local/process-invoker";
 import { seededRandom } from "#local/sagemaker/random";
 import { startStack, type Stack } from "#local/stack";
 import { prepareFunctions } from "./functions.ts";
@@ -35,9 +36,11 @@ export type ChaosOptions = {
     readonly error_type: "ServiceUnavailable" | "InternalFailure" | "InternalDependencyException" | "ModelError";
     readonly outage?: { readonly after_wall_seconds: number; readonly for_wall_seconds: number; readonly kind: "unavailable" | "reset" };
   };
-  /** Share of batcher invocations SIGKILLed, at a moment drawn uniformly within `killWithinMs` of the handler's start. */
+  /** Share of batcher invocations SIGKILLed, at a moment drawn uniformly in `killWindowMs` after the handler starts. */
   readonly killFraction: number;
-  readonly killWithinMs: number;
+  /** The first this many batcher invocations once faults are on are killed whatever the draw (a short run still sees kills). */
+  readonly killFirst: number;
+  readonly killWindowMs: readonly [number, number];
   /** The batcher's Lambda timeout (serverless.yml: 150 s) and the route queues' visibility timeout (300 s). */
   readonly lambdaTimeoutSeconds: number;
   readonly visibilityTimeoutSeconds: number;
@@ -77,10 +80,12 @@ export const defaultChaosOptions: ChaosOptions = {
     throttle_fraction: 0.05,
     error_fraction: 0.05,
     error_type: "ServiceUnavailable",
-    outage: { after_wall_seconds: 20, for_wall_seconds: 6, kind: "reset" },
+    // Long enough that jobs caught in it use up their deliveries: the DLQ and the dead-letter function get work.
+    outage: { after_wall_seconds: 30, for_wall_seconds: 30, kind: "unavailable" },
   },
   killFraction: 0.15,
-  killWithinMs: 10_000,
+  killFirst: 1,
+  killWindowMs: [500, 10_000],
   lambdaTimeoutSeconds: 90,
   visibilityTimeoutSeconds: 180,
   subscribers: 12,
@@ -117,6 +122,7 @@ type JobItem = { job_id: string; status: string; attempt?: number; error?: { cod
 
 export async function runChaos(options: ChaosOptions, print: (line: string) => void = () => undefined, signal?: AbortSignal): Promise<ChaosResults> {
   const started = Date.now();
+  const cpuAtStart = process.cpuUsage();
   const elapsed = () => ((Date.now() - started) / 1000).toFixed(1);
   const random = seededRandom(`chaos\u0000${options.seed}`);
   const stage = `chaos${Date.now().toString(36).slice(-5)}${Math.floor(random() * 1e6).toString(36)}`;
@@ -136,24 +142,51 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
   process.env.BATCHLINE_LOG_LEVEL ??= "WARN";
 
   print(`chaos ${options.mode}: ${options.jobs} jobs, seed ${options.seed}, faults ${options.faults ? "on" : "off"}, stage ${stage}`);
-  const modules = await prepareFunctions(options.handlers, options.projectDir, scratch);
+  // Bundled while the stack starts; the first invocation waits for both.
+  const functions = prepareFunctions(options.handlers, options.projectDir, scratch);
+  functions.ready.catch(() => undefined);
+  const { modules } = functions;
 
   // DynamoDB: dynalite on a port of our choosing, the functions behind the fault proxy.
   const dynamodbPort = await freePort();
   const writes = new WriteLog(jobsTable);
-  const proxy = await startDynamoDbFaultProxy({ target: `http://127.0.0.1:${dynamodbPort}`, onExchange: (e) => writes.observe(e) });
+  const usageTable = `${prefix}-usage`;
+  const counterRetries = { lostAnswers: 0, amount: 0 };
+  const proxy = await startDynamoDbFaultProxy({
+    target: `http://127.0.0.1:${dynamodbPort}`,
+    onExchange: (e) => {
+      writes.observe(e);
+      // A quota counter's ADD written but answered with an error: the SDK's retry adds it again.
+      if (e.table === usageTable && e.operation === "UpdateItem" && e.fault === "after" && e.upstreamStatus === 200) {
+        const request = e.request as { Key?: { key?: { S?: string } }; ExpressionAttributeValues?: Record<string, { N?: string }> };
+        if (request.Key?.key?.S?.startsWith("jobs#")) {
+          counterRetries.lostAnswers++;
+          counterRetries.amount += Number(request.ExpressionAttributeValues?.[":n"]?.N ?? 0);
+        }
+      }
+    },
+  });
 
   // The batcher and the dead-letter function, a process per invocation.
   const functionEnv = Promise.withResolvers<Readonly<Record<string, string>>>();
   const invocations: InvocationReport[] = [];
   let killing = false;
+  let killedFirst = 0;
+  const pickKill = (functionName: string): number | undefined => {
+    if (!killing || !functionName.endsWith("-batcher")) return undefined;
+    const first = killedFirst < options.killFirst;
+    if (!first && random() >= options.killFraction) return undefined;
+    if (first) killedFirst++;
+    const [from, to] = options.killWindowMs;
+    return from + random() * (to - from);
+  };
   const invoker = processInvoker({
     functions: {
       [`${prefix}-batcher`]: { module: modules.batcher, timeoutSeconds: options.lambdaTimeoutSeconds, memoryMb: 1024 },
       [`${prefix}-deadLetter`]: { module: modules.deadLetter, timeoutSeconds: 29, memoryMb: 512 },
     },
     env: () => functionEnv.promise,
-    kill: ({ functionName }) => (killing && functionName.endsWith("-batcher") && random() < options.killFraction ? random() * options.killWithinMs : undefined),
+    kill: ({ functionName }) => pickKill(functionName),
     onInvocation: (report) => invocations.push(report),
     onOutput: (fn, chunk) => writeLog(`[${fn.slice(prefix.length + 1)}] ${chunk.trimEnd()}`),
   });
@@ -176,9 +209,11 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
         if (/"level":"(WARN|ERROR)"|Error/.test(chunk)) writeLog(`[offline] ${chunk.trimEnd()}`);
       },
     });
+    await functions.ready;
     functionEnv.resolve({ ...stack.functionEnv, BATCHLINE_LOG_LEVEL: "WARN", POWERTOOLS_METRICS_NAMESPACE: "batchline", POWERTOOLS_SERVICE_NAME: "batchline" });
     const { http, websocket, sagemaker } = stack.endpoints;
     if (!http || !websocket || !sagemaker) throw new Error("the stack runs without its HTTP, WebSocket or SageMaker endpoint");
+    const stackUpAt = Date.now();
     print(`[${elapsed()} s] stack up: ${http}, ${websocket}; DynamoDB ${stack.endpoints.dynamodb} behind ${proxy.url}`);
 
     // Subscribers: some steady, some dropping and reconnecting.
@@ -300,7 +335,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     const backwardJobs = new Set(allBackwards.map((b) => b.jobId));
 
     const connectedAtEnd = subscribers.filter((s) => s.connected);
-    const missingFinals = connectedAtEnd.map((s) => ({ name: s.name, missing: [...s.jobs].filter((id) => s.finalStatus.get(id) !== TERMINAL_EVENT[byId.get(id)?.status ?? ""]) }));
+    const missingFinals = connectedAtEnd.map((s) => ({ name: s.name, subscriber: s, missing: [...s.jobs].filter((id) => s.finalStatus.get(id) !== TERMINAL_EVENT[byId.get(id)?.status ?? ""]) }));
     const notified = missingFinals.filter((m) => m.missing.length === 0).length;
 
     const statuses = countBy(items, (i) => i.status);
@@ -311,8 +346,10 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     const rss = batcherRuns.map((r) => r.peakRssBytes).filter((b) => b > 0).sort((a, b) => a - b);
     const mb = (bytes: number | undefined) => (bytes === undefined ? null : Math.round((bytes / 1024 / 1024) * 10) / 10);
     const emulator = await emulatorCounters(sagemaker);
-    const usage = await ddb.send(new GetCommand({ TableName: `${prefix}-usage`, Key: { key: "jobs#dev" } }));
+    const usage = await ddb.send(new GetCommand({ TableName: usageTable, Key: { key: "jobs#dev" } }));
     const queuesLeft = await queueDepths(stack, [...routeQueues, ...routeQueues.map((q) => `${q}-dlq`)]);
+    const mainCpu = process.cpuUsage(cpuAtStart);
+    const offlineCpuMs = await childCpuMs("offline start");
     const lastTerminalAt = drainedAt;
     const processingSeconds = (lastTerminalAt - submitStarted) / 1000;
 
@@ -336,6 +373,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       statuses,
       failed_reasons: failedReasons,
       duration_s: round((Date.now() - started) / 1000, 1),
+      stack_start_s: round((stackUpAt - started) / 1000, 1),
       submit_s: round(((submitEndedAt ?? drainedAt) - submitStarted) / 1000, 1),
       drain_s: round((drainedAt - submitStarted) / 1000, 1),
       throughput_jobs_per_s: round(items.filter((i) => isTerminalStatus(i.status)).length / processingSeconds, 1),
@@ -369,6 +407,10 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
           .map((m) => ({
             subscriber: m.name,
             count: m.missing.length,
+            // Why: the frame that subscribes it again was never answered, or it was and no final event came.
+            in_unanswered_frames: m.missing.filter((id) => m.subscriber.unanswered.has(id)).length,
+            acknowledged_without_final: m.missing.filter((id) => m.subscriber.acknowledged.has(id)).length,
+            error_replies: Object.fromEntries(m.subscriber.errorKinds),
             examples: m.missing.slice(0, 5).map((id) => ({ job_id: id, status: byId.get(id)?.status, writes: writes.history.get(id) ?? [] })),
           })),
         final_events: subscribers.reduce((sum, s) => sum + s.finalEvents, 0),
@@ -378,6 +420,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
         connects: subscribers.reduce((sum, s) => sum + s.connects, 0),
         refused_connects: subscribers.reduce((sum, s) => sum + s.refusedConnects, 0),
         error_replies: subscribers.reduce((sum, s) => sum + s.errorReplies, 0),
+        error_kinds: mergeCounts(subscribers.map((s) => s.errorKinds)),
         resent_frames: subscribers.reduce((sum, s) => sum + s.resentFrames, 0),
       },
       batcher: {
@@ -400,7 +443,15 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
         faults_on_s: round((drainedAt - faultsOnAt) / 1000, 1),
       },
       submissions: submitStats ?? null,
+      cpu_s: {
+        // What the machine spent, by process: this one (dynalite, fauxqs, the emulator, the proxy, the clients), osls offline (HTTP and WebSocket functions), the batcher and dead-letter runners.
+        chaos_and_emulators: round((mainCpu.user + mainCpu.system) / 1e6, 1),
+        offline_functions: offlineCpuMs === undefined ? null : round(offlineCpuMs / 1000, 1),
+        batcher_runners: round(batcherRuns.reduce((sum, r) => sum + r.cpuMs, 0) / 1000, 1),
+        batcher_runner_init_p50_ms: Math.round(median(batcherRuns.flatMap((r) => (r.initMs === undefined ? [] : [r.initMs])))),
+      },
       quota_jobs_in_flight_after: Number(usage.Item?.used ?? 0),
+      quota_counter_lost_answers: { updates: counterRetries.lostAnswers, amount: counterRetries.amount },
       queues_left: queuesLeft,
       settings: { timeScale: options.timeScale, models: options.models, maxTokens: options.maxTokens, subscribers: options.subscribers, handlers: options.handlers },
     };
@@ -491,6 +542,19 @@ async function queueDepths(stack: Stack, names: readonly string[]): Promise<Reco
   }
 }
 
+/** CPU (ms) of this process's child whose command line contains `marker` (Linux /proc); undefined when none. */
+async function childCpuMs(marker: string): Promise<number | undefined> {
+  const pids = await readdir("/proc").catch(() => [] as string[]);
+  for (const pid of pids.filter((p) => /^\d+$/.test(p))) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid !== process.pid) continue;
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replaceAll("\0", " ");
+    if (cmdline.includes(marker)) return procCpuMs(stat);
+  }
+  return undefined;
+}
+
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -504,6 +568,12 @@ function progressLine(states: ReadonlyMap<string, string>, accepted: number, ope
   const runs = invocations.filter((r) => r.functionName.endsWith("-batcher"));
   const killed = runs.filter((r) => r.outcome === "killed").length;
   return `${accepted} accepted, ${open} open; ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")}; batcher runs ${runs.length} (${killed} killed)`;
+}
+
+function mergeCounts(maps: readonly ReadonlyMap<string, number>[]): Record<string, number> {
+  const merged: Record<string, number> = {};
+  for (const map of maps) for (const [k, v] of map) merged[k] = (merged[k] ?? 0) + v;
+  return merged;
 }
 
 function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {

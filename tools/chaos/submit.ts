@@ -39,9 +39,13 @@ export type SubmitStats = {
   wsJobs: number;
   /** Answers that were not a success (5xx, 429, network), each followed by a retry. */
   retriedRequests: number;
+  /** Those answers by route and status. */
+  failedAnswers: Record<string, number>;
   /** Batch files refused after retries began (a new batch is sent; the refused one's stored jobs were failed with a reason). */
   refusedBatches: number;
   gaveUp: number;
+  /** Success answers that did not say what the API promises (kept, a few, to be reported). */
+  oddAnswers: string[];
   cancelRequests: number;
   cancelled: number;
 };
@@ -54,7 +58,7 @@ export async function submitAll(
   wsSubmitters: readonly Subscriber[],
   onAccepted: (accepted: Accepted) => void,
 ): Promise<SubmitStats> {
-  const stats: SubmitStats = { accepted: 0, batches: 0, httpJobs: 0, wsJobs: 0, retriedRequests: 0, refusedBatches: 0, gaveUp: 0, cancelRequests: 0, cancelled: 0 };
+  const stats: SubmitStats = { accepted: 0, batches: 0, httpJobs: 0, wsJobs: 0, retriedRequests: 0, failedAnswers: {}, refusedBatches: 0, gaveUp: 0, oddAnswers: [], cancelRequests: 0, cancelled: 0 };
   const { random } = plan;
   const batchJobs = Math.round(plan.jobs * plan.batchShare);
   const units: (() => Promise<void>)[] = [];
@@ -100,6 +104,8 @@ export async function submitAll(
         answer = undefined;
       }
       if (answer && answer.status < 500 && answer.status !== 429) return answer;
+      const key = `${method} ${path.split("?")[0]?.replace(/(job|batch)_[0-9a-f]+/g, "{id}")} ${answer?.status ?? "network error"}`;
+      stats.failedAnswers[key] = (stats.failedAnswers[key] ?? 0) + 1;
       if (attempt >= MAX_TRIES) return answer ?? { status: 0, text: "network error", headers: new Headers() };
       stats.retriedRequests++;
       await delay(Math.min(5000, 100 * 2 ** attempt) * (0.5 + random()));
@@ -115,7 +121,11 @@ export async function submitAll(
         stats.refusedBatches++;
         continue;
       }
-      const batchId = (JSON.parse(answer.text) as { batch_id: string }).batch_id;
+      const batchId = (parseJson(answer.text) as { batch_id?: unknown } | undefined)?.batch_id;
+      if (typeof batchId !== "string") {
+        stats.oddAnswers.push(`POST /v1/batches 202: ${answer.text.slice(0, 300)}`);
+        continue;
+      }
       stats.batches++;
       accepted(await batchJobIds(batchId), "batch");
       return;
@@ -129,7 +139,12 @@ export async function submitAll(
     do {
       const answer = await request("GET", `/v1/batches/${batchId}/results?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
       if (answer.status !== 200) throw new Error(`GET results of ${batchId}: ${answer.status} ${answer.text.slice(0, 300)}`);
-      for (const line of answer.text.split("\n")) if (line.trim()) ids.push((JSON.parse(line) as { job_id: string }).job_id);
+      for (const line of answer.text.split("\n")) {
+        if (!line.trim()) continue;
+        const jobId = (parseJson(line) as { job_id?: unknown } | undefined)?.job_id;
+        if (typeof jobId === "string") ids.push(jobId);
+        else stats.oddAnswers.push(`GET /v1/batches/{id}/results 200 line: ${line.slice(0, 300)}`);
+      }
       cursor = answer.headers.get("x-next-cursor");
     } while (cursor);
     return ids;
@@ -141,14 +156,21 @@ export async function submitAll(
       stats.gaveUp++;
       return;
     }
+    const jobId = (parseJson(answer.text) as { job_id?: unknown } | undefined)?.job_id;
+    if (typeof jobId !== "string") {
+      // Accepted without saying which job: the API's fault, kept to be reported.
+      stats.gaveUp++;
+      stats.oddAnswers.push(`POST /v1/jobs ${answer.status}: ${answer.text.slice(0, 300)}`);
+      return;
+    }
     stats.httpJobs++;
-    accepted([(JSON.parse(answer.text) as { job_id: string }).job_id], "http");
+    accepted([jobId], "http");
   }
 
   async function submitWs(body: Record<string, unknown>): Promise<void> {
     const submitter = wsSubmitters[Math.floor(random() * wsSubmitters.length)] as Subscriber;
     const jobId = await submitter.submit(body);
-    if (jobId === undefined) {
+    if (typeof jobId !== "string") {
       stats.gaveUp++;
       return;
     }
@@ -188,6 +210,14 @@ function jobBody(plan: SubmitPlan, index: number): Record<string, unknown> {
     idempotency_key: `chaos-${plan.seed}-${index}`,
     metadata: { chaos_index: String(index) },
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function shuffle<T>(items: T[], random: () => number): void {

@@ -39,6 +39,10 @@ export class Subscriber {
   drops = 0;
   events = 0;
   errorReplies = 0;
+  /** Error replies by code and message (ids and numbers blanked). */
+  readonly errorKinds = new Map<string, number>();
+  /** Jobs whose subscribe frame the current connection has had answered. */
+  acknowledged = new Set<string>();
   resentFrames = 0;
   #socket: WebSocket | undefined;
   #open = false;
@@ -106,6 +110,11 @@ export class Subscriber {
     clearTimeout(this.#dropTimer);
   }
 
+  /** Jobs in subscribe frames of this connection not answered yet. */
+  get unanswered(): Set<string> {
+    return new Set([...this.#pending.values()].flatMap((f) => f.ids));
+  }
+
   /** Whether every subscribe frame of this connection has been answered. */
   get settled(): boolean {
     return this.#open && this.#pending.size === 0;
@@ -135,6 +144,7 @@ export class Subscriber {
       this.connects++;
       this.#open = true;
       this.#pending = new Map();
+      this.acknowledged = new Set();
       // As a client would: again to every job it has no final event of (a finished one answers at once).
       this.#subscribe([...this.jobs].filter((id) => !this.finalStatus.has(id)));
       for (const [requestId, pending] of this.#submits) this.#sendSubmit(requestId, pending);
@@ -212,11 +222,15 @@ export class Subscriber {
       for (const [requestId, frame] of this.#pending) {
         if (frame.ids[0] === first && frame.ids.length === event.job_ids?.length) {
           this.#pending.delete(requestId);
+          for (const id of frame.ids) this.acknowledged.add(id);
           break;
         }
       }
     } else if (event.type === "error") {
       this.errorReplies++;
+      const error = (event as { error?: { code?: string; message?: string } }).error;
+      const kind = `${error?.code ?? "?"}: ${(error?.message ?? "").replace(/[0-9a-f]{16,}|\d+/g, "#").slice(0, 120)}`;
+      this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
       const requestId = event.request_id ?? "";
       const frame = this.#pending.get(requestId);
       const submit = this.#submits.get(requestId);
