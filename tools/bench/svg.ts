@@ -70,9 +70,10 @@ export function lineChart(options: ChartOptions): string {
   } else {
     yMax *= 1.05;
   }
-  const sx = (x: number) => margin.left + ((x - xMin) / (xMax - xMin)) * plotW;
+  const round = (v: number) => Math.round(v * 10) / 10;
+  const sx = (x: number) => round(margin.left + ((x - xMin) / (xMax - xMin)) * plotW);
   const sy = (y: number) =>
-    margin.top + plotH - (options.logY ? (Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin)) : (y - yMin) / (yMax - yMin)) * plotH;
+    round(margin.top + plotH - (options.logY ? (Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin)) : (y - yMin) / (yMax - yMin)) * plotH);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
@@ -98,10 +99,10 @@ export function lineChart(options: ChartOptions): string {
     const visible = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!options.logY || y > 0));
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
     if (visible.length > 1) {
-      const d = visible.map(([x, y], j) => `${j === 0 ? "M" : "L"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
+      const d = visible.map(([x, y], j) => `${j === 0 ? "M" : "L"}${sx(x)},${sy(y)}`).join(" ");
       out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
-    if (visible.length <= 12) for (const [x, y] of visible) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"/>`);
+    if (visible.length <= 12) for (const [x, y] of visible) out.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="3" fill="${color}"/>`);
     const ly = margin.top + 10 + i * 18;
     out.push(`<line x1="${width - margin.right + 12}" x2="${width - margin.right + 36}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${width - margin.right + 42}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
