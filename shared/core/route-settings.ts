@@ -32,7 +32,7 @@ export function defaultRouteSettings(route: Route): RouteSettings {
     dispatch: "adaptive",
     top_up: true,
     max_in_flight_per_copy: route.limits.max_sequences,
-    max_wait_ms: route.window.batching_window_seconds * 1000,
+    max_wait_ms: route.window.max_wait_ms,
     latency_objective_ms: 30_000,
   };
 }

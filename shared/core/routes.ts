@@ -66,6 +66,8 @@ const windowSchema = z.strictObject({
   batch_size: positiveInt.max(10_000),
   batching_window_seconds: z.number().int().min(0).max(300),
   maximum_concurrency: positiveInt.min(2).max(1000),
+  /** The longest the batcher holds a job for a fuller static batch, until ops change it live. */
+  max_wait_ms: z.number().int().min(0).max(60_000).default(1000),
 });
 
 const routeSchema = z.strictObject({

@@ -134,6 +134,8 @@ export class MemoryBatchStore implements BatchStore {
 export class MemoryQueue implements JobQueue {
   readonly sent: { route: string; message: JobMessage }[] = [];
   readonly visible: (ReceivedMessage & { route: string })[] = [];
+  /** Released with a delay: back once it passes, which these tests never wait for. */
+  readonly delayed: (ReceivedMessage & { route: string })[] = [];
   readonly inFlight = new Map<string, ReceivedMessage & { route: string }>();
   readonly deleted: string[] = [];
   readonly released: { messageId: string; delaySeconds: number }[] = [];
@@ -166,7 +168,8 @@ export class MemoryQueue implements JobQueue {
     if (!m) return;
     this.released.push({ messageId: m.messageId, delaySeconds });
     this.inFlight.delete(receiptHandle);
-    this.visible.push({ ...m, receiptHandle: `rh-${++this.#next}` });
+    // As in SQS, a message released with a delay is not received again until it passes.
+    (delaySeconds > 0 ? this.delayed : this.visible).push({ ...m, receiptHandle: `rh-${++this.#next}` });
   }
   async requeue(route: string, message: { body: string; receiptHandle: string }) {
     const m = this.inFlight.get(message.receiptHandle);

@@ -55,7 +55,7 @@ describe("osls package", () => {
     const batcher = mappings.find((m) => m.Properties.EventSourceArn["Fn::GetAtt"][0] === "Llama27bQueue");
     expect(batcher?.Properties).toMatchObject({
       BatchSize: 100,
-      MaximumBatchingWindowInSeconds: 1,
+      MaximumBatchingWindowInSeconds: 0,
       ScalingConfig: { MaximumConcurrency: 2 },
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       FunctionName: { "Fn::GetAtt": ["BatcherLambdaFunction", "Arn"] },

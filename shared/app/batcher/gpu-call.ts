@@ -6,9 +6,21 @@ import type { JobStore, WindowPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
-/** Claims, runs and finishes the jobs of one call (one job for rolling engines, a batch for dynamic ones). */
-export async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, component: Component, members: readonly Pending[], run: RunHandle): Promise<void> {
-  const claimed: { pending: Pending; job: JobRecord }[] = [];
+/** One call to a component copy: one job for rolling engines, a batch for dynamic ones. */
+export type GpuCall = {
+  readonly placement: WindowPlacement;
+  readonly component: Component;
+  readonly members: readonly Pending[];
+  /** Called once the copy has answered: its room is free while the results are being written. */
+  readonly gpuDone: () => void;
+};
+
+/** Claims, runs and finishes the jobs of one call. */
+export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle): Promise<void> {
+  const { placement, component, members } = call;
+  // The RUNNING event goes out beside the GPU call, not before it: the job's start must not wait
+  // on its subscribers. Its final event waits for it, so the two never arrive out of order.
+  const claimed: { pending: Pending; job: JobRecord; told: Promise<unknown> }[] = [];
   await Promise.all(
     members.map(async (pending) => {
       const now = deps.clock.now();
@@ -20,8 +32,7 @@ export async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, co
       }
       const job = await deps.jobs.claim(pending.message.job_id, placement, now);
       if (job) {
-        claimed.push({ pending, job });
-        await notifyJob(deps, job);
+        claimed.push({ pending, job, told: notifyJob(deps, job).catch(() => undefined) });
       } else {
         await renotifyFinished(deps, pending.message.job_id);
         await run.settle(pending, { kind: "done" });
@@ -31,8 +42,10 @@ export async function runOnGpu(deps: BatcherDeps, placement: WindowPlacement, co
   if (claimed.length === 0) return;
 
   const settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request)));
+  call.gpuDone();
   await Promise.all(
-    claimed.map(async ({ pending, job }, i) => {
+    claimed.map(async ({ pending, job, told }, i) => {
+      await told;
       const result: PromiseSettledResult<GenerationOutput> = settled[i] ?? { status: "rejected", reason: new Error("no result") };
       if (result.status === "rejected") {
         const decision = decideRetry(result.reason, job.attempt, deps.random);

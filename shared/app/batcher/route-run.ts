@@ -13,8 +13,13 @@ import type { BatcherDeps, Pending, RunHandle, Settlement, WindowOptions, Window
 const LEDGER_REFRESH_MS = 500;
 /** A holder entry outlives its last refresh by this much before others ignore it. */
 const LEDGER_TTL_MS = 30_000;
-/** After an empty receive, wait this long before asking the queue again. */
+/** After an empty receive that did not wait, wait this long before asking the queue again. */
 const EMPTY_QUEUE_BACKOFF_MS = 200;
+/**
+ * A top-up with nothing pending long-polls this long (a whole second: SQS takes whole seconds),
+ * so a message that arrives while the copies have room starts at once instead of on the next poll.
+ */
+const TOP_UP_LONG_POLL_SECONDS = 1;
 /** Past the top-up deadline, jobs that still found no room go back to the queue after this. */
 const REQUEUE_GRACE_MS = 5_000;
 /** The longest the loop sleeps with nothing to wake it: keeps top-up and holds responsive. */
@@ -188,9 +193,16 @@ export class RouteRun implements RunHandle {
     this.#own.set(component.name, addLoad(this.#own.get(component.name) ?? noLoad, load));
   }
 
-  /** Runs a call whose load is already reserved, and gives the load back when it is done. */
+  /** Runs a call whose load is already reserved, and gives the load back once the copy answers. */
   #launch(component: Component, members: readonly Pending[], load: Load, window: { window_id: string; window_size: number }): void {
-    const task = runOnGpu(this.#deps, { ...window, component: component.name }, component, members, this)
+    let reserved = true;
+    const giveBack = () => {
+      if (!reserved) return;
+      reserved = false;
+      this.#own.set(component.name, subtractLoad(this.#own.get(component.name) ?? noLoad, load));
+      this.#wake.resolve();
+    };
+    const task = runOnGpu(this.#deps, { placement: { ...window, component: component.name }, component, members, gpuDone: giveBack }, this)
       .catch((error: unknown) => {
         // A store or queue that failed mid-way: whatever was not settled goes back to SQS as it
         // is (not deleted), to be delivered again once its visibility timeout passes.
@@ -200,7 +212,7 @@ export class RouteRun implements RunHandle {
         }
       })
       .finally(() => {
-        this.#own.set(component.name, subtractLoad(this.#own.get(component.name) ?? noLoad, load));
+        giveBack();
         this.#inFlight.delete(task);
         this.#wake.resolve();
       });
@@ -218,9 +230,12 @@ export class RouteRun implements RunHandle {
 
   async #topUp(): Promise<number> {
     const room = this.#route.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
-    const received = await this.#deps.queue.receive(this.#route.name, Math.min(10, room - this.#pending.length), 0);
+    // Only with nothing pending: a long poll would keep pending jobs from the room that frees meanwhile.
+    const mayWait = this.#pending.length === 0 && this.#options.topUpUntil.getTime() - this.#now() >= TOP_UP_LONG_POLL_SECONDS * 1000;
+    const waitSeconds = mayWait ? TOP_UP_LONG_POLL_SECONDS : 0;
+    const received = await this.#deps.queue.receive(this.#route.name, Math.min(10, room - this.#pending.length), waitSeconds);
     if (received.length === 0) {
-      this.#queueEmptyUntil = this.#now() + EMPTY_QUEUE_BACKOFF_MS;
+      if (waitSeconds === 0) this.#queueEmptyUntil = this.#now() + EMPTY_QUEUE_BACKOFF_MS;
       return 0;
     }
     this.#pulled += received.length;
