@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import { loadRouteCatalog } from "#shared/config";
+import pLimit, { type LimitFunction } from "p-limit";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./aws.ts";
 import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
 import { localDynamoDbClient, startLocalDynamoDb, type LocalDynamoDb } from "./dynamodb.ts";
@@ -76,6 +77,13 @@ export type StackOptions = {
    * that is not in the template is an error.
    */
   readonly queueAttributeOverrides?: QueueAttributeOverrides;
+  /**
+   * Reserved concurrency of functions, keyed by their name in serverless.yml (e.g. `batcher`):
+   * at most this many of its invocations run at once, and the event source mappings' other
+   * invocations wait for a turn, as AWS's pollers retry a throttled invocation with its batch.
+   * (AWS takes a reserved concurrency of 1 where a mapping's MaximumConcurrency is at least 2.)
+   */
+  readonly reservedConcurrency?: Readonly<Record<string, number>>;
 };
 
 export type QueueAttributeOverrides = Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -189,7 +197,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         if (!expected) log.error(`osls offline exited on its own (${signal ?? `exit ${code}`}): the HTTP, WebSocket and Lambda APIs are down`);
       });
     }
-    const invoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
+    const anyInvoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
+    const invoke = anyInvoke && withReservedConcurrency(anyInvoke, prefix, options.reservedConcurrency);
     const mappings = applyMappingOverrides(resources.mappings, options.mappingOverrides).map((m) => ({ ...m, polling: wantPollers && m.enabled }));
     for (const mapping of mappings.filter((m) => m.polling)) {
       const queue = queues.find((q) => q.name === mapping.queueName);
@@ -235,6 +244,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop().catch((stopError: unknown) => log.error(`stopping after a failed start: ${String(stopError)}`));
     throw error;
   }
+}
+
+/** `invoke` with at most `limits[name]` invocations of function `<prefix>-<name>` running at once. */
+export function withReservedConcurrency(invoke: Invoker, prefix: string, limits: Readonly<Record<string, number>> = {}): Invoker {
+  const limiters = new Map<string, LimitFunction>();
+  for (const [name, limit] of Object.entries(limits)) {
+    if (!(Number.isInteger(limit) && limit >= 1)) throw new Error(`reservedConcurrency: ${name}: must be a positive integer`);
+    limiters.set(`${prefix}-${name}`, pLimit(limit));
+  }
+  return (functionName, event) => {
+    const limiter = limiters.get(functionName);
+    return limiter ? limiter(() => invoke(functionName, event)) : invoke(functionName, event);
+  };
 }
 
 /** The template's mappings with `overrides` (by queue name) applied; an override for no mapping is an error. */

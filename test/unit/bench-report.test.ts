@@ -26,7 +26,7 @@ const report: BenchReport = {
   engine_direct_closed_loop: { concurrency: 109, completed: 200, completed_rpm: 540, measured_from_s: 12, measured_to_s: 35, tokens_per_s: 4693, gpu_busy: 1, mean_batch: 108.8 },
   micro: { sizes: [{ messages: 100, us_per_message: 0.2, pack_us_per_message: 0.1 }], us_per_message: 0.2 },
   policies: ["a-one-at-a-time", "b-esm-defaults", "d-adaptive"].map((name) => ({
-    name, title: name, engine: "lmi-rolling", event_source_mapping: { batch_size: 10, batching_window_seconds: 0, maximum_concurrency: null }, settings: {}, settings_source: "stored",
+    name, title: name, engine: "lmi-rolling", event_source_mapping: { batch_size: 10, batching_window_seconds: 0, maximum_concurrency: null }, batcher_reserved_concurrency: null, settings: {}, settings_source: "stored",
   })),
   scenarios: [
     scenario("ten-percent", 59, [result("d-adaptive", { p50_ms: 3300 })], 3200),

@@ -75,6 +75,7 @@ function policyReport(stack: PolicyStack): PolicyReport {
       batching_window_seconds: stack.mapping.maximumBatchingWindowSeconds,
       maximum_concurrency: stack.mapping.maximumConcurrency ?? null,
     },
+    batcher_reserved_concurrency: stack.policy.batcherReservedConcurrency ?? null,
     settings: stack.settings,
     settings_source: stack.settingsSource,
   };

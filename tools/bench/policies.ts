@@ -14,6 +14,8 @@ export type Policy = {
   readonly engine: "rolling" | "static";
   /** Replaces the route's event source mapping settings; undefined: routes.yml's own. */
   readonly mapping?: MappingOverride | undefined;
+  /** The batcher function's reserved concurrency; undefined: none. */
+  readonly batcherReservedConcurrency?: number | undefined;
   /** The batcher's knobs; undefined: the route's defaults (defaultRouteSettings). */
   settings?(route: Route): Partial<RouteSettings>;
 };
@@ -31,8 +33,10 @@ export const POLICIES: readonly Policy[] = [
     name: "a-one-at-a-time",
     title: "(a) one request per invocation, one in flight per copy",
     engine: "rolling",
-    // AWS's minimum concurrency; one in flight means one poller at a time has work anyway.
+    // One in flight per copy takes one invocation at a time: MaximumConcurrency cannot go below
+    // 2, so the function's reserved concurrency is 1 (the second poller waits its turn).
     mapping: { batchSize: 1, maximumBatchingWindowSeconds: 0, maximumConcurrency: 2 },
+    batcherReservedConcurrency: 1,
     settings: () => immediate(1),
   },
   {
@@ -49,7 +53,7 @@ export const POLICIES: readonly Policy[] = [
     engine: "rolling",
     // Two windows of up to 100 cover the copy's 109 sequences; more pollers would split the
     // arrivals into more, smaller windows (each poller long-polls on its own), and 2 is AWS's
-    // minimum. The same mapping as batchline's own routes.yml: what differs is the batcher.
+    // minimum.
     mapping: { batchSize: 100, maximumBatchingWindowSeconds: 1, maximumConcurrency: 2 },
     settings: (route) => immediate(route.limits.max_sequences),
   },

@@ -84,6 +84,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     timeScale: 1,
     routesFile,
     ...(policy.mapping && { mappingOverrides: { [queueName]: policy.mapping } }),
+    ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
   });
   try {

@@ -22,6 +22,7 @@ export type PolicyReport = {
   readonly title: string;
   readonly engine: string;
   readonly event_source_mapping: { readonly batch_size: number; readonly batching_window_seconds: number; readonly maximum_concurrency: number | null };
+  readonly batcher_reserved_concurrency: number | null;
   readonly settings: Readonly<Record<string, unknown>>;
   readonly settings_source: string;
 };
