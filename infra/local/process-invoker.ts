@@ -49,8 +49,14 @@ export type ProcessInvokerOptions = {
   readonly functions: Readonly<Record<string, LambdaFunction>>;
   /** The functions' environment, awaited at each invocation (the stack's functionEnv is known once it has started). */
   readonly env: () => Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>>;
-  /** Milliseconds after the handler starts at which to SIGKILL this invocation; undefined: let it run. */
-  readonly kill?: (invocation: { readonly functionName: string; readonly records: number }) => number | undefined;
+  /**
+   * When to SIGKILL this invocation, asked once its handler starts: after this many milliseconds,
+   * or when the promise resolves (e.g. on something the handler was seen doing: a kill that is
+   * sure to land mid-work, however fast the handler is); undefined: let it run. `ended` aborts
+   * when the invocation ends, however it ends, so a caller can stop watching for it. An
+   * invocation that has answered is no longer killed.
+   */
+  readonly kill?: (invocation: KillQuestion) => number | Promise<unknown> | undefined;
   /** Every finished invocation, whatever its outcome. */
   readonly onInvocation?: (report: InvocationReport) => void;
   /** The children's stdout and stderr (handler logs); default dropped. */
@@ -60,6 +66,13 @@ export type ProcessInvokerOptions = {
   /** How often RSS is sampled from /proc; default 100 ms. */
   readonly rssSampleMs?: number;
   readonly execArgv?: readonly string[];
+};
+
+export type KillQuestion = {
+  readonly functionName: string;
+  readonly records: number;
+  readonly event: { readonly Records: readonly unknown[] };
+  readonly ended: AbortSignal;
 };
 
 export type ProcessInvoker = {
@@ -121,7 +134,10 @@ function runOnce(
   let ending: InvocationOutcome | undefined;
   let initMs: number | undefined;
   const timers: NodeJS.Timeout[] = [];
+  const ended = new AbortController();
   const end = (outcome: InvocationOutcome) => {
+    // Past its answer the handler is done: the process exits on its own.
+    if (ended.signal.aborted || answer !== undefined) return;
     ending ??= outcome;
     child.kill("SIGKILL");
   };
@@ -132,7 +148,7 @@ function runOnce(
     const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
     const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
     peakKb = Math.max(peakKb, hwm, rss);
-    if (rss > memoryMb * 1024 && answer === undefined) end("out-of-memory");
+    if (rss > memoryMb * 1024) end("out-of-memory");
   };
   const sampler = setInterval(() => void sampleRss(), options.rssSampleMs ?? 100);
   timers.push(setTimeout(() => end("timeout"), options.initTimeoutMs ?? 30_000));
@@ -142,8 +158,9 @@ function runOnce(
       initMs = performance.now() - started;
       for (const t of timers.splice(0)) clearTimeout(t);
       timers.push(setTimeout(() => end("timeout"), fn.timeoutSeconds * 1000));
-      const killAfter = options.kill?.({ functionName, records: event.Records.length });
-      if (killAfter !== undefined) timers.push(setTimeout(() => end("killed"), Math.max(0, killAfter)));
+      const killAt = options.kill?.({ functionName, records: event.Records.length, event, ended: ended.signal });
+      if (typeof killAt === "number") timers.push(setTimeout(() => end("killed"), Math.max(0, killAt)));
+      else killAt?.then(() => end("killed"), () => undefined);
       return;
     }
     if (ending === undefined) answer = message;
@@ -160,6 +177,7 @@ function runOnce(
     const settle = (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       settled = true;
+      ended.abort();
       clearInterval(sampler);
       for (const t of timers) clearTimeout(t);
       children.delete(child);

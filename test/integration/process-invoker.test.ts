@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import { afterAll, describe, expect, it } from "vitest";
-import { type InvocationReport, processInvoker } from "#local/process-invoker";
+import { type InvocationReport, type KillQuestion, processInvoker } from "#local/process-invoker";
 
 // Handlers as Lambda runs them, one process per invocation: a bundle-like .mjs and TypeScript source.
 const dir = mkdtempSync(join(tmpdir(), "batchline-process-invoker-"));
@@ -34,7 +34,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const record = (id: string) => ({ messageId: id, receiptHandle: `rh-${id}`, body: "{}" }) as SQSRecord;
 const event = (count: number): SQSEvent => ({ Records: Array.from({ length: count }, (_, i) => record(`m${i}`)) });
 
-function invoker(kill?: (i: { functionName: string; records: number }) => number | undefined) {
+function invoker(kill?: (i: KillQuestion) => number | Promise<unknown> | undefined) {
   const reports: InvocationReport[] = [];
   const fn = (module: string, timeoutSeconds = 10, memoryMb?: number) => ({ module: join(dir, module), timeoutSeconds, ...(memoryMb !== undefined && { memoryMb }) });
   const running = processInvoker({
@@ -103,6 +103,29 @@ describe("processInvoker", () => {
     expect(reports[0]).toMatchObject({ outcome: "killed", records: 2 });
     expect(running()).toBe(0);
     expect((await invoke("echo", event(1))).functionError).toBeUndefined();
+  });
+
+  it("SIGKILLs an invocation when the promise `kill` gave resolves, and tells `kill` when an invocation it let run has ended", async () => {
+    const started = Promise.withResolvers<void>();
+    const endedSignals: AbortSignal[] = [];
+    const { invoke, reports } = invoker((i) => {
+      endedSignals.push(i.ended);
+      if (i.functionName !== "killed") return undefined;
+      expect(i.event.Records).toHaveLength(2);
+      return started.promise;
+    });
+    // The handler's first write, as a chaos run would see it happen (a claim, say).
+    writeFileSync(progress, "");
+    const watcher = watch(progress, () => {
+      if (readFileSync(progress, "utf8").includes("started")) started.resolve();
+    });
+    const result = await invoke("killed", event(2));
+    watcher.close();
+    expect(readFileSync(progress, "utf8")).toBe("started\n");
+    expect(JSON.parse(result.payload)).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(reports[0]).toMatchObject({ outcome: "killed" });
+    expect(await invoke("echo", event(1))).toMatchObject({ functionError: undefined });
+    expect(endedSignals.map((s) => s.aborted)).toEqual([true, true]);
   });
 
   it("kills an invocation whose memory passes the function's memory size", async () => {
