@@ -102,9 +102,12 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     // Check every job first so a foreign id subscribes to nothing.
     await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
     await Promise.all(jobIds.map((id) => deps.subscriptions.subscribe(jobTopic(id), connection)));
+    // Read after subscribing: a job finishing in between is then seen by one path or both, never
+    // neither. Read before answering: a read that fails is an error the client answers by asking
+    // again, whereas after "subscribed" it would leave finished jobs untold with nothing to retry.
+    const jobs = await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
     await reply({ type: "subscribed", job_ids: jobIds });
-    // Read after subscribing: a job finishing in between is then seen by one path or both, never neither.
-    for (const id of jobIds) await sendIfFinished(deps, connection.tenant, id, reply);
+    await Promise.all(jobs.filter((job) => isTerminal(job.status)).map((job) => reply(jobEvent(toJobView(job)))));
   } catch (error) {
     if (!(error instanceof BatchlineError)) throw error;
     const field = error instanceof ValidationError ? error.field : undefined;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { submitJob } from "#shared/app/submit";
 import { issueTicket, TICKET_TTL_MS } from "#shared/app/tenants";
 import { connect, disconnect, handleClientMessage } from "#shared/app/websocket";
-import { UnauthorizedError } from "#shared/core/errors";
+import { RetryableError, UnauthorizedError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import { runBatcher } from "../../helpers/batcher.ts";
 import { memoryDeps } from "../../helpers/fakes.ts";
@@ -53,6 +53,38 @@ describe("WebSocket use cases", () => {
     await runBatcher(deps);
     await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["subscribed", "job.succeeded"]);
+  });
+
+  // Found by the chaos suite: a read that failed after "subscribed" left the frame's other finished
+  // jobs untold, and the client, answered already, had nothing to ask again.
+  it("reads a frame's jobs before answering, so a failed read is an error to ask again on, not finished jobs left untold", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", { token: "key-acme" });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await submitJob(deps, "acme", job)).job.job_id);
+    await runBatcher(deps);
+    // DynamoDB fails the last read of the frame (past the SDK's own retries), once.
+    let reads = 0;
+    const jobs = new Proxy(deps.jobs, {
+      get(target, property) {
+        if (property === "get") {
+          return async (jobId: string) => {
+            if (++reads === 2 * ids.length) throw new RetryableError("unavailable", `get job ${jobId}: InternalServerError`);
+            return target.get(jobId);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const frame = JSON.stringify({ action: "subscribe", job_ids: ids, request_id: "r1" });
+    await handleClientMessage({ ...deps, jobs }, "c1", frame);
+    expect(deps.notifier.eventsFor("c1")).toEqual([{ type: "error", error: { code: "unavailable", message: expect.stringContaining("InternalServerError") }, request_id: "r1" }]);
+    deps.notifier.posts.length = 0;
+    await handleClientMessage({ ...deps, jobs }, "c1", frame);
+    const events = deps.notifier.eventsFor("c1");
+    expect(events[0]).toEqual({ type: "subscribed", job_ids: ids });
+    expect(events.slice(1).map((e) => (e.type === "job.succeeded" ? e.job.job_id : e.type)).toSorted()).toEqual(ids.toSorted());
   });
 
   it("treats another tenant's job as not found and subscribes to nothing", async () => {
