@@ -110,9 +110,14 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
 
 export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
   async create(batch: BatchRecord): Promise<void> {
-    await sdk(`create batch ${batch.batch_id}`, () =>
+    const put = await conditional(`create batch ${batch.batch_id}`, () =>
       this.client.send(new PutCommand({ TableName: this.tableName, Item: batch, ConditionExpression: "attribute_not_exists(batch_id)" })),
     );
+    if (put !== undefined) return;
+    // A written batch whose answer was lost fails the SDK's retry on its own condition: that is
+    // success, not a conflict (which would refuse the file while its batch record stays).
+    const stored = await this.get(batch.batch_id);
+    if (!stored || stored.tenant !== batch.tenant || stored.created_at !== batch.created_at) throw new ConflictError(`batch ${batch.batch_id} already exists`);
   }
 
   async get(batchId: string): Promise<BatchRecord | undefined> {

@@ -5,6 +5,7 @@ import { type DynamoDbExchange, type DynamoDbFaultProxy, startDynamoDbFaultProxy
 import { submitJob } from "#shared/app/submit";
 import { QuotaReleasingJobStore } from "#shared/app/quotas";
 import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
+import { DynamoDbBatchStore } from "#shared/aws/dynamodb-stores";
 import { ConflictError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
@@ -23,6 +24,7 @@ let proxy: DynamoDbFaultProxy;
 let client: DynamoDBDocumentClient;
 let store: DynamoDbJobStore;
 let table: string;
+let batchesTable: string;
 const exchanges: DynamoDbExchange[] = [];
 /** Sees each exchange as it ends, before the next request is decided. */
 let watch: ((e: DynamoDbExchange) => void) | undefined;
@@ -33,6 +35,7 @@ beforeAll(async () => {
   const tables = await createTablesFromInfra(raw, `lost-${uniqueSuffix()}`);
   raw.destroy();
   table = Object.values(tables).find((t) => t.endsWith("-jobs")) ?? "";
+  batchesTable = Object.values(tables).find((t) => t.endsWith("-batches")) ?? "";
   proxy = await startDynamoDbFaultProxy({
     target: dynalite.endpoint,
     onExchange: (e) => {
@@ -59,9 +62,9 @@ beforeEach(() => {
   proxy.setFaults(undefined);
 });
 
-/** The next request of this operation on the jobs table is written, and its answer lost. */
-function loseAnswerOfNext(operation: "PutItem" | "UpdateItem"): void {
-  proxy.setFaults({ afterFraction: 1, operations: [operation], tables: [table] });
+/** The next request of this operation on the jobs table (or `onTable`) is written, and its answer lost. */
+function loseAnswerOfNext(operation: "PutItem" | "UpdateItem", onTable = table): void {
+  proxy.setFaults({ afterFraction: 1, operations: [operation], tables: [onTable] });
 }
 
 /** The writes dynalite really made on the job, whatever the caller was told. */
@@ -125,6 +128,16 @@ describe("a job store write whose answer was lost", () => {
     await store.create([job]);
     expect(exchanges.filter((e) => e.operation === "PutItem").map((e) => [e.fault, e.upstreamStatus])).toEqual([["after", 200], ["none", 400]]);
     await expect(store.create([{ ...job, created_at: new Date(Date.now() + 5).toISOString() }])).rejects.toThrow(ConflictError);
+  });
+
+  it("batch create: succeeds (a refused file would leave its batch record behind), and a true duplicate is still a conflict", async () => {
+    const batches = new DynamoDbBatchStore({ client, tableName: batchesTable });
+    const batch = { batch_id: `batch_lost_${uniqueSuffix()}`, tenant: "acme", created_at: new Date().toISOString(), total: 2, models: ["llama-2-7b"], expires_at: Math.floor(Date.now() / 1000) + 86_400 };
+    loseAnswerOfNext("PutItem", batchesTable);
+    await batches.create(batch);
+    expect(exchanges.filter((e) => e.operation === "PutItem").map((e) => [e.fault, e.upstreamStatus])).toEqual([["after", 200], ["none", 400]]);
+    expect(await batches.get(batch.batch_id)).toEqual(batch);
+    await expect(batches.create({ ...batch, created_at: new Date(Date.now() + 5).toISOString() })).rejects.toThrow(ConflictError);
   });
 
   it("through the use cases: the job is enqueued, its result notified, and its quota slot given back once", async () => {
