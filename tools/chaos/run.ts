@@ -9,7 +9,7 @@ import { localClientConfig } from "#local/aws";
 import { startDynamoDbFaultProxy, type DynamoDbFaultSettings } from "#local/dynamodb-fault-proxy";
 import type { Logger } from "#local/log";
 import { freePort } from "#local/ports";
-import { type InvocationReport, processInvoker, procCpuMs } from "#local/process-invoker";
+import { type InvocationReport, type KillQuestion, processInvoker, procCpuMs } from "#local/process-invoker";
 import { seededRandom } from "#local/sagemaker/random";
 import { startStack, type Stack } from "#local/stack";
 import { prepareFunctions } from "./functions.ts";
@@ -38,7 +38,11 @@ export type ChaosOptions = {
   };
   /** Share of batcher invocations SIGKILLed, at a moment drawn uniformly in `killWindowMs` after the handler starts. */
   readonly killFraction: number;
-  /** The first this many batcher invocations once faults are on are killed whatever the draw (a short run still sees kills). */
+  /**
+   * At least this many batcher invocations are killed whatever the draw, each at the moment one
+   * of its jobs is claimed: mid-batch for sure, however short invocations are (a short run still
+   * sees kills). Armed on one invocation after another until they have landed.
+   */
   readonly killFirst: number;
   readonly killWindowMs: readonly [number, number];
   /** The batcher's Lambda timeout (serverless.yml: 150 s) and the route queues' visibility timeout (300 s). */
@@ -171,12 +175,17 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
   const functionEnv = Promise.withResolvers<Readonly<Record<string, string>>>();
   const invocations: InvocationReport[] = [];
   let killing = false;
-  let killedFirst = 0;
-  const pickKill = (functionName: string): number | undefined => {
+  let batchersKilled = 0;
+  let sureKillsArmed = 0;
+  const pickKill = ({ functionName, event, ended }: KillQuestion): number | Promise<unknown> | undefined => {
     if (!killing || !functionName.endsWith("-batcher")) return undefined;
-    const first = killedFirst < options.killFirst;
-    if (!first && random() >= options.killFraction) return undefined;
-    if (first) killedFirst++;
+    if (batchersKilled + sureKillsArmed < options.killFirst) {
+      // Disarmed when the invocation ends without having claimed a job (all of them done already).
+      sureKillsArmed++;
+      ended.addEventListener("abort", () => sureKillsArmed--, { once: true });
+      return writes.nextClaim(jobIdsOf(event), ended);
+    }
+    if (random() >= options.killFraction) return undefined;
     const [from, to] = options.killWindowMs;
     return from + random() * (to - from);
   };
@@ -186,8 +195,11 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       [`${prefix}-deadLetter`]: { module: modules.deadLetter, timeoutSeconds: 29, memoryMb: 512 },
     },
     env: () => functionEnv.promise,
-    kill: ({ functionName }) => pickKill(functionName),
-    onInvocation: (report) => invocations.push(report),
+    kill: pickKill,
+    onInvocation: (report) => {
+      invocations.push(report);
+      if (report.functionName.endsWith("-batcher") && report.outcome === "killed") batchersKilled++;
+    },
     onOutput: (fn, chunk) => writeLog(`[${fn.slice(prefix.length + 1)}] ${chunk.trimEnd()}`),
   });
 
@@ -465,6 +477,24 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     ddb.destroy();
     await proxy.close().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The jobs an SQS event carries (the job messages' job_id). */
+function jobIdsOf(event: { readonly Records: readonly unknown[] }): string[] {
+  return event.Records.flatMap((record) => {
+    const body = (record as { body?: unknown }).body;
+    const jobId = typeof body === "string" ? parseJsonObject(body)?.job_id : undefined;
+    return typeof jobId === "string" ? [jobId] : [];
+  });
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -130,6 +130,8 @@ export class WriteLog {
   readonly claims = new Map<string, number>();
   /** Requests on the jobs table whose answer was replaced by an injected error after they were written. */
   lostAnswers = 0;
+  /** Who waits for the next claim of a job. */
+  readonly #claimWaiters = new Map<string, Set<() => void>>();
 
   constructor(jobsTable: string) {
     this.#jobsTable = jobsTable;
@@ -152,8 +154,39 @@ export class WriteLog {
       this.tracker.observe(write.jobId, write.status);
       if (write.setsResult && write.status === "SUCCEEDED") bump(this.resultWrites, write.jobId);
       if (isTerminalStatus(write.status)) bump(this.terminalWrites, write.jobId);
-      if (write.status === "RUNNING") bump(this.claims, write.jobId);
+      if (write.status === "RUNNING") {
+        bump(this.claims, write.jobId);
+        for (const wake of [...(this.#claimWaiters.get(write.jobId) ?? [])]) wake();
+      }
     }
+  }
+
+  /**
+   * Resolves at the next claim (a RUNNING write that reached DynamoDB) of any of these jobs; it
+   * stops waiting, unresolved, when `signal` aborts.
+   */
+  nextClaim(jobIds: readonly string[], signal: AbortSignal): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const stop = () => {
+      for (const id of jobIds) {
+        const waiters = this.#claimWaiters.get(id);
+        waiters?.delete(wake);
+        if (waiters?.size === 0) this.#claimWaiters.delete(id);
+      }
+      signal.removeEventListener("abort", stop);
+    };
+    const wake = () => {
+      stop();
+      resolve();
+    };
+    if (signal.aborted) return promise;
+    for (const id of jobIds) {
+      const waiters = this.#claimWaiters.get(id);
+      if (waiters) waiters.add(wake);
+      else this.#claimWaiters.set(id, new Set([wake]));
+    }
+    signal.addEventListener("abort", stop, { once: true });
+    return promise;
   }
 }
 
