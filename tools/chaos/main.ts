@@ -29,8 +29,9 @@ if (values.help) {
   process.stdout.write(`npm run chaos -- [--burst] [--jobs N] [--seed N] [--no-faults | --faults] [--time-scale X]
   [--lambda-timeout S] [--visibility-timeout S] [--kill-fraction F] [--subscribers N] [--models a,b]
   [--drain-timeout S] [--source] [--out DIR]
-  --burst        20,000 jobs submitted at once as batch files, faults off unless --faults, the batcher's
-                 AWS timings (150 s timeout, 300 s visibility); reports the batcher runners' peak RSS
+  --burst        20,000 jobs submitted at once as batch files of 1,000 lines, faults off unless --faults,
+                 the batcher's AWS timings (150 s timeout, 300 s visibility), two subscribers following
+                 a tenth of the jobs; reports the batcher runners' peak RSS
   --source       the batcher runners import the TypeScript source instead of an esbuild bundle
 `);
   process.exit(0);
@@ -53,7 +54,8 @@ const burst: Partial<ChaosOptions> = values.burst
       submitConcurrency: 4,
       lambdaTimeoutSeconds: 150,
       visibilityTimeoutSeconds: 300,
-      subscribers: 4,
+      subscribers: 2,
+      followShare: 0.1,
       drainTimeoutMs: 30 * 60_000,
     }
   : {};

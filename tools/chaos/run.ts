@@ -49,6 +49,8 @@ export type ChaosOptions = {
   readonly lambdaTimeoutSeconds: number;
   readonly visibilityTimeoutSeconds: number;
   readonly subscribers: number;
+  /** Share of accepted jobs the subscribers follow (all of them in a chaos run). */
+  readonly followShare: number;
   /** Share of subscribers that drop and reconnect; the others stay connected all along. */
   readonly flakyShare: number;
   /** A flaky subscriber's connection lasts between these (ms). */
@@ -93,6 +95,7 @@ export const defaultChaosOptions: ChaosOptions = {
   lambdaTimeoutSeconds: 90,
   visibilityTimeoutSeconds: 180,
   subscribers: 12,
+  followShare: 1,
   flakyShare: 0.5,
   connectionLifeMs: [3_000, 20_000],
   batchShare: 0.8,
@@ -284,10 +287,11 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
         viaCounts[via] += jobIds.length;
         for (const id of jobIds) accepted.add(id);
         // A job submitted over a WebSocket is followed by its submitter already.
-        if (via === "ws") return;
-        for (let i = 0; i < jobIds.length; i += 100) {
+        if (via === "ws" || subscribers.length === 0) return;
+        const followed = options.followShare >= 1 ? jobIds : jobIds.filter(() => random() < options.followShare);
+        for (let i = 0; i < followed.length; i += 100) {
           const subscriber = subscribers[assign++ % subscribers.length] as Subscriber;
-          subscriber.follow(jobIds.slice(i, i + 100));
+          subscriber.follow(followed.slice(i, i + 100));
         }
       },
     ).then((stats) => {
