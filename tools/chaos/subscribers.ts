@@ -182,12 +182,22 @@ export class Subscriber {
     }
   }
 
+  /**
+   * Sends on the open connection; false when there is none (closed, or a new one still
+   * connecting), in which case the next connection sends again what is pending.
+   */
+  #send(message: Record<string, unknown>): boolean {
+    if (!this.#open || this.#socket?.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(JSON.stringify(message));
+    return true;
+  }
+
   #sendFrame(requestId: string, frame: PendingFrame): void {
     if (frame.sends >= MAX_SENDS) return;
+    if (!this.#send({ action: "subscribe", job_ids: frame.ids, request_id: requestId })) return;
     if (frame.sends > 0) this.resentFrames++;
     frame.sends++;
     frame.sentAt = Date.now();
-    this.#socket?.send(JSON.stringify({ action: "subscribe", job_ids: frame.ids, request_id: requestId }));
   }
 
   #sendSubmit(requestId: string, pending: PendingSubmit): void {
@@ -196,9 +206,9 @@ export class Subscriber {
       pending.accepted(undefined);
       return;
     }
+    if (!this.#send({ action: "submit", request_id: requestId, job: pending.job })) return;
     pending.sends++;
     pending.sentAt = Date.now();
-    this.#socket?.send(JSON.stringify({ action: "submit", request_id: requestId, job: pending.job }));
   }
 
   #resendOverdue(): void {
