@@ -79,8 +79,11 @@ export function summarizeRun(input: RunInput): RunResult {
   let counted: { rpm: number };
   let window: GpuWindow;
   if (scenario.kind === "saturated") {
-    // Steady while more wait than the copies admit: from the warm-up to when the backlog ran out.
-    fromMs = scenario.warmupMs;
+    // Steady while the copies hold all they admit and more wait: from when they first held it
+    // (at the earliest the warm-up's end; the warm-up's end for a run that never filled them)
+    // to when the backlog ran out. A pipeline's ramp (its submits reach the GPU a little later
+    // than the engine's own clients) is latency, not throughput.
+    fromMs = firstFull(input.gpu, input.originMs, limit, scenario.warmupMs, durationMs);
     toMs = Math.max(fromMs + 1, saturatedUntil(outcomes, durationMs, Math.ceil(1.2 * limit), input.runEndMs));
     window = gpuOverWindow(input.gpu, input.originMs + fromMs, input.originMs + toMs);
     counted = windowThroughput(outcomes, fromMs, toMs);
@@ -128,6 +131,13 @@ export function summarizeRun(input: RunInput): RunResult {
     machine_load: loadavg()[0] ?? 0,
     errors: [...new Set(outcomes.flatMap((o) => (o.error ? [o.error.slice(0, 160)] : [])))].slice(0, 3),
   };
+}
+
+/** When the copies first held `limit` requests, ms after the trace's start, within [warmupMs, durationMs]. */
+function firstFull(samples: readonly TimedSnapshot[], originMs: number, limit: number, warmupMs: number, durationMs: number): number {
+  const full = samples.find((s) => s.outstanding >= limit && s.atMs - originMs >= warmupMs);
+  if (!full) return warmupMs;
+  return Math.min(durationMs, full.atMs - originMs);
 }
 
 function meanNewTokens(trace: readonly TraceRequest[]): number {
