@@ -73,6 +73,7 @@ describe("the chaos suite, in small", () => {
     });
     expect(r.jobs).toBeGreaterThanOrEqual(200);
     expect(r.accepted).toBe(200);
+    expect(r.accepted_twice).toBe(0);
     expect(r.double_terminal_writes).toBe(0);
     expect(r.unobserved_results).toBe(0);
     expect(r.notifications.connected_at_end).toBe(6);

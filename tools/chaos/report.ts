@@ -1,4 +1,5 @@
 import type { ChaosResults } from "./run.ts";
+import type { SubmitStats } from "./submit.ts";
 
 /** The figures a person reads first, then the rest. */
 export function summary(results: ChaosResults): string {
@@ -8,6 +9,7 @@ export function summary(results: ChaosResults): string {
     `chaos ${r.mode} (seed ${r.seed}): ${r.passed ? "PASSED" : "FAILED"}`,
     `  ${mark(r.jobs > 0)} jobs                  ${r.jobs} (accepted ${r.accepted}: ${JSON.stringify(r.accepted_via)})`,
     `  ${mark(r.lost === 0)} lost                  ${r.lost}`,
+    `  ${mark(r.accepted_twice === 0)} accepted_twice        ${r.accepted_twice} (one job id answered for two submissions)`,
     `  ${mark(r.double_writes === 0)} double_writes         ${r.double_writes} (any terminal state written twice: ${r.double_terminal_writes}; results not seen by the proxy: ${r.unobserved_results})`,
     `  ${mark(r.backwards === 0)} backwards             ${r.backwards} (writes ${r.backwards_detail.dynamodb_writes}, samples ${r.backwards_detail.dynamodb_samples}, event streams ${r.backwards_detail.event_streams})`,
     `  ${mark(r.notified_ratio === 1)} notified_ratio        ${r.notified_ratio} (${r.notifications.fully_notified} of ${r.notifications.connected_at_end} connected subscribers, ${r.notifications.subscribers} in all)`,
@@ -26,8 +28,11 @@ export function summary(results: ChaosResults): string {
     `  queues left           ${JSON.stringify(r.queues_left)}`,
   ];
   if (r.submissions) {
-    const s = r.submissions;
+    const s = r.submissions as SubmitStats;
     lines.push(`  submissions           ${s.batches} batch files, ${s.httpJobs} HTTP and ${s.wsJobs} WebSocket jobs; ${s.retriedRequests} requests retried ${JSON.stringify(s.failedAnswers)}; ${s.refusedBatches} batch files sent again; ${s.gaveUp} given up; ${s.cancelled} of ${s.cancelRequests} cancels took`);
+    const times = Object.entries(s.requestTimes).map(([route, t]) => `${route} ${t.requests} × ${Math.round(t.total_ms / Math.max(1, t.requests))} ms`);
+    lines.push(`  submit requests       ${times.join("; ")}`);
+    if (Object.keys(s.refusedAnswers).length > 0) lines.push(`  refused submissions   ${JSON.stringify(s.refusedAnswers)}`);
     if (s.oddAnswers.length > 0) lines.push(`  odd answers           ${JSON.stringify(s.oddAnswers.slice(0, 5))}`);
   }
   if (Object.keys(r.notifications.error_kinds ?? {}).length > 0) lines.push(`  WebSocket errors      ${JSON.stringify(r.notifications.error_kinds)}`);

@@ -262,6 +262,8 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
 
     // Submit, following each accepted job on one subscriber (round robin), and sample job states.
     const accepted = new Set<string>();
+    // One job id answered for two submissions: two requests made one job, or one was told another's id.
+    const acceptedTwice: { jobId: string; via: string }[] = [];
     const viaCounts = { batch: 0, http: 0, ws: 0 };
     let assign = 0;
     const sampler = new StateSampler(ddb, jobsTable);
@@ -285,7 +287,10 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       subscribers,
       ({ jobIds, via }) => {
         viaCounts[via] += jobIds.length;
-        for (const id of jobIds) accepted.add(id);
+        for (const id of jobIds) {
+          if (accepted.has(id)) acceptedTwice.push({ jobId: id, via });
+          accepted.add(id);
+        }
         // A job submitted over a WebSocket is followed by its submitter already.
         if (via === "ws" || subscribers.length === 0) return;
         const followed = options.followShare >= 1 ? jobIds : jobIds.filter(() => random() < options.followShare);
@@ -372,7 +377,13 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     const lost = notTerminal.length + missing.length;
     const notifiedRatio = connectedAtEnd.length === 0 ? 0 : notified / connectedAtEnd.length;
     const passed =
-      items.length >= options.jobs && lost === 0 && doubleResults.length === 0 && backwardJobs.size === 0 && notifiedRatio === 1 && failedWithoutReason.length === 0;
+      items.length >= options.jobs &&
+      lost === 0 &&
+      acceptedTwice.length === 0 &&
+      doubleResults.length === 0 &&
+      backwardJobs.size === 0 &&
+      notifiedRatio === 1 &&
+      failedWithoutReason.length === 0;
     const results: ChaosResults = {
       jobs: items.length,
       lost,
@@ -385,6 +396,8 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       seed: options.seed,
       stage,
       accepted: accepted.size,
+      accepted_twice: acceptedTwice.length,
+      accepted_twice_detail: acceptedTwice.slice(0, 20),
       accepted_via: viaCounts,
       statuses,
       failed_reasons: failedReasons,

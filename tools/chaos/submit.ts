@@ -41,11 +41,15 @@ export type SubmitStats = {
   retriedRequests: number;
   /** Those answers by route and status. */
   failedAnswers: Record<string, number>;
-  /** Batch files refused after retries began (a new batch is sent; the refused one's stored jobs were failed with a reason). */
+  /** Batch files refused (a new batch is sent; the refused one's stored jobs were failed with a reason). */
   refusedBatches: number;
+  /** Final answers that refused a submission (batch file or single job), by route, status and error code. */
+  refusedAnswers: Record<string, number>;
   gaveUp: number;
   /** Success answers that did not say what the API promises (kept, a few, to be reported). */
   oddAnswers: string[];
+  /** Requests by route (WebSocket submits included, answered or not) and the time they took, to see where submitting goes. */
+  requestTimes: Record<string, { requests: number; total_ms: number }>;
   cancelRequests: number;
   cancelled: number;
 };
@@ -58,7 +62,7 @@ export async function submitAll(
   wsSubmitters: readonly Subscriber[],
   onAccepted: (accepted: Accepted) => void,
 ): Promise<SubmitStats> {
-  const stats: SubmitStats = { accepted: 0, batches: 0, httpJobs: 0, wsJobs: 0, retriedRequests: 0, failedAnswers: {}, refusedBatches: 0, gaveUp: 0, oddAnswers: [], cancelRequests: 0, cancelled: 0 };
+  const stats: SubmitStats = { accepted: 0, batches: 0, httpJobs: 0, wsJobs: 0, retriedRequests: 0, failedAnswers: {}, refusedBatches: 0, refusedAnswers: {}, gaveUp: 0, oddAnswers: [], requestTimes: {}, cancelRequests: 0, cancelled: 0 };
   const { random } = plan;
   const batchJobs = Math.round(plan.jobs * plan.batchShare);
   const units: (() => Promise<void>)[] = [];
@@ -90,7 +94,22 @@ export async function submitAll(
     for (const id of jobIds) if (plan.cancelShare > 0 && random() < plan.cancelShare) cancels.push(cancelLater(id, random() * 3000));
   };
 
+  const timed = async <T>(route: string, call: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      const times = (stats.requestTimes[route] ??= { requests: 0, total_ms: 0 });
+      times.requests++;
+      times.total_ms += Math.round(performance.now() - started);
+    }
+  };
+
   async function request(method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Headers }> {
+    return timed(`${method} ${routeOf(path)}`, () => requestUntilAnswered(method, path, body));
+  }
+
+  async function requestUntilAnswered(method: string, path: string, body?: string): Promise<{ status: number; text: string; headers: Headers }> {
     for (let attempt = 1; ; attempt++) {
       let answer: { status: number; text: string; headers: Headers } | undefined;
       try {
@@ -104,12 +123,19 @@ export async function submitAll(
         answer = undefined;
       }
       if (answer && answer.status < 500 && answer.status !== 429) return answer;
-      const key = `${method} ${path.split("?")[0]?.replace(/(job|batch)_[0-9a-f]+/g, "{id}")} ${answer?.status ?? "network error"}`;
+      const key = `${method} ${routeOf(path)} ${answer?.status ?? "network error"}`;
       stats.failedAnswers[key] = (stats.failedAnswers[key] ?? 0) + 1;
       if (attempt >= MAX_TRIES) return answer ?? { status: 0, text: "network error", headers: new Headers() };
       stats.retriedRequests++;
       await delay(Math.min(5000, 100 * 2 ** attempt) * (0.5 + random()));
     }
+  }
+
+  /** Counts a final answer that refused a submission, by what it said. */
+  function refused(route: string, answer: { status: number; text: string }): void {
+    const code = (parseJson(answer.text) as { error?: { code?: unknown } } | undefined)?.error?.code;
+    const key = `${route} ${answer.status} ${typeof code === "string" ? code : answer.text.slice(0, 60)}`;
+    stats.refusedAnswers[key] = (stats.refusedAnswers[key] ?? 0) + 1;
   }
 
   async function submitBatch(lines: readonly Record<string, unknown>[]): Promise<void> {
@@ -119,6 +145,7 @@ export async function submitAll(
       if (answer.status !== 202) {
         // Refused after DynamoDB failed mid-way: its stored jobs were failed; send the file again.
         stats.refusedBatches++;
+        refused("POST /v1/batches", answer);
         continue;
       }
       const batchId = (parseJson(answer.text) as { batch_id?: unknown } | undefined)?.batch_id;
@@ -154,6 +181,7 @@ export async function submitAll(
     const answer = await request("POST", "/v1/jobs", JSON.stringify(body));
     if (answer.status !== 202 && answer.status !== 200) {
       stats.gaveUp++;
+      refused("POST /v1/jobs", answer);
       return;
     }
     const jobId = (parseJson(answer.text) as { job_id?: unknown } | undefined)?.job_id;
@@ -169,7 +197,7 @@ export async function submitAll(
 
   async function submitWs(body: Record<string, unknown>): Promise<void> {
     const submitter = wsSubmitters[Math.floor(random() * wsSubmitters.length)] as Subscriber;
-    const jobId = await submitter.submit(body);
+    const jobId = await timed("WebSocket submit", () => submitter.submit(body));
     if (typeof jobId !== "string") {
       stats.gaveUp++;
       return;
@@ -210,6 +238,11 @@ function jobBody(plan: SubmitPlan, index: number): Record<string, unknown> {
     idempotency_key: `chaos-${plan.seed}-${index}`,
     metadata: { chaos_index: String(index) },
   };
+}
+
+/** A request's path as its route: ids and the query left out. */
+function routeOf(path: string): string {
+  return (path.split("?")[0] ?? "").replace(/(job|batch)_[0-9a-f]+/g, "{id}");
 }
 
 function parseJson(text: string): unknown {
