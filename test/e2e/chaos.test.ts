@@ -9,9 +9,12 @@ import { defaultChaosOptions, runChaos, type ChaosResults } from "../../tools/ch
 // submits, SQS, the event source mapping, batcher runners in processes of their own, the
 // SageMaker emulator, dynalite behind the fault proxy) with every fault on at once, and the same
 // accounting. The timings that would make it wait minutes are shortened, as options of the stack
-// and the runner: the batcher's timeout (15 s instead of 150) and the queue's visibility timeout
-// (30 s instead of 300, twice the timeout as in serverless.yml), so a killed batcher's messages
-// come back in 30 s.
+// and the runner: the batcher's timeout (10 s instead of 150) and the queue's visibility timeout
+// (20 s instead of 300, twice the timeout as in serverless.yml), so a killed batcher's messages
+// come back in 20 s. With so short a timeout the batcher leaves its top-up budget unused (the
+// handler keeps 75 s for its last calls): each invocation runs the window it was given, so the
+// mappings batch for a second, as they did before the batcher topped up, rather than start a
+// process for every 10 messages.
 const outDir = mkdtempSync(join(tmpdir(), "batchline-chaos-test-"));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
@@ -25,15 +28,16 @@ describe("the chaos suite, in small", () => {
           ...defaultChaosOptions,
           jobs: 200,
           seed: Number(process.env.CHAOS_SEED ?? 7),
-          models: ["llama-2-7b"],
+          models: ["llama-2-7b", "llama-3-1b"],
           maxTokens: [4, 16],
           sagemakerFaults: { throttle_fraction: 0.05, error_fraction: 0.05, error_type: "ServiceUnavailable", outage: { after_wall_seconds: 4, for_wall_seconds: 3, kind: "reset" } },
           dynamodbFaults: { beforeFraction: 0.03, afterFraction: 0.03, throttleShare: 0.5 },
           killFraction: 0.1,
           killFirst: 1,
           killWindowMs: [300, 2500],
-          lambdaTimeoutSeconds: 15,
-          visibilityTimeoutSeconds: 30,
+          lambdaTimeoutSeconds: 10,
+          visibilityTimeoutSeconds: 20,
+          batchingWindowSeconds: 1,
           subscribers: 6,
           flakyShare: 0.5,
           connectionLifeMs: [2000, 8000],
@@ -42,7 +46,7 @@ describe("the chaos suite, in small", () => {
           wsShare: 0.3,
           deadlineShare: 0.05,
           cancelShare: 0.02,
-          submitConcurrency: 4,
+          submitConcurrency: 8,
           drainTimeoutMs: 100_000,
           notifyTimeoutMs: 20_000,
           sampleEveryMs: 1000,

@@ -48,6 +48,12 @@ export type ChaosOptions = {
   /** The batcher's Lambda timeout (serverless.yml: 150 s) and the route queues' visibility timeout (300 s). */
   readonly lambdaTimeoutSeconds: number;
   readonly visibilityTimeoutSeconds: number;
+  /**
+   * The route mappings' MaximumBatchingWindowInSeconds instead of the routes file's; undefined:
+   * the file's. For a batcher too short-lived to top its window up (a timeout under the
+   * handler's finish reserve), a window lets an invocation take many jobs, as top-up would.
+   */
+  readonly batchingWindowSeconds: number | undefined;
   readonly subscribers: number;
   /** Share of accepted jobs the subscribers follow (all of them in a chaos run). */
   readonly followShare: number;
@@ -94,6 +100,7 @@ export const defaultChaosOptions: ChaosOptions = {
   killWindowMs: [500, 10_000],
   lambdaTimeoutSeconds: 90,
   visibilityTimeoutSeconds: 180,
+  batchingWindowSeconds: undefined,
   subscribers: 12,
   followShare: 1,
   flakyShare: 0.5,
@@ -218,6 +225,9 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       invoke: invoker.invoke,
       functionEndpoints: { dynamodb: proxy.url },
       queueAttributeOverrides: Object.fromEntries(routeQueues.map((q) => [q, { VisibilityTimeout: String(options.visibilityTimeoutSeconds) }])),
+      ...(options.batchingWindowSeconds !== undefined && {
+        mappingOverrides: Object.fromEntries(routeQueues.map((q) => [q, { maximumBatchingWindowSeconds: options.batchingWindowSeconds }])),
+      }),
       log: stackLog,
       // The HTTP and WebSocket functions' warnings and errors; not serverless-offline's line per request.
       onOfflineOutput: (chunk) => {
