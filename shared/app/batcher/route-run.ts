@@ -42,6 +42,8 @@ export class RouteRun implements RunHandle {
   #ledgerReadAt = Number.NEGATIVE_INFINITY;
   #ledgerPublishedAt = Number.NEGATIVE_INFINITY;
   #queueEmptyUntil = Number.NEGATIVE_INFINITY;
+  /** Whether the last top-up took all it asked for: more may be waiting in the queue. */
+  #queueMayHaveMore = true;
   #wake = Promise.withResolvers<void>();
   /** Delivered messages to hand back to the event source mapping. */
   readonly #retry = new Set<string>();
@@ -152,6 +154,9 @@ export class RouteRun implements RunHandle {
       const packs = packWindow(group.map((p) => p.item), { limits: component.limits, profile, oneRequestPerBatch: true });
       const batch = packs[0] ?? [];
       const full = packs.length > 1 || batch.length >= component.limits.max_sequences;
+      // A copy that just freed sizes its next batch on what waits in the queue too, not only on
+      // what this run held while the copy was busy.
+      if (!full && this.#queueMayHaveMore && this.#mayTopUp()) return;
       const now = this.#now();
       if (!full) {
         if (this.#holdUntil === undefined) {
@@ -165,6 +170,7 @@ export class RouteRun implements RunHandle {
         }
       }
       this.#holdUntil = undefined;
+      this.#queueMayHaveMore = true;
       const ids = new Set(batch.map((i) => i.id));
       const members = this.#pending.filter((p) => ids.has(p.item.id));
       this.#pending = this.#pending.filter((p) => !ids.has(p.item.id));
@@ -233,7 +239,9 @@ export class RouteRun implements RunHandle {
     // Only with nothing pending: a long poll would keep pending jobs from the room that frees meanwhile.
     const mayWait = this.#pending.length === 0 && this.#options.topUpUntil.getTime() - this.#now() >= TOP_UP_LONG_POLL_SECONDS * 1000;
     const waitSeconds = mayWait ? TOP_UP_LONG_POLL_SECONDS : 0;
-    const received = await this.#deps.queue.receive(this.#route.name, Math.min(10, room - this.#pending.length), waitSeconds);
+    const asked = Math.min(10, room - this.#pending.length);
+    const received = await this.#deps.queue.receive(this.#route.name, asked, waitSeconds);
+    this.#queueMayHaveMore = received.length === asked;
     if (received.length === 0) {
       if (waitSeconds === 0) this.#queueEmptyUntil = this.#now() + EMPTY_QUEUE_BACKOFF_MS;
       return 0;
