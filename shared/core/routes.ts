@@ -129,6 +129,17 @@ export const routesFileSchema = z
           ctx.addIssue({ code: "custom", path: ["routes", id, "components", i], message: `unknown component "${component}"` });
         }
       });
+      // Every batcher invocation feeds all of the route's copies and tops its window up itself:
+      // pollers beyond one per copy would only split the arrivals into smaller windows.
+      const copies = route.components.reduce((sum, c) => sum + (file.components[c]?.copies ?? 0), 0);
+      const most = Math.max(2, copies);
+      if (route.window.maximum_concurrency > most) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routes", id, "window", "maximum_concurrency"],
+          message: `${route.window.maximum_concurrency} pollers for ${copies} ${copies === 1 ? "copy" : "copies"} would split windows across idle pollers; at most ${most} (one per copy, and AWS's minimum of 2)`,
+        });
+      }
     }
   });
 

@@ -128,6 +128,11 @@ describe("buildRouteCatalog", () => {
       says: 'unknown GPU "tpu-v5"',
     },
     {
+      problem: "more pollers than the route has copies",
+      change: (raw: any) => (raw.routes["llama-3-8b"].window.maximum_concurrency = 3),
+      says: "routes.llama-3-8b.window.maximum_concurrency: 3 pollers for 2 copies would split windows across idle pollers; at most 2",
+    },
+    {
       problem: "an unknown KV admission",
       change: (raw: any) => (raw.components["llama-2-7b-ic"].kv_admission = "greedy"),
       says: "components.llama-2-7b-ic.kv_admission",
