@@ -17,6 +17,7 @@ const { values } = parseArgs({
     "visibility-timeout": { type: "string" },
     "kill-fraction": { type: "string" },
     subscribers: { type: "string" },
+    "submit-concurrency": { type: "string" },
     models: { type: "string" },
     "drain-timeout": { type: "string" },
     source: { type: "boolean", default: false },
@@ -28,7 +29,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`npm run chaos -- [--burst] [--jobs N] [--seed N] [--no-faults | --faults] [--time-scale X]
   [--lambda-timeout S] [--visibility-timeout S] [--kill-fraction F] [--subscribers N] [--models a,b]
-  [--drain-timeout S] [--source] [--out DIR]
+  [--submit-concurrency N] [--drain-timeout S] [--source] [--out DIR]
   --burst        20,000 jobs submitted at once as batch files of 1,000 lines, faults off unless --faults,
                  the batcher's AWS timings (150 s timeout, 300 s visibility), two subscribers following
                  a tenth of the jobs; reports the batcher runners' peak RSS
@@ -67,6 +68,7 @@ const given = {
   visibilityTimeoutSeconds: number(values["visibility-timeout"], "visibility-timeout"),
   killFraction: number(values["kill-fraction"], "kill-fraction"),
   subscribers: number(values.subscribers, "subscribers"),
+  submitConcurrency: number(values["submit-concurrency"], "submit-concurrency"),
   faults: values["no-faults"] ? false : values.faults,
   handlers: values.source ? ("source" as const) : undefined,
   models: values.models?.split(",").map((m) => m.trim()).filter(Boolean),

@@ -11,7 +11,7 @@ export function summary(results: ChaosResults): string {
     `  ${mark(r.lost === 0)} lost                  ${r.lost}`,
     `  ${mark(r.accepted_twice === 0)} accepted_twice        ${r.accepted_twice} (one job id answered for two submissions)`,
     `  ${mark(r.double_writes === 0)} double_writes         ${r.double_writes} (any terminal state written twice: ${r.double_terminal_writes}; results not seen by the proxy: ${r.unobserved_results})`,
-    `  ${mark(r.backwards === 0)} backwards             ${r.backwards} (writes ${r.backwards_detail.dynamodb_writes}, samples ${r.backwards_detail.dynamodb_samples}, event streams ${r.backwards_detail.event_streams})`,
+    `  ${mark(r.backwards === 0)} backwards             ${r.backwards} (writes ${r.backwards_detail.dynamodb_writes}, samples ${r.backwards_detail.dynamodb_samples} in ${r.backwards_detail.samples} scans taking ${r.backwards_detail.sampling_s} s, event streams ${r.backwards_detail.event_streams})`,
     `  ${mark(r.notified_ratio === 1)} notified_ratio        ${r.notified_ratio} (${r.notifications.fully_notified} of ${r.notifications.connected_at_end} connected subscribers, ${r.notifications.subscribers} in all)`,
     `  ${mark(r.failed_without_reason === 0)} failed_without_reason ${r.failed_without_reason}`,
     `  statuses              ${JSON.stringify(r.statuses)}`,
