@@ -354,7 +354,14 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     for (const s of subscribers) s.calm();
     const finalStates = await sampler.sample();
     const owed = (s: Subscriber) => [...s.jobs].filter((id) => isTerminalStatus(finalStates.get(id)) && s.finalStatus.get(id) !== finalStates.get(id));
+    // Meanwhile the invocations still running (a batcher topping up, one handed a finished job's
+    // message again) end as they would: their reports (RSS, CPU, outcome) count, and the messages
+    // they hold are deleted, rather than killed with the stack.
+    const invocationsEnded = waitFor(() => invoker.running() === 0, (options.lambdaTimeoutSeconds + 10) * 1000, "invocations to end").catch((error: unknown) => {
+      print(`[${elapsed()} s] ${String(error)}; ${invoker.running()} still running are killed with the stack`);
+    });
     await waitFor(() => subscribers.every((s) => s.connected && s.settled && owed(s).length === 0), options.notifyTimeoutMs, "final events").catch(() => undefined);
+    await invocationsEnded;
 
     // Account for every job, read straight from dynalite.
     const items = await scanAll<JobItem>(ddb, jobsTable);
