@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { ApiKeyRecord, Principal } from "../core/api-keys.ts";
 import type { BatchRecord } from "../core/batches.ts";
@@ -117,7 +118,8 @@ export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
     // A written batch whose answer was lost fails the SDK's retry on its own condition: that is
     // success, not a conflict (which would refuse the file while its batch record stays).
     const stored = await this.get(batch.batch_id);
-    if (!stored || stored.tenant !== batch.tenant || stored.created_at !== batch.created_at) throw new ConflictError(`batch ${batch.batch_id} already exists`);
+    // As written: the document client drops undefined attributes.
+    if (!isDeepStrictEqual(stored, JSON.parse(JSON.stringify(batch)))) throw new ConflictError(`batch ${batch.batch_id} already exists`);
   }
 
   async get(batchId: string): Promise<BatchRecord | undefined> {
