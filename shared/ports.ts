@@ -107,11 +107,17 @@ export type JobQueue = {
  * Work held on each component by the batchers running now, so that concurrent batchers share the
  * copies' room instead of each assuming it all. A batcher that dies leaves an entry that expires.
  */
+/** What a batcher holds on a component, and since when its oldest job has waited for room there. */
+export type LedgerEntry = { readonly load: Load; readonly oldestWaitingMs?: number | undefined };
+
 export type CapacityLedger = {
-  /** Load of every live holder of the component except `holder`. */
-  othersLoad(component: string, holder: string, now: Date): Promise<Load>;
-  /** Publishes the holder's load; a zero load removes the entry. */
-  publish(component: string, holder: string, load: Load, expiresAt: Date): Promise<void>;
+  /**
+   * The load of every live holder of the component except `holder`, and the submit time of the
+   * oldest job any of them has waiting for room (undefined when none waits).
+   */
+  others(component: string, holder: string, now: Date): Promise<{ readonly load: Load; readonly oldestWaitingMs: number | undefined }>;
+  /** Publishes the holder's entry; nothing held and nothing waiting removes it. */
+  publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void>;
 };
 
 export type RouteSettingsStore = {

@@ -7,7 +7,7 @@ import type { TenantQuota } from "../core/quotas.ts";
 import type { RouteSettings } from "../core/route-settings.ts";
 import { addLoad, noLoad, type Load } from "../core/window-policy.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Connection, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter,
+  ApiKeyStore, BatchStore, CapacityLedger, Connection, LedgerEntry, ConnectionStore, IdempotencyStore, Page, PageRequest, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter,
 } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, sdk } from "./dynamodb-job-store.ts";
@@ -256,22 +256,29 @@ export class DynamoDbRouteSettingsStore extends DynamoDbTable implements RouteSe
 }
 
 export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLedger {
-  async othersLoad(component: string, holder: string, now: Date): Promise<Load> {
+  async others(component: string, holder: string, now: Date): Promise<{ load: Load; oldestWaitingMs: number | undefined }> {
     const out = await sdk(`read capacity of ${component}`, () =>
       this.client.send(new QueryCommand({ TableName: this.tableName, KeyConditionExpression: "component = :c", ExpressionAttributeValues: { ":c": component } })),
     );
     const nowSeconds = now.getTime() / 1000;
-    return (out.Items ?? [])
-      .filter((i) => i.holder !== holder && Number(i.expires_at) > nowSeconds)
-      .reduce<Load>((sum, i) => addLoad(sum, { sequences: Number(i.sequences), tokens: Number(i.tokens) }), noLoad);
+    const live = (out.Items ?? []).filter((i) => i.holder !== holder && Number(i.expires_at) > nowSeconds);
+    const waiting = live.flatMap((i) => (i.oldest_waiting_ms === undefined ? [] : [Number(i.oldest_waiting_ms)]));
+    return {
+      load: live.reduce<Load>((sum, i) => addLoad(sum, { sequences: Number(i.sequences), tokens: Number(i.tokens) }), noLoad),
+      oldestWaitingMs: waiting.length === 0 ? undefined : Math.min(...waiting),
+    };
   }
 
-  async publish(component: string, holder: string, load: Load, expiresAt: Date): Promise<void> {
-    if (load.sequences === 0) {
+  async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void> {
+    const { load, oldestWaitingMs } = entry;
+    if (load.sequences === 0 && oldestWaitingMs === undefined) {
       await sdk(`release capacity of ${component}`, () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { component, holder } })));
       return;
     }
-    const item = { component, holder, sequences: load.sequences, tokens: load.tokens, expires_at: Math.ceil(expiresAt.getTime() / 1000) };
+    const item = {
+      component, holder, sequences: load.sequences, tokens: load.tokens, expires_at: Math.ceil(expiresAt.getTime() / 1000),
+      ...(oldestWaitingMs !== undefined && { oldest_waiting_ms: oldestWaitingMs }),
+    };
     await sdk(`hold capacity of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
   }
 }

@@ -9,9 +9,9 @@ import type { Component, RouteCatalog } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
 import type { TenantQuota } from "#shared/core/quotas";
 import type { RouteSettings } from "#shared/core/route-settings";
-import { addLoad, noLoad, type Load } from "#shared/core/window-policy";
+import { addLoad, noLoad } from "#shared/core/window-policy";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
+  ApiKeyStore, BatchStore, CapacityLedger, Clock, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, WindowPlacement,
 } from "#shared/ports";
 import { sleep } from "#shared/sleep";
@@ -193,17 +193,20 @@ export class MemoryQueue implements JobQueue {
 }
 
 export class MemoryLedger implements CapacityLedger {
-  readonly holders = new Map<string, { load: Load; expiresAt: Date }>();
-  async othersLoad(component: string, holder: string, now: Date) {
-    let sum = noLoad;
+  readonly holders = new Map<string, LedgerEntry & { expiresAt: Date }>();
+  async others(component: string, holder: string, now: Date) {
+    let load = noLoad;
+    let oldestWaitingMs: number | undefined;
     for (const [key, entry] of this.holders) {
-      if (key.startsWith(`${component}|`) && key !== `${component}|${holder}` && entry.expiresAt > now) sum = addLoad(sum, entry.load);
+      if (!key.startsWith(`${component}|`) || key === `${component}|${holder}` || entry.expiresAt <= now) continue;
+      load = addLoad(load, entry.load);
+      if (entry.oldestWaitingMs !== undefined) oldestWaitingMs = Math.min(oldestWaitingMs ?? Number.POSITIVE_INFINITY, entry.oldestWaitingMs);
     }
-    return sum;
+    return { load, oldestWaitingMs };
   }
-  async publish(component: string, holder: string, load: Load, expiresAt: Date) {
-    if (load.sequences === 0) this.holders.delete(`${component}|${holder}`);
-    else this.holders.set(`${component}|${holder}`, { load, expiresAt });
+  async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
+    if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);
+    else this.holders.set(`${component}|${holder}`, { ...entry, expiresAt });
   }
 }
 

@@ -11,6 +11,15 @@ import type { BatcherDeps, Pending, RunHandle, Settlement, WindowOptions, Window
 
 /** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */
 const LEDGER_REFRESH_MS = 500;
+/** How often while its own jobs wait for room: room another batcher gives up is taken soon. */
+const LEDGER_REFRESH_WAITING_MS = 100;
+/**
+ * A job of another batcher that has waited for room this much longer than this batcher's oldest
+ * goes first: this batcher starts nothing and pulls nothing until it has started. Without it, a
+ * batcher whose copy frees takes the room again at once (it knows first), and the jobs another
+ * invocation was delivered wait until their window's deadline.
+ */
+const YIELD_AFTER_MS = 1000;
 /** A holder entry outlives its last refresh by this much before others ignore it. */
 const LEDGER_TTL_MS = 30_000;
 /** After an empty receive that did not wait, wait this long before asking the queue again. */
@@ -39,6 +48,10 @@ export class RouteRun implements RunHandle {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #own = new Map<string, Load>();
   #others = new Map<string, Load>();
+  /** Submit time of the oldest job another batcher has waiting for room on the route's components. */
+  #othersOldestWaitingMs: number | undefined;
+  #publishedLoad = "";
+  #publishedWaiting = false;
   #ledgerReadAt = Number.NEGATIVE_INFINITY;
   #ledgerPublishedAt = Number.NEGATIVE_INFINITY;
   #queueEmptyUntil = Number.NEGATIVE_INFINITY;
@@ -119,7 +132,19 @@ export class RouteRun implements RunHandle {
     return best;
   }
 
+  /** The submit time of this run's oldest job still waiting to start. */
+  #oldestWaitingMs(): number | undefined {
+    return this.#pending.length === 0 ? undefined : Math.min(...this.#pending.map((p) => p.item.submittedMs));
+  }
+
+  /** Whether another batcher's job has waited long enough for room that it must start first. */
+  #yielding(): boolean {
+    const theirs = this.#othersOldestWaitingMs;
+    return theirs !== undefined && theirs < (this.#oldestWaitingMs() ?? this.#now()) - YIELD_AFTER_MS;
+  }
+
   #startWhatFits(): void {
+    if (this.#yielding()) return;
     const dynamic = this.#route.components.some((c) => c.engine === "lmi-dynamic");
     if (dynamic) this.#startStaticBatches();
     else this.#startRolling();
@@ -226,7 +251,7 @@ export class RouteRun implements RunHandle {
   }
 
   #mayTopUp(): boolean {
-    if (!this.#settings.top_up || this.#pastTopUp() || this.#now() < this.#queueEmptyUntil) return false;
+    if (!this.#settings.top_up || this.#pastTopUp() || this.#now() < this.#queueEmptyUntil || this.#yielding()) return false;
     const room = this.#route.components.reduce((sum, c) => {
       const free = capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences;
       return sum + Math.max(0, free);
@@ -269,20 +294,32 @@ export class RouteRun implements RunHandle {
 
   async #refreshLedger(): Promise<void> {
     const now = this.#now();
-    if (now - this.#ledgerReadAt >= LEDGER_REFRESH_MS) {
+    const waiting = this.#pending.length > 0;
+    if (now - this.#ledgerReadAt >= (waiting ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
       this.#ledgerReadAt = now;
-      const loads = await Promise.all(this.#route.components.map((c) => this.#deps.ledger.othersLoad(c.name, this.#holder, new Date(now))));
-      this.#others = new Map(this.#route.components.map((c, i) => [c.name, loads[i] ?? noLoad]));
+      const others = await Promise.all(this.#route.components.map((c) => this.#deps.ledger.others(c.name, this.#holder, new Date(now))));
+      this.#others = new Map(this.#route.components.map((c, i) => [c.name, others[i]?.load ?? noLoad]));
+      const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
+      this.#othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
     }
-    if (now - this.#ledgerPublishedAt >= LEDGER_REFRESH_MS) await this.#publishAll(false);
+    // Published at once: that this run's jobs started waiting, and, while it yields, the room it gives back.
+    const due = now - this.#ledgerPublishedAt >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting;
+    if (due || (this.#yielding() && this.#ownLoadKey() !== this.#publishedLoad)) await this.#publishAll(false);
+  }
+
+  #ownLoadKey(): string {
+    return JSON.stringify([...this.#own]);
   }
 
   async #publishAll(final: boolean): Promise<void> {
     const now = this.#now();
     this.#ledgerPublishedAt = now;
+    this.#publishedLoad = this.#ownLoadKey();
+    const oldestWaitingMs = final ? undefined : this.#oldestWaitingMs();
+    this.#publishedWaiting = oldestWaitingMs !== undefined;
     await Promise.all(
       this.#route.components.map((c) =>
-        this.#deps.ledger.publish(c.name, this.#holder, final ? noLoad : (this.#own.get(c.name) ?? noLoad), new Date(now + LEDGER_TTL_MS)),
+        this.#deps.ledger.publish(c.name, this.#holder, { load: final ? noLoad : (this.#own.get(c.name) ?? noLoad), oldestWaitingMs }, new Date(now + LEDGER_TTL_MS)),
       ),
     );
   }
