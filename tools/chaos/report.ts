@@ -22,7 +22,7 @@ export function summary(results: ChaosResults): string {
     `  batcher runners       ${r.batcher.invocations} invocations ${JSON.stringify(r.batcher.by_outcome)}; peak RSS ${r.batcher.peak_rss_mb} MB (p50 ${r.batcher.rss_p50_mb}, p95 ${r.batcher.rss_p95_mb}); init p50 ${r.batcher.init_ms_p50} ms`,
     `  DynamoDB faults       ${JSON.stringify(r.faults.dynamodb.injected)} of ${r.faults.dynamodb.requests} requests; ${r.faults.dynamodb.answers_lost_after_a_job_write} job writes whose answer was lost`,
     `  SageMaker             ${JSON.stringify(r.faults.sagemaker)}`,
-    `  WebSocket             ${r.notifications.drops} drops, ${r.notifications.connects} connects (${r.notifications.refused_connects} refused), ${r.notifications.final_events} final events for ${r.notifications.followed_jobs} followed jobs, ${r.notifications.resent_frames} frames resent`,
+    `  WebSocket             ${r.notifications.drops} drops, ${r.notifications.connects} connects (${r.notifications.refused_connects} refused), ${r.notifications.final_events} final events for ${r.notifications.followed_jobs} followed jobs, ${r.notifications.stale_events} stale events after a final one, ${r.notifications.resent_frames} frames resent`,
     `  CPU                   ${JSON.stringify(r.cpu_s)} s`,
     `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back); counter updates written but answered with an error: ${r.quota_counter_lost_answers.updates} (amount ${r.quota_counter_lost_answers.amount})`,
     `  queues left           ${JSON.stringify(r.queues_left)}`,

@@ -360,6 +360,14 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     const invocationsEnded = waitFor(() => invoker.running() === 0, (options.lambdaTimeoutSeconds + 10) * 1000, "invocations to end").catch((error: unknown) => {
       print(`[${elapsed()} s] ${String(error)}; ${invoker.running()} still running are killed with the stack`);
     });
+    // A batcher killed after writing a final state but before telling the subscribers leaves its
+    // message invisible until the visibility timeout; its redelivery tells them (at least once).
+    const redeliveredBy = Date.now() + (options.visibilityTimeoutSeconds + options.lambdaTimeoutSeconds + 30) * 1000;
+    while (subscribers.some((s) => owed(s).length > 0) && Date.now() < redeliveredBy) {
+      const depths = await queueDepths(stack, routeQueues);
+      if (Object.values(depths).every((n) => n === 0) && invoker.running() === 0) break;
+      await delay(1000);
+    }
     await waitFor(() => subscribers.every((s) => s.connected && s.settled && owed(s).length === 0), options.notifyTimeoutMs, "final events").catch(() => undefined);
     await invocationsEnded;
 
@@ -466,6 +474,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
             examples: m.missing.slice(0, 5).map((id) => ({ job_id: id, status: byId.get(id)?.status, writes: writes.history.get(id) ?? [] })),
           })),
         final_events: subscribers.reduce((sum, s) => sum + s.finalEvents, 0),
+        stale_events: subscribers.reduce((sum, s) => sum + s.staleEvents, 0),
         followed_jobs: subscribers.reduce((sum, s) => sum + s.jobs.size, 0),
         events: subscribers.reduce((sum, s) => sum + s.events, 0),
         drops: subscribers.reduce((sum, s) => sum + s.drops, 0),

@@ -33,6 +33,8 @@ export class Subscriber {
   readonly finalStatus = new Map<string, string>();
   /** Final events received in all (a final event may come more than once: delivery is at least once). */
   finalEvents = 0;
+  /** Non-final events that came after the job's final one (posted before it, delivered after). */
+  staleEvents = 0;
   readonly tracker: StatusTracker;
   connects = 0;
   refusedConnects = 0;
@@ -256,6 +258,13 @@ export class Subscriber {
         this.#submits.delete(event.request_id ?? "");
         this.jobs.add(jobId);
         submit.accepted(jobId);
+      }
+      if (this.finalStatus.has(jobId) && !isTerminalStatus(status)) {
+        // A job's events come from different functions (a batcher, a cancel) and may arrive out
+        // of order; a final event is final, so a later non-final one is stale, as the README tells
+        // clients. Another final state after it still counts as a move backwards.
+        this.staleEvents++;
+        return;
       }
       this.tracker.observe(jobId, status);
       if (isTerminalStatus(status)) {
