@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { hashApiKey, type Principal } from "../core/api-keys.ts";
-import { BatchlineError, UnauthorizedError, ValidationError } from "../core/errors.ts";
+import { BatchlineError, ConnectionGoneError, UnauthorizedError, ValidationError } from "../core/errors.ts";
 import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
 import { isTerminal, toJobView } from "../core/jobs.ts";
 import { toValidationError } from "../core/submission.ts";
@@ -109,6 +109,11 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     await reply({ type: "subscribed", job_ids: jobIds });
     await Promise.all(jobs.filter((job) => isTerminal(job.status)).map((job) => reply(jobEvent(toJobView(job)))));
   } catch (error) {
+    if (error instanceof ConnectionGoneError) {
+      // The client left while being answered: nobody to tell, and nothing of its to keep.
+      await deps.subscriptions.removeConnection(connectionId);
+      return;
+    }
     if (!(error instanceof BatchlineError)) throw error;
     const field = error instanceof ValidationError ? error.field : undefined;
     await reply({ type: "error", error: { code: error.code, message: error.message, field }, request_id: requestId });

@@ -125,4 +125,17 @@ describe("WebSocket use cases", () => {
     expect(await deps.subscriptions.subscribers(jobTopic(submitted.job_id))).toEqual([]);
     expect(deps.connections.connections.has("c1")).toBe(false);
   });
+
+  // Found by the chaos suite: answering a client that had just left threw out of the handler.
+  it("answers no one, and drops the subscriptions, when the sender is gone before its answer", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", { token: "key-acme" });
+    const { job: submitted } = await submitJob(deps, "acme", job);
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
+    deps.notifier.gone.add("c1");
+
+    await expect(handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }))).resolves.toBeUndefined();
+
+    expect(await deps.subscriptions.subscribers(jobTopic(submitted.job_id))).toEqual([]);
+  });
 });
