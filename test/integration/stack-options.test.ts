@@ -6,7 +6,7 @@ import type { SQSEvent } from "aws-lambda";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterEach, describe, expect, it } from "vitest";
 import { localSqsClient } from "#local/sqs";
-import { applyMappingOverrides, type Stack, startStack } from "#local/stack";
+import { applyMappingOverrides, type Stack, startStack, withReservedConcurrency } from "#local/stack";
 import type { EventSourceMappingDefinition } from "#local/template";
 
 const stage = "itopts";
@@ -34,6 +34,39 @@ describe("applyMappingOverrides", () => {
     expect(() => applyMappingOverrides([mapping("q1")], { q1: { batchSize: 0 } })).toThrow(/batchSize/);
     expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumBatchingWindowSeconds: 0.5 } })).toThrow(/whole number/);
     expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumConcurrency: 1 } })).toThrow(/at least 2/);
+  });
+});
+
+describe("withReservedConcurrency", () => {
+  it("runs at most the reserved number of a function's invocations at once, and the others' as they come", async () => {
+    let running = 0;
+    let most = 0;
+    const gates: (() => void)[] = [];
+    const invoke = withReservedConcurrency(
+      async (functionName) => {
+        if (functionName === "batchline-s-batcher") {
+          most = Math.max(most, ++running);
+          await new Promise<void>((resolve) => gates.push(resolve));
+          running--;
+        }
+        return { ok: true } as never;
+      },
+      "batchline-s",
+      { batcher: 1 },
+    );
+    const event = { Records: [] } as SQSEvent;
+    const batchers = [invoke("batchline-s-batcher", event), invoke("batchline-s-batcher", event)];
+    await expect(invoke("batchline-s-jobs", event)).resolves.toEqual({ ok: true });
+    await expect.poll(() => gates.length).toBe(1);
+    gates.shift()?.();
+    await expect.poll(() => gates.length).toBe(1);
+    gates.shift()?.();
+    await Promise.all(batchers);
+    expect(most).toBe(1);
+  });
+
+  it("refuses a reserved concurrency that is not a positive integer", () => {
+    expect(() => withReservedConcurrency(async () => ({ ok: true }) as never, "p", { batcher: 0 })).toThrow(/reservedConcurrency: batcher: must be a positive integer/);
   });
 });
 
