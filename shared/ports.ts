@@ -107,13 +107,13 @@ export type JobQueue = {
  * Work held on each component by the batchers running now, so that concurrent batchers share the
  * copies' room instead of each assuming it all. A batcher that dies leaves an entry that expires.
  */
-/** What a batcher holds on a component, and since when its oldest job has waited for room there. */
+/** What a batcher holds on a component, and since when (it got it) its oldest job has waited for room there. */
 export type LedgerEntry = { readonly load: Load; readonly oldestWaitingMs?: number | undefined };
 
 export type CapacityLedger = {
   /**
-   * The load of every live holder of the component except `holder`, and the submit time of the
-   * oldest job any of them has waiting for room (undefined when none waits).
+   * The load of every live holder of the component except `holder`, and since when the oldest
+   * job any of them holds has waited for room (undefined when none waits).
    */
   others(component: string, holder: string, now: Date): Promise<{ readonly load: Load; readonly oldestWaitingMs: number | undefined }>;
   /** Publishes the holder's entry; nothing held and nothing waiting removes it. */

@@ -26,7 +26,7 @@ export async function processWindow(deps: BatcherDeps, delivered: readonly Windo
       continue;
     }
     const list = byRoute.get(message.model) ?? [];
-    list.push({ source: { kind: "delivered", ...m }, message, item: toPackItem(message) });
+    list.push({ source: { kind: "delivered", ...m }, message, item: toPackItem(message), receivedMs: deps.clock.now().getTime() });
     byRoute.set(message.model, list);
   }
   const reports = await Promise.all(

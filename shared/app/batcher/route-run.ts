@@ -14,10 +14,12 @@ const LEDGER_REFRESH_MS = 500;
 /** How often while its own jobs wait for room: room another batcher gives up is taken soon. */
 const LEDGER_REFRESH_WAITING_MS = 100;
 /**
- * A job of another batcher that has waited for room this much longer than this batcher's oldest
+ * A job another batcher has held waiting for room this much longer than this batcher's oldest
  * goes first: this batcher starts nothing and pulls nothing until it has started. Without it, a
  * batcher whose copy frees takes the room again at once (it knows first), and the jobs another
- * invocation was delivered wait until their window's deadline.
+ * invocation was delivered wait until their window's deadline. Counted from when a batcher got
+ * the job, not from its submit: a backlog's jobs all wait long in SQS, and yielding over that
+ * would hand every freed slot across batchers.
  */
 const YIELD_AFTER_MS = 1000;
 /** A holder entry outlives its last refresh by this much before others ignore it. */
@@ -48,7 +50,7 @@ export class RouteRun implements RunHandle {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #own = new Map<string, Load>();
   #others = new Map<string, Load>();
-  /** Submit time of the oldest job another batcher has waiting for room on the route's components. */
+  /** When another batcher got the oldest job it holds waiting for room on the route's components. */
   #othersOldestWaitingMs: number | undefined;
   #publishedLoad = "";
   #publishedWaiting = false;
@@ -132,9 +134,9 @@ export class RouteRun implements RunHandle {
     return best;
   }
 
-  /** The submit time of this run's oldest job still waiting to start. */
+  /** When this run got its oldest job still waiting to start. */
   #oldestWaitingMs(): number | undefined {
-    return this.#pending.length === 0 ? undefined : Math.min(...this.#pending.map((p) => p.item.submittedMs));
+    return this.#pending.length === 0 ? undefined : Math.min(...this.#pending.map((p) => p.receivedMs));
   }
 
   /** Whether another batcher's job has waited long enough for room that it must start first. */
@@ -279,7 +281,7 @@ export class RouteRun implements RunHandle {
         await this.#deps.queue.release(this.#route.name, m.receiptHandle, 0);
         continue;
       }
-      this.#pending.push({ source: { kind: "pulled", ...m }, message, item: toPackItem(message) });
+      this.#pending.push({ source: { kind: "pulled", ...m }, message, item: toPackItem(message), receivedMs: this.#now() });
     }
     this.#pending.sort((a, b) => byUrgency(a.item, b.item));
     return received.length;

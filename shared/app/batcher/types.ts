@@ -42,7 +42,8 @@ export type Source =
   | { readonly kind: "delivered"; readonly messageId: string; readonly receiptHandle: string; readonly body: string }
   | { readonly kind: "pulled"; readonly messageId: string; readonly receiptHandle: string; readonly body: string };
 
-export type Pending = { readonly source: Source; readonly message: JobMessage; readonly item: PackItem };
+/** A job this run holds, not started yet; `receivedMs`: when the run got its message. */
+export type Pending = { readonly source: Source; readonly message: JobMessage; readonly item: PackItem; readonly receivedMs: number };
 
 export type Settlement =
   | { readonly kind: "done" }
