@@ -52,7 +52,8 @@ export class RouteRun implements RunHandle {
   #others = new Map<string, Load>();
   /** When another batcher got the oldest job it holds waiting for room on the route's components. */
   #othersOldestWaitingMs: number | undefined;
-  #publishedLoad = "";
+  /** Whether this run's load changed since it last published it. */
+  #ownChanged = false;
   #publishedWaiting = false;
   #ledgerReadAt = Number.NEGATIVE_INFINITY;
   #ledgerPublishedAt = Number.NEGATIVE_INFINITY;
@@ -224,6 +225,7 @@ export class RouteRun implements RunHandle {
 
   #reserve(component: Component, load: Load): void {
     this.#own.set(component.name, addLoad(this.#own.get(component.name) ?? noLoad, load));
+    this.#ownChanged = true;
   }
 
   /** Runs a call whose load is already reserved, and gives the load back once the copy answers. */
@@ -233,6 +235,7 @@ export class RouteRun implements RunHandle {
       if (!reserved) return;
       reserved = false;
       this.#own.set(component.name, subtractLoad(this.#own.get(component.name) ?? noLoad, load));
+      this.#ownChanged = true;
       this.#wake.resolve();
     };
     const task = runOnGpu(this.#deps, { placement: { ...window, component: component.name }, component, members, gpuDone: giveBack }, this)
@@ -252,17 +255,18 @@ export class RouteRun implements RunHandle {
     this.#inFlight.add(task);
   }
 
+  /** Sequences the route's components can still take, over all holders. */
+  #freeSequences(): number {
+    return this.#route.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
+  }
+
   #mayTopUp(): boolean {
     if (!this.#settings.top_up || this.#pastTopUp() || this.#now() < this.#queueEmptyUntil || this.#yielding()) return false;
-    const room = this.#route.components.reduce((sum, c) => {
-      const free = capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences;
-      return sum + Math.max(0, free);
-    }, 0);
-    return room > this.#pending.length;
+    return this.#freeSequences() > this.#pending.length;
   }
 
   async #topUp(): Promise<number> {
-    const room = this.#route.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
+    const room = this.#freeSequences();
     // Only with nothing pending: a long poll would keep pending jobs from the room that frees meanwhile.
     const mayWait = this.#pending.length === 0 && this.#options.topUpUntil.getTime() - this.#now() >= TOP_UP_LONG_POLL_SECONDS * 1000;
     const waitSeconds = mayWait ? TOP_UP_LONG_POLL_SECONDS : 0;
@@ -306,17 +310,14 @@ export class RouteRun implements RunHandle {
     }
     // Published at once: that this run's jobs started waiting, and, while it yields, the room it gives back.
     const due = now - this.#ledgerPublishedAt >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting;
-    if (due || (this.#yielding() && this.#ownLoadKey() !== this.#publishedLoad)) await this.#publishAll(false);
+    if (due || (this.#yielding() && this.#ownChanged)) await this.#publishAll(false);
   }
 
-  #ownLoadKey(): string {
-    return JSON.stringify([...this.#own]);
-  }
 
   async #publishAll(final: boolean): Promise<void> {
     const now = this.#now();
     this.#ledgerPublishedAt = now;
-    this.#publishedLoad = this.#ownLoadKey();
+    this.#ownChanged = false;
     const oldestWaitingMs = final ? undefined : this.#oldestWaitingMs();
     this.#publishedWaiting = oldestWaitingMs !== undefined;
     await Promise.all(
