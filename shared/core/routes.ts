@@ -48,6 +48,26 @@ const limitsSchema = z.strictObject({
   max_invocation_seconds: positiveInt.max(60),
 });
 
+/**
+ * Application Auto Scaling of a component's copies (the scalable dimension
+ * sagemaker:inference-component:DesiredCopyCount), the same in the template and on the embedded
+ * stack: target tracking on ConcurrentRequestsPerCopy, and a step-scaling policy on the
+ * NoCapacityInvocationFailures alarm that starts a copy when the component is at zero.
+ */
+const autoscalingSchema = z
+  .strictObject({
+    /** 0 lets the component scale in to zero copies after the target tracking's scale-in period. */
+    min_copies: z.number().int().nonnegative(),
+    max_copies: positiveInt,
+    /** Target tracking's target: requests in flight or queued in the container, per copy. */
+    target_concurrent_requests_per_copy: z.number().positive(),
+    /** Seconds after a scale-out before target tracking scales out again. */
+    scale_out_cooldown_seconds: z.number().int().nonnegative(),
+    /** Seconds after any scaling activity before target tracking scales in. */
+    scale_in_cooldown_seconds: z.number().int().nonnegative(),
+  })
+  .refine((a) => a.min_copies <= a.max_copies, { message: "min_copies must not exceed max_copies" });
+
 const componentSchema = z.strictObject({
   endpoint: name,
   profile: z.enum(profileNames),
@@ -60,6 +80,8 @@ const componentSchema = z.strictObject({
   max_queue_length: positiveInt.default(1000),
   /** Time a new copy takes to start (instance, image, weights) before it serves: scale-out and scale from zero. */
   warmup_seconds: z.number().nonnegative().default(300),
+  /** Absent: the component keeps its `copies` (a fixed fleet). */
+  autoscaling: autoscalingSchema.optional(),
 });
 
 const windowSchema = z.strictObject({
@@ -90,6 +112,10 @@ export const routesFileSchema = z
       const endpoint = file.endpoints[component.endpoint];
       if (!endpoint) {
         ctx.addIssue({ code: "custom", path: ["components", id, "endpoint"], message: `unknown endpoint "${component.endpoint}"` });
+      }
+      const scaling = component.autoscaling;
+      if (scaling && (component.copies < scaling.min_copies || component.copies > scaling.max_copies)) {
+        ctx.addIssue({ code: "custom", path: ["components", id, "copies"], message: `${component.copies} copies at start is outside autoscaling's ${scaling.min_copies}-${scaling.max_copies}` });
       }
       if (component.limits.max_prompt_tokens + component.limits.max_new_tokens > component.limits.token_budget) {
         ctx.addIssue({ code: "custom", path: ["components", id, "limits"], message: "max_prompt_tokens + max_new_tokens must fit in token_budget" });
@@ -131,7 +157,10 @@ export const routesFileSchema = z
       });
       // Every batcher invocation feeds all of the route's copies and tops its window up itself:
       // pollers beyond one per copy would only split the arrivals into smaller windows.
-      const copies = route.components.reduce((sum, c) => sum + (file.components[c]?.copies ?? 0), 0);
+      const copies = route.components.reduce((sum, c) => {
+        const component = file.components[c];
+        return sum + (component?.autoscaling?.max_copies ?? component?.copies ?? 0);
+      }, 0);
       const most = Math.max(2, copies);
       if (route.window.maximum_concurrency > most) {
         ctx.addIssue({
@@ -148,6 +177,7 @@ export type EndpointSpec = RoutesFile["endpoints"][string];
 export type ComponentSpec = RoutesFile["components"][string];
 export type ComponentLimits = ComponentSpec["limits"];
 export type WindowSettings = RoutesFile["routes"][string]["window"];
+export type AutoscalingSettings = NonNullable<ComponentSpec["autoscaling"]>;
 
 /** A component with its name, endpoint and KV admission resolved. */
 export type Component = ComponentSpec & {
