@@ -163,6 +163,15 @@ export type SubscriptionStore = {
 export type Notifier = { post(connectionId: string, event: ServerEvent): Promise<void> };
 
 
+/** A component's copies: those serving or starting now, and those its autoscaling asked for. */
+export type CopyCount = { readonly current: number; readonly desired: number };
+
+/**
+ * How many copies each inference component runs now (DescribeInferenceComponent's RuntimeConfig):
+ * autoscaling changes them, so the batcher sizes its work on what runs, not on routes.yml.
+ */
+export type FleetView = { copies(component: Component): Promise<CopyCount> };
+
 /**
  * Runs prompts on an inference component. One call per prompt for rolling-batch engines (they
  * batch inside the container), one call with the list for dynamic-batch engines. Each prompt

@@ -1,6 +1,6 @@
 import { notifyJob } from "./notify.ts";
 import { reportBatchProgress } from "./batch-progress.ts";
-import { defaultRouteSettings } from "../core/route-settings.ts";
+import { effectiveRouteSettings } from "../core/route-settings.ts";
 import { renotifyFinished } from "./batcher/gpu-call.ts";
 import { parseJobMessage, toPackItem } from "./batcher/messages.ts";
 import { RouteRun } from "./batcher/route-run.ts";
@@ -33,7 +33,7 @@ export async function processWindow(deps: BatcherDeps, delivered: readonly Windo
     [...byRoute].map(async ([model, pending]) => {
       const route = deps.catalog.routes.get(model);
       if (!route) return failUnroutable(deps, model, pending);
-      const settings = (await deps.routeSettings.get(model)) ?? defaultRouteSettings(route);
+      const settings = effectiveRouteSettings(route, await deps.routeSettings.get(model));
       return new RouteRun(deps, route, settings, options).run(pending);
     }),
   );

@@ -1,6 +1,6 @@
 import type { Principal } from "../core/api-keys.ts";
 import { ForbiddenError, NotFoundError } from "../core/errors.ts";
-import { checkRouteSettings, defaultRouteSettings, type RouteSettings } from "../core/route-settings.ts";
+import { checkRouteSettings, defaultRouteSettings, effectiveRouteSettings, type RouteSettings } from "../core/route-settings.ts";
 import type { Route, RouteCatalog } from "../core/routes.ts";
 import type { Clock, RouteSettingsStore } from "../ports.ts";
 
@@ -18,7 +18,7 @@ function routeOf(catalog: RouteCatalog, model: string): Route {
 export async function getRouteSettings(deps: RouteSettingsDeps, model: string): Promise<RouteSettingsView> {
   const route = routeOf(deps.catalog, model);
   const stored = await deps.routeSettings.get(model);
-  return stored ? { model, settings: stored, source: "stored" } : { model, settings: defaultRouteSettings(route), source: "default" };
+  return stored ? { model, settings: effectiveRouteSettings(route, stored), source: "stored" } : { model, settings: defaultRouteSettings(route), source: "default" };
 }
 
 /**

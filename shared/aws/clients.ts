@@ -1,5 +1,6 @@
 import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -12,6 +13,8 @@ export type Clients = {
   readonly dynamodb: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
   readonly sagemaker: SageMakerRuntimeClient;
+  /** SageMaker's control plane (AWS_ENDPOINT_URL_SAGEMAKER): the components' copy counts. */
+  readonly sagemakerControl: SageMakerClient;
   readonly connections: ApiGatewayManagementApiClient;
 };
 
@@ -26,6 +29,7 @@ export function createClients(options: { wsEndpoint: string }): Clients {
       maxAttempts: 1,
       requestHandler: { httpAgent: { keepAlive: true, maxSockets: 1024 }, httpsAgent: { keepAlive: true, maxSockets: 1024 } },
     }),
+    sagemakerControl: new SageMakerClient({}),
     connections: new ApiGatewayManagementApiClient({ endpoint: options.wsEndpoint }),
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, Invoker, JobQueue, JobStore, Notifier, RouteSettingsStore, Sleep,
+  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, RouteSettingsStore, Sleep,
   SubscriptionStore, TenantStore, TicketStore, UsageMeter,
 } from "../ports.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
@@ -14,6 +14,7 @@ import {
   DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbCapacityLedger, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbRouteSettingsStore,
   DynamoDbSubscriptionStore, DynamoDbTenantStore, DynamoDbTicketStore, DynamoDbUsageMeter,
 } from "./dynamodb-stores.ts";
+import { SageMakerFleetView } from "./sagemaker-fleet.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
 
@@ -31,6 +32,7 @@ export type Deps = {
   readonly subscriptions: SubscriptionStore;
   readonly queue: JobQueue;
   readonly invoker: Invoker;
+  readonly fleet: FleetView;
   readonly notifier: Notifier;
   readonly clock: Clock;
   readonly ids: Ids;
@@ -62,6 +64,7 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     subscriptions: new DynamoDbSubscriptionStore(table(config.tables.subscriptions)),
     queue: new SqsJobQueue({ client: clients.sqs, queueName: config.queueName }),
     invoker: new SageMakerInvoker({ client: clients.sagemaker, catalog: config.catalog }),
+    fleet: new SageMakerFleetView({ client: clients.sagemakerControl }),
     notifier: new ApiGatewayNotifier({ client: clients.connections }),
     clock: systemClock,
     ids: randomIds,

@@ -6,9 +6,6 @@ export type RetryDecision =
   | { readonly kind: "wait"; readonly delaySeconds: number; readonly reason: "warming" }
   | { readonly kind: "give-up"; readonly code: string; readonly reason: string };
 
-/** How long a job waits for a warming component before it looks again. */
-export const WARMING_RECHECK_SECONDS = 30;
-
 /** Longest backoff: SQS allows a visibility timeout of 12 hours, but jobs should not sleep that long. */
 const MAX_DELAY_SECONDS = 300;
 
@@ -18,9 +15,9 @@ const MAX_DELAY_SECONDS = 300;
  * 5xx and timeouts back off exponentially with full jitter. How many attempts in all is the
  * queue's max_receive_count: past it the DLQ and the dead-letter function take over.
  */
-export function decideRetry(error: unknown, attempt: number, random: () => number): RetryDecision {
+export function decideRetry(error: unknown, attempt: number, random: () => number, warmingRecheckSeconds: number): RetryDecision {
   // A component coming up is not the job's failure: it waits without spending an attempt.
-  if (error instanceof ModelWarmingError) return { kind: "wait", delaySeconds: WARMING_RECHECK_SECONDS, reason: "warming" };
+  if (error instanceof ModelWarmingError) return { kind: "wait", delaySeconds: warmingRecheckSeconds, reason: "warming" };
   if (error instanceof ModelRejectedError) return { kind: "give-up", code: error.code, reason: error.message };
   if (error instanceof BatchlineError && !error.retryable) return { kind: "give-up", code: error.code, reason: error.message };
   const ceiling = Math.min(MAX_DELAY_SECONDS, 2 ** Math.max(0, attempt));

@@ -15,6 +15,8 @@ import { toValidationError } from "./submission.ts";
  * - max_in_flight_per_copy: sequences one copy may hold; beyond it messages wait in SQS.
  * - max_wait_ms: the longest a job may be held for a fuller batch.
  * - latency_objective_ms: end-to-end latency a job should not exceed by being held.
+ * - warming_recheck_seconds: how long a job waits in SQS while its component starts a copy
+ *   (scale from zero takes minutes) before a batcher looks again.
  */
 export const routeSettingsSchema = z.strictObject({
   dispatch: z.enum(["adaptive", "immediate"], { error: 'must be "adaptive" or "immediate"' }),
@@ -22,6 +24,8 @@ export const routeSettingsSchema = z.strictObject({
   max_in_flight_per_copy: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1"),
   max_wait_ms: z.number({ error: "must be an integer" }).int("must be an integer").min(0, "must be at least 0").max(60_000, "must be at most 60000"),
   latency_objective_ms: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1").max(3_600_000, "must be at most 3600000"),
+  // SQS delays are whole seconds, at most 15 minutes.
+  warming_recheck_seconds: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(900, "must be at most 900"),
 });
 
 export type RouteSettings = z.infer<typeof routeSettingsSchema>;
@@ -34,7 +38,13 @@ export function defaultRouteSettings(route: Route): RouteSettings {
     max_in_flight_per_copy: route.limits.max_sequences,
     max_wait_ms: route.window.max_wait_ms,
     latency_objective_ms: 30_000,
+    warming_recheck_seconds: 30,
   };
+}
+
+/** Stored settings over the defaults: settings stored before a knob existed get its default. */
+export function effectiveRouteSettings(route: Route, stored: Partial<RouteSettings> | undefined): RouteSettings {
+  return { ...defaultRouteSettings(route), ...stored };
 }
 
 /**

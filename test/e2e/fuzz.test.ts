@@ -299,7 +299,7 @@ describe("malformed requests at the HTTP API", () => {
       }
     };
     const patch = fc.oneof(
-      fc.array(fc.tuple(fc.constantFrom("dispatch", "top_up", "max_in_flight_per_copy", "max_wait_ms", "latency_objective_ms", ...prototypeKeys), fc.oneof(junkJson, numberToken.map((n) => ({ raw: n })))), { minLength: 1, maxLength: 4 })
+      fc.array(fc.tuple(fc.constantFrom("dispatch", "top_up", "max_in_flight_per_copy", "max_wait_ms", "latency_objective_ms", "warming_recheck_seconds", ...prototypeKeys), fc.oneof(junkJson, numberToken.map((n) => ({ raw: n })))), { minLength: 1, maxLength: 4 })
         .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${typeof v === "object" && v !== null && "raw" in v ? (v as { raw: string }).raw : JSON.stringify(v) ?? "null"}`).join(",")}}`),
       junkJson.map((v) => JSON.stringify(v) ?? ""),
       fc.constant('{"max_in_flight_per_copy": 4}').chain(mangledJsonText),

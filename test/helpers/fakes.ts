@@ -11,6 +11,8 @@ import type { TenantQuota } from "#shared/core/quotas";
 import type { RouteSettings } from "#shared/core/route-settings";
 import { addLoad, noLoad } from "#shared/core/window-policy";
 import type {
+  CopyCount,
+  FleetView,
   ApiKeyStore, BatchStore, CapacityLedger, Clock, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, WindowPlacement,
 } from "#shared/ports";
@@ -171,9 +173,12 @@ export class MemoryQueue implements JobQueue {
     // As in SQS, a message released with a delay is not received again until it passes.
     (delaySeconds > 0 ? this.delayed : this.visible).push({ ...m, receiptHandle: `rh-${++this.#next}` });
   }
-  async requeue(route: string, message: { body: string; receiptHandle: string }) {
+  /** The delay each requeue asked for, in order. */
+  readonly requeueDelays: number[] = [];
+  async requeue(route: string, message: { body: string; receiptHandle: string }, delaySeconds: number) {
     const m = this.inFlight.get(message.receiptHandle);
     if (m) this.requeued.push(m.messageId);
+    this.requeueDelays.push(delaySeconds);
     this.inFlight.delete(message.receiptHandle);
     this.#push(route, message.body);
   }
@@ -318,6 +323,16 @@ export class ScriptedInvoker implements Invoker {
   }
 }
 
+/** Copy counts as a test sets them; a component not set runs the copies its routes file names. */
+export class SettableFleet implements FleetView {
+  readonly counts = new Map<string, CopyCount>();
+  reads = 0;
+  async copies(component: Component): Promise<CopyCount> {
+    this.reads++;
+    return this.counts.get(component.name) ?? { current: component.copies, desired: component.copies };
+  }
+}
+
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export function fixedClock(iso = "2026-11-27T12:00:00.000Z"): Clock & { advance(ms: number): void } {
@@ -350,6 +365,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     subscriptions: new MemorySubscriptions(),
     notifier: new RecordingNotifier(),
     invoker: new ScriptedInvoker(),
+    fleet: new SettableFleet(),
     clock: fixedClock(),
     ids: sequentialIds(),
     logger: silentLogger,

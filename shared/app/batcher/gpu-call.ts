@@ -48,14 +48,14 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
       await told;
       const result: PromiseSettledResult<GenerationOutput> = settled[i] ?? { status: "rejected", reason: new Error("no result") };
       if (result.status === "rejected") {
-        const decision = decideRetry(result.reason, job.attempt, deps.random);
+        const decision = decideRetry(result.reason, job.attempt, deps.random, run.warmingRecheckSeconds);
         if (decision.kind === "retry") {
           deps.logger.warn("job will be retried", { jobId: job.job_id, attempt: job.attempt, delaySeconds: decision.delaySeconds, reason: String(result.reason) });
           await run.settle(pending, { kind: "retry", delaySeconds: decision.delaySeconds });
           return;
         }
         if (decision.kind === "wait") {
-          run.componentWarming(component, decision.delaySeconds);
+          run.componentWarming(component);
           await waitInQueue(deps, pending, decision, run);
           return;
         }

@@ -33,6 +33,8 @@ const EMPTY_QUEUE_BACKOFF_MS = 200;
 const TOP_UP_LONG_POLL_SECONDS = 1;
 /** Past the top-up deadline, jobs that still found no room go back to the queue after this. */
 const REQUEUE_GRACE_MS = 5_000;
+/** How often the batcher re-reads how many copies each component runs: autoscaling changes them. */
+const COPIES_REFRESH_MS = 5_000;
 /** The longest the loop sleeps with nothing to wake it: keeps top-up and holds responsive. */
 const IDLE_TICK_MS = 100;
 
@@ -43,6 +45,9 @@ const IDLE_TICK_MS = 100;
 export class RouteRun implements RunHandle {
   readonly #deps: BatcherDeps;
   readonly #route: Route;
+  /** The route's components with the copies they run now (routes.yml's count until first read). */
+  #components: readonly Component[];
+  #copiesReadAt = Number.NEGATIVE_INFINITY;
   readonly #settings: RouteSettings;
   readonly #options: WindowOptions;
   readonly #holder: string;
@@ -77,6 +82,7 @@ export class RouteRun implements RunHandle {
   constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: WindowOptions) {
     this.#deps = deps;
     this.#route = route;
+    this.#components = route.components;
     this.#settings = settings;
     this.#options = options;
     this.#holder = deps.ids.window();
@@ -88,6 +94,7 @@ export class RouteRun implements RunHandle {
     try {
       for (;;) {
         await this.#refreshLedger();
+        await this.#refreshCopies();
         await this.#parkWhileWarming();
         this.#startWhatFits();
         if (this.#mayTopUp() && (await this.#topUp()) > 0) continue;
@@ -121,9 +128,9 @@ export class RouteRun implements RunHandle {
   #placeFor(demandOn: (component: Component) => Load): Component | undefined {
     let best: Component | undefined;
     let bestLoad = Number.POSITIVE_INFINITY;
-    for (const component of this.#route.components) {
+    for (const component of this.#components) {
       if ((this.#warmingUntil.get(component.name) ?? 0) > this.#now()) continue;
-      if (component.copies === 0 && this.#route.components.some((c) => c.copies > 0)) continue;
+      if (component.copies === 0 && this.#components.some((c) => c.copies > 0)) continue;
       const load = this.#loadOf(component);
       if (!fits(capacityOf(component, this.#settings), load, demandOn(component))) continue;
       const perCopy = load.sequences / Math.max(1, component.copies);
@@ -148,7 +155,7 @@ export class RouteRun implements RunHandle {
 
   #startWhatFits(): void {
     if (this.#yielding()) return;
-    const dynamic = this.#route.components.some((c) => c.engine === "lmi-dynamic");
+    const dynamic = this.#components.some((c) => c.engine === "lmi-dynamic");
     if (dynamic) this.#startStaticBatches();
     else this.#startRolling();
   }
@@ -257,7 +264,7 @@ export class RouteRun implements RunHandle {
 
   /** Sequences the route's components can still take, over all holders. */
   #freeSequences(): number {
-    return this.#route.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
+    return this.#components.reduce((sum, c) => sum + Math.max(0, capacityOf(c, this.#settings).sequences - this.#loadOf(c).sequences), 0);
   }
 
   #mayTopUp(): boolean {
@@ -303,8 +310,8 @@ export class RouteRun implements RunHandle {
     const waiting = this.#pending.length > 0;
     if (now - this.#ledgerReadAt >= (waiting ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
       this.#ledgerReadAt = now;
-      const others = await Promise.all(this.#route.components.map((c) => this.#deps.ledger.others(c.name, this.#holder, new Date(now))));
-      this.#others = new Map(this.#route.components.map((c, i) => [c.name, others[i]?.load ?? noLoad]));
+      const others = await Promise.all(this.#components.map((c) => this.#deps.ledger.others(c.name, this.#holder, new Date(now))));
+      this.#others = new Map(this.#components.map((c, i) => [c.name, others[i]?.load ?? noLoad]));
       const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
       this.#othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
     }
@@ -321,7 +328,7 @@ export class RouteRun implements RunHandle {
     const oldestWaitingMs = final ? undefined : this.#oldestWaitingMs();
     this.#publishedWaiting = oldestWaitingMs !== undefined;
     await Promise.all(
-      this.#route.components.map((c) =>
+      this.#components.map((c) =>
         this.#deps.ledger.publish(c.name, this.#holder, { load: final ? noLoad : (this.#own.get(c.name) ?? noLoad), oldestWaitingMs }, new Date(now + LEDGER_TTL_MS)),
       ),
     );
@@ -343,15 +350,42 @@ export class RouteRun implements RunHandle {
     this.#settled.add(source.messageId);
   }
 
-  componentWarming(component: Component, delaySeconds: number): void {
-    this.#warmingUntil.set(component.name, this.#now() + delaySeconds * 1000);
+  get warmingRecheckSeconds(): number {
+    return this.#settings.warming_recheck_seconds;
+  }
+
+  componentWarming(component: Component): void {
+    this.#warmingUntil.set(component.name, this.#now() + this.#settings.warming_recheck_seconds * 1000);
     this.#wake.resolve();
+  }
+
+  /**
+   * Re-reads the copies each component runs. A component whose autoscaling is starting its first
+   * copy is warming: its jobs wait in the queue rather than fail. One at zero that nobody woke is
+   * still sent a job: its "no capacity" answer is what raises the alarm that wakes it.
+   */
+  async #refreshCopies(): Promise<void> {
+    const now = this.#now();
+    if (now - this.#copiesReadAt < COPIES_REFRESH_MS) return;
+    this.#copiesReadAt = now;
+    this.#components = await Promise.all(
+      this.#components.map(async (component) => {
+        try {
+          const { current, desired } = await this.#deps.fleet.copies(component);
+          if (current === 0 && desired > 0) this.componentWarming(component);
+          return current === component.copies ? component : { ...component, copies: current };
+        } catch (error) {
+          this.#deps.logger.warn("could not read the component's copies; keeping the last count", { component: component.name, error: String(error) });
+          return component;
+        }
+      }),
+    );
   }
 
   /** While every component of the route is warming, waiting jobs go back to the queue, saying why. */
   async #parkWhileWarming(): Promise<void> {
     const now = this.#now();
-    const until = Math.min(...this.#route.components.map((c) => this.#warmingUntil.get(c.name) ?? 0));
+    const until = Math.min(...this.#components.map((c) => this.#warmingUntil.get(c.name) ?? 0));
     if (until <= now || this.#pending.length === 0) return;
     const waiting = this.#pending;
     this.#pending = [];

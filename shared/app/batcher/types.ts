@@ -1,7 +1,7 @@
 import type { JobMessage } from "../../core/jobs.ts";
 import type { PackItem } from "../../core/packing.ts";
 import type { Component, RouteCatalog } from "../../core/routes.ts";
-import type { BatchStore, CapacityLedger, Clock, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep } from "../../ports.ts";
+import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep } from "../../ports.ts";
 import type { Logger } from "../logger.ts";
 import type { NotifyDeps } from "../notify.ts";
 
@@ -13,6 +13,7 @@ export type BatcherDeps = NotifyDeps & {
   readonly jobs: JobStore;
   readonly batches: BatchStore;
   readonly invoker: Invoker;
+  readonly fleet: FleetView;
   readonly queue: JobQueue;
   readonly ledger: CapacityLedger;
   readonly routeSettings: RouteSettingsStore;
@@ -56,6 +57,8 @@ export type RunHandle = {
   settle(pending: Pending, outcome: Settlement): Promise<void>;
   /** Notes a batch whose counts changed, for one progress report at the end. */
   touched(batchId: string): void;
-  /** Leaves a component that answered "not ready" alone for a while. */
-  componentWarming(component: Component, delaySeconds: number): void;
+  /** Leaves a component that answered "not ready" alone for the route's warming recheck period. */
+  componentWarming(component: Component): void;
+  /** How long a job waits in the queue for a warming component before it is looked at again. */
+  readonly warmingRecheckSeconds: number;
 };

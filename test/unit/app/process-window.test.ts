@@ -241,6 +241,42 @@ describe("processWindow with a component that is warming", () => {
   });
 });
 
+describe("processWindow on the copies autoscaling runs", () => {
+  it("feeds every copy running now, not only the copies routes.yml starts with", async () => {
+    const deps = memoryDeps();
+    await withSettings(deps, { max_in_flight_per_copy: 1, top_up: false });
+    await submitMany(deps, 4);
+    deps.fleet.counts.set("llama-2-7b-ic", { current: 2, desired: 2 });
+    await runBatcher(deps);
+    expect(deps.invoker.maxInFlight).toBe(2);
+    expect(deps.fleet.reads).toBeGreaterThan(0);
+  });
+
+  it("leaves a component that is starting its first copy alone: its jobs wait in the queue for the recheck period", async () => {
+    const deps = memoryDeps();
+    await withSettings(deps, { warming_recheck_seconds: 12 });
+    const jobs = await submitMany(deps, 3);
+    deps.fleet.counts.set("llama-2-7b-ic", { current: 0, desired: 1 });
+    const window = deps.queue.takeWindow();
+    const report = await processWindow(deps, window, inAMinute(deps));
+    expect(report.retry).toEqual([]);
+    expect(deps.invoker.calls).toHaveLength(0);
+    expect(deps.queue.requeueDelays).toEqual([12, 12, 12]);
+    for (const job of jobs) expect(deps.jobs.jobs.get(job.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 0 });
+  });
+
+  it("sends one job to a component at zero that nobody woke: its refusal is what wakes it", async () => {
+    const deps = memoryDeps();
+    await withSettings(deps, { warming_recheck_seconds: 5 });
+    await submitMany(deps, 3);
+    deps.fleet.counts.set("llama-2-7b-ic", { current: 0, desired: 0 });
+    deps.invoker.behaviour = () => new ModelWarmingError("endpoint batchline-h100: inference component llama-2-7b-ic has no capacity");
+    await processWindow(deps, deps.queue.takeWindow(), inAMinute(deps));
+    expect(deps.invoker.calls).toHaveLength(1);
+    expect(deps.queue.requeueDelays).toEqual([5, 5, 5]);
+  });
+});
+
 describe("processWindow when a store fails mid-way", () => {
   it("hands the unsettled delivered messages back for another delivery instead of losing them", async () => {
     const deps = memoryDeps();

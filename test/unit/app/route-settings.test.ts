@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { getRouteSettings, updateRouteSettings } from "#shared/app/route-settings";
 import { ForbiddenError, NotFoundError, ValidationError } from "#shared/core/errors";
+import type { RouteSettings } from "#shared/core/route-settings";
 import { memoryDeps } from "../../helpers/fakes.ts";
 
 const ops = { tenant: "ops", role: "admin" } as const;
@@ -12,10 +13,17 @@ describe("route settings", () => {
     expect(await getRouteSettings(deps, "llama-2-7b")).toEqual({
       model: "llama-2-7b",
       source: "default",
-      settings: { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 128, max_wait_ms: 1000, latency_objective_ms: 30_000 },
+      settings: { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 128, max_wait_ms: 1000, latency_objective_ms: 30_000, warming_recheck_seconds: 30 },
     });
     await updateRouteSettings(deps, ops, "llama-2-7b", { max_in_flight_per_copy: 64, top_up: false });
     expect(await getRouteSettings(deps, "llama-2-7b")).toMatchObject({ source: "stored", settings: { max_in_flight_per_copy: 64, top_up: false, dispatch: "adaptive" } });
+  });
+
+  it("gives a knob added since the settings were stored its default", async () => {
+    const deps = memoryDeps();
+    const { warming_recheck_seconds: _, ...storedBeforeTheKnob } = (await getRouteSettings(deps, "llama-2-7b")).settings;
+    await deps.routeSettings.put("llama-2-7b", { ...storedBeforeTheKnob, max_wait_ms: 500 } as RouteSettings, new Date());
+    expect((await getRouteSettings(deps, "llama-2-7b")).settings).toMatchObject({ max_wait_ms: 500, warming_recheck_seconds: 30 });
   });
 
   it("lets only admin keys change them", async () => {

@@ -28,6 +28,7 @@ function validSettings(route: Route): fc.Arbitrary<RouteSettings> {
       max_in_flight_per_copy: fc.integer({ min: 1, max: route.limits.max_sequences }),
       max_wait_ms: fc.integer({ min: 0, max: 60_000 }),
       latency_objective_ms: fc.integer({ min: 1, max: 3_600_000 }),
+      warming_recheck_seconds: fc.integer({ min: 1, max: 900 }),
     })
     .filter((s) => s.max_wait_ms < s.latency_objective_ms);
 }
@@ -50,6 +51,8 @@ function invalidSetting(field: keyof RouteSettings, route: Route): fc.Arbitrary<
       return fc.oneof(notAnInteger, fc.integer({ max: -1 }), fc.integer({ min: 60_001 }));
     case "latency_objective_ms":
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 3_600_001 }));
+    case "warming_recheck_seconds":
+      return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 901 }));
   }
 }
 
