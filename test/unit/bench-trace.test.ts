@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { tokenCounter } from "#shared/core/tokens";
 import { promptBook, WORDS } from "../../tools/bench/prompts.ts";
 import { slots, scenarios } from "../../tools/bench/scenarios.ts";
-import { generateTrace, offeredRpm, seededRandom, type TraceSpec } from "../../tools/bench/trace.ts";
+import { generateTrace, offeredRpm, profileRpm, seededRandom, type TraceSpec } from "../../tools/bench/trace.ts";
 
 const poisson = (seed: number, rpm = 400, durationMs = 60_000): TraceSpec => ({
   seed,
@@ -38,9 +38,22 @@ describe("bench traces", () => {
     const arrivals = { kind: "bursty", baseRpm: 0, burstRpm: 1200, periodMs: 10_000, burstMs: 2_000 } as const;
     const trace = generateTrace({ ...poisson(3, 0, 600_000), arrivals });
     expect(trace.every((r) => r.atMs % 10_000 < 2_000)).toBe(true);
-    expect(offeredRpm(arrivals)).toBe(240);
+    expect(offeredRpm(arrivals, 600_000)).toBe(240);
     expect(trace.length / 10).toBeGreaterThan(220);
     expect(trace.length / 10).toBeLessThan(260);
+  });
+
+  it("follows a rate profile: none where it is zero, the peak where it peaks, its mean overall", () => {
+    const arrivals = { kind: "profile", points: [[0, 0], [100_000, 0], [200_000, 600], [400_000, 600], [500_000, 0]] } as const;
+    const trace = generateTrace({ ...poisson(4, 0, 600_000), arrivals });
+    expect(trace.some((r) => r.atMs < 100_000 || r.atMs > 500_000)).toBe(false);
+    const atPeak = trace.filter((r) => r.atMs >= 200_000 && r.atMs < 400_000).length;
+    // 2,000 expected over the 200 s at 600 rpm; the standard deviation is about 45.
+    expect(atPeak).toBeGreaterThan(1_850);
+    expect(atPeak).toBeLessThan(2_150);
+    expect(profileRpm(arrivals.points, 150_000)).toBe(300);
+    // (0 + 0 + 300·100 + 600·200 + 300·100) s·rpm over 600 s.
+    expect(offeredRpm(arrivals, 600_000)).toBeCloseTo(300, 0);
   });
 
   it("draws mixed lengths within their bounds, whatever the arrivals", () => {

@@ -65,7 +65,7 @@ export async function runScenario(run: ScenarioRun, context: ScenarioContext): P
       kind: scenario.kind,
       targeted: scenario.targeted,
       seed: scenario.trace.seed,
-      offered_rpm: offeredRpm(scenario.trace.arrivals),
+      offered_rpm: offeredRpm(scenario.trace.arrivals, scenario.trace.durationMs),
       duration_s: scenario.trace.durationMs / 1000,
       requests: run.trace.length,
       engine_direct_p50_ms: engineRun.result.p50_ms,

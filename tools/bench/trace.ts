@@ -25,7 +25,12 @@ export type Arrivals =
    * Bursts: every `periodMs` a burst of Poisson arrivals at `burstRpm` lasting `burstMs`, and
    * `baseRpm` Poisson arrivals all the time.
    */
-  | { readonly kind: "bursty"; readonly baseRpm: number; readonly burstRpm: number; readonly periodMs: number; readonly burstMs: number };
+  | { readonly kind: "bursty"; readonly baseRpm: number; readonly burstRpm: number; readonly periodMs: number; readonly burstMs: number }
+  /**
+   * A Poisson process whose rate follows a curve: `points` are [ms, rpm], the rate linear
+   * between them (a compressed day: night, ramp, peak, fall, idle).
+   */
+  | { readonly kind: "profile"; readonly points: readonly (readonly [number, number])[] };
 
 export type TraceSpec = {
   readonly seed: number;
@@ -58,8 +63,27 @@ function poissonTimes(random: () => number, rpm: number, fromMs: number, toMs: n
   return times;
 }
 
+/** The rate of a profile at `atMs`, linear between its points and flat beyond them. */
+export function profileRpm(points: readonly (readonly [number, number])[], atMs: number): number {
+  const first = points[0];
+  if (!first || atMs <= first[0]) return first?.[1] ?? 0;
+  for (let i = 1; i < points.length; i++) {
+    const [fromMs, fromRpm] = points[i - 1] as readonly [number, number];
+    const [toMs, toRpm] = points[i] as readonly [number, number];
+    if (atMs <= toMs) return toMs === fromMs ? toRpm : fromRpm + ((toRpm - fromRpm) * (atMs - fromMs)) / (toMs - fromMs);
+  }
+  return (points[points.length - 1] as readonly [number, number])[1];
+}
+
+/** A Poisson process with a varying rate, by thinning one at the highest rate (Lewis and Shedler). */
+function profileTimes(random: () => number, points: readonly (readonly [number, number])[], durationMs: number): number[] {
+  const peakRpm = Math.max(0, ...points.map(([, rpm]) => rpm));
+  return poissonTimes(random, peakRpm, 0, durationMs).filter((atMs) => random() * peakRpm < profileRpm(points, atMs));
+}
+
 function arrivalTimes(random: () => number, arrivals: Arrivals, durationMs: number): number[] {
   if (arrivals.kind === "poisson") return poissonTimes(random, arrivals.rpm, 0, durationMs);
+  if (arrivals.kind === "profile") return profileTimes(random, arrivals.points, durationMs);
   const times = poissonTimes(random, arrivals.baseRpm, 0, durationMs);
   for (let start = 0; start < durationMs; start += arrivals.periodMs) {
     times.push(...poissonTimes(random, arrivals.burstRpm, start, Math.min(durationMs, start + arrivals.burstMs)));
@@ -84,7 +108,14 @@ export function generateTrace(spec: TraceSpec): TraceRequest[] {
 }
 
 /** Mean offered load of an arrival process, requests per minute. */
-export function offeredRpm(arrivals: Arrivals): number {
+export function offeredRpm(arrivals: Arrivals, durationMs: number): number {
   if (arrivals.kind === "poisson") return arrivals.rpm;
+  if (arrivals.kind === "profile") {
+    // The mean rate over the trace, sampled at the midpoints of a thousand equal steps.
+    const steps = 1000;
+    let sum = 0;
+    for (let i = 0; i < steps; i++) sum += profileRpm(arrivals.points, ((i + 0.5) * durationMs) / steps);
+    return sum / steps;
+  }
   return arrivals.baseRpm + (arrivals.burstRpm * arrivals.burstMs) / arrivals.periodMs;
 }
