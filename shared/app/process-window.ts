@@ -8,6 +8,9 @@ import type { BatcherDeps, Pending, WindowMessage, WindowOptions, WindowReport }
 
 export type { BatcherDeps, WindowMessage, WindowOptions, WindowReport } from "./batcher/types.ts";
 
+/** A delivered job message before its route is known: a Pending but for its pack item. */
+type Received = Omit<Pending, "item">;
+
 /**
  * Runs a window on the GPUs and keeps them fed: jobs start as soon as a component has room
  * (rolling-batch engines) or as a static batch when holding would not pay (dynamic engines);
@@ -17,7 +20,7 @@ export type { BatcherDeps, WindowMessage, WindowOptions, WindowReport } from "./
  */
 export async function processWindow(deps: BatcherDeps, delivered: readonly WindowMessage[], options: WindowOptions): Promise<WindowReport> {
   const retry: string[] = [];
-  const byRoute = new Map<string, Pending[]>();
+  const byRoute = new Map<string, Received[]>();
   for (const m of delivered) {
     const message = parseJobMessage(m.body);
     if (!message) {
@@ -26,13 +29,15 @@ export async function processWindow(deps: BatcherDeps, delivered: readonly Windo
       continue;
     }
     const list = byRoute.get(message.model) ?? [];
-    list.push({ source: { kind: "delivered", ...m }, message, item: toPackItem(message), receivedMs: deps.clock.now().getTime() });
+    list.push({ source: { kind: "delivered", ...m }, message, receivedMs: deps.clock.now().getTime() });
     byRoute.set(message.model, list);
   }
   const reports = await Promise.all(
-    [...byRoute].map(async ([model, pending]) => {
+    [...byRoute].map(async ([model, received]) => {
       const route = deps.catalog.routes.get(model);
-      if (!route) return failUnroutable(deps, model, pending);
+      if (!route) return failUnroutable(deps, model, received);
+      // Sized with the route's chat template: the text its engine will be sent.
+      const pending = received.map((r): Pending => ({ ...r, item: toPackItem(r.message, route.tokenizer) }));
       const settings = effectiveRouteSettings(route, await deps.routeSettings.get(model));
       return new RouteRun(deps, route, settings, options).run(pending);
     }),
@@ -45,7 +50,7 @@ export async function processWindow(deps: BatcherDeps, delivered: readonly Windo
 }
 
 /** Jobs of a model no longer in the catalog fail with the reason; their messages are done. */
-async function failUnroutable(deps: BatcherDeps, model: string, pending: readonly Pending[]): Promise<WindowReport> {
+async function failUnroutable(deps: BatcherDeps, model: string, pending: readonly Received[]): Promise<WindowReport> {
   const touched = new Set<string>();
   await Promise.all(
     pending.map(async (p) => {

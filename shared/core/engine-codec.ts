@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ModelRejectedError } from "./errors.ts";
 import type { GenerationRequest } from "./jobs.ts";
 import { promptTextOf } from "./prompt.ts";
-import type { EngineMode } from "./routes.ts";
+import type { EngineMode, TokenizerName } from "./routes.ts";
 
 /** What one prompt needs from the engine, and what it gives back. */
 export type GenerationInput = {
@@ -23,16 +23,14 @@ export function samplingKey(input: Omit<GenerationInput, "prompt">): string {
   return JSON.stringify([input.max_new_tokens, input.temperature, input.top_p, input.stop, input.seed]);
 }
 
-/** What the engine is asked for one job. */
-export function generationInputOf(request: GenerationRequest): GenerationInput {
-  return {
-    prompt: promptTextOf(request),
-    max_new_tokens: request.max_tokens,
-    temperature: request.temperature,
-    top_p: request.top_p,
-    stop: request.stop,
-    seed: request.seed,
-  };
+/** A job's sampling parameters: what samplingKey groups by. */
+export function samplingOf(request: GenerationRequest): Omit<GenerationInput, "prompt"> {
+  return { max_new_tokens: request.max_tokens, temperature: request.temperature, top_p: request.top_p, stop: request.stop, seed: request.seed };
+}
+
+/** What the engine is asked for one job of a route whose tokenizer is `tokenizer` (its chat template). */
+export function generationInputOf(request: GenerationRequest, tokenizer: TokenizerName): GenerationInput {
+  return { prompt: promptTextOf(request, tokenizer), ...samplingOf(request) };
 }
 
 /**

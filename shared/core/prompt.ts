@@ -1,9 +1,19 @@
+import type { TokenizerName } from "./routes.ts";
+
 /** A chat message as clients send it (OpenAI shape). */
 export type ChatMessage = { readonly role: "system" | "user" | "assistant"; readonly content: string };
 
 /**
- * Renders chat messages with the Llama-2 chat template, the format the default route's model was
- * tuned on. The engine receives one string either way, so this is the only place chat is special.
+ * The engine receives one string either way (a prompt, or messages rendered here), so this is the
+ * only place chat is special. Each chat template leaves out the model's BOS token: the engine's
+ * tokenizer adds it to every prompt string (Hugging Face tokenizers, so vLLM and LMI, encode a
+ * prompt with add_special_tokens), and the token counter counts it (TokenCounter.countPrompt,
+ * BOS included). Written into the text as well, the container would see two.
+ */
+
+/**
+ * The Llama-2 chat template, the format the default route's model was tuned on:
+ * `[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {assistant} [INST] {user} [/INST]`.
  */
 export function renderLlama2Chat(messages: readonly ChatMessage[]): string {
   const system = messages.filter((m) => m.role === "system").map((m) => m.content).join("\n");
@@ -21,7 +31,41 @@ export function renderLlama2Chat(messages: readonly ChatMessage[]): string {
   return out;
 }
 
-/** The text the engine receives for a job: its prompt, or its messages rendered. */
-export function promptTextOf(request: { readonly prompt?: string | undefined; readonly messages?: readonly ChatMessage[] | undefined }): string {
-  return request.prompt ?? renderLlama2Chat(request.messages ?? []);
+/** Llama 3's BOS token: the first token of every Llama-3 prompt, added by the tokenizer. */
+export const LLAMA3_BOS = "<|begin_of_text|>";
+
+/**
+ * The Llama 3 instruct chat template (`chat_template` of Meta-Llama-3-8B-Instruct's
+ * tokenizer_config.json), with the generation prompt: every message in order, system ones where
+ * they stand, as `<|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|>`,
+ * then `<|start_header_id|>assistant<|end_header_id|>\n\n` for the answer. The template begins
+ * with `<|begin_of_text|>`, the BOS token, which is left to the tokenizer (see above): the tokens
+ * are those of `LLAMA3_BOS + renderLlama3Chat(messages)`, BOS once.
+ *
+ * Llama 3.1 and 3.2's Hugging Face templates also always open with a system message that states a
+ * knowledge cut-off and a date; this renders the plain Llama 3 form, which those models take too.
+ */
+export function renderLlama3Chat(messages: readonly ChatMessage[]): string {
+  let out = "";
+  for (const m of messages) out += `<|start_header_id|>${m.role}<|end_header_id|>\n\n${m.content.trim()}<|eot_id|>`;
+  return `${out}<|start_header_id|>assistant<|end_header_id|>\n\n`;
+}
+
+/** A route's chat template, chosen by its tokenizer: the model family it serves. */
+const chatTemplates: Record<TokenizerName, (messages: readonly ChatMessage[]) => string> = {
+  llama2: renderLlama2Chat,
+  llama3: renderLlama3Chat,
+};
+
+/** Messages rendered with the chat template of a route whose tokenizer is `tokenizer`. */
+export function renderChat(messages: readonly ChatMessage[], tokenizer: TokenizerName): string {
+  return chatTemplates[tokenizer](messages);
+}
+
+/** The text the engine receives for a job of a route with this tokenizer: its prompt, or its messages rendered. */
+export function promptTextOf(
+  request: { readonly prompt?: string | undefined; readonly messages?: readonly ChatMessage[] | undefined },
+  tokenizer: TokenizerName,
+): string {
+  return request.prompt ?? renderChat(request.messages ?? [], tokenizer);
 }

@@ -1,7 +1,7 @@
 import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
 import { isTerminal, type JobRecord } from "../../core/jobs.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
-import type { Component } from "../../core/routes.ts";
+import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, WindowPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
@@ -10,6 +10,8 @@ import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 export type GpuCall = {
   readonly placement: WindowPlacement;
   readonly component: Component;
+  /** The route's tokenizer: its jobs' chat template. */
+  readonly tokenizer: TokenizerName;
   readonly members: readonly Pending[];
   /** Called once the copy has answered: its room is free while the results are being written. */
   readonly gpuDone: () => void;
@@ -41,7 +43,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   );
   if (claimed.length === 0) return;
 
-  const settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request)));
+  const settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)));
   call.gpuDone();
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {

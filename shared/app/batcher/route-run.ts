@@ -1,6 +1,6 @@
 import { byUrgency, packWindow } from "../../core/packing.ts";
 import { getProfile } from "../../core/profiles.ts";
-import { generationInputOf, samplingKey } from "../../core/engine-codec.ts";
+import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
 import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "../../core/window-policy.ts";
@@ -220,8 +220,8 @@ export class RouteRun implements RunHandle {
   #firstSamplingGroup(): Pending[] {
     const first = this.#pending[0];
     if (!first) return [];
-    const key = samplingKey(generationInputOf(first.message.request));
-    return this.#pending.filter((p) => samplingKey(generationInputOf(p.message.request)) === key);
+    const key = samplingKey(samplingOf(first.message.request));
+    return this.#pending.filter((p) => samplingKey(samplingOf(p.message.request)) === key);
   }
 
   /** Jobs per ms this run has taken in: the arrival rate a hold can count on. */
@@ -245,7 +245,7 @@ export class RouteRun implements RunHandle {
       this.#ownChanged = true;
       this.#wake.resolve();
     };
-    const task = runOnGpu(this.#deps, { placement: { ...window, component: component.name }, component, members, gpuDone: giveBack }, this)
+    const task = runOnGpu(this.#deps, { placement: { ...window, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack }, this)
       .catch((error: unknown) => {
         // A store or queue that failed mid-way: whatever was not settled goes back to SQS as it
         // is (not deleted), to be delivered again once its visibility timeout passes.
@@ -292,7 +292,7 @@ export class RouteRun implements RunHandle {
         await this.#deps.queue.release(this.#route.name, m.receiptHandle, 0);
         continue;
       }
-      this.#pending.push({ source: { kind: "pulled", ...m }, message, item: toPackItem(message), receivedMs: this.#now() });
+      this.#pending.push({ source: { kind: "pulled", ...m }, message, item: toPackItem(message, this.#route.tokenizer), receivedMs: this.#now() });
     }
     this.#pending.sort((a, b) => byUrgency(a.item, b.item));
     return received.length;
