@@ -6,6 +6,7 @@ export type JobEvent = {
   readonly job?: {
     readonly job_id: string;
     readonly status: string;
+    readonly waiting_reason?: string | undefined;
     readonly result?: { readonly completion_tokens?: number } | undefined;
     readonly error?: { readonly code?: string; readonly message?: string } | undefined;
     readonly timings?: { readonly submitted_at: string; readonly started_at?: string | undefined; readonly finished_at?: string | undefined };
@@ -17,9 +18,13 @@ const FINAL_TYPES = new Set(["job.succeeded", "job.failed", "job.cancelled", "jo
 /** Subscriptions go out together every this many ms: one frame for the jobs submitted meanwhile. */
 const SUBSCRIBE_FLUSH_MS = 20;
 
+/** Called for a job still waiting that says why (`waiting_reason`, e.g. "warming"). */
+export type OnWaiting = (jobId: string, reason: string) => void;
+
 /**
  * One WebSocket connection to the stack, as a client waiting on many jobs holds it: it
- * subscribes to each job it is given and calls back on the job's first final event.
+ * subscribes to each job it is given and calls back on the job's first final event, and on
+ * every event of a job that waits saying why.
  */
 export class FinalEvents {
   readonly #socket: WebSocket;
@@ -28,27 +33,30 @@ export class FinalEvents {
   #timer: NodeJS.Timeout | undefined;
   readonly #seen = new Set<string>();
 
-  private constructor(socket: WebSocket, onFinal: (event: JobEvent, atMs: number) => void) {
+  private constructor(socket: WebSocket, onFinal: (event: JobEvent, atMs: number) => void, onWaiting: OnWaiting | undefined) {
     this.#socket = socket;
     this.#onFinal = onFinal;
     socket.on("message", (data) => {
       const atMs = performance.now();
       const event = JSON.parse(String(data)) as JobEvent;
       const id = event.job?.job_id;
-      if (id === undefined || !FINAL_TYPES.has(event.type) || this.#seen.has(id)) return;
+      if (id === undefined) return;
+      const reason = event.job?.waiting_reason;
+      if (reason !== undefined && !FINAL_TYPES.has(event.type)) onWaiting?.(id, reason);
+      if (!FINAL_TYPES.has(event.type) || this.#seen.has(id)) return;
       this.#seen.add(id);
       this.#onFinal(event, atMs);
     });
   }
 
-  static async connect(url: string, apiKey: string, onFinal: (event: JobEvent, atMs: number) => void): Promise<FinalEvents> {
+  static async connect(url: string, apiKey: string, onFinal: (event: JobEvent, atMs: number) => void, onWaiting?: OnWaiting): Promise<FinalEvents> {
     const socket = new WebSocket(`${url}?token=${encodeURIComponent(apiKey)}`);
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());
       socket.once("error", reject);
       socket.once("unexpected-response", (_req, res) => reject(new Error(`WebSocket upgrade refused: ${res.statusCode}`)));
     });
-    return new FinalEvents(socket, onFinal);
+    return new FinalEvents(socket, onFinal, onWaiting);
   }
 
   subscribe(jobId: string): void {

@@ -16,6 +16,8 @@ export type Outcome = {
   readonly queueWaitMs?: number | undefined;
   /** Jobs in the window the job ran in (pipeline only). */
   readonly windowSize?: number | undefined;
+  /** Whether the job was told it waits for a component starting a copy (pipeline only). */
+  readonly waitedForWarming?: boolean | undefined;
   readonly error?: string | undefined;
 };
 

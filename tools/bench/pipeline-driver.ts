@@ -23,6 +23,7 @@ type Record_ = {
   completionTokens: number;
   queueWaitMs?: number;
   windowSize?: number;
+  waitedForWarming?: boolean;
   error?: string;
 };
 
@@ -51,6 +52,9 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
     if (!record || record.status !== "unfinished") return;
     Object.assign(record, fromFinalEvent(event, atMs - originMs));
     settle();
+  }, (jobId, reason) => {
+    const record = byJob.get(jobId);
+    if (record && reason === "warming") record.waitedForWarming = true;
   });
   try {
     const sending = openLoop(trace, originMs, async (request) => {
@@ -94,6 +98,7 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
       completionTokens: r.completionTokens,
       queueWaitMs: r.queueWaitMs,
       windowSize: r.windowSize,
+      waitedForWarming: r.waitedForWarming,
       error: r.error,
     })),
   };
