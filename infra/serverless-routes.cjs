@@ -6,9 +6,19 @@ const { join } = require("node:path");
 const YAML = require("yaml");
 
 const BATCHER_TIMEOUT_SECONDS = 150;
-// AWS requires the queue's visibility timeout to cover the function timeout; twice leaves room
-// for the batcher's own ChangeMessageVisibility retries.
-const VISIBILITY_TIMEOUT_SECONDS = 2 * BATCHER_TIMEOUT_SECONDS;
+/**
+ * A queue's visibility timeout: six times the timeout of the function its event source mapping
+ * invokes, as AWS recommends for SQS event sources (room for the poller's retries of a
+ * throttled invocation; AWS refuses a mapping whose queue is below the function's timeout).
+ * A message whose batcher died comes back after this long.
+ */
+const visibilityTimeout = (functionTimeoutSeconds) => 6 * functionTimeoutSeconds;
+/**
+ * SQS's longest retention, on both queues. A DLQ keeps a message's first enqueue time, so AWS
+ * advises a DLQ retention above its source's; but a route queue that dropped jobs waiting out a
+ * long outage would leave them QUEUED for good, so both take the maximum.
+ */
+const RETENTION_SECONDS = 14 * 24 * 3600;
 
 function readRoutes() {
   return YAML.parse(readFileSync(join(__dirname, "routes.yml"), "utf8")).routes;
@@ -24,25 +34,40 @@ const dlqId = (route) => `${logicalId(route)}DeadLetterQueue`;
 
 module.exports.batcherTimeoutSeconds = BATCHER_TIMEOUT_SECONDS;
 
+/**
+ * One queue and DLQ per route, encrypted with SQS-managed keys (SSE-SQS: no KMS key, no KMS
+ * permission for the functions), and their URLs as stack outputs. The DLQ's consumer is the
+ * dead-letter function, which runs with the provider's timeout.
+ */
 module.exports.queues = async ({ resolveVariable }) => {
   const prefix = await resolveVariable("self:custom.prefix");
+  const deadLetterTimeoutSeconds = Number(await resolveVariable("self:provider.timeout"));
   const resources = {};
+  const outputs = {};
   for (const [name, route] of Object.entries(readRoutes())) {
     resources[dlqId(name)] = {
       Type: "AWS::SQS::Queue",
-      Properties: { QueueName: `${prefix}-${name}-dlq`, MessageRetentionPeriod: 1209600 },
+      Properties: {
+        QueueName: `${prefix}-${name}-dlq`,
+        VisibilityTimeout: visibilityTimeout(deadLetterTimeoutSeconds),
+        MessageRetentionPeriod: RETENTION_SECONDS,
+        SqsManagedSseEnabled: true,
+      },
     };
     resources[queueId(name)] = {
       Type: "AWS::SQS::Queue",
       Properties: {
         QueueName: `${prefix}-${name}`,
-        VisibilityTimeout: VISIBILITY_TIMEOUT_SECONDS,
-        MessageRetentionPeriod: 1209600,
+        VisibilityTimeout: visibilityTimeout(BATCHER_TIMEOUT_SECONDS),
+        MessageRetentionPeriod: RETENTION_SECONDS,
+        SqsManagedSseEnabled: true,
         RedrivePolicy: { deadLetterTargetArn: { "Fn::GetAtt": [dlqId(name), "Arn"] }, maxReceiveCount: route.max_receive_count },
       },
     };
+    outputs[`${queueId(name)}Url`] = { Description: `URL of the queue of model route ${name}`, Value: { Ref: queueId(name) } };
+    outputs[`${dlqId(name)}Url`] = { Description: `URL of the dead-letter queue of model route ${name}`, Value: { Ref: dlqId(name) } };
   }
-  return { Resources: resources };
+  return { Resources: resources, Outputs: outputs };
 };
 
 module.exports.batcherEvents = () =>

@@ -73,7 +73,7 @@ export type StackOptions = {
    * Queue attributes that replace the template's, keyed by queue name, applied when the queues
    * are provisioned (in AWS: the queue's properties in the template). For tests that cannot wait
    * for AWS's timings: a shorter VisibilityTimeout brings a dead batcher's messages back in
-   * seconds instead of 300 s (keep it above the batcher's timeout, as AWS requires). A queue
+   * seconds instead of 900 s (keep it above the batcher's timeout, as AWS requires). A queue
    * that is not in the template is an error.
    */
   readonly queueAttributeOverrides?: QueueAttributeOverrides;

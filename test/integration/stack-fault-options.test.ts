@@ -41,7 +41,8 @@ describe("startStack with fault-testing options", () => {
       const overridden = await attributesOf(routeQueue);
       expect(overridden?.VisibilityTimeout).toBe("20");
       expect(JSON.parse(overridden?.RedrivePolicy ?? "{}")).toMatchObject({ maxReceiveCount: 5 });
-      expect((await attributesOf(`batchline-${stage}-llama-3-8b`))?.VisibilityTimeout).toBe("300");
+      // The template's: six times the batcher's 150 s timeout.
+      expect((await attributesOf(`batchline-${stage}-llama-3-8b`))?.VisibilityTimeout).toBe("900");
     } finally {
       sqs.destroy();
       await stack.stop();

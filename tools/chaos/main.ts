@@ -31,7 +31,7 @@ if (values.help) {
   [--lambda-timeout S] [--visibility-timeout S] [--kill-fraction F] [--subscribers N] [--models a,b]
   [--submit-concurrency N] [--drain-timeout S] [--source] [--out DIR]
   --burst        20,000 jobs submitted at once as batch files of 1,000 lines, faults off unless --faults,
-                 the batcher's AWS timings (150 s timeout, 300 s visibility), two subscribers following
+                 the batcher's AWS timings (150 s timeout, 900 s visibility), two subscribers following
                  a tenth of the jobs; reports the batcher runners' peak RSS
   --source       the batcher runners import the TypeScript source instead of an esbuild bundle
 `);
@@ -54,7 +54,7 @@ const burst: Partial<ChaosOptions> = values.burst
       batchLines: 1000,
       submitConcurrency: 4,
       lambdaTimeoutSeconds: 150,
-      visibilityTimeoutSeconds: 300,
+      visibilityTimeoutSeconds: 900,
       subscribers: 2,
       followShare: 0.1,
       drainTimeoutMs: 30 * 60_000,

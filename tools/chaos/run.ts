@@ -45,7 +45,7 @@ export type ChaosOptions = {
    */
   readonly killFirst: number;
   readonly killWindowMs: readonly [number, number];
-  /** The batcher's Lambda timeout (serverless.yml: 150 s) and the route queues' visibility timeout (300 s). */
+  /** The batcher's Lambda timeout (serverless.yml: 150 s) and the route queues' visibility timeout (900 s: six times it). */
   readonly lambdaTimeoutSeconds: number;
   readonly visibilityTimeoutSeconds: number;
   /**
