@@ -21,6 +21,8 @@ describe("parseTemplate on the template `osls package` generates", () => {
       const queue = resources.queues.find((q) => q.name === `${prefix}-${route.name}`);
       expect(queue?.redrive).toEqual({ deadLetterQueue: `${prefix}-${route.name}-dlq`, maxReceiveCount: route.max_receive_count });
       expect(Number(queue?.attributes.VisibilityTimeout)).toBeGreaterThan(0);
+      // SSE is AWS's: fauxqs takes no SqsManagedSseEnabled.
+      expect(Object.keys(queue?.attributes ?? {})).not.toContain("SqsManagedSseEnabled");
       expect(resources.queues.map((q) => q.name)).toContain(`${prefix}-${route.name}-dlq`);
     }
   });
@@ -32,7 +34,9 @@ describe("parseTemplate on the template `osls package` generates", () => {
     expect(jobs?.BillingMode).toBe("PAY_PER_REQUEST");
     for (const table of resources.tables) {
       expect(table.TableName.startsWith(`${prefix}-`)).toBe(true);
-      expect(Object.keys(table).sort()).toEqual(expect.not.arrayContaining(["TimeToLiveSpecification", "StreamSpecification"]));
+      expect(Object.keys(table).sort()).toEqual(
+        expect.not.arrayContaining(["TimeToLiveSpecification", "StreamSpecification", "PointInTimeRecoverySpecification", "SSESpecification"]),
+      );
     }
     expect(resources.tables.map((t) => t.TableName)).toContain(`${prefix}-api-keys`);
   });
