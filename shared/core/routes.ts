@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { describeRefusal, eventSourceMappingRefusal } from "./event-source-mapping-rules.ts";
 import { planPlacement } from "./placement.ts";
 import { gpuNames, kvCapacityTokens, profileHardware, profileNames } from "./profiles.ts";
 
@@ -84,13 +85,28 @@ const componentSchema = z.strictObject({
   autoscaling: autoscalingSchema.optional(),
 });
 
-const windowSchema = z.strictObject({
-  batch_size: positiveInt.max(10_000),
-  batching_window_seconds: z.number().int().min(0).max(300),
-  maximum_concurrency: positiveInt.min(2).max(1000),
-  /** The longest the batcher holds a job for a fuller static batch, until ops change it live. */
-  max_wait_ms: z.number().int().min(0).max(60_000).default(1000),
-});
+/**
+ * The route's event source mapping (BatchSize, MaximumBatchingWindowInSeconds,
+ * ScalingConfig.MaximumConcurrency): refused on load with AWS's own error, as `osls deploy`
+ * would be (shared/core/event-source-mapping-rules.ts).
+ */
+const windowSchema = z
+  .strictObject({
+    batch_size: z.number().int(),
+    batching_window_seconds: z.number().int(),
+    maximum_concurrency: z.number().int(),
+    /** The longest the batcher holds a job for a fuller static batch, until ops change it live. */
+    max_wait_ms: z.number().int().min(0).max(60_000).default(1000),
+  })
+  .superRefine((window, ctx) => {
+    const refusal = eventSourceMappingRefusal({
+      BatchSize: window.batch_size,
+      MaximumBatchingWindowInSeconds: window.batching_window_seconds,
+      ScalingConfig: { MaximumConcurrency: window.maximum_concurrency },
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    if (refusal) ctx.addIssue({ code: "custom", message: `AWS refuses this event source mapping: ${describeRefusal(refusal)}` });
+  });
 
 const routeSchema = z.strictObject({
   description: z.string().default(""),
