@@ -6,6 +6,12 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
+import {
+  describeRefusal,
+  type EventSourceMappingRefusal,
+  type EventSourceMappingRequest,
+  eventSourceMappingRefusal,
+} from "#shared/core/event-source-mapping-rules";
 import { LOCAL_REGION } from "./aws.ts";
 import { batchOutcome, type InvokeResult, recordBytes, toSqsRecord } from "./lambda-sqs-event.ts";
 import { type Logger, silentLogger } from "./log.ts";
@@ -26,8 +32,38 @@ const ERROR_BACKOFF_MS = 1000;
 
 export type MappingSettings = Pick<
   EventSourceMappingDefinition,
-  "functionName" | "batchSize" | "maximumBatchingWindowSeconds" | "maximumConcurrency" | "reportBatchItemFailures"
+  "functionName" | "batchSize" | "maximumBatchingWindowSeconds" | "maximumConcurrency" | "reportBatchItemFailures" | "functionResponseTypes"
 >;
+
+/** The settings as CreateEventSourceMapping takes them. */
+export function mappingRequest(mapping: Omit<MappingSettings, "functionName">): EventSourceMappingRequest {
+  return {
+    BatchSize: mapping.batchSize,
+    MaximumBatchingWindowInSeconds: mapping.maximumBatchingWindowSeconds,
+    ...(mapping.maximumConcurrency !== undefined && { ScalingConfig: { MaximumConcurrency: mapping.maximumConcurrency } }),
+    FunctionResponseTypes: mapping.functionResponseTypes ?? (mapping.reportBatchItemFailures ? ["ReportBatchItemFailures"] : []),
+  };
+}
+
+/** AWS refused to create the mapping; `refusal` is its error name and message. */
+export class EventSourceMappingRefused extends Error {
+  override readonly name = "EventSourceMappingRefused";
+  readonly refusal: EventSourceMappingRefusal;
+
+  constructor(what: string, refusal: EventSourceMappingRefusal) {
+    super(`${what}: ${describeRefusal(refusal)}`);
+    this.refusal = refusal;
+  }
+}
+
+/**
+ * Throws what AWS answers to CreateEventSourceMapping with these settings on an SQS standard
+ * queue, if it refuses them; `what` names the mapping in the message.
+ */
+export function assertMappingAccepted(mapping: Omit<MappingSettings, "functionName">, what: string): void {
+  const refusal = eventSourceMappingRefusal(mappingRequest(mapping));
+  if (refusal) throw new EventSourceMappingRefused(what, refusal);
+}
 
 export type EventSourceMappingOptions = {
   readonly sqs: SQSClient;
@@ -50,10 +86,13 @@ export type RunningEventSourceMapping = {
  * queue and gathering a batch until BatchSize, 6 MB, or MaximumBatchingWindowInSeconds after
  * the batch's first message, then invoking the function and deleting what succeeded. Failed
  * messages are left alone: the queue's visibility timeout brings them back and its redrive
- * policy sends them to the DLQ, exactly as in AWS.
+ * policy sends them to the DLQ, exactly as in AWS. Settings AWS refuses throw
+ * EventSourceMappingRefused, with AWS's error, before any poller starts.
  */
 export function startEventSourceMapping(options: EventSourceMappingOptions): RunningEventSourceMapping {
   const { mapping, wakeReceivers } = options;
+  // AWS would not have created it: no poller starts.
+  assertMappingAccepted(mapping, `event source mapping ${options.queueArn} -> ${mapping.functionName}`);
   const stopping = new AbortController();
   const pollers = Array.from({ length: mapping.maximumConcurrency ?? DEFAULT_MAXIMUM_CONCURRENCY }, () =>
     runPoller(options, stopping.signal),

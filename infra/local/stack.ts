@@ -4,7 +4,7 @@ import pLimit, { type LimitFunction } from "p-limit";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./aws.ts";
 import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
 import { localDynamoDbClient, startLocalDynamoDb, type LocalDynamoDb } from "./dynamodb.ts";
-import { type Invoker, type RunningEventSourceMapping, startEventSourceMapping } from "./event-source-mapping.ts";
+import { assertMappingAccepted, type Invoker, type RunningEventSourceMapping, startEventSourceMapping } from "./event-source-mapping.ts";
 import { lambdaInvoker } from "./lambda-invoker.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { type RunningOffline, startOffline } from "./offline.ts";
@@ -180,6 +180,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
 
     const resources = parseTemplate(await template);
+    // Before anything is provisioned, as `osls deploy` fails on a mapping AWS refuses.
+    const mappings = applyMappingOverrides(resources.mappings, options.mappingOverrides).map((m) => ({ ...m, polling: wantPollers && m.enabled }));
     const sqsClient = localSqsClient(parts.sqs.url);
     const ddbClient = localDynamoDbClient(parts.dynamodb.url);
     parts.clients = [sqsClient, ddbClient];
@@ -199,7 +201,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
     const anyInvoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
     const invoke = anyInvoke && withReservedConcurrency(anyInvoke, prefix, options.reservedConcurrency);
-    const mappings = applyMappingOverrides(resources.mappings, options.mappingOverrides).map((m) => ({ ...m, polling: wantPollers && m.enabled }));
     for (const mapping of mappings.filter((m) => m.polling)) {
       const queue = queues.find((q) => q.name === mapping.queueName);
       if (!queue || !invoke) throw new Error(`${mapping.logicalId}: no queue ${mapping.queueName} or nothing to invoke`);
@@ -259,7 +260,11 @@ export function withReservedConcurrency(invoke: Invoker, prefix: string, limits:
   };
 }
 
-/** The template's mappings with `overrides` (by queue name) applied; an override for no mapping is an error. */
+/**
+ * The template's mappings with `overrides` (by queue name) applied, each checked as AWS's
+ * CreateEventSourceMapping checks it (EventSourceMappingRefused, in AWS's words, naming the
+ * mapping as CloudFormation does); an override for no mapping is an error.
+ */
 export function applyMappingOverrides(
   mappings: readonly EventSourceMappingDefinition[],
   overrides: MappingOverrides = {},
@@ -269,15 +274,15 @@ export function applyMappingOverrides(
   }
   return mappings.map((m) => {
     const override = overrides[m.queueName];
-    if (!override) return m;
-    const merged = { ...m, ...override };
-    if (!(Number.isInteger(merged.batchSize) && merged.batchSize >= 1)) throw new Error(`mappingOverrides: ${m.queueName}: batchSize must be a positive integer`);
-    if (!(Number.isInteger(merged.maximumBatchingWindowSeconds) && merged.maximumBatchingWindowSeconds >= 0)) {
-      throw new Error(`mappingOverrides: ${m.queueName}: maximumBatchingWindowSeconds must be a whole number of seconds`);
+    const merged = override ? { ...m, ...override } : m;
+    if (override) {
+      // The API takes integers only; the ranges are AWS's checks, below.
+      for (const key of ["batchSize", "maximumBatchingWindowSeconds", "maximumConcurrency"] as const) {
+        const value = merged[key];
+        if (value !== undefined && !Number.isInteger(value)) throw new Error(`mappingOverrides: ${m.queueName}: ${key} must be a whole number, got ${value}`);
+      }
     }
-    if (merged.maximumConcurrency !== undefined && !(Number.isInteger(merged.maximumConcurrency) && merged.maximumConcurrency >= 2)) {
-      throw new Error(`mappingOverrides: ${m.queueName}: maximumConcurrency must be an integer of at least 2`);
-    }
+    assertMappingAccepted(merged, `CREATE_FAILED: ${m.logicalId} (AWS::Lambda::EventSourceMapping) for queue ${m.queueName}`);
     return merged;
   });
 }

@@ -45,6 +45,8 @@ export type EventSourceMappingDefinition = {
   /** ScalingConfig.MaximumConcurrency; undefined when the template leaves it to AWS. */
   readonly maximumConcurrency: number | undefined;
   readonly reportBatchItemFailures: boolean;
+  /** FunctionResponseTypes as the template has them, for the check of what AWS accepts there. */
+  readonly functionResponseTypes?: readonly string[];
   readonly enabled: boolean;
 };
 
@@ -192,6 +194,7 @@ export function parseTemplate(template: unknown): LocalResources {
         maximumBatchingWindowSeconds: m.MaximumBatchingWindowInSeconds,
         maximumConcurrency: m.ScalingConfig?.MaximumConcurrency,
         reportBatchItemFailures: m.FunctionResponseTypes.includes("ReportBatchItemFailures"),
+        functionResponseTypes: m.FunctionResponseTypes,
         enabled: m.Enabled,
       },
     ];

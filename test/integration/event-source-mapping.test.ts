@@ -122,6 +122,19 @@ describe("event source mapping against fauxqs", () => {
     });
   });
 
+  it("refuses, as AWS does, BatchSize 100 with no window: no poller starts", async () => {
+    const queue = await createQueue();
+    const fn = new FakeFunction();
+    expect(() => start(queue, fn, { batchSize: 100, maximumBatchingWindowSeconds: 0 })).toThrow(
+      "InvalidParameterValueException: Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10",
+    );
+    await send(queue.url, ["unread"]);
+    // Nothing polls: the message is still there for a receive of our own.
+    const { Messages } = await client.send(new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 5 }));
+    expect(Messages?.map((m) => m.Body)).toEqual(["unread"]);
+    expect(fn.events).toEqual([]);
+  });
+
   it("never puts more than BatchSize records in an event", async () => {
     const queue = await createQueue();
     const fn = new FakeFunction();

@@ -29,11 +29,26 @@ describe("applyMappingOverrides", () => {
     expect(applyMappingOverrides([mapping("q1")])).toEqual([mapping("q1")]);
   });
 
-  it("refuses a queue with no mapping, and settings AWS would refuse", () => {
+  it("refuses a queue with no mapping, and settings AWS would refuse, in AWS's words", () => {
     expect(() => applyMappingOverrides([mapping("q1")], { q9: { batchSize: 1 } })).toThrow(/no event source mapping reads queue q9/);
-    expect(() => applyMappingOverrides([mapping("q1")], { q1: { batchSize: 0 } })).toThrow(/batchSize/);
     expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumBatchingWindowSeconds: 0.5 } })).toThrow(/whole number/);
-    expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumConcurrency: 1 } })).toThrow(/at least 2/);
+    expect(() => applyMappingOverrides([mapping("q1")], { q1: { batchSize: 0 } })).toThrow(
+      "CREATE_FAILED: M (AWS::Lambda::EventSourceMapping) for queue q1: ValidationException: 1 validation error detected: Value '0' at 'batchSize' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    );
+    expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumConcurrency: 1 } })).toThrow(
+      "Value '1' at 'scalingConfig.maximumConcurrency' failed to satisfy constraint: Member must have value greater than or equal to 2",
+    );
+    expect(() => applyMappingOverrides([mapping("q1")], { q1: { maximumBatchingWindowSeconds: 0 } })).toThrow(
+      "CREATE_FAILED: M (AWS::Lambda::EventSourceMapping) for queue q1: InvalidParameterValueException: Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10",
+    );
+  });
+
+  it("checks the template's own mappings too, not only those overridden", () => {
+    const refused = { ...mapping("q2"), maximumBatchingWindowSeconds: 0 };
+    expect(() => applyMappingOverrides([mapping("q1"), refused], { q1: { batchSize: 10 } })).toThrow(/for queue q2: InvalidParameterValueException/);
+    expect(() => applyMappingOverrides([{ ...mapping("q1"), functionResponseTypes: ["ReportEverything"] }])).toThrow(
+      "Value '[ReportEverything]' at 'functionResponseTypes' failed to satisfy constraint",
+    );
   });
 });
 
@@ -98,6 +113,26 @@ describe("startStack options for the bench", () => {
     sqs.destroy();
     // Batch size 1: the first invocation has one record.
     expect((await invoked.promise).Records).toHaveLength(1);
+  });
+
+  it("fails to start with a mapping AWS refuses, in AWS's words: BatchSize 100 and no window", async () => {
+    // A stage of its own: nothing of this test's may be left in the others' queues.
+    const refusedStage = "itrefuse";
+    const queue = `batchline-${refusedStage}-llama-2-7b`;
+    const starting = startStack({
+      stage: refusedStage,
+      sagemaker: false,
+      offline: false,
+      pollers: false,
+      mappingOverrides: { [queue]: { batchSize: 100, maximumBatchingWindowSeconds: 0 } },
+    });
+    await expect(starting).rejects.toThrow(
+      `for queue ${queue}: InvalidParameterValueException: Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10`,
+    );
+    await expect(starting).rejects.toMatchObject({
+      name: "EventSourceMappingRefused",
+      refusal: { name: "InvalidParameterValueException", message: "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10" },
+    });
   });
 
   it("fails to start with an override for a queue it does not have", async () => {
