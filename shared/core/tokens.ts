@@ -30,15 +30,16 @@ let llama3: Llama3Tokenizer | undefined;
  *
  * It is resolved from node_modules at run time, never bundled: bundled, its 3.2 MB went into every
  * function's bundle and source map and cost the embedded stack about 9 s a start (osls offline
- * ready in 60 s instead of 51 s on the 2-core machine). A deployment that serves a Llama-3 route
- * therefore ships the package beside the bundles (serverless-esbuild's `external`).
+ * ready in 60 s instead of 51 s on the 2-core machine). The deployment therefore ships the package
+ * beside every function's bundle (`package.patterns` in serverless.yml, which says why not
+ * serverless-esbuild's `external`); Node resolves it from the bundle's folder up to the package root.
  */
 function llama3Tokenizer(): Llama3Tokenizer {
   if (!llama3) {
     try {
       llama3 = (requireFromFile(import.meta.url)("llama3-tokenizer-js") as { default: Llama3Tokenizer }).default;
     } catch (cause) {
-      throw new Error("llama3-tokenizer-js is not installed beside this code: a Llama-3 route needs it (list it in custom.esbuild.external of serverless.yml so that it is packaged)", { cause });
+      throw new Error("llama3-tokenizer-js is not installed beside this code: a Llama-3 route needs it (serverless.yml's package.patterns ship it with each function)", { cause });
     }
   }
   return llama3;

@@ -1,15 +1,28 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerDevApiKey } from "#local/dev-key";
 import { oslsCommand, oslsEnv, scratchService, type ScratchService } from "#local/osls";
+import { provisionQueues, provisionTables } from "#local/provision";
+import { parseTemplate } from "#local/template";
 import { loadRouteCatalog } from "#shared/config";
+import { generateApiKey } from "#shared/core/api-keys";
+import { promptTextOf, type ChatMessage } from "#shared/core/prompt";
+import type { TokenizerName } from "#shared/core/routes";
+import { tokenCounter } from "#shared/core/tokens";
+import { localClientConfig, localDocumentClient, startDynalite, startFauxqs, type LocalServer } from "../helpers/local-aws.ts";
+import { unzip } from "../helpers/zip.ts";
 
 // `osls package` as a deployment runs it, bundles included, with no AWS credentials: the
 // CloudFormation that would deploy holds every part of the pipeline.
 type Resource = { Type: string; Properties: Record<string, any> };
+let template: { Resources: Record<string, Resource> };
 let resources: Record<string, Resource>;
 let artifacts: string[];
 let service: ScratchService;
@@ -22,7 +35,7 @@ beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), "batchline-package-"));
   const { command, args } = oslsCommand(["package", "--stage", "pkg", "--package", out]);
   await promisify(execFile)(command, args, { cwd: service.dir, env: oslsEnv(), timeout: 170_000 });
-  const template = JSON.parse(await readFile(join(out, "cloudformation-template-update-stack.json"), "utf8"));
+  template = JSON.parse(await readFile(join(out, "cloudformation-template-update-stack.json"), "utf8"));
   resources = template.Resources;
   artifacts = await readdir(out);
 });
@@ -98,3 +111,142 @@ describe("osls package", () => {
     );
   });
 });
+
+/**
+ * The artifacts as Lambda gets them: each zip unpacked into a folder of its own with no
+ * node_modules above it, its handler run by a Node process of its own, so nothing resolves from
+ * this project. The jobs function takes real submissions against the stage's tables and queues
+ * (dynalite and fauxqs, provisioned from the package's CloudFormation): the prompt tokens it
+ * records are counted by the code and tokenizers inside its zip.
+ */
+describe("osls package: the artifacts run alone", () => {
+  const apiKey = generateApiKey();
+  let unpacked: string;
+  let dynamodb: LocalServer;
+  let sqs: LocalServer;
+  const entries: Record<string, string[]> = {};
+
+  beforeAll(async () => {
+    unpacked = await mkdtemp(join(tmpdir(), "batchline-artifacts-"));
+    for (const fn of ["jobs", "batcher"]) entries[fn] = await unzip(join(out, `${fn}.zip`), join(unpacked, fn));
+    await writeFile(join(unpacked, "run.mjs"), RUNNER);
+    [dynamodb, sqs] = await Promise.all([startDynalite(), startFauxqs()]);
+    const local = parseTemplate(template);
+    const ddb = new DynamoDBClient(localClientConfig(dynamodb.endpoint));
+    await provisionTables(ddb, local.tables);
+    await provisionQueues(new SQSClient(localClientConfig(sqs.endpoint)), local.queues);
+    await registerDevApiKey(ddb, "batchline-pkg-api-keys", apiKey, new Date());
+  });
+
+  afterAll(async () => {
+    await Promise.all([dynamodb?.close(), sqs?.close()]);
+    if (unpacked) await rm(unpacked, { recursive: true, force: true });
+  });
+
+  type Run = { tokenizerPath: string | null; llama3Tokens: number | null; responses: { statusCode: number; body: string }[] };
+
+  /** Imports the function's handler in a fresh Node, in the unpacked folder, and calls it with each event. */
+  async function runAlone(fn: string, events: readonly object[] = []): Promise<Run> {
+    const root = join(unpacked, fn);
+    const env = {
+      PATH: process.env.PATH ?? "",
+      LAMBDA_TASK_ROOT: root,
+      BATCHLINE_RESOURCE_PREFIX: "batchline-pkg",
+      BATCHLINE_WS_ENDPOINT: "http://127.0.0.1:9",
+      BATCHLINE_LOG_LEVEL: "ERROR",
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    };
+    const [eventsFile, resultFile] = [join(unpacked, `${fn}-events.json`), join(unpacked, `${fn}-result.json`)];
+    await writeFile(eventsFile, JSON.stringify(events));
+    const handler = join(root, "functions", fn, "handler.mjs");
+    await promisify(execFile)(process.execPath, [join(unpacked, "run.mjs"), handler, eventsFile, resultFile], { cwd: root, env, timeout: 60_000 });
+    return JSON.parse(await readFile(resultFile, "utf8")) as Run;
+  }
+
+  const submission = (job: object) => ({
+    version: "2.0",
+    routeKey: "POST /v1/jobs",
+    rawPath: "/v1/jobs",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify(job),
+    isBase64Encoded: false,
+    requestContext: { http: { method: "POST", path: "/v1/jobs" }, requestId: "r-1", routeKey: "POST /v1/jobs", stage: "$default" },
+  });
+
+  const chat: ChatMessage[] = [
+    { role: "system", content: "You answer in one line." },
+    { role: "user", content: "Which queue comes first?" },
+    { role: "assistant", content: "The oldest." },
+    { role: "user", content: "Why?" },
+  ];
+
+  it("ships the Llama-3 tokenizer beside the bundle, and bundles Llama 2's", () => {
+    for (const fn of ["jobs", "batcher"]) {
+      expect(entries[fn]?.filter((e) => e.startsWith("node_modules/")).sort()).toEqual([
+        "node_modules/llama3-tokenizer-js/LICENSE.md",
+        "node_modules/llama3-tokenizer-js/bundle/llama3-tokenizer-with-baked-data.js",
+        "node_modules/llama3-tokenizer-js/package.json",
+      ]);
+    }
+  });
+
+  it("counts the tokens of Llama-3 and Llama-2 prompts and chats in the jobs function", async () => {
+    const jobs: { model: string; tokenizer: TokenizerName; request: { prompt?: string; messages?: ChatMessage[] } }[] = [
+      { model: "llama-3-8b", tokenizer: "llama3", request: { prompt: "Write a haiku about queues." } },
+      { model: "llama-3-1b", tokenizer: "llama3", request: { messages: chat } },
+      { model: "llama-2-7b", tokenizer: "llama2", request: { prompt: "Write a haiku about queues." } },
+      { model: "llama-2-7b", tokenizer: "llama2", request: { messages: chat } },
+    ];
+    const run = await runAlone("jobs", jobs.map((j) => submission({ model: j.model, max_tokens: 16, ...j.request })));
+    const table = localDocumentClient(dynamodb.endpoint);
+    for (const [i, job] of jobs.entries()) {
+      const response = run.responses[i];
+      expect(response?.statusCode, response?.body).toBe(202);
+      const { job_id } = JSON.parse(response?.body ?? "{}") as { job_id: string };
+      const stored = (await table.send(new GetCommand({ TableName: "batchline-pkg-jobs", Key: { job_id } }))).Item;
+      expect(stored?.prompt_tokens).toBe(tokenCounter(job.tokenizer).countPrompt(promptTextOf(job.request, job.tokenizer)));
+    }
+    expect(run.tokenizerPath).toBe(join(unpacked, "jobs", "node_modules", "llama3-tokenizer-js", "bundle", "llama3-tokenizer-with-baked-data.js"));
+  });
+
+  it("loads the batcher, whose Llama-3 tokenizer resolves inside its package", async () => {
+    const run = await runAlone("batcher");
+    expect(run.tokenizerPath).toBe(join(unpacked, "batcher", "node_modules", "llama3-tokenizer-js", "bundle", "llama3-tokenizer-with-baked-data.js"));
+    expect(run.llama3Tokens).toBe(tokenCounter("llama3").countPrompt("Write a haiku about queues."));
+  });
+});
+
+/**
+ * The child: imports the handler as Lambda's runtime does and calls it with each event (argv:
+ * handler file, events file, result file). Then it resolves and loads the Llama-3 tokenizer the
+ * way shared/core/tokens.ts does, from the bundle's own file (null where it is not there).
+ */
+const RUNNER = `
+import { createRequire } from "node:module";
+import { readFileSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+const [file, eventsFile, resultFile] = process.argv.slice(2);
+const url = pathToFileURL(file).href;
+const { handler } = await import(url);
+const context = {
+  functionName: "batchline-pkg-fn", functionVersion: "$LATEST", memoryLimitInMB: "512", awsRequestId: "req-1",
+  invokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:batchline-pkg-fn",
+  logGroupName: "/aws/lambda/batchline-pkg-fn", logStreamName: "local", callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => 29000,
+};
+const responses = [];
+for (const event of JSON.parse(readFileSync(eventsFile, "utf8"))) responses.push(await handler(event, context));
+const require = createRequire(url);
+let tokenizerPath = null, llama3Tokens = null;
+try {
+  tokenizerPath = require.resolve("llama3-tokenizer-js");
+  llama3Tokens = require("llama3-tokenizer-js").default.encode("Write a haiku about queues.", { bos: true, eos: false }).length;
+} catch {}
+writeFileSync(resultFile, JSON.stringify({ tokenizerPath, llama3Tokens, responses }));
+process.exit(0);
+`;
