@@ -1,22 +1,32 @@
 // One IAM role per function, each allowed only what its code calls (least privilege), resolved by
 // osls through ${file(infra/iam.cjs):roles}; functions pick theirs with `role:` in serverless.yml.
 // The table below is the whole policy: a function, the tables and actions it uses, and the rest.
+// Every statement names its resources: the function's own log group, the tables and the indexes
+// it queries, the queues, the WebSocket stage's connections. The one exception is X-Ray's, whose
+// actions have no resource to name (AWS requires "*").
 const { routeQueueArns, deadLetterQueueArns } = require("./serverless-routes.cjs");
 
 const join = (...parts) => ({ "Fn::Join": ["", parts] });
+const partition = { Ref: "AWS::Partition" };
 const region = { Ref: "AWS::Region" };
 const account = { Ref: "AWS::AccountId" };
 
-const table = (prefix, name) => join("arn:aws:dynamodb:", region, ":", account, `:table/${prefix}-${name}`);
-const tableIndexes = (prefix, name) => join("arn:aws:dynamodb:", region, ":", account, `:table/${prefix}-${name}/index/*`);
+const tableArn = (prefix, name) => join("arn:", partition, ":dynamodb:", region, ":", account, `:table/${prefix}-${name}`);
+const indexArn = (prefix, name, index) => join("arn:", partition, ":dynamodb:", region, ":", account, `:table/${prefix}-${name}/index/${index}`);
+/** The indexes the code queries (IndexName in shared/aws), by table: Query on them needs their ARN. */
+const INDEXES = { jobs: ["batch-index"], batches: ["tenant-index"], subscriptions: ["connection-index"], "api-keys": ["tenant-index"] };
 
 const READ_KEY = { "api-keys": ["GetItem"] };
 /** Submitting charges the tenant's quotas; every terminal transition gives the job's slot back. */
 const QUOTAS = { tenants: ["GetItem"], usage: ["UpdateItem"] };
 const RELEASE = { usage: ["UpdateItem"] };
 const NOTIFY = { subscriptions: ["Query", "BatchWriteItem"] };
+/** SendMessage covers SendMessageBatch; the queue's URL comes from GetQueueUrl. */
 const SQS_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"];
-const SQS_CONSUME = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
+/** What Lambda's event source mapping does with the function's role: poll, delete, read attributes. */
+const SQS_MAPPING = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"];
+/** The batcher also pulls more itself (top-up) and puts jobs back with a delay. */
+const SQS_CONSUME = [...SQS_MAPPING, "sqs:ChangeMessageVisibility"];
 
 /** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, connections?, sagemaker? } */
 const POLICIES = {
@@ -55,22 +65,39 @@ const POLICIES = {
   },
   deadLetter: {
     tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"] },
-    deadLetterQueues: SQS_CONSUME,
+    deadLetterQueues: SQS_MAPPING,
     connections: true,
   },
 };
 
-function statements(prefix, policy) {
+/**
+ * @param fn the function's name in serverless.yml: its log group is /aws/lambda/<prefix>-<fn>
+ * @param stage the WebSocket API's stage, the only one whose connections it may post to
+ * @param tracing X-Ray on: the function's segments go to X-Ray
+ */
+function statements({ prefix, stage, fn, tracing }, policy) {
   const list = [
-    { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [join("arn:aws:logs:", region, ":", account, `:log-group:/aws/lambda/${prefix}-*:*`)] },
+    // osls creates the log group (with its retention): the function only writes to it.
+    { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [join("arn:", partition, ":logs:", region, ":", account, `:log-group:/aws/lambda/${prefix}-${fn}:*`)] },
   ];
   for (const [name, actions] of Object.entries(policy.tables ?? {})) {
-    list.push({ Effect: "Allow", Action: actions.map((a) => `dynamodb:${a}`), Resource: [table(prefix, name), tableIndexes(prefix, name)] });
+    const indexes = actions.includes("Query") ? (INDEXES[name] ?? []).map((index) => indexArn(prefix, name, index)) : [];
+    list.push({ Effect: "Allow", Action: actions.map((a) => `dynamodb:${a}`), Resource: [tableArn(prefix, name), ...indexes] });
   }
   if (policy.routeQueues) list.push({ Effect: "Allow", Action: policy.routeQueues, Resource: routeQueueArns() });
   if (policy.deadLetterQueues) list.push({ Effect: "Allow", Action: policy.deadLetterQueues, Resource: deadLetterQueueArns() });
   if (policy.connections) {
-    list.push({ Effect: "Allow", Action: ["execute-api:ManageConnections"], Resource: [join("arn:aws:execute-api:", region, ":", account, ":", { Ref: "WebsocketsApi" }, "/*/POST/@connections/*")] });
+    // PostToConnection only (POST @connections/{id}), on this stage's connections.
+    list.push({
+      Effect: "Allow",
+      Action: ["execute-api:ManageConnections"],
+      Resource: [join("arn:", partition, ":execute-api:", region, ":", account, ":", { Ref: "WebsocketsApi" }, `/${stage}/POST/@connections/*`)],
+    });
+  }
+  if (tracing) {
+    // X-Ray's PutTraceSegments and PutTelemetryRecords have no resource type: "*" is the only
+    // resource AWS takes for them (AWSXRayDaemonWriteAccess grants them the same way).
+    list.push({ Effect: "Allow", Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], Resource: ["*"] });
   }
   if (policy.sagemaker) {
     list.push({
@@ -85,8 +112,11 @@ function statements(prefix, policy) {
 /** "wsConnect" -> "WsConnectRole": the logical id serverless.yml names in `role:`. */
 const roleId = (fn) => `${fn.charAt(0).toUpperCase()}${fn.slice(1)}Role`;
 
-module.exports.roles = async ({ resolveVariable }) => {
-  const prefix = await resolveVariable("self:custom.prefix");
+/**
+ * The roles as CloudFormation resources, one per function of POLICIES.
+ * @param options.tracing X-Ray on (provider.tracing.lambda): each role may send its segments
+ */
+function roleResources({ prefix, stage, tracing }) {
   const resources = {};
   for (const [fn, policy] of Object.entries(POLICIES)) {
     resources[roleId(fn)] = {
@@ -96,9 +126,19 @@ module.exports.roles = async ({ resolveVariable }) => {
           Version: "2012-10-17",
           Statement: [{ Effect: "Allow", Principal: { Service: ["lambda.amazonaws.com"] }, Action: ["sts:AssumeRole"] }],
         },
-        Policies: [{ PolicyName: `${prefix}-${fn}`, PolicyDocument: { Version: "2012-10-17", Statement: statements(prefix, policy) } }],
+        Policies: [{ PolicyName: `${prefix}-${fn}`, PolicyDocument: { Version: "2012-10-17", Statement: statements({ prefix, stage, fn, tracing }, policy) } }],
       },
     };
   }
   return { Resources: resources };
-};
+}
+
+module.exports.roleResources = roleResources;
+
+module.exports.roles = async ({ resolveVariable }) =>
+  roleResources({
+    prefix: await resolveVariable("self:custom.prefix"),
+    stage: await resolveVariable("sls:stage"),
+    // true, false, or osls's Active / PassThrough modes
+    tracing: Boolean(await resolveVariable("self:provider.tracing.lambda")),
+  });
