@@ -1,0 +1,304 @@
+import { createRequire } from "node:module";
+import { beforeAll, describe, expect, it } from "vitest";
+import { packageTemplate } from "#local/template";
+
+// What the stack that deploys to AWS holds, read from the CloudFormation `osls package`
+// generates: once with every stage knob at its default, once with each set (`--param`), as a
+// stage's `params` would.
+
+type Resource = {
+  Type: string;
+  Properties: Record<string, any>;
+  DependsOn?: string | string[];
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+};
+type Template = { Resources: Record<string, Resource>; Outputs: Record<string, { Value: unknown }> };
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+const projectDir = process.cwd();
+const stage = "aws";
+const prefix = `batchline-${stage}`;
+const knobs = {
+  tracing: "true",
+  logRetentionInDays: "90",
+  httpThrottlingBurstLimit: "11",
+  httpThrottlingRateLimit: "4.5",
+  websocketThrottlingBurstLimit: "7",
+  websocketThrottlingRateLimit: "3",
+  apiGatewayCloudWatchRole: "external",
+  tableDeletionPolicy: "Delete",
+};
+
+let defaults: Template;
+let knobbed: Template;
+
+beforeAll(async () => {
+  [defaults, knobbed] = (await Promise.all([packageTemplate({ projectDir, stage }), packageTemplate({ projectDir, stage, params: knobs })])) as [Template, Template];
+});
+
+const ofType = (t: Template, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+/** An ARN or URL the template builds with Fn::Join, as text: `{Ref}` for each Ref, `{X.Attr}` for each GetAtt. */
+function text(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") {
+    if ("Fn::Join" in value) {
+      const [separator, parts] = (value as { "Fn::Join": [string, unknown[]] })["Fn::Join"];
+      return parts.map(text).join(separator);
+    }
+    if ("Ref" in value) return `{${(value as { Ref: string }).Ref}}`;
+    if ("Fn::GetAtt" in value) return `{${(value as { "Fn::GetAtt": string[] })["Fn::GetAtt"].join(".")}}`;
+  }
+  return JSON.stringify(value);
+}
+const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+/** The logical id a `{ "Fn::GetAtt": [id, "Arn"] }` or `{ Ref: id }` points at. */
+const target = (value: any): string => value?.Ref ?? value?.["Fn::GetAtt"]?.[0];
+const statementsOf = (role: Resource): Statement[] => role.Properties.Policies.flatMap((p: any) => p.PolicyDocument.Statement);
+/** The roles the functions run with, by function logical id. */
+const functionRoles = (t: Template) => ofType(t, "AWS::Lambda::Function").map(([id, fn]) => [id, fn, t.Resources[target(fn.Properties.Role)]] as const);
+
+describe("queues", () => {
+  it("are each read by a mapping that reports batch item failures, with a batch AWS takes", () => {
+    const mappings = ofType(defaults, "AWS::Lambda::EventSourceMapping");
+    expect(mappings.length).toBeGreaterThan(0);
+    for (const [id, m] of mappings) {
+      expect(m.Properties.FunctionResponseTypes, id).toEqual(["ReportBatchItemFailures"]);
+      // AWS refuses a BatchSize over 10 without a batching window of at least 1 s.
+      const { BatchSize = 10, MaximumBatchingWindowInSeconds = 0 } = m.Properties;
+      expect(BatchSize <= 10 || MaximumBatchingWindowInSeconds >= 1, id).toBe(true);
+    }
+    const read = new Set(mappings.map(([, m]) => target(m.Properties.EventSourceArn)));
+    expect(ofType(defaults, "AWS::SQS::Queue").map(([id]) => id).sort()).toEqual([...read].sort());
+  });
+
+  it("hide a message for at least six times the timeout of the function that reads it, as AWS advises", () => {
+    for (const [, m] of ofType(defaults, "AWS::Lambda::EventSourceMapping")) {
+      const queue = defaults.Resources[target(m.Properties.EventSourceArn)];
+      const fn = defaults.Resources[target(m.Properties.FunctionName)];
+      expect(fn?.Properties.Timeout).toBeGreaterThan(0);
+      expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn!.Properties.Timeout);
+    }
+    // The batcher's, named: its timeout is the long one.
+    const batcher = defaults.Resources.BatcherLambdaFunction!.Properties.Timeout;
+    expect(batcher).toBeGreaterThanOrEqual(60);
+    for (const [, q] of ofType(defaults, "AWS::SQS::Queue").filter(([, q]) => q.Properties.RedrivePolicy)) {
+      expect(q.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * batcher);
+    }
+  });
+
+  it("each redrive to a dead-letter queue that keeps messages 14 days, all encrypted by SQS", () => {
+    const queues = ofType(defaults, "AWS::SQS::Queue");
+    const deadLetterIds = new Set(queues.flatMap(([, q]) => (q.Properties.RedrivePolicy ? [target(q.Properties.RedrivePolicy.deadLetterTargetArn)] : [])));
+    expect(deadLetterIds.size).toBeGreaterThan(0);
+    for (const [id, q] of queues) {
+      expect(q.Properties.SqsManagedSseEnabled, id).toBe(true);
+      if (deadLetterIds.has(id)) {
+        expect(q.Properties.MessageRetentionPeriod, id).toBe(14 * 24 * 3600);
+        expect(q.Properties.RedrivePolicy, id).toBeUndefined();
+      } else {
+        expect(q.Properties.RedrivePolicy?.maxReceiveCount, id).toBeGreaterThan(0);
+        expect(queues.map(([other]) => other), id).toContain(target(q.Properties.RedrivePolicy.deadLetterTargetArn));
+      }
+    }
+  });
+});
+
+describe("tables", () => {
+  // Tables whose records carry `expires_at`: a job and its batch (retention_days), idempotency
+  // keys, tickets, connections and their subscriptions, capacity leases, per-minute token usage.
+  const expiring = ["batches", "capacity", "connections", "idempotency-keys", "jobs", "subscriptions", "usage", "ws-tickets"];
+  // Lost with the stack, they would lose users' or operators' data.
+  const kept = ["api-keys", "batches", "idempotency-keys", "jobs", "route-settings", "tenants", "usage"];
+  const tables = (t: Template) => ofType(t, "AWS::DynamoDB::Table").map(([, r]) => [String(r.Properties.TableName).slice(prefix.length + 1), r] as const);
+
+  it("are on demand, encrypted with KMS and recoverable to a point in time", () => {
+    expect(tables(defaults)).toHaveLength(11);
+    for (const [name, t] of tables(defaults)) {
+      expect(t.Properties, name).toMatchObject({
+        BillingMode: "PAY_PER_REQUEST",
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+      });
+      expect(t.Properties.ProvisionedThroughput, name).toBeUndefined();
+    }
+  });
+
+  it("expire the records that carry expires_at, and only those tables", () => {
+    const withTtl = tables(defaults).filter(([, t]) => t.Properties.TimeToLiveSpecification);
+    expect(withTtl.map(([name]) => name).sort()).toEqual(expiring);
+    for (const [, t] of withTtl) expect(t.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });
+  });
+
+  it("of users' data outlive the stack and a replacement, unless the stage says Delete", () => {
+    for (const [name, t] of tables(defaults)) {
+      const policy = kept.includes(name) ? "Retain" : undefined;
+      expect([t.DeletionPolicy, t.UpdateReplacePolicy], name).toEqual([policy, policy]);
+    }
+    for (const [name, t] of tables(knobbed).filter(([name]) => kept.includes(name))) {
+      expect([t.DeletionPolicy, t.UpdateReplacePolicy], name).toEqual(["Delete", "Delete"]);
+    }
+  });
+});
+
+describe("APIs", () => {
+  const stages = (t: Template) => ({ http: t.Resources.HttpApiStage!, websocket: t.Resources.WebsocketsDeploymentStage! });
+
+  it("throttle every route of both stages, with the stage's own limits where it sets them", () => {
+    const { http, websocket } = stages(defaults);
+    for (const s of [http, websocket]) {
+      expect(Number(s.Properties.DefaultRouteSettings.ThrottlingBurstLimit)).toBeGreaterThan(0);
+      expect(Number(s.Properties.DefaultRouteSettings.ThrottlingRateLimit)).toBeGreaterThan(0);
+    }
+    const set = stages(knobbed);
+    expect(set.http.Properties.DefaultRouteSettings).toMatchObject({ ThrottlingBurstLimit: 11, ThrottlingRateLimit: 4.5 });
+    expect(set.websocket.Properties.DefaultRouteSettings).toMatchObject({ ThrottlingBurstLimit: 7, ThrottlingRateLimit: 3 });
+  });
+
+  it("log every request as a line of JSON into a log group of the stack, and WebSocket errors without the frames", () => {
+    for (const s of Object.values(stages(defaults))) {
+      const { DestinationArn, Format } = s.Properties.AccessLogSettings;
+      const group = ofType(defaults, "AWS::Logs::LogGroup").find(([id]) => text(DestinationArn).includes(id) || target(DestinationArn) === id);
+      expect(group).toBeDefined();
+      // $context.error.messageString is a quoted JSON string of its own.
+      const line = JSON.parse(String(Format).replaceAll("$context.error.messageString", '"x"'));
+      expect(line).toMatchObject({ requestId: "$context.requestId", ip: "$context.identity.sourceIp", status: "$context.status" });
+    }
+    expect(stages(defaults).websocket.Properties.DefaultRouteSettings).toMatchObject({ LoggingLevel: "ERROR", DataTraceEnabled: false });
+  });
+
+  it("set API Gateway's account role for WebSocket logging before the stage, unless the stage says the account has one", () => {
+    const account = defaults.Resources.ApiGatewayAccount;
+    expect(account?.Type).toBe("AWS::ApiGateway::Account");
+    expect(target(account?.Properties.CloudWatchRoleArn)).toBe("ApiGatewayCloudWatchRole");
+    expect(list(stages(defaults).websocket.DependsOn ?? [])).toContain("ApiGatewayAccount");
+    expect(knobbed.Resources.ApiGatewayAccount).toBeUndefined();
+    expect(knobbed.Resources.ApiGatewayCloudWatchRole).toBeUndefined();
+    // Not osls's custom resource: a function allowed to create roles and attach any policy.
+    for (const t of [defaults, knobbed]) expect(Object.values(t.Resources).map((r) => r.Type)).not.toContain("Custom::ApiGatewayAccountRole");
+  });
+});
+
+describe("outputs", () => {
+  it("give clients and ops every URL and name: the APIs, each queue, each table, the prefix", () => {
+    const outputs = defaults.Outputs;
+    expect(text(outputs.HttpApiUrl?.Value)).toMatch(/^https:\/\/\{HttpApi\}\.execute-api\./);
+    expect(text(outputs.ServiceEndpointWebsocket?.Value)).toMatch(new RegExp(`^wss://\\{WebsocketsApi\\}\\.execute-api\\..*/${stage}$`));
+    expect(text(outputs.WebsocketManagementEndpoint?.Value)).toMatch(new RegExp(`^https://\\{WebsocketsApi\\}\\.execute-api\\..*/${stage}$`));
+    expect(outputs.ResourcePrefix?.Value).toBe(prefix);
+    expect(outputs.Stage?.Value).toBe(stage);
+    const refs = new Set(Object.values(outputs).map((o) => target(o.Value)));
+    for (const [id] of [...ofType(defaults, "AWS::SQS::Queue"), ...ofType(defaults, "AWS::DynamoDB::Table")]) expect(refs, id).toContain(id);
+  });
+});
+
+describe("functions", () => {
+  it("each run with a role of their own", () => {
+    const roles = functionRoles(defaults);
+    expect(roles.length).toBeGreaterThan(0);
+    expect(new Set(roles.map(([, fn]) => target(fn.Properties.Role))).size).toBe(roles.length);
+    for (const [id, , role] of roles) expect(role?.Type, id).toBe("AWS::IAM::Role");
+    expect(defaults.Resources.IamRoleLambdaExecution).toBeUndefined();
+  });
+
+  it("keep their logs and the APIs' for the stage's retention", () => {
+    for (const [t, days] of [[defaults, 30], [knobbed, 90]] as const) {
+      const groups = ofType(t, "AWS::Logs::LogGroup").map(([, g]) => g.Properties);
+      for (const [id, fn] of ofType(t, "AWS::Lambda::Function")) {
+        expect(groups.map((g) => g.LogGroupName), id).toContain(`/aws/lambda/${fn.Properties.FunctionName}`);
+      }
+      expect(groups.map((g) => g.LogGroupName)).toEqual(expect.arrayContaining([`/aws/http-api/${prefix}`, `/aws/websocket/${prefix}`]));
+      for (const g of groups) expect(Number(g.RetentionInDays), g.LogGroupName).toBe(days);
+    }
+  });
+
+  it("are traced by X-Ray only when the stage turns tracing on, and may then send segments", () => {
+    const xray = (role: Resource) => statementsOf(role).filter((s) => list(s.Action).some((a) => a.startsWith("xray:")));
+    for (const [id, fn, role] of functionRoles(defaults)) {
+      expect(fn.Properties.TracingConfig, id).toBeUndefined();
+      expect(xray(role!), id).toEqual([]);
+    }
+    for (const [id, fn, role] of functionRoles(knobbed)) {
+      expect(fn.Properties.TracingConfig, id).toEqual({ Mode: "Active" });
+      expect(xray(role!), id).toEqual([{ Effect: "Allow", Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], Resource: ["*"] }]);
+    }
+  });
+});
+
+describe("IAM", () => {
+  const roles = (t: Template) => ofType(t, "AWS::IAM::Role");
+
+  /**
+   * Actions with no resource type, which AWS grants on "*" only (the Service Authorization
+   * Reference lists no resource for them): X-Ray's segments (the functions, when traced), ECR's
+   * token and CloudWatch's metrics (the SageMaker endpoint's execution role).
+   */
+  const starOnly = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"];
+
+  it("allows no wildcard action, and a bare * resource only to actions that AWS grants on * alone", () => {
+    for (const t of [defaults, knobbed]) {
+      for (const [id, role] of roles(t)) {
+        for (const s of statementsOf(role)) {
+          expect(s.Effect, id).toBe("Allow");
+          for (const action of list(s.Action)) expect(action, id).not.toContain("*");
+          const resources = list(s.Resource as unknown).map(text);
+          if (resources.includes("*")) {
+            expect(starOnly, id).toEqual(expect.arrayContaining(list(s.Action)));
+            continue;
+          }
+          for (const resource of resources) {
+            expect(resource, `${id}: ${list(s.Action).join(",")}`).not.toBe("*");
+            expect(resource, id).not.toMatch(/^arn:\{AWS::Partition\}:[a-z-]+:\{AWS::Region\}:\{AWS::AccountId\}:\*$/);
+          }
+        }
+      }
+    }
+  });
+
+  it("lets a function write only to its own log group and post only to the stage's connections", () => {
+    for (const [id, fn, role] of functionRoles(defaults)) {
+      const resources = statementsOf(role!).flatMap((s) => list(s.Action).map((a) => [a, list(s.Resource as unknown).map(text)] as const));
+      const logs = resources.filter(([a]) => a.startsWith("logs:"));
+      expect(logs.map(([a]) => a).sort(), id).toEqual(["logs:CreateLogStream", "logs:PutLogEvents"]);
+      for (const [, r] of logs) expect(r, id).toEqual([`arn:{AWS::Partition}:logs:{AWS::Region}:{AWS::AccountId}:log-group:/aws/lambda/${fn.Properties.FunctionName}:*`]);
+      for (const [, r] of resources.filter(([a]) => a === "execute-api:ManageConnections")) {
+        expect(r, id).toEqual([`arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{WebsocketsApi}/${stage}/POST/@connections/*`]);
+      }
+    }
+  });
+
+  it("names DynamoDB indexes one by one, only for functions that query", () => {
+    for (const [id, role] of roles(defaults)) {
+      for (const s of statementsOf(role).filter((s) => list(s.Action).some((a) => a.startsWith("dynamodb:")))) {
+        const indexes = list(s.Resource as unknown).map(text).filter((r) => r.includes("/index/"));
+        for (const index of indexes) expect(index, id).toMatch(/\/index\/[a-z-]+$/);
+        if (!list(s.Action).includes("dynamodb:Query")) expect(indexes, id).toEqual([]);
+      }
+    }
+  });
+});
+
+describe("the API Gateway settings generator", () => {
+  const { apiGatewayResources } = createRequire(import.meta.url)("../../infra/api-gateway.cjs") as {
+    apiGatewayResources: (options: { api: unknown; websocketLogs?: unknown; stage: string }) => unknown;
+  };
+  const api = {
+    http: { throttlingBurstLimit: 10, throttlingRateLimit: 5 },
+    websocket: { throttlingBurstLimit: 10, throttlingRateLimit: 5 },
+    cloudWatchRole: "stack",
+  };
+
+  it("takes limits given as text, as --param gives them", () => {
+    const out = apiGatewayResources({ api: { ...api, http: { throttlingBurstLimit: "20", throttlingRateLimit: "2.5" } }, stage: "s" }) as any;
+    expect(out.extensions.HttpApiStage.Properties.DefaultRouteSettings).toEqual({ DetailedMetricsEnabled: false, ThrottlingBurstLimit: 20, ThrottlingRateLimit: 2.5 });
+  });
+
+  it.each([
+    ["a burst that is not a whole number", { ...api, http: { ...api.http, throttlingBurstLimit: 1.5 } }, /http.throttlingBurstLimit/],
+    ["a rate of zero", { ...api, websocket: { ...api.websocket, throttlingRateLimit: "0" } }, /websocket.throttlingRateLimit/],
+    ["a missing limit", { ...api, http: {} }, /http.throttlingBurstLimit/],
+    ["an unknown role mode", { ...api, cloudWatchRole: "maybe" }, /cloudWatchRole/],
+  ])("refuses %s", (_, bad, message) => {
+    expect(() => apiGatewayResources({ api: bad, stage: "s" })).toThrow(message);
+  });
+});
