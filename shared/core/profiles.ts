@@ -2,10 +2,10 @@
  * Latency profiles of one GPU copy of a model. The fit is the one latency model of DESIGN.md
  * decision 6: decode step = a + c·B + b·Σctx, prefill = max(p0, prompt tokens / r).
  *
- * The H100 profiles are measurements (../shared/calibration/calibrate.py). The A10G, A100 and
- * FP8 profiles are derived from the Llama-2-7B H100 measurement by roofline: the same fraction of
- * each GPU's peak memory bandwidth and tensor FLOPs that the H100 achieved, applied to the other
- * GPU's peaks (docs/gpu-profiles.md shows every number).
+ * The H100 profiles are measurements (docs/calibration.md; tools/calibration/calibrate.py took
+ * them). The A10G, A100 and FP8 profiles are derived from the Llama-2-7B H100 measurement by
+ * roofline: the same fraction of each GPU's peak memory bandwidth and tensor FLOPs that the H100
+ * achieved, applied to the other GPU's peaks (docs/gpu-profiles.md shows every number).
  */
 export type LatencyProfile = {
   readonly name: string;
@@ -23,7 +23,7 @@ export type LatencyProfile = {
   readonly kvCapacityTokens: number;
 };
 
-/** Peak figures of one GPU, dense (no sparsity), from ../shared/research/performance-anchors.md §1.1. */
+/** Peak figures of one GPU, dense (no sparsity): docs/gpu-profiles.md, "The GPUs", says where each comes from. */
 export type GpuSpec = {
   readonly memoryBytes: number;
   readonly bandwidthBytesPerS: number;
@@ -72,7 +72,10 @@ const measured = {
   kvReadEfficiency: llama2_7b.kvBytesPerTokenBf16 / (h100Llama2.decodePerContextTokenMs / 1000) / h100.bandwidthBytesPerS,
   prefillFlopsEfficiency: (h100Llama2.prefillTokensPerMs * 1000 * flopsPerToken) / h100.bf16FlopsPerS,
 };
-/** FP8 GEMMs reach a smaller share of their peak than BF16 ones (performance-anchors.md §6.1, η_f 0.5). */
+/**
+ * FP8 GEMMs reach a smaller share of their peak than BF16 ones (docs/gpu-profiles.md, "Checks against
+ * published measurements").
+ */
 const FP8_FLOPS_EFFICIENCY = 0.5;
 
 /**

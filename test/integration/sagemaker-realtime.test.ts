@@ -4,7 +4,7 @@ import { createComponentEngine, type Outcome } from "#local/sagemaker/component"
 import { componentOf, routesCatalog } from "../helpers/sagemaker.ts";
 
 /**
- * The rolling engine against the calibration table of ../shared/calibration (Llama-2-7B on an
+ * The rolling engine against the calibration anchors of docs/calibration.md (Llama-2-7B on an
  * H100, 512 prompt + 512 new tokens): its own simulated times, and the wall-clock times a real
  * clock gives them. The three batches run at once, each on a copy of its own, to keep the wall
  * time of the test to the longest batch.

@@ -7,7 +7,7 @@ const requests = (count: number, promptTokens: number, newTokens: number) =>
   Array.from({ length: count }, () => ({ promptTokens, newTokens }));
 
 describe("latency model", () => {
-  // Anchors of ../shared/calibration/README.md: Llama-2-7B, 512 prompt + 512 new tokens, static batches.
+  // Anchors of docs/calibration.md: Llama-2-7B, 512 prompt + 512 new tokens, static batches.
   it.each([
     { batch: 1, seconds: 3.1 },
     { batch: 16, seconds: 4.3 },
@@ -96,7 +96,7 @@ describe("GPU profiles derived by roofline from the H100 measurement (docs/gpu-p
   });
 
   it.each([
-    // performance-anchors.md §2.1: TGI on ml.g5.2xlarge, Llama-2-7B, one stream: 32.7 ms per token.
+    // TGI on ml.g5.2xlarge, Llama-2-7B, one stream: 32.7 ms per token (sources: docs/gpu-profiles.md).
     { what: "A10G, one stream, ~300-token context", ms: () => decodeStepMs(getProfile("llama2-7b-bf16-a10g"), 1, 300), measured: 32.7 },
     // TensorRT-LLM on A100-80GB FP16, LLaMA-7B, batch 60, 128 in / 2048 out: 1,928 tokens/s, 31.1 ms a step.
     { what: "A100-80GB, batch 60 at 128 + 1024 context", ms: () => decodeStepMs(getProfile("llama2-7b-bf16-a100-80gb"), 60, 60 * 1152), measured: 60_000 / 1928 },

@@ -2,8 +2,9 @@ import type { EngineMode } from "#shared/core/routes";
 
 /**
  * SageMaker runtime error replies, in the shape the AWS SDK v3 (restJson1) deserialises: it takes
- * the exception name from `x-amzn-errortype` and the message from the JSON body
- * (../shared/research/eco-verification.md section 4). Each says which SDK exception it becomes.
+ * the exception name from `x-amzn-errortype` (anything after a `:` dropped; without the header,
+ * from the body's `__type` or `code`) and the message from the JSON body, as checked with client
+ * 3.1164. Each says which SDK exception it becomes (test/integration/sagemaker-errors.test.ts).
  */
 export type Reply = {
   readonly status: number;
