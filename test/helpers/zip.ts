@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
+import { dirname, resolve, sep } from "node:path";
 import { inflateRawSync } from "node:zlib";
 
 /**
@@ -37,5 +37,3 @@ export async function unzip(file: string, dir: string): Promise<string[]> {
   }
   return names;
 }
-
-export const entryPath = (dir: string, name: string) => join(dir, ...name.split("/"));
