@@ -31,14 +31,32 @@ export type KvAdmission = (typeof kvAdmissionModes)[number];
 export const tokenizerNames = ["llama2", "llama3"] as const;
 export type TokenizerName = (typeof tokenizerNames)[number];
 
-const endpointSchema = z.strictObject({
-  instance_type: z.string().min(1),
-  instance_count: positiveInt,
-  gpus_per_instance: positiveInt,
-  /** One of the GPUs in shared/core/profiles.ts (h100-80gb, a100-40gb, a100-80gb, a10g-24gb). */
-  gpu: z.string().min(1),
-  price_per_instance_hour: z.number().nonnegative(),
-});
+/**
+ * SageMaker's names (endpoint, inference component, model): letters, digits and single or
+ * repeated hyphens between them, at most 63 characters once deployed with the stage prefix.
+ */
+export const SAGEMAKER_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/;
+export const SAGEMAKER_NAME_MAX_LENGTH = 63;
+
+/**
+ * Managed instance scaling of the endpoint's one production variant: SageMaker adds instances
+ * (up to max_instance_count) when component copies need room, and removes idle ones down to
+ * min_instance_count. 0 lets the endpoint scale in to no instance at all once every component on
+ * it has scaled in to zero copies. Both default to instance_count (a fixed fleet).
+ */
+const endpointSchema = z
+  .strictObject({
+    instance_type: z.string().min(1),
+    /** Instances at creation (the variant's InitialInstanceCount). */
+    instance_count: positiveInt,
+    gpus_per_instance: positiveInt,
+    /** One of the GPUs in shared/core/profiles.ts (h100-80gb, a100-40gb, a100-80gb, a10g-24gb). */
+    gpu: z.string().min(1),
+    price_per_instance_hour: z.number().nonnegative(),
+    min_instance_count: z.number().int().nonnegative().optional(),
+    max_instance_count: positiveInt.optional(),
+  })
+  .transform((e) => ({ ...e, min_instance_count: e.min_instance_count ?? e.instance_count, max_instance_count: e.max_instance_count ?? e.instance_count }));
 
 const limitsSchema = z.strictObject({
   max_sequences: positiveInt,
@@ -69,6 +87,22 @@ const autoscalingSchema = z
   })
   .refine((a) => a.min_copies <= a.max_copies, { message: "min_copies must not exceed max_copies" });
 
+/** SageMaker's bounds of an inference component's startup timeouts, seconds. */
+const startupTimeout = z.number().int().min(60).max(3600);
+
+/**
+ * What the deployed container serves: the weights (a Hugging Face model id, or an S3 location of
+ * uncompressed weights, or of a model.tar.gz) and extra container environment, which overrides
+ * what infra/sagemaker.cjs derives from the component (engine, GPUs, limits).
+ */
+const modelSchema = z
+  .strictObject({
+    hf_model_id: z.string().regex(/^[\w.-]+\/[\w.-]+$/, "a Hugging Face model id: <organization>/<model>").optional(),
+    s3_uri: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, "an S3 location: s3://<bucket>/<prefix>/ or s3://<bucket>/<key>.tar.gz").optional(),
+    environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name"), z.string()).default({}),
+  })
+  .refine((m) => (m.hf_model_id === undefined) !== (m.s3_uri === undefined), { message: "give exactly one of hf_model_id or s3_uri" });
+
 const componentSchema = z.strictObject({
   endpoint: name,
   profile: z.enum(profileNames),
@@ -83,6 +117,14 @@ const componentSchema = z.strictObject({
   warmup_seconds: z.number().nonnegative().default(300),
   /** Absent: the component keeps its `copies` (a fixed fleet). */
   autoscaling: autoscalingSchema.optional(),
+  /** The deployed model (infra/sagemaker.cjs needs it; the embedded stack's emulator does not). */
+  model: modelSchema.optional(),
+  /** Host memory SageMaker reserves for one copy (MinMemoryRequiredInMb); default: the weights plus 8 GiB. */
+  min_memory_mb: positiveInt.optional(),
+  /** Seconds a new copy may take to download its weights (ModelDataDownloadTimeoutInSeconds); default from warmup_seconds. */
+  model_download_timeout_seconds: startupTimeout.optional(),
+  /** Seconds a new copy may take to pass its first health check (ContainerStartupHealthCheckTimeoutInSeconds); default from warmup_seconds. */
+  startup_health_check_timeout_seconds: startupTimeout.optional(),
 });
 
 /**
@@ -165,6 +207,7 @@ export const routesFileSchema = z
         ctx.addIssue({ code: "custom", path: ["endpoints", endpointName], message: `components do not fit its instances: ${plan.message}` });
       }
     }
+    deploymentChecks(file, ctx);
     for (const [id, route] of Object.entries(file.routes)) {
       route.components.forEach((component, i) => {
         if (!file.components[component]) {
@@ -187,6 +230,52 @@ export const routesFileSchema = z
       }
     }
   });
+
+/**
+ * What SageMaker and Application Auto Scaling would refuse, or could never do, with the
+ * endpoints and components as written: checked here so that the template generator
+ * (infra/sagemaker.cjs) and the embedded stack refuse the same routes file.
+ */
+function deploymentChecks(file: RoutesFileInput, ctx: z.RefinementCtx): void {
+  for (const [kind, names] of [["endpoints", Object.keys(file.endpoints)], ["components", Object.keys(file.components)]] as const) {
+    for (const id of names) {
+      if (!SAGEMAKER_NAME.test(id)) {
+        ctx.addIssue({ code: "custom", path: [kind, id], message: `"${id}" is not a SageMaker name: letters, digits and hyphens between them (no '.', no leading or trailing '-')` });
+      }
+    }
+  }
+  for (const [endpointName, endpoint] of Object.entries(file.endpoints)) {
+    const { min_instance_count: min, max_instance_count: max, instance_count: initial } = endpoint;
+    if (min > initial || initial > max) {
+      ctx.addIssue({ code: "custom", path: ["endpoints", endpointName], message: `instance_count ${initial} must lie within min_instance_count ${min} and max_instance_count ${max} (managed instance scaling)` });
+    }
+    const hosted = Object.entries(file.components).filter(([, c]) => c.endpoint === endpointName);
+    if (min === 0) {
+      // The endpoint scales in to zero instances only when no copy is left on it: every component
+      // must be registered with Application Auto Scaling at a minimum of zero copies.
+      const keepers = hosted.filter(([, c]) => (c.autoscaling?.min_copies ?? c.copies) > 0).map(([id, c]) => `${id} (${c.autoscaling ? `autoscaling.min_copies ${c.autoscaling.min_copies}` : `${c.copies} fixed ${c.copies === 1 ? "copy" : "copies"}, no autoscaling`})`);
+      if (keepers.length > 0) {
+        ctx.addIssue({ code: "custom", path: ["endpoints", endpointName, "min_instance_count"], message: `min_instance_count 0 is never reached: ${keepers.join(", ")} always keeps a copy on an instance; give those components autoscaling with min_copies 0, or keep min_instance_count at 1 or more` });
+      }
+    }
+    for (const [id, component] of hosted) {
+      if (component.accelerators_per_copy > endpoint.gpus_per_instance) {
+        ctx.addIssue({ code: "custom", path: ["components", id, "accelerators_per_copy"], message: `a copy needs ${component.accelerators_per_copy} GPUs on one instance; ${endpoint.instance_type} instances of endpoint ${endpointName} have ${endpoint.gpus_per_instance}` });
+        continue;
+      }
+      const most = component.autoscaling?.max_copies ?? component.copies;
+      const plan = planPlacement({ instance_count: max, gpus_per_instance: endpoint.gpus_per_instance }, [{ component: id, gpusPerCopy: component.accelerators_per_copy, copies: most }]);
+      if (!plan.ok) {
+        ctx.addIssue({ code: "custom", path: ["components", id, component.autoscaling ? "autoscaling" : "copies"], message: `${most} copies of ${component.accelerators_per_copy} GPUs never fit endpoint ${endpointName} at its max_instance_count ${max}: ${plan.message}` });
+      }
+    }
+  }
+}
+
+type RoutesFileInput = {
+  readonly endpoints: Record<string, z.output<typeof endpointSchema>>;
+  readonly components: Record<string, z.output<typeof componentSchema>>;
+};
 
 export type RoutesFile = z.infer<typeof routesFileSchema>;
 export type EndpointSpec = RoutesFile["endpoints"][string];
@@ -269,4 +358,31 @@ function tightestLimits(components: readonly Component[]): ComponentLimits {
 export function gpuHourPrice(component: Component): number {
   const spec = component.endpointSpec;
   return spec.price_per_instance_hour / spec.gpus_per_instance;
+}
+
+/** What a deployed copy of a component asks SageMaker for, with the defaults resolved. */
+export type DeploymentSettings = {
+  readonly minMemoryMb: number;
+  readonly modelDataDownloadTimeoutSeconds: number;
+  readonly containerStartupHealthCheckTimeoutSeconds: number;
+};
+
+/** Host memory a copy needs beside its weights: the serving process, tokenizer, CUDA context. */
+const SERVER_OVERHEAD_MB = 8 * 1024;
+
+/**
+ * The inference component's resource requirements and startup timeouts. Memory defaults to the
+ * weights (they pass through host memory on load) plus 8 GiB, rounded up to whole GiB; each
+ * timeout to twice warmup_seconds, the start-up a copy is expected to take, within SageMaker's
+ * 60-3600 s.
+ */
+export function deploymentSettings(component: ComponentSpec): DeploymentSettings {
+  const weightsMb = profileHardware(component.profile).footprint.weightBytes / 2 ** 20;
+  const minMemoryMb = component.min_memory_mb ?? Math.ceil((weightsMb + SERVER_OVERHEAD_MB) / 1024) * 1024;
+  const fromWarmup = Math.min(3600, Math.max(60, Math.ceil(2 * component.warmup_seconds)));
+  return {
+    minMemoryMb,
+    modelDataDownloadTimeoutSeconds: component.model_download_timeout_seconds ?? fromWarmup,
+    containerStartupHealthCheckTimeoutSeconds: component.startup_health_check_timeout_seconds ?? fromWarmup,
+  };
 }

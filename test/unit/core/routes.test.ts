@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { planPlacement } from "#shared/core/placement";
-import { buildRouteCatalog, RoutesFileError } from "#shared/core/routes";
+import { buildRouteCatalog, deploymentSettings, RoutesFileError } from "#shared/core/routes";
 
 /** infra/routes.yml as parsed YAML, untyped: each test reaches in to change one value. */
 const routesFile = (): any => parseYaml(readFileSync("infra/routes.yml", "utf8"));
@@ -157,5 +157,144 @@ describe("buildRouteCatalog", () => {
 
     // Act & Assess
     expect(buildRouteCatalog(raw).components.get("llama-2-7b-ic")?.limits.token_budget).toBe(200_000);
+  });
+});
+
+describe("buildRouteCatalog: what SageMaker would refuse, or never do", () => {
+  it("defaults managed instance scaling to the endpoint's instance_count", () => {
+    // Prepare
+    const raw = routesFile();
+    delete raw.endpoints["batchline-h100"].min_instance_count;
+    delete raw.endpoints["batchline-h100"].max_instance_count;
+
+    // Act
+    const endpoint = buildRouteCatalog(raw).endpoints.get("batchline-h100");
+
+    // Assess
+    expect(endpoint).toMatchObject({ instance_count: 1, min_instance_count: 1, max_instance_count: 1 });
+  });
+
+  it("lets an endpoint scale in to zero instances when every component on it can scale in to zero copies", () => {
+    // Prepare
+    const raw = routesFile();
+    raw.endpoints["batchline-h100"].min_instance_count = 0;
+    raw.components["llama-2-7b-ic"].autoscaling.min_copies = 0;
+
+    // Act & Assess
+    expect(buildRouteCatalog(raw).endpoints.get("batchline-h100")?.min_instance_count).toBe(0);
+  });
+
+  it("lets a component scale in to zero copies on an endpoint that keeps its instance", () => {
+    // Prepare: llama-3-8b-ic and llama-3-1b-ic have min_copies 0; the endpoint keeps 1 instance.
+    const raw = routesFile();
+
+    // Act
+    const catalog = buildRouteCatalog(raw);
+
+    // Assess
+    expect(catalog.endpoints.get("batchline-h100")?.min_instance_count).toBe(1);
+    expect(catalog.components.get("llama-3-8b-ic")?.autoscaling?.min_copies).toBe(0);
+  });
+
+  it.each([
+    {
+      problem: "an endpoint at min_instance_count 0 hosting a component that keeps a copy",
+      change: (raw: any) => (raw.endpoints["batchline-h100"].min_instance_count = 0),
+      says: "endpoints.batchline-h100.min_instance_count: min_instance_count 0 is never reached: llama-2-7b-ic (autoscaling.min_copies 1) always keeps a copy on an instance",
+    },
+    {
+      problem: "an endpoint at min_instance_count 0 hosting a fixed fleet",
+      change: (raw: any) => {
+        raw.endpoints["batchline-h100"].min_instance_count = 0;
+        raw.components["llama-2-7b-ic"].autoscaling.min_copies = 0;
+        delete raw.components["llama-3-1b-ic"].autoscaling;
+      },
+      says: "llama-3-1b-ic (1 fixed copy, no autoscaling)",
+    },
+    {
+      problem: "instances at creation outside managed instance scaling",
+      change: (raw: any) => Object.assign(raw.endpoints["batchline-h100"], { instance_count: 2, min_instance_count: 1, max_instance_count: 1 }),
+      says: "endpoints.batchline-h100: instance_count 2 must lie within min_instance_count 1 and max_instance_count 1",
+    },
+    {
+      problem: "a copy with more GPUs than an instance has",
+      change: (raw: any) => {
+        raw.components["llama-3-1b-ic"].accelerators_per_copy = 16;
+        raw.components["llama-3-1b-ic"].copies = 0;
+      },
+      says: "components.llama-3-1b-ic.accelerators_per_copy: a copy needs 16 GPUs on one instance; ml.p5.48xlarge instances of endpoint batchline-h100 have 8",
+    },
+    {
+      problem: "autoscaling to more copies than the endpoint's most instances hold",
+      change: (raw: any) => {
+        raw.components["llama-3-8b-ic"].accelerators_per_copy = 4;
+        raw.components["llama-3-8b-ic"].copies = 1;
+        raw.components["llama-3-8b-ic"].autoscaling.max_copies = 3;
+      },
+      says: "components.llama-3-8b-ic.autoscaling: 3 copies of 4 GPUs never fit endpoint batchline-h100 at its max_instance_count 1",
+    },
+    {
+      problem: "a component name SageMaker does not take",
+      change: (raw: any) => {
+        raw.components["llama.2-ic"] = raw.components["llama-2-7b-ic"];
+        delete raw.components["llama-2-7b-ic"];
+        raw.routes["llama-2-7b"].components = ["llama.2-ic"];
+      },
+      says: `components.llama.2-ic: "llama.2-ic" is not a SageMaker name`,
+    },
+    {
+      problem: "a model with two sources",
+      change: (raw: any) => (raw.components["llama-2-7b-ic"].model.s3_uri = "s3://bucket/llama/"),
+      says: "components.llama-2-7b-ic.model: give exactly one of hf_model_id or s3_uri",
+    },
+    {
+      problem: "a model location that is not S3",
+      change: (raw: any) => (raw.components["llama-2-7b-ic"].model = { s3_uri: "https://bucket/llama/" }),
+      says: "components.llama-2-7b-ic.model.s3_uri",
+    },
+    {
+      problem: "a startup timeout SageMaker does not take",
+      change: (raw: any) => (raw.components["llama-2-7b-ic"].model_download_timeout_seconds = 7200),
+      says: "components.llama-2-7b-ic.model_download_timeout_seconds",
+    },
+  ])("rejects $problem", ({ change, says }) => {
+    // Prepare
+    const raw = routesFile();
+    change(raw);
+
+    // Act
+    const message = problemOf(raw);
+
+    // Assess
+    expect(message).toContain(says);
+  });
+});
+
+describe("deploymentSettings", () => {
+  it("reserves the weights plus 8 GiB of host memory, and twice the warm-up for each startup timeout", () => {
+    // Prepare
+    const component = buildRouteCatalog(routesFile()).components.get("llama-2-7b-ic");
+
+    // Act
+    const settings = component && deploymentSettings(component);
+
+    // Assess: 13.48 GB of bf16 weights = 12,856 MiB, + 8,192 MiB, in whole GiB.
+    expect(settings).toEqual({ minMemoryMb: 21 * 1024, modelDataDownloadTimeoutSeconds: 600, containerStartupHealthCheckTimeoutSeconds: 600 });
+  });
+
+  it("keeps the timeouts within SageMaker's 60 to 3600 seconds, and takes the routes file's values", () => {
+    // Prepare
+    const raw = routesFile();
+    Object.assign(raw.components["llama-2-7b-ic"], { warmup_seconds: 5000, min_memory_mb: 4096, startup_health_check_timeout_seconds: 120 });
+    raw.components["llama-3-1b-ic"].warmup_seconds = 10;
+    const catalog = buildRouteCatalog(raw);
+
+    // Act
+    const big = deploymentSettings(catalog.components.get("llama-2-7b-ic")!);
+    const quick = deploymentSettings(catalog.components.get("llama-3-1b-ic")!);
+
+    // Assess
+    expect(big).toEqual({ minMemoryMb: 4096, modelDataDownloadTimeoutSeconds: 3600, containerStartupHealthCheckTimeoutSeconds: 120 });
+    expect(quick.modelDataDownloadTimeoutSeconds).toBe(60);
   });
 });
