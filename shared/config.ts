@@ -9,7 +9,8 @@ import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
  *
  * | variable                     | meaning                                                        |
  * |------------------------------|----------------------------------------------------------------|
- * | BATCHLINE_RESOURCE_PREFIX    | `<service>-<stage>`: prefix of every table and queue name       |
+ * | BATCHLINE_RESOURCE_PREFIX    | `<service>-<stage>`: prefix of every table, queue, SageMaker    |
+ * |                              | endpoint and inference component name                          |
  * | BATCHLINE_WS_ENDPOINT        | API Gateway management endpoint for PostToConnection            |
  * | BATCHLINE_ROUTES_FILE        | path of routes.yml (default: infra/routes.yml in the package)   |
  * | BATCHLINE_LOG_LEVEL          | DEBUG, INFO, WARN or ERROR (default INFO)                       |
@@ -36,7 +37,29 @@ export type Config = {
   };
   /** Queue name of a route (the SQS queue its jobs wait in). */
   queueName(route: string): string;
+  /** The deployed names of the SageMaker endpoints and inference components the batcher invokes. */
+  readonly sagemaker: SageMakerNames;
 };
+
+/** Deployed SageMaker names of the endpoints and components of routes.yml. */
+export type SageMakerNames = {
+  /** EndpointName of a routes.yml endpoint. */
+  endpoint(endpoint: string): string;
+  /** InferenceComponentName of a routes.yml component. */
+  inferenceComponent(component: string): string;
+};
+
+/**
+ * The one naming rule of deployed SageMaker resources: `<prefix>-<name in routes.yml>`, as queues
+ * and tables are named, so that two stages in one account and region do not collide.
+ * infra/sagemaker.cjs names the endpoints and inference components with this very function.
+ */
+export function sageMakerNames(resourcePrefix: string): SageMakerNames {
+  return {
+    endpoint: (endpoint) => `${resourcePrefix}-${endpoint}`,
+    inferenceComponent: (component) => `${resourcePrefix}-${component}`,
+  };
+}
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -93,5 +116,6 @@ export function loadConfig(env: Env = process.env): Config {
       usage: table("usage"),
     }),
     queueName: (route: string) => `${resourcePrefix}-${route}`,
+    sagemaker: Object.freeze(sageMakerNames(resourcePrefix)),
   });
 }

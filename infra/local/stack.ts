@@ -157,6 +157,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         port: options.ports?.sagemaker ?? 0,
         host: HOST,
         timeScale: options.timeScale ?? 1,
+        // The functions call the deployed names (`<prefix>-<name>`), as in AWS.
+        resourcePrefix: prefix,
       });
     }
 

@@ -7,6 +7,7 @@ import type { GenerationInput, GenerationOutput } from "#shared/core/engine-code
 import { ModelRejectedError, RetryableError } from "#shared/core/errors";
 import { buildRouteCatalog, type Component, type RouteCatalog, type RoutesFile } from "#shared/core/routes";
 import { startSageMakerEmulator, type SageMakerEmulator } from "#local/sagemaker/server";
+import { sageMakerNames } from "#shared/config";
 import { localClientConfig } from "../helpers/local-aws.ts";
 
 /**
@@ -180,5 +181,41 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
       // Assess
       for (const r of results) expect(r.status === "rejected" ? r.reason : undefined).toBeInstanceOf(RetryableError);
     });
+  });
+});
+
+describe("SageMakerInvoker by deployed names", () => {
+  const { catalog, rolling } = testCatalog();
+  const prefix = "batchline-names";
+
+  it("calls `<prefix>-<name>` (shared/config.ts), which the emulator answers for the stack's prefix, and no other", async () => {
+    // Prepare
+    const emulator = await startSageMakerEmulator({ catalog, port: 0, timeScale: 500, resourcePrefix: prefix });
+    const client = new SageMakerRuntimeClient({ ...localClientConfig(emulator.url), maxAttempts: 1 });
+    const called: string[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { path?: string; headers?: Record<string, string> };
+        called.push(`${request.path} ${request.headers?.["x-amzn-sagemaker-inference-component"]}`);
+        return next(args);
+      },
+      { step: "finalizeRequest", name: "recordNames" },
+    );
+    try {
+      const deployed = new SageMakerInvoker({ client, catalog, names: sageMakerNames(prefix) });
+      const otherStage = new SageMakerInvoker({ client, catalog, names: sageMakerNames("batchline-other") });
+
+      // Act
+      const [ours] = await deployed.invoke(rolling, [input("Hello.", 3)]);
+      const [theirs] = await otherStage.invoke(rolling, [input("Hello.", 3)]);
+
+      // Assess
+      expect(called[0]).toBe(`/endpoints/${prefix}-${rolling.endpointName}/invocations ${prefix}-${rolling.name}`);
+      expect(ours?.status).toBe("fulfilled");
+      expect(theirs?.status === "rejected" ? theirs.reason : undefined).toBeInstanceOf(RetryableError);
+    } finally {
+      client.destroy();
+      await emulator.close();
+    }
   });
 });

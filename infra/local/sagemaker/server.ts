@@ -34,6 +34,11 @@ export type SageMakerEmulatorOptions = {
   readonly scaleFromZero?: boolean;
   /** Width of the stats' time buckets, simulated seconds; default 1. */
   readonly statsBucketSeconds?: number;
+  /**
+   * The functions' BATCHLINE_RESOURCE_PREFIX: endpoints and inference components also answer to
+   * their deployed names, `<prefix>-<name>` (shared/config.ts, sageMakerNames), as in AWS.
+   */
+  readonly resourcePrefix?: string;
 };
 
 export type EmulatorStats = ReturnType<Fleet["stats"]> & {
@@ -53,6 +58,7 @@ export type SageMakerEmulator = {
   close(): Promise<void>;
 };
 
+const componentHeader = "x-amzn-sagemaker-inference-component";
 const invocationsPath = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream)$/;
 const copiesPath = /^\/_emulator\/components\/([^/]+)\/copies$/;
 
@@ -124,12 +130,18 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
     return errors.notFound(path);
   }
 
+  /** The routes.yml name behind a deployed one; any other name as it is. */
+  const deployedPrefix = options.resourcePrefix === undefined ? undefined : `${options.resourcePrefix}-`;
+  const routesName = (name: string) => (deployedPrefix && name.startsWith(deployedPrefix) ? name.slice(deployedPrefix.length) : name);
+
   async function route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Handled> {
     const path = new URL(req.url ?? "/", "http://emulator").pathname;
     const invocation = invocationsPath.exec(path);
     if (req.method === "POST" && invocation?.[1]) {
       const context = { catalog, fleet, clock, timeScale, faults, earlyStop, scaleFromZero: options.scaleFromZero ?? true };
-      return invoke(context, req, res, decodeURIComponent(invocation[1]), invocation[2] === "invocations-response-stream", requestId);
+      const component = req.headers[componentHeader];
+      if (typeof component === "string") req.headers[componentHeader] = routesName(component);
+      return invoke(context, req, res, routesName(decodeURIComponent(invocation[1])), invocation[2] === "invocations-response-stream", requestId);
     }
     return control(req, path);
   }
