@@ -5,6 +5,7 @@
 // it queries, the queues, the WebSocket stage's connections. The one exception is X-Ray's, whose
 // actions have no resource to name (AWS requires "*").
 const { routeQueueArns, deadLetterQueueArns } = require("./serverless-routes.cjs");
+const { sageMakerArns } = require("./sagemaker.cjs");
 
 const join = (...parts) => ({ "Fn::Join": ["", parts] });
 const partition = { Ref: "AWS::Partition" };
@@ -100,11 +101,15 @@ function statements({ prefix, stage, fn, tracing }, policy) {
     list.push({ Effect: "Allow", Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], Resource: ["*"] });
   }
   if (policy.sagemaker) {
+    // Only the endpoints and inference components infra/sagemaker.cjs deploys, by their deployed
+    // names: invoke them, and read the copies each component runs (the batcher's FleetView).
+    const arns = sageMakerArns(prefix);
     list.push({
       Effect: "Allow",
       Action: ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
-      Resource: [join("arn:aws:sagemaker:", region, ":", account, ":endpoint/*"), join("arn:aws:sagemaker:", region, ":", account, ":inference-component/*")],
+      Resource: [...arns.endpoints, ...arns.inferenceComponents],
     });
+    list.push({ Effect: "Allow", Action: ["sagemaker:DescribeInferenceComponent"], Resource: arns.inferenceComponents });
   }
   return list;
 }
