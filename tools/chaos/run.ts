@@ -227,7 +227,12 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       ports: { dynamodb: dynamodbPort },
       invoke: invoker.invoke,
       functionEndpoints: { dynamodb: proxy.url },
-      queueAttributeOverrides: Object.fromEntries(routeQueues.map((q) => [q, { VisibilityTimeout: String(options.visibilityTimeoutSeconds) }])),
+      queueAttributeOverrides: Object.fromEntries([
+        ...routeQueues.map((q) => [q, { VisibilityTimeout: String(options.visibilityTimeoutSeconds) }]),
+        // The template's DLQs hide a message six times the dead-letter function's 29 s; under
+        // faults a dead letter whose handling failed comes back after SQS's default 30 s instead.
+        ...(options.mode === "chaos" ? routeQueues.map((q) => [`${q}-dlq`, { VisibilityTimeout: "30" }]) : []),
+      ]),
       ...(options.batchingWindowSeconds !== undefined && {
         mappingOverrides: Object.fromEntries(routeQueues.map((q) => [q, { maximumBatchingWindowSeconds: options.batchingWindowSeconds }])),
       }),
