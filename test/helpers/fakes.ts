@@ -326,9 +326,13 @@ export class ScriptedInvoker implements Invoker {
 /** Copy counts as a test sets them; a component not set runs the copies its routes file names. */
 export class SettableFleet implements FleetView {
   readonly counts = new Map<string, CopyCount>();
-  reads = 0;
+  // Private, so that a test comparing the fakes' state before and after sees reads as no change.
+  #reads = 0;
+  get reads(): number {
+    return this.#reads;
+  }
   async copies(component: Component): Promise<CopyCount> {
-    this.reads++;
+    this.#reads++;
     return this.counts.get(component.name) ?? { current: component.copies, desired: component.copies };
   }
 }
