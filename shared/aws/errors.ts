@@ -39,6 +39,13 @@ function isNetworkError(e: SdkErrorShape): boolean {
 }
 
 /**
+ * An inference component with no copy in service (at zero, or its copies still warming up):
+ * SageMaker answers a ValidationError saying so (docs/autoscaling.md). It is no deployment
+ * problem: autoscaling wakes the component, so the job waits for it.
+ */
+const NO_CAPACITY = /has no capacity to process this request/i;
+
+/**
  * SageMaker errors: a model that rejects the prompt (424 with a 4xx original status) fails the
  * job with the model's message; a model that crashed or timed out, throttling, a component not
  * ready and 5xx are worth another attempt. An unknown endpoint or component is a deployment
@@ -54,7 +61,9 @@ export function translateSageMakerError(error: unknown, endpoint: string): unkno
     if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);
     return new RetryableError("unavailable", `model failed (${original}): ${message}`, error);
   }
-  if (e.name === "ModelNotReadyException") return new ModelWarmingError(`endpoint ${endpoint}: ${e.message ?? "model not ready"}`, error);
+  if (e.name === "ModelNotReadyException" || (e.name === "ValidationError" && NO_CAPACITY.test(e.message ?? ""))) {
+    return new ModelWarmingError(`endpoint ${endpoint}: ${e.message ?? "model not ready"}`, error);
+  }
   if (e.$metadata?.httpStatusCode === 413) return new ModelRejectedError(`request too large for endpoint ${endpoint}: ${e.message ?? "413"}`, error);
   if (e.name === "ValidationError") return new RetryableError("unavailable", `endpoint ${endpoint}: ${e.message ?? "validation error"}`, error);
   return translateSdkError(error, `endpoint ${endpoint}`);

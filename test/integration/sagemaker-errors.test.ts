@@ -3,7 +3,6 @@ import {
   InternalFailure,
   InvokeEndpointCommand,
   ModelError,
-  ModelNotReadyException,
   SageMakerRuntimeClient,
   SageMakerRuntimeServiceException,
   ServiceUnavailable,
@@ -150,25 +149,30 @@ describe("SageMaker emulator errors, as the SDK raises them", () => {
       }
     });
 
-    it("a component scaled to zero is a ModelNotReadyException, starts a copy, and answers after its warm-up", async () => {
+    it("a component with no copy in service is a ValidationError saying it has no capacity, which starts nothing; a copy scaled out answers after its warm-up", async () => {
       // Prepare
       const zero = test("zero-test");
+      const noCapacity = /^Inference Component has no capacity to process this request\. ApplicationAutoScaling may be in-progress/;
+      const statsOf = async () => (await control(env.emulator, "GET", "/_emulator/stats")).components.find((c: any) => c.component === zero.name);
 
       // Act
-      const first = await caught(call(zero));
+      const atZero = await caught(call(zero));
+      const copiesAfterTheCall = (await statsOf()).copies;
+      await control(env.emulator, "POST", `/_emulator/components/${zero.name}/copies`, { copies: 1 });
       const warming = await caught(call(zero));
       const answered = await pollUntil(() => call(zero).catch(() => undefined), "the copy to warm up");
 
       // Assess
-      expect(first).toBeInstanceOf(ModelNotReadyException);
-      expect(first.$metadata).toMatchObject({ httpStatusCode: 429 });
-      expect(first.message).toMatch(/has no copies running/);
-      expect(warming).toBeInstanceOf(ModelNotReadyException);
-      expect(warming.message).toMatch(/is starting its copies \(ready in about \d+ s\)/);
+      expect(atZero).toBeInstanceOf(ValidationError);
+      expect(atZero.$metadata).toMatchObject({ httpStatusCode: 400 });
+      expect(atZero.message).toMatch(noCapacity);
+      expect(copiesAfterTheCall).toEqual([]);
+      expect(warming).toBeInstanceOf(ValidationError);
+      expect(warming.message).toMatch(noCapacity);
       expect(answered.$metadata.httpStatusCode).toBe(200);
-      const stats = (await control(env.emulator, "GET", "/_emulator/stats")).components.find((c: any) => c.component === zero.name);
+      const stats = await statsOf();
       expect(stats.noCapacityInvocationFailures).toBeGreaterThanOrEqual(2);
-      expect(stats.copies[0].readyAtMs).toBeGreaterThanOrEqual(10_000);
+      expect(stats.copies[0].readyAtMs - stats.copies[0].placedAtMs).toBe(10_000);
     });
   });
 

@@ -77,6 +77,14 @@ describe("translateSageMakerError", () => {
     ["a 413 ValidationError (oversize body)", new SageMakerValidationError({ ...meta(413), message: "Request has oversize body." }), { type: ModelRejectedError, code: "model_error" }],
     ["ValidationError: unknown endpoint or component", new SageMakerValidationError({ ...meta(400), message: "Inference component x not found" }), { type: RetryableError, code: "unavailable" }],
     ["ModelNotReadyException (429): a component warming or scaled to zero", new ModelNotReadyException({ ...meta(429), message: "no copies" }), { type: ModelWarmingError, code: "warming" }],
+    [
+      "ValidationError (400) 'has no capacity': a component at zero copies or warming up",
+      new SageMakerValidationError({
+        ...meta(400),
+        message: "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API.",
+      }),
+      { type: ModelWarmingError, code: "warming" },
+    ],
     ["ThrottlingException (400)", sdkError("ThrottlingException", 400), { type: RetryableError, code: "throttled" }],
     ["ServiceUnavailable (503)", new ServiceUnavailable({ ...meta(503), message: "try later" }), { type: RetryableError, code: "unavailable" }],
     ["another 4xx", sdkError("AccessDeniedException", 403), "unchanged"],

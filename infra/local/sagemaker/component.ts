@@ -2,13 +2,16 @@ import type { CopyPlacement } from "#shared/core/placement";
 import { getProfile } from "#shared/core/profiles";
 import type { Component } from "#shared/core/routes";
 import type { EngineClock } from "./clock.ts";
+import { cloudWatchMetrics } from "./cloudwatch.ts";
+import { billedCopyMs, copyCountSeries, type CopyLifecycle } from "./copy-lifecycle.ts";
 import { createCopyEngine, type CopyEngine, type CopyJob, type JobRun, type SequenceWork } from "./copy-engine.ts";
 import { iterationSeries, latencyRecorder, type IterationSeries, type LatencyRecorder } from "./metrics.ts";
 
 /**
  * One inference component: its copies (each on its own GPUs, each its own engine, all in
  * parallel), routing between them by least outstanding requests as SageMaker does, the container
- * queue bound, the invocation timeout, and what CloudWatch would count. It knows nothing of HTTP.
+ * queue bound, the invocation timeout, what CloudWatch would count and receive, and the instance
+ * time AWS would bill. It knows nothing of HTTP.
  */
 
 export type Outcome =
@@ -36,12 +39,11 @@ export type Routed =
 /** Per-component counts of failed calls, as CloudWatch names them. */
 export type ErrorCounter = "invocation4xxErrors" | "invocation5xxErrors" | "invocationModelErrors" | "throttles" | "noCapacityInvocationFailures";
 
-type Copy = {
+type Copy = CopyLifecycle & {
   readonly index: number;
   readonly placement: CopyPlacement;
-  readonly readyAtMs: number;
-  draining: boolean;
-  gone: boolean;
+  drainingSinceMs: number | undefined;
+  goneAtMs: number | undefined;
   readonly engine: CopyEngine;
   readonly series: IterationSeries;
   readonly modelLatency: LatencyRecorder;
@@ -57,7 +59,12 @@ export type ComponentEngineOptions = {
   readonly clock: EngineClock;
   /** Width of the stats' time buckets, simulated ms. */
   readonly bucketMs?: number;
+  /** Length of a CloudWatch metric period, simulated ms; default 10 s. */
+  readonly metricPeriodMs?: number;
 };
+
+/** The datapoints the stats show: the scale-in alarm's 15 minutes of 10-s periods. */
+const RECENT_DATAPOINTS = 90;
 
 export function createComponentEngine(component: Component, options: ComponentEngineOptions) {
   const { clock } = options;
@@ -68,12 +75,27 @@ export function createComponentEngine(component: Component, options: ComponentEn
   const errors: Record<ErrorCounter, number> = { invocation4xxErrors: 0, invocation5xxErrors: 0, invocationModelErrors: 0, throttles: 0, noCapacityInvocationFailures: 0 };
   const componentLatency = { model: latencyRecorder(), overhead: latencyRecorder() };
 
-  const live = () => copies.filter((c) => !c.gone);
-  const serving = () => copies.filter((c) => !c.gone && !c.draining && c.readyAtMs <= clock.now());
+  const live = () => copies.filter((c) => c.goneAtMs === undefined);
+  const servingAt = (atMs: number) => copies.filter((c) => c.goneAtMs === undefined && c.drainingSinceMs === undefined && c.readyAtMs <= atMs);
+  const serving = () => servingAt(clock.now());
+  const metrics = cloudWatchMetrics({
+    periodMs: options.metricPeriodMs ?? 10_000,
+    loadAt: (atMs) => {
+      const copiesServing = servingAt(atMs);
+      return { servingCopies: copiesServing.length, outstanding: copiesServing.reduce((sum, c) => sum + c.outstanding, 0) };
+    },
+    nextChangeAfter: (atMs) => {
+      const warmUpsEnding = live().filter((c) => c.drainingSinceMs === undefined && c.readyAtMs > atMs).map((c) => c.readyAtMs);
+      return warmUpsEnding.length === 0 ? undefined : Math.min(...warmUpsEnding);
+    },
+  });
+  /** Every change of the copies or their load goes through here, so the metrics see the load before it. */
+  const changing = () => metrics.advanceTo(clock.now());
 
   function settle(copy: Copy): void {
+    changing();
     copy.outstanding--;
-    if (copy.draining && copy.outstanding === 0) copy.gone = true;
+    if (copy.drainingSinceMs !== undefined && copy.outstanding === 0) copy.goneAtMs = clock.now();
   }
 
   function run(copy: Copy, invocation: Invocation): Promise<Outcome> {
@@ -117,7 +139,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
 
   function readiness(): Readiness {
     if (serving().length > 0) return { ready: true };
-    const warming = live().filter((c) => !c.draining);
+    const warming = live().filter((c) => c.drainingSinceMs === undefined);
     if (warming.length === 0) return { ready: false, reason: "no-copies" };
     return { ready: false, reason: "warming", readyInMs: Math.min(...warming.map((c) => c.readyAtMs)) - clock.now() };
   }
@@ -134,14 +156,15 @@ export function createComponentEngine(component: Component, options: ComponentEn
         copy.queueFullRefusals++;
         return { kind: "queue-full", copy: copy.index };
       }
+      changing();
       copy.invocations++;
       copy.outstanding++;
       copy.maxOutstanding = Math.max(copy.maxOutstanding, copy.outstanding);
       return { kind: "accepted", copy: copy.index, outcome: run(copy, invocation) };
     },
 
-    /** A new copy on `placement`, serving from `readyAtMs` (simulated) on. */
-    addCopy(placement: CopyPlacement, readyAtMs: number): void {
+    /** A new copy on `placement` from now, serving once its `warmupMs` (simulated) have passed. */
+    addCopy(placement: CopyPlacement, warmupMs: number): void {
       const series = iterationSeries(bucketMs);
       const engine = createCopyEngine({
         profile,
@@ -151,18 +174,23 @@ export function createComponentEngine(component: Component, options: ComponentEn
         clock,
         onIteration: series.record,
       });
+      changing();
       const index = copies.length;
+      const placedAtMs = clock.now();
       copies.push({
-        index, placement, readyAtMs, draining: false, gone: false, engine, series, modelLatency: latencyRecorder(), overheadLatency: latencyRecorder(),
+        index, placement, placedAtMs, readyAtMs: placedAtMs + warmupMs, drainingSinceMs: undefined, goneAtMs: undefined,
+        engine, series, modelLatency: latencyRecorder(), overheadLatency: latencyRecorder(),
         invocations: 0, outstanding: 0, maxOutstanding: 0, timeouts: 0, queueFullRefusals: 0,
       });
     },
 
     /** Stops routing to the newest `count` copies; each leaves, freeing its GPUs, once it has answered all it holds. */
     drainCopies(count: number): void {
-      for (const copy of live().filter((c) => !c.draining).slice(-count)) {
-        copy.draining = true;
-        if (copy.outstanding === 0) copy.gone = true;
+      changing();
+      const now = clock.now();
+      for (const copy of live().filter((c) => c.drainingSinceMs === undefined).slice(-count)) {
+        copy.drainingSinceMs = now;
+        if (copy.outstanding === 0) copy.goneAtMs = now;
       }
     },
 
@@ -171,13 +199,24 @@ export function createComponentEngine(component: Component, options: ComponentEn
       return live().map((c) => c.placement);
     },
 
-    /** Copies that serve or will serve (not draining). */
+    /** Copies that serve or will serve (not draining): DesiredCopyCount. */
     copyCount(): number {
-      return live().filter((c) => !c.draining).length;
+      return live().filter((c) => c.drainingSinceMs === undefined).length;
+    },
+
+    /** Copies taking requests now: CurrentCopyCount. */
+    servingCount(): number {
+      return serving().length;
     },
 
     countError(counter: ErrorCounter): void {
       errors[counter]++;
+      if (counter === "noCapacityInvocationFailures") metrics.countNoCapacity(clock.now());
+    },
+
+    /** What CloudWatch has of the component: its closed metric periods, oldest first. */
+    datapoints() {
+      return metrics.datapoints(clock.now());
     },
 
     /** SageMaker's own time around the container's, for the copy that answered. */
@@ -188,6 +227,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
 
     stats() {
       const now = clock.now();
+      const copySeconds = billedCopyMs(copies, now) / 1000;
       return {
         component: component.name,
         endpoint: component.endpointName,
@@ -195,6 +235,12 @@ export function createComponentEngine(component: Component, options: ComponentEn
         kvAdmission: component.kv_admission,
         profile: component.profile,
         readiness: readiness(),
+        desiredCopies: live().filter((c) => c.drainingSinceMs === undefined).length,
+        currentCopies: serving().length,
+        /** Simulated seconds of GPUs held, from each copy's placement (warm-up billed) until it is gone after draining. */
+        billing: { copySeconds, gpuSeconds: copySeconds * component.accelerators_per_copy },
+        copyCountSeries: copyCountSeries(copies, now),
+        cloudWatch: { periodMs: metrics.periodMs, recentDatapoints: metrics.datapoints(now).slice(-RECENT_DATAPOINTS) },
         invocations: copies.reduce((sum, c) => sum + c.invocations, 0),
         ...errors,
         modelLatencyMs: componentLatency.model.stats(),
@@ -205,10 +251,12 @@ export function createComponentEngine(component: Component, options: ComponentEn
           const snapshot = c.engine.snapshot();
           return {
             copy: c.index,
-            state: c.draining ? "draining" : c.readyAtMs > now ? "warming" : "ready",
+            state: c.drainingSinceMs !== undefined ? "draining" : c.readyAtMs > now ? "warming" : "ready",
             instance: c.placement.instance,
             gpus: c.placement.gpus,
+            placedAtMs: c.placedAtMs,
             readyAtMs: c.readyAtMs,
+            drainingSinceMs: c.drainingSinceMs,
             invocations: c.invocations,
             concurrentRequests: c.outstanding,
             maxConcurrentRequests: c.maxOutstanding,

@@ -53,20 +53,15 @@ export function payloadTooLarge(requestId: string, limitBytes: number): Reply {
 }
 
 /**
- * 429 ModelNotReadyException: "the destination isn't ready to serve the model, for example because
- * an inference component has no copies" (SageMaker's runtime API). The SDK retries it as
- * throttling; a ValidationError would tell callers never to retry, yet the component scales up.
+ * An inference component with no copy in service (scaled to zero, or its copies still warming up):
+ * SageMaker answers 400 ValidationError with this message, word for word as AWS's scale-to-zero
+ * blog post shows it (docs/autoscaling.md). The SDK does not retry it; the refusal counts in
+ * NoCapacityInvocationFailures, whose alarm is what wakes the component.
  */
-export function noCopies(component: string): Reply {
-  return errorReply(429, "ModelNotReadyException", {
-    message: `Inference component ${component} has no copies running; retry once it scales up.`,
-  });
-}
-
-export function copiesWarming(component: string, readyInSeconds: number): Reply {
-  return errorReply(429, "ModelNotReadyException", {
-    message: `Inference component ${component} is starting its copies (ready in about ${Math.ceil(readyInSeconds)} s); retry later.`,
-  });
+export function noCapacity(): Reply {
+  return validationError(
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API.",
+  );
 }
 
 /** SageMaker's own rate limit: 400 ThrottlingException "Rate exceeded"; the SDK retries it as throttling. */

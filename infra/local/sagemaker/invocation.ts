@@ -25,7 +25,6 @@ export type InvocationContext = {
   readonly timeScale: number;
   readonly faults: FaultInjector | undefined;
   readonly earlyStop: EarlyStop | undefined;
-  readonly scaleFromZero: boolean;
 };
 
 /** What the handler did: a reply for the server to send, or the response already handled. */
@@ -80,13 +79,11 @@ async function prepare(ctx: InvocationContext, req: IncomingMessage, endpointNam
     engine.countError("invocation4xxErrors");
     return errors.payloadTooLarge(requestId, component.limits.payload_bytes);
   }
-  const readiness = engine.readiness();
-  if (!readiness.ready) {
+  // No copy in service: refused, and counted for the alarm that wakes the component. Nothing
+  // starts a copy here: the autoscaler does, from that alarm, a period later (as in AWS).
+  if (!engine.readiness().ready) {
     engine.countError("noCapacityInvocationFailures");
-    if (readiness.reason === "warming") return errors.copiesWarming(componentName, readiness.readyInMs / 1000);
-    // As a step scaling policy on the NoCapacityInvocationFailures alarm would: start one copy.
-    if (ctx.scaleFromZero) ctx.fleet.scale(componentName, 1);
-    return errors.noCopies(componentName);
+    return errors.noCapacity();
   }
   const parsed = parseRequest(body, component, tokenCounter(tokenizerOf(ctx.catalog, component)), servedModels(ctx.catalog, component));
   if (!parsed.ok) return refuseAsModel(engine, parsed.message, parsed.status);

@@ -5,18 +5,22 @@ import { z } from "zod";
 import type { RouteCatalog } from "#shared/core/routes";
 import { tokenCounter } from "#shared/core/tokens";
 import { scaledClock } from "./clock.ts";
+import { controlPlane, isControlPlaneCall } from "./control-plane.ts";
 import * as errors from "./errors.ts";
 import type { Reply } from "./errors.ts";
 import { faultInjector, faultSettingsSchema, type FaultInjector, type FaultSettingsInput } from "./faults.ts";
 import { createFleet, type Fleet } from "./fleet.ts";
 import type { EarlyStop } from "./generate.ts";
 import { invoke, type Handled } from "./invocation.ts";
+import { emulatorScaling, type EmulatorScaling } from "./scaling-api.ts";
 
 /**
  * The SageMaker runtime emulator: InvokeEndpoint and InvokeEndpointWithResponseStream on the
  * inference components of infra/routes.yml, wire-faithful enough that the AWS SDK and the AWS CLI
- * talk to it unchanged, plus control routes under /_emulator for tests, tools and the dashboard.
- * This file only routes; invocation.ts runs a call, fleet.ts and component.ts the GPUs.
+ * talk to it unchanged, DescribeInferenceComponent of the control plane, plus control routes under
+ * /_emulator for tests, tools and the dashboard. This file only routes; invocation.ts runs a call,
+ * fleet.ts and component.ts the GPUs, control-plane.ts the control plane. Nothing scales here: the
+ * local autoscaler (infra/local/autoscaler.ts) does, through `scaling`.
  */
 
 export type SageMakerEmulatorOptions = {
@@ -30,8 +34,12 @@ export type SageMakerEmulatorOptions = {
   readonly faults?: FaultSettingsInput;
   /** Output lengths that vary like real traffic (finish_reason "stop"); by default every answer runs to its max new tokens. */
   readonly earlyStop?: EarlyStop;
-  /** A call to a component with no copies starts one, as a scale-from-zero policy would; default true. */
-  readonly scaleFromZero?: boolean;
+  /**
+   * How many times faster than AWS the scaling machinery runs: a new copy's warm-up and the
+   * CloudWatch metric periods are divided by it, and the autoscaler divides its alarms and
+   * cooldowns by it too. Default 1.
+   */
+  readonly scalingTimeCompression?: number;
   /** Width of the stats' time buckets, simulated seconds; default 1. */
   readonly statsBucketSeconds?: number;
   /**
@@ -55,6 +63,8 @@ export type SageMakerEmulator = {
   readonly url: string;
   readonly port: number;
   stats(): EmulatorStats;
+  /** For the local autoscaler in the same process. */
+  readonly scaling: EmulatorScaling;
   close(): Promise<void>;
 };
 
@@ -71,7 +81,9 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
   const clock = scaledClock(timeScale);
   const bucketMs = (options.statsBucketSeconds ?? 1) * 1000;
   const startFaults = () => (options.faults ? faultInjector(faultSettingsSchema.parse(options.faults), 0) : undefined);
-  let fleet = createFleet(catalog, { clock, bucketMs });
+  const fleetOptions = { clock, bucketMs, scalingTimeCompression: options.scalingTimeCompression ?? 1 };
+  const createdAtEpochSeconds = Date.now() / 1000;
+  let fleet = createFleet(catalog, fleetOptions);
   let faults: FaultInjector | undefined = startFaults();
   let earlyStop = options.earlyStop;
 
@@ -92,7 +104,7 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
     if (route === "GET /_emulator/stats") return json(200, stats());
     if (route === "POST /_emulator/reset") {
       // Requests still in flight finish on the engines they started on.
-      fleet = createFleet(catalog, { clock, bucketMs });
+      fleet = createFleet(catalog, fleetOptions);
       faults = startFaults();
       earlyStop = options.earlyStop;
       return json(200, stats());
@@ -123,7 +135,7 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
       const name = decodeURIComponent(copies[1]);
       return withBody(req, copiesSchema, (body) => {
         if (!fleet.engine(name)) return json(404, { message: `unknown inference component ${name}` });
-        const scaled = fleet.scale(name, body.copies);
+        const scaled = fleet.scale(name, body.copies, { cause: "manual", detail: `POST ${path}` });
         return scaled.ok ? json(200, stats().components.find((c) => c.component === name)) : json(409, { message: scaled.message });
       });
     }
@@ -138,11 +150,12 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
     const path = new URL(req.url ?? "/", "http://emulator").pathname;
     const invocation = invocationsPath.exec(path);
     if (req.method === "POST" && invocation?.[1]) {
-      const context = { catalog, fleet, clock, timeScale, faults, earlyStop, scaleFromZero: options.scaleFromZero ?? true };
+      const context = { catalog, fleet, clock, timeScale, faults, earlyStop };
       const component = req.headers[componentHeader];
       if (typeof component === "string") req.headers[componentHeader] = routesName(component);
       return invoke(context, req, res, routesName(decodeURIComponent(invocation[1])), invocation[2] === "invocations-response-stream", requestId);
     }
+    if (isControlPlaneCall(req, path)) return controlPlane(req, fleet, createdAtEpochSeconds, routesName);
     return control(req, path);
   }
 
@@ -175,6 +188,7 @@ export async function startSageMakerEmulator(options: SageMakerEmulatorOptions):
     url: `http://${host}:${address.port}`,
     port: address.port,
     stats,
+    scaling: emulatorScaling(catalog, clock, () => fleet),
     close: () =>
       new Promise<void>((resolve, reject) => {
         clock.dispose();
