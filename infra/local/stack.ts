@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { loadRouteCatalog } from "#shared/config";
 import pLimit, { type LimitFunction } from "p-limit";
+import { type LocalAutoscaler, startLocalAutoscaler } from "./autoscaler.ts";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./aws.ts";
 import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
 import { localDynamoDbClient, startLocalDynamoDb, type LocalDynamoDb } from "./dynamodb.ts";
@@ -35,6 +36,18 @@ export type StackOptions = {
   readonly ports?: Partial<StackPorts>;
   /** The SageMaker emulator's simulated ms per wall ms; default 1. */
   readonly timeScale?: number;
+  /**
+   * Application Auto Scaling of the components that have an `autoscaling` block (the local
+   * autoscaler beside the emulator); default true. false: every component keeps its `copies`, a
+   * fixed fleet.
+   */
+  readonly autoscaling?: boolean;
+  /**
+   * How many times faster than AWS the scaling machinery runs, on the emulator's clock: CloudWatch
+   * periods, alarms, cooldowns and copies' warm-ups are all divided by it (never one alone), so a
+   * bench can run a day of traffic in minutes. Default 1.
+   */
+  readonly scalingTimeCompression?: number;
   /** The dev API key (BATCHLINE_API_KEY); default: kept in the data dir, or new. */
   readonly apiKey?: string | undefined;
   /** Start the SageMaker emulator; default true. */
@@ -157,6 +170,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         port: options.ports?.sagemaker ?? 0,
         host: HOST,
         timeScale: options.timeScale ?? 1,
+        scalingTimeCompression: options.scalingTimeCompression ?? 1,
         // The functions call the deployed names (`<prefix>-<name>`), as in AWS.
         resourcePrefix: prefix,
       });
@@ -170,7 +184,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_REGION: LOCAL_REGION,
       AWS_ENDPOINT_URL_SQS: parts.sqs.url,
       AWS_ENDPOINT_URL_DYNAMODB: options.functionEndpoints?.dynamodb ?? parts.dynamodb.url,
-      ...(parts.sagemaker && { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: parts.sagemaker.url }),
+      // The emulator answers the control plane too (DescribeInferenceComponent: the copies running).
+      ...(parts.sagemaker && { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: parts.sagemaker.url, AWS_ENDPOINT_URL_SAGEMAKER: parts.sagemaker.url }),
       ...(wsManagement && { BATCHLINE_WS_ENDPOINT: wsManagement }),
       BATCHLINE_RESOURCE_PREFIX: prefix,
       // serverless-offline sets LAMBDA_TASK_ROOT=/var/task, where the default path would point.
@@ -193,6 +208,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (!resources.tables.some((t) => t.TableName === apiKeysTable)) throw new Error(`the template has no table ${apiKeysTable}`);
     const apiKey = await resolveDevApiKey({ key: options.apiKey, dataDir: options.dataDir });
     await registerDevApiKey(ddbClient, apiKeysTable, apiKey, new Date());
+    if (parts.sagemaker && (options.autoscaling ?? true)) parts.autoscaler = startLocalAutoscaler({ scaling: parts.sagemaker.scaling, log });
     parts.sweeper = startTtlSweeper({ ddb: ddbClient, tables: resources.ttl, log, intervalMs: options.retentionSweepMs });
 
     if (offlineStarting) {
@@ -306,6 +322,7 @@ type Parts = {
   sqs?: LocalSqs;
   dynamodb?: LocalDynamoDb;
   sagemaker?: SageMakerEmulator;
+  autoscaler?: LocalAutoscaler;
   offline?: RunningOffline;
   clients?: { destroy(): void }[];
   mappings: RunningEventSourceMapping[];
@@ -314,6 +331,8 @@ type Parts = {
 
 /** In dependency order: the pollers still need offline and SQS to finish what they hold. */
 async function stopParts(parts: Parts, log: Logger): Promise<void> {
+  parts.autoscaler?.stop();
+  parts.autoscaler = undefined;
   const mappings = parts.mappings.splice(0);
   await Promise.all([...mappings.map((m) => m.stop()), parts.sweeper?.stop()]);
   parts.sweeper = undefined;

@@ -21,6 +21,13 @@ function positiveNumberFrom(env: Env, name: string, fallback: number): number {
   return number;
 }
 
+function onOffFrom(env: Env, name: string, fallback: boolean): boolean {
+  const value = env[name];
+  if (value === undefined || value === "") return fallback;
+  if (value === "on" || value === "off") return value === "on";
+  throw new Error(`${name} must be on or off, got "${value}"`);
+}
+
 function portsFrom(env: Env): StackPorts {
   return {
     sqs: portFrom(env, "BATCHLINE_SQS_PORT", 9324),
@@ -32,15 +39,18 @@ function portsFrom(env: Env): StackPorts {
   };
 }
 
-function describe(stack: Stack, dataDir: string, timeScale: number, seconds: number): string {
+type Timing = { readonly timeScale: number; readonly autoscaling: boolean; readonly scalingTimeCompression: number };
+
+function describe(stack: Stack, dataDir: string, timing: Timing, seconds: number): string {
   const e = stack.endpoints;
+  const scaling = timing.autoscaling ? `autoscaling on, scaling time compression ${timing.scalingTimeCompression}` : "autoscaling off";
   const rows: [string, string | undefined][] = [
     ["HTTP API", e.http],
     ["WebSocket", e.websocket && `${e.websocket}   (PostToConnection: ${e.connections}/@connections)`],
     ["Lambda API", e.lambda],
     ["SQS", e.sqs],
     ["DynamoDB", e.dynamodb],
-    ["SageMaker", e.sagemaker && `${e.sagemaker}   (time scale ${timeScale})`],
+    ["SageMaker", e.sagemaker && `${e.sagemaker}   (time scale ${timing.timeScale}, ${scaling})`],
     ["data", dataDir],
     ...stack.mappings.map((m): [string, string] => [
       "poller",
@@ -57,17 +67,21 @@ async function main(env: Env): Promise<void> {
   const started = performance.now();
   const log = consoleLogger(parseLogLevel(env.BATCHLINE_LOG_LEVEL));
   const dataDir = resolve(env.BATCHLINE_DATA_DIR || ".data");
-  const timeScale = positiveNumberFrom(env, "BATCHLINE_TIME_SCALE", 1);
+  const timing: Timing = {
+    timeScale: positiveNumberFrom(env, "BATCHLINE_TIME_SCALE", 1),
+    autoscaling: onOffFrom(env, "BATCHLINE_AUTOSCALING", true),
+    scalingTimeCompression: positiveNumberFrom(env, "BATCHLINE_SCALING_TIME_COMPRESSION", 1),
+  };
   const stack = await startStack({
     stage: env.BATCHLINE_STAGE || "local",
     dataDir,
     ports: portsFrom(env),
-    timeScale,
+    ...timing,
     apiKey: env.BATCHLINE_API_KEY,
     log,
     onOfflineOutput: (chunk) => process.stdout.write(chunk),
   });
-  process.stdout.write(describe(stack, dataDir, timeScale, (performance.now() - started) / 1000));
+  process.stdout.write(describe(stack, dataDir, timing, (performance.now() - started) / 1000));
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
