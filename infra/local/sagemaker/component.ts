@@ -1,3 +1,4 @@
+import { SCALE_IN_ALARM } from "#shared/core/autoscaling-alarms";
 import type { CopyPlacement } from "#shared/core/placement";
 import { getProfile } from "#shared/core/profiles";
 import type { Component } from "#shared/core/routes";
@@ -63,8 +64,8 @@ export type ComponentEngineOptions = {
   readonly metricPeriodMs?: number;
 };
 
-/** The datapoints the stats show: the scale-in alarm's 15 minutes of 10-s periods. */
-const RECENT_DATAPOINTS = 90;
+/** The datapoints the stats show: as many as the scale-in alarm reads (15 minutes of 10-s periods). */
+const RECENT_DATAPOINTS = SCALE_IN_ALARM.datapoints * SCALE_IN_ALARM.metricPeriodsPerDatapoint;
 
 export function createComponentEngine(component: Component, options: ComponentEngineOptions) {
   const { clock } = options;
