@@ -247,7 +247,10 @@ function autoscaling(component, deployedComponent) {
         EvaluationPeriods: 1,
         DatapointsToAlarm: 1,
         Threshold: 1,
-        ComparisonOperator: "GreaterThanThreshold",
+        // At one refusal, as the emulator's alarm does (AWS's scale-to-zero blog; the guide says
+        // GreaterThanThreshold): the batcher sends a component at zero one job per warming
+        // recheck, so two refusals in a minute may never come (docs/autoscaling.md).
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
       },
     },
   };

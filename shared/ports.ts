@@ -42,8 +42,12 @@ export type JobStore = {
    * or a final state got there first (the write is fenced, so a result is never written twice).
    */
   finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined>;
-  /** Says why an unfinished job waits (e.g. "warming"); undefined when it has finished. */
-  noteWaiting(jobId: string, reason: string): Promise<JobRecord | undefined>;
+  /**
+   * Says why an unfinished job waits (e.g. "warming"); undefined when it has finished. A job the
+   * caller had claimed (`claimedAttempt`) goes back to QUEUED, as it waits in the queue again,
+   * unless a later attempt holds it meanwhile.
+   */
+  noteWaiting(jobId: string, reason: string, claimedAttempt?: number): Promise<JobRecord | undefined>;
   /**
    * Ends a job that is not finished yet, whatever its attempt: failed (dead letter, enqueue
    * failure), cancelled by its owner, or expired past its deadline. Returns the ended job, or

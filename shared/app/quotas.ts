@@ -59,8 +59,8 @@ export class QuotaReleasingJobStore implements JobStore {
   claim(jobId: string, placement: WindowPlacement, at: Date) {
     return this.#jobs.claim(jobId, placement, at);
   }
-  noteWaiting(jobId: string, reason: string) {
-    return this.#jobs.noteWaiting(jobId, reason);
+  noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
+    return this.#jobs.noteWaiting(jobId, reason, claimedAttempt);
   }
   listByBatch(batchId: string, page: Parameters<JobStore["listByBatch"]>[1]) {
     return this.#jobs.listByBatch(batchId, page);

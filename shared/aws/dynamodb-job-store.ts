@@ -92,8 +92,17 @@ export class DynamoDbJobStore implements JobStore {
     });
   }
 
-  noteWaiting(jobId: string, reason: string): Promise<JobRecord | undefined> {
-    return this.#transition(`note why job ${jobId} waits`, jobId, { update: "SET waiting_reason = :reason", condition: UNFINISHED, values: { ...UNFINISHED_VALUES, ":reason": reason } });
+  noteWaiting(jobId: string, reason: string, claimedAttempt?: number): Promise<JobRecord | undefined> {
+    if (claimedAttempt === undefined) {
+      return this.#transition(`note why job ${jobId} waits`, jobId, { update: "SET waiting_reason = :reason", condition: UNFINISHED, values: { ...UNFINISHED_VALUES, ":reason": reason } });
+    }
+    // Fenced like a finish: a later attempt that claimed the job meanwhile keeps it RUNNING.
+    return this.#transition(`put job ${jobId} back to wait`, jobId, {
+      update: "SET #status = :queued, waiting_reason = :reason",
+      condition: "#status = :running AND attempt = :attempt",
+      values: { ":running": "RUNNING", ":queued": "QUEUED", ":reason": reason, ":attempt": claimedAttempt },
+      mine: (job) => job.status === "QUEUED" && job.waiting_reason === reason && job.attempt === claimedAttempt,
+    });
   }
 
   endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined> {

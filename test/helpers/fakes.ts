@@ -49,10 +49,11 @@ export class MemoryJobStore implements JobStore {
     this.finishes.push({ jobId, attempt, status: outcome.status });
     return structuredClone(finished);
   }
-  async noteWaiting(jobId: string, reason: string) {
+  async noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
     const job = this.jobs.get(jobId);
     if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
-    const waiting: JobRecord = { ...job, waiting_reason: reason };
+    if (claimedAttempt !== undefined && (job.status !== "RUNNING" || job.attempt !== claimedAttempt)) return undefined;
+    const waiting: JobRecord = { ...job, waiting_reason: reason, ...(claimedAttempt !== undefined && { status: "QUEUED" as const }) };
     this.jobs.set(jobId, waiting);
     return structuredClone(waiting);
   }

@@ -157,6 +157,23 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       expect(await store().get(job.job_id)).toEqual(finished);
     });
 
+    it("puts a claimed job back to QUEUED to wait, saying why, unless a later attempt holds it", async () => {
+      // Prepare
+      const job = fullJob(id("wait"));
+      await store().create([job]);
+      const claimed = await store().claim(job.job_id, placement("win_1"), at("2026-11-27T12:00:01.000Z"));
+
+      // Act
+      const waiting = await store().noteWaiting(job.job_id, "warming", 1);
+      await store().claim(job.job_id, placement("win_2"), at("2026-11-27T12:00:02.000Z"));
+      const stale = await store().noteWaiting(job.job_id, "warming", 1);
+
+      // Assess
+      expect(waiting).toEqual({ ...claimed, status: "QUEUED", waiting_reason: "warming" });
+      expect(stale).toBeUndefined();
+      expect(await store().get(job.job_id)).toMatchObject({ status: "RUNNING", attempt: 2 });
+    });
+
     it("records a FAILED outcome of the current attempt with its error", async () => {
       // Prepare
       const job = fullJob(id("failed-outcome"));

@@ -197,7 +197,7 @@ describe("the SageMaker resources of the packaged template", () => {
         EvaluationPeriods: 1,
         DatapointsToAlarm: 1,
         Threshold: 1,
-        ComparisonOperator: "GreaterThanThreshold",
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
       });
     }
   });

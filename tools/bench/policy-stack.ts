@@ -49,25 +49,43 @@ export type StackStart = {
   readonly log?: Logger;
 };
 
+/** A routes file as parsed YAML, loosely typed: a variant changes a few fields of it. */
+export type RawRoutesFile = {
+  components: Record<string, Record<string, unknown> & { engine: string; kv_admission?: string }>;
+  routes: Record<string, { components: string[] }>;
+};
+
 /**
- * The project's routes file with the components of `model`'s route on the static-batch engine
- * (lmi-dynamic); every other route and component as it is. Queues and mappings do not change.
+ * infra/routes.yml with `edit` applied, written to `outDir/fileName` and checked (a variant that
+ * is not valid fails here, with the reason). Queues and mappings do not change with it.
  */
-export async function writeStaticRoutesFile(projectDir: string, model: string, outDir: string): Promise<string> {
-  type Raw = { components: Record<string, { engine: string; kv_admission?: string }>; routes: Record<string, { components: string[] }> };
-  const raw = parseYaml(await readFile(join(projectDir, "infra", "routes.yml"), "utf8")) as Raw;
+export async function writeRoutesVariant(projectDir: string, outDir: string, fileName: string, note: string, edit: (raw: RawRoutesFile) => void): Promise<string> {
+  const raw = parseYaml(await readFile(join(projectDir, "infra", "routes.yml"), "utf8")) as RawRoutesFile;
+  edit(raw);
+  const file = join(outDir, fileName);
+  await writeFile(file, `# Written by npm run bench: infra/routes.yml ${note}.\n${stringifyYaml(raw)}`);
+  loadRouteCatalog(file);
+  return file;
+}
+
+/** The components of `model`'s route, in a routes file as parsed. */
+export function routeComponents(raw: RawRoutesFile, model: string): RawRoutesFile["components"][string][] {
   const route = raw.routes[model];
   if (!route) throw new Error(`infra/routes.yml has no route ${model}`);
-  for (const name of route.components) {
-    const component = raw.components[name];
-    if (!component) continue;
-    component.engine = "lmi-dynamic";
-    delete component.kv_admission;
-  }
-  const file = join(outDir, "routes.static.yml");
-  await writeFile(file, `# Written by npm run bench: infra/routes.yml with ${model} on the static-batch engine.\n${stringifyYaml(raw)}`);
-  loadRouteCatalog(file); // fails here, with the reason, if the variant is not valid
-  return file;
+  return route.components.flatMap((name) => raw.components[name] ?? []);
+}
+
+/**
+ * The project's routes file with the components of `model`'s route on the static-batch engine
+ * (lmi-dynamic); every other route and component as it is.
+ */
+export function writeStaticRoutesFile(projectDir: string, model: string, outDir: string): Promise<string> {
+  return writeRoutesVariant(projectDir, outDir, "routes.static.yml", `with ${model} on the static-batch engine`, (raw) => {
+    for (const component of routeComponents(raw, model)) {
+      component.engine = "lmi-dynamic";
+      delete component.kv_admission;
+    }
+  });
 }
 
 export async function startPolicyStack(policy: Policy, options: StackStart): Promise<PolicyStack> {
@@ -82,6 +100,8 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     stage: options.stage,
     dataDir: undefined,
     timeScale: 1,
+    // The policies are compared on the route's one copy, as the engine alone runs it.
+    autoscaling: false,
     routesFile,
     ...(policy.mapping && { mappingOverrides: { [queueName]: policy.mapping } }),
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
@@ -160,7 +180,7 @@ export async function startPolicyStacks(
 }
 
 /** Stores the batcher's knobs through the ops API (or reads the defaults when there are none to set). */
-async function putSettings(target: PipelineTarget, settings: Partial<RouteSettings> | undefined): Promise<{ settings: RouteSettings; source: string }> {
+export async function putSettings(target: PipelineTarget, settings: Partial<RouteSettings> | undefined): Promise<{ settings: RouteSettings; source: string }> {
   const url = `${target.http}/v1/routes/${encodeURIComponent(target.model)}/settings`;
   const response = await fetch(url, {
     method: settings ? "PUT" : "GET",
@@ -173,7 +193,7 @@ async function putSettings(target: PipelineTarget, settings: Partial<RouteSettin
 }
 
 /** A few short jobs through the whole pipeline: every function loaded, every client connected. */
-async function warmUp(target: PipelineTarget, prompts: PromptBook): Promise<void> {
+export async function warmUp(target: PipelineTarget, prompts: PromptBook): Promise<void> {
   const trace = Array.from({ length: 4 }, (_, index) => ({ index, atMs: index * 200, promptTokens: 16, maxTokens: 4 }));
   const { outcomes } = await drivePipeline(target, trace, { prompts, untilMs: 60_000 });
   const failed = outcomes.filter((o) => o.status !== "succeeded");

@@ -224,6 +224,8 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
     stack = await startStack({
       stage,
       timeScale: options.timeScale,
+      // A fixed fleet: the faults under test are the endpoint's and the stores', not scaling's.
+      autoscaling: false,
       ports: { dynamodb: dynamodbPort },
       invoke: invoker.invoke,
       functionEndpoints: { dynamodb: proxy.url },

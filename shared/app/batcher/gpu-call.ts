@@ -58,7 +58,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
         }
         if (decision.kind === "wait") {
           run.componentWarming(component);
-          await waitInQueue(deps, pending, decision, run);
+          await waitInQueue(deps, pending, decision, run, job.attempt);
           return;
         }
         await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason } }, run);
@@ -71,9 +71,15 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   );
 }
 
-/** The job waits in the queue for its component, saying why, without spending an attempt. */
-export async function waitInQueue(deps: BatcherDeps, pending: Pending, decision: { readonly delaySeconds: number; readonly reason: string }, run: RunHandle): Promise<void> {
-  const job = await deps.jobs.noteWaiting(pending.message.job_id, decision.reason);
+/** The job waits in the queue for its component, saying why; a job this run had claimed is QUEUED again. */
+export async function waitInQueue(
+  deps: BatcherDeps,
+  pending: Pending,
+  decision: { readonly delaySeconds: number; readonly reason: string },
+  run: RunHandle,
+  claimedAttempt?: number,
+): Promise<void> {
+  const job = await deps.jobs.noteWaiting(pending.message.job_id, decision.reason, claimedAttempt);
   if (job) await notifyJob(deps, job);
   await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds });
 }

@@ -33,8 +33,11 @@ const EMPTY_QUEUE_BACKOFF_MS = 200;
 const TOP_UP_LONG_POLL_SECONDS = 1;
 /** Past the top-up deadline, jobs that still found no room go back to the queue after this. */
 const REQUEUE_GRACE_MS = 5_000;
-/** How often the batcher re-reads how many copies each component runs: autoscaling changes them. */
-const COPIES_REFRESH_MS = 5_000;
+/**
+ * How often the batcher re-reads how many copies each component runs: autoscaling changes them.
+ * DescribeInferenceComponent costs nothing; a copy that started is fed within this.
+ */
+const COPIES_REFRESH_MS = 2_000;
 /** The longest the loop sleeps with nothing to wake it: keeps top-up and holds responsive. */
 const IDLE_TICK_MS = 100;
 

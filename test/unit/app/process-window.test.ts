@@ -235,7 +235,7 @@ describe("processWindow with a component that is warming", () => {
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.queue.requeued.toSorted()).toEqual(window.map((m) => m.messageId).toSorted());
-    expect(deps.jobs.jobs.get(first!.job_id)).toMatchObject({ status: "RUNNING", waiting_reason: "warming" });
+    expect(deps.jobs.jobs.get(first!.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 1 });
     expect(deps.jobs.jobs.get(second!.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 0 });
     expect(deps.queue.visible).toHaveLength(2);
   });
