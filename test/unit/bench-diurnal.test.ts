@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { charts } from "../../tools/bench/charts.ts";
+import type { BenchReport } from "../../tools/bench/report.ts";
 import { DAY_SHAPE, diurnalPlan, hourOf } from "../../tools/bench/diurnal-plan.ts";
-import { copyMs, servingAt, summarizeFleet, type CopySample } from "../../tools/bench/diurnal-summary.ts";
+import { type DiurnalReport, diurnalTargets } from "../../tools/bench/diurnal.ts";
+import { copyMs, type FleetReport, servingAt, summarizeFleet, type CopySample } from "../../tools/bench/diurnal-summary.ts";
 import type { Outcome } from "../../tools/bench/outcome.ts";
 import { generateTrace, offeredRpm, profileRpm } from "../../tools/bench/trace.ts";
 
@@ -71,5 +74,52 @@ describe("summarizeFleet", () => {
     const report = summarizeFleet("fixed", [outcome(0, 0, { status: "unfinished", finishedMs: undefined })], samples, { fromMs: 0, toMs: 10_000 }, { pricePerGpuHour: 1, gpusPerCopy: 1 }, 30_000);
     expect(report.met_latency_objective).toBe(false);
     expect(report.cost_per_million_tokens).toBeNull();
+  });
+});
+
+describe("the diurnal targets", () => {
+  const fleet = (name: string, over: Partial<FleetReport>): DiurnalReport["fleets"][number] => ({
+    ...summarizeFleet(name, [outcome(0, 0)], [{ atMs: 0, billed: 1, serving: 1 }], { fromMs: 0, toMs: 1000 }, { pricePerGpuHour: 1, gpusPerCopy: 1 }, 30_000),
+    copies_over_time: [[0, 1, 1]],
+    scaling_activities: [],
+    machine_load: 1,
+    ...over,
+  });
+  const day = (autoscaled: Partial<FleetReport>, ratio: number): DiurnalReport => ({
+    name: "diurnal", title: "t", seed: 1, compression: 240, day_s: 360, requests: 1, offered_rpm_mean: 1, peak_rpm: 1, delays: {},
+    fleets: [fleet("autoscaled", autoscaled), fleet("fixed", {})], cost_ratio: ratio,
+  });
+  const warming = (arrived: number, answered: number) => ({ jobs: arrived, queue_wait_p50_ms: 1, queue_wait_max_ms: 1, arrived_at_zero: arrived, answered_at_zero: answered });
+
+  it("holds when the autoscaled fleet is 35% cheaper, nothing failed and every job that arrived at zero was answered", () => {
+    const checks = diurnalTargets(day({ warming: warming(3, 3) }, 0.6));
+    expect(checks.map((c) => [c.name, c.met])).toEqual([["diurnal_cost_vs_fixed", true], ["diurnal_errors", true], ["diurnal_answered_at_zero", true]]);
+  });
+
+  it("misses on a smaller saving, an error, a job left at zero, or a day that never went to zero", () => {
+    expect(diurnalTargets(day({ warming: warming(3, 3) }, 0.7))[0]?.met).toBe(false);
+    expect(diurnalTargets(day({ warming: warming(3, 3), errors: 1 }, 0.6))[1]?.met).toBe(false);
+    expect(diurnalTargets(day({ warming: warming(3, 2) }, 0.6))[2]?.met).toBe(false);
+    expect(diurnalTargets(day({ warming: warming(0, 0) }, 0.6))[2]?.met).toBe(false);
+  });
+});
+
+describe("the diurnal chart", () => {
+  it("draws each fleet's copies over the hours of the day", () => {
+    const fleet = (name: string, copies: readonly (readonly [number, number, number])[]) => ({
+      ...summarizeFleet(name, [], [], { fromMs: 0, toMs: 1 }, { pricePerGpuHour: 1, gpusPerCopy: 1 }, 1),
+      copies_over_time: copies,
+      scaling_activities: [],
+      machine_load: 1,
+    });
+    const diurnal: DiurnalReport = {
+      name: "diurnal", title: "t", seed: 1, compression: 240, day_s: 360, requests: 0, offered_rpm_mean: 0, peak_rpm: 0, delays: {}, cost_ratio: null,
+      fleets: [fleet("autoscaled", [[0, 0, 0], [15_000, 1, 0], [150_000, 2, 2]]), fleet("fixed", [[0, 2, 2]])],
+    };
+    const files = charts({ scenarios: [], policies: [], engine_direct_rpm: null, diurnal } as unknown as BenchReport, new Map());
+    const svg = files.get("diurnal-copies.svg") ?? "";
+    expect(svg).toContain("autoscaled");
+    expect(svg).toContain("fixed");
+    expect(svg).toContain("hour of the day");
   });
 });

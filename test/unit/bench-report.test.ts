@@ -33,6 +33,7 @@ const report: BenchReport = {
     scenario("poisson-400", 400, [result("a-one-at-a-time", { throughput_rpm: 19, p50_ms: 20_000, latency_censored: 0.9 }), result("b-esm-defaults", { p95_ms: 12_000 }), result("d-adaptive")]),
     scenario("saturated", 720, [result("a-one-at-a-time", { throughput_rpm: 19 }), result("d-adaptive", { throughput_rpm: 540 })]),
   ],
+  diurnal: null,
   targets: [],
 };
 

@@ -88,5 +88,24 @@ export function charts(report: BenchReport, raw: RawRuns): Map<string, string> {
       }),
     );
   }
+  if (report.diurnal) files.set("diurnal-copies.svg", diurnalChart(report.diurnal));
   return files;
+}
+
+/** Copies held over the compressed day by each fleet, a step function, against the hour of the day it stands for. */
+function diurnalChart(diurnal: NonNullable<BenchReport["diurnal"]>): string {
+  const hour = (ms: number) => (ms * diurnal.compression) / 3_600_000;
+  return lineChart({
+    title: `GPU copies held over the day (compressed ${diurnal.compression}x)`,
+    xLabel: "hour of the day",
+    yLabel: "copies (warming, serving or draining)",
+    series: diurnal.fleets.map((fleet) => ({
+      name: `${fleet.name}: $${fleet.cost_per_million_tokens?.toFixed(2) ?? "-"}/1M tok`,
+      points: fleet.copies_over_time.flatMap(([atMs, billed], i, all) => {
+        const x = Math.min(24, Math.max(0, hour(atMs)));
+        const before = i === 0 ? billed : (all[i - 1]?.[1] ?? billed);
+        return [[x, before] as const, [x, billed] as const];
+      }).concat([[24, fleet.copies_over_time.at(-1)?.[1] ?? 0] as const]),
+    })),
+  });
 }

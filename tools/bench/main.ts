@@ -1,10 +1,10 @@
 // `npm run bench`: the embedded stack end to end (HTTP submit → WebSocket result) under
 // reproducible traces, every batching policy side by side with the engine driven alone.
 //
-//   npm run bench                 full run (about 30 minutes on 2 cores)
-//   npm run bench -- --quick      the same scenarios, shorter (under 8 minutes)
+//   npm run bench                 full run (about an hour on 2 cores, the diurnal day included)
+//   npm run bench -- --quick      the same scenarios, shorter (about 25 minutes; 8 without the day)
 //   npm run bench -- --micro      only the micro-benchmark of the packing and window code
-//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated
+//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,diurnal
 //
 // Writes bench-results/latest.json (schema in the README, "Benchmark"), latest.txt and SVG curves.
 import { mkdir, writeFile } from "node:fs/promises";
@@ -26,12 +26,16 @@ import { promptBook } from "./prompts.ts";
 import { type BenchReport, formatReport, type PolicyReport, type ScenarioReport } from "./report.ts";
 import { runScenario } from "./scenario-run.ts";
 import { type Mode, scenarios as scenarioList } from "./scenarios.ts";
+import { type DiurnalReport, diurnalTargets, runDiurnal } from "./diurnal.ts";
+import { diurnalPlan } from "./diurnal-plan.ts";
 import { checkTargets } from "./targets.ts";
 import { generateTrace } from "./trace.ts";
 
 const MODEL = "llama-2-7b";
 const STARTING_AT_ONCE = 3;
 const DEFAULT_SEED = 20261127;
+/** The compressed day runs on stacks of its own, after the policies' scenarios. */
+const DIURNAL = "diurnal";
 
 const started = performance.now();
 const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
@@ -53,8 +57,17 @@ function parse() {
   const mode: Mode = values.quick ? "quick" : "full";
   const all = scenarioList(mode, seed);
   const wanted = values.scenarios?.split(",").map((s) => s.trim());
-  for (const name of wanted ?? []) if (!all.some((s) => s.name === name)) throw new Error(`unknown scenario ${name}; known: ${all.map((s) => s.name).join(", ")}`);
-  return { mode, microOnly: values.micro, seed, policies, scenarios: wanted ? all.filter((s) => wanted.includes(s.name)) : all, outDir: resolve(values.out) };
+  const known = [...all.map((s) => s.name), DIURNAL];
+  for (const name of wanted ?? []) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(", ")}`);
+  return {
+    mode,
+    microOnly: values.micro,
+    seed,
+    policies,
+    scenarios: wanted ? all.filter((s) => wanted.includes(s.name)) : all,
+    diurnal: wanted ? wanted.includes(DIURNAL) : true,
+    outDir: resolve(values.out),
+  };
 }
 
 function micro(route: Route, mode: Mode | "micro"): MicroResult {
@@ -111,7 +124,7 @@ async function main(): Promise<void> {
   if (args.microOnly) {
     const report: BenchReport = {
       ...base, mode: "micro", wall_s: (performance.now() - started) / 1000, engine_direct_rpm: null, engine_direct_closed_loop: null,
-      micro: microResult, policies: [], scenarios: [],
+      micro: microResult, policies: [], scenarios: [], diurnal: null,
       targets: checkTargets({ engineDirectRpm: Number.NaN, scenarios: [], microUsPerMessage: microResult.us_per_message, adaptive: "d-adaptive", oneAtATime: "a-one-at-a-time", baselines: [] }),
     };
     await writeOutputs(args.outDir, report, new Map());
@@ -134,8 +147,8 @@ async function main(): Promise<void> {
   });
   const raw = new Map<string, Map<string, readonly Outcome[]>>();
   const scenarioReports: ScenarioReport[] = [];
-  let ceiling: EngineCeiling;
-  try {
+  let ceiling: EngineCeiling | undefined;
+  if (runs.length > 0) try {
     // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
     // (osls, esbuild) and would starve the closed loop's clients.
     log("engine alone: its ceiling, a closed loop at its admission limit");
@@ -156,34 +169,44 @@ async function main(): Promise<void> {
     log("stopping the stacks");
     await stopAll();
   }
+  let diurnal: DiurnalReport | null = null;
+  if (args.diurnal) {
+    diurnal = await runDiurnal(diurnalPlan(args.mode, args.seed), { projectDir, outDir: args.outDir, model: MODEL, runId, prompts, log, stackLog: consoleLogger("ERROR") });
+  }
 
   const report: BenchReport = {
     ...base,
     mode: args.mode,
     machine: { ...base.machine, load_average_at_end: loadavg() },
     wall_s: (performance.now() - started) / 1000,
-    engine_direct_rpm: ceiling.rpm,
-    engine_direct_closed_loop: {
-      concurrency: ceiling.concurrency,
-      completed: ceiling.completed,
-      completed_rpm: ceiling.completedRpm,
-      measured_from_s: ceiling.fromS,
-      measured_to_s: ceiling.toS,
-      tokens_per_s: ceiling.tokensPerS,
-      gpu_busy: ceiling.gpuBusy,
-      mean_batch: ceiling.meanBatch,
-    },
+    engine_direct_rpm: ceiling?.rpm ?? null,
+    engine_direct_closed_loop: ceiling
+      ? {
+          concurrency: ceiling.concurrency,
+          completed: ceiling.completed,
+          completed_rpm: ceiling.completedRpm,
+          measured_from_s: ceiling.fromS,
+          measured_to_s: ceiling.toS,
+          tokens_per_s: ceiling.tokensPerS,
+          gpu_busy: ceiling.gpuBusy,
+          mean_batch: ceiling.meanBatch,
+        }
+      : null,
     micro: microResult,
     policies: args.policies.flatMap((p) => { const s = stacks.get(p.name); return s ? [policyReport(s)] : []; }),
     scenarios: scenarioReports,
-    targets: checkTargets({
-      engineDirectRpm: ceiling.rpm,
-      scenarios: scenarioReports,
-      microUsPerMessage: microResult.us_per_message,
-      adaptive: "d-adaptive",
-      oneAtATime: "a-one-at-a-time",
-      baselines: ["b-esm-defaults", "c-fixed-window"],
-    }),
+    diurnal,
+    targets: [
+      ...checkTargets({
+        engineDirectRpm: ceiling?.rpm ?? Number.NaN,
+        scenarios: scenarioReports,
+        microUsPerMessage: microResult.us_per_message,
+        adaptive: "d-adaptive",
+        oneAtATime: "a-one-at-a-time",
+        baselines: ["b-esm-defaults", "c-fixed-window"],
+      }),
+      ...(diurnal ? diurnalTargets(diurnal) : []),
+    ],
   };
   await writeOutputs(args.outDir, report, raw);
 }

@@ -1,3 +1,4 @@
+import type { DiurnalReport } from "./diurnal.ts";
 import type { MicroResult } from "./micro.ts";
 import type { RunResult } from "./run.ts";
 import type { TargetCheck } from "./targets.ts";
@@ -66,6 +67,8 @@ export type BenchReport = {
   readonly micro: MicroResult | null;
   readonly policies: readonly PolicyReport[];
   readonly scenarios: readonly ScenarioReport[];
+  /** The compressed day, autoscaled fleet against a fixed one (issue 10); null when not run. */
+  readonly diurnal: DiurnalReport | null;
   readonly targets: readonly TargetCheck[];
 };
 
@@ -125,6 +128,7 @@ export function formatReport(report: BenchReport): string {
     lines.push(resultRow("engine alone", s.engine_direct));
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
   }
+  if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
   if (report.micro) {
     lines.push("");
     const sizes = report.micro.sizes.map((m) => `${m.messages} msgs: ${m.us_per_message.toFixed(2)} µs/msg (packWindow alone ${m.pack_us_per_message.toFixed(2)})`).join("; ");
@@ -132,11 +136,44 @@ export function formatReport(report: BenchReport): string {
   }
   if (report.targets.length > 0) {
     lines.push("");
-    lines.push("targets (issue 4):");
+    lines.push("targets (issues 4 and 10):");
     for (const t of report.targets) lines.push(`  ${t.met ? "MET   " : "MISSED"} ${t.name}: ${t.measured}  [target ${t.target}]`);
   }
   lines.push("");
   lines.push("≥: some requests were still unanswered when the run ended; the percentile is a lower bound.");
   lines.push("fill: mean running batch over what one copy admits for the trace; load: the machine's 1-minute load average at the end of the run.");
   return lines.join("\n");
+}
+
+const DIURNAL_HEADER = ["fleet", "copies", "GPU-h", "$", "$/1M tok", "p50 s", "p95 s", "p99 s", "errors", "warming", "wait p50 s", "at zero", "load"];
+const DIURNAL_WIDTHS = [11, 9, 7, 8, 9, 7, 7, 7, 7, 8, 10, 8, 5];
+
+function diurnalLines(d: DiurnalReport): string[] {
+  const delays = Object.entries(d.delays).map(([name, v]) => `${name} ${v.real_s} s -> ${v.compressed_s.toFixed(2)} s`).join(", ");
+  return [
+    `diurnal: ${d.title} — ${d.requests} requests over ${d.day_s.toFixed(0)} s, ${d.offered_rpm_mean.toFixed(0)} req/min on average`,
+    `  delays compressed x${d.compression}: ${delays}`,
+    row(DIURNAL_HEADER, DIURNAL_WIDTHS),
+    ...d.fleets.map((f) =>
+      row(
+        [
+          f.name,
+          `${num(f.mean_copies, 2)}/${f.max_copies}`,
+          num(f.gpu_hours, 3),
+          num(f.cost_usd, 2),
+          num(f.cost_per_million_tokens, 2),
+          num(f.p50_ms, 2, 1000),
+          num(f.p95_ms, 2, 1000),
+          num(f.p99_ms, 2, 1000),
+          String(f.errors),
+          String(f.warming.jobs),
+          num(f.warming.queue_wait_p50_ms, 2, 1000),
+          `${f.warming.answered_at_zero}/${f.warming.arrived_at_zero}`,
+          num(f.machine_load, 1),
+        ],
+        DIURNAL_WIDTHS,
+      ),
+    ),
+    `  copies: mean/most held over the day; warming: jobs told they wait for a copy starting; at zero: answered/arrived while no copy served`,
+  ];
 }
