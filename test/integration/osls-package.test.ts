@@ -2,7 +2,9 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
+import { parse as parseYaml } from "yaml";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
@@ -66,10 +68,11 @@ describe("osls package", () => {
   it("maps the queue to the batcher with the route's window and partial batch responses", () => {
     const mappings = ofType("AWS::Lambda::EventSourceMapping");
     const batcher = mappings.find((m) => m.Properties.EventSourceArn["Fn::GetAtt"][0] === "Llama27bQueue");
+    const { window } = parseYaml(readFileSync("infra/routes.yml", "utf8")).routes["llama-2-7b"];
     expect(batcher?.Properties).toMatchObject({
-      BatchSize: 100,
-      MaximumBatchingWindowInSeconds: 0,
-      ScalingConfig: { MaximumConcurrency: 2 },
+      BatchSize: window.batch_size,
+      MaximumBatchingWindowInSeconds: window.batching_window_seconds,
+      ScalingConfig: { MaximumConcurrency: window.maximum_concurrency },
       FunctionResponseTypes: ["ReportBatchItemFailures"],
       FunctionName: { "Fn::GetAtt": ["BatcherLambdaFunction", "Arn"] },
     });
