@@ -1,7 +1,7 @@
 import type { JobStatus, JobView } from "./jobs.ts";
 import type { RequestCounts } from "./batches.ts";
 
-/** Events the server pushes over the WebSocket (DESIGN.md wire conventions). */
+/** Events the server pushes over the WebSocket (docs/design.md, wire conventions). */
 export type JobEventType = `job.${Lowercase<JobStatus>}`;
 
 export type ServerEvent =

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ChatMessage } from "./prompt.ts";
 
-/** Job statuses (DESIGN.md wire conventions). */
+/** Job statuses (docs/design.md, wire conventions). */
 export const jobStatuses = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 export const terminalStatuses: ReadonlySet<JobStatus> = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]);

@@ -1,6 +1,6 @@
 /**
- * Latency profiles of one GPU copy of a model. The fit is the one latency model of DESIGN.md
- * decision 6: decode step = a + c·B + b·Σctx, prefill = max(p0, prompt tokens / r).
+ * Latency profiles of one GPU copy of a model. The fit is the one latency model of
+ * docs/design.md, decision 6: decode step = a + c·B + b·Σctx, prefill = max(p0, prompt tokens / r).
  *
  * The H100 profiles are measurements (docs/calibration.md; tools/calibration/calibrate.py took
  * them). The A10G, A100 and FP8 profiles are derived from the Llama-2-7B H100 measurement by

@@ -4,8 +4,8 @@ import llamaTokenizer from "llama-tokenizer-js";
 import type { TokenizerName } from "./routes.ts";
 
 /**
- * The one token counter (DESIGN.md wire conventions): the submit path, the batcher's packing and
- * the SageMaker emulator all count with it, so their numbers agree.
+ * The one token counter (docs/design.md, wire conventions): the submit path, the batcher's
+ * packing and the SageMaker emulator all count with it, so their numbers agree.
  */
 export type TokenCounter = {
   /** Tokens the engine processes for a prompt, BOS included. */
