@@ -9,6 +9,7 @@ import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
 import { putSettings, routeComponents, warmUp, writeRoutesVariant } from "./policy-stack.ts";
 import type { PromptBook } from "./prompts.ts";
 import type { TargetCheck } from "./targets.ts";
+import { sleepUntil } from "./schedule.ts";
 import { generateTrace, offeredRpm, type TraceRequest } from "./trace.ts";
 
 /**
@@ -26,7 +27,10 @@ export type DiurnalReport = {
   readonly requests: number;
   readonly offered_rpm_mean: number;
   readonly peak_rpm: number;
-  /** The AWS side's delays as deployed and as the run had them (seconds). */
+  /**
+   * The AWS side's delays as deployed and as the run had them (seconds). The warming recheck is an
+   * SQS delay, whole seconds: at least 1 s however strong the compression.
+   */
   readonly delays: Readonly<Record<string, { readonly real_s: number; readonly compressed_s: number }>>;
   readonly fleets: readonly (FleetReport & {
     readonly copies_over_time: readonly (readonly [number, number, number])[];
@@ -78,7 +82,7 @@ export async function runDiurnal(plan: DiurnalPlan, context: DiurnalContext): Pr
         ["cloudwatch_high_resolution_period_seconds", 10],
         ["cloudwatch_period_seconds", 60],
         ["target_tracking_scale_in_after_seconds", 15 * 60],
-      ].map(([name, real]) => [name, { real_s: real as number, compressed_s: compressed(plan, real as number) }]),
+      ].map(([name, real]) => [name, { real_s: real as number, compressed_s: name === "warming_recheck_seconds" ? warmingRecheckSeconds(plan) : compressed(plan, real as number) }]),
     ),
     fleets,
     cost_ratio: ratio,
@@ -115,13 +119,16 @@ async function runFleet(plan: DiurnalPlan, fleet: Fleet, trace: readonly TraceRe
     const emulator = stack.sagemaker;
     if (!http || !websocket || !emulator) throw new Error("the stack runs without its HTTP, WebSocket or SageMaker endpoint");
     const target: PipelineTarget = { http, websocket, apiKey: stack.apiKey, model: context.model };
-    await putSettings(target, { warming_recheck_seconds: Math.max(1, Math.round(compressed(plan, REAL_DELAYS.warming_recheck_seconds))) });
+    await putSettings(target, { warming_recheck_seconds: warmingRecheckSeconds(plan) });
     await warmUp(target, context.prompts);
     // The warm-up woke the autoscaled component: the day starts once it is back at its minimum.
     await untilCopies(stack, component.name, fleet === "fixed" ? plan.fixedCopies : plan.autoscaling.min_copies, 120_000);
     const emulatorAtStart = emulator.stats().nowMs;
     const wallAtStart = performance.now();
     const { outcomes, originMs, endMs } = await drivePipeline(target, trace, { prompts: context.prompts, untilMs: plan.dayMs + plan.drainMs });
+    // The day is over when its idle stretch is, not at the last answer: what the fleet holds
+    // meanwhile (an autoscaled one scaling in to zero) is part of its cost.
+    await sleepUntil(originMs + plan.dayMs);
     const stats = componentStats(stack, component.name);
     // The emulator's clock runs at wall speed (time scale 1): shift its instants to the trace's.
     const shift = -emulatorAtStart + (wallAtStart - originMs);
@@ -137,6 +144,9 @@ async function runFleet(plan: DiurnalPlan, fleet: Fleet, trace: readonly TraceRe
     await stack.stop();
   }
 }
+
+/** The batcher's warming recheck in the compressed day: an SQS delay, so whole seconds and at least 1. */
+const warmingRecheckSeconds = (plan: DiurnalPlan) => Math.max(1, Math.round(compressed(plan, REAL_DELAYS.warming_recheck_seconds)));
 
 type ComponentView = {
   readonly copyCountSeries: readonly { readonly atMs: number; readonly placed: number; readonly serving: number }[];
