@@ -1,3 +1,4 @@
+import { eventSourceMappingRefusal } from "#shared/core/event-source-mapping-rules";
 import { createRequire } from "node:module";
 import { beforeAll, describe, expect, it } from "vitest";
 import { packageTemplate } from "#local/template";
@@ -64,9 +65,8 @@ describe("queues", () => {
     expect(mappings.length).toBeGreaterThan(0);
     for (const [id, m] of mappings) {
       expect(m.Properties.FunctionResponseTypes, id).toEqual(["ReportBatchItemFailures"]);
-      // AWS refuses a BatchSize over 10 without a batching window of at least 1 s.
-      const { BatchSize = 10, MaximumBatchingWindowInSeconds = 0 } = m.Properties;
-      expect(BatchSize <= 10 || MaximumBatchingWindowInSeconds >= 1, id).toBe(true);
+      // Every setting CreateEventSourceMapping takes: ranges, and BatchSize over 10 only with a window.
+      expect(eventSourceMappingRefusal(m.Properties), id).toBeUndefined();
     }
     const read = new Set(mappings.map(([, m]) => target(m.Properties.EventSourceArn)));
     expect(ofType(defaults, "AWS::SQS::Queue").map(([id]) => id).sort()).toEqual([...read].sort());

@@ -80,7 +80,7 @@ export function diurnalPlan(mode: Mode, seed: number): DiurnalPlan {
     autoscaling: {
       min_copies: 0,
       max_copies: 2,
-      target_concurrent_requests_per_copy: 96,
+      target_concurrent_requests_per_copy: 64,
       scale_out_cooldown_seconds: REAL_DELAYS.scale_out_cooldown_seconds,
       scale_in_cooldown_seconds: REAL_DELAYS.scale_in_cooldown_seconds,
     },
