@@ -96,8 +96,8 @@ export class RouteRun implements RunHandle {
     this.#pending = delivered.toSorted((a, b) => byUrgency(a.item, b.item));
     try {
       for (;;) {
-        await this.#refreshLedger();
-        await this.#refreshCopies();
+        // Both reads before the first start: together, so that neither delays it by its round trip.
+        await Promise.all([this.#refreshLedger(), this.#refreshCopies()]);
         await this.#parkWhileWarming();
         this.#startWhatFits();
         if (this.#mayTopUp() && (await this.#topUp()) > 0) continue;
