@@ -167,7 +167,10 @@ export type SubscriptionStore = {
 export type Notifier = { post(connectionId: string, event: ServerEvent): Promise<void> };
 
 
-/** A component's copies: those serving or starting now, and those its autoscaling asked for. */
+/**
+ * A component's copies: those in service now (CurrentCopyCount), and those its autoscaling asked
+ * for, starting ones included (DesiredCopyCount).
+ */
 export type CopyCount = { readonly current: number; readonly desired: number };
 
 /**

@@ -96,12 +96,13 @@ export class DynamoDbJobStore implements JobStore {
     if (claimedAttempt === undefined) {
       return this.#transition(`note why job ${jobId} waits`, jobId, { update: "SET waiting_reason = :reason", condition: UNFINISHED, values: { ...UNFINISHED_VALUES, ":reason": reason } });
     }
-    // Fenced like a finish: a later attempt that claimed the job meanwhile keeps it RUNNING.
+    // Fenced like a finish: a later attempt that claimed the job meanwhile keeps it RUNNING. The
+    // attempt is given back: waiting for a copy is not a try, and attempts drive the retry backoff.
     return this.#transition(`put job ${jobId} back to wait`, jobId, {
-      update: "SET #status = :queued, waiting_reason = :reason",
+      update: "SET #status = :queued, waiting_reason = :reason ADD attempt :back",
       condition: "#status = :running AND attempt = :attempt",
-      values: { ":running": "RUNNING", ":queued": "QUEUED", ":reason": reason, ":attempt": claimedAttempt },
-      mine: (job) => job.status === "QUEUED" && job.waiting_reason === reason && job.attempt === claimedAttempt,
+      values: { ":running": "RUNNING", ":queued": "QUEUED", ":reason": reason, ":attempt": claimedAttempt, ":back": -1 },
+      mine: (job) => job.status === "QUEUED" && job.waiting_reason === reason && job.attempt === claimedAttempt - 1,
     });
   }
 

@@ -6,7 +6,8 @@ import { translateSdkError } from "./errors.ts";
 
 /**
  * Reads a component's copies from SageMaker's control plane (DescribeInferenceComponent): the
- * copies running or starting now, and the count autoscaling last asked for.
+ * copies in service (CurrentCopyCount; AWS says "currently deployed", taken here as serving, as
+ * the embedded stack's emulator answers), and the count autoscaling last asked for.
  * Components are named as deployed (`names`, from the config); by default as in routes.yml.
  */
 export class SageMakerFleetView implements FleetView {

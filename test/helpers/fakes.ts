@@ -53,7 +53,7 @@ export class MemoryJobStore implements JobStore {
     const job = this.jobs.get(jobId);
     if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
     if (claimedAttempt !== undefined && (job.status !== "RUNNING" || job.attempt !== claimedAttempt)) return undefined;
-    const waiting: JobRecord = { ...job, waiting_reason: reason, ...(claimedAttempt !== undefined && { status: "QUEUED" as const }) };
+    const waiting: JobRecord = { ...job, waiting_reason: reason, ...(claimedAttempt !== undefined && { status: "QUEUED" as const, attempt: claimedAttempt - 1 }) };
     this.jobs.set(jobId, waiting);
     return structuredClone(waiting);
   }

@@ -157,7 +157,7 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       expect(await store().get(job.job_id)).toEqual(finished);
     });
 
-    it("puts a claimed job back to QUEUED to wait, saying why, unless a later attempt holds it", async () => {
+    it("puts a claimed job back to QUEUED to wait, saying why and giving its attempt back", async () => {
       // Prepare
       const job = fullJob(id("wait"));
       await store().create([job]);
@@ -165,13 +165,27 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
 
       // Act
       const waiting = await store().noteWaiting(job.job_id, "warming", 1);
+      const next = await store().claim(job.job_id, placement("win_2"), at("2026-11-27T12:00:02.000Z"));
+
+      // Assess
+      expect(waiting).toEqual({ ...claimed, status: "QUEUED", waiting_reason: "warming", attempt: 0 });
+      expect(next).toMatchObject({ status: "RUNNING", attempt: 1 });
+      expect(next).not.toHaveProperty("waiting_reason");
+    });
+
+    it("leaves a job RUNNING when a later attempt holds it", async () => {
+      // Prepare: the message came back and another batcher claimed the job again.
+      const job = fullJob(id("waitstale"));
+      await store().create([job]);
+      await store().claim(job.job_id, placement("win_1"), at("2026-11-27T12:00:01.000Z"));
       await store().claim(job.job_id, placement("win_2"), at("2026-11-27T12:00:02.000Z"));
+
+      // Act
       const stale = await store().noteWaiting(job.job_id, "warming", 1);
 
       // Assess
-      expect(waiting).toEqual({ ...claimed, status: "QUEUED", waiting_reason: "warming" });
       expect(stale).toBeUndefined();
-      expect(await store().get(job.job_id)).toMatchObject({ status: "RUNNING", attempt: 2 });
+      expect(await store().get(job.job_id)).toMatchObject({ status: "RUNNING", attempt: 2, window_id: "win_2" });
     });
 
     it("records a FAILED outcome of the current attempt with its error", async () => {

@@ -80,7 +80,9 @@ export async function waitInQueue(
   claimedAttempt?: number,
 ): Promise<void> {
   const job = await deps.jobs.noteWaiting(pending.message.job_id, decision.reason, claimedAttempt);
-  if (job) await notifyJob(deps, job);
+  // Finished meanwhile, or held by a later attempt that has its own message: nothing to wait for.
+  if (!job) return run.settle(pending, { kind: "done" });
+  await notifyJob(deps, job);
   await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds });
 }
 

@@ -376,6 +376,8 @@ export class RouteRun implements RunHandle {
         try {
           const { current, desired } = await this.#deps.fleet.copies(component);
           if (current === 0 && desired > 0) this.componentWarming(component);
+          // A copy serves: whatever said "warming" before no longer holds, and the copy is fed now.
+          else if (current > 0) this.#warmingUntil.delete(component.name);
           return current === component.copies ? component : { ...component, copies: current };
         } catch (error) {
           this.#deps.logger.warn("could not read the component's copies; keeping the last count", { component: component.name, error: String(error) });

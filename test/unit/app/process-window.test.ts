@@ -235,9 +235,25 @@ describe("processWindow with a component that is warming", () => {
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.queue.requeued.toSorted()).toEqual(window.map((m) => m.messageId).toSorted());
-    expect(deps.jobs.jobs.get(first!.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 1 });
+    expect(deps.jobs.jobs.get(first!.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 0 });
     expect(deps.jobs.jobs.get(second!.job_id)).toMatchObject({ status: "QUEUED", waiting_reason: "warming", attempt: 0 });
     expect(deps.queue.visible).toHaveLength(2);
+  });
+});
+
+describe("processWindow with a job that ends while its component warms", () => {
+  it("acknowledges its message instead of putting it back: there is nothing left to wait for", async () => {
+    const deps = memoryDeps();
+    const [job] = await submitMany(deps, 1);
+    deps.invoker.behaviour = () => {
+      void deps.jobs.endUnfinished(job!.job_id, { status: "CANCELLED", error: { code: "cancelled", message: "cancelled by its owner" } }, deps.clock.now());
+      return new ModelWarmingError("endpoint batchline-h100: inference component llama-2-7b-ic has no capacity");
+    };
+    const report = await processWindow(deps, deps.queue.takeWindow(), inAMinute(deps));
+    expect(report.retry).toEqual([]);
+    expect(deps.queue.requeued).toEqual([]);
+    expect(deps.queue.visible).toHaveLength(0);
+    expect(deps.jobs.jobs.get(job!.job_id)?.status).toBe("CANCELLED");
   });
 });
 
