@@ -15,7 +15,8 @@ import type { Load } from "./core/window-policy.ts";
  */
 export type Clock = { now(): Date };
 
-export type Ids = { job(): string; batch(): string; window(): string };
+/** New ids: `gpuBatch` names the jobs that reach the engines together; `holder`, a batcher in the capacity ledger. */
+export type Ids = { job(): string; batch(): string; gpuBatch(): string; holder(): string };
 
 export type { Page, PageRequest } from "./core/paging.ts";
 

@@ -4,9 +4,9 @@ import { effectiveRouteSettings } from "../core/route-settings.ts";
 import { renotifyFinished } from "./batcher/gpu-call.ts";
 import { parseJobMessage, toPackItem } from "./batcher/messages.ts";
 import { RouteRun } from "./batcher/route-run.ts";
-import type { BatcherDeps, Pending, WindowMessage, WindowOptions, WindowReport } from "./batcher/types.ts";
+import type { BatcherDeps, DeliveredMessage, DeliveryOptions, DeliveryReport, Pending } from "./batcher/types.ts";
 
-export type { BatcherDeps, WindowMessage, WindowOptions, WindowReport } from "./batcher/types.ts";
+export type { BatcherDeps, DeliveredMessage, DeliveryOptions, DeliveryReport } from "./batcher/types.ts";
 
 /** A delivered job message before its route is known: a Pending but for its pack item. */
 type Received = Omit<Pending, "item">;
@@ -18,7 +18,7 @@ type Received = Omit<Pending, "item">;
  * queue itself. Each job is claimed (fenced by attempt), run, written once and notified; each
  * message is deleted or released only once its job's state is durable.
  */
-export async function processWindow(deps: BatcherDeps, delivered: readonly WindowMessage[], options: WindowOptions): Promise<WindowReport> {
+export async function processWindow(deps: BatcherDeps, delivered: readonly DeliveredMessage[], options: DeliveryOptions): Promise<DeliveryReport> {
   const retry: string[] = [];
   const byRoute = new Map<string, Received[]>();
   for (const m of delivered) {
@@ -50,7 +50,7 @@ export async function processWindow(deps: BatcherDeps, delivered: readonly Windo
 }
 
 /** Jobs of a model no longer in the catalog fail with the reason; their messages are done. */
-async function failUnroutable(deps: BatcherDeps, model: string, pending: readonly Received[]): Promise<WindowReport> {
+async function failUnroutable(deps: BatcherDeps, model: string, pending: readonly Received[]): Promise<DeliveryReport> {
   const touched = new Set<string>();
   await Promise.all(
     pending.map(async (p) => {

@@ -45,7 +45,7 @@ export type Deps = {
 const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
 
 export const systemClock: Clock = { now: () => new Date() };
-export const randomIds: Ids = { job: id("job"), batch: id("batch"), window: id("win") };
+export const randomIds: Ids = { job: id("job"), batch: id("batch"), gpuBatch: id("gpu"), holder: id("holder") };
 
 export function buildDeps(config: Config, clients: Clients = createClients({ wsEndpoint: config.wsEndpoint })): Deps {
   const table = (tableName: string) => ({ client: clients.dynamodb, tableName });

@@ -13,10 +13,10 @@ import { addLoad, noLoad } from "#shared/core/window-policy";
 import type {
   CopyCount,
   FleetView,
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
+  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, WindowPlacement,
 } from "#shared/ports";
-import { sleep } from "#shared/sleep";
+import { FakeTime } from "./fake-time.ts";
 
 /** In-memory implementations of the ports, for unit tests of the use cases. */
 export class MemoryJobStore implements JobStore {
@@ -340,14 +340,9 @@ export class SettableFleet implements FleetView {
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-export function fixedClock(iso = "2026-11-27T12:00:00.000Z"): Clock & { advance(ms: number): void } {
-  let now = Date.parse(iso);
-  return { now: () => new Date(now), advance: (ms) => void (now += ms) };
-}
-
 export function sequentialIds(): Ids {
   let n = 0;
-  return { job: () => `job_${++n}`, batch: () => `batch_${++n}`, window: () => `win_${++n}` };
+  return { job: () => `job_${++n}`, batch: () => `batch_${++n}`, gpuBatch: () => `gpu_${++n}`, holder: () => `holder_${++n}` };
 }
 
 export function defaultCatalog(): RouteCatalog {
@@ -356,7 +351,9 @@ export function defaultCatalog(): RouteCatalog {
 
 /** Every port in memory, wired like shared/aws/deps.ts wires the real ones. */
 export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
+  const time = new FakeTime();
   return {
+    time,
     catalog,
     jobs: new MemoryJobStore(),
     idempotency: new MemoryIdempotencyStore(),
@@ -371,12 +368,12 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     notifier: new RecordingNotifier(),
     invoker: new ScriptedInvoker(),
     fleet: new SettableFleet(),
-    clock: fixedClock(),
+    clock: time,
     ids: sequentialIds(),
     logger: silentLogger,
     ledger: new MemoryLedger(),
     routeSettings: new MemoryRouteSettings(),
-    sleep,
+    sleep: time.sleep,
     random: () => 0.5,
   };
 }

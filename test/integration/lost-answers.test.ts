@@ -6,7 +6,9 @@ import { submitJob } from "#shared/app/submit";
 import { QuotaReleasingJobStore } from "#shared/app/quotas";
 import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
 import { DynamoDbBatchStore } from "#shared/aws/dynamodb-stores";
+import { systemClock } from "#shared/aws/deps";
 import { ConflictError } from "#shared/core/errors";
+import { sleep } from "#shared/sleep";
 import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
 import { runBatcher } from "../helpers/batcher.ts";
@@ -143,7 +145,8 @@ describe("a job store write whose answer was lost", () => {
   it("through the use cases: the job is enqueued, its result notified, and its quota slot given back once", async () => {
     const deps = memoryDeps();
     const jobs = new QuotaReleasingJobStore(store, deps.usage);
-    const wired = { ...deps, jobs };
+    // A real store: real time too, as FakeTime would run on while DynamoDB answers.
+    const wired = { ...deps, jobs, clock: systemClock, sleep };
 
     loseAnswerOfNext("PutItem");
     const { job, created } = await submitJob(wired, "acme", { model: "llama-2-7b", prompt: "Lost and found.", max_tokens: 4 });

@@ -5,8 +5,8 @@ import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQue
 import type { Logger } from "../logger.ts";
 import type { NotifyDeps } from "../notify.ts";
 
-/** One SQS message of the window, as the event source mapping delivered it. */
-export type WindowMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+/** One SQS message of a delivery: the batch of messages the event source mapping invoked the batcher with. */
+export type DeliveredMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
 
 export type BatcherDeps = NotifyDeps & {
   readonly catalog: RouteCatalog;
@@ -24,12 +24,12 @@ export type BatcherDeps = NotifyDeps & {
   readonly random: () => number;
 };
 
-export type WindowOptions = {
+export type DeliveryOptions = {
   /** Stop taking more work from the queue after this; what has not started by then is put back. */
   readonly topUpUntil: Date;
 };
 
-export type WindowReport = {
+export type DeliveryReport = {
   /** Ids of delivered messages to hand back to SQS (the event source mapping's batchItemFailures). */
   readonly retry: readonly string[];
   /** Jobs per call sent to dynamic-batch engines (rolling engines take one job per call). */

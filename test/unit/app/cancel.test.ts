@@ -28,7 +28,7 @@ describe("cancellation", () => {
     const deps = memoryDeps();
     const { job: submitted } = await submitJob(deps, "acme", job);
     const gate = Promise.withResolvers<void>();
-    deps.invoker.gate = gate.promise;
+    deps.invoker.gate = deps.time.holdWhile(gate.promise);
     const running = runBatcher(deps);
     await expect.poll(() => deps.invoker.inFlight).toBe(1);
     await cancelJob(deps, "acme", submitted.job_id);

@@ -106,7 +106,7 @@ describe("processWindow on a rolling-batch engine", () => {
     const deps = memoryDeps();
     const jobs = await submitMany(deps, 130);
     const release = Promise.withResolvers<void>();
-    deps.invoker.gate = release.promise;
+    deps.invoker.gate = deps.time.holdWhile(release.promise);
     const running = runBatcher(deps);
     await expect.poll(() => deps.invoker.inFlight).toBe(128);
     release.resolve();

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { handleDeadLetter } from "#shared/app/dead-letter";
-import { processWindow, type WindowMessage } from "#shared/app/process-window";
+import { processWindow, type DeliveredMessage } from "#shared/app/process-window";
 import { submitJob } from "#shared/app/submit";
 import { jobMessageSchema } from "#shared/core/jobs";
 import { defaultCatalog, memoryDeps } from "../../helpers/fakes.ts";
@@ -62,7 +62,7 @@ const foreignBody: fc.Arbitrary<string> = fc.oneof(
   ),
 );
 
-const windowOf = (bodies: readonly string[], prefix = "m"): WindowMessage[] => bodies.map((body, i) => ({ messageId: `${prefix}${i}`, receiptHandle: `rh-${prefix}${i}`, body }));
+const windowOf = (bodies: readonly string[], prefix = "m"): DeliveredMessage[] => bodies.map((body, i) => ({ messageId: `${prefix}${i}`, receiptHandle: `rh-${prefix}${i}`, body }));
 
 async function depsWithAJob() {
   const deps = memoryDeps(catalog);

@@ -1,0 +1,79 @@
+import { addLoad, noLoad, subtractLoad, type Load } from "../../core/window-policy.ts";
+import type { CapacityLedger } from "../../ports.ts";
+
+/** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */
+export const LEDGER_REFRESH_MS = 500;
+/** How often while its own jobs wait for room: room another batcher gives up is taken soon. */
+export const LEDGER_REFRESH_WAITING_MS = 100;
+/** A holder entry outlives its last refresh by this much before others ignore it. */
+export const LEDGER_TTL_MS = 30_000;
+
+/**
+ * This batcher's side of the capacity ledger: the load it holds on each component, published for
+ * the other batchers, and the load they publish, read back on a schedule.
+ */
+export class LedgerSync {
+  readonly #ledger: CapacityLedger;
+  /** This batcher's name in the ledger (one per route run). */
+  readonly #holder: string;
+  readonly #components: readonly string[];
+  readonly #own = new Map<string, Load>();
+  #others = new Map<string, Load>();
+  /** When another batcher got the oldest job it holds waiting for room on these components. */
+  othersOldestWaitingMs: number | undefined;
+  /** Whether this run's load changed since it last published it. */
+  #ownChanged = false;
+  #publishedWaiting = false;
+  #readAtMs = Number.NEGATIVE_INFINITY;
+  #publishedAtMs = Number.NEGATIVE_INFINITY;
+
+  constructor(ledger: CapacityLedger, holder: string, components: readonly string[]) {
+    this.#ledger = ledger;
+    this.#holder = holder;
+    this.#components = components;
+  }
+
+  /** What every batcher holds on the component. */
+  heldOn(component: string): Load {
+    return addLoad(this.#own.get(component) ?? noLoad, this.#others.get(component) ?? noLoad);
+  }
+
+  reserve(component: string, load: Load): void {
+    this.#own.set(component, addLoad(this.#own.get(component) ?? noLoad, load));
+    this.#ownChanged = true;
+  }
+
+  release(component: string, load: Load): void {
+    this.#own.set(component, subtractLoad(this.#own.get(component) ?? noLoad, load));
+    this.#ownChanged = true;
+  }
+
+  /**
+   * Reads the others' load when due (more often while this run's jobs wait), and publishes this
+   * run's at once when its jobs start or stop waiting, or, while it yields, the room it gives back.
+   */
+  async refresh(nowMs: number, oldestWaitingMs: number | undefined, yielding: () => boolean): Promise<void> {
+    const waiting = oldestWaitingMs !== undefined;
+    if (nowMs - this.#readAtMs >= (waiting ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
+      this.#readAtMs = nowMs;
+      const others = await Promise.all(this.#components.map((c) => this.#ledger.others(c, this.#holder, new Date(nowMs))));
+      this.#others = new Map(this.#components.map((c, i) => [c, others[i]?.load ?? noLoad]));
+      const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
+      this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
+    }
+    const due = nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting;
+    if (due || (this.#ownChanged && yielding())) await this.publish(nowMs, oldestWaitingMs);
+  }
+
+  /** Publishes this run's load and its oldest waiting job; `final`: it holds nothing any more. */
+  async publish(nowMs: number, oldestWaitingMs: number | undefined, final = false): Promise<void> {
+    this.#publishedAtMs = nowMs;
+    this.#ownChanged = false;
+    const waitingSince = final ? undefined : oldestWaitingMs;
+    this.#publishedWaiting = waitingSince !== undefined;
+    const expiresAt = new Date(nowMs + LEDGER_TTL_MS);
+    await Promise.all(
+      this.#components.map((c) => this.#ledger.publish(c, this.#holder, { load: final ? noLoad : (this.#own.get(c) ?? noLoad), oldestWaitingMs: waitingSince }, expiresAt)),
+    );
+  }
+}

@@ -1,0 +1,191 @@
+import { getProfile } from "./profiles.ts";
+import { packWindow, type PackItem } from "./packing.ts";
+import type { RouteSettings } from "./route-settings.ts";
+import type { Component } from "./routes.ts";
+import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "./window-policy.ts";
+
+/**
+ * A job another batcher has held waiting for room this much longer than this batcher's oldest
+ * goes first: this batcher starts nothing and pulls nothing until it has started. Without it, a
+ * batcher whose copy frees takes the room again at once (it knows first), and the jobs another
+ * invocation was delivered wait until their deadline. Counted from when a batcher got the job,
+ * not from its submit: a backlog's jobs all wait long in SQS, and yielding over that would hand
+ * every freed slot across batchers.
+ */
+export const YIELD_AFTER_MS = 1000;
+/** Past the top-up deadline, jobs that still found no room go back to the queue after this. */
+export const REQUEUE_GRACE_MS = 5_000;
+/**
+ * A top-up with nothing waiting long-polls this long (a whole second: SQS takes whole seconds),
+ * so a message that arrives while the copies have room starts at once instead of on the next poll.
+ */
+export const TOP_UP_LONG_POLL_SECONDS = 1;
+/** SQS hands out at most this many messages per receive. */
+const MAX_RECEIVE = 10;
+
+/** A job the batcher holds, not started yet; `receivedMs`: when the batcher got its message. */
+export type WaitingJob = { readonly item: PackItem; readonly samplingKey: string; readonly receivedMs: number };
+
+/** A component as the batcher sees it: the copies it runs now and what every batcher holds on it. */
+export type ComponentState = {
+  readonly component: Component;
+  /** The load all batchers hold on it: this one's and the others' from the ledger. */
+  readonly held: Load;
+  /** Until when it is left alone because it answered "warming" (0: it is not). */
+  readonly warmingUntilMs: number;
+};
+
+/** Everything the next step depends on, as plain data: no clock, no I/O. */
+export type BatcherSnapshot = {
+  readonly nowMs: number;
+  readonly settings: RouteSettings;
+  readonly components: readonly ComponentState[];
+  /** Jobs not started yet, most urgent first. */
+  readonly waiting: readonly WaitingJob[];
+  readonly callsInFlight: number;
+  /** When another batcher got the oldest job it holds waiting for room on these components. */
+  readonly othersOldestWaitingMs: number | undefined;
+  /** Pull nothing more from the queue after this; what has not started by then goes back. */
+  readonly topUpUntilMs: number;
+  readonly queue: {
+    /** An empty receive that did not wait: the queue is not asked again before this. */
+    readonly emptyUntilMs: number;
+    /** The last receive took all it asked for: more may wait in the queue. */
+    readonly mayHaveMore: boolean;
+    /** A receive came back empty since the batcher last waited: not asked again until it has. */
+    readonly answeredEmpty: boolean;
+  };
+  /** When the hold on a static batch ends; undefined while none is held. */
+  readonly holdUntilMs: number | undefined;
+  /** Jobs per ms the batcher has taken in: the arrival rate a hold can count on. */
+  readonly arrivalsPerMs: number;
+};
+
+/** One call to start: its component, its jobs, and the load it reserves there. */
+export type PlannedCall = { readonly component: string; readonly jobIds: readonly string[]; readonly load: Load };
+
+export type BatcherStep =
+  /** Start these calls now; together they are one GPU batch (they reach the engines together). */
+  | { readonly kind: "start"; readonly calls: readonly PlannedCall[] }
+  /** Hold the static batch that would go now until `untilMs`, for a fuller one. */
+  | { readonly kind: "hold"; readonly untilMs: number }
+  /** Ask the queue for up to `max` messages, waiting up to `waitSeconds` for the first. */
+  | { readonly kind: "top-up"; readonly max: number; readonly waitSeconds: number }
+  /** Every component is warming: the waiting jobs wait in the queue for `delaySeconds`, saying why. */
+  | { readonly kind: "requeue"; readonly reason: "warming"; readonly delaySeconds: number }
+  /** No room came before the top-up deadline and its grace: the waiting jobs go back as new messages. */
+  | { readonly kind: "requeue"; readonly reason: "late" }
+  /** Another batcher's job has waited longer: start nothing, pull nothing, wait. */
+  | { readonly kind: "yield" }
+  /** Nothing can start or be pulled now: wait for a call to finish, a hold to end or room to free. */
+  | { readonly kind: "drain" }
+  /** Nothing waits and nothing runs: the batcher's share of the delivery is over. */
+  | { readonly kind: "done" };
+
+/**
+ * The batcher's next step. The executor carries it out, updates its state, and asks again until
+ * the step is one that waits (yield, drain) or ends (done). The tuning simulator runs this same
+ * function on a virtual clock.
+ */
+export function decideNext(s: BatcherSnapshot): BatcherStep {
+  const warmingUntil = Math.min(...s.components.map((c) => c.warmingUntilMs));
+  if (s.waiting.length > 0 && warmingUntil > s.nowMs) return { kind: "requeue", reason: "warming", delaySeconds: Math.ceil((warmingUntil - s.nowMs) / 1000) };
+  const yielding = isYielding(s);
+  if (!yielding) {
+    const planned = isStaticBatching(s) ? planStaticBatch(s) : planRollingStarts(s);
+    if (planned) return planned;
+  }
+  if (mayTopUp(s, yielding)) return topUp(s);
+  if (s.waiting.length === 0 && s.callsInFlight === 0) return { kind: "done" };
+  if (s.waiting.length > 0 && s.nowMs >= s.topUpUntilMs + REQUEUE_GRACE_MS) return { kind: "requeue", reason: "late" };
+  return yielding ? { kind: "yield" } : { kind: "drain" };
+}
+
+/** When this batcher got its oldest job still waiting to start. */
+export function oldestWaitingMs(waiting: readonly WaitingJob[]): number | undefined {
+  return waiting.length === 0 ? undefined : Math.min(...waiting.map((w) => w.receivedMs));
+}
+
+/** Whether another batcher's job has waited long enough for room that it must start first. */
+export function isYielding(s: Pick<BatcherSnapshot, "othersOldestWaitingMs" | "waiting" | "nowMs">): boolean {
+  const theirs = s.othersOldestWaitingMs;
+  return theirs !== undefined && theirs < (oldestWaitingMs(s.waiting) ?? s.nowMs) - YIELD_AFTER_MS;
+}
+
+/** Dynamic-batch engines run one static batch per copy at a time; the others batch as they go. */
+function isStaticBatching(s: BatcherSnapshot): boolean {
+  return s.components.some((c) => c.component.engine === "lmi-dynamic");
+}
+
+/** Sequences the components can still take, over all batchers. */
+function freeSequences(s: BatcherSnapshot): number {
+  return s.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c.component, s.settings).sequences - c.held.sequences), 0);
+}
+
+function mayTopUp(s: BatcherSnapshot, yielding: boolean): boolean {
+  if (!s.settings.top_up || yielding || s.nowMs >= s.topUpUntilMs || s.nowMs < s.queue.emptyUntilMs || s.queue.answeredEmpty) return false;
+  // What it pulled would only wait in the queue again.
+  if (s.components.every((c) => c.warmingUntilMs > s.nowMs)) return false;
+  return freeSequences(s) > s.waiting.length;
+}
+
+function topUp(s: BatcherSnapshot): BatcherStep {
+  // A long poll only with nothing waiting: it would keep waiting jobs from room that frees meanwhile.
+  const mayWait = s.waiting.length === 0 && s.topUpUntilMs - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
+  return { kind: "top-up", max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds: mayWait ? TOP_UP_LONG_POLL_SECONDS : 0 };
+}
+
+/** The component with the least load per copy that can take `demandOn(component)`, if any. */
+function placeFor(s: BatcherSnapshot, held: ReadonlyMap<string, Load>, demandOn: (component: Component) => Load): Component | undefined {
+  const anyRunning = s.components.some((c) => c.component.copies > 0);
+  let best: Component | undefined;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (const { component, warmingUntilMs } of s.components) {
+    if (warmingUntilMs > s.nowMs || (component.copies === 0 && anyRunning)) continue;
+    const load = held.get(component.name) ?? noLoad;
+    if (!fits(capacityOf(component, s.settings), load, demandOn(component))) continue;
+    const perCopy = load.sequences / Math.max(1, component.copies);
+    if (perCopy < bestLoad) {
+      best = component;
+      bestLoad = perCopy;
+    }
+  }
+  return best;
+}
+
+const heldByName = (s: BatcherSnapshot) => new Map(s.components.map((c) => [c.component.name, c.held]));
+
+/** Rolling batch: one call per job, each as soon as a copy has room for it, most urgent first. */
+function planRollingStarts(s: BatcherSnapshot): BatcherStep | undefined {
+  const held = heldByName(s);
+  const calls: PlannedCall[] = [];
+  for (const job of s.waiting) {
+    const component = placeFor(s, held, (c) => demandOf(job.item, c.kv_admission));
+    if (!component) break;
+    const load = demandOf(job.item, component.kv_admission);
+    held.set(component.name, addLoad(held.get(component.name) ?? noLoad, load));
+    calls.push({ component: component.name, jobIds: [job.item.id], load });
+  }
+  return calls.length === 0 ? undefined : { kind: "start", calls };
+}
+
+/** Static batch: a copy runs one batch at a time, so a batch takes a whole copy's room. */
+function planStaticBatch(s: BatcherSnapshot): BatcherStep | undefined {
+  const first = s.waiting[0];
+  if (!first) return undefined;
+  const wholeCopy = (c: Component) => capacityOf({ ...c, copies: 1 }, s.settings);
+  const component = placeFor(s, heldByName(s), wholeCopy);
+  if (!component) return undefined;
+  const group = s.waiting.filter((w) => w.samplingKey === first.samplingKey).map((w) => w.item);
+  const profile = getProfile(component.profile);
+  const packs = packWindow(group, { limits: component.limits, profile, oneRequestPerBatch: true });
+  const batch = packs[0] ?? [];
+  const full = packs.length > 1 || batch.length >= component.limits.max_sequences;
+  const start: BatcherStep = { kind: "start", calls: [{ component: component.name, jobIds: batch.map((i) => i.id), load: wholeCopy(component) }] };
+  if (full) return start;
+  // A copy that just freed sizes its next batch on what waits in the queue too.
+  if (s.queue.mayHaveMore && mayTopUp(s, false)) return topUp(s);
+  if (s.holdUntilMs !== undefined) return s.nowMs < s.holdUntilMs ? undefined : start;
+  const decision = decideStaticBatch({ batch, full, nowMs: s.nowMs, arrivalsPerMs: s.arrivalsPerMs, profile, settings: s.settings });
+  return decision.kind === "wait" ? { kind: "hold", untilMs: s.nowMs + decision.forMs } : start;
+}
