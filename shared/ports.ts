@@ -126,7 +126,8 @@ export type CapacityLedger = {
 };
 
 export type RouteSettingsStore = {
-  get(route: string): Promise<RouteSettings | undefined>;
+  /** What was stored: settings stored before a knob existed lack it (effectiveRouteSettings gives its default). */
+  get(route: string): Promise<Partial<RouteSettings> | undefined>;
   put(route: string, settings: RouteSettings, updatedAt: Date): Promise<void>;
 };
 

@@ -11,7 +11,8 @@ import { parseArgs } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createTenant, rotateTenantKey } from "#shared/app/tenants";
-import { DynamoDbApiKeyStore, DynamoDbTenantStore } from "#shared/aws/dynamodb-stores";
+import { DynamoDbApiKeyStore } from "#shared/aws/dynamodb-api-keys";
+import { DynamoDbTenantStore } from "#shared/aws/dynamodb-tenants";
 import { systemClock } from "#shared/aws/deps";
 import { BatchlineError } from "#shared/core/errors";
 

@@ -9,11 +9,17 @@ import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { ApiGatewayNotifier } from "./apigw-notifier.ts";
 import { createClients, type Clients } from "./clients.ts";
+import { DynamoDbApiKeyStore } from "./dynamodb-api-keys.ts";
+import { DynamoDbBatchStore } from "./dynamodb-batches.ts";
+import { DynamoDbCapacityLedger } from "./dynamodb-capacity-ledger.ts";
+import { DynamoDbConnectionStore } from "./dynamodb-connections.ts";
+import { DynamoDbIdempotencyStore } from "./dynamodb-idempotency.ts";
 import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
-import {
-  DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbCapacityLedger, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbRouteSettingsStore,
-  DynamoDbSubscriptionStore, DynamoDbTenantStore, DynamoDbTicketStore, DynamoDbUsageMeter,
-} from "./dynamodb-stores.ts";
+import { DynamoDbRouteSettingsStore } from "./dynamodb-route-settings.ts";
+import { DynamoDbSubscriptionStore } from "./dynamodb-subscriptions.ts";
+import { DynamoDbTenantStore } from "./dynamodb-tenants.ts";
+import { DynamoDbTicketStore } from "./dynamodb-tickets.ts";
+import { DynamoDbUsageMeter } from "./dynamodb-usage.ts";
 import { SageMakerFleetView } from "./sagemaker-fleet.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";

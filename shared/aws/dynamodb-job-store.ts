@@ -1,60 +1,51 @@
-import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
 import { ConflictError } from "../core/errors.ts";
-import type { JobRecord } from "../core/jobs.ts";
+import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
 import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, WindowPlacement } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
-import { translateSdkError } from "./errors.ts";
-
-/** Runs one DynamoDB call, translating its errors; a failed condition gives `undefined`. */
-export async function conditional<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await call();
-  } catch (error) {
-    const translated = translateSdkError(error, what);
-    if (translated instanceof ConflictError) return undefined;
-    throw translated;
-  }
-}
-
-export async function sdk<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw translateSdkError(error, what);
-  }
-}
-
-/** BatchWrite in chunks of 25, retrying what DynamoDB left unprocessed. */
-export async function batchWrite(client: DynamoDBDocumentClient, table: string, requests: readonly Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < requests.length; i += 25) {
-    let pending: Record<string, unknown>[] | undefined = requests.slice(i, i + 25) as Record<string, unknown>[];
-    for (let attempt = 0; pending && pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-      if (attempt > 8) throw translateSdkError(Object.assign(new Error("unprocessed items"), { name: "ThrottlingException" }), `batch write ${table}`);
-      const out = await sdk(`batch write ${table}`, () => client.send(new BatchWriteCommand({ RequestItems: { [table]: pending as never } })));
-      pending = out.UnprocessedItems?.[table] as Record<string, unknown>[] | undefined;
-    }
-  }
-}
+import { batchWrite, conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
 /** A job that has not reached a terminal state: the only kind a claim, a note or an ending may touch. */
 const UNFINISHED = "#status = :queued OR #status = :running";
 const UNFINISHED_VALUES = { ":queued": "QUEUED", ":running": "RUNNING" };
 
-export class DynamoDbJobStore implements JobStore {
-  readonly #client: DynamoDBDocumentClient;
-  readonly #table: string;
+/** An item of the jobs table: what newJobRecord writes, and what claims, finishes and endings add. */
+const jobItem = z.object({
+  job_id: z.string(),
+  tenant: z.string(),
+  status: z.enum(jobStatuses),
+  model: z.string(),
+  // The job's request is the very one its queue message carries.
+  request: jobMessageSchema.shape.request,
+  prompt_tokens: z.number(),
+  priority: z.number(),
+  deadline: z.string().optional(),
+  idempotency_key: z.string().optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+  batch_id: z.string().optional(),
+  custom_id: z.string().optional(),
+  batch_line: z.number().optional(),
+  attempt: z.number(),
+  created_at: z.string(),
+  started_at: z.string().optional(),
+  finished_at: z.string().optional(),
+  window_id: z.string().optional(),
+  window_size: z.number().optional(),
+  component: z.string().optional(),
+  result: z.object({ text: z.string(), prompt_tokens: z.number(), completion_tokens: z.number(), finish_reason: z.enum(["length", "stop"]) }).optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  waiting_reason: z.string().optional(),
+  expires_at: z.number(),
+}) satisfies z.ZodType<JobRecord>;
 
-  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
-    this.#client = options.client;
-    this.#table = options.tableName;
-  }
+export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
 
   async create(jobs: readonly JobRecord[]): Promise<void> {
     const [only] = jobs;
     if (jobs.length === 1 && only) {
       const put = await conditional(`create job ${only.job_id}`, () =>
-        this.#client.send(new PutCommand({ TableName: this.#table, Item: only, ConditionExpression: "attribute_not_exists(job_id)" })),
+        this.client.send(new PutCommand({ TableName: this.tableName, Item: only, ConditionExpression: "attribute_not_exists(job_id)" })),
       );
       if (put === undefined && !(await this.#ownWrite(only.job_id, (job) => job.created_at === only.created_at && job.tenant === only.tenant))) {
         throw new ConflictError(`job ${only.job_id} already exists`);
@@ -62,14 +53,14 @@ export class DynamoDbJobStore implements JobStore {
       return;
     }
     // Fresh random ids cannot collide, and BatchWrite has no conditions: 25 jobs per call.
-    await batchWrite(this.#client, this.#table, jobs.map((job) => ({ PutRequest: { Item: job } })));
+    await batchWrite(this.client, this.tableName, jobs.map((job) => ({ PutRequest: { Item: job } })));
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {
     const out = await sdk(`get job ${jobId}`, () =>
-      this.#client.send(new GetCommand({ TableName: this.#table, Key: { job_id: jobId }, ConsistentRead: true })),
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { job_id: jobId }, ConsistentRead: true })),
     );
-    return out.Item as JobRecord | undefined;
+    return out.Item && this.#decode(out.Item);
   }
 
   claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined> {
@@ -128,9 +119,9 @@ export class DynamoDbJobStore implements JobStore {
     change: { update: string; condition: string; names?: Record<string, string>; values: Record<string, unknown>; mine?: (job: JobRecord) => boolean },
   ): Promise<JobRecord | undefined> {
     const out = await conditional(what, () =>
-      this.#client.send(
+      this.client.send(
         new UpdateCommand({
-          TableName: this.#table,
+          TableName: this.tableName,
           Key: { job_id: jobId },
           UpdateExpression: change.update,
           ConditionExpression: change.condition,
@@ -140,7 +131,7 @@ export class DynamoDbJobStore implements JobStore {
         }),
       ),
     );
-    if (out) return out.Attributes as JobRecord | undefined;
+    if (out) return out.Attributes && this.#decode(out.Attributes);
     return change.mine && (await this.#ownWrite(jobId, change.mine));
   }
 
@@ -152,9 +143,9 @@ export class DynamoDbJobStore implements JobStore {
 
   async listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>> {
     const out = await sdk(`list jobs of batch ${batchId}`, () =>
-      this.#client.send(
+      this.client.send(
         new QueryCommand({
-          TableName: this.#table,
+          TableName: this.tableName,
           IndexName: "batch-index",
           KeyConditionExpression: "batch_id = :batch",
           ExpressionAttributeValues: { ":batch": batchId },
@@ -163,6 +154,10 @@ export class DynamoDbJobStore implements JobStore {
         }),
       ).catch(rejectForeignCursor(page.cursor)),
     );
-    return { items: (out.Items ?? []) as JobRecord[], cursor: encodeCursor(out.LastEvaluatedKey) };
+    return { items: (out.Items ?? []).map((item) => this.#decode(item)), cursor: encodeCursor(out.LastEvaluatedKey) };
+  }
+
+  #decode(item: Record<string, unknown>): JobRecord {
+    return this.decode(jobItem, item, `job ${String(item.job_id)}`);
   }
 }

@@ -2,9 +2,11 @@ import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
-import {
-  DynamoDbApiKeyStore, DynamoDbBatchStore, DynamoDbConnectionStore, DynamoDbIdempotencyStore, DynamoDbSubscriptionStore,
-} from "#shared/aws/dynamodb-stores";
+import { DynamoDbApiKeyStore } from "#shared/aws/dynamodb-api-keys";
+import { DynamoDbBatchStore } from "#shared/aws/dynamodb-batches";
+import { DynamoDbConnectionStore } from "#shared/aws/dynamodb-connections";
+import { DynamoDbIdempotencyStore } from "#shared/aws/dynamodb-idempotency";
+import { DynamoDbSubscriptionStore } from "#shared/aws/dynamodb-subscriptions";
 import type { BatchRecord } from "#shared/core/batches";
 import { loadConfig, type Config } from "#shared/config";
 import { ConflictError, ValidationError } from "#shared/core/errors";

@@ -5,7 +5,7 @@ import { type DynamoDbExchange, type DynamoDbFaultProxy, startDynamoDbFaultProxy
 import { submitJob } from "#shared/app/submit";
 import { QuotaReleasingJobStore } from "#shared/app/quotas";
 import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
-import { DynamoDbBatchStore } from "#shared/aws/dynamodb-stores";
+import { DynamoDbBatchStore } from "#shared/aws/dynamodb-batches";
 import { systemClock } from "#shared/aws/deps";
 import { ConflictError } from "#shared/core/errors";
 import { sleep } from "#shared/sleep";
