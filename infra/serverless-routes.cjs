@@ -35,6 +35,15 @@ const dlqId = (route) => `${logicalId(route)}DeadLetterQueue`;
 module.exports.batcherTimeoutSeconds = BATCHER_TIMEOUT_SECONDS;
 
 /**
+ * The batcher's timeout and its queues' visibility timeout, from the numbers that set them above,
+ * for shared/config.ts to check the batcher's timing against at start.
+ */
+module.exports.batcherEnvironment = {
+  BATCHLINE_BATCHER_TIMEOUT_SECONDS: String(BATCHER_TIMEOUT_SECONDS),
+  BATCHLINE_QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(visibilityTimeout(BATCHER_TIMEOUT_SECONDS)),
+};
+
+/**
  * One queue and DLQ per route, encrypted with SQS-managed keys (SSE-SQS: no KMS key, no KMS
  * permission for the functions), and their URLs as stack outputs. The DLQ's consumer is the
  * dead-letter function, which runs with the provider's timeout.

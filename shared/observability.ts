@@ -1,12 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Logger as AppLogger } from "./app/logger.ts";
+import { parseLogLevel } from "./config.ts";
 
-/** The one logger of the functions (JSON lines; level from BATCHLINE_LOG_LEVEL). */
-export const logger = new Logger({
-  serviceName: "batchline",
-  logLevel: (process.env.BATCHLINE_LOG_LEVEL ?? "INFO") as "INFO",
-});
+/** The one logger of the functions (JSON lines); a bad BATCHLINE_LOG_LEVEL fails the import, naming it. */
+export const logger = new Logger({ serviceName: "batchline", logLevel: parseLogLevel(process.env) });
 
 /** The use cases' view of the logger. */
 export const appLogger: AppLogger = {

@@ -1,12 +1,17 @@
-import { loadConfig } from "./config.ts";
+import { loadConfig, type Config } from "./config.ts";
 import { buildDeps, type Deps } from "./aws/deps.ts";
 import { appLogger } from "./observability.ts";
 import type { Logger } from "./app/logger.ts";
 
-let cached: (Deps & { readonly logger: Logger }) | undefined;
+export type Runtime = Deps & { readonly logger: Logger; readonly config: Config };
 
-/** The function's dependencies, built on first use (cold start) from the environment. */
-export function runtimeDeps(): Deps & { readonly logger: Logger } {
-  cached ??= { ...buildDeps(loadConfig(process.env)), logger: appLogger };
+let cached: Runtime | undefined;
+
+/** The function's dependencies and configuration, built on first use (cold start) from the environment. */
+export function runtimeDeps(): Runtime {
+  if (!cached) {
+    const config = loadConfig(process.env);
+    cached = { ...buildDeps(config), logger: appLogger, config };
+  }
   return cached;
 }
