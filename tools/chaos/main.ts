@@ -2,7 +2,8 @@
 // job accounted for at the end; `npm run chaos -- --burst`: 20,000 jobs at once, the batcher's
 // memory measured. Figures in chaos-results/latest.json; the exit code says whether they pass.
 import { parseArgs } from "node:util";
-import { defaultChaosOptions, runChaos, type ChaosOptions } from "./run.ts";
+import { defaultChaosOptions, type ChaosOptions } from "./options.ts";
+import { runChaos } from "./run.ts";
 import { summary } from "./report.ts";
 
 const { values } = parseArgs({

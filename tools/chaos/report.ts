@@ -1,4 +1,4 @@
-import type { ChaosResults } from "./run.ts";
+import type { ChaosResults } from "./results.ts";
 import type { SubmitStats } from "./submit.ts";
 
 /** The figures a person reads first, then the rest. */
