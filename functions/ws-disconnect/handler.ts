@@ -1,15 +1,11 @@
-import middy from "@middy/core";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { disconnect } from "#shared/app/websocket";
-import { logger } from "#shared/observability";
+import { lambdaFunction } from "#shared/lambda";
 import { runtimeDeps } from "#shared/runtime";
 
 const deps = runtimeDeps();
 
-export const handler = middy<APIGatewayProxyWebsocketEventV2, APIGatewayProxyResultV2>()
-  .use(injectLambdaContext(logger))
-  .handler(async (event) => {
-    await disconnect(deps, event.requestContext.connectionId);
-    return { statusCode: 200 };
-  });
+export const handler = lambdaFunction<APIGatewayProxyWebsocketEventV2, APIGatewayProxyResultV2>(async (event) => {
+  await disconnect(deps, event.requestContext.connectionId);
+  return { statusCode: 200 };
+});
