@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { LogLevel as LogLevels } from "@aws-lambda-powertools/logger";
 import { parse as parseYaml } from "yaml";
+import { REQUEUE_GRACE_MS } from "./core/batcher-decision.ts";
 import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
 
 /**
@@ -135,12 +136,8 @@ function seconds(env: Env, name: string, rule: SecondsRule): number | undefined 
 
 /** SageMaker's limit on one InvokeEndpoint call: the longest a GPU call can take. */
 export const SAGEMAKER_INVOCATION_LIMIT_SECONDS = 60;
-/**
- * After the top-up ends, a job the batcher already holds may still start for this long before it
- * goes back to the queue: REQUEUE_GRACE_MS of the batcher (shared/app/batcher), not exported to
- * import from here.
- */
-const LATE_START_SECONDS = 5;
+/** After the top-up ends, a job the batcher already holds may still start for this long. */
+const LATE_START_SECONDS = REQUEUE_GRACE_MS / 1000;
 /**
  * After the last GPU call answers: its jobs' result writes, notifications and message deletes,
  * then the batcher's closing ledger and batch-progress writes.
