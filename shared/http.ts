@@ -1,10 +1,9 @@
-import middy from "@middy/core";
-import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { authenticate, bearerToken } from "./app/auth.ts";
 import type { Principal } from "./core/api-keys.ts";
 import { BatchlineError, RateLimitedError, ValidationError } from "./core/errors.ts";
 import type { ApiKeyStore } from "./ports.ts";
+import { lambdaFunction } from "./lambda.ts";
 import { logger } from "./observability.ts";
 
 export type HttpResponse = APIGatewayProxyStructuredResultV2;
@@ -72,16 +71,14 @@ export function pathParameter(event: APIGatewayProxyEventV2, name: string): stri
  * ("POST /v1/jobs"), and turns every error into the API's error body.
  */
 export function httpFunction(apiKeys: () => ApiKeyStore, routes: Record<string, HttpRoute>) {
-  return middy<APIGatewayProxyEventV2, HttpResponse>()
-    .use(injectLambdaContext(logger))
-    .handler(async (event) => {
-      try {
-        const route = routes[event.routeKey];
-        if (!route) return json(404, { error: { code: "not_found", message: `no route ${event.routeKey}` } });
-        const principal = await authenticate(apiKeys(), bearerToken(event.headers.authorization));
-        return await route({ tenant: principal.tenant, principal, event });
-      } catch (error) {
-        return errorResponse(error);
-      }
-    });
+  return lambdaFunction<APIGatewayProxyEventV2, HttpResponse>(async (event) => {
+    try {
+      const route = routes[event.routeKey];
+      if (!route) return json(404, { error: { code: "not_found", message: `no route ${event.routeKey}` } });
+      const principal = await authenticate(apiKeys(), bearerToken(event.headers.authorization));
+      return await route({ tenant: principal.tenant, principal, event });
+    } catch (error) {
+      return errorResponse(error);
+    }
+  });
 }

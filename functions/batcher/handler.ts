@@ -1,6 +1,6 @@
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { processWindow } from "#shared/app/process-window";
+import { processDelivery } from "#shared/app/process-delivery";
 import { topUpUntil } from "#shared/config";
 import { lambdaFunction } from "#shared/lambda";
 import { metrics } from "#shared/observability";
@@ -10,12 +10,12 @@ const deps = runtimeDeps();
 
 export const handler = lambdaFunction<SQSEvent, SQSBatchResponse>(
   async (event, context) => {
-    const report = await processWindow(
+    const report = await processDelivery(
       deps,
       event.Records.map((r) => ({ messageId: r.messageId, receiptHandle: r.receiptHandle, body: r.body })),
       { topUpUntil: topUpUntil(deps.config.batcher, new Date(), context.getRemainingTimeInMillis()) },
     );
-    metrics.addMetric("WindowMessages", MetricUnit.Count, event.Records.length);
+    metrics.addMetric("DeliveredMessages", MetricUnit.Count, event.Records.length);
     metrics.addMetric("MessagesPulled", MetricUnit.Count, report.pulled);
     for (const size of report.gpuBatchSizes) metrics.addMetric("GpuBatchSize", MetricUnit.Count, size);
     metrics.addMetric("MessagesRetried", MetricUnit.Count, report.retry.length);

@@ -1,7 +1,7 @@
-import { processWindow, type BatcherDeps, type DeliveryReport } from "#shared/app/process-window";
+import { processDelivery, type BatcherDeps, type DeliveryReport } from "#shared/app/process-delivery";
 import type { MemoryQueue } from "./fakes.ts";
 
 /** Runs the batcher on everything waiting in the in-memory queue, as one delivered window. */
 export function runBatcher(deps: BatcherDeps & { readonly queue: MemoryQueue }, max?: number): Promise<DeliveryReport> {
-  return processWindow(deps, deps.queue.takeWindow("llama-2-7b", max), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
+  return processDelivery(deps, deps.queue.takeWindow("llama-2-7b", max), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
 }

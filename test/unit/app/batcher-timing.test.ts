@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
-import { processWindow } from "#shared/app/process-window";
+import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { LEDGER_REFRESH_MS, LEDGER_REFRESH_WAITING_MS, LEDGER_TTL_MS } from "#shared/app/batcher/ledger-sync";
 import { REQUEUE_GRACE_MS } from "#shared/core/batcher-decision";
@@ -31,7 +31,7 @@ async function othersHoldTheCopy(deps: Deps): Promise<void> {
 }
 
 function run(deps: Deps, delivered: number, topUpForMs = 60_000) {
-  return processWindow(deps, deps.queue.takeWindow("llama-2-7b", delivered), { topUpUntil: new Date(deps.time.nowMs + topUpForMs) });
+  return processDelivery(deps, deps.queue.takeWindow("llama-2-7b", delivered), { topUpUntil: new Date(deps.time.nowMs + topUpForMs) });
 }
 
 /** When (relative to `startMs`) and with what the batcher called `method` of `target`. */

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { handleDeadLetter } from "#shared/app/dead-letter";
-import { processWindow, type DeliveredMessage } from "#shared/app/process-window";
+import { processDelivery, type DeliveredMessage } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { jobMessageSchema } from "#shared/core/jobs";
 import { defaultCatalog, memoryDeps } from "../../helpers/fakes.ts";
@@ -80,7 +80,7 @@ describe("batcher on SQS bodies that are not ours", () => {
       fc.asyncProperty(fc.array(foreignBody, { minLength: 1, maxLength: 12 }), async (bodies) => {
         const before = memoryState(deps);
         const window = windowOf(bodies);
-        const report = await processWindow(deps, window, options);
+        const report = await processDelivery(deps, window, options);
         expect(report).toEqual({ retry: window.map((m) => m.messageId), gpuBatchSizes: [], pulled: 0 });
         expect(memoryState(deps)).toEqual(before);
       }),
@@ -98,7 +98,7 @@ describe("batcher on SQS bodies that are not ours", () => {
         const foreign = windowOf(bodies, "x");
         const window = [...ours, ...foreign];
         const mixed = window.map((m, i) => ({ m, k: (i * 7919 + shuffle) % 101 })).sort((a, b) => a.k - b.k).map(({ m }) => m);
-        const report = await processWindow(deps, mixed, { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
+        const report = await processDelivery(deps, mixed, { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
         expect([...report.retry].sort()).toEqual(foreign.map((m) => m.messageId).sort());
         for (const id of ids) expect(deps.jobs.jobs.get(id)?.status).toBe("SUCCEEDED");
         expect(deps.invoker.calls).toHaveLength(jobs);
@@ -122,7 +122,7 @@ describe("batcher on SQS bodies that are not ours", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(forged, { minLength: 1, maxLength: 5 }), async (bodies) => {
         const before = memoryState(deps);
-        const report = await processWindow(deps, windowOf(bodies), options);
+        const report = await processDelivery(deps, windowOf(bodies), options);
         expect(report.retry).toEqual([]);
         expect(memoryState(deps)).toEqual(before);
       }),

@@ -12,13 +12,13 @@ export type { BatcherDeps, DeliveredMessage, DeliveryOptions, DeliveryReport } f
 type Received = Omit<Pending, "item">;
 
 /**
- * Runs a window on the GPUs and keeps them fed: jobs start as soon as a component has room
- * (rolling-batch engines) or as a static batch when holding would not pay (dynamic engines);
- * while the copies have room and time allows, the batcher tops the window up from the route's
- * queue itself. Each job is claimed (fenced by attempt), run, written once and notified; each
+ * Runs a delivery (the messages the event source mapping invoked the batcher with) on the GPUs
+ * and keeps them fed: jobs start as soon as a component has room (rolling-batch engines) or as a
+ * static GPU batch when holding would not pay (dynamic engines); while the copies have room and
+ * time allows, the batcher tops the delivery up from the route's queue itself. Each job is claimed (fenced by attempt), run, written once and notified; each
  * message is deleted or released only once its job's state is durable.
  */
-export async function processWindow(deps: BatcherDeps, delivered: readonly DeliveredMessage[], options: DeliveryOptions): Promise<DeliveryReport> {
+export async function processDelivery(deps: BatcherDeps, delivered: readonly DeliveredMessage[], options: DeliveryOptions): Promise<DeliveryReport> {
   const retry: string[] = [];
   const byRoute = new Map<string, Received[]>();
   for (const m of delivered) {

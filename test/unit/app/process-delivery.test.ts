@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
-import { processWindow } from "#shared/app/process-window";
+import { processDelivery } from "#shared/app/process-delivery";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { ModelRejectedError, ModelWarmingError, RetryableError } from "#shared/core/errors";
 import { jobTopic } from "#shared/core/events";
@@ -30,7 +30,7 @@ async function withSettings(deps: Deps, patch: object): Promise<void> {
   await deps.routeSettings.put("llama-2-7b", { ...defaultRouteSettings(route), ...patch }, deps.clock.now());
 }
 
-describe("processWindow on a rolling-batch engine", () => {
+describe("processDelivery on a rolling-batch engine", () => {
   it("runs each job as its own call, together in one window, and records result, timings and window", async () => {
     const deps = memoryDeps();
     const jobs = await submitMany(deps, 5);
@@ -62,7 +62,7 @@ describe("processWindow on a rolling-batch engine", () => {
       : input.prompt === "prompt 1" ? new RetryableError("throttled", "throttled")
       : { text: "ok", completion_tokens: 1, finish_reason: "stop" };
     const window = deps.queue.takeWindow();
-    const { retry } = await processWindow(deps, window, inAMinute(deps));
+    const { retry } = await processDelivery(deps, window, inAMinute(deps));
     expect(retry).toEqual([window[1]?.messageId]);
     // Attempt 1 backs off up to 2 s; the fake random gives half of it.
     expect(deps.queue.released).toEqual([{ messageId: window[1]?.messageId, delaySeconds: 1 }]);
@@ -75,9 +75,9 @@ describe("processWindow on a rolling-batch engine", () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
     const window = deps.queue.takeWindow();
-    await processWindow(deps, window, inAMinute(deps));
+    await processDelivery(deps, window, inAMinute(deps));
     await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("late"));
-    const { retry } = await processWindow(deps, window, inAMinute(deps));
+    const { retry } = await processDelivery(deps, window, inAMinute(deps));
     expect(retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.jobs.finishes).toHaveLength(1);
@@ -98,7 +98,7 @@ describe("processWindow on a rolling-batch engine", () => {
 
   it("leaves a message that is not ours for the DLQ", async () => {
     const deps = memoryDeps();
-    const { retry } = await processWindow(deps, [{ messageId: "x", receiptHandle: "rx", body: '{"hello":1}' }, { messageId: "y", receiptHandle: "ry", body: "not json" }], inAMinute(deps));
+    const { retry } = await processDelivery(deps, [{ messageId: "x", receiptHandle: "rx", body: '{"hello":1}' }, { messageId: "y", receiptHandle: "ry", body: "not json" }], inAMinute(deps));
     expect(retry).toEqual(["x", "y"]);
   });
 
@@ -152,7 +152,7 @@ describe("processWindow on a rolling-batch engine", () => {
     await deps.ledger.publish("llama-2-7b-ic", "other-batcher", { load: { sequences: 4, tokens: 100 } }, new Date(deps.clock.now().getTime() + 60_000));
     const [job] = await submitMany(deps, 1);
     const window = deps.queue.takeWindow();
-    const report = await processWindow(deps, window, { topUpUntil: new Date(deps.clock.now().getTime() - 10_000) });
+    const report = await processDelivery(deps, window, { topUpUntil: new Date(deps.clock.now().getTime() - 10_000) });
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(0);
     expect(deps.queue.requeued).toEqual([window[0]?.messageId]);
@@ -167,7 +167,7 @@ describe("processWindow on a rolling-batch engine", () => {
     const [job] = await submitMany(deps, 3);
     const window = deps.queue.takeWindow("llama-2-7b", 1);
 
-    const report = await processWindow(deps, window, { topUpUntil: new Date(now - 10_000) });
+    const report = await processDelivery(deps, window, { topUpUntil: new Date(now - 10_000) });
 
     expect(deps.invoker.calls).toHaveLength(0);
     expect(report.pulled).toBe(0);
@@ -199,7 +199,7 @@ describe("processWindow on a rolling-batch engine", () => {
   });
 });
 
-describe("processWindow on a dynamic-batch engine", () => {
+describe("processDelivery on a dynamic-batch engine", () => {
   function dynamicDeps() {
     const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));
     raw.components["llama-2-7b-ic"].engine = "lmi-dynamic";
@@ -217,14 +217,14 @@ describe("processWindow on a dynamic-batch engine", () => {
   });
 });
 
-describe("processWindow with a component that is warming", () => {
+describe("processDelivery with a component that is warming", () => {
   it("puts jobs back in the queue saying why, without spending their attempts or claiming the rest", async () => {
     const deps = memoryDeps();
     const [first, second] = await submitMany(deps, 2);
     await withSettings(deps, { max_in_flight_per_copy: 1, top_up: false });
     deps.invoker.behaviour = () => new ModelWarmingError("endpoint batchline-h100: component llama-2-7b-ic has no copy ready");
     const window = deps.queue.takeWindow();
-    const report = await processWindow(deps, window, inAMinute(deps));
+    const report = await processDelivery(deps, window, inAMinute(deps));
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.queue.requeued.toSorted()).toEqual(window.map((m) => m.messageId).toSorted());
@@ -234,7 +234,7 @@ describe("processWindow with a component that is warming", () => {
   });
 });
 
-describe("processWindow with a job that ends while its component warms", () => {
+describe("processDelivery with a job that ends while its component warms", () => {
   it("acknowledges its message instead of putting it back: there is nothing left to wait for", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
@@ -242,7 +242,7 @@ describe("processWindow with a job that ends while its component warms", () => {
       void deps.jobs.endUnfinished(job!.job_id, { status: "CANCELLED", error: { code: "cancelled", message: "cancelled by its owner" } }, deps.clock.now());
       return new ModelWarmingError("endpoint batchline-h100: inference component llama-2-7b-ic has no capacity");
     };
-    const report = await processWindow(deps, deps.queue.takeWindow(), inAMinute(deps));
+    const report = await processDelivery(deps, deps.queue.takeWindow(), inAMinute(deps));
     expect(report.retry).toEqual([]);
     expect(deps.queue.requeued).toEqual([]);
     expect(deps.queue.visible).toHaveLength(0);
@@ -250,7 +250,7 @@ describe("processWindow with a job that ends while its component warms", () => {
   });
 });
 
-describe("processWindow on the copies autoscaling runs", () => {
+describe("processDelivery on the copies autoscaling runs", () => {
   it("feeds every copy running now, not only the copies routes.yml starts with", async () => {
     const deps = memoryDeps();
     await withSettings(deps, { max_in_flight_per_copy: 1, top_up: false });
@@ -267,7 +267,7 @@ describe("processWindow on the copies autoscaling runs", () => {
     const jobs = await submitMany(deps, 3);
     deps.fleet.counts.set("llama-2-7b-ic", { current: 0, desired: 1 });
     const window = deps.queue.takeWindow();
-    const report = await processWindow(deps, window, inAMinute(deps));
+    const report = await processDelivery(deps, window, inAMinute(deps));
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(0);
     expect(deps.queue.requeueDelays).toEqual([12, 12, 12]);
@@ -280,13 +280,13 @@ describe("processWindow on the copies autoscaling runs", () => {
     await submitMany(deps, 3);
     deps.fleet.counts.set("llama-2-7b-ic", { current: 0, desired: 0 });
     deps.invoker.behaviour = () => new ModelWarmingError("endpoint batchline-h100: inference component llama-2-7b-ic has no capacity");
-    await processWindow(deps, deps.queue.takeWindow(), inAMinute(deps));
+    await processDelivery(deps, deps.queue.takeWindow(), inAMinute(deps));
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.queue.requeueDelays).toEqual([5, 5, 5]);
   });
 });
 
-describe("processWindow when a store fails mid-way", () => {
+describe("processDelivery when a store fails mid-way", () => {
   it("hands the unsettled delivered messages back for another delivery instead of losing them", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
@@ -294,7 +294,7 @@ describe("processWindow when a store fails mid-way", () => {
       throw new RetryableError("throttled", "DynamoDB throttled the write");
     };
     const window = deps.queue.takeWindow();
-    const report = await processWindow(deps, window, inAMinute(deps));
+    const report = await processDelivery(deps, window, inAMinute(deps));
     expect(report.retry).toEqual([window[0]?.messageId]);
     expect(deps.jobs.jobs.get(job!.job_id)?.status).toBe("RUNNING");
   });
