@@ -30,7 +30,7 @@ export class SqsJobQueue implements JobQueue {
 
   async enqueue(route: string, messages: readonly JobMessage[]): Promise<void> {
     const url = await this.#queueUrl(route);
-    const chunks = chunkMessages(messages.map((m) => ({ id: m.job_id, body: JSON.stringify(m) })));
+    const chunks = chunkMessages(messages.map((m) => ({ id: m.job_id, body: messageBody(m) })));
     let next = 0;
     const worker = async () => {
       while (next < chunks.length) {
@@ -122,6 +122,16 @@ function translateQueueError(error: unknown, what: string): unknown {
     return new RetryableError("unavailable", `${what}: the queue does not exist`, error);
   }
   return translateSdkError(error, what);
+}
+
+/**
+ * SQS refuses a body holding a character outside #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+ * #x10000-#x10FFFF (a prompt may hold U+FFFF), and fauxqs, the embedded stack's SQS, refuses any
+ * past U+FFFF as well (every emoji). JSON escapes them instead, each UTF-16 unit as \uXXXX: the
+ * body parses to the very same message.
+ */
+export function messageBody(message: JobMessage): string {
+  return JSON.stringify(message).replace(/[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Groups messages into SendMessageBatch calls by count and size. */
