@@ -1,8 +1,10 @@
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "#shared/app/logger";
+import { decodeCursor, encodeCursor } from "#shared/aws/cursor";
 import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "#shared/core/api-keys";
 import type { BatchRecord } from "#shared/core/batches";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
-import { ConflictError, ConnectionGoneError } from "#shared/core/errors";
+import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
 import type { ServerEvent } from "#shared/core/events";
 import type { JobMessage, JobRecord } from "#shared/core/jobs";
 import type { Component, RouteCatalog } from "#shared/core/routes";
@@ -18,7 +20,55 @@ import type {
 } from "#shared/ports";
 import { FakeTime } from "./fake-time.ts";
 
-/** In-memory implementations of the ports, for unit tests of the use cases. */
+/**
+ * In-memory implementations of the ports, for unit tests of the use cases. Each one behaves as its
+ * adapter in shared/aws does on DynamoDB or SQS: test/contract runs the same suite against both.
+ */
+
+/** A record as DynamoDB keeps it: the document client drops undefined attributes, and reads give copies. */
+function asStored<T>(record: T): T {
+  return JSON.parse(JSON.stringify(record)) as T;
+}
+
+/** An expiry as the adapters store it: whole epoch seconds (the TTL attribute's unit), rounded up. */
+function toTtlPrecision(at: Date): Date {
+  return new Date(Math.ceil(at.getTime() / 1000) * 1000);
+}
+
+type IndexKey = Record<string, string | number>;
+
+/**
+ * One page of a query over an index, as DynamoDB gives it: a full page carries the key of its last
+ * item as the cursor (so the page after may be empty), and a cursor that is not a key of this
+ * index and partition is refused on the cursor, as the adapters refuse DynamoDB's ValidationException.
+ */
+function queryPage<T>(items: readonly T[], page: PageRequest, index: { key(item: T): IndexKey; partition: IndexKey; compare(a: IndexKey, b: IndexKey): number }): Page<T> {
+  const sorted = items.toSorted((a, b) => index.compare(index.key(a), index.key(b)));
+  let start = 0;
+  const after = decodeCursor(page.cursor);
+  if (after !== undefined) {
+    const sample = sorted[0] && index.key(sorted[0]);
+    const sameAttributes = sample === undefined || isDeepStrictEqual(Object.keys(after).toSorted(), Object.keys(sample).toSorted());
+    const samePartition = Object.entries(index.partition).every(([name, value]) => after[name] === value);
+    if (!sameAttributes || !samePartition) throw new ValidationError("cursor: not a cursor this API returned", "cursor");
+    start = sorted.findIndex((item) => index.compare(index.key(item), after as IndexKey) > 0);
+    if (start === -1) start = sorted.length;
+  }
+  const taken = sorted.slice(start, start + page.limit);
+  const last = taken.at(-1);
+  return { items: taken.map(asStored), cursor: taken.length === page.limit && last !== undefined ? encodeCursor(index.key(last)) : undefined };
+}
+
+const byKeyParts = (...parts: readonly string[]) => (a: IndexKey, b: IndexKey): number => {
+  for (const part of parts) {
+    const [x, y] = [a[part] ?? "", b[part] ?? ""];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+};
+
+const isUnfinished = (job: JobRecord) => job.status === "QUEUED" || job.status === "RUNNING";
+
 export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<string, JobRecord>();
   /** Every successful finish, to prove a result is never written twice. */
@@ -26,49 +76,72 @@ export class MemoryJobStore implements JobStore {
 
   async create(jobs: readonly JobRecord[]): Promise<void> {
     for (const job of jobs) {
-      if (this.jobs.has(job.job_id)) throw new ConflictError(`job ${job.job_id} already exists`);
-      this.jobs.set(job.job_id, structuredClone(job));
+      const existing = this.jobs.get(job.job_id);
+      // As the DynamoDB store: the same job created again is taken for its own write whose answer was lost.
+      if (existing && existing.created_at === job.created_at && existing.tenant === job.tenant) continue;
+      if (existing) throw new ConflictError(`job ${job.job_id} already exists`);
+      this.jobs.set(job.job_id, asStored(job));
     }
   }
   async get(jobId: string) {
     const job = this.jobs.get(jobId);
-    return job && structuredClone(job);
+    return job && asStored(job);
   }
   async claim(jobId: string, placement: WindowPlacement, at: Date) {
-    const job = this.jobs.get(jobId);
-    if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
-    const claimed: JobRecord = { ...job, ...placement, status: "RUNNING", attempt: job.attempt + 1, started_at: at.toISOString(), waiting_reason: undefined };
-    this.jobs.set(jobId, claimed);
-    return structuredClone(claimed);
+    return this.#transition(jobId, isUnfinished, (job) => {
+      const { waiting_reason: _, ...rest } = job;
+      return { ...rest, ...placement, status: "RUNNING", attempt: job.attempt + 1, started_at: at.toISOString() };
+    });
   }
   async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date) {
-    const job = this.jobs.get(jobId);
-    if (!job || job.status !== "RUNNING" || job.attempt !== attempt) return undefined;
-    const finished: JobRecord = { ...job, ...outcome, finished_at: at.toISOString() };
-    this.jobs.set(jobId, finished);
-    this.finishes.push({ jobId, attempt, status: outcome.status });
-    return structuredClone(finished);
+    return this.#transition(
+      jobId,
+      (job) => job.status === "RUNNING" && job.attempt === attempt,
+      (job) => {
+        this.finishes.push({ jobId, attempt, status: outcome.status });
+        return { ...job, ...outcome, finished_at: at.toISOString() };
+      },
+      (job) => job.status === outcome.status && job.attempt === attempt && job.finished_at === at.toISOString(),
+    );
   }
   async noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
-    const job = this.jobs.get(jobId);
-    if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
-    if (claimedAttempt !== undefined && (job.status !== "RUNNING" || job.attempt !== claimedAttempt)) return undefined;
-    const waiting: JobRecord = { ...job, waiting_reason: reason, ...(claimedAttempt !== undefined && { status: "QUEUED" as const, attempt: claimedAttempt - 1 }) };
-    this.jobs.set(jobId, waiting);
-    return structuredClone(waiting);
+    if (claimedAttempt === undefined) return this.#transition(jobId, isUnfinished, (job) => ({ ...job, waiting_reason: reason }));
+    return this.#transition(
+      jobId,
+      (job) => job.status === "RUNNING" && job.attempt === claimedAttempt,
+      (job) => ({ ...job, status: "QUEUED", waiting_reason: reason, attempt: claimedAttempt - 1 }),
+      (job) => job.status === "QUEUED" && job.waiting_reason === reason && job.attempt === claimedAttempt - 1,
+    );
   }
   async endUnfinished(jobId: string, ending: JobEnding, at: Date) {
-    const job = this.jobs.get(jobId);
-    if (!job || (job.status !== "QUEUED" && job.status !== "RUNNING")) return undefined;
-    const ended: JobRecord = { ...job, ...ending, finished_at: at.toISOString() };
-    this.jobs.set(jobId, ended);
-    return structuredClone(ended);
+    return this.#transition(
+      jobId,
+      isUnfinished,
+      (job) => ({ ...job, ...ending, finished_at: at.toISOString() }),
+      (job) => job.status === ending.status && job.error?.code === ending.error.code && job.finished_at === at.toISOString(),
+    );
   }
   async listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>> {
-    const all = [...this.jobs.values()].filter((j) => j.batch_id === batchId).sort((a, b) => (a.batch_line ?? 0) - (b.batch_line ?? 0));
-    const start = page.cursor === undefined ? 0 : Number(page.cursor);
-    const items = all.slice(start, start + page.limit);
-    return { items, cursor: start + page.limit < all.length ? String(start + page.limit) : undefined };
+    // The batch index holds only jobs with both a batch id and a line.
+    const inBatch = [...this.jobs.values()].filter((j) => j.batch_id === batchId && j.batch_line !== undefined);
+    return queryPage(inBatch, page, {
+      key: (j) => ({ batch_id: batchId, batch_line: j.batch_line ?? 0, job_id: j.job_id }),
+      partition: { batch_id: batchId },
+      compare: byKeyParts("batch_line", "job_id"),
+    });
+  }
+  /**
+   * A conditional update: the job as it now is, or undefined when the condition failed, unless the
+   * job already is what this very update makes it (`mine`), which the DynamoDB store takes for
+   * its own earlier write whose answer was lost.
+   */
+  async #transition(jobId: string, allowed: (job: JobRecord) => boolean, change: (job: JobRecord) => JobRecord, mine?: (job: JobRecord) => boolean) {
+    const job = this.jobs.get(jobId);
+    if (!job) return undefined;
+    if (!allowed(job)) return mine?.(job) ? asStored(job) : undefined;
+    const changed = asStored(change(job));
+    this.jobs.set(jobId, changed);
+    return asStored(changed);
   }
 }
 
@@ -89,10 +162,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 export class MemoryTenants implements TenantStore {
   readonly quotas = new Map<string, TenantQuota>();
   async quotaOf(tenant: string) {
-    return this.quotas.get(tenant);
+    const quota = this.quotas.get(tenant);
+    return quota && asStored(quota);
   }
   async setQuota(tenant: string, quota: TenantQuota) {
-    this.quotas.set(tenant, quota);
+    this.quotas.set(tenant, { max_jobs_in_flight: quota.max_jobs_in_flight, tokens_per_minute: quota.tokens_per_minute });
   }
 }
 
@@ -111,7 +185,8 @@ export class MemoryUsage implements UsageMeter {
     this.#add(`tokens#${tenant}#${minute}`, -tokens);
   }
   #charge(key: string, amount: number, limit: number) {
-    if ((this.counters.get(key) ?? 0) + amount > limit) return false;
+    // As the DynamoDB meter: more than the limit at once is refused whatever the counter holds.
+    if (amount > limit || (this.counters.get(key) ?? 0) + amount > limit) return false;
     this.#add(key, amount);
     return true;
   }
@@ -123,13 +198,24 @@ export class MemoryUsage implements UsageMeter {
 export class MemoryBatchStore implements BatchStore {
   readonly batches = new Map<string, BatchRecord>();
   async create(batch: BatchRecord) {
-    this.batches.set(batch.batch_id, batch);
+    const stored = asStored(batch);
+    const existing = this.batches.get(batch.batch_id);
+    // As the DynamoDB store: the very same record again is its own write whose answer was lost.
+    if (existing && !isDeepStrictEqual(existing, stored)) throw new ConflictError(`batch ${batch.batch_id} already exists`);
+    this.batches.set(batch.batch_id, stored);
   }
   async get(batchId: string) {
-    return this.batches.get(batchId);
+    const batch = this.batches.get(batchId);
+    return batch && asStored(batch);
   }
+  /** Newest first, through the tenant index (tenant, created_at). */
   async listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>> {
-    return { items: [...this.batches.values()].filter((b) => b.tenant === tenant).slice(0, page.limit) };
+    const newestFirst = byKeyParts("created_at", "batch_id");
+    return queryPage([...this.batches.values()].filter((b) => b.tenant === tenant), page, {
+      key: (b) => ({ tenant, created_at: b.created_at, batch_id: b.batch_id }),
+      partition: { tenant },
+      compare: (a, b) => newestFirst(b, a),
+    });
   }
 }
 
@@ -154,7 +240,8 @@ export class MemoryQueue implements JobQueue {
     }
   }
   async receive(route: string, max: number) {
-    const taken = this.visible.filter((m) => m.route === route).slice(0, max);
+    // As SqsJobQueue: ReceiveMessage takes 1 to 10.
+    const taken = this.visible.filter((m) => m.route === route).slice(0, Math.min(10, Math.max(1, max)));
     for (const m of taken) {
       this.visible.splice(this.visible.indexOf(m), 1);
       this.inFlight.set(m.receiptHandle, m);
@@ -176,6 +263,10 @@ export class MemoryQueue implements JobQueue {
   }
   /** The delay each requeue asked for, in order. */
   readonly requeueDelays: number[] = [];
+  /**
+   * Unlike SQS, the new message is visible at once whatever the delay: the unit tests of warming
+   * count requeued messages in `visible`. Only the delay asked for is kept (requeueDelays).
+   */
   async requeue(route: string, message: { body: string; receiptHandle: string }, delaySeconds: number) {
     const m = this.inFlight.get(message.receiptHandle);
     if (m) this.requeued.push(m.messageId);
@@ -212,14 +303,15 @@ export class MemoryLedger implements CapacityLedger {
   }
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
     if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);
-    else this.holders.set(`${component}|${holder}`, { ...entry, expiresAt });
+    else this.holders.set(`${component}|${holder}`, { ...entry, expiresAt: toTtlPrecision(expiresAt) });
   }
 }
 
 export class MemoryRouteSettings implements RouteSettingsStore {
   readonly settings = new Map<string, RouteSettings>();
   async get(route: string) {
-    return this.settings.get(route);
+    const settings = this.settings.get(route);
+    return settings && asStored(settings);
   }
   async put(route: string, settings: RouteSettings, _updatedAt?: Date) {
     this.settings.set(route, settings);
@@ -237,10 +329,10 @@ export class MemoryApiKeys implements ApiKeyStore {
     return record && { tenant: record.tenant, role: record.role ?? "member" };
   }
   async listByTenant(tenant: string) {
-    return [...this.records.values()].filter((r) => r.tenant === tenant);
+    return [...this.records.values()].filter((r) => r.tenant === tenant).map(asStored);
   }
   async put(record: ApiKeyRecord) {
-    this.records.set(record.key_hash, record);
+    this.records.set(record.key_hash, asStored(record));
   }
   async delete(keyHash: string) {
     this.records.delete(keyHash);
@@ -250,7 +342,7 @@ export class MemoryApiKeys implements ApiKeyStore {
 export class MemoryTickets implements TicketStore {
   readonly tickets = new Map<string, { principal: Principal; expiresAt: Date }>();
   async put(ticketHash: string, principal: Principal, expiresAt: Date) {
-    this.tickets.set(ticketHash, { principal, expiresAt });
+    this.tickets.set(ticketHash, { principal: { tenant: principal.tenant, role: principal.role }, expiresAt: toTtlPrecision(expiresAt) });
   }
   async take(ticketHash: string, now: Date) {
     const ticket = this.tickets.get(ticketHash);
@@ -262,10 +354,11 @@ export class MemoryTickets implements TicketStore {
 export class MemoryConnections implements ConnectionStore {
   readonly connections = new Map<string, Connection>();
   async put(c: Connection) {
-    this.connections.set(c.connection_id, c);
+    this.connections.set(c.connection_id, asStored(c));
   }
   async get(id: string) {
-    return this.connections.get(id);
+    const connection = this.connections.get(id);
+    return connection && asStored(connection);
   }
   async delete(id: string) {
     this.connections.delete(id);

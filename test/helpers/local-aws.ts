@@ -57,22 +57,36 @@ const createTableKeys = ["TableName", "BillingMode", "AttributeDefinitions", "Ke
 
 type CloudFormationTemplate = { Resources?: Record<string, { Type?: string; Properties?: Record<string, unknown> }> };
 
+/** The CreateTable input of each table of infra/tables.yml, by logical id, with the file's names under `prefix`. */
+function tableDefinitions(prefix: string, file: string): Record<string, CreateTableCommandInput> {
+  const template = parseYaml(readFileSync(file, "utf8").replaceAll("${self:custom.prefix}", prefix)) as CloudFormationTemplate;
+  const tables = Object.entries(template.Resources ?? {}).filter(([, r]) => r.Type === "AWS::DynamoDB::Table");
+  return Object.fromEntries(tables.map(([logicalId, resource]) => {
+    const properties = resource.Properties ?? {};
+    return [logicalId, Object.fromEntries(createTableKeys.filter((k) => k in properties).map((k) => [k, properties[k]])) as unknown as CreateTableCommandInput];
+  }));
+}
+
 /**
  * Creates every table of infra/tables.yml under `prefix`, from the file itself so the tests check
  * the real key schemas and indexes. What CreateTable does not take (TTL, which dynalite lacks) is
  * left out. Returns the created table names by logical id.
  */
 export async function createTablesFromInfra(client: DynamoDBClient, prefix: string, file = "infra/tables.yml"): Promise<Record<string, string>> {
-  const template = parseYaml(readFileSync(file, "utf8").replaceAll("${self:custom.prefix}", prefix)) as CloudFormationTemplate;
-  const tables = Object.entries(template.Resources ?? {}).filter(([, r]) => r.Type === "AWS::DynamoDB::Table");
   const names: Record<string, string> = {};
-  for (const [logicalId, resource] of tables) {
-    const properties = resource.Properties ?? {};
-    const input = Object.fromEntries(createTableKeys.filter((k) => k in properties).map((k) => [k, properties[k]])) as unknown as CreateTableCommandInput;
+  for (const [logicalId, input] of Object.entries(tableDefinitions(prefix, file))) {
     await client.send(new CreateTableCommand(input));
     names[logicalId] = String(input.TableName);
   }
   return names;
+}
+
+/** Creates one table of infra/tables.yml (by logical id, e.g. JobsTable) under a name of its own. */
+export async function createTableFromInfra(client: DynamoDBClient, logicalId: string, tableName: string, file = "infra/tables.yml"): Promise<string> {
+  const input = tableDefinitions("", file)[logicalId];
+  if (!input) throw new Error(`${file} has no table ${logicalId}`);
+  await client.send(new CreateTableCommand({ ...input, TableName: tableName }));
+  return tableName;
 }
 
 /** Calls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */

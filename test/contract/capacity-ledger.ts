@@ -1,0 +1,120 @@
+import { expect, it } from "vitest";
+import type { CapacityLedger, LedgerEntry } from "#shared/ports";
+import { uniqueSuffix } from "../helpers/local-aws.ts";
+
+const noon = Date.parse("2026-11-27T12:00:00.000Z");
+const at = (ms: number) => new Date(noon + ms);
+const inAMinute = at(60_000);
+const newComponent = () => `component-${uniqueSuffix()}`;
+const holding = (sequences: number, tokens: number, oldestWaitingMs?: number): LedgerEntry => ({ load: { sequences, tokens }, oldestWaitingMs });
+
+export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>): void {
+  it("sees nothing held on a component nobody published on", async () => {
+    const ledger = await makeLedger();
+    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined });
+  });
+
+  it("sums what the other holders of the component hold, leaving out the asking holder and other components", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const [component, elsewhere] = [newComponent(), newComponent()];
+    await ledger.publish(component, "me", holding(50, 5_000), inAMinute);
+    await ledger.publish(component, "b", holding(3, 300), inAMinute);
+    await ledger.publish(component, "c", holding(4, 400), inAMinute);
+    await ledger.publish(elsewhere, "d", holding(7, 700), inAMinute);
+
+    // Act
+    const others = await ledger.others(component, "me", at(0));
+
+    // Assess
+    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined });
+    expect((await ledger.others(component, "b", at(0))).load).toEqual({ sequences: 54, tokens: 5_400 });
+  });
+
+  it("leaves out entries that have expired, from the instant they expire", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "short", holding(2, 200, noon - 9_000), at(10_000));
+    await ledger.publish(component, "long", holding(3, 300), at(20_000));
+
+    // Act
+    const before = await ledger.others(component, "me", at(9_999));
+    const atExpiry = await ledger.others(component, "me", at(10_000));
+    const after = await ledger.others(component, "me", at(20_000));
+
+    // Assess
+    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000 });
+    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined });
+    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined });
+  });
+
+  it("keeps expiries in whole seconds, rounded up: an entry lives to the end of the second it expires in", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "b", holding(1, 100), at(10_200));
+
+    // Act
+    const within = await ledger.others(component, "me", at(10_700));
+    const after = await ledger.others(component, "me", at(11_000));
+
+    // Assess
+    expect([within.load.sequences, after.load.sequences]).toEqual([1, 0]);
+  });
+
+  it("gives the oldest wait among the other live holders, not the asking holder's own", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "me", holding(1, 100, noon - 60_000), inAMinute);
+    await ledger.publish(component, "b", holding(1, 100, noon - 5_000), inAMinute);
+    await ledger.publish(component, "c", holding(1, 100, noon - 8_000), inAMinute);
+    await ledger.publish(component, "d", holding(1, 100), inAMinute);
+    await ledger.publish(component, "expired", holding(1, 100, noon - 30_000), at(-1_000));
+
+    // Act
+    const others = await ledger.others(component, "me", at(0));
+
+    // Assess
+    expect(others.oldestWaitingMs).toBe(noon - 8_000);
+  });
+
+  it("removes the entry of a holder that publishes nothing held and nothing waiting, before it would expire", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "b", holding(3, 300, noon - 1_000), inAMinute);
+
+    // Act
+    await ledger.publish(component, "b", holding(0, 0), inAMinute);
+
+    // Assess
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined });
+  });
+
+  it("keeps the entry of a holder with nothing held but a job waiting for room", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+
+    // Act
+    await ledger.publish(component, "b", holding(0, 0, noon - 2_000), inAMinute);
+
+    // Assess
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000 });
+  });
+
+  it("replaces a holder's entry when it publishes again, instead of adding to it", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "b", holding(3, 300, noon - 1_000), at(10_000));
+
+    // Act
+    await ledger.publish(component, "b", holding(2, 250), at(30_000));
+
+    // Assess
+    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined });
+  });
+}

@@ -1,0 +1,371 @@
+import { expect, it } from "vitest";
+import { ConflictError, ValidationError } from "#shared/core/errors";
+import type { JobRecord } from "#shared/core/jobs";
+import type { JobStore } from "#shared/ports";
+import { uniqueSuffix } from "../helpers/local-aws.ts";
+
+const at = (seconds: number) => new Date(Date.parse("2026-11-27T12:00:00.000Z") + seconds * 1000);
+const id = (name: string) => `job_${name}_${uniqueSuffix()}`;
+const placement = (window: string) => ({ window_id: window, window_size: 7, component: "llama-2-7b-ic" });
+const result = { text: "one two three", prompt_tokens: 37, completion_tokens: 3, finish_reason: "length" as const };
+const deadLetter = { code: "dead_letter", message: "delivered 5 times" };
+
+/** A job with every optional part filled in, so that a round trip shows nothing is lost. */
+export function fullJob(jobId: string, change: Partial<JobRecord> = {}): JobRecord {
+  return {
+    job_id: jobId,
+    tenant: "acme",
+    status: "QUEUED",
+    model: "llama-2-7b",
+    request: {
+      messages: [
+        { role: "system", content: "You are terse." },
+        { role: "user", content: "Name three queues. Ünïcödé and emoji 🚀 survive." },
+      ],
+      max_tokens: 64,
+      temperature: 0.7,
+      top_p: 0.9,
+      stop: ["\n\n", "END"],
+      seed: 42,
+    },
+    prompt_tokens: 37,
+    priority: 3,
+    deadline: "2026-11-27T13:00:00.000Z",
+    idempotency_key: `key-${jobId}`,
+    metadata: { team: "search", run: "nightly" },
+    attempt: 0,
+    created_at: "2026-11-27T12:00:00.000Z",
+    expires_at: Date.parse("2026-12-27T12:00:00Z") / 1000,
+    ...change,
+  };
+}
+
+/** What every JobStore does: the DynamoDB store is the reference, the memory one must match it. */
+export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
+  async function storeWith(...jobs: JobRecord[]): Promise<JobStore> {
+    const store = await makeStore();
+    for (const job of jobs) await store.create([job]);
+    return store;
+  }
+
+  it("gives back a created job exactly as written, nested request and metadata included", async () => {
+    // Prepare
+    const job = fullJob(id("roundtrip"), { batch_id: `batch_${uniqueSuffix()}`, custom_id: "line-1", batch_line: 1, waiting_reason: "warming" });
+    const store = await makeStore();
+
+    // Act
+    await store.create([job]);
+
+    // Assess
+    expect(await store.get(job.job_id)).toEqual(job);
+  });
+
+  it("gives undefined for a job that does not exist", async () => {
+    const store = await makeStore();
+    expect(await store.get(id("missing"))).toBeUndefined();
+  });
+
+  it("refuses to create another job under an id that exists, and leaves the first one as it was", async () => {
+    // Prepare
+    const job = fullJob(id("dup"));
+    const store = await storeWith(job);
+
+    // Act
+    const again = store.create([{ ...job, tenant: "globex" }]);
+
+    // Assess
+    await expect(again).rejects.toBeInstanceOf(ConflictError);
+    expect(await store.get(job.job_id)).toEqual(job);
+  });
+
+  it("takes the same job created again (tenant and creation time) for its own write whose answer was lost, and writes nothing", async () => {
+    // Prepare
+    const job = fullJob(id("retried-create"));
+    const store = await storeWith(job);
+    const claimed = await store.claim(job.job_id, placement("win_1"), at(1));
+
+    // Act
+    const again = store.create([job]);
+
+    // Assess
+    await expect(again).resolves.toBeUndefined();
+    expect(await store.get(job.job_id)).toEqual(claimed);
+  });
+
+  it("claims a QUEUED job as attempt 1 with its placement and no waiting reason, and a RUNNING one again as attempt 2", async () => {
+    // Prepare
+    const job = fullJob(id("claim"), { waiting_reason: "warming" });
+    const store = await storeWith(job);
+
+    // Act
+    const first = await store.claim(job.job_id, placement("win_a"), at(1));
+    const second = await store.claim(job.job_id, placement("win_b"), at(2));
+
+    // Assess
+    const { waiting_reason: _, ...withoutReason } = job;
+    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, started_at: at(1).toISOString(), window_id: "win_a", window_size: 7, component: "llama-2-7b-ic" });
+    expect(first).not.toHaveProperty("waiting_reason");
+    expect(second).toMatchObject({ status: "RUNNING", attempt: 2, window_id: "win_b", started_at: at(2).toISOString() });
+    expect(await store.get(job.job_id)).toEqual(second);
+  });
+
+  it("does not claim a finished job nor one that does not exist", async () => {
+    // Prepare
+    const job = fullJob(id("claim-finished"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const finished = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(2));
+
+    // Act
+    const again = await store.claim(job.job_id, placement("win_2"), at(3));
+    const missing = await store.claim(id("never-created"), placement("win_3"), at(3));
+
+    // Assess
+    expect(again).toBeUndefined();
+    expect(missing).toBeUndefined();
+    expect(await store.get(job.job_id)).toEqual(finished);
+  });
+
+  it("fences finish on the attempt: a stale attempt writes nothing, the latest writes its result once", async () => {
+    // Prepare
+    const job = fullJob(id("fence"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const latest = await store.claim(job.job_id, placement("win_2"), at(2));
+
+    // Act
+    const stale = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result: { ...result, text: "stale" } }, at(3));
+    const afterStale = await store.get(job.job_id);
+    const finished = await store.finish(job.job_id, 2, { status: "SUCCEEDED", result }, at(4));
+    const twice = await store.finish(job.job_id, 2, { status: "SUCCEEDED", result: { ...result, text: "twice" } }, at(5));
+
+    // Assess
+    expect(stale).toBeUndefined();
+    expect(afterStale).toEqual(latest);
+    expect(finished).toEqual({ ...latest, status: "SUCCEEDED", result, finished_at: at(4).toISOString() });
+    expect(twice).toBeUndefined();
+    expect(await store.get(job.job_id)).toEqual(finished);
+  });
+
+  it("answers a finish repeated with the same attempt, status and time with the finished job: its own write whose answer was lost", async () => {
+    // Prepare
+    const job = fullJob(id("finish-retried"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const finished = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(2));
+
+    // Act
+    const retried = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(2));
+
+    // Assess
+    expect(finished).toBeDefined();
+    expect(retried).toEqual(finished);
+  });
+
+  it("records a FAILED outcome of the current attempt with its error and no result", async () => {
+    // Prepare
+    const job = fullJob(id("failed-outcome"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const error = { code: "model_error", message: "model rejected the request" };
+
+    // Act
+    const finished = await store.finish(job.job_id, 1, { status: "FAILED", error }, at(2));
+
+    // Assess
+    expect(finished).toMatchObject({ status: "FAILED", error, attempt: 1, finished_at: at(2).toISOString() });
+    expect(finished).not.toHaveProperty("result");
+    expect(await store.get(job.job_id)).toEqual(finished);
+  });
+
+  it("does not finish a job that was never claimed", async () => {
+    // Prepare
+    const job = fullJob(id("finish-queued"));
+    const store = await storeWith(job);
+
+    // Act
+    const finished = await store.finish(job.job_id, 0, { status: "SUCCEEDED", result }, at(1));
+
+    // Assess
+    expect(finished).toBeUndefined();
+    expect(await store.get(job.job_id)).toEqual(job);
+  });
+
+  it("puts a claimed job back to QUEUED to wait, saying why and giving its attempt back", async () => {
+    // Prepare
+    const job = fullJob(id("wait"));
+    const store = await storeWith(job);
+    const claimed = await store.claim(job.job_id, placement("win_1"), at(1));
+
+    // Act
+    const waiting = await store.noteWaiting(job.job_id, "warming", 1);
+    const next = await store.claim(job.job_id, placement("win_2"), at(2));
+
+    // Assess
+    expect(waiting).toEqual({ ...claimed, status: "QUEUED", waiting_reason: "warming", attempt: 0 });
+    expect(next).toMatchObject({ status: "RUNNING", attempt: 1 });
+    expect(next).not.toHaveProperty("waiting_reason");
+  });
+
+  it("leaves a job RUNNING when a later attempt holds it", async () => {
+    // Prepare: the message came back and another batcher claimed the job again.
+    const job = fullJob(id("wait-stale"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const latest = await store.claim(job.job_id, placement("win_2"), at(2));
+
+    // Act
+    const stale = await store.noteWaiting(job.job_id, "warming", 1);
+
+    // Assess
+    expect(stale).toBeUndefined();
+    expect(await store.get(job.job_id)).toEqual(latest);
+  });
+
+  it("notes why an unfinished job waits without claiming it, whatever its status, and not for a finished or missing job", async () => {
+    // Prepare
+    const [queued, running, done] = [fullJob(id("note-queued")), fullJob(id("note-running")), fullJob(id("note-done"))];
+    const store = await storeWith(queued, running, done);
+    const claimed = await store.claim(running.job_id, placement("win_1"), at(1));
+    await store.claim(done.job_id, placement("win_1"), at(1));
+    const finished = await store.finish(done.job_id, 1, { status: "SUCCEEDED", result }, at(2));
+
+    // Act
+    const notedQueued = await store.noteWaiting(queued.job_id, "warming");
+    const notedRunning = await store.noteWaiting(running.job_id, "no room");
+    const notedDone = await store.noteWaiting(done.job_id, "warming");
+    const notedMissing = await store.noteWaiting(id("never-created"), "warming");
+
+    // Assess
+    expect(notedQueued).toEqual({ ...queued, waiting_reason: "warming" });
+    expect(notedRunning).toEqual({ ...claimed, waiting_reason: "no room" });
+    expect(notedDone).toBeUndefined();
+    expect(notedMissing).toBeUndefined();
+    expect(await store.get(done.job_id)).toEqual(finished);
+  });
+
+  it("ends an unfinished job whatever its attempt, and leaves a finished one alone", async () => {
+    // Prepare
+    const [queued, running, done] = [fullJob(id("end-queued")), fullJob(id("end-running")), fullJob(id("end-done"))];
+    const store = await storeWith(queued, running, done);
+    await store.claim(running.job_id, placement("win_1"), at(1));
+    await store.claim(done.job_id, placement("win_1"), at(1));
+    const finished = await store.finish(done.job_id, 1, { status: "SUCCEEDED", result }, at(2));
+
+    // Act
+    const endedQueued = await store.endUnfinished(queued.job_id, { status: "FAILED", error: deadLetter }, at(3));
+    const endedRunning = await store.endUnfinished(running.job_id, { status: "CANCELLED", error: { code: "cancelled", message: "by its owner" } }, at(3));
+    const endedDone = await store.endUnfinished(done.job_id, { status: "EXPIRED", error: { code: "expired", message: "past its deadline" } }, at(3));
+    const endedMissing = await store.endUnfinished(id("never-created"), { status: "FAILED", error: deadLetter }, at(3));
+
+    // Assess
+    expect(endedQueued).toEqual({ ...queued, status: "FAILED", error: deadLetter, finished_at: at(3).toISOString() });
+    expect(endedRunning).toMatchObject({ status: "CANCELLED", attempt: 1, window_id: "win_1" });
+    expect(endedDone).toBeUndefined();
+    expect(endedMissing).toBeUndefined();
+    expect(await store.get(done.job_id)).toEqual(finished);
+  });
+
+  it("takes the fence from the batcher running a job that was ended: its result, wait or next claim writes nothing", async () => {
+    // Prepare
+    const job = fullJob(id("ended-fence"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const cancelled = await store.endUnfinished(job.job_id, { status: "CANCELLED", error: { code: "cancelled", message: "by its owner" } }, at(2));
+
+    // Act
+    const finished = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(3));
+    const waiting = await store.noteWaiting(job.job_id, "warming", 1);
+    const claimed = await store.claim(job.job_id, placement("win_2"), at(3));
+
+    // Assess
+    expect([finished, waiting, claimed]).toEqual([undefined, undefined, undefined]);
+    expect(await store.get(job.job_id)).toEqual(cancelled);
+  });
+
+  it("answers an ending repeated with the same status, error and time with the ended job: its own write whose answer was lost", async () => {
+    // Prepare
+    const job = fullJob(id("end-retried"));
+    const store = await storeWith(job);
+    const ended = await store.endUnfinished(job.job_id, { status: "FAILED", error: deadLetter }, at(1));
+
+    // Act
+    const retried = await store.endUnfinished(job.job_id, { status: "FAILED", error: deadLetter }, at(1));
+    const later = await store.endUnfinished(job.job_id, { status: "FAILED", error: deadLetter }, at(2));
+
+    // Assess
+    expect(ended).toBeDefined();
+    expect(retried).toEqual(ended);
+    expect(later).toBeUndefined();
+  });
+
+  it("creates a batch of 60 jobs at once and lists them 25 at a time in batch_line order until the cursor runs out", async () => {
+    // Prepare
+    const store = await makeStore();
+    const batchId = `batch_${uniqueSuffix()}`;
+    const lines = Array.from({ length: 60 }, (_, i) => i + 1);
+    // Written out of order, so the order read back comes from the index, not from the writes.
+    const jobs = lines.toReversed().map((line) => fullJob(id(`line${line}`), { batch_id: batchId, batch_line: line, custom_id: `c-${line}` }));
+    await store.create([fullJob(id("other"), { batch_id: `batch_${uniqueSuffix()}`, batch_line: 1 })]);
+
+    // Act
+    await store.create(jobs);
+    const pages: JobRecord[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.listByBatch(batchId, { limit: 25, cursor });
+      pages.push([...page.items]);
+      cursor = page.cursor;
+    } while (cursor !== undefined && pages.length < 10);
+
+    // Assess
+    expect(pages.map((p) => p.length)).toEqual([25, 25, 10]);
+    expect(pages.flat().map((j) => j.batch_line)).toEqual(lines);
+    expect(pages.flat()).toEqual(expect.arrayContaining(jobs));
+  });
+
+  it("gives a cursor with every full page, as DynamoDB's Limit does: a batch filling its last page ends on an empty one", async () => {
+    // Prepare
+    const store = await makeStore();
+    const batchId = `batch_${uniqueSuffix()}`;
+    await store.create([1, 2, 3, 4].map((line) => fullJob(id(`even${line}`), { batch_id: batchId, batch_line: line })));
+
+    // Act
+    const first = await store.listByBatch(batchId, { limit: 2 });
+    const second = await store.listByBatch(batchId, { limit: 2, cursor: first.cursor });
+    const third = await store.listByBatch(batchId, { limit: 2, cursor: second.cursor });
+
+    // Assess
+    const lines = (page: { items: readonly JobRecord[] }) => page.items.map((j) => j.batch_line);
+    expect([lines(first), lines(second), lines(third)]).toEqual([[1, 2], [3, 4], []]);
+    expect([first.cursor, second.cursor]).toEqual([expect.any(String), expect.any(String)]);
+    expect(third.cursor).toBeUndefined();
+  });
+
+  it("gives an empty page and no cursor for a batch with no jobs", async () => {
+    const store = await makeStore();
+    expect(await store.listByBatch(`batch_${uniqueSuffix()}`, { limit: 25 })).toEqual({ items: [], cursor: undefined });
+  });
+
+  it("refuses a cursor it did not hand out, and one of another batch, as a ValidationError on the cursor", async () => {
+    // Prepare
+    const [batchA, batchB] = [`batch_a_${uniqueSuffix()}`, `batch_b_${uniqueSuffix()}`];
+    const store = await makeStore();
+    await store.create([1, 2, 3].map((line) => fullJob(id(`a${line}`), { batch_id: batchA, batch_line: line })));
+    await store.create([1, 2, 3].map((line) => fullJob(id(`b${line}`), { batch_id: batchB, batch_line: line })));
+    const { cursor: cursorOfA } = await store.listByBatch(batchA, { limit: 2 });
+    const wrongKey = Buffer.from(JSON.stringify({ nope: 1 })).toString("base64url");
+
+    // Act
+    const refused = await Promise.all(
+      ["not a cursor", wrongKey, cursorOfA].map((cursor) => store.listByBatch(batchB, { limit: 2, cursor }).then(() => undefined, (error: unknown) => error)),
+    );
+
+    // Assess
+    expect(cursorOfA).toBeDefined();
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ field: "cursor" });
+    }
+  });
+}
