@@ -20,8 +20,8 @@ export type Ids = { job(): string; batch(): string; gpuBatch(): string; holder()
 
 export type { Page, PageRequest } from "./core/paging.ts";
 
-/** Where a job ran: written on the job when a batcher claims it. */
-export type WindowPlacement = { readonly window_id: string; readonly window_size: number; readonly component: string };
+/** Where a job runs: the GPU batch it reaches the engine with, and the component; written on the job when a batcher claims it. */
+export type GpuBatchPlacement = { readonly gpu_batch_id: string; readonly gpu_batch_size: number; readonly component: string };
 
 export type JobEnding = { readonly status: "FAILED" | "CANCELLED" | "EXPIRED"; readonly error: JobFailure };
 
@@ -37,7 +37,7 @@ export type JobStore = {
    * Takes a QUEUED or RUNNING job for a new attempt (attempt + 1, status RUNNING). Returns the
    * claimed job, or undefined when the job is finished or gone: nothing to run.
    */
-  claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined>;
+  claim(jobId: string, placement: GpuBatchPlacement, at: Date): Promise<JobRecord | undefined>;
   /**
    * Writes the outcome of `attempt` and returns the finished job; undefined when a later attempt
    * or a final state got there first (the write is fenced, so a result is never written twice).

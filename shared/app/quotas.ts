@@ -1,7 +1,7 @@
 import { RateLimitedError } from "../core/errors.ts";
 import type { JobRecord } from "../core/jobs.ts";
 import { DEFAULT_QUOTA, minuteOf, secondsToNextMinute, tokensCharged } from "../core/quotas.ts";
-import type { Clock, JobEnding, JobOutcome, JobStore, TenantStore, UsageMeter, WindowPlacement } from "../ports.ts";
+import type { Clock, JobEnding, JobOutcome, JobStore, TenantStore, UsageMeter, GpuBatchPlacement } from "../ports.ts";
 
 export type QuotaDeps = { readonly tenants: TenantStore; readonly usage: UsageMeter; readonly clock: Clock };
 
@@ -56,7 +56,7 @@ export class QuotaReleasingJobStore implements JobStore {
   get(jobId: string) {
     return this.#jobs.get(jobId);
   }
-  claim(jobId: string, placement: WindowPlacement, at: Date) {
+  claim(jobId: string, placement: GpuBatchPlacement, at: Date) {
     return this.#jobs.claim(jobId, placement, at);
   }
   noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {

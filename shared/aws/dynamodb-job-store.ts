@@ -2,7 +2,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/li
 import { z } from "zod";
 import { ConflictError } from "../core/errors.ts";
 import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
-import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, WindowPlacement } from "../ports.ts";
+import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
@@ -30,8 +30,8 @@ const jobItem = z.object({
   created_at: z.string(),
   started_at: z.string().optional(),
   finished_at: z.string().optional(),
-  window_id: z.string().optional(),
-  window_size: z.number().optional(),
+  gpu_batch_id: z.string().optional(),
+  gpu_batch_size: z.number().optional(),
   component: z.string().optional(),
   result: z.object({ text: z.string(), prompt_tokens: z.number(), completion_tokens: z.number(), finish_reason: z.enum(["length", "stop"]) }).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
@@ -63,11 +63,11 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
     return out.Item && this.#decode(out.Item);
   }
 
-  claim(jobId: string, placement: WindowPlacement, at: Date): Promise<JobRecord | undefined> {
+  claim(jobId: string, placement: GpuBatchPlacement, at: Date): Promise<JobRecord | undefined> {
     return this.#transition(`claim job ${jobId}`, jobId, {
-      update: "SET #status = :running, started_at = :at, window_id = :window, window_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
+      update: "SET #status = :running, started_at = :at, gpu_batch_id = :gpuBatch, gpu_batch_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
       condition: UNFINISHED,
-      values: { ...UNFINISHED_VALUES, ":at": at.toISOString(), ":window": placement.window_id, ":size": placement.window_size, ":component": placement.component, ":one": 1 },
+      values: { ...UNFINISHED_VALUES, ":at": at.toISOString(), ":gpuBatch": placement.gpu_batch_id, ":size": placement.gpu_batch_size, ":component": placement.component, ":one": 1 },
     });
   }
 
@@ -158,6 +158,12 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
   }
 
   #decode(item: Record<string, unknown>): JobRecord {
-    return this.decode(jobItem, item, `job ${String(item.job_id)}`);
+    return this.decode(jobItem, withGpuBatchNames(item), `job ${String(item.job_id)}`);
   }
+}
+
+/** Items claimed before the GPU batch had its name carry it as window_id and window_size. */
+function withGpuBatchNames(item: Record<string, unknown>): Record<string, unknown> {
+  const { window_id, window_size, ...rest } = item;
+  return window_id === undefined ? item : { gpu_batch_id: window_id, gpu_batch_size: window_size, ...rest };
 }

@@ -85,8 +85,8 @@ export type JobRecord = {
   readonly created_at: string;
   readonly started_at?: string | undefined;
   readonly finished_at?: string | undefined;
-  readonly window_id?: string | undefined;
-  readonly window_size?: number | undefined;
+  readonly gpu_batch_id?: string | undefined;
+  readonly gpu_batch_size?: number | undefined;
   readonly component?: string | undefined;
   readonly result?: JobResult | undefined;
   readonly error?: JobFailure | undefined;
@@ -128,6 +128,9 @@ export type JobView = {
   readonly error?: JobFailure | undefined;
   readonly metadata?: Readonly<Record<string, string>> | undefined;
   readonly timings: { readonly submitted_at: string; readonly started_at?: string | undefined; readonly finished_at?: string | undefined };
+  /** The jobs it reached the engine with. */
+  readonly gpu_batch?: { readonly gpu_batch_id: string; readonly gpu_batch_size: number } | undefined;
+  /** @deprecated The same as `gpu_batch`, under its old name; to be removed. */
   readonly window?: { readonly window_id: string; readonly window_size: number } | undefined;
 };
 
@@ -143,8 +146,9 @@ export function toJobView(job: JobRecord): JobView {
     error: job.error,
     metadata: job.metadata,
     timings: { submitted_at: job.created_at, started_at: job.started_at, finished_at: job.finished_at },
-    window: job.window_id !== undefined && job.window_size !== undefined
-      ? { window_id: job.window_id, window_size: job.window_size }
-      : undefined,
+    ...(job.gpu_batch_id !== undefined && job.gpu_batch_size !== undefined && {
+      gpu_batch: { gpu_batch_id: job.gpu_batch_id, gpu_batch_size: job.gpu_batch_size },
+      window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
+    }),
   };
 }

@@ -6,7 +6,7 @@ import { uniqueSuffix } from "../helpers/local-aws.ts";
 
 const at = (seconds: number) => new Date(Date.parse("2026-11-27T12:00:00.000Z") + seconds * 1000);
 const id = (name: string) => `job_${name}_${uniqueSuffix()}`;
-const placement = (window: string) => ({ window_id: window, window_size: 7, component: "llama-2-7b-ic" });
+const placement = (window: string) => ({ gpu_batch_id: window, gpu_batch_size: 7, component: "llama-2-7b-ic" });
 const result = { text: "one two three", prompt_tokens: 37, completion_tokens: 3, finish_reason: "length" as const };
 const deadLetter = { code: "dead_letter", message: "delivered 5 times" };
 
@@ -103,9 +103,9 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
 
     // Assess
     const { waiting_reason: _, ...withoutReason } = job;
-    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, started_at: at(1).toISOString(), window_id: "win_a", window_size: 7, component: "llama-2-7b-ic" });
+    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, started_at: at(1).toISOString(), gpu_batch_id: "win_a", gpu_batch_size: 7, component: "llama-2-7b-ic" });
     expect(first).not.toHaveProperty("waiting_reason");
-    expect(second).toMatchObject({ status: "RUNNING", attempt: 2, window_id: "win_b", started_at: at(2).toISOString() });
+    expect(second).toMatchObject({ status: "RUNNING", attempt: 2, gpu_batch_id: "win_b", started_at: at(2).toISOString() });
     expect(await store.get(job.job_id)).toEqual(second);
   });
 
@@ -260,7 +260,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
 
     // Assess
     expect(endedQueued).toEqual({ ...queued, status: "FAILED", error: deadLetter, finished_at: at(3).toISOString() });
-    expect(endedRunning).toMatchObject({ status: "CANCELLED", attempt: 1, window_id: "win_1" });
+    expect(endedRunning).toMatchObject({ status: "CANCELLED", attempt: 1, gpu_batch_id: "win_1" });
     expect(endedDone).toBeUndefined();
     expect(endedMissing).toBeUndefined();
     expect(await store.get(done.job_id)).toEqual(finished);

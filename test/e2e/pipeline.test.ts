@@ -102,7 +102,7 @@ describe("the pipeline on the embedded stack", () => {
 
     const got = await api("GET", `/v1/jobs/${jobId}`);
     expect(got.status).toBe(200);
-    expect(got.json).toMatchObject({ job_id: jobId, status: "SUCCEEDED", result: final.job.result, window: { window_size: expect.any(Number) } });
+    expect(got.json).toMatchObject({ job_id: jobId, status: "SUCCEEDED", result: final.job.result, gpu_batch: { gpu_batch_size: expect.any(Number) }, window: { window_size: expect.any(Number) } });
     expect(Date.parse(got.json.timings.finished_at)).toBeGreaterThanOrEqual(Date.parse(got.json.timings.started_at));
 
     const item = await ddb.send(new GetCommand({ TableName: table("jobs"), Key: { job_id: jobId } }));
@@ -135,9 +135,9 @@ describe("the pipeline on the embedded stack", () => {
     const jobs = (await ddb.send(new DocScanCommand({ TableName: table("jobs") }))).Items ?? [];
     const ours = jobs.filter((j) => ids.includes(String(j.job_id)));
     expect(ours).toHaveLength(200);
-    const windowSizes = ours.map((j) => Number(j.window_size));
-    expect(Math.max(...windowSizes)).toBeGreaterThan(1);
-    expect(new Set(ours.map((j) => j.window_id)).size).toBeLessThan(200);
+    const gpuBatchSizes = ours.map((j) => Number(j.gpu_batch_size));
+    expect(Math.max(...gpuBatchSizes)).toBeGreaterThan(1);
+    expect(new Set(ours.map((j) => j.gpu_batch_id)).size).toBeLessThan(200);
   });
 
   it("runs a batch file and pages its results in file order", async () => {

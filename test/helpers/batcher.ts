@@ -3,5 +3,5 @@ import type { MemoryQueue } from "./fakes.ts";
 
 /** Runs the batcher on everything waiting in the in-memory queue, as one delivered window. */
 export function runBatcher(deps: BatcherDeps & { readonly queue: MemoryQueue }, max?: number): Promise<DeliveryReport> {
-  return processDelivery(deps, deps.queue.takeWindow("llama-2-7b", max), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
+  return processDelivery(deps, deps.queue.takeDelivery("llama-2-7b", max), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
 }

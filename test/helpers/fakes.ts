@@ -16,7 +16,7 @@ import type {
   CopyCount,
   FleetView,
   ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, WindowPlacement,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { FakeTime } from "./fake-time.ts";
 
@@ -87,7 +87,7 @@ export class MemoryJobStore implements JobStore {
     const job = this.jobs.get(jobId);
     return job && asStored(job);
   }
-  async claim(jobId: string, placement: WindowPlacement, at: Date) {
+  async claim(jobId: string, placement: GpuBatchPlacement, at: Date) {
     return this.#transition(jobId, isUnfinished, (job) => {
       const { waiting_reason: _, ...rest } = job;
       return { ...rest, ...placement, status: "RUNNING", attempt: job.attempt + 1, started_at: at.toISOString() };
@@ -275,7 +275,7 @@ export class MemoryQueue implements JobQueue {
     this.#push(route, message.body);
   }
   /** What the event source mapping would deliver: up to `max` visible messages, now in flight. */
-  takeWindow(route = "llama-2-7b", max = 10_000) {
+  takeDelivery(route = "llama-2-7b", max = 10_000) {
     const taken = this.visible.filter((m) => m.route === route).slice(0, max);
     for (const m of taken) {
       this.visible.splice(this.visible.indexOf(m), 1);

@@ -113,6 +113,20 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
   });
 
   describe("items they did not write", () => {
+    it("reads a job claimed before the GPU batch had its name (window_id, window_size) under the new names", async () => {
+      // Prepare
+      const store = new DynamoDbJobStore(table(config.tables.jobs));
+      const job = fullJob(`job_legacy_${uniqueSuffix()}`);
+      await putItem(config.tables.jobs, { ...job, status: "RUNNING", attempt: 1, window_id: "win_old", window_size: 12, component: "llama-2-7b-ic" });
+
+      // Act
+      const read = await store.get(job.job_id);
+
+      // Assess
+      expect(read).toMatchObject({ gpu_batch_id: "win_old", gpu_batch_size: 12 });
+      expect(read).not.toHaveProperty("window_id");
+    });
+
     it("refuses a malformed job with a MalformedItemError naming the table, the job and each problem", async () => {
       // Prepare
       const store = new DynamoDbJobStore(table(config.tables.jobs));
@@ -141,7 +155,7 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       await putItem(config.tables.jobs, withoutRequest);
 
       // Act
-      const claimed = await failureOf(store.claim(job.job_id, { window_id: "win_1", window_size: 1, component: "llama-2-7b-ic" }, new Date()));
+      const claimed = await failureOf(store.claim(job.job_id, { gpu_batch_id: "win_1", gpu_batch_size: 1, component: "llama-2-7b-ic" }, new Date()));
       const listed = await failureOf(store.listByBatch(batchId, { limit: 10 }));
 
       // Assess

@@ -90,7 +90,7 @@ function queuedJob(change: Partial<JobRecord> = {}): JobRecord {
   } as JobRecord;
 }
 
-const placement = { window_id: "win_1", window_size: 1, component: "llama-2-7b-ic" };
+const placement = { gpu_batch_id: "win_1", gpu_batch_size: 1, component: "llama-2-7b-ic" };
 const result = { text: "one two", prompt_tokens: 4, completion_tokens: 2, finish_reason: "length" as const };
 
 describe("a job store write whose answer was lost", () => {

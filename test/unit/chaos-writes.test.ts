@@ -24,7 +24,7 @@ const claim = (jobId: string) =>
   exchange("UpdateItem", {
     TableName: JOBS,
     Key: { job_id: { S: jobId } },
-    UpdateExpression: "SET #status = :running, started_at = :at, window_id = :window ADD attempt :one REMOVE waiting_reason",
+    UpdateExpression: "SET #status = :running, started_at = :at, gpu_batch_id = :gpuBatch ADD attempt :one REMOVE waiting_reason",
     ExpressionAttributeNames: { "#status": "status" },
     ExpressionAttributeValues: { ":running": { S: "RUNNING" }, ":queued": { S: "QUEUED" }, ":at": { S: "t" }, ":window": { S: "w" }, ":one": { N: "1" } },
   });

@@ -10,7 +10,7 @@ export type JobEvent = {
     readonly result?: { readonly completion_tokens?: number } | undefined;
     readonly error?: { readonly code?: string; readonly message?: string } | undefined;
     readonly timings?: { readonly submitted_at: string; readonly started_at?: string | undefined; readonly finished_at?: string | undefined };
-    readonly window?: { readonly window_size: number } | undefined;
+    readonly gpu_batch?: { readonly gpu_batch_size: number } | undefined;
   };
 };
 

@@ -220,7 +220,7 @@ async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns): 
   const perRequest = Object.fromEntries(
     [...raw].map(([scenario, runs]) => [
       scenario,
-      Object.fromEntries([...runs].map(([name, outcomes]) => [name, outcomes.map((o) => [Math.round(o.arrivalMs), o.finishedMs === undefined ? null : Math.round(o.finishedMs), o.queueWaitMs ?? null, o.windowSize ?? null, o.status])])),
+      Object.fromEntries([...runs].map(([name, outcomes]) => [name, outcomes.map((o) => [Math.round(o.arrivalMs), o.finishedMs === undefined ? null : Math.round(o.finishedMs), o.queueWaitMs ?? null, o.gpuBatchSize ?? null, o.status])])),
     ]),
   );
   await writeFile(join(outDir, "requests.json"), `${JSON.stringify(perRequest)}\n`);

@@ -15,7 +15,7 @@ export type Outcome = {
   /** started_at − submitted_at of the job (pipeline only). */
   readonly queueWaitMs?: number | undefined;
   /** Jobs in the window the job ran in (pipeline only). */
-  readonly windowSize?: number | undefined;
+  readonly gpuBatchSize?: number | undefined;
   /** Whether the job was told it waits for a component starting a copy (pipeline only). */
   readonly waitedForWarming?: boolean | undefined;
   readonly error?: string | undefined;

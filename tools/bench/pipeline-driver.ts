@@ -22,7 +22,7 @@ type Record_ = {
   finishedMs?: number;
   completionTokens: number;
   queueWaitMs?: number;
-  windowSize?: number;
+  gpuBatchSize?: number;
   waitedForWarming?: boolean;
   error?: string;
 };
@@ -97,7 +97,7 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
       finishedMs: r.finishedMs,
       completionTokens: r.completionTokens,
       queueWaitMs: r.queueWaitMs,
-      windowSize: r.windowSize,
+      gpuBatchSize: r.gpuBatchSize,
       waitedForWarming: r.waitedForWarming,
       error: r.error,
     })),
@@ -115,7 +115,7 @@ function fromFinalEvent(event: JobEvent, finishedMs: number): Partial<Record_> {
     finishedMs,
     completionTokens: job?.result?.completion_tokens ?? 0,
     queueWaitMs,
-    windowSize: job?.window?.window_size,
+    gpuBatchSize: job?.gpu_batch?.gpu_batch_size,
     error: succeeded ? undefined : `${event.type}: ${job?.error?.code ?? ""} ${job?.error?.message ?? ""}`.trim(),
   };
 }

@@ -2,13 +2,13 @@ import { generationInputOf, type GenerationOutput } from "../../core/engine-code
 import { isTerminal, type JobRecord } from "../../core/jobs.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
-import type { JobStore, WindowPlacement } from "../../ports.ts";
+import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
 /** One call to a component copy: one job for rolling engines, a batch for dynamic ones. */
 export type GpuCall = {
-  readonly placement: WindowPlacement;
+  readonly placement: GpuBatchPlacement;
   readonly component: Component;
   /** The route's tokenizer: its jobs' chat template. */
   readonly tokenizer: TokenizerName;

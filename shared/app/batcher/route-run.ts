@@ -138,7 +138,7 @@ export class RouteRun implements RunHandle {
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
     const staticBatching = this.#route.components.some((c) => c.engine === "lmi-dynamic");
-    const gpuBatch = { window_id: this.#deps.ids.gpuBatch(), window_size: startedIds.size };
+    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size };
     if (staticBatching) {
       this.#holdUntilMs = undefined;
       this.#queue.mayHaveMore = true;
@@ -151,7 +151,7 @@ export class RouteRun implements RunHandle {
   }
 
   /** Runs a call, holding its load in the ledger until the copy answers. */
-  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { window_id: string; window_size: number }): void {
+  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }): void {
     this.#ledger.reserve(component.name, load);
     let reserved = true;
     const giveBack = () => {

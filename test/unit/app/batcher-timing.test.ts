@@ -31,7 +31,7 @@ async function othersHoldTheCopy(deps: Deps): Promise<void> {
 }
 
 function run(deps: Deps, delivered: number, topUpForMs = 60_000) {
-  return processDelivery(deps, deps.queue.takeWindow("llama-2-7b", delivered), { topUpUntil: new Date(deps.time.nowMs + topUpForMs) });
+  return processDelivery(deps, deps.queue.takeDelivery("llama-2-7b", delivered), { topUpUntil: new Date(deps.time.nowMs + topUpForMs) });
 }
 
 /** When (relative to `startMs`) and with what the batcher called `method` of `target`. */

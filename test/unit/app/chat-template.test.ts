@@ -17,7 +17,7 @@ describe("a chat job's prompt on the GPU", () => {
   ])("is rendered with %s's chat template, the text whose tokens were counted at submission", async (model, text) => {
     const deps = memoryDeps();
     const { job } = await submitJob(deps, "acme", { model, messages: chat, max_tokens: 8 });
-    await processDelivery(deps, deps.queue.takeWindow(model), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
+    await processDelivery(deps, deps.queue.takeDelivery(model), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
     expect(deps.invoker.calls.flatMap((c) => c.inputs.map((i) => i.prompt))).toEqual([text]);
     expect(deps.jobs.jobs.get(job.job_id)).toMatchObject({ status: "SUCCEEDED", result: { prompt_tokens: job.prompt_tokens } });
   });

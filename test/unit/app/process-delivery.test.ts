@@ -39,11 +39,11 @@ describe("processDelivery on a rolling-batch engine", () => {
     expect(deps.invoker.calls.map((c) => c.inputs.map((i) => i.prompt))).toEqual(jobs.map((_, i) => [`prompt ${i}`]));
     for (const job of jobs) {
       const stored = deps.jobs.jobs.get(job.job_id);
-      expect(stored).toMatchObject({ status: "SUCCEEDED", attempt: 1, window_size: 5, component: "llama-2-7b-ic", result: { completion_tokens: 8, prompt_tokens: job.prompt_tokens } });
+      expect(stored).toMatchObject({ status: "SUCCEEDED", attempt: 1, gpu_batch_size: 5, component: "llama-2-7b-ic", result: { completion_tokens: 8, prompt_tokens: job.prompt_tokens } });
       expect(stored?.started_at).toBeDefined();
       expect(stored?.finished_at).toBeDefined();
     }
-    expect(new Set(jobs.map((j) => deps.jobs.jobs.get(j.job_id)?.window_id)).size).toBe(1);
+    expect(new Set(jobs.map((j) => deps.jobs.jobs.get(j.job_id)?.gpu_batch_id)).size).toBe(1);
   });
 
   it("notifies subscribers of running and succeeded", async () => {
@@ -61,7 +61,7 @@ describe("processDelivery on a rolling-batch engine", () => {
       input.prompt === "prompt 0" ? new ModelRejectedError("model rejected the request: bad prompt")
       : input.prompt === "prompt 1" ? new RetryableError("throttled", "throttled")
       : { text: "ok", completion_tokens: 1, finish_reason: "stop" };
-    const window = deps.queue.takeWindow();
+    const window = deps.queue.takeDelivery();
     const { retry } = await processDelivery(deps, window, inAMinute(deps));
     expect(retry).toEqual([window[1]?.messageId]);
     // Attempt 1 backs off up to 2 s; the fake random gives half of it.
@@ -74,7 +74,7 @@ describe("processDelivery on a rolling-batch engine", () => {
   it("never runs or writes a finished job twice when its message comes again, and re-notifies it", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
-    const window = deps.queue.takeWindow();
+    const window = deps.queue.takeDelivery();
     await processDelivery(deps, window, inAMinute(deps));
     await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("late"));
     const { retry } = await processDelivery(deps, window, inAMinute(deps));
@@ -88,7 +88,7 @@ describe("processDelivery on a rolling-batch engine", () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
     // A first batcher claims the job and stalls; the message comes back and a second one runs it.
-    await deps.jobs.claim(job!.job_id, { window_id: "w-old", window_size: 1, component: "llama-2-7b-ic" }, deps.clock.now());
+    await deps.jobs.claim(job!.job_id, { gpu_batch_id: "w-old", gpu_batch_size: 1, component: "llama-2-7b-ic" }, deps.clock.now());
     await runBatcher(deps);
     const late = await deps.jobs.finish(job!.job_id, 1, { status: "SUCCEEDED", result: { text: "stale", prompt_tokens: 1, completion_tokens: 1, finish_reason: "stop" } }, deps.clock.now());
     expect(late).toBeUndefined();
@@ -112,7 +112,7 @@ describe("processDelivery on a rolling-batch engine", () => {
     release.resolve();
     await running;
     expect(deps.invoker.maxInFlight).toBe(128);
-    const sizes = jobs.map((j) => deps.jobs.jobs.get(j.job_id)?.window_size);
+    const sizes = jobs.map((j) => deps.jobs.jobs.get(j.job_id)?.gpu_batch_size);
     expect(sizes.filter((s) => s === 128)).toHaveLength(128);
     expect(sizes.filter((s) => s === 2)).toHaveLength(2);
   });
@@ -151,7 +151,7 @@ describe("processDelivery on a rolling-batch engine", () => {
     await withSettings(deps, { max_in_flight_per_copy: 4, top_up: false });
     await deps.ledger.publish("llama-2-7b-ic", "other-batcher", { load: { sequences: 4, tokens: 100 } }, new Date(deps.clock.now().getTime() + 60_000));
     const [job] = await submitMany(deps, 1);
-    const window = deps.queue.takeWindow();
+    const window = deps.queue.takeDelivery();
     const report = await processDelivery(deps, window, { topUpUntil: new Date(deps.clock.now().getTime() - 10_000) });
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(0);
@@ -165,7 +165,7 @@ describe("processDelivery on a rolling-batch engine", () => {
     const now = deps.clock.now().getTime();
     await deps.ledger.publish("llama-2-7b-ic", "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: now - 5_000 }, new Date(now + 60_000));
     const [job] = await submitMany(deps, 3);
-    const window = deps.queue.takeWindow("llama-2-7b", 1);
+    const window = deps.queue.takeDelivery("llama-2-7b", 1);
 
     const report = await processDelivery(deps, window, { topUpUntil: new Date(now - 10_000) });
 
@@ -223,7 +223,7 @@ describe("processDelivery with a component that is warming", () => {
     const [first, second] = await submitMany(deps, 2);
     await withSettings(deps, { max_in_flight_per_copy: 1, top_up: false });
     deps.invoker.behaviour = () => new ModelWarmingError("endpoint batchline-h100: component llama-2-7b-ic has no copy ready");
-    const window = deps.queue.takeWindow();
+    const window = deps.queue.takeDelivery();
     const report = await processDelivery(deps, window, inAMinute(deps));
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
@@ -242,7 +242,7 @@ describe("processDelivery with a job that ends while its component warms", () =>
       void deps.jobs.endUnfinished(job!.job_id, { status: "CANCELLED", error: { code: "cancelled", message: "cancelled by its owner" } }, deps.clock.now());
       return new ModelWarmingError("endpoint batchline-h100: inference component llama-2-7b-ic has no capacity");
     };
-    const report = await processDelivery(deps, deps.queue.takeWindow(), inAMinute(deps));
+    const report = await processDelivery(deps, deps.queue.takeDelivery(), inAMinute(deps));
     expect(report.retry).toEqual([]);
     expect(deps.queue.requeued).toEqual([]);
     expect(deps.queue.visible).toHaveLength(0);
@@ -266,7 +266,7 @@ describe("processDelivery on the copies autoscaling runs", () => {
     await withSettings(deps, { warming_recheck_seconds: 12 });
     const jobs = await submitMany(deps, 3);
     deps.fleet.counts.set("llama-2-7b-ic", { current: 0, desired: 1 });
-    const window = deps.queue.takeWindow();
+    const window = deps.queue.takeDelivery();
     const report = await processDelivery(deps, window, inAMinute(deps));
     expect(report.retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(0);
@@ -280,7 +280,7 @@ describe("processDelivery on the copies autoscaling runs", () => {
     await submitMany(deps, 3);
     deps.fleet.counts.set("llama-2-7b-ic", { current: 0, desired: 0 });
     deps.invoker.behaviour = () => new ModelWarmingError("endpoint batchline-h100: inference component llama-2-7b-ic has no capacity");
-    await processDelivery(deps, deps.queue.takeWindow(), inAMinute(deps));
+    await processDelivery(deps, deps.queue.takeDelivery(), inAMinute(deps));
     expect(deps.invoker.calls).toHaveLength(1);
     expect(deps.queue.requeueDelays).toEqual([5, 5, 5]);
   });
@@ -293,7 +293,7 @@ describe("processDelivery when a store fails mid-way", () => {
     deps.jobs.finish = async () => {
       throw new RetryableError("throttled", "DynamoDB throttled the write");
     };
-    const window = deps.queue.takeWindow();
+    const window = deps.queue.takeDelivery();
     const report = await processDelivery(deps, window, inAMinute(deps));
     expect(report.retry).toEqual([window[0]?.messageId]);
     expect(deps.jobs.jobs.get(job!.job_id)?.status).toBe("RUNNING");

@@ -17,7 +17,7 @@ describe("a job submitted over the WebSocket", () => {
       override async subscribe(topic: string, connection: Connection) {
         await super.subscribe(topic, connection);
         const jobId = topic.slice("job#".length);
-        const job = await deps.jobs.claim(jobId, { window_id: "w1", window_size: 1, component: "llama-2-7b-ic" }, deps.clock.now());
+        const job = await deps.jobs.claim(jobId, { gpu_batch_id: "w1", gpu_batch_size: 1, component: "llama-2-7b-ic" }, deps.clock.now());
         if (job) await notifyJob({ ...deps, subscriptions: this }, job);
       }
     })();

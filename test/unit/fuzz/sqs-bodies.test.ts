@@ -68,7 +68,7 @@ async function depsWithAJob() {
   const deps = memoryDeps(catalog);
   // A job that exists, so that "nothing written" means something.
   const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "kept", max_tokens: 2 });
-  deps.queue.takeWindow();
+  deps.queue.takeDelivery();
   return { deps, job };
 }
 
@@ -94,7 +94,7 @@ describe("batcher on SQS bodies that are not ours", () => {
         const deps = memoryDeps(catalog);
         const ids: string[] = [];
         for (let i = 0; i < jobs; i++) ids.push((await submitJob(deps, "acme", { model: "llama-2-7b", prompt: `p${i}`, max_tokens: 2 })).job.job_id);
-        const ours = deps.queue.takeWindow();
+        const ours = deps.queue.takeDelivery();
         const foreign = windowOf(bodies, "x");
         const window = [...ours, ...foreign];
         const mixed = window.map((m, i) => ({ m, k: (i * 7919 + shuffle) % 101 })).sort((a, b) => a.k - b.k).map(({ m }) => m);
