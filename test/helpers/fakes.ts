@@ -16,7 +16,7 @@ import type {
   CopyCount,
   FleetView,
   ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { FakeTime } from "./fake-time.ts";
 
@@ -219,8 +219,19 @@ export class MemoryBatchStore implements BatchStore {
   }
 }
 
-/** A queue with SQS's visible / in-flight / deleted states, minus timing: released messages are visible at once. */
+/**
+ * A queue with SQS's visible / in-flight / deleted states. Given a Sleep, a receive on an empty
+ * queue long-polls as SQS does: it answers when a message comes or its wait is over. Released
+ * messages without a delay are visible at once.
+ */
 export class MemoryQueue implements JobQueue {
+  readonly #sleep: Sleep | undefined;
+  #arrival = Promise.withResolvers<void>();
+
+  constructor(sleep?: Sleep) {
+    this.#sleep = sleep;
+  }
+
   readonly sent: { route: string; message: JobMessage }[] = [];
   readonly visible: (ReceivedMessage & { route: string })[] = [];
   /** Released with a delay: back once it passes, which these tests never wait for. */
@@ -239,7 +250,8 @@ export class MemoryQueue implements JobQueue {
       this.#push(route, JSON.stringify(message));
     }
   }
-  async receive(route: string, max: number) {
+  async receive(route: string, max: number, waitSeconds = 0) {
+    if (this.#sleep && waitSeconds > 0 && !this.visible.some((m) => m.route === route)) await this.#sleep(waitSeconds * 1000, this.#arrival.promise);
     // As SqsJobQueue: ReceiveMessage takes 1 to 10.
     const taken = this.visible.filter((m) => m.route === route).slice(0, Math.min(10, Math.max(1, max)));
     for (const m of taken) {
@@ -286,6 +298,8 @@ export class MemoryQueue implements JobQueue {
   #push(route: string, body: string) {
     const n = ++this.#next;
     this.visible.push({ route, messageId: `m${n}`, receiptHandle: `rh-${n}`, body });
+    this.#arrival.resolve();
+    this.#arrival = Promise.withResolvers<void>();
   }
 }
 
@@ -451,7 +465,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     jobs: new MemoryJobStore(),
     idempotency: new MemoryIdempotencyStore(),
     batches: new MemoryBatchStore(),
-    queue: new MemoryQueue(),
+    queue: new MemoryQueue(time.sleep),
     apiKeys: new MemoryApiKeys(),
     tickets: new MemoryTickets(),
     tenants: new MemoryTenants(),
