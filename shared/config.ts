@@ -17,7 +17,7 @@ import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
  * | BATCHLINE_ROUTES_FILE                      | path of routes.yml (default: infra/routes.yml in the package) |
  * | BATCHLINE_LOG_LEVEL                        | Powertools' TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL or      |
  * |                                            | SILENT, any case (default INFO)                               |
- * | BATCHLINE_TOP_UP_BUDGET_SECONDS            | longest a batcher tops its window up from the queue           |
+ * | BATCHLINE_TOP_UP_BUDGET_SECONDS            | longest a batcher tops its delivery up from the queue         |
  * |                                            | (default 60)                                                  |
  * | BATCHLINE_FINISH_RESERVE_SECONDS           | what a batcher keeps after the top-up for its last GPU        |
  * |                                            | calls and final writes (default 75, the least allowed)        |
@@ -68,7 +68,7 @@ export type LogLevel = (typeof LogLevels)[keyof typeof LogLevels];
 
 /** How a batcher invocation spends its time, and the deployed timeouts it was checked against. */
 export type BatcherTiming = {
-  /** Longest a batcher keeps topping its window up from the queue. */
+  /** Longest a batcher keeps topping its delivery up from the queue. */
   readonly topUpBudgetMs: number;
   /** What must stay after the top-up for the last GPU calls and the final writes. */
   readonly finishReserveMs: number;
@@ -177,7 +177,7 @@ export function loadBatcherTiming(env: Env): BatcherTiming {
 }
 
 /**
- * When a batcher invocation stops topping its window up: after the top-up budget, or earlier
+ * When a batcher invocation stops topping its delivery up: after the top-up budget, or earlier
  * where less than the budget and the finish reserve is left (a shorter timeout than the
  * template's, as tests run it).
  */

@@ -7,7 +7,7 @@ import type { BatchRecord } from "./core/batches.ts";
 import type { TenantQuota } from "./core/quotas.ts";
 import type { Page, PageRequest } from "./core/paging.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
-import type { Load } from "./core/window-policy.ts";
+import type { Load } from "./core/gpu-batch-policy.ts";
 
 /**
  * The narrow interfaces use cases depend on. Adapters in shared/aws implement them over the AWS
@@ -89,7 +89,7 @@ export type BatchStore = {
   listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>>;
 };
 
-/** A message the batcher took from a queue itself (topping up a window). */
+/** A message the batcher took from a queue itself (topping up its delivery). */
 export type ReceivedMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
 
 export type JobQueue = {

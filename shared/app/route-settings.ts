@@ -23,7 +23,7 @@ export async function getRouteSettings(deps: RouteSettingsDeps, model: string): 
 
 /**
  * Changes some of a route's knobs, checked against the route's limits; batchers pick the change up
- * with their next window. Only ops (admin) keys may.
+ * with their next delivery. Only ops (admin) keys may.
  */
 export async function updateRouteSettings(deps: RouteSettingsDeps, principal: Principal, model: string, patch: unknown): Promise<RouteSettingsView> {
   if (principal.role !== "admin") throw new ForbiddenError("changing route settings needs an admin API key");

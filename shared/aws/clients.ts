@@ -24,7 +24,7 @@ export function createClients(options: { wsEndpoint: string }): Clients {
     // Queue URLs from emulators carry hosts that do not resolve; always use the configured endpoint.
     sqs: new SQSClient({ useQueueUrlAsEndpoint: false }),
     // The batcher decides about retries itself (visibility timeout, DLQ); one attempt per call.
-    // A rolling-batch window is one call per job, all in flight together: allow that many sockets.
+    // A rolling engine's GPU batch is one call per job, all in flight together: allow that many sockets.
     sagemaker: new SageMakerRuntimeClient({
       maxAttempts: 1,
       requestHandler: { httpAgent: { keepAlive: true, maxSockets: 1024 }, httpsAgent: { keepAlive: true, maxSockets: 1024 } },

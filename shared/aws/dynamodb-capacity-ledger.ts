@@ -1,6 +1,6 @@
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
-import { addLoad, noLoad, type Load } from "../core/window-policy.ts";
+import { addLoad, noLoad, type Load } from "../core/gpu-batch-policy.ts";
 import type { CapacityLedger, LedgerEntry } from "../ports.ts";
 import { DynamoDbTable, hasExpired, sdk, ttlSeconds } from "./dynamodb-table.ts";
 

@@ -1,8 +1,8 @@
 import { getProfile } from "./profiles.ts";
-import { packWindow, type PackItem } from "./packing.ts";
+import { packGpuBatches, type PackItem } from "./packing.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component } from "./routes.ts";
-import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "./window-policy.ts";
+import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "./gpu-batch-policy.ts";
 
 /**
  * A job another batcher has held waiting for room this much longer than this batcher's oldest
@@ -178,7 +178,7 @@ function planStaticBatch(s: BatcherSnapshot): BatcherStep | undefined {
   if (!component) return undefined;
   const group = s.waiting.filter((w) => w.samplingKey === first.samplingKey).map((w) => w.item);
   const profile = getProfile(component.profile);
-  const packs = packWindow(group, { limits: component.limits, profile, oneRequestPerBatch: true });
+  const packs = packGpuBatches(group, { limits: component.limits, profile, oneRequestPerBatch: true });
   const batch = packs[0] ?? [];
   const full = packs.length > 1 || batch.length >= component.limits.max_sequences;
   const start: BatcherStep = { kind: "start", calls: [{ component: component.name, jobIds: batch.map((i) => i.id), load: wholeCopy(component) }] };

@@ -1,6 +1,6 @@
 import type { JobStatus } from "./jobs.ts";
 
-/** A user's JSON-lines submission (never a "window": that is what the batcher sends together). */
+/** A user's JSON-lines submission (never a "GPU batch": that is what the batcher sends to the GPU together). */
 export type BatchRecord = {
   readonly batch_id: string;
   readonly tenant: string;

@@ -35,16 +35,16 @@ export function byUrgency(a: PackItem, b: PackItem): number {
 }
 
 /**
- * Packs a window of jobs into GPU batches that each fit one component copy: at most
+ * Packs jobs into GPU batches that each fit one component copy: at most
  * max_sequences sequences, the KV token budget (prompt + max new tokens, what a reserving engine
  * admits), the request payload limit, and a predicted run time under the invocation timeout.
  * Every item lands in exactly one batch, most urgent first; an item too large for any batch on
  * its own still gets a batch of its own, for the engine to reject with its own message.
  *
  * @example
- * packWindow(items, { limits, profile, oneRequestPerBatch: false }) // [[a, b, c], [d]]
+ * packGpuBatches(items, { limits, profile, oneRequestPerBatch: false }) // [[a, b, c], [d]]
  */
-export function packWindow(items: readonly PackItem[], options: PackOptions): PackItem[][] {
+export function packGpuBatches(items: readonly PackItem[], options: PackOptions): PackItem[][] {
   const { limits, profile } = options;
   const maxMs = limits.max_invocation_seconds * 1000 * (options.invocationHeadroom ?? 0.8);
   const batches: PackItem[][] = [];

@@ -8,7 +8,7 @@ import { toValidationError } from "./submission.ts";
  * short cache, so ops change them without a redeploy. (The event source mapping's batch size,
  * window and concurrency live in routes.yml; in AWS they change with UpdateEventSourceMapping.)
  *
- * - dispatch "adaptive": send work as soon as a copy has room, hold a static-batch window only
+ * - dispatch "adaptive": send work as soon as a copy has room, hold a static GPU batch only
  *   while a fuller batch pays for itself (the latency model says), never past the objective;
  *   "immediate": run what the event source mapping delivered, at once.
  * - top_up: pull more messages from the route's queue while the copies have room.

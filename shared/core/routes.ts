@@ -214,8 +214,8 @@ export const routesFileSchema = z
           ctx.addIssue({ code: "custom", path: ["routes", id, "components", i], message: `unknown component "${component}"` });
         }
       });
-      // Every batcher invocation feeds all of the route's copies and tops its window up itself:
-      // pollers beyond one per copy would only split the arrivals into smaller windows.
+      // Every batcher invocation feeds all of the route's copies and tops its delivery up itself:
+      // pollers beyond one per copy would only split the arrivals into smaller deliveries.
       const copies = route.components.reduce((sum, c) => {
         const component = file.components[c];
         return sum + (component?.autoscaling?.max_copies ?? component?.copies ?? 0);
@@ -225,7 +225,7 @@ export const routesFileSchema = z
         ctx.addIssue({
           code: "custom",
           path: ["routes", id, "window", "maximum_concurrency"],
-          message: `${route.window.maximum_concurrency} pollers for ${copies} ${copies === 1 ? "copy" : "copies"} would split windows across idle pollers; at most ${most} (one per copy, and AWS's minimum of 2)`,
+          message: `${route.window.maximum_concurrency} pollers for ${copies} ${copies === 1 ? "copy" : "copies"} would split deliveries across idle pollers; at most ${most} (one per copy, and AWS's minimum of 2)`,
         });
       }
     }

@@ -11,7 +11,7 @@ import type { Component, RouteCatalog } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
 import type { TenantQuota } from "#shared/core/quotas";
 import type { RouteSettings } from "#shared/core/route-settings";
-import { addLoad, noLoad } from "#shared/core/window-policy";
+import { addLoad, noLoad } from "#shared/core/gpu-batch-policy";
 import type {
   CopyCount,
   FleetView,

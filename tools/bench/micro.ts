@@ -1,13 +1,13 @@
-import { packWindow, type PackItem } from "#shared/core/packing";
+import { packGpuBatches, type PackItem } from "#shared/core/packing";
 import { getProfile } from "#shared/core/profiles";
 import type { RouteSettings } from "#shared/core/route-settings";
 import type { Component } from "#shared/core/routes";
-import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "#shared/core/window-policy";
+import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "#shared/core/gpu-batch-policy";
 import { seededRandom } from "./trace.ts";
 
 /**
  * The micro-benchmark of the batcher's pure code: what one window costs per message in packing
- * (packWindow), placement (capacityOf, fits) and the static-batch hold decision
+ * (packGpuBatches), placement (capacityOf, fits) and the static-batch hold decision
  * (decideStaticBatch), on this machine, with no I/O.
  */
 export type MicroResult = {
@@ -34,7 +34,7 @@ function items(n: number, seed: number): PackItem[] {
 /** One window, as the batcher handles it: pack, place each job, decide each static batch. */
 function oneWindow(window: readonly PackItem[], component: Component, settings: RouteSettings): number {
   const profile = getProfile(component.profile);
-  const batches = packWindow(window, { limits: component.limits, profile, oneRequestPerBatch: component.engine === "lmi-dynamic" });
+  const batches = packGpuBatches(window, { limits: component.limits, profile, oneRequestPerBatch: component.engine === "lmi-dynamic" });
   const capacity = capacityOf(component, settings);
   let load: Load = noLoad;
   let placed = 0;
@@ -75,7 +75,7 @@ export function runMicro(component: Component, settings: RouteSettings, options:
       sink += oneWindow(w, component, settings);
       perMessage.push(((performance.now() - t) * 1000) / n);
       t = performance.now();
-      sink += packWindow(w, { limits: component.limits, profile: getProfile(component.profile), oneRequestPerBatch: true }).length;
+      sink += packGpuBatches(w, { limits: component.limits, profile: getProfile(component.profile), oneRequestPerBatch: true }).length;
       packOnly.push(((performance.now() - t) * 1000) / n);
       rep++;
     }

@@ -131,7 +131,7 @@ export function formatReport(report: BenchReport): string {
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
   if (report.micro) {
     lines.push("");
-    const sizes = report.micro.sizes.map((m) => `${m.messages} msgs: ${m.us_per_message.toFixed(2)} µs/msg (packWindow alone ${m.pack_us_per_message.toFixed(2)})`).join("; ");
+    const sizes = report.micro.sizes.map((m) => `${m.messages} msgs: ${m.us_per_message.toFixed(2)} µs/msg (packGpuBatches alone ${m.pack_us_per_message.toFixed(2)})`).join("; ");
     lines.push(`micro-benchmark, packing + placement + hold decision: ${sizes}`);
   }
   if (report.targets.length > 0) {

@@ -1,4 +1,4 @@
-import { addLoad, noLoad, subtractLoad, type Load } from "../../core/window-policy.ts";
+import { addLoad, noLoad, subtractLoad, type Load } from "../../core/gpu-batch-policy.ts";
 import type { CapacityLedger } from "../../ports.ts";
 
 /** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { REQUEUE_GRACE_MS, YIELD_AFTER_MS, decideNext, type BatcherSnapshot, type WaitingJob } from "#shared/core/batcher-decision";
 import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import type { Component } from "#shared/core/routes";
-import { noLoad, type Load } from "#shared/core/window-policy";
+import { noLoad, type Load } from "#shared/core/gpu-batch-policy";
 import { defaultCatalog } from "../../helpers/fakes.ts";
 
 const NOW = Date.parse("2026-11-27T12:00:00.000Z");

@@ -130,7 +130,7 @@ describe("buildRouteCatalog", () => {
     {
       problem: "more pollers than the route has copies",
       change: (raw: any) => (raw.routes["llama-3-8b"].window.maximum_concurrency = 3),
-      says: "routes.llama-3-8b.window.maximum_concurrency: 3 pollers for 2 copies would split windows across idle pollers; at most 2",
+      says: "routes.llama-3-8b.window.maximum_concurrency: 3 pollers for 2 copies would split deliveries across idle pollers; at most 2",
     },
     {
       problem: "an unknown KV admission",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityOf, decideStaticBatch, demandOf, fits } from "#shared/core/window-policy";
+import { capacityOf, decideStaticBatch, demandOf, fits } from "#shared/core/gpu-batch-policy";
 import type { PackItem } from "#shared/core/packing";
 import { defaultCatalog } from "../../helpers/fakes.ts";
 import { h100Profile } from "../../helpers/h100.ts";
