@@ -115,14 +115,29 @@ export type JobQueue = {
 /** What a batcher holds on a component, and since when (it got it) its oldest job has waited for room there. */
 export type LedgerEntry = { readonly load: Load; readonly oldestWaitingMs?: number | undefined };
 
+/** What a batcher reads of a component's ledger: the others' load and waits, and the jobs cancelled there. */
+export type LedgerView = {
+  readonly load: Load;
+  readonly oldestWaitingMs: number | undefined;
+  /** Jobs running on the component that were cancelled: their calls are to be aborted. Not load. */
+  readonly cancelled: readonly string[];
+};
+
 export type CapacityLedger = {
   /**
-   * The load of every live holder of the component except `holder`, and since when the oldest
-   * job any of them holds has waited for room (undefined when none waits).
+   * The load of every live holder of the component except `holder`, since when the oldest job
+   * any of them holds has waited for room (undefined when none waits), and the live cancel marks.
    */
-  others(component: string, holder: string, now: Date): Promise<{ readonly load: Load; readonly oldestWaitingMs: number | undefined }>;
+  others(component: string, holder: string, now: Date): Promise<LedgerView>;
   /** Publishes the holder's entry; nothing held and nothing waiting removes it. */
   publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void>;
+  /**
+   * Marks a job running on the component as cancelled, until `expiresAt`: the batcher running it
+   * reads the ledger anyway, so it learns of the cancel with no request of its own.
+   */
+  markCancelled(component: string, jobId: string, expiresAt: Date): Promise<void>;
+  /** Removes a cancel mark once its call is aborted, so that reads stop carrying it until DynamoDB's TTL deletes it. */
+  clearCancelled(component: string, jobId: string): Promise<void>;
 };
 
 export type RouteSettingsStore = {

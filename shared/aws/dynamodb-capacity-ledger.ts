@@ -1,7 +1,7 @@
 import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { addLoad, noLoad, type Load } from "../core/gpu-batch-policy.ts";
-import type { CapacityLedger, LedgerEntry } from "../ports.ts";
+import type { CapacityLedger, LedgerEntry, LedgerView } from "../ports.ts";
 import { DynamoDbTable, hasExpired, sdk, ttlSeconds } from "./dynamodb-table.ts";
 
 const entryItem = z.object({
@@ -12,16 +12,28 @@ const entryItem = z.object({
   expires_at: z.number(),
 });
 
-/** One item per (component, holder): what that batcher holds there, until it expires. */
+/**
+ * A cancel mark shares the partition of the component's holders, so that the batchers' one Query
+ * reads it; its sort key starts with a `#`-word that no holder id (`holder_<hex>`) can start with.
+ */
+const MARK_PREFIX = "cancel#";
+const markItem = z.object({ holder: z.string().startsWith(MARK_PREFIX), job_id: z.string(), expires_at: z.number() });
+
+const markKey = (component: string, jobId: string) => ({ component, holder: `${MARK_PREFIX}${jobId}` });
+
+/** One item per (component, holder): what that batcher holds there, until it expires; and one per cancelled running job. */
 export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLedger {
-  async others(component: string, holder: string, now: Date): Promise<{ load: Load; oldestWaitingMs: number | undefined }> {
+  async others(component: string, holder: string, now: Date): Promise<LedgerView> {
     const items = await this.queryAll(`read capacity of ${component}`, { KeyConditionExpression: "component = :c", ExpressionAttributeValues: { ":c": component } });
-    const entries = items.map((item) => this.decode(entryItem, item, `capacity entry of ${component} held by ${String(item.holder)}`));
+    const isMark = (item: Record<string, unknown>) => String(item.holder).startsWith(MARK_PREFIX);
+    const marks = items.filter(isMark).map((item) => this.decode(markItem, item, `cancel mark ${String(item.holder)} of ${component}`));
+    const entries = items.filter((item) => !isMark(item)).map((item) => this.decode(entryItem, item, `capacity entry of ${component} held by ${String(item.holder)}`));
     const live = entries.filter((e) => e.holder !== holder && !hasExpired(e.expires_at, now));
     const waiting = live.flatMap((e) => (e.oldest_waiting_ms === undefined ? [] : [e.oldest_waiting_ms]));
     return {
       load: live.reduce<Load>((sum, e) => addLoad(sum, { sequences: e.sequences, tokens: e.tokens }), noLoad),
       oldestWaitingMs: waiting.length === 0 ? undefined : Math.min(...waiting),
+      cancelled: marks.filter((m) => !hasExpired(m.expires_at, now)).map((m) => m.job_id),
     };
   }
 
@@ -36,5 +48,14 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
       ...(oldestWaitingMs !== undefined && { oldest_waiting_ms: oldestWaitingMs }),
     };
     await sdk(`hold capacity of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
+  }
+
+  async markCancelled(component: string, jobId: string, expiresAt: Date): Promise<void> {
+    const item = { ...markKey(component, jobId), job_id: jobId, expires_at: ttlSeconds(expiresAt) };
+    await sdk(`mark job ${jobId} cancelled on ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
+  }
+
+  async clearCancelled(component: string, jobId: string): Promise<void> {
+    await sdk(`clear the cancel mark of job ${jobId} on ${component}`, () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: markKey(component, jobId) })));
   }
 }

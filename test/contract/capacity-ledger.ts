@@ -11,7 +11,7 @@ const holding = (sequences: number, tokens: number, oldestWaitingMs?: number): L
 export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>): void {
   it("sees nothing held on a component nobody published on", async () => {
     const ledger = await makeLedger();
-    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined });
+    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: [] });
   });
 
   it("sums what the other holders of the component hold, leaving out the asking holder and other components", async () => {
@@ -27,7 +27,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const others = await ledger.others(component, "me", at(0));
 
     // Assess
-    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined });
+    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, cancelled: [] });
     expect((await ledger.others(component, "b", at(0))).load).toEqual({ sequences: 54, tokens: 5_400 });
   });
 
@@ -44,9 +44,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const after = await ledger.others(component, "me", at(20_000));
 
     // Assess
-    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000 });
-    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined });
-    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined });
+    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, cancelled: [] });
+    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, cancelled: [] });
+    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: [] });
   });
 
   it("keeps expiries in whole seconds, rounded up: an entry lives to the end of the second it expires in", async () => {
@@ -90,7 +90,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: [] });
   });
 
   it("keeps the entry of a holder with nothing held but a job waiting for room", async () => {
@@ -102,7 +102,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0, noon - 2_000), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000 });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, cancelled: [] });
   });
 
   it("replaces a holder's entry when it publishes again, instead of adding to it", async () => {
@@ -115,6 +115,69 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(2, 250), at(30_000));
 
     // Assess
-    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined });
+    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, cancelled: [] });
+  });
+
+  it("gives every reader of the component the jobs marked cancelled there, as no load and no wait", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const [component, elsewhere] = [newComponent(), newComponent()];
+    await ledger.publish(component, "b", holding(2, 200), inAMinute);
+    await ledger.markCancelled(component, "job_1", inAMinute);
+    await ledger.markCancelled(component, "job_2", inAMinute);
+    await ledger.markCancelled(elsewhere, "job_3", inAMinute);
+
+    // Act
+    const seenByOther = await ledger.others(component, "me", at(0));
+    const seenByHolder = await ledger.others(component, "b", at(0));
+
+    // Assess
+    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByOther.cancelled).toHaveLength(2);
+    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+  });
+
+  it("keeps a job marked once however often it is marked, and a holder's publishing leaves the marks alone", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.markCancelled(component, "job_1", at(10_000));
+    await ledger.markCancelled(component, "job_1", inAMinute);
+
+    // Act
+    await ledger.publish(component, "b", holding(1, 100), inAMinute);
+    await ledger.publish(component, "b", holding(0, 0), inAMinute);
+
+    // Assess
+    expect((await ledger.others(component, "me", at(30_000))).cancelled).toEqual(["job_1"]);
+  });
+
+  it("leaves out a cancel mark from the second it expires in, rounded up as entries are", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.markCancelled(component, "job_1", at(10_200));
+
+    // Act
+    const within = await ledger.others(component, "me", at(10_700));
+    const after = await ledger.others(component, "me", at(11_000));
+
+    // Assess
+    expect([within.cancelled, after.cancelled]).toEqual([["job_1"], []]);
+  });
+
+  it("forgets a cancel mark once it is cleared, and takes the clearing of a mark that is not there", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.markCancelled(component, "job_1", inAMinute);
+    await ledger.markCancelled(component, "job_2", inAMinute);
+
+    // Act
+    await ledger.clearCancelled(component, "job_1");
+    await ledger.clearCancelled(component, "job_never_marked");
+
+    // Assess
+    expect((await ledger.others(component, "me", at(0))).cancelled).toEqual(["job_2"]);
   });
 }

@@ -15,7 +15,7 @@ import { addLoad, noLoad } from "#shared/core/gpu-batch-policy";
 import type {
   CopyCount,
   FleetView,
-  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
+  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { FakeTime } from "./fake-time.ts";
@@ -305,7 +305,9 @@ export class MemoryQueue implements JobQueue {
 
 export class MemoryLedger implements CapacityLedger {
   readonly holders = new Map<string, LedgerEntry & { expiresAt: Date }>();
-  async others(component: string, holder: string, now: Date) {
+  /** Cancel marks by `component|jobId`, with their expiry. */
+  readonly marks = new Map<string, Date>();
+  async others(component: string, holder: string, now: Date): Promise<LedgerView> {
     let load = noLoad;
     let oldestWaitingMs: number | undefined;
     for (const [key, entry] of this.holders) {
@@ -313,11 +315,18 @@ export class MemoryLedger implements CapacityLedger {
       load = addLoad(load, entry.load);
       if (entry.oldestWaitingMs !== undefined) oldestWaitingMs = Math.min(oldestWaitingMs ?? Number.POSITIVE_INFINITY, entry.oldestWaitingMs);
     }
-    return { load, oldestWaitingMs };
+    const cancelled = [...this.marks].filter(([key, expiresAt]) => key.startsWith(`${component}|`) && expiresAt > now).map(([key]) => key.slice(component.length + 1));
+    return { load, oldestWaitingMs, cancelled };
   }
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
     if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);
     else this.holders.set(`${component}|${holder}`, { ...entry, expiresAt: toTtlPrecision(expiresAt) });
+  }
+  async markCancelled(component: string, jobId: string, expiresAt: Date) {
+    this.marks.set(`${component}|${jobId}`, toTtlPrecision(expiresAt));
+  }
+  async clearCancelled(component: string, jobId: string) {
+    this.marks.delete(`${component}|${jobId}`);
   }
 }
 

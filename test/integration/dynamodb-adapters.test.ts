@@ -96,6 +96,24 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       expect(await getItem(config.tables.capacity, { component, holder: "busy" })).not.toHaveProperty("oldest_waiting_ms");
     });
 
+    it("stores a cancel mark under a sort key no holder id takes, with its expiry in whole epoch seconds, and refuses a malformed one", async () => {
+      // Prepare
+      const ledger = new DynamoDbCapacityLedger(table(config.tables.capacity));
+      const [component, broken] = [`component-${uniqueSuffix()}`, `component-${uniqueSuffix()}`];
+      await putItem(config.tables.capacity, { component: broken, holder: "cancel#job_x", expires_at: 4_000_000_000 });
+
+      // Act
+      await ledger.markCancelled(component, "job_1", new Date("2026-11-27T12:02:00.200Z"));
+      const failure = await failureOf(ledger.others(broken, "me", new Date()));
+
+      // Assess
+      expect(await getItem(config.tables.capacity, { component, holder: "cancel#job_1" })).toEqual({
+        component, holder: "cancel#job_1", job_id: "job_1", expires_at: Date.parse("2026-11-27T12:02:01Z") / 1000,
+      });
+      expect(failure).toBeInstanceOf(MalformedItemError);
+      expect(String((failure as Error).message)).toMatch(new RegExp(`^table ${config.tables.capacity}: cancel mark cancel#job_x of ${broken} is malformed: job_id: `));
+    });
+
     it("counts a tenant's tokens of a minute on an item that expires two minutes after that minute starts, and its jobs on one that never does", async () => {
       // Prepare
       const meter = new DynamoDbUsageMeter(table(config.tables.usage));
