@@ -6,7 +6,7 @@ import { lambdaInvoker } from "./lambda-invoker.ts";
 import type { Logger } from "./log.ts";
 import { freePort } from "./ports.ts";
 import type { ProvisionedQueue } from "./provision.ts";
-import { HOST, type StackOptions, type StackPorts, type StackSettings } from "./stack-options.ts";
+import { HOST, type PollerInvocation, type StackOptions, type StackPorts, type StackSettings } from "./stack-options.ts";
 import type { Emulators } from "./stack-parts.ts";
 import type { EventSourceMappingDefinition } from "./template.ts";
 
@@ -41,7 +41,25 @@ export function functionEnvironment(emulators: Emulators, wsManagement: string |
 /** What the pollers invoke: `options.invoke`, else offline's Lambda API; undefined when neither runs. */
 export function pollerInvoker(options: StackOptions, offlinePorts: OfflinePorts | undefined, prefix: string): Invoker | undefined {
   const anyInvoke = options.invoke ?? (offlinePorts && lambdaInvoker(`http://${HOST}:${offlinePorts.lambda}`));
-  return anyInvoke && withReservedConcurrency(anyInvoke, prefix, options.reservedConcurrency);
+  const observed = anyInvoke && options.onInvocation ? observedInvoker(anyInvoke, options.onInvocation) : anyInvoke;
+  return observed && withReservedConcurrency(observed, prefix, options.reservedConcurrency);
+}
+
+/** `invoke`, telling `onInvocation` of each invocation once it has answered or failed. */
+export function observedInvoker(invoke: Invoker, onInvocation: (invocation: PollerInvocation) => void): Invoker {
+  return async (functionName, event) => {
+    const startedAt = Date.now();
+    const seen = (error: string | undefined) =>
+      onInvocation({ functionName, queueArn: event.Records[0]?.eventSourceARN, records: event.Records.length, startedAt, endedAt: Date.now(), error });
+    try {
+      const result = await invoke(functionName, event);
+      seen(result.functionError);
+      return result;
+    } catch (error) {
+      seen("invoke");
+      throw error;
+    }
+  };
 }
 
 /** `invoke` with at most `limits[name]` invocations of function `<prefix>-<name>` running at once. */

@@ -48,6 +48,11 @@ export type StackOptions = {
   readonly pollers?: boolean;
   /** What the pollers invoke; default serverless-offline's Lambda API. */
   readonly invoke?: Invoker;
+  /**
+   * Every invocation the pollers made, once it has answered (a bench lines its requests up with
+   * the batcher invocations that carried them). Its time waiting for reserved concurrency is not counted.
+   */
+  readonly onInvocation?: (invocation: PollerInvocation) => void;
   /** How often expired items are deleted (DynamoDB TTL's stand-in); default a minute. */
   readonly retentionSweepMs?: number | undefined;
   readonly log?: Logger;
@@ -87,6 +92,18 @@ export type StackOptions = {
    * (AWS takes a reserved concurrency of 1 where a mapping's MaximumConcurrency is at least 2.)
    */
   readonly reservedConcurrency?: Readonly<Record<string, number>>;
+};
+
+/** One invocation by an event source mapping: wall-clock times (epoch ms) and its delivery. */
+export type PollerInvocation = {
+  readonly functionName: string;
+  /** The queue the delivery came from (its records' eventSourceARN). */
+  readonly queueArn: string | undefined;
+  readonly records: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Lambda's FunctionError, or "invoke" when the invocation never happened. */
+  readonly error: string | undefined;
 };
 
 export type QueueAttributeOverrides = Readonly<Record<string, Readonly<Record<string, string>>>>;

@@ -13,9 +13,9 @@ import { type EventSourceMappingDefinition, packageTemplate, parseTemplate } fro
 import { startTtlSweeper } from "./ttl-sweeper.ts";
 
 // The stack's whole API stays here, so that importers need not know how it is split into stack-*.ts.
-export type { MappingOverride, MappingOverrides, QueueAttributeOverrides, StackOptions, StackPorts } from "./stack-options.ts";
+export type { MappingOverride, MappingOverrides, PollerInvocation, QueueAttributeOverrides, StackOptions, StackPorts } from "./stack-options.ts";
 export { applyMappingOverrides, applyQueueAttributeOverrides } from "./stack-overrides.ts";
-export { withReservedConcurrency } from "./stack-functions.ts";
+export { observedInvoker, withReservedConcurrency } from "./stack-functions.ts";
 
 export type StackEndpoints = {
   readonly sqs: string;

@@ -6,7 +6,7 @@ import type { SQSEvent } from "aws-lambda";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterEach, describe, expect, it } from "vitest";
 import { localSqsClient } from "#local/sqs";
-import { applyMappingOverrides, type Stack, startStack, withReservedConcurrency } from "#local/stack";
+import { applyMappingOverrides, observedInvoker, type PollerInvocation, type Stack, startStack, withReservedConcurrency } from "#local/stack";
 import type { EventSourceMappingDefinition } from "#local/template";
 
 const stage = "itopts";
@@ -82,6 +82,26 @@ describe("withReservedConcurrency", () => {
 
   it("refuses a reserved concurrency that is not a positive integer", () => {
     expect(() => withReservedConcurrency(async () => ({ ok: true }) as never, "p", { batcher: 0 })).toThrow(/reservedConcurrency: batcher: must be a positive integer/);
+  });
+});
+
+describe("observedInvoker", () => {
+  it("tells of each invocation once it has answered, failed or never happened, with its delivery", async () => {
+    const seen: PollerInvocation[] = [];
+    const invoke = observedInvoker(async (functionName) => {
+      if (functionName === "down") throw new Error("connection refused");
+      return { functionError: functionName === "failing" ? "Unhandled" : undefined, payload: "null" };
+    }, (i) => seen.push(i));
+    const event = { Records: [{ eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:q" }, {}] } as SQSEvent;
+    await invoke("ok", event);
+    await invoke("failing", event);
+    await expect(invoke("down", { Records: [] })).rejects.toThrow("connection refused");
+    expect(seen.map(({ functionName, queueArn, records, error }) => ({ functionName, queueArn, records, error }))).toEqual([
+      { functionName: "ok", queueArn: "arn:aws:sqs:us-east-1:000000000000:q", records: 2, error: undefined },
+      { functionName: "failing", queueArn: "arn:aws:sqs:us-east-1:000000000000:q", records: 2, error: "Unhandled" },
+      { functionName: "down", queueArn: undefined, records: 0, error: "invoke" },
+    ]);
+    for (const i of seen) expect(i.endedAt).toBeGreaterThanOrEqual(i.startedAt);
   });
 });
 

@@ -19,7 +19,7 @@ import { charts, type RawRuns } from "./charts.ts";
 import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
-import { type EngineCeiling, engineCeiling, type ScenarioRun } from "./phases.ts";
+import { type EngineCeiling, engineCeiling, type InvocationSpan, type ScenarioRun } from "./phases.ts";
 import { POLICIES, policyNamed } from "./policies.ts";
 import { type PolicyStack, startPolicyStacks, writeStaticRoutesFile } from "./policy-stack.ts";
 import { promptBook } from "./prompts.ts";
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
       micro: microResult, policies: [], scenarios: [], diurnal: null,
       targets: checkTargets({ engineDirectRpm: Number.NaN, scenarios: [], microUsPerMessage: microResult.us_per_message, adaptive: "d-adaptive", oneAtATime: "a-one-at-a-time", baselines: [] }),
     };
-    await writeOutputs(args.outDir, report, new Map());
+    await writeOutputs(args.outDir, report, new Map(), new Map());
     return;
   }
 
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
     void stopAll().then(() => process.exit(130));
   });
   const raw = new Map<string, Map<string, readonly Outcome[]>>();
+  const invocations: Invocations = new Map();
   const scenarioReports: ScenarioReport[] = [];
   let ceiling: EngineCeiling | undefined;
   if (runs.length > 0) try {
@@ -159,10 +160,11 @@ async function main(): Promise<void> {
       projectDir, model: MODEL, staticRoutesFile, prompts, log: consoleLogger("ERROR"), runId, atOnce: STARTING_AT_ONCE, into: stacks, onLine: log,
     });
     for (const [k, run] of runs.entries()) {
-      const { report, outcomes } = await runScenario(run, {
+      const { report, outcomes, invocations: spans } = await runScenario(run, {
         catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1, log,
       });
       raw.set(run.scenario.name, outcomes);
+      invocations.set(run.scenario.name, spans);
       scenarioReports.push(report);
     }
   } finally {
@@ -208,25 +210,42 @@ async function main(): Promise<void> {
       ...(diurnal ? diurnalTargets(diurnal) : []),
     ],
   };
-  await writeOutputs(args.outDir, report, raw);
+  await writeOutputs(args.outDir, report, raw, invocations);
 }
 
-async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns): Promise<void> {
+/** Per scenario, per policy: its batcher invocations. */
+type Invocations = Map<string, ReadonlyMap<string, readonly InvocationSpan[]>>;
+
+async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, invocations: Invocations): Promise<void> {
   const text = formatReport(report);
   process.stdout.write(`${text}\n`);
   await writeFile(join(outDir, "latest.json"), `${JSON.stringify(report, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
   await writeFile(join(outDir, "latest.txt"), `${text}\n`);
-  // Every request of every run, for a closer look: [arrival ms, answered ms | null, queue wait ms | null, window size | null, status].
+  // Every request of every run, for a closer look, ms after the trace started: [arrival, answered,
+  // queue wait, GPU batch size, status, POST answered, submitted_at, started_at, finished_at]
+  // (null where unknown; the last four are the pipeline's only).
+  const ms = (v: number | undefined) => (v === undefined ? null : Math.round(v));
   const perRequest = Object.fromEntries(
     [...raw].map(([scenario, runs]) => [
       scenario,
-      Object.fromEntries([...runs].map(([name, outcomes]) => [name, outcomes.map((o) => [Math.round(o.arrivalMs), o.finishedMs === undefined ? null : Math.round(o.finishedMs), o.queueWaitMs ?? null, o.gpuBatchSize ?? null, o.status])])),
+      Object.fromEntries(
+        [...runs].map(([name, outcomes]) => [
+          name,
+          outcomes.map((o) => [
+            Math.round(o.arrivalMs), ms(o.finishedMs), o.queueWaitMs ?? null, o.gpuBatchSize ?? null, o.status,
+            ms(o.timeline?.acceptedMs), ms(o.timeline?.submittedMs), ms(o.timeline?.startedMs), ms(o.timeline?.doneMs),
+          ]),
+        ]),
+      ),
     ]),
   );
   await writeFile(join(outDir, "requests.json"), `${JSON.stringify(perRequest)}\n`);
+  // The batcher invocations of every pipeline run: [start ms, end ms, messages delivered, FunctionError | null].
+  const perInvocation = Object.fromEntries([...invocations].map(([scenario, runs]) => [scenario, Object.fromEntries(runs)]));
+  await writeFile(join(outDir, "invocations.json"), `${JSON.stringify(perInvocation)}\n`);
   const svgs = charts(report, raw);
   for (const [name, svg] of svgs) await writeFile(join(outDir, name), svg);
-  log(`wrote ${join(outDir, "latest.json")}, latest.txt, requests.json${[...svgs.keys()].map((n) => `, ${n}`).join("")}`);
+  log(`wrote ${join(outDir, "latest.json")}, latest.txt, requests.json, invocations.json${[...svgs.keys()].map((n) => `, ${n}`).join("")}`);
 }
 
 main().then(

@@ -16,9 +16,22 @@ export type Outcome = {
   readonly queueWaitMs?: number | undefined;
   /** Jobs in the window the job ran in (pipeline only). */
   readonly gpuBatchSize?: number | undefined;
+  /**
+   * Where the job's time went (pipeline only), ms after the trace started: the POST's answer, and
+   * the job's own submitted_at, started_at (its GPU call began) and finished_at (its result was
+   * written). The final event's arrival is `finishedMs`.
+   */
+  readonly timeline?: JobTimeline | undefined;
   /** Whether the job was told it waits for a component starting a copy (pipeline only). */
   readonly waitedForWarming?: boolean | undefined;
   readonly error?: string | undefined;
 };
 
 export const latencyOf = (o: Outcome): number | undefined => (o.finishedMs === undefined ? undefined : o.finishedMs - o.arrivalMs);
+
+export type JobTimeline = {
+  readonly acceptedMs?: number | undefined;
+  readonly submittedMs?: number | undefined;
+  readonly startedMs?: number | undefined;
+  readonly doneMs?: number | undefined;
+};

@@ -11,7 +11,12 @@ import type { Scenario } from "./scenarios.ts";
 import type { TraceRequest } from "./trace.ts";
 
 export type ScenarioRun = { readonly scenario: Scenario; readonly trace: readonly TraceRequest[] };
-export type RunOutput = { readonly result: RunResult; readonly outcomes: readonly Outcome[] };
+/**
+ * A batcher invocation during a run, ms after the trace started: [start, end, messages delivered,
+ * Lambda's FunctionError or null]. Only those that had answered when the run was over.
+ */
+export type InvocationSpan = readonly [startMs: number, endMs: number, records: number, error: string | null];
+export type RunOutput = { readonly result: RunResult; readonly outcomes: readonly Outcome[]; readonly invocations?: readonly InvocationSpan[] };
 
 export const ENGINE_ALONE = "engine alone";
 
@@ -135,5 +140,9 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
     const unanswered = result.outcomes.flatMap((o) => (o.status === "unfinished" && o.jobId !== undefined ? [o.jobId] : []));
     if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(unanswered, 120_000);
   }
-  return { result: summary, outcomes: result.outcomes };
+  const originAt = performance.timeOrigin + result.originMs;
+  const invocations = stack.invocations
+    .filter((i) => i.endedAt >= originAt)
+    .map((i): InvocationSpan => [Math.round(i.startedAt - originAt), Math.round(i.endedAt - originAt), i.records, i.error ?? null]);
+  return { result: summary, outcomes: result.outcomes, invocations };
 }

@@ -1,5 +1,5 @@
 import { FinalEvents, type JobEvent } from "./events.ts";
-import type { Outcome } from "./outcome.ts";
+import type { JobTimeline, Outcome } from "./outcome.ts";
 import type { PromptBook } from "./prompts.ts";
 import { openLoop, sleepUntil } from "./schedule.ts";
 import type { TraceRequest } from "./trace.ts";
@@ -24,6 +24,7 @@ type Record_ = {
   queueWaitMs?: number;
   gpuBatchSize?: number;
   waitedForWarming?: boolean;
+  timeline?: JobTimeline;
   error?: string;
 };
 
@@ -47,10 +48,14 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
     check();
   };
   const originMs = performance.now() + 100;
+  // The job's timings are wall-clock (the stack's Date): this turns one into ms after the origin.
+  const sinceOrigin = (iso: string | undefined) => (iso === undefined ? undefined : Date.parse(iso) - (performance.timeOrigin + originMs));
   const events = await FinalEvents.connect(target.websocket, target.apiKey, (event, atMs) => {
     const record = event.job && byJob.get(event.job.job_id);
     if (!record || record.status !== "unfinished") return;
     Object.assign(record, fromFinalEvent(event, atMs - originMs));
+    const timings = event.job?.timings;
+    record.timeline = { ...record.timeline, submittedMs: sinceOrigin(timings?.submitted_at), startedMs: sinceOrigin(timings?.started_at), doneMs: sinceOrigin(timings?.finished_at) };
     settle();
   }, (jobId, reason) => {
     const record = byJob.get(jobId);
@@ -68,6 +73,7 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
         const text = await response.text();
         if (response.status !== 202) throw new Error(`POST /v1/jobs: ${response.status} ${text.slice(0, 200)}`);
         const { job_id } = JSON.parse(text) as { job_id: string };
+        record.timeline = { ...record.timeline, acceptedMs: performance.now() - originMs };
         record.jobId = job_id;
         byJob.set(job_id, record);
         events.subscribe(job_id);
@@ -99,6 +105,7 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
       queueWaitMs: r.queueWaitMs,
       gpuBatchSize: r.gpuBatchSize,
       waitedForWarming: r.waitedForWarming,
+      timeline: r.timeline,
       error: r.error,
     })),
   };

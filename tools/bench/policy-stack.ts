@@ -7,7 +7,7 @@ import type { RouteSettings } from "#shared/core/route-settings";
 import type { Component, Route } from "#shared/core/routes";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "#local/aws";
 import type { Logger } from "#local/log";
-import { type Stack, startStack } from "#local/stack";
+import { type PollerInvocation, type Stack, startStack } from "#local/stack";
 import { gpuSnapshot } from "./gpu.ts";
 import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
 import type { Policy } from "./policies.ts";
@@ -24,6 +24,8 @@ export type PolicyStack = {
   /** The batcher settings the stack runs with, as GET /v1/routes/{model}/settings says. */
   readonly settings: RouteSettings;
   readonly settingsSource: string;
+  /** The invocations its route queue's poller made so far, each once it has answered. */
+  readonly invocations: readonly PollerInvocation[];
   /** The event source mapping of the route's queue, as the pollers run it. */
   readonly mapping: { readonly batchSize: number; readonly maximumBatchingWindowSeconds: number; readonly maximumConcurrency: number | undefined };
   /**
@@ -95,6 +97,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
   const component = route?.components[0];
   if (!route || !component) throw new Error(`routes file ${routesFile} has no route ${options.model} with a component`);
   const queueName = `batchline-${options.stage}-${options.model}`;
+  const invocations: PollerInvocation[] = [];
   const stack = await startStack({
     projectDir: options.projectDir,
     stage: options.stage,
@@ -106,6 +109,9 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     ...(policy.mapping && { mappingOverrides: { [queueName]: policy.mapping } }),
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
+    onInvocation: (invocation) => {
+      if (invocation.queueArn?.endsWith(`:${queueName}`)) invocations.push(invocation);
+    },
   });
   try {
     const { http, websocket, sagemaker } = stack.endpoints;
@@ -127,6 +133,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
       sagemakerUrl: sagemaker,
       settings: view.settings,
       settingsSource: view.source,
+      invocations,
       mapping,
       settle: async (unanswered, timeoutMs) => {
         await cancelJobs(target, unanswered);

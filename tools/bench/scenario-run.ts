@@ -1,6 +1,6 @@
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import type { Outcome } from "./outcome.ts";
-import { ENGINE_ALONE, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
+import { ENGINE_ALONE, type InvocationSpan, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
 import type { PolicyStack } from "./policy-stack.ts";
 import type { PromptBook } from "./prompts.ts";
 import type { ScenarioReport } from "./report.ts";
@@ -25,7 +25,10 @@ export type ScenarioContext = {
  * engine beside the policy it is compared with. Returns the scenario's report and, per run,
  * what happened to each request (for the curves).
  */
-export async function runScenario(run: ScenarioRun, context: ScenarioContext): Promise<{ report: ScenarioReport; outcomes: Map<string, readonly Outcome[]> }> {
+export async function runScenario(
+  run: ScenarioRun,
+  context: ScenarioContext,
+): Promise<{ report: ScenarioReport; outcomes: Map<string, readonly Outcome[]>; invocations: Map<string, readonly InvocationSpan[]> }> {
   const { scenario } = run;
   const results = new Map<string, RunOutput>();
   let engineRun: RunOutput | undefined;
@@ -59,6 +62,7 @@ export async function runScenario(run: ScenarioRun, context: ScenarioContext): P
   }
   return {
     outcomes: new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]),
+    invocations: new Map(ordered.map(([name, r]) => [name, r.invocations ?? []] as const)),
     report: {
       name: scenario.name,
       title: scenario.title,
