@@ -19,7 +19,11 @@ function componentOnManualClock(change: Partial<Component> = {}, copies = 1) {
   for (let i = 0; i < copies; i++) engine.addCopy({ instance: 0, gpus: [i] }, 0);
   function call(invocation: Invocation) {
     const routed = engine.invoke(invocation);
-    const seen: { copy: number; outcome?: Outcome; atMs?: number; queueFull: boolean } = { copy: routed.copy, queueFull: routed.kind === "queue-full" };
+    const seen: { copy: number; outcome?: Outcome; atMs?: number; queueFull: boolean; abandon(): void } = {
+      copy: routed.copy,
+      queueFull: routed.kind === "queue-full",
+      abandon: () => (routed.kind === "accepted" ? routed.abandon() : undefined),
+    };
     if (routed.kind === "accepted") {
       void routed.outcome.then((outcome) => {
         seen.outcome = outcome;
@@ -76,6 +80,49 @@ describe("component engine", () => {
     expect(queued.outcome).toMatchObject({ kind: "timeout", answeredMs: 1000 });
     const [copy] = engine.stats().copies;
     expect(copy).toMatchObject({ timeouts: 2, concurrentRequests: 0, waitingRequests: 0, tokensGenerated: 512 });
+  });
+
+  it("stops a vLLM request whose caller left, started or queued, at once, and answers nobody", async () => {
+    // Prepare
+    const { time, engine, call } = componentOnManualClock({ engine: "vllm-openai", kv_admission: "paged", limits: { ...llama2.limits, max_sequences: 1 } });
+    const started = call({ sequences: [seq(10, 1000)] });
+    const queued = call({ sequences: [seq(10, 1000)] });
+    const next = call({ sequences: [seq(10, 8)] });
+    await time.advanceTo(300);
+
+    // Act
+    started.abandon();
+    queued.abandon();
+    await time.advanceTo(301);
+    const [afterAbort] = engine.stats().copies;
+    await time.runAll();
+
+    // Assess
+    expect(started.outcome).toMatchObject({ kind: "aborted", arrivedMs: 0, abortedMs: 300 });
+    expect(queued.outcome).toMatchObject({ kind: "aborted", abortedMs: 300 });
+    expect(afterAbort).toMatchObject({ concurrentRequests: 1, abandoned: 2 });
+    expect(next.outcome).toMatchObject({ kind: "done" });
+    expect(next.atMs).toBeLessThan(300 + 2 * oneAlone(10, 8));
+  });
+
+  it("runs an LMI request whose caller left to its end once started, and drops it while it waits in the queue", async () => {
+    // Prepare
+    const { time, engine, call } = componentOnManualClock({ limits: { ...llama2.limits, max_sequences: 1 } });
+    const started = call({ sequences: [seq(10, 100)] });
+    const queued = call({ sequences: [seq(10, 100)] });
+    await time.advanceTo(100);
+
+    // Act
+    started.abandon();
+    queued.abandon();
+    await time.runAll();
+
+    // Assess
+    expect(started.outcome).toMatchObject({ kind: "done" });
+    expect(started.atMs).toBeCloseTo(oneAlone(10, 100), 6);
+    expect(queued.outcome).toMatchObject({ kind: "aborted", abortedMs: 100 });
+    const [copy] = engine.stats().copies;
+    expect(copy).toMatchObject({ abandoned: 1, concurrentRequests: 0, tokensGenerated: 100 });
   });
 
   it("refuses a request when the container's queue is full", async () => {

@@ -15,7 +15,7 @@ type Options = { batching?: "continuous" | "static"; kv?: KvAdmission; maxSequen
 /** A copy on a manual clock, and a way to submit requests and see when each finished and how. */
 function copyOnManualClock(options: Options = {}) {
   const time = manualClock();
-  const iterations: { startMs: number; ms: number; batchSize: number; kvTokens: number; prefillTokens: number; preempted: number }[] = [];
+  const iterations: { startMs: number; ms: number; batchSize: number; kvTokens: number; tokens: number; prefillTokens: number; preempted: number }[] = [];
   const engine = createCopyEngine({
     profile,
     limits: { maxSequences: options.maxSequences ?? 128, tokenBudget: options.tokenBudget ?? 112_000 },
@@ -216,6 +216,52 @@ describe("copy engine, continuous batching (LMI rolling batch, vLLM)", () => {
 
     // Assess
     expect([withdrawnQueued, withdrawnRunning]).toEqual([true, false]);
+    expect(queued.run).toBeUndefined();
+    expect(running.run).toBeDefined();
+  });
+
+  it("aborts a running request as vLLM does: its sequence and KV leave at once, a waiting one takes the room, and it is never answered", async () => {
+    // Prepare: room for one sequence; the second waits for it.
+    const { time, engine, iterations, submit } = copyOnManualClock({ maxSequences: 1 });
+    const aborted = submit([seq(100, 1000)]);
+    const waiting = submit([seq(100, 5)]);
+    await time.advanceTo(200);
+    const before = engine.snapshot();
+
+    // Act
+    const stopped = engine.abort(aborted.job);
+    const after = engine.snapshot();
+    await time.runAll();
+
+    // Assess
+    expect(stopped).toBe(true);
+    expect(before).toMatchObject({ runningSequences: 1, waitingSequences: 1, kvTokens: 1100 });
+    expect(after).toMatchObject({ runningSequences: 0, waitingSequences: 1, kvTokens: 0 });
+    expect(aborted.run).toBeUndefined();
+    const abortedTokens = aborted.progress.at(-1)?.generated[0] ?? 0;
+    expect(abortedTokens).toBeGreaterThan(0);
+    expect(abortedTokens).toBeLessThan(1000);
+    expect(waiting.run?.startedMs).toBeGreaterThan(200);
+    expect(waiting.run?.batchSize).toBe(1);
+    expect(iterations.reduce((sum, i) => sum + i.tokens, 0)).toBe(abortedTokens + 1 + 5);
+    expect(engine.abort(aborted.job)).toBe(false);
+    expect(engine.abort(waiting.job)).toBe(false);
+  });
+
+  it("aborts a request that has not started yet, which then never runs", async () => {
+    // Prepare
+    const { time, engine, submit } = copyOnManualClock({ maxSequences: 1 });
+    const running = submit([seq(10, 50)]);
+    const queued = submit([seq(10, 50)]);
+    await time.advanceTo(1);
+
+    // Act
+    const stopped = engine.abort(queued.job);
+    await time.runAll();
+
+    // Assess
+    expect(stopped).toBe(true);
+    expect(queued.progress).toEqual([]);
     expect(queued.run).toBeUndefined();
     expect(running.run).toBeDefined();
   });

@@ -1,6 +1,7 @@
 import { SCALE_IN_ALARM } from "#shared/core/autoscaling-alarms";
 import type { CopyPlacement } from "#shared/core/placement";
 import { getProfile } from "#shared/core/profiles";
+import { stopsWhenCallerLeaves } from "#shared/core/client-abort";
 import type { Component } from "#shared/core/routes";
 import type { EngineClock } from "./clock.ts";
 import { cloudWatchMetrics } from "./cloudwatch.ts";
@@ -18,7 +19,9 @@ import { iterationSeries, latencyRecorder, type IterationSeries, type LatencyRec
 export type Outcome =
   | ({ readonly kind: "done"; readonly copy: number; readonly arrivedMs: number } & JobRun)
   /** The request would have answered after max_invocation_seconds; the GPU may still be running it. */
-  | { readonly kind: "timeout"; readonly copy: number; readonly arrivedMs: number; readonly answeredMs: number };
+  | { readonly kind: "timeout"; readonly copy: number; readonly arrivedMs: number; readonly answeredMs: number }
+  /** Its caller left and the container dropped it (`abandon`): nobody is answered. */
+  | { readonly kind: "aborted"; readonly copy: number; readonly arrivedMs: number; readonly abortedMs: number };
 
 export type Readiness =
   | { readonly ready: true }
@@ -34,7 +37,17 @@ export type Invocation = {
 };
 
 export type Routed =
-  | { readonly kind: "accepted"; readonly copy: number; readonly outcome: Promise<Outcome> }
+  | {
+      readonly kind: "accepted";
+      readonly copy: number;
+      readonly outcome: Promise<Outcome>;
+      /**
+       * The caller's connection closed before the answer. The container does what its engine does
+       * (shared/core/client-abort.ts): vLLM stops the request wherever it is; DJL Serving drops it
+       * only while it waits in the queue, and a request it has started runs to its end.
+       */
+      abandon(): void;
+    }
   | { readonly kind: "queue-full"; readonly copy: number };
 
 /** Per-component counts of failed calls, as CloudWatch names them. */
@@ -54,6 +67,8 @@ type Copy = CopyLifecycle & {
   maxOutstanding: number;
   timeouts: number;
   queueFullRefusals: number;
+  /** Requests the container dropped because their caller left. */
+  abandoned: number;
 };
 
 export type ComponentEngineOptions = {
@@ -99,43 +114,55 @@ export function createComponentEngine(component: Component, options: ComponentEn
     if (copy.drainingSinceMs !== undefined && copy.outstanding === 0) copy.goneAtMs = clock.now();
   }
 
-  function run(copy: Copy, invocation: Invocation): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      const arrivedMs = clock.now();
-      const deadlineMs = arrivedMs + limitMs;
-      let answered = false;
-      const answer = (outcome: Outcome) => {
-        if (answered) return;
-        answered = true;
-        cancelDeadline();
-        settle(copy);
-        if (outcome.kind === "done") {
-          copy.modelLatency.record(outcome.finishedMs - arrivedMs);
-          componentLatency.model.record(outcome.finishedMs - arrivedMs);
-        } else {
-          copy.timeouts++;
-        }
-        resolve(outcome);
-      };
-      const timeout = () => answer({ kind: "timeout", copy: copy.index, arrivedMs, answeredMs: deadlineMs });
-      const job: CopyJob = {
-        sequences: invocation.sequences,
-        onProgress: (generated, atMs) => {
-          if (!answered && atMs <= deadlineMs) invocation.onProgress?.(generated, atMs);
-        },
-        // A copy catching up on late timers may finish past the deadline before the deadline's own timer runs.
-        onDone: (run) => (run.finishedMs > deadlineMs ? timeout() : answer({ kind: "done", copy: copy.index, arrivedMs, ...run })),
-      };
-      const cancelDeadline = clock.setTimer(() => {
-        copy.engine.withdraw(job);
-        timeout();
-      }, limitMs);
-      const deliver = () => {
-        if (!answered) copy.engine.enqueue(job);
-      };
-      if ((invocation.delayMs ?? 0) > 0) clock.setTimer(deliver, invocation.delayMs ?? 0);
-      else deliver();
-    });
+  function run(copy: Copy, invocation: Invocation): { outcome: Promise<Outcome>; abandon(): void } {
+    const { promise, resolve } = Promise.withResolvers<Outcome>();
+    const arrivedMs = clock.now();
+    const deadlineMs = arrivedMs + limitMs;
+    let answered = false;
+    let delivered = false;
+    const answer = (outcome: Outcome) => {
+      if (answered) return;
+      answered = true;
+      cancelDeadline();
+      settle(copy);
+      if (outcome.kind === "done") {
+        copy.modelLatency.record(outcome.finishedMs - arrivedMs);
+        componentLatency.model.record(outcome.finishedMs - arrivedMs);
+      } else if (outcome.kind === "timeout") {
+        copy.timeouts++;
+      } else {
+        copy.abandoned++;
+      }
+      resolve(outcome);
+    };
+    const timeout = () => answer({ kind: "timeout", copy: copy.index, arrivedMs, answeredMs: deadlineMs });
+    const job: CopyJob = {
+      sequences: invocation.sequences,
+      onProgress: (generated, atMs) => {
+        if (!answered && atMs <= deadlineMs) invocation.onProgress?.(generated, atMs);
+      },
+      // A copy catching up on late timers may finish past the deadline before the deadline's own timer runs.
+      onDone: (run) => (run.finishedMs > deadlineMs ? timeout() : answer({ kind: "done", copy: copy.index, arrivedMs, ...run })),
+    };
+    const cancelDeadline = clock.setTimer(() => {
+      copy.engine.withdraw(job);
+      timeout();
+    }, limitMs);
+    const deliver = () => {
+      if (answered) return;
+      delivered = true;
+      copy.engine.enqueue(job);
+    };
+    if ((invocation.delayMs ?? 0) > 0) clock.setTimer(deliver, invocation.delayMs ?? 0);
+    else deliver();
+    const abandon = () => {
+      if (answered) return;
+      if (stopsWhenCallerLeaves(component.engine)) copy.engine.abort(job);
+      // Started already: DJL Serving runs it to its end, answering a connection that is gone.
+      else if (delivered && !copy.engine.withdraw(job)) return;
+      answer({ kind: "aborted", copy: copy.index, arrivedMs, abortedMs: clock.now() });
+    };
+    return { outcome: promise, abandon };
   }
 
   function readiness(): Readiness {
@@ -161,7 +188,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
       copy.invocations++;
       copy.outstanding++;
       copy.maxOutstanding = Math.max(copy.maxOutstanding, copy.outstanding);
-      return { kind: "accepted", copy: copy.index, outcome: run(copy, invocation) };
+      return { kind: "accepted", copy: copy.index, ...run(copy, invocation) };
     },
 
     /** A new copy on `placement` from now, serving once its `warmupMs` (simulated) have passed. */
@@ -181,7 +208,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
       copies.push({
         index, placement, placedAtMs, readyAtMs: placedAtMs + warmupMs, drainingSinceMs: undefined, goneAtMs: undefined,
         engine, series, modelLatency: latencyRecorder(), overheadLatency: latencyRecorder(),
-        invocations: 0, outstanding: 0, maxOutstanding: 0, timeouts: 0, queueFullRefusals: 0,
+        invocations: 0, outstanding: 0, maxOutstanding: 0, timeouts: 0, queueFullRefusals: 0, abandoned: 0,
       });
     },
 
@@ -263,6 +290,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
             maxConcurrentRequests: c.maxOutstanding,
             timeouts: c.timeouts,
             queueFullRefusals: c.queueFullRefusals,
+            abandoned: c.abandoned,
             modelLatencyMs: c.modelLatency.stats(),
             overheadLatencyMs: c.overheadLatency.stats(),
             ...totals,

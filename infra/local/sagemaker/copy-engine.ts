@@ -46,6 +46,12 @@ export type CopyEngine = {
   enqueue(job: CopyJob): void;
   /** Takes a request that has not started out of the queue; false once any of it has run. */
   withdraw(job: CopyJob): boolean;
+  /**
+   * Stops a request wherever it is, as vLLM aborts one: its sequences leave the queue or the
+   * running batch, and their KV cache is free for the next iteration; it is never answered. False
+   * when the copy does not hold it (answered, withdrawn or aborted already).
+   */
+  abort(job: CopyJob): boolean;
   /** Requests in the container's queue that have not started. */
   waitingRequests(): number;
   snapshot(): { readonly runningSequences: number; readonly waitingSequences: number; readonly kvTokens: number; readonly clockMs: number };
@@ -59,6 +65,7 @@ type Live = {
   firstTokenMs: number | undefined;
   batchSize: number;
   preemptions: number;
+  aborted: boolean;
 };
 
 type Sequence = SequenceWork & { readonly owner: Live; generated: number };
@@ -120,6 +127,8 @@ export function createCopyEngine(options: CopyEngineOptions): CopyEngine {
     clockMs = iteration.endMs;
     const touched = new Set<Live>();
     for (const s of iteration.members) {
+      // Aborted while this iteration ran: the GPU computed its token, nobody gets it.
+      if (s.owner.aborted) continue;
       s.generated++;
       s.owner.firstTokenMs ??= iteration.endMs;
       touched.add(s.owner);
@@ -168,7 +177,7 @@ export function createCopyEngine(options: CopyEngineOptions): CopyEngine {
 
   return {
     enqueue(job) {
-      const live: Live = { job, arrivedMs: clock.now(), sequences: [], startedMs: undefined, firstTokenMs: undefined, batchSize: 0, preemptions: 0 };
+      const live: Live = { job, arrivedMs: clock.now(), sequences: [], startedMs: undefined, firstTokenMs: undefined, batchSize: 0, preemptions: 0, aborted: false };
       live.sequences.push(...job.sequences.map((s) => ({ ...s, owner: live, generated: 0 })));
       liveOf.set(job, live);
       waiting.push(...live.sequences);
@@ -183,6 +192,15 @@ export function createCopyEngine(options: CopyEngineOptions): CopyEngine {
       liveOf.delete(job);
       if (!live || live.startedMs !== undefined) return false;
       waiting = waiting.filter((s) => s.owner !== live);
+      return true;
+    },
+    abort(job) {
+      const live = liveOf.get(job);
+      liveOf.delete(job);
+      if (!live || live.sequences.every((s) => s.generated >= s.newTokens)) return false;
+      live.aborted = true;
+      waiting = waiting.filter((s) => s.owner !== live);
+      running = running.filter((s) => s.owner !== live);
       return true;
     },
     waitingRequests() {

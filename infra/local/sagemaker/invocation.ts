@@ -45,7 +45,15 @@ export async function invoke(ctx: InvocationContext, req: IncomingMessage, res: 
     engine.countError("invocationModelErrors");
     return errors.containerQueueFull(component.name, component.engine, component.max_queue_length);
   }
+  // The caller closed its connection before the answer. SageMaker is taken to close its own to
+  // the container then (AWS does not say), and the container learns of it from that connection.
+  const abandoned = () => {
+    if (!res.writableFinished) routed.abandon();
+  };
+  if (res.destroyed) abandoned();
+  else res.once("close", abandoned);
   const outcome = await routed.outcome;
+  if (outcome.kind === "aborted") return "dropped";
   if (outcome.kind === "done") {
     // OverheadLatency: the call's time in SageMaker (here: HTTP, parsing, scheduling lag) around the container's.
     const wallMs = (performance.now() - receivedAt) * ctx.timeScale;
