@@ -38,12 +38,14 @@ export function generationInputOf(request: GenerationRequest, tokenizer: Tokeniz
  * and batches inside the container; a dynamic-batch engine takes the list in one body. A dynamic
  * batch carries one set of parameters: callers group prompts by samplingKey first. A vLLM engine
  * takes one OpenAI completions body per prompt; `model` is left out, which vLLM reads as the
- * model it serves.
+ * model it serves. A body for InvokeEndpointWithResponseStream (`stream`) is LMI's as it is (LMI
+ * streams whatever the body), and vLLM's asks for server-sent events ending with the token counts.
  */
-export function encodeRequests(engine: EngineMode, inputs: readonly GenerationInput[]): string[] {
+export function encodeRequests(engine: EngineMode, inputs: readonly GenerationInput[], options: { readonly stream?: boolean } = {}): string[] {
   if (engine === "vllm-openai") {
+    const streaming = options.stream === true ? { stream: true, stream_options: { include_usage: true } } : {};
     return inputs.map((p) =>
-      JSON.stringify({ prompt: p.prompt, max_tokens: p.max_new_tokens, temperature: p.temperature, top_p: p.top_p, stop: p.stop, seed: p.seed }),
+      JSON.stringify({ prompt: p.prompt, max_tokens: p.max_new_tokens, temperature: p.temperature, top_p: p.top_p, stop: p.stop, seed: p.seed, ...streaming }),
     );
   }
   const body = (prompts: string | string[], p: GenerationInput) =>
@@ -90,6 +92,16 @@ const completionSchema = z
     })),
   );
 
+/** What the model sent does not have the shape its format promises: the model's fault, said with zod's first issue. */
+export function unexpectedBody(error: z.ZodError, what: string): ModelRejectedError {
+  const issue = error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
+  return new ModelRejectedError(`model returned an unexpected ${what}: ${where}${issue?.message ?? "invalid"}`);
+}
+
+/** The two reasons a generation ends, in any engine's words: its length limit, or anything else. */
+export const finishReasonOf = (reason: string | null | undefined): GenerationOutput["finish_reason"] => (reason === "length" ? "length" : "stop");
+
 /**
  * Decodes a response body into one output per prompt. A body that is not what the engine
  * format promises is the model's fault, not the caller's: a ModelRejectedError that says what
@@ -110,17 +122,13 @@ export function decodeResponse(
   const schema =
     engine === "vllm-openai" ? completionSchema : engine === "lmi-rolling" ? generationSchema.transform((g) => [g]) : z.array(generationSchema);
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
-    throw new ModelRejectedError(`model returned an unexpected body: ${where}${issue?.message ?? "invalid"}`);
-  }
+  if (!parsed.success) throw unexpectedBody(parsed.error, "body");
   if (parsed.data.length !== expected) {
     throw new ModelRejectedError(`model returned ${parsed.data.length} generations for ${expected} prompts`);
   }
   return parsed.data.map((g: Generation) => ({
     text: g.generated_text,
     completion_tokens: g.details?.generated_tokens ?? countTokens(g.generated_text),
-    finish_reason: g.details?.finish_reason === "length" ? "length" : "stop",
+    finish_reason: finishReasonOf(g.details?.finish_reason),
   }));
 }
