@@ -22,6 +22,8 @@ const READ_KEY = { "api-keys": ["GetItem"] };
 const QUOTAS = { tenants: ["GetItem"], usage: ["UpdateItem"] };
 const RELEASE = { usage: ["UpdateItem"] };
 const NOTIFY = { subscriptions: ["Query", "BatchWriteItem"] };
+/** Cancelling a running job marks it in the capacity ledger, for its batcher to abort its call. */
+const CANCEL_MARK = { capacity: ["PutItem"] };
 /** SendMessage covers SendMessageBatch; the queue's URL comes from GetQueueUrl. */
 const SQS_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"];
 /** What Lambda's event source mapping does with the function's role: poll, delete, read attributes. */
@@ -33,12 +35,12 @@ const SQS_CONSUME = [...SQS_MAPPING, "sqs:ChangeMessageVisibility"];
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
-    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
     routeQueues: SQS_SEND,
     connections: true,
   },
   batches: {
-    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
     routeQueues: SQS_SEND,
     connections: true,
   },
@@ -54,6 +56,7 @@ const POLICIES = {
       "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"],
       batches: ["GetItem"],
       ...QUOTAS,
+      ...CANCEL_MARK,
     },
     routeQueues: SQS_SEND,
     connections: true,

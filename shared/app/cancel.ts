@@ -1,18 +1,48 @@
+import { stopsWhenCallerLeaves } from "../core/client-abort.ts";
 import { ConflictError } from "../core/errors.ts";
 import { isTerminal, type JobRecord } from "../core/jobs.ts";
-import type { Clock, JobEnding, JobStore, BatchStore } from "../ports.ts";
+import type { RouteCatalog } from "../core/routes.ts";
+import type { CapacityLedger, Clock, JobEnding, JobStore, BatchStore } from "../ports.ts";
 import { notifyJob, type NotifyDeps } from "./notify.ts";
 import { batchCounts, getBatch, getJob, toBatchView, type BatchView } from "./queries.ts";
 import { reportBatchProgress } from "./batch-progress.ts";
 
-export type CancelDeps = NotifyDeps & { readonly jobs: JobStore; readonly batches: BatchStore; readonly clock: Clock };
+export type CancelDeps = NotifyDeps & {
+  readonly jobs: JobStore;
+  readonly batches: BatchStore;
+  readonly clock: Clock;
+  readonly catalog: RouteCatalog;
+  readonly ledger: CapacityLedger;
+};
+
+/** A cancel mark outlives any GPU call it could stop: SageMaker ends a call at 60 s. */
+export const CANCEL_MARK_TTL_MS = 120_000;
 
 const cancelled = (how: string): JobEnding => ({ status: "CANCELLED", error: { code: "cancelled", message: `cancelled ${how}` } });
 
 /**
+ * Tells the batcher running a job just cancelled, through the capacity ledger it reads anyway,
+ * to abort the job's GPU call: one PutItem, and only where aborting stops the GPU (elsewhere the
+ * call runs on and its result is fenced out). `before` is the job as read before the cancel: a
+ * later attempt on the ended one means a batcher claimed it in between.
+ */
+async function stopItsCall(deps: CancelDeps, before: JobRecord, ended: JobRecord): Promise<void> {
+  const wasRunning = before.status === "RUNNING" || ended.attempt !== before.attempt;
+  const component = ended.component === undefined ? undefined : deps.catalog.components.get(ended.component);
+  if (!wasRunning || !component || !stopsWhenCallerLeaves(component.engine)) return;
+  try {
+    await deps.ledger.markCancelled(component.name, ended.job_id, new Date(deps.clock.now().getTime() + CANCEL_MARK_TTL_MS));
+  } catch (error) {
+    // The cancel stands: the call then runs to its end and its result is not written.
+    deps.logger.warn("could not mark a running job cancelled; its GPU call runs to its end", { jobId: ended.job_id, error: String(error) });
+  }
+}
+
+/**
  * Cancels a job of the caller's tenant. A queued job never reaches the GPU; a running one is
- * cancelled at once and its result, when the GPU returns it, is not written (the write is fenced
- * on RUNNING). Cancelling a cancelled job again is a no-op; a finished one is a conflict.
+ * cancelled at once and its result, if the GPU returns it, is not written (the write is fenced
+ * on RUNNING); its batcher aborts its call where that stops the GPU (stopItsCall). Cancelling a
+ * cancelled job again is a no-op; a finished one is a conflict.
  */
 export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string, how = "by request"): Promise<JobRecord> {
   const job = await getJob(deps, tenant, jobId);
@@ -24,6 +54,7 @@ export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string,
     if (current.status === "CANCELLED") return current;
     throw new ConflictError(`job ${jobId} finished as ${current.status} before it could be cancelled`);
   }
+  await stopItsCall(deps, job, ended);
   await notifyJob(deps, ended);
   if (ended.batch_id !== undefined) await reportBatchProgress(deps, ended.batch_id);
   return ended;
@@ -54,8 +85,14 @@ export async function cancelBatch(deps: CancelDeps, tenant: string, batchId: str
   do {
     const page = await deps.jobs.listByBatch(batchId, { limit: 1000, cursor });
     const unfinished = page.items.filter((j) => !isTerminal(j.status));
-    const ended = await Promise.all(unfinished.map((j) => deps.jobs.endUnfinished(j.job_id, cancelled("with its batch"), at)));
-    await Promise.all(ended.map((j) => (j ? notifyJob(deps, j) : undefined)));
+    await Promise.all(
+      unfinished.map(async (before) => {
+        const ended = await deps.jobs.endUnfinished(before.job_id, cancelled("with its batch"), at);
+        if (!ended) return;
+        await stopItsCall(deps, before, ended);
+        await notifyJob(deps, ended);
+      }),
+    );
     cursor = page.cursor;
   } while (cursor !== undefined);
   await reportBatchProgress(deps, batchId);

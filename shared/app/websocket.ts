@@ -4,7 +4,7 @@ import { BatchlineError, ConnectionGoneError, UnauthorizedError, ValidationError
 import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
 import { isTerminal, toJobView } from "../core/jobs.ts";
 import { toValidationError } from "../core/submission.ts";
-import type { ApiKeyStore, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore, TicketStore } from "../ports.ts";
+import type { ApiKeyStore, CapacityLedger, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore, TicketStore } from "../ports.ts";
 import { authenticate } from "./auth.ts";
 import type { Logger } from "./logger.ts";
 import { cancelBatch, cancelJobs } from "./cancel.ts";
@@ -22,6 +22,8 @@ export type WebSocketDeps = SubmitDeps & QueryDeps & {
   readonly notifier: Notifier;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Where a cancel of a running job is marked for its batcher. */
+  readonly ledger: CapacityLedger;
 };
 
 /** How a client proves who it is on connect: a one-time ticket (preferred) or its API key. */

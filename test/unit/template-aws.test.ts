@@ -267,6 +267,19 @@ describe("IAM", () => {
     }
   });
 
+  it("lets the functions that cancel jobs only put cancel marks in the capacity ledger, which only the batcher reads", () => {
+    const capacityTable = `arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-capacity`;
+    const capacityActions = Object.fromEntries(
+      roles(defaults).map(([id, role]) => [id, statementsOf(role).filter((s) => list(s.Resource as unknown).map(text).includes(capacityTable)).flatMap((s) => list(s.Action)).sort()]),
+    );
+    expect(Object.fromEntries(Object.entries(capacityActions).filter(([, actions]) => actions.length > 0))).toEqual({
+      JobsRole: ["dynamodb:PutItem"],
+      BatchesRole: ["dynamodb:PutItem"],
+      WsMessageRole: ["dynamodb:PutItem"],
+      BatcherRole: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+    });
+  });
+
   it("names DynamoDB indexes one by one, only for functions that query", () => {
     for (const [id, role] of roles(defaults)) {
       for (const s of statementsOf(role).filter((s) => list(s.Action).some((a) => a.startsWith("dynamodb:")))) {

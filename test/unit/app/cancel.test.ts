@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cancelBatch, cancelJob } from "#shared/app/cancel";
+import { CANCEL_MARK_TTL_MS, cancelBatch, cancelJob } from "#shared/app/cancel";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { connect, handleClientMessage } from "#shared/app/websocket";
 import { ConflictError, NotFoundError } from "#shared/core/errors";
@@ -84,5 +84,94 @@ describe("cancellation", () => {
     await handleClientMessage(deps, "owner", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     await handleClientMessage(deps, "owner", JSON.stringify({ action: "cancel", job_ids: [submitted.job_id] }));
     expect(deps.notifier.eventsFor("owner").map((e) => e.type)).toEqual(["subscribed", "job.cancelled"]);
+  });
+});
+
+describe("cancelling a running job marks it for its batcher", () => {
+  const vllmJob = { model: "llama-3-8b", prompt: "hi", max_tokens: 4 };
+  const VLLM = "llama-3-8b-ic";
+
+  /** Submits a job and claims it as a batcher would, on the component of its route. */
+  async function runningJob(deps: ReturnType<typeof memoryDeps>, request: typeof vllmJob, component: string) {
+    const { job: submitted } = await submitJob(deps, "acme", request);
+    await deps.jobs.claim(submitted.job_id, { gpu_batch_id: "gpu_x", gpu_batch_size: 1, component }, deps.clock.now());
+    return submitted.job_id;
+  }
+
+  it("marks a running job on an engine that stops for an aborted call, in its component's partition, for two minutes", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const jobId = await runningJob(deps, vllmJob, VLLM);
+
+    // Act
+    await cancelJob(deps, "acme", jobId);
+
+    // Assess
+    expect(deps.ledger.marks).toEqual(new Map([[`${VLLM}|${jobId}`, new Date(deps.clock.now().getTime() + CANCEL_MARK_TTL_MS)]]));
+    expect((await deps.ledger.others(VLLM, "a-batcher", deps.clock.now())).cancelled).toEqual([jobId]);
+  });
+
+  it("marks nothing for a queued job, nor for a running one whose engine runs a started request to its end", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const { job: queued } = await submitJob(deps, "acme", vllmJob);
+    const lmi = await runningJob(deps, job, "llama-2-7b-ic");
+
+    // Act
+    await cancelJob(deps, "acme", queued.job_id);
+    await cancelJob(deps, "acme", lmi);
+
+    // Assess
+    expect(deps.jobs.jobs.get(lmi)?.status).toBe("CANCELLED");
+    expect(deps.ledger.marks.size).toBe(0);
+  });
+
+  it("marks a job a batcher claimed between the cancel's read and its write", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const { job: submitted } = await submitJob(deps, "acme", vllmJob);
+    const endUnfinished = deps.jobs.endUnfinished.bind(deps.jobs);
+    deps.jobs.endUnfinished = async (...args) => {
+      await deps.jobs.claim(submitted.job_id, { gpu_batch_id: "gpu_x", gpu_batch_size: 1, component: VLLM }, deps.clock.now());
+      return endUnfinished(...args);
+    };
+
+    // Act
+    await cancelJob(deps, "acme", submitted.job_id);
+
+    // Assess
+    expect([...deps.ledger.marks.keys()]).toEqual([`${VLLM}|${submitted.job_id}`]);
+  });
+
+  it("marks only the running jobs of a cancelled batch", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const line = (id: string) => JSON.stringify({ custom_id: id, body: vllmJob });
+    const { batch } = await submitBatch(deps, "acme", [line("a"), line("b"), line("c")].join("\n"));
+    const [first, second] = (await deps.jobs.listByBatch(batch.batch_id, { limit: 10 })).items;
+    for (const j of [first, second]) await deps.jobs.claim(j?.job_id ?? "", { gpu_batch_id: "gpu_x", gpu_batch_size: 2, component: VLLM }, deps.clock.now());
+
+    // Act
+    const view = await cancelBatch(deps, "acme", batch.batch_id);
+
+    // Assess
+    expect(view.request_counts).toMatchObject({ total: 3, cancelled: 3 });
+    expect([...deps.ledger.marks.keys()].sort()).toEqual([`${VLLM}|${first?.job_id}`, `${VLLM}|${second?.job_id}`].sort());
+  });
+
+  it("cancels the job even when the mark cannot be written: its call then runs to its end, its result fenced out", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const jobId = await runningJob(deps, vllmJob, VLLM);
+    deps.ledger.markCancelled = async () => {
+      throw new Error("ProvisionedThroughputExceededException");
+    };
+
+    // Act
+    const cancelled = await cancelJob(deps, "acme", jobId);
+
+    // Assess
+    expect(cancelled.status).toBe("CANCELLED");
+    expect(deps.jobs.jobs.get(jobId)?.status).toBe("CANCELLED");
   });
 });
