@@ -196,11 +196,20 @@ export type CopyCount = { readonly current: number; readonly desired: number };
  */
 export type FleetView = { copies(component: Component): Promise<CopyCount> };
 
+/** A call's options: `signal` gives the call up, which then rejects with the signal's reason. */
+export type InvokeOptions = { readonly signal?: AbortSignal | undefined };
+
 /**
  * Runs prompts on an inference component. One call per prompt for rolling-batch engines (they
  * batch inside the container), one call with the list for dynamic-batch engines. Each prompt
  * settles on its own: a prompt the model rejects fails alone.
  */
 export type Invoker = {
-  invoke(component: Component, requests: readonly GenerationInput[]): Promise<readonly PromiseSettledResult<GenerationOutput>[]>;
+  invoke(component: Component, requests: readonly GenerationInput[], options?: InvokeOptions): Promise<readonly PromiseSettledResult<GenerationOutput>[]>;
+  /**
+   * Runs one prompt as a stream (rolling-batch and vLLM engines only): `onText` gets each token's
+   * text as the engine sends it; resolves with the whole generation. An error mid-stream rejects,
+   * translated as any failed call is.
+   */
+  invokeStream(component: Component, request: GenerationInput, onText: (text: string) => void, options?: InvokeOptions): Promise<GenerationOutput>;
 };

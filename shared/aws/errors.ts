@@ -9,6 +9,7 @@ type SdkErrorShape = {
   $retryable?: { throttling?: boolean };
   OriginalStatusCode?: number;
   OriginalMessage?: string;
+  ErrorCode?: string;
 };
 
 const THROTTLING = new Set(["ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "TooManyRequestsException", "ModelNotReadyException"]);
@@ -47,9 +48,10 @@ const NO_CAPACITY = /has no capacity to process this request/i;
 
 /**
  * SageMaker errors: a model that rejects the prompt (424 with a 4xx original status) fails the
- * job with the model's message; a model that crashed or timed out, throttling, a component not
- * ready and 5xx are worth another attempt. An unknown endpoint or component is a deployment
- * problem that fixing the routes file cures, so the job waits in SQS for it rather than failing.
+ * job with the model's message; a model that crashed or timed out (before or during its response
+ * stream), throttling, a component not ready and 5xx are worth another attempt. An unknown
+ * endpoint or component is a deployment problem that fixing the routes file cures, so the job
+ * waits in SQS for it rather than failing.
  */
 export function translateSageMakerError(error: unknown, endpoint: string): unknown {
   const e = shape(error);
@@ -60,6 +62,10 @@ export function translateSageMakerError(error: unknown, endpoint: string): unkno
     if (original === 429) return new RetryableError("throttled", `model container is full: ${message}`, error);
     if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);
     return new RetryableError("unavailable", `model failed (${original}): ${message}`, error);
+  }
+  // A response stream that broke or ran past the time limit after it began: the prompt was fine.
+  if (e.name === "ModelStreamError" || e.name === "InternalStreamFailure") {
+    return new RetryableError("unavailable", `model stream failed (${e.ErrorCode ?? e.name}): ${e.message ?? ""}`.trim(), error);
   }
   if (e.name === "ModelNotReadyException" || (e.name === "ValidationError" && NO_CAPACITY.test(e.message ?? ""))) {
     return new ModelWarmingError(`endpoint ${endpoint}: ${e.message ?? "model not ready"}`, error);

@@ -1,10 +1,11 @@
-import { InvokeEndpointCommand, type SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, type SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import type { SageMakerNames } from "../config.ts";
 import { decodeResponse, encodeRequests, type GenerationInput, type GenerationOutput } from "../core/engine-codec.ts";
 import { ModelRejectedError } from "../core/errors.ts";
 import type { Component, RouteCatalog } from "../core/routes.ts";
+import { createStreamDecoder } from "../core/stream-decoder.ts";
 import { tokenCounter } from "../core/tokens.ts";
-import type { Invoker } from "../ports.ts";
+import type { InvokeOptions, Invoker } from "../ports.ts";
 import { translateSageMakerError } from "./errors.ts";
 
 /**
@@ -12,7 +13,8 @@ import { translateSageMakerError } from "./errors.ts";
  * flight together (the container batches them); dynamic-batch engines one call for the list, and
  * if the model rejects the list, one call per prompt, so that a rejected prompt fails alone.
  * Endpoints and components are called by their deployed names (`names`, from the config); by
- * default by their routes.yml names, as the SageMaker emulator alone serves them.
+ * default by their routes.yml names, as the SageMaker emulator alone serves them. A streamed call
+ * (InvokeEndpointWithResponseStream) is one prompt on a rolling-batch or vLLM engine.
  */
 export class SageMakerInvoker implements Invoker {
   readonly #client: SageMakerRuntimeClient;
@@ -25,45 +27,68 @@ export class SageMakerInvoker implements Invoker {
     this.#names = options.names ?? { endpoint: (name) => name, inferenceComponent: (name) => name };
   }
 
-  async invoke(component: Component, inputs: readonly GenerationInput[]): Promise<readonly PromiseSettledResult<GenerationOutput>[]> {
+  async invoke(component: Component, inputs: readonly GenerationInput[], options: InvokeOptions = {}): Promise<readonly PromiseSettledResult<GenerationOutput>[]> {
     const bodies = encodeRequests(component.engine, inputs);
+    const call = async (body: string, prompts: number) => this.#decode(component, await this.#send(component, body, options), prompts);
     if (component.engine !== "lmi-dynamic") {
-      return Promise.allSettled(bodies.map(async (body) => (await this.#call(component, body, 1))[0] as GenerationOutput));
+      return Promise.allSettled(bodies.map(async (body) => (await call(body, 1))[0] as GenerationOutput));
     }
     const [body] = bodies;
     if (body === undefined) return [];
     try {
-      const outputs = await this.#call(component, body, inputs.length);
+      const outputs = await call(body, inputs.length);
       return outputs.map((value) => ({ status: "fulfilled" as const, value }));
     } catch (error) {
       // The model rejects the whole list for one bad prompt: send each alone, so only that one fails.
       if (error instanceof ModelRejectedError && inputs.length > 1) {
-        return Promise.allSettled(
-          inputs.map(async (input) => (await this.#call(component, encodeRequests(component.engine, [input])[0] ?? "", 1))[0] as GenerationOutput),
-        );
+        return Promise.allSettled(inputs.map(async (input) => (await call(encodeRequests(component.engine, [input])[0] ?? "", 1))[0] as GenerationOutput));
       }
       return inputs.map(() => ({ status: "rejected" as const, reason: error }));
     }
   }
 
-  async #call(component: Component, body: string, prompts: number): Promise<GenerationOutput[]> {
-    let response;
-    const endpointName = this.#names.endpoint(component.endpointName);
+  async invokeStream(component: Component, input: GenerationInput, onText: (text: string) => void, options: InvokeOptions = {}): Promise<GenerationOutput> {
+    const decoder = createStreamDecoder(component.engine, this.#countCompletion(component));
+    const [body = ""] = encodeRequests(component.engine, [input], { stream: true });
+    const command = new InvokeEndpointWithResponseStreamCommand({ ...this.#target(component), ContentType: "application/json", Accept: "application/json", Body: new TextEncoder().encode(body) });
+    await this.#translated(component, options, async () => {
+      const response = await this.#client.send(command, { abortSignal: options.signal });
+      // The SDK throws a ModelStreamError met mid-stream from this iterator.
+      for await (const event of response.Body ?? []) {
+        const bytes = event.PayloadPart?.Bytes;
+        if (bytes) for (const text of decoder.push(bytes)) onText(text);
+      }
+    });
+    return decoder.end();
+  }
+
+  async #send(component: Component, body: string, options: InvokeOptions): Promise<Uint8Array | undefined> {
+    const command = new InvokeEndpointCommand({ ...this.#target(component), ContentType: "application/json", Accept: "application/json", Body: new TextEncoder().encode(body) });
+    const response = await this.#translated(component, options, () => this.#client.send(command, { abortSignal: options.signal }));
+    return response.Body;
+  }
+
+  /** Runs an SDK call; a call given up rejects with its signal's reason, any other failure as errors.ts translates it. */
+  async #translated<T>(component: Component, options: InvokeOptions, call: () => Promise<T>): Promise<T> {
     try {
-      response = await this.#client.send(
-        new InvokeEndpointCommand({
-          EndpointName: endpointName,
-          InferenceComponentName: this.#names.inferenceComponent(component.name),
-          ContentType: "application/json",
-          Accept: "application/json",
-          Body: new TextEncoder().encode(body),
-        }),
-      );
+      return await call();
     } catch (error) {
-      throw translateSageMakerError(error, endpointName);
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw translateSageMakerError(error, this.#names.endpoint(component.endpointName));
     }
+  }
+
+  #target(component: Component) {
+    return { EndpointName: this.#names.endpoint(component.endpointName), InferenceComponentName: this.#names.inferenceComponent(component.name) };
+  }
+
+  #decode(component: Component, body: Uint8Array | undefined, prompts: number): GenerationOutput[] {
+    return decodeResponse(component.engine, new TextDecoder().decode(body), prompts, this.#countCompletion(component));
+  }
+
+  #countCompletion(component: Component): (text: string) => number {
     const counter = tokenCounter(this.#tokenizerOf(component));
-    return decodeResponse(component.engine, new TextDecoder().decode(response.Body), prompts, (t) => counter.countCompletion(t));
+    return (text) => counter.countCompletion(text);
   }
 
   #tokenizerOf(component: Component) {

@@ -15,7 +15,7 @@ import { addLoad, noLoad } from "#shared/core/gpu-batch-policy";
 import type {
   CopyCount,
   FleetView,
-  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, JobEnding, JobOutcome, JobQueue,
+  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { FakeTime } from "./fake-time.ts";
@@ -415,9 +415,28 @@ export class RecordingNotifier implements Notifier {
   }
 }
 
-/** An engine stand-in: answers each prompt with `max_new_tokens` words, or with what `behaviour` says. */
+/** Waits for `work`, or rejects with the signal's reason as soon as it is aborted, as a call given up does. */
+async function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  signal.throwIfAborted();
+  const aborted = Promise.withResolvers<never>();
+  const abort = () => aborted.reject(signal.reason);
+  signal.addEventListener("abort", abort, { once: true });
+  try {
+    return await Promise.race([work, aborted.promise]);
+  } finally {
+    signal.removeEventListener("abort", abort);
+  }
+}
+
+/**
+ * An engine stand-in: answers each prompt with `max_new_tokens` words, or with what `behaviour`
+ * says. A streamed answer sends its words one by one in the time of `sleep` (FakeTime's in
+ * memoryDeps), paced by `streamPacing`.
+ */
 export class ScriptedInvoker implements Invoker {
   readonly calls: { component: string; inputs: readonly GenerationInput[] }[] = [];
+  readonly streamCalls: { component: string; input: GenerationInput }[] = [];
   /** Calls wait on this before answering, so a test can see how many are in flight at once. */
   gate: Promise<void> = Promise.resolve();
   inFlight = 0;
@@ -427,16 +446,53 @@ export class ScriptedInvoker implements Invoker {
     completion_tokens: input.max_new_tokens,
     finish_reason: "length",
   });
-  async invoke(component: Component, inputs: readonly GenerationInput[]) {
+  /** A streamed answer's first token comes `firstTokenMs` after the gate opens, each next one `tokenMs` later. */
+  streamPacing = { firstTokenMs: 30, tokenMs: 10 };
+  /** A streamed answer's tokens: by default its words, each with the space before it. */
+  streamTokens: (output: GenerationOutput) => readonly string[] = (output) => output.text.split(/(?= )/);
+  /** Breaks the `call`-th stream (from 0) after `afterTokens` tokens with `error`; undefined lets it end. */
+  streamBreak: (call: number) => { readonly afterTokens: number; readonly error: Error } | undefined = () => undefined;
+  readonly #sleep: Sleep;
+
+  constructor(sleep: Sleep = async () => {}) {
+    this.#sleep = sleep;
+  }
+
+  async invoke(component: Component, inputs: readonly GenerationInput[], options: InvokeOptions = {}) {
     this.calls.push({ component: component.name, inputs });
     this.inFlight += inputs.length;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    await this.gate;
-    this.inFlight -= inputs.length;
+    try {
+      await unlessAborted(this.gate, options.signal);
+    } catch (reason) {
+      return inputs.map((): PromiseSettledResult<GenerationOutput> => ({ status: "rejected", reason }));
+    } finally {
+      this.inFlight -= inputs.length;
+    }
     return inputs.map((input): PromiseSettledResult<GenerationOutput> => {
       const out = this.behaviour(input);
       return out instanceof Error ? { status: "rejected", reason: out } : { status: "fulfilled", value: out };
     });
+  }
+
+  async invokeStream(component: Component, input: GenerationInput, onText: (text: string) => void, options: InvokeOptions = {}) {
+    const call = this.streamCalls.push({ component: component.name, input }) - 1;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await unlessAborted(this.gate, options.signal);
+      const out = this.behaviour(input);
+      if (out instanceof Error) throw out;
+      const broken = this.streamBreak(call);
+      for (const [i, token] of this.streamTokens(out).entries()) {
+        if (broken?.afterTokens === i) throw broken.error;
+        await unlessAborted(this.#sleep(i === 0 ? this.streamPacing.firstTokenMs : this.streamPacing.tokenMs), options.signal);
+        onText(token);
+      }
+      return out;
+    } finally {
+      this.inFlight--;
+    }
   }
 }
 
@@ -482,7 +538,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     connections: new MemoryConnections(),
     subscriptions: new MemorySubscriptions(),
     notifier: new RecordingNotifier(),
-    invoker: new ScriptedInvoker(),
+    invoker: new ScriptedInvoker(time.sleep),
     fleet: new SettableFleet(),
     clock: time,
     ids: sequentialIds(),
