@@ -17,22 +17,32 @@ export type NotifyDeps = {
  */
 export async function notifyTopics(deps: NotifyDeps, topics: readonly string[], event: ServerEvent): Promise<number> {
   const lists = await Promise.all(topics.map((t) => deps.subscriptions.subscribers(t)));
-  const connections = [...new Set(lists.flat())];
+  const { delivered } = await postToConnections(deps, [...new Set(lists.flat())], event);
+  return delivered;
+}
+
+/**
+ * Posts an event to each connection, as notifyTopics does: says how many got it, and which
+ * connections are gone (their subscriptions removed).
+ */
+export async function postToConnections(deps: NotifyDeps, connections: readonly string[], event: ServerEvent): Promise<{ delivered: number; gone: string[] }> {
   const results = await Promise.allSettled(connections.map((c) => deps.notifier.post(c, event)));
   let delivered = 0;
+  const gone: string[] = [];
   await Promise.all(
     results.map(async (result, i) => {
       const connectionId = connections[i] as string;
       if (result.status === "fulfilled") {
         delivered++;
       } else if (result.reason instanceof ConnectionGoneError) {
+        gone.push(connectionId);
         await deps.subscriptions.removeConnection(connectionId);
       } else {
         deps.logger.warn("notification failed", { connectionId, type: event.type, error: String(result.reason) });
       }
     }),
   );
-  return delivered;
+  return { delivered, gone };
 }
 
 /** Tells the subscribers of a job (and of its batch) about the job's current state. */

@@ -29,6 +29,8 @@ export function newJobRecord(checked: CheckedJob, context: NewJobContext): JobRe
       top_p: request.top_p,
       stop: request.stop,
       seed: request.seed,
+      // Only a streamed job carries the field: every other job's record and message stay as they were.
+      stream: request.stream || undefined,
     },
     prompt_tokens: checked.promptTokens,
     priority: request.priority ?? DEFAULT_PRIORITY,
@@ -63,6 +65,7 @@ export function toJobMessage(job: JobRecord): JobMessage {
       top_p: job.request.top_p,
       stop: typeof job.request.stop === "string" || job.request.stop === undefined ? job.request.stop : [...job.request.stop],
       seed: job.request.seed,
+      stream: job.request.stream,
     },
   };
 }

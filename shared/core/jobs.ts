@@ -36,6 +36,8 @@ export const jobRequestSchema = z
     idempotency_key: z.string({ error: "must be a string" }).min(1, "must not be empty").max(128, "at most 128 characters").optional(),
     metadata: z.record(z.string(), z.string(), { error: "must be an object of string values" })
       .refine((m) => Object.keys(m).length <= 16, "at most 16 keys").optional(),
+    // OpenAI's name: the job's subscribers get its text as job.token events while it generates.
+    stream: z.boolean({ error: "must be true or false" }).optional(),
   })
   .superRefine((job, ctx) => {
     if ((job.prompt === undefined) === (job.messages === undefined)) {
@@ -54,6 +56,8 @@ export type GenerationRequest = {
   readonly top_p?: number | undefined;
   readonly stop?: string | readonly string[] | undefined;
   readonly seed?: number | undefined;
+  /** Send the text to the job's subscribers as it is generated (job.token events). */
+  readonly stream?: boolean | undefined;
 };
 
 export type JobResult = {
@@ -112,6 +116,7 @@ export const jobMessageSchema = z.strictObject({
     top_p: z.number().optional(),
     stop: z.union([z.string(), z.array(z.string())]).optional(),
     seed: z.number().int().optional(),
+    stream: z.boolean().optional(),
   }),
 });
 export type JobMessage = z.infer<typeof jobMessageSchema>;

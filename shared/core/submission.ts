@@ -61,6 +61,14 @@ export function checkJob(raw: unknown, catalog: RouteCatalog, now: Date, fieldPr
   if (request.max_tokens > route.limits.max_new_tokens) {
     throw new ValidationError(`${field("max_tokens")}: must be at most ${route.limits.max_new_tokens} for model ${route.name}`, field("max_tokens"));
   }
+  // A dynamic-batch engine answers a list of prompts at once, so it has no stream to give. A route
+  // with any other component can stream: a streamed job that lands on a dynamic one runs unstreamed.
+  if (request.stream === true && route.components.every((c) => c.engine === "lmi-dynamic")) {
+    throw new ValidationError(
+      `${field("stream")}: model ${route.name} runs dynamic batches (engine lmi-dynamic), which cannot stream; leave stream out or set it to false`,
+      field("stream"),
+    );
+  }
   if (request.deadline !== undefined && Date.parse(request.deadline) <= now.getTime()) {
     throw new ValidationError(`${field("deadline")}: must be in the future`, field("deadline"));
   }

@@ -131,7 +131,7 @@ export function expectPrototypesClean(): void {
 /** A route as the job arbitraries need it. */
 export type RouteLimits = { readonly name: string; readonly maxNewTokens: number };
 
-export const jobFields = ["model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "priority", "deadline", "idempotency_key", "metadata"] as const;
+export const jobFields = ["model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "priority", "deadline", "idempotency_key", "metadata", "stream"] as const;
 export type JobField = (typeof jobFields)[number];
 
 const text = (maxLength: number) => fc.string({ unit: "grapheme", minLength: 1, maxLength });
@@ -168,6 +168,8 @@ export function validJob(routes: readonly RouteLimits[], now: Date): fc.Arbitrar
           deadline: fc.tuple(fc.integer({ min: now.getTime() + 1000, max: LAST_DEADLINE_MS }), offsets).map(([ms, offset]) => isoWithOffset(ms, offset)),
           idempotency_key: anyText(128).filter((k) => k.length >= 1 && k.length <= 128),
           metadata: fc.uniqueArray(fc.tuple(metadataKey, anyText(30)), { maxLength: 16, selector: ([k]) => k }).map((entries) => ownObject(entries)),
+          // Every route of infra/routes.yml streams: none is only dynamic-batch.
+          stream: fc.boolean(),
         },
         { requiredKeys: ["model", "max_tokens"] },
       )
@@ -235,6 +237,8 @@ export function invalidValueFor(field: JobField, routes: readonly RouteLimits[],
       );
     case "idempotency_key":
       return fc.oneof(notAString, fc.constant(""), fc.integer({ min: 129, max: 5000 }).map((n) => "k".repeat(n)));
+    case "stream":
+      return fc.oneof(nastyNumber, fc.constantFrom("true", "false", 0, 1), fc.constant(null), fc.constant({}), fc.constant([]), nastyString);
     case "metadata":
       return fc.oneof(
         notAnObject,

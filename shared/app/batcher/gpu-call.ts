@@ -4,6 +4,7 @@ import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
+import { invokeStreamed, streamsAny } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
 /** One call to a component copy: one job for rolling engines, a batch for dynamic ones. */
@@ -15,6 +16,8 @@ export type GpuCall = {
   readonly members: readonly Pending[];
   /** Called once the copy has answered: its room is free while the results are being written. */
   readonly gpuDone: () => void;
+  /** Aborted when the call's one job is cancelled, on an engine that then stops generating it. */
+  readonly signal?: AbortSignal | undefined;
 };
 
 /** Claims, runs and finishes the jobs of one call. */
@@ -43,8 +46,16 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   );
   if (claimed.length === 0) return;
 
-  const settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)));
+  const options = { signal: call.signal };
+  const settled = streamsAny(call, claimed)
+    ? await invokeStreamed(deps, call, claimed, options)
+    : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)), options);
   call.gpuDone();
+  if (call.signal?.aborted) {
+    // Given up for a cancel: the job has ended already, so nothing is written or retried.
+    await Promise.all(claimed.map(({ pending }) => run.settle(pending, { kind: "done" })));
+    return;
+  }
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
       await told;
