@@ -10,7 +10,7 @@ export const LEDGER_TTL_MS = 30_000;
 
 /**
  * This batcher's side of the capacity ledger: the load it holds on each component, published for
- * the other batchers, and the load they publish, read back on a schedule.
+ * the other batchers, and the load they publish and the jobs cancelled there, read back on a schedule.
  */
 export class LedgerSync {
   readonly #ledger: CapacityLedger;
@@ -21,6 +21,8 @@ export class LedgerSync {
   #others = new Map<string, Load>();
   /** When another batcher got the oldest job it holds waiting for room on these components. */
   othersOldestWaitingMs: number | undefined;
+  /** Jobs marked cancelled on these components, as of the last read: calls to abort. */
+  cancelled: ReadonlySet<string> = new Set();
   /** Whether this run's load changed since it last published it. */
   #ownChanged = false;
   #publishedWaiting = false;
@@ -60,6 +62,7 @@ export class LedgerSync {
       this.#others = new Map(this.#components.map((c, i) => [c, others[i]?.load ?? noLoad]));
       const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
+      this.cancelled = new Set(others.flatMap((o) => o.cancelled));
     }
     const due = nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting;
     if (due || (this.#ownChanged && yielding())) await this.publish(nowMs, oldestWaitingMs);

@@ -1,4 +1,5 @@
 import { decideNext, isYielding, oldestWaitingMs, type BatcherSnapshot, type BatcherStep, type WaitingJob } from "../../core/batcher-decision.ts";
+import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
@@ -33,6 +34,10 @@ export class RouteRun implements RunHandle {
   readonly #settlements: Settlements;
   #waiting: Pending[] = [];
   readonly #inFlight = new Set<Promise<void>>();
+  /** Running calls that a cancel may abort, by their one job: stop() aborts the call and frees its room. */
+  readonly #abortable = new Map<string, { readonly component: string; stop(): void }>();
+  /** Ledger writes no step waits for (clearing cancel marks), awaited before the run ends. */
+  readonly #chores = new Set<Promise<void>>();
   #wake = Promise.withResolvers<void>();
   #queue = { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false };
   #holdUntilMs: number | undefined;
@@ -63,6 +68,7 @@ export class RouteRun implements RunHandle {
       }
     } finally {
       await Promise.allSettled(this.#inFlight);
+      await Promise.allSettled(this.#chores);
       await this.#ledger.publish(this.#now(), undefined, true);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
@@ -125,10 +131,30 @@ export class RouteRun implements RunHandle {
     this.#queue.answeredEmpty = false;
   }
 
-  #refreshLedger(): Promise<void> {
+  async #refreshLedger(): Promise<void> {
     const oldest = oldestWaitingMs(this.#waiting.map(waitingJobOf));
     const yielding = () => isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, waiting: this.#waiting.map(waitingJobOf), nowMs: this.#now() });
-    return this.#ledger.refresh(this.#now(), oldest, yielding);
+    await this.#ledger.refresh(this.#now(), oldest, yielding);
+    this.#abortCancelled();
+  }
+
+  /**
+   * Aborts the calls of jobs cancelled since the last read: the engine drops their sequences, so
+   * their room is free now, before the call's own rejection comes back. The mark is cleared so
+   * that the batchers' reads stop carrying it.
+   */
+  #abortCancelled(): void {
+    for (const jobId of this.#ledger.cancelled) {
+      const call = this.#abortable.get(jobId);
+      if (!call) continue;
+      this.#abortable.delete(jobId);
+      call.stop();
+      const cleared = this.#deps.ledger.clearCancelled(call.component, jobId).catch((error: unknown) => {
+        this.#deps.logger.warn("could not clear a cancel mark; it expires on its own", { jobId, error: String(error) });
+      });
+      this.#chores.add(cleared);
+      void cleared.then(() => this.#chores.delete(cleared));
+    }
   }
 
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
@@ -160,7 +186,18 @@ export class RouteRun implements RunHandle {
       this.#ledger.release(component.name, load);
       this.#wake.resolve();
     };
-    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack };
+    // One job per call only: aborting a static batch's call would stop every other prompt in it.
+    const [only] = members;
+    const controller = members.length === 1 && stopsWhenCallerLeaves(component.engine) ? new AbortController() : undefined;
+    const abortable = only && controller && {
+      component: component.name,
+      stop: () => {
+        controller.abort();
+        giveBack();
+      },
+    };
+    if (only && abortable) this.#abortable.set(only.item.id, abortable);
+    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });
@@ -168,6 +205,7 @@ export class RouteRun implements RunHandle {
       })
       .finally(() => {
         giveBack();
+        if (only && this.#abortable.get(only.item.id) === abortable) this.#abortable.delete(only.item.id);
         this.#inFlight.delete(task);
         this.#wake.resolve();
       });
