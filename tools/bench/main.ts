@@ -19,7 +19,7 @@ import { charts, type RawRuns } from "./charts.ts";
 import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
-import { type EngineCeiling, engineCeiling, type InvocationSpan, type ScenarioRun } from "./phases.ts";
+import { type EngineCeiling, engineCeiling, type InvocationLog, type ScenarioRun } from "./phases.ts";
 import { POLICIES, policyNamed } from "./policies.ts";
 import { type PolicyStack, startPolicyStacks, writeStaticRoutesFile } from "./policy-stack.ts";
 import { promptBook } from "./prompts.ts";
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
 }
 
 /** Per scenario, per policy: its batcher invocations. */
-type Invocations = Map<string, ReadonlyMap<string, readonly InvocationSpan[]>>;
+type Invocations = Map<string, ReadonlyMap<string, InvocationLog>>;
 
 async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, invocations: Invocations): Promise<void> {
   const text = formatReport(report);
@@ -240,7 +240,8 @@ async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, i
     ]),
   );
   await writeFile(join(outDir, "requests.json"), `${JSON.stringify(perRequest)}\n`);
-  // The batcher invocations of every pipeline run: [start ms, end ms, messages delivered, FunctionError | null].
+  // The batcher invocations of every pipeline run, [start ms, end ms, messages delivered, FunctionError | null],
+  // and when its trace started (wall clock).
   const perInvocation = Object.fromEntries([...invocations].map(([scenario, runs]) => [scenario, Object.fromEntries(runs)]));
   await writeFile(join(outDir, "invocations.json"), `${JSON.stringify(perInvocation)}\n`);
   const svgs = charts(report, raw);

@@ -16,7 +16,9 @@ export type ScenarioRun = { readonly scenario: Scenario; readonly trace: readonl
  * Lambda's FunctionError or null]. Only those that had answered when the run was over.
  */
 export type InvocationSpan = readonly [startMs: number, endMs: number, records: number, error: string | null];
-export type RunOutput = { readonly result: RunResult; readonly outcomes: readonly Outcome[]; readonly invocations?: readonly InvocationSpan[] };
+/** A pipeline run's batcher invocations, and the wall-clock time of its trace's start (to line up with other logs). */
+export type InvocationLog = { readonly trace_started_at: string; readonly invocations: readonly InvocationSpan[] };
+export type RunOutput = { readonly result: RunResult; readonly outcomes: readonly Outcome[]; readonly batcher?: InvocationLog };
 
 export const ENGINE_ALONE = "engine alone";
 
@@ -144,5 +146,5 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
   const invocations = stack.invocations
     .filter((i) => i.endedAt >= originAt)
     .map((i): InvocationSpan => [Math.round(i.startedAt - originAt), Math.round(i.endedAt - originAt), i.records, i.error ?? null]);
-  return { result: summary, outcomes: result.outcomes, invocations };
+  return { result: summary, outcomes: result.outcomes, batcher: { trace_started_at: new Date(originAt).toISOString(), invocations } };
 }

@@ -1,6 +1,6 @@
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import type { Outcome } from "./outcome.ts";
-import { ENGINE_ALONE, type InvocationSpan, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
+import { ENGINE_ALONE, type InvocationLog, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
 import type { PolicyStack } from "./policy-stack.ts";
 import type { PromptBook } from "./prompts.ts";
 import type { ScenarioReport } from "./report.ts";
@@ -28,7 +28,7 @@ export type ScenarioContext = {
 export async function runScenario(
   run: ScenarioRun,
   context: ScenarioContext,
-): Promise<{ report: ScenarioReport; outcomes: Map<string, readonly Outcome[]>; invocations: Map<string, readonly InvocationSpan[]> }> {
+): Promise<{ report: ScenarioReport; outcomes: Map<string, readonly Outcome[]>; invocations: Map<string, InvocationLog> }> {
   const { scenario } = run;
   const results = new Map<string, RunOutput>();
   let engineRun: RunOutput | undefined;
@@ -62,7 +62,7 @@ export async function runScenario(
   }
   return {
     outcomes: new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]),
-    invocations: new Map(ordered.map(([name, r]) => [name, r.invocations ?? []] as const)),
+    invocations: new Map(ordered.flatMap(([name, r]) => (r.batcher ? [[name, r.batcher] as const] : []))),
     report: {
       name: scenario.name,
       title: scenario.title,
