@@ -55,6 +55,13 @@ async function submitStreamed(client: EventClient, requestId: string): Promise<{
   return { firstTokenAtMs: Date.now() };
 }
 
+/** Waits for the job's final event, then closes the client: every event it got, and the final one. */
+async function eventsToTheEnd(client: EventClient) {
+  const events = await client.waitUntil((e) => finalOf(e) !== undefined);
+  client.close();
+  return { events, final: finalOf(events) };
+}
+
 beforeAll(async () => {
   stack = await startStackProcess({ stage, dataDir, apiKey }, await stackPorts());
   sagemaker = new SageMakerRuntimeClient({ ...localClientConfig(stack.sagemaker), maxAttempts: 1 });
@@ -74,11 +81,9 @@ describe("a streamed job on the embedded stack", () => {
 
     // Act
     const { firstTokenAtMs } = await submitStreamed(client, "s-1");
-    const events = await client.waitUntil((e) => finalOf(e) !== undefined);
-    client.close();
+    const { events, final } = await eventsToTheEnd(client);
 
     // Assess: timed from the job's start (its claim), on this machine's one clock
-    const final = finalOf(events);
     expect(final?.type).toBe("job.succeeded");
     const firstTokenMs = firstTokenAtMs - Date.parse(final?.job.timings.started_at);
     expect(firstTokenMs).toBeLessThanOrEqual(ttftMs + 300);
@@ -104,11 +109,9 @@ describe("a streamed job on the embedded stack", () => {
     // Act: the first attempt's call has drawn its fault once its first token is here
     await submitStreamed(client, "s-2");
     await fetch(`${stack.sagemaker}/_emulator/faults`, { method: "DELETE" });
-    const events = await client.waitUntil((e) => finalOf(e) !== undefined);
-    client.close();
+    const { events, final } = await eventsToTheEnd(client);
 
     // Assess
-    const final = finalOf(events);
     expect(final?.type).toBe("job.succeeded");
     const tokens = tokensOf(events);
     const first = tokens.filter((t) => t.attempt === 1);
