@@ -3,7 +3,7 @@ import { loadRouteCatalog } from "#shared/config";
 import { gpuHourPrice } from "#shared/core/routes";
 import { gpuWindow, snapshotOf } from "../../tools/bench/gpu.ts";
 import {
-  admissionLimit, costPerMillionTokens, latencySummary, percentile, saturatedUntil, windowThroughput,
+  admissionLimit, costPerMillionTokens, latencySummary, percentile, saturatedUntil, tailPhases, windowThroughput,
 } from "../../tools/bench/metrics.ts";
 import type { Outcome } from "../../tools/bench/outcome.ts";
 import { beatsBaseline } from "../../tools/bench/targets.ts";
@@ -71,6 +71,22 @@ describe("bench throughput", () => {
     // (8500·50 − 500·10) / 8000
     expect(window.meanBatch).toBeCloseTo(52.5);
     expect(() => snapshotOf(stats(0, 0, 0, 0, 0), "other")).toThrow(/no component other/);
+  });
+});
+
+describe("bench tail phases", () => {
+  it("set the slowest 1%'s phases against the typical request's, from each job's timings", () => {
+    // 200 answered requests: 198 spend 100 ms queued, the 2 slowest 4 s.
+    const outcomes: Outcome[] = Array.from({ length: 200 }, (_, i) => {
+      const queue = i < 2 ? 4000 : 100;
+      const timeline = { acceptedMs: i + 30, submittedMs: i + 20, startedMs: i + 20 + queue, doneMs: i + 20 + queue + 6500 };
+      return { ...done(i, i, timeline.doneMs + 50), timeline };
+    });
+    const phases = tailPhases([...outcomes, waiting(200, 0), done(201, 0, 7000)]);
+    expect(phases?.slowest_count).toBe(2);
+    expect(phases?.slowest_1pct).toEqual({ submit_ms: 20, queue_ms: 4000, gpu_ms: 6500, notify_ms: 50 });
+    expect(phases?.median).toEqual({ submit_ms: 20, queue_ms: 100, gpu_ms: 6500, notify_ms: 50 });
+    expect(tailPhases([done(0, 0, 7000)])).toBeUndefined();
   });
 });
 

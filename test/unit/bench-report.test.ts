@@ -8,7 +8,7 @@ import { checkTargets } from "../../tools/bench/targets.ts";
 
 const result = (name: string, over: Partial<RunResult> = {}): RunResult => ({
   name, throughput_rpm: 400, completed_rpm: 398, tokens_per_s: 3400, p50_ms: 6800, p95_ms: 7600, p99_ms: 8100, mean_ms: 6900,
-  latency_censored: 0, queue_wait_p50_ms: 120, batch_fill: 0.4, mean_batch: 44, gpu_busy: 0.95, cost_per_million_tokens: 1.15,
+  latency_censored: 0, queue_wait_p50_ms: 120, phases: null, batch_fill: 0.4, mean_batch: 44, gpu_busy: 0.95, cost_per_million_tokens: 1.15,
   requests: 100, succeeded: 100, failed: 0, rejected: 0, unfinished: 0, measured_from_s: 0, measured_to_s: 60, ran_with: [], machine_load: 1, errors: [],
   ...over,
 });
@@ -58,6 +58,9 @@ describe("bench report", () => {
     expect(text).toContain("poisson-400");
     expect(text).toMatch(/a-one-at-a-time\s+19\.0\s+3400\s+≥20\.00/);
     expect(text).toContain("engine alone, closed loop of 109");
+    const phases = { submit_ms: 40, queue_ms: 100, gpu_ms: 6500, notify_ms: 60 };
+    const withPhases = { ...report, scenarios: [scenario("poisson-400", 400, [result("d-adaptive", { phases: { median: phases, slowest_1pct: { ...phases, queue_ms: 3000 }, slowest_count: 6 } })])] };
+    expect(formatReport(withPhases)).toContain("d-adaptive, s: slowest 6 (1%) submit 0.04, queue 3.00, GPU 6.50, notify 0.06; median submit 0.04, queue 0.10, GPU 6.50, notify 0.06");
   });
 
   it("draws the latency and throughput curves as SVG", () => {

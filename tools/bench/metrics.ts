@@ -81,6 +81,36 @@ export function costPerMillionTokens(pricePerGpuHour: number, gpus: number, toke
   return (pricePerGpuHour * gpus * 1e6) / (tokensPerS * 3600);
 }
 
+/**
+ * Where a pipeline request's time went, ms: until the API stored the job (submitted_at, from the
+ * request's time in the trace), waiting for the GPU (until started_at), on the GPU with its result
+ * write (until finished_at), and until its final event reached the client.
+ */
+export type Phases = { readonly submit_ms: number; readonly queue_ms: number; readonly gpu_ms: number; readonly notify_ms: number };
+
+/**
+ * The phases of the typical request (each phase's median) against those of the slowest 1% (their
+ * means): which phase a tail comes from. Undefined without the jobs' timings (the engine alone).
+ */
+export function tailPhases(outcomes: readonly Outcome[]): { readonly median: Phases; readonly slowest_1pct: Phases; readonly slowest_count: number } | undefined {
+  const timed = outcomes.flatMap((o) => {
+    const t = o.timeline;
+    const latency = latencyOf(o);
+    if (latency === undefined || t?.submittedMs === undefined || t.startedMs === undefined || t.doneMs === undefined || o.finishedMs === undefined) return [];
+    const phases: Phases = { submit_ms: t.submittedMs - o.arrivalMs, queue_ms: t.startedMs - t.submittedMs, gpu_ms: t.doneMs - t.startedMs, notify_ms: o.finishedMs - t.doneMs };
+    return [{ latency, phases }];
+  });
+  if (timed.length === 0) return undefined;
+  const keys = ["submit_ms", "queue_ms", "gpu_ms", "notify_ms"] as const;
+  const slowest = timed.toSorted((a, b) => b.latency - a.latency).slice(0, Math.max(1, Math.ceil(timed.length / 100)));
+  const of = (f: (key: (typeof keys)[number]) => number): Phases => Object.fromEntries(keys.map((k) => [k, f(k)])) as Phases;
+  return {
+    median: of((k) => percentile(timed.map((t) => t.phases[k]), 0.5)),
+    slowest_1pct: of((k) => slowest.reduce((sum, t) => sum + t.phases[k], 0) / slowest.length),
+    slowest_count: slowest.length,
+  };
+}
+
 /** Median of the queue waits the jobs reported (started_at − submitted_at). */
 export function queueWaitP50(outcomes: readonly Outcome[]): number {
   return percentile(outcomes.flatMap((o) => (o.queueWaitMs === undefined ? [] : [o.queueWaitMs])), 0.5);

@@ -1,4 +1,5 @@
 import type { DiurnalReport } from "./diurnal.ts";
+import type { Phases } from "./metrics.ts";
 import type { MicroResult } from "./micro.ts";
 import type { RunResult } from "./run.ts";
 import type { TargetCheck } from "./targets.ts";
@@ -127,6 +128,7 @@ export function formatReport(report: BenchReport): string {
     lines.push(row(HEADER, WIDTHS));
     lines.push(resultRow("engine alone", s.engine_direct));
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
+    if (s.kind === "latency") lines.push(...s.policies.flatMap((p) => (p.phases ? [phasesLine(p.name, p.phases)] : [])));
   }
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
   if (report.micro) {
@@ -142,7 +144,15 @@ export function formatReport(report: BenchReport): string {
   lines.push("");
   lines.push("≥: some requests were still unanswered when the run ended; the percentile is a lower bound.");
   lines.push("fill: mean running batch over what one copy admits for the trace; load: the machine's 1-minute load average at the end of the run.");
+  lines.push("slowest/median: where a request's time went, from its time in the trace: until the job was stored, waiting for the GPU, on it (result written), until its final event arrived.");
   return lines.join("\n");
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+const phaseList = (p: Phases) => `submit ${seconds(p.submit_ms)}, queue ${seconds(p.queue_ms)}, GPU ${seconds(p.gpu_ms)}, notify ${seconds(p.notify_ms)}`;
+
+function phasesLine(name: string, phases: NonNullable<RunResult["phases"]>): string {
+  return `  ${name}, s: slowest ${phases.slowest_count} (1%) ${phaseList(phases.slowest_1pct)}; median ${phaseList(phases.median)}`;
 }
 
 const DIURNAL_HEADER = ["fleet", "copies", "GPU-h", "$", "$/1M tok", "p50 s", "p95 s", "p99 s", "errors", "warming", "wait p50 s", "at zero", "load"];

@@ -4,7 +4,7 @@ import { gpuHourPrice } from "#shared/core/routes";
 import { type GpuWindow, gpuWindow } from "./gpu.ts";
 import { nearest, sampleGpu, type TimedSnapshot } from "./gpu-sampler.ts";
 import {
-  admissionLimit, costPerMillionTokens, latencySummary, percentile, queueWaitP50, saturatedUntil, statusCounts, windowThroughput,
+  admissionLimit, costPerMillionTokens, latencySummary, percentile, type Phases, queueWaitP50, saturatedUntil, statusCounts, tailPhases, windowThroughput,
 } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Scenario } from "./scenarios.ts";
@@ -29,6 +29,8 @@ export type RunResult = {
   /** Share of requests unanswered at the end: percentiles that reach them are lower bounds. */
   readonly latency_censored: number;
   readonly queue_wait_p50_ms: number | null;
+  /** Pipeline runs: where the typical request's time went, and the slowest 1%'s (null for the engine alone). */
+  readonly phases: { readonly median: Phases; readonly slowest_1pct: Phases; readonly slowest_count: number } | null;
   /** Mean sequences in the running batch while the GPU was busy, over what one copy admits for this trace. */
   readonly batch_fill: number;
   readonly mean_batch: number;
@@ -116,6 +118,7 @@ export function summarizeRun(input: RunInput): RunResult {
     mean_ms: latency.mean,
     latency_censored: latency.censored,
     queue_wait_p50_ms: Number.isNaN(waits) ? null : waits,
+    phases: tailPhases(outcomes) ?? null,
     batch_fill: window.meanBatch / limit,
     mean_batch: window.meanBatch,
     gpu_busy: window.busyFraction,
