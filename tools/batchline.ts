@@ -1,7 +1,7 @@
 // The batchline command line: submit jobs and batch files to a running stack and wait for their
 // results over the WebSocket. Talks to the stack only through its public endpoints.
 //
-//   npm run batchline -- submit --model llama-2-7b --prompt "Hello" --max-tokens 64 [--no-wait]
+//   npm run batchline -- submit --model llama-2-7b --prompt "Hello" --max-tokens 64 [--stream] [--no-wait]
 //   npm run batchline -- get <job_id>
 //   npm run batchline -- batch requests.jsonl [--no-wait]
 //
@@ -50,13 +50,14 @@ async function main(): Promise<void> {
       prompt: { type: "string" },
       "max-tokens": { type: "string", default: "64" },
       "no-wait": { type: "boolean", default: false },
+      stream: { type: "boolean", default: false },
     },
   });
   if (!apiKey) throw new Error("set BATCHLINE_API_KEY (npm start prints the development key)");
   const [command, argument] = positionals;
   if (command === "submit") {
     if (!values.prompt) throw new Error("submit needs --prompt");
-    const job = { model: values.model, prompt: values.prompt, max_tokens: Number(values["max-tokens"]) };
+    const job = { model: values.model, prompt: values.prompt, max_tokens: Number(values["max-tokens"]), ...(values.stream && { stream: true }) };
     const { job_id } = (await api("POST", "/v1/jobs", JSON.stringify(job))) as { job_id: string };
     console.log(JSON.stringify({ job_id }));
     if (!values["no-wait"]) await waitFor({ job_ids: [job_id] }, (e) => finalTypes.has(e.type));
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
       });
     }
   } else {
-    throw new Error("usage: batchline submit --prompt TEXT [--model M] [--max-tokens N] [--no-wait] | get JOB_ID | batch FILE.jsonl [--no-wait]");
+    throw new Error("usage: batchline submit --prompt TEXT [--model M] [--max-tokens N] [--stream] [--no-wait] | get JOB_ID | batch FILE.jsonl [--no-wait]");
   }
 }
 
