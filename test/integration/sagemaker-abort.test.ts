@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Component } from "#shared/core/routes";
 import type { EmulatorStats } from "#local/sagemaker/server";
 import { pollUntil } from "../helpers/local-aws.ts";
-import { caught, componentOf, emulatorForTests, invokeCommand, routesCatalog } from "../helpers/sagemaker.ts";
+import { caught, componentOf, emulatorForTests, invokeCommand, routesCatalog, streamCommand } from "../helpers/sagemaker.ts";
 
 const catalog = routesCatalog();
 const vllm = componentOf(catalog, "llama-3-8b-ic");
@@ -44,6 +44,31 @@ describe("SageMaker emulator: a call its caller aborts", () => {
     expect(running.kvCacheTokens.now).toBeGreaterThan(0);
     expect(freed).toMatchObject({ abandoned: 1, concurrentRequests: 0, kvCacheTokens: expect.objectContaining({ now: 0 }) });
     expect(freed.tokensGenerated).toBeLessThan(2000);
+  });
+
+  it("stops a vLLM response stream its caller abandons after its first tokens", async () => {
+    // Prepare
+    const controller = new AbortController();
+    const before = copyOf(env.emulator.stats(), vllm);
+    const out = await env.sagemaker.send(streamCommand(vllm, { prompt: "Stream a long story.", max_tokens: 2000, stream: true }), { abortSignal: controller.signal });
+
+    // Act
+    const reading = caught(
+      (async () => {
+        for await (const event of out.Body ?? []) if (event.PayloadPart) controller.abort();
+      })(),
+    );
+    // The SDK ends the stream's iterator with an error of its own when the signal aborts it.
+    const error = await reading;
+    const freed = await pollUntil(async () => {
+      const copy = copyOf(env.emulator.stats(), vllm);
+      return copy.abandoned === before.abandoned + 1 ? copy : undefined;
+    }, "the abandoned stream's sequence to leave the copy");
+
+    // Assess
+    expect(error).toBeInstanceOf(Error);
+    expect(freed).toMatchObject({ runningSequences: 0, concurrentRequests: 0 });
+    expect(freed.tokensGenerated - before.tokensGenerated).toBeLessThan(2000);
   });
 
   it("lets an LMI request run to its last token, as DJL Serving does once a request has started", async () => {
