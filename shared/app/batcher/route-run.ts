@@ -176,7 +176,7 @@ export class RouteRun implements RunHandle {
     }
   }
 
-  /** Runs a call, holding its load in the ledger until the copy answers. */
+  /** Runs a call, holding its load in the ledger until the copy answers or a cancel aborts the call. */
   #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }): void {
     this.#ledger.reserve(component.name, load);
     let reserved = true;
