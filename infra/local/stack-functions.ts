@@ -45,18 +45,17 @@ export function pollerInvoker(options: StackOptions, offlinePorts: OfflinePorts 
   return observed && withReservedConcurrency(observed, prefix, options.reservedConcurrency);
 }
 
-/** `invoke`, telling `onInvocation` of each invocation once it has answered or failed. */
+/** `invoke`, telling `onInvocation` of each invocation as it starts. */
 export function observedInvoker(invoke: Invoker, onInvocation: (invocation: PollerInvocation) => void): Invoker {
   return async (functionName, event) => {
-    const startedAt = Date.now();
-    const seen = (error: string | undefined) =>
-      onInvocation({ functionName, queueArn: event.Records[0]?.eventSourceARN, records: event.Records.length, startedAt, endedAt: Date.now(), error });
+    const ended = Promise.withResolvers<{ endedAt: number; error: string | undefined }>();
+    onInvocation({ functionName, queueArn: event.Records[0]?.eventSourceARN, records: event.Records.length, startedAt: Date.now(), ended: ended.promise });
     try {
       const result = await invoke(functionName, event);
-      seen(result.functionError);
+      ended.resolve({ endedAt: Date.now(), error: result.functionError });
       return result;
     } catch (error) {
-      seen("invoke");
+      ended.resolve({ endedAt: Date.now(), error: "invoke" });
       throw error;
     }
   };

@@ -49,8 +49,8 @@ export type StackOptions = {
   /** What the pollers invoke; default serverless-offline's Lambda API. */
   readonly invoke?: Invoker;
   /**
-   * Every invocation the pollers made, once it has answered (a bench lines its requests up with
-   * the batcher invocations that carried them). Its time waiting for reserved concurrency is not counted.
+   * Every invocation the pollers make, as it starts (a bench lines its requests up with the
+   * batcher invocations that carried them). Its time waiting for reserved concurrency is not counted.
    */
   readonly onInvocation?: (invocation: PollerInvocation) => void;
   /** How often expired items are deleted (DynamoDB TTL's stand-in); default a minute. */
@@ -94,16 +94,15 @@ export type StackOptions = {
   readonly reservedConcurrency?: Readonly<Record<string, number>>;
 };
 
-/** One invocation by an event source mapping: wall-clock times (epoch ms) and its delivery. */
+/** One invocation by an event source mapping: its delivery, and when it started and ended (wall clock, epoch ms). */
 export type PollerInvocation = {
   readonly functionName: string;
   /** The queue the delivery came from (its records' eventSourceARN). */
   readonly queueArn: string | undefined;
   readonly records: number;
   readonly startedAt: number;
-  readonly endedAt: number;
-  /** Lambda's FunctionError, or "invoke" when the invocation never happened. */
-  readonly error: string | undefined;
+  /** Settles when it has answered: error is Lambda's FunctionError, or "invoke" when the invocation never happened. */
+  readonly ended: Promise<{ readonly endedAt: number; readonly error: string | undefined }>;
 };
 
 export type QueueAttributeOverrides = Readonly<Record<string, Readonly<Record<string, string>>>>;

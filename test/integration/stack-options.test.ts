@@ -86,9 +86,10 @@ describe("withReservedConcurrency", () => {
 });
 
 describe("observedInvoker", () => {
-  it("tells of each invocation once it has answered, failed or never happened, with its delivery", async () => {
+  it("tells of each invocation as it starts, with its delivery, and when it answered, failed or never happened", async () => {
     const seen: PollerInvocation[] = [];
     const invoke = observedInvoker(async (functionName) => {
+      expect(seen.at(-1)?.functionName).toBe(functionName);
       if (functionName === "down") throw new Error("connection refused");
       return { functionError: functionName === "failing" ? "Unhandled" : undefined, payload: "null" };
     }, (i) => seen.push(i));
@@ -96,12 +97,13 @@ describe("observedInvoker", () => {
     await invoke("ok", event);
     await invoke("failing", event);
     await expect(invoke("down", { Records: [] })).rejects.toThrow("connection refused");
-    expect(seen.map(({ functionName, queueArn, records, error }) => ({ functionName, queueArn, records, error }))).toEqual([
+    const told = await Promise.all(seen.map(async ({ functionName, queueArn, records, startedAt, ended }) => ({ functionName, queueArn, records, startedAt, ...(await ended) })));
+    expect(told.map(({ functionName, queueArn, records, error }) => ({ functionName, queueArn, records, error }))).toEqual([
       { functionName: "ok", queueArn: "arn:aws:sqs:us-east-1:000000000000:q", records: 2, error: undefined },
       { functionName: "failing", queueArn: "arn:aws:sqs:us-east-1:000000000000:q", records: 2, error: "Unhandled" },
       { functionName: "down", queueArn: undefined, records: 0, error: "invoke" },
     ]);
-    for (const i of seen) expect(i.endedAt).toBeGreaterThanOrEqual(i.startedAt);
+    for (const i of told) expect(i.endedAt).toBeGreaterThanOrEqual(i.startedAt);
   });
 });
 

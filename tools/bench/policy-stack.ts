@@ -7,11 +7,14 @@ import type { RouteSettings } from "#shared/core/route-settings";
 import type { Component, Route } from "#shared/core/routes";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "#local/aws";
 import type { Logger } from "#local/log";
-import { type PollerInvocation, type Stack, startStack } from "#local/stack";
+import { type Stack, startStack } from "#local/stack";
 import { gpuSnapshot } from "./gpu.ts";
 import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
 import type { Policy } from "./policies.ts";
 import type { PromptBook } from "./prompts.ts";
+
+/** A batcher invocation, wall clock (epoch ms). */
+export type Invocation = { records: number; startedAt: number; endedAt?: number; error?: string | undefined };
 
 /** One embedded stack set up for one policy. */
 export type PolicyStack = {
@@ -24,8 +27,8 @@ export type PolicyStack = {
   /** The batcher settings the stack runs with, as GET /v1/routes/{model}/settings says. */
   readonly settings: RouteSettings;
   readonly settingsSource: string;
-  /** The invocations its route queue's poller made so far, each once it has answered. */
-  readonly invocations: readonly PollerInvocation[];
+  /** The invocations its route queue's pollers made so far; endedAt once each has answered. */
+  readonly invocations: readonly Invocation[];
   /** The event source mapping of the route's queue, as the pollers run it. */
   readonly mapping: { readonly batchSize: number; readonly maximumBatchingWindowSeconds: number; readonly maximumConcurrency: number | undefined };
   /**
@@ -97,7 +100,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
   const component = route?.components[0];
   if (!route || !component) throw new Error(`routes file ${routesFile} has no route ${options.model} with a component`);
   const queueName = `batchline-${options.stage}-${options.model}`;
-  const invocations: PollerInvocation[] = [];
+  const invocations: Invocation[] = [];
   const stack = await startStack({
     projectDir: options.projectDir,
     stage: options.stage,
@@ -109,8 +112,11 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     ...(policy.mapping && { mappingOverrides: { [queueName]: policy.mapping } }),
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
-    onInvocation: (invocation) => {
-      if (invocation.queueArn?.endsWith(`:${queueName}`)) invocations.push(invocation);
+    onInvocation: ({ queueArn, records, startedAt, ended }) => {
+      if (!queueArn?.endsWith(`:${queueName}`)) return;
+      const invocation: Invocation = { records, startedAt };
+      invocations.push(invocation);
+      void ended.then(({ endedAt, error }) => Object.assign(invocation, { endedAt, error }));
     },
   });
   try {
