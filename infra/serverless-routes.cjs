@@ -1,5 +1,6 @@
 // Turns infra/routes.yml into the parts of serverless.yml that repeat per model route: one SQS
-// queue and DLQ per route, and one event source mapping per queue. Resolved by osls through
+// queue and DLQ per lane of each route (shared/core/lanes.ts), and one event source mapping per
+// queue. Resolved by osls through
 // ${file(infra/serverless-routes.cjs):...}; CommonJS because osls require()s it.
 const { readFileSync } = require("node:fs");
 const { join } = require("node:path");
@@ -29,8 +30,19 @@ function logicalId(routeName) {
   return routeName.split(/[^a-zA-Z0-9]+/).map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join("");
 }
 
-const queueId = (route) => `${logicalId(route)}Queue`;
-const dlqId = (route) => `${logicalId(route)}DeadLetterQueue`;
+/**
+ * A route's lanes, as shared/core/lanes.ts names them. The batch lane keeps the logical ids and
+ * queue names from before lanes, so that a deployed stack keeps its queues and their messages;
+ * the interactive lane's are new.
+ */
+const LANES = [
+  { lane: "interactive", id: "Interactive", suffix: "-interactive" },
+  { lane: "batch", id: "", suffix: "" },
+];
+
+const queueId = (route, lane = LANES[1]) => `${logicalId(route)}${lane.id}Queue`;
+const dlqId = (route, lane = LANES[1]) => `${logicalId(route)}${lane.id}DeadLetterQueue`;
+const perLane = (fn) => Object.entries(readRoutes()).flatMap(([name, route]) => LANES.map((lane) => fn(name, route, lane)));
 
 module.exports.batcherTimeoutSeconds = BATCHER_TIMEOUT_SECONDS;
 
@@ -44,7 +56,7 @@ module.exports.batcherEnvironment = {
 };
 
 /**
- * One queue and DLQ per route, encrypted with SQS-managed keys (SSE-SQS: no KMS key, no KMS
+ * One queue and DLQ per lane of each route, encrypted with SQS-managed keys (SSE-SQS: no KMS key, no KMS
  * permission for the functions), and their URLs as stack outputs. The DLQ's consumer is the
  * dead-letter function, which runs with the provider's timeout.
  */
@@ -53,36 +65,37 @@ module.exports.queues = async ({ resolveVariable }) => {
   const deadLetterTimeoutSeconds = Number(await resolveVariable("self:provider.timeout"));
   const resources = {};
   const outputs = {};
-  for (const [name, route] of Object.entries(readRoutes())) {
-    resources[dlqId(name)] = {
+  perLane((name, route, lane) => {
+    resources[dlqId(name, lane)] = {
       Type: "AWS::SQS::Queue",
       Properties: {
-        QueueName: `${prefix}-${name}-dlq`,
+        QueueName: `${prefix}-${name}${lane.suffix}-dlq`,
         VisibilityTimeout: visibilityTimeout(deadLetterTimeoutSeconds),
         MessageRetentionPeriod: RETENTION_SECONDS,
         SqsManagedSseEnabled: true,
       },
     };
-    resources[queueId(name)] = {
+    resources[queueId(name, lane)] = {
       Type: "AWS::SQS::Queue",
       Properties: {
-        QueueName: `${prefix}-${name}`,
+        QueueName: `${prefix}-${name}${lane.suffix}`,
         VisibilityTimeout: visibilityTimeout(BATCHER_TIMEOUT_SECONDS),
         MessageRetentionPeriod: RETENTION_SECONDS,
         SqsManagedSseEnabled: true,
-        RedrivePolicy: { deadLetterTargetArn: { "Fn::GetAtt": [dlqId(name), "Arn"] }, maxReceiveCount: route.max_receive_count },
+        RedrivePolicy: { deadLetterTargetArn: { "Fn::GetAtt": [dlqId(name, lane), "Arn"] }, maxReceiveCount: route.max_receive_count },
       },
     };
-    outputs[`${queueId(name)}Url`] = { Description: `URL of the queue of model route ${name}`, Value: { Ref: queueId(name) } };
-    outputs[`${dlqId(name)}Url`] = { Description: `URL of the dead-letter queue of model route ${name}`, Value: { Ref: dlqId(name) } };
-  }
+    outputs[`${queueId(name, lane)}Url`] = { Description: `URL of the ${lane.lane} lane's queue of model route ${name}`, Value: { Ref: queueId(name, lane) } };
+    outputs[`${dlqId(name, lane)}Url`] = { Description: `URL of the ${lane.lane} lane's dead-letter queue of model route ${name}`, Value: { Ref: dlqId(name, lane) } };
+  });
   return { Resources: resources, Outputs: outputs };
 };
 
+/** One mapping per lane, with the route's settings: each lane's jobs reach a batcher on their own, without waiting for the other lane's deliveries. */
 module.exports.batcherEvents = () =>
-  Object.entries(readRoutes()).map(([name, route]) => ({
+  perLane((name, route, lane) => ({
     sqs: {
-      arn: { "Fn::GetAtt": [queueId(name), "Arn"] },
+      arn: { "Fn::GetAtt": [queueId(name, lane), "Arn"] },
       batchSize: route.window.batch_size,
       maximumBatchingWindow: route.window.batching_window_seconds,
       maximumConcurrency: route.window.maximum_concurrency,
@@ -91,14 +104,14 @@ module.exports.batcherEvents = () =>
   }));
 
 module.exports.deadLetterEvents = () =>
-  Object.keys(readRoutes()).map((name) => ({
+  perLane((name, _route, lane) => ({
     sqs: {
-      arn: { "Fn::GetAtt": [dlqId(name), "Arn"] },
+      arn: { "Fn::GetAtt": [dlqId(name, lane), "Arn"] },
       batchSize: 10,
       functionResponseType: "ReportBatchItemFailures",
     },
   }));
 
-module.exports.routeQueueArns = () => Object.keys(readRoutes()).map((name) => ({ "Fn::GetAtt": [queueId(name), "Arn"] }));
+module.exports.routeQueueArns = () => perLane((name, _route, lane) => ({ "Fn::GetAtt": [queueId(name, lane), "Arn"] }));
 
-module.exports.deadLetterQueueArns = () => Object.keys(readRoutes()).map((name) => ({ "Fn::GetAtt": [dlqId(name), "Arn"] }));
+module.exports.deadLetterQueueArns = () => perLane((name, _route, lane) => ({ "Fn::GetAtt": [dlqId(name, lane), "Arn"] }));

@@ -1,3 +1,4 @@
+import { laneQueueSuffix, type Lane } from "./core/lanes.ts";
 import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { LogLevel as LogLevels } from "@aws-lambda-powertools/logger";
@@ -55,8 +56,8 @@ export type Config = {
     readonly tenants: string;
     readonly usage: string;
   };
-  /** Queue name of a route (the SQS queue its jobs wait in). */
-  queueName(route: string): string;
+  /** Queue name of a route's lane (the SQS queue its jobs wait in); the batch lane's is the route's name alone. */
+  queueName(route: string, lane?: Lane): string;
   /** The deployed names of the SageMaker endpoints and inference components the batcher invokes. */
   readonly sagemaker: SageMakerNames;
   readonly logLevel: LogLevel;
@@ -227,9 +228,14 @@ export function loadConfig(env: Env = process.env): Config {
       tenants: table("tenants"),
       usage: table("usage"),
     }),
-    queueName: (route: string) => `${resourcePrefix}-${route}`,
+    queueName: (route: string, lane: Lane = "batch") => `${resourcePrefix}-${route}${laneQueueSuffix(lane)}`,
     sagemaker: Object.freeze(sageMakerNames(resourcePrefix)),
     logLevel: parseLogLevel(env),
     batcher: loadBatcherTiming(env),
   });
+}
+
+/** The lane of a route queue, from its name or ARN: the event source mapping says which queue a delivery came from. */
+export function laneOfQueue(queueNameOrArn: string): Lane {
+  return queueNameOrArn.endsWith(laneQueueSuffix("interactive")) ? "interactive" : "batch";
 }

@@ -8,6 +8,7 @@ import type { TenantQuota } from "./core/quotas.ts";
 import type { Page, PageRequest } from "./core/paging.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/gpu-batch-policy.ts";
+import type { Lane } from "./core/lanes.ts";
 
 /**
  * The narrow interfaces use cases depend on. Adapters in shared/aws implement them over the AWS
@@ -89,23 +90,28 @@ export type BatchStore = {
   listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>>;
 };
 
-/** A message the batcher took from a queue itself (topping up its delivery). */
-export type ReceivedMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+/** A message the batcher took from a queue itself (topping up its delivery), and the lane whose queue holds it. */
+export type ReceivedMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string; readonly lane: Lane };
 
+/**
+ * A route's queues, one per lane (shared/core/lanes.ts). `lane` left out is the batch lane, the
+ * route's queue from before lanes. A message is deleted, released or requeued in the lane it was
+ * received from: its receipt handle means nothing to the other queue.
+ */
 export type JobQueue = {
-  /** Sends the messages to the route's queue; resolves once SQS has stored every one. */
-  enqueue(route: string, messages: readonly JobMessage[]): Promise<void>;
-  /** Takes up to `max` (at most 10) messages, waiting up to `waitSeconds` for the first. */
-  receive(route: string, max: number, waitSeconds: number): Promise<readonly ReceivedMessage[]>;
+  /** Sends the messages to the route's lane; resolves once SQS has stored every one. */
+  enqueue(route: string, messages: readonly JobMessage[], lane?: Lane): Promise<void>;
+  /** Takes up to `max` (at most 10) messages of the lane, waiting up to `waitSeconds` for the first. */
+  receive(route: string, max: number, waitSeconds: number, lane?: Lane): Promise<readonly ReceivedMessage[]>;
   /** Deletes a message whose job is durable in its final state. */
-  delete(route: string, receiptHandle: string): Promise<void>;
+  delete(route: string, receiptHandle: string, lane?: Lane): Promise<void>;
   /** Makes a message visible again after `delaySeconds` (a retry with backoff). */
-  release(route: string, receiptHandle: string, delaySeconds: number): Promise<void>;
+  release(route: string, receiptHandle: string, delaySeconds: number, lane?: Lane): Promise<void>;
   /**
-   * Puts a message back as a new one after `delaySeconds` and deletes the original: for work the
-   * batcher could not start, which must not count as a failed delivery toward the DLQ.
+   * Puts a message back as a new one in its lane after `delaySeconds` and deletes the original: for
+   * work the batcher could not start, which must not count as a failed delivery toward the DLQ.
    */
-  requeue(route: string, message: { readonly body: string; readonly receiptHandle: string }, delaySeconds: number): Promise<void>;
+  requeue(route: string, message: { readonly body: string; readonly receiptHandle: string; readonly lane?: Lane | undefined }, delaySeconds: number): Promise<void>;
 };
 
 /**
@@ -113,12 +119,19 @@ export type JobQueue = {
  * copies' room instead of each assuming it all. A batcher that dies leaves an entry that expires.
  */
 /** What a batcher holds on a component, and since when (it got it) its oldest job has waited for room there. */
-export type LedgerEntry = { readonly load: Load; readonly oldestWaitingMs?: number | undefined };
+export type LedgerEntry = {
+  readonly load: Load;
+  readonly oldestWaitingMs?: number | undefined;
+  /** One of the jobs it holds waiting for room came from the interactive lane: batch-lane holders yield to it at once. */
+  readonly interactiveWaiting?: boolean | undefined;
+};
 
 /** What a batcher reads of a component's ledger: the others' load and waits, and the jobs cancelled there. */
 export type LedgerView = {
   readonly load: Load;
   readonly oldestWaitingMs: number | undefined;
+  /** Whether another holder has an interactive-lane job waiting for room there. */
+  readonly interactiveWaiting: boolean;
   /** Jobs running on the component that were cancelled: their calls are to be aborted. Not load. */
   readonly cancelled: readonly string[];
 };

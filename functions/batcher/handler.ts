@@ -1,7 +1,7 @@
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { processDelivery } from "#shared/app/process-delivery";
-import { topUpUntil } from "#shared/config";
+import { laneOfQueue, topUpUntil } from "#shared/config";
 import { lambdaFunction } from "#shared/lambda";
 import { metrics } from "#shared/observability";
 import { runtimeDeps } from "#shared/runtime";
@@ -12,11 +12,12 @@ export const handler = lambdaFunction<SQSEvent, SQSBatchResponse>(
   async (event, context) => {
     const report = await processDelivery(
       deps,
-      event.Records.map((r) => ({ messageId: r.messageId, receiptHandle: r.receiptHandle, body: r.body })),
+      event.Records.map((r) => ({ messageId: r.messageId, receiptHandle: r.receiptHandle, body: r.body, lane: laneOfQueue(r.eventSourceARN) })),
       { topUpUntil: topUpUntil(deps.config.batcher, new Date(), context.getRemainingTimeInMillis()) },
     );
     metrics.addMetric("DeliveredMessages", MetricUnit.Count, event.Records.length);
     metrics.addMetric("MessagesPulled", MetricUnit.Count, report.pulled);
+    metrics.addMetric("MessagesPulledInteractive", MetricUnit.Count, report.pulledByLane.interactive);
     for (const size of report.gpuBatchSizes) metrics.addMetric("GpuBatchSize", MetricUnit.Count, size);
     metrics.addMetric("MessagesRetried", MetricUnit.Count, report.retry.length);
     return { batchItemFailures: report.retry.map((itemIdentifier) => ({ itemIdentifier })) };

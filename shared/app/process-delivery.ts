@@ -29,7 +29,7 @@ export async function processDelivery(deps: BatcherDeps, delivered: readonly Del
       continue;
     }
     const list = byRoute.get(message.model) ?? [];
-    list.push({ source: { kind: "delivered", ...m }, message, receivedMs: deps.clock.now().getTime() });
+    list.push({ source: { kind: "delivered", ...m, lane: m.lane ?? "batch" }, message, receivedMs: deps.clock.now().getTime() });
     byRoute.set(message.model, list);
   }
   const reports = await Promise.all(
@@ -46,6 +46,10 @@ export async function processDelivery(deps: BatcherDeps, delivered: readonly Del
     retry: [...retry, ...reports.flatMap((r) => r.retry)],
     gpuBatchSizes: reports.flatMap((r) => r.gpuBatchSizes),
     pulled: reports.reduce((sum, r) => sum + r.pulled, 0),
+    pulledByLane: {
+      interactive: reports.reduce((sum, r) => sum + r.pulledByLane.interactive, 0),
+      batch: reports.reduce((sum, r) => sum + r.pulledByLane.batch, 0),
+    },
   };
 }
 
@@ -65,5 +69,5 @@ async function failUnroutable(deps: BatcherDeps, model: string, pending: readonl
     }),
   );
   await Promise.all([...touched].map((id) => reportBatchProgress(deps, id)));
-  return { retry: [], gpuBatchSizes: [], pulled: 0 };
+  return { retry: [], gpuBatchSizes: [], pulled: 0, pulledByLane: { interactive: 0, batch: 0 } };
 }

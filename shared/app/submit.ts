@@ -3,6 +3,7 @@ import { countStatuses, type BatchRecord, type RequestCounts } from "../core/bat
 import { ConflictError, RetryableError } from "../core/errors.ts";
 import { expiryOf, newJobRecord, toJobMessage } from "../core/job-records.ts";
 import type { JobRecord } from "../core/jobs.ts";
+import { laneOf, type Lane } from "../core/lanes.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { checkJob } from "../core/submission.ts";
 import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore } from "../ports.ts";
@@ -55,7 +56,7 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
     if (winner) return { job: winner, created: false };
     throw error;
   }
-  await enqueueOrFail(deps, [job]);
+  await enqueueOrFail(deps, [{ job, lane: laneOf(checked.request.priority, false, checked.route.lanes.interactive_min_priority) }]);
   return { job, created: true };
 }
 
@@ -92,15 +93,27 @@ export async function submitBatch(deps: SubmitDeps, tenant: string, text: string
     await deps.usage.giveBackJobs(tenant, jobs.length - ended);
     throw error;
   }
-  await enqueueOrFail(deps, jobs);
+  await enqueueOrFail(
+    deps,
+    jobs.map((job, i) => {
+      const checked = lines[i]?.job;
+      return { job, lane: checked ? laneOf(checked.request.priority, true, checked.route.lanes.interactive_min_priority) : "batch" };
+    }),
+  );
   return { batch, request_counts: countStatuses(jobs.length, jobs.map((j) => j.status)) };
 }
 
-/** Enqueues jobs by route; if SQS refuses, the jobs are failed rather than left QUEUED forever. */
-async function enqueueOrFail(deps: SubmitDeps, jobs: readonly JobRecord[]): Promise<void> {
-  const byRoute = Map.groupBy(jobs, (j) => j.model);
+/** Enqueues jobs by route and lane; if SQS refuses, the jobs are failed rather than left QUEUED forever. */
+async function enqueueOrFail(deps: SubmitDeps, entries: readonly { readonly job: JobRecord; readonly lane: Lane }[]): Promise<void> {
+  const jobs = entries.map((e) => e.job);
+  const byQueue = Map.groupBy(entries, (e) => `${e.lane}|${e.job.model}`);
   try {
-    await Promise.all([...byRoute].map(([route, routeJobs]) => deps.queue.enqueue(route, routeJobs.map(toJobMessage))));
+    await Promise.all(
+      [...byQueue.values()].map((group) => {
+        const [first] = group;
+        return first ? deps.queue.enqueue(first.job.model, group.map((e) => toJobMessage(e.job)), first.lane) : undefined;
+      }),
+    );
   } catch (error) {
     await failAll(deps, jobs, "enqueue_failed", "the job could not be queued; submit it again");
     throw error instanceof RetryableError ? error : new RetryableError("unavailable", "the queue is unavailable; try again", error);

@@ -9,6 +9,7 @@ const entryItem = z.object({
   sequences: z.number(),
   tokens: z.number(),
   oldest_waiting_ms: z.number().optional(),
+  interactive_waiting: z.boolean().optional(),
   expires_at: z.number(),
 });
 
@@ -33,12 +34,13 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
     return {
       load: live.reduce<Load>((sum, e) => addLoad(sum, { sequences: e.sequences, tokens: e.tokens }), noLoad),
       oldestWaitingMs: waiting.length === 0 ? undefined : Math.min(...waiting),
+      interactiveWaiting: live.some((e) => e.interactive_waiting === true),
       cancelled: marks.filter((m) => !hasExpired(m.expires_at, now)).map((m) => m.job_id),
     };
   }
 
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void> {
-    const { load, oldestWaitingMs } = entry;
+    const { load, oldestWaitingMs, interactiveWaiting } = entry;
     if (load.sequences === 0 && oldestWaitingMs === undefined) {
       await sdk(`release capacity of ${component}`, () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { component, holder } })));
       return;
@@ -46,6 +48,7 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
     const item = {
       component, holder, sequences: load.sequences, tokens: load.tokens, expires_at: ttlSeconds(expiresAt),
       ...(oldestWaitingMs !== undefined && { oldest_waiting_ms: oldestWaitingMs }),
+      ...(interactiveWaiting === true && oldestWaitingMs !== undefined && { interactive_waiting: true }),
     };
     await sdk(`hold capacity of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
   }

@@ -9,6 +9,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { RetryableError } from "../core/errors.ts";
 import type { JobMessage } from "../core/jobs.ts";
+import type { Lane } from "../core/lanes.ts";
 import type { JobQueue, ReceivedMessage } from "../ports.ts";
 import { translateSdkError } from "./errors.ts";
 
@@ -20,16 +21,17 @@ const PARALLEL_SENDS = 8;
 
 export class SqsJobQueue implements JobQueue {
   readonly #client: SQSClient;
-  readonly #queueName: (route: string) => string;
+  readonly #queueName: (route: string, lane: Lane) => string;
+  /** By queue name: one GetQueueUrl per lane of a route, for the life of the function. */
   readonly #urls = new Map<string, Promise<string>>();
 
-  constructor(options: { client: SQSClient; queueName: (route: string) => string }) {
+  constructor(options: { client: SQSClient; queueName: (route: string, lane: Lane) => string }) {
     this.#client = options.client;
     this.#queueName = options.queueName;
   }
 
-  async enqueue(route: string, messages: readonly JobMessage[]): Promise<void> {
-    const url = await this.#queueUrl(route);
+  async enqueue(route: string, messages: readonly JobMessage[], lane: Lane = "batch"): Promise<void> {
+    const url = await this.#queueUrl(route, lane);
     const chunks = chunkMessages(messages.map((m) => ({ id: m.job_id, body: messageBody(m) })));
     let next = 0;
     const worker = async () => {
@@ -41,34 +43,35 @@ export class SqsJobQueue implements JobQueue {
     await Promise.all(Array.from({ length: Math.min(PARALLEL_SENDS, chunks.length) }, worker));
   }
 
-  async receive(route: string, max: number, waitSeconds: number): Promise<readonly ReceivedMessage[]> {
-    const url = await this.#queueUrl(route);
+  async receive(route: string, max: number, waitSeconds: number, lane: Lane = "batch"): Promise<readonly ReceivedMessage[]> {
+    const url = await this.#queueUrl(route, lane);
     const out = await this.#call("receive from queue", () =>
       this.#client.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: Math.min(10, Math.max(1, max)), WaitTimeSeconds: waitSeconds })),
     );
     return (out.Messages ?? []).flatMap((m) =>
-      m.MessageId && m.ReceiptHandle && m.Body !== undefined ? [{ messageId: m.MessageId, receiptHandle: m.ReceiptHandle, body: m.Body }] : [],
+      m.MessageId && m.ReceiptHandle && m.Body !== undefined ? [{ messageId: m.MessageId, receiptHandle: m.ReceiptHandle, body: m.Body, lane }] : [],
     );
   }
 
-  async delete(route: string, receiptHandle: string): Promise<void> {
-    const url = await this.#queueUrl(route);
+  async delete(route: string, receiptHandle: string, lane: Lane = "batch"): Promise<void> {
+    const url = await this.#queueUrl(route, lane);
     await this.#call("delete from queue", () => this.#client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receiptHandle })));
   }
 
-  async release(route: string, receiptHandle: string, delaySeconds: number): Promise<void> {
-    const url = await this.#queueUrl(route);
+  async release(route: string, receiptHandle: string, delaySeconds: number, lane: Lane = "batch"): Promise<void> {
+    const url = await this.#queueUrl(route, lane);
     await this.#call("release to queue", () =>
       this.#client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.round(delaySeconds) })),
     );
   }
 
-  async requeue(route: string, message: { readonly body: string; readonly receiptHandle: string }, delaySeconds: number): Promise<void> {
-    const url = await this.#queueUrl(route);
+  async requeue(route: string, message: { readonly body: string; readonly receiptHandle: string; readonly lane?: Lane | undefined }, delaySeconds: number): Promise<void> {
+    const lane = message.lane ?? "batch";
+    const url = await this.#queueUrl(route, lane);
     await this.#call("requeue", () =>
       this.#client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: message.body, DelaySeconds: Math.min(900, Math.round(delaySeconds)) })),
     );
-    await this.delete(route, message.receiptHandle);
+    await this.delete(route, message.receiptHandle, lane);
   }
 
   async #call<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -93,20 +96,21 @@ export class SqsJobQueue implements JobQueue {
     if (pending.length > 0) throw new RetryableError("unavailable", `SQS refused ${pending.length} messages`);
   }
 
-  #queueUrl(route: string): Promise<string> {
-    let url = this.#urls.get(route);
+  #queueUrl(route: string, lane: Lane): Promise<string> {
+    const name = this.#queueName(route, lane);
+    let url = this.#urls.get(name);
     if (!url) {
       url = this.#client
-        .send(new GetQueueUrlCommand({ QueueName: this.#queueName(route) }))
+        .send(new GetQueueUrlCommand({ QueueName: name }))
         .then((out) => {
-          if (!out.QueueUrl) throw new Error(`no URL for queue ${this.#queueName(route)}`);
+          if (!out.QueueUrl) throw new Error(`no URL for queue ${name}`);
           return out.QueueUrl;
         })
         .catch((error: unknown) => {
-          this.#urls.delete(route);
-          throw translateQueueError(error, `queue ${this.#queueName(route)} of route ${route}`);
+          this.#urls.delete(name);
+          throw translateQueueError(error, `queue ${name} of route ${route}`);
         });
-      this.#urls.set(route, url);
+      this.#urls.set(name, url);
     }
     return url;
   }

@@ -1,5 +1,6 @@
 import { getProfile } from "./profiles.ts";
 import { packGpuBatches, type PackItem } from "./packing.ts";
+import { LANES, type Lane } from "./lanes.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component } from "./routes.ts";
 import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "./gpu-batch-policy.ts";
@@ -23,8 +24,18 @@ export const TOP_UP_LONG_POLL_SECONDS = 1;
 /** SQS hands out at most this many messages per receive. */
 const MAX_RECEIVE = 10;
 
-/** A job the batcher holds, not started yet; `receivedMs`: when the batcher got its message. */
-export type WaitingJob = { readonly item: PackItem; readonly samplingKey: string; readonly receivedMs: number };
+/** A job the batcher holds, not started yet; `receivedMs`: when the batcher got its message; `lane`: the queue it came from. */
+export type WaitingJob = { readonly item: PackItem; readonly samplingKey: string; readonly receivedMs: number; readonly lane: Lane };
+
+/** What the batcher knows of one lane's queue from its own receives. */
+export type LaneQueueState = {
+  /** An empty receive that did not wait: the lane is not asked again before this. */
+  readonly emptyUntilMs: number;
+  /** The last receive took all it asked for: more may wait in the lane. */
+  readonly mayHaveMore: boolean;
+  /** A receive came back empty since the batcher last waited: not asked again until it has. */
+  readonly answeredEmpty: boolean;
+};
 
 /** A component as the batcher sees it: the copies it runs now and what every batcher holds on it. */
 export type ComponentState = {
@@ -45,16 +56,13 @@ export type BatcherSnapshot = {
   readonly callsInFlight: number;
   /** When another batcher got the oldest job it holds waiting for room on these components. */
   readonly othersOldestWaitingMs: number | undefined;
+  /** Whether another batcher holds an interactive-lane job waiting for room on these components. */
+  readonly othersInteractiveWaiting: boolean;
   /** Pull nothing more from the queue after this; what has not started by then goes back. */
   readonly topUpUntilMs: number;
-  readonly queue: {
-    /** An empty receive that did not wait: the queue is not asked again before this. */
-    readonly emptyUntilMs: number;
-    /** The last receive took all it asked for: more may wait in the queue. */
-    readonly mayHaveMore: boolean;
-    /** A receive came back empty since the batcher last waited: not asked again until it has. */
-    readonly answeredEmpty: boolean;
-  };
+  readonly queues: Readonly<Record<Lane, LaneQueueState>>;
+  /** Messages this batcher has taken from each lane with its own receives: what the batch lane's floor is counted on. */
+  readonly receivedByLane: Readonly<Record<Lane, number>>;
   /** When the hold on a static batch ends; undefined while none is held. */
   readonly holdUntilMs: number | undefined;
   /** Jobs per ms the batcher has taken in: the arrival rate a hold can count on. */
@@ -69,8 +77,8 @@ export type BatcherStep =
   | { readonly kind: "start"; readonly calls: readonly PlannedCall[] }
   /** Hold the static batch that would go now until `untilMs`, for a fuller one. */
   | { readonly kind: "hold"; readonly untilMs: number }
-  /** Ask the queue for up to `max` messages, waiting up to `waitSeconds` for the first. */
-  | { readonly kind: "top-up"; readonly max: number; readonly waitSeconds: number }
+  /** Ask the lane's queue for up to `max` messages, waiting up to `waitSeconds` for the first. */
+  | { readonly kind: "top-up"; readonly lane: Lane; readonly max: number; readonly waitSeconds: number }
   /** Every component is warming: the waiting jobs wait in the queue for `delaySeconds`, saying why. */
   | { readonly kind: "requeue"; readonly reason: "warming"; readonly delaySeconds: number }
   /** No room came before the top-up deadline and its grace: the waiting jobs go back as new messages. */
@@ -106,8 +114,16 @@ export function oldestWaitingMs(waiting: readonly WaitingJob[]): number | undefi
   return waiting.length === 0 ? undefined : Math.min(...waiting.map((w) => w.receivedMs));
 }
 
-/** Whether another batcher's job has waited long enough for room that it must start first. */
-export function isYielding(s: Pick<BatcherSnapshot, "othersOldestWaitingMs" | "waiting" | "nowMs">): boolean {
+/**
+ * Whether another batcher's job must start first. An interactive job waiting elsewhere goes first
+ * at once over a batcher that holds only batch work (the point of the lanes: a fresh invocation
+ * delivered one interactive job gets the next room that frees, not the batch holder that learns of
+ * it first), and a batcher with an interactive job never yields to batch work. Within a lane, the
+ * job that has waited over YIELD_AFTER_MS longer goes first.
+ */
+export function isYielding(s: Pick<BatcherSnapshot, "othersOldestWaitingMs" | "othersInteractiveWaiting" | "waiting" | "nowMs">): boolean {
+  const mineInteractive = s.waiting.some((w) => w.lane === "interactive");
+  if (s.othersInteractiveWaiting !== mineInteractive) return s.othersInteractiveWaiting;
   const theirs = s.othersOldestWaitingMs;
   return theirs !== undefined && theirs < (oldestWaitingMs(s.waiting) ?? s.nowMs) - YIELD_AFTER_MS;
 }
@@ -123,16 +139,46 @@ function freeSequences(s: BatcherSnapshot): number {
 }
 
 function mayTopUp(s: BatcherSnapshot, yielding: boolean): boolean {
-  if (!s.settings.top_up || yielding || s.nowMs >= s.topUpUntilMs || s.nowMs < s.queue.emptyUntilMs || s.queue.answeredEmpty) return false;
+  if (!s.settings.top_up || yielding || s.nowMs >= s.topUpUntilMs || nextLane(s) === undefined) return false;
   // What it pulled would only wait in the queue again.
   if (s.components.every((c) => c.warmingUntilMs > s.nowMs)) return false;
   return freeSequences(s) > s.waiting.length;
 }
 
+/** Whether the batcher may ask the lane now: it did not just come back empty. */
+function laneOpen(s: BatcherSnapshot, lane: Lane): boolean {
+  const q = s.queues[lane];
+  return s.nowMs >= q.emptyUntilMs && !q.answeredEmpty;
+}
+
+/**
+ * Whether the batch lane is below its floor: less than `batch_lane_floor_percent` of the messages
+ * this batcher received came from it. Counted in messages, so a lane that answers ten at a time
+ * and one that answers one are weighed by what they bring.
+ */
+export function batchLaneOwed(s: Pick<BatcherSnapshot, "receivedByLane" | "settings">): boolean {
+  const { interactive, batch } = s.receivedByLane;
+  return batch * 100 < s.settings.batch_lane_floor_percent * (interactive + batch);
+}
+
+/**
+ * The lane the next receive asks: the interactive lane first, the batch lane when the interactive
+ * one just came back empty or while the batch lane is below its floor. Undefined: both came back empty.
+ */
+export function nextLane(s: BatcherSnapshot): Lane | undefined {
+  const interactive = laneOpen(s, "interactive");
+  const batch = laneOpen(s, "batch");
+  if (interactive && batch) return batchLaneOwed(s) ? "batch" : "interactive";
+  return interactive ? "interactive" : batch ? "batch" : undefined;
+}
+
 function topUp(s: BatcherSnapshot): BatcherStep {
-  // A long poll only with nothing waiting: it would keep waiting jobs from room that frees meanwhile.
-  const mayWait = s.waiting.length === 0 && s.topUpUntilMs - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
-  return { kind: "top-up", max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds: mayWait ? TOP_UP_LONG_POLL_SECONDS : 0 };
+  const lane = nextLane(s) ?? "interactive";
+  const other: Lane = lane === "interactive" ? "batch" : "interactive";
+  // A long poll only with nothing waiting, and only on the last lane that may have work: it would
+  // keep waiting jobs, or the other lane's messages, from room that frees meanwhile.
+  const mayWait = s.waiting.length === 0 && !laneOpen(s, other) && s.topUpUntilMs - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
+  return { kind: "top-up", lane, max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds: mayWait ? TOP_UP_LONG_POLL_SECONDS : 0 };
 }
 
 /** The component with the least load per copy that can take `demandOn(component)`, if any. */
@@ -184,7 +230,7 @@ function planStaticBatch(s: BatcherSnapshot): BatcherStep | undefined {
   const start: BatcherStep = { kind: "start", calls: [{ component: component.name, jobIds: batch.map((i) => i.id), load: wholeCopy(component) }] };
   if (full) return start;
   // A copy that just freed sizes its next batch on what waits in the queue too.
-  if (s.queue.mayHaveMore && mayTopUp(s, false)) return topUp(s);
+  if (LANES.some((lane) => s.queues[lane].mayHaveMore) && mayTopUp(s, false)) return topUp(s);
   if (s.holdUntilMs !== undefined) return s.nowMs < s.holdUntilMs ? undefined : start;
   const decision = decideStaticBatch({ batch, full, nowMs: s.nowMs, arrivalsPerMs: s.arrivalsPerMs, profile, settings: s.settings });
   return decision.kind === "wait" ? { kind: "hold", untilMs: s.nowMs + decision.forMs } : start;

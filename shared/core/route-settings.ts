@@ -17,6 +17,8 @@ import { toValidationError } from "./submission.ts";
  * - latency_objective_ms: end-to-end latency a job should not exceed by being held.
  * - warming_recheck_seconds: how long a job waits in SQS while its component starts a copy
  *   (scale from zero takes minutes) before a batcher looks again.
+ * - batch_lane_floor_percent: while the batch lane has messages, at least this share of what a
+ *   batcher takes from the queues comes from it, however busy the interactive lane is.
  */
 export const routeSettingsSchema = z.strictObject({
   dispatch: z.enum(["adaptive", "immediate"], { error: 'must be "adaptive" or "immediate"' }),
@@ -26,9 +28,17 @@ export const routeSettingsSchema = z.strictObject({
   latency_objective_ms: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1").max(3_600_000, "must be at most 3600000"),
   // SQS delays are whole seconds, at most 15 minutes.
   warming_recheck_seconds: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(900, "must be at most 900"),
+  // 0 would let a busy interactive lane starve the batch lane; past 50 the batch lane would come first.
+  batch_lane_floor_percent: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(50, "must be at most 50"),
 });
 
 export type RouteSettings = z.infer<typeof routeSettingsSchema>;
+
+/**
+ * Interactive traffic is a small share of a copy's work; 10% of the receives keeps a batch file
+ * moving at a tenth of the copies' pace even while interactive jobs would fill them alone.
+ */
+export const DEFAULT_BATCH_LANE_FLOOR_PERCENT = 10;
 
 /** What a route runs with until ops say otherwise. */
 export function defaultRouteSettings(route: Route): RouteSettings {
@@ -39,6 +49,7 @@ export function defaultRouteSettings(route: Route): RouteSettings {
     max_wait_ms: route.window.max_wait_ms,
     latency_objective_ms: 30_000,
     warming_recheck_seconds: 30,
+    batch_lane_floor_percent: DEFAULT_BATCH_LANE_FLOOR_PERCENT,
   };
 }
 

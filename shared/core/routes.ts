@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_INTERACTIVE_MIN_PRIORITY, laneQueueSuffix } from "./lanes.ts";
 import { describeRefusal, eventSourceMappingRefusal } from "./event-source-mapping-rules.ts";
 import { planPlacement } from "./placement.ts";
 import { gpuNames, kvCapacityTokens, profileHardware, profileNames } from "./profiles.ts";
@@ -157,6 +158,10 @@ const routeSchema = z.strictObject({
   window: windowSchema,
   max_receive_count: positiveInt.max(1000),
   retention_days: positiveInt,
+  /** Which jobs go to the interactive lane's queue (shared/core/lanes.ts). */
+  lanes: z
+    .strictObject({ interactive_min_priority: z.number().int().min(0).max(9).default(DEFAULT_INTERACTIVE_MIN_PRIORITY) })
+    .default({ interactive_min_priority: DEFAULT_INTERACTIVE_MIN_PRIORITY }),
 });
 
 export const routesFileSchema = z
@@ -209,6 +214,9 @@ export const routesFileSchema = z
     }
     deploymentChecks(file, ctx);
     for (const [id, route] of Object.entries(file.routes)) {
+      // A route's interactive lane is its queue name plus this suffix: another route must not own that name.
+      const taken = `${id}${laneQueueSuffix("interactive")}`;
+      if (file.routes[taken]) ctx.addIssue({ code: "custom", path: ["routes", taken], message: `route name ${taken} is the interactive lane's queue of route ${id}` });
       route.components.forEach((component, i) => {
         if (!file.components[component]) {
           ctx.addIssue({ code: "custom", path: ["routes", id, "components", i], message: `unknown component "${component}"` });

@@ -11,7 +11,7 @@ const holding = (sequences: number, tokens: number, oldestWaitingMs?: number): L
 export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>): void {
   it("sees nothing held on a component nobody published on", async () => {
     const ledger = await makeLedger();
-    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: [] });
+    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
   });
 
   it("sums what the other holders of the component hold, leaving out the asking holder and other components", async () => {
@@ -27,7 +27,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const others = await ledger.others(component, "me", at(0));
 
     // Assess
-    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, cancelled: [] });
+    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
     expect((await ledger.others(component, "b", at(0))).load).toEqual({ sequences: 54, tokens: 5_400 });
   });
 
@@ -44,9 +44,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const after = await ledger.others(component, "me", at(20_000));
 
     // Assess
-    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, cancelled: [] });
-    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, cancelled: [] });
-    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: [] });
+    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, interactiveWaiting: false, cancelled: [] });
+    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
+    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
   });
 
   it("keeps expiries in whole seconds, rounded up: an entry lives to the end of the second it expires in", async () => {
@@ -80,6 +80,26 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     expect(others.oldestWaitingMs).toBe(noon - 8_000);
   });
 
+  it("says whether another live holder has an interactive job waiting, not counting the asking holder's own", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "me", { ...holding(1, 100, noon - 1_000), interactiveWaiting: true }, inAMinute);
+    await ledger.publish(component, "batch-holder", holding(5, 500, noon - 9_000), inAMinute);
+    const before = await ledger.others(component, "me", at(0));
+    await ledger.publish(component, "fresh", { ...holding(0, 0, noon - 100), interactiveWaiting: true }, inAMinute);
+    await ledger.publish(component, "expired", { ...holding(0, 0, noon - 100), interactiveWaiting: true }, at(-1_000));
+
+    // Act
+    const after = await ledger.others(component, "me", at(0));
+    const seenByFresh = await ledger.others(component, "fresh", at(0));
+
+    // Assess
+    expect(before.interactiveWaiting).toBe(false);
+    expect(after).toMatchObject({ interactiveWaiting: true, oldestWaitingMs: noon - 9_000 });
+    expect(seenByFresh.interactiveWaiting).toBe(true);
+  });
+
   it("removes the entry of a holder that publishes nothing held and nothing waiting, before it would expire", async () => {
     // Prepare
     const ledger = await makeLedger();
@@ -90,7 +110,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: [] });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
   });
 
   it("keeps the entry of a holder with nothing held but a job waiting for room", async () => {
@@ -102,7 +122,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0, noon - 2_000), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, cancelled: [] });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, interactiveWaiting: false, cancelled: [] });
   });
 
   it("replaces a holder's entry when it publishes again, instead of adding to it", async () => {
@@ -115,7 +135,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(2, 250), at(30_000));
 
     // Assess
-    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, cancelled: [] });
+    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
   });
 
   it("gives every reader of the component the jobs marked cancelled there, as no load and no wait", async () => {
@@ -132,9 +152,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const seenByHolder = await ledger.others(component, "b", at(0));
 
     // Assess
-    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
     expect(seenByOther.cancelled).toHaveLength(2);
-    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
   });
 
   it("keeps a job marked once however often it is marked, and a holder's publishing leaves the marks alone", async () => {

@@ -1,3 +1,4 @@
+import { LANES, laneQueueSuffix, type Lane } from "#shared/core/lanes";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
@@ -57,13 +58,15 @@ export function fauxqsQueues(): (setup: QueueSetup) => Promise<QueueUnderTest> {
     sqs?.destroy();
     await server?.close();
   });
-  const queueName = (route: string) => `contract-${route}`;
+  const queueName = (route: string, lane: Lane = "batch") => `contract-${route}${laneQueueSuffix(lane)}`;
   return async ({ visibilityTimeoutSeconds }) => {
     const client = sqs;
     if (!client) throw new Error("fauxqs has not started: call the queue factory inside a test");
     const routes = [`route-a-${uniqueSuffix()}`, `route-b-${uniqueSuffix()}`] as const;
     for (const route of routes) {
-      await client.send(new CreateQueueCommand({ QueueName: queueName(route), Attributes: { VisibilityTimeout: String(visibilityTimeoutSeconds) } }));
+      for (const lane of LANES) {
+        await client.send(new CreateQueueCommand({ QueueName: queueName(route, lane), Attributes: { VisibilityTimeout: String(visibilityTimeoutSeconds) } }));
+      }
     }
     return { queue: new SqsJobQueue({ client, queueName }), routes };
   };

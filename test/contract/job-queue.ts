@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
 import type { JobMessage } from "#shared/core/jobs";
+import type { Lane } from "#shared/core/lanes";
 import type { JobQueue, ReceivedMessage } from "#shared/ports";
 import { pollUntil, uniqueSuffix } from "../helpers/local-aws.ts";
 import type { QueueSetup, QueueUnderTest } from "./fixtures.ts";
@@ -29,12 +30,12 @@ const brief: QueueSetup = { visibilityTimeoutSeconds: 1 };
 const OUTLASTS_VISIBILITY_SECONDS = 3;
 
 /** Receives until `count` messages came, each receive taking what is there (SQS may hand out fewer than are visible). */
-async function receiveCount(queue: JobQueue, route: string, count: number): Promise<ReceivedMessage[]> {
+async function receiveCount(queue: JobQueue, route: string, count: number, lane?: Lane): Promise<ReceivedMessage[]> {
   const received: ReceivedMessage[] = [];
   return pollUntil(async () => {
-    received.push(...(await queue.receive(route, 10, 1)));
+    received.push(...(await queue.receive(route, 10, 1, lane)));
     return received.length >= count ? received : undefined;
-  }, `${count} messages on route ${route}`);
+  }, `${count} messages on route ${route}${lane ? ` (${lane} lane)` : ""}`);
 }
 
 /**
@@ -86,6 +87,45 @@ export function jobQueueContract(makeQueue: (setup: QueueSetup) => Promise<Queue
     // Assess
     expect((await receiveCount(queue, a, 1)).map(sentMessage)).toEqual([forA]);
     expect((await receiveCount(queue, b, 1)).map(sentMessage)).toEqual([forB]);
+  });
+
+  it("keeps each lane's messages on its lane's queue, and says which lane a received message came from; no lane is the batch lane", async () => {
+    // Prepare
+    const { queue, routes: [route] } = await makeQueue(held);
+    const [interactive, batch] = [message("interactive"), message("batch")];
+
+    // Act
+    await Promise.all([queue.enqueue(route, [interactive], "interactive"), queue.enqueue(route, [batch], "batch")]);
+    const fromInteractive = await receiveCount(queue, route, 1, "interactive");
+    const fromBatch = await receiveCount(queue, route, 1);
+
+    // Assess
+    expect(fromInteractive.map(sentMessage)).toEqual([interactive]);
+    expect(fromInteractive.map((m) => m.lane)).toEqual(["interactive"]);
+    expect(fromBatch.map(sentMessage)).toEqual([batch]);
+    expect(fromBatch.map((m) => m.lane)).toEqual(["batch"]);
+    expect(await queue.receive(route, 10, 0, "interactive")).toEqual([]);
+  });
+
+  it("releases, requeues and deletes a message in the lane it came from", async () => {
+    // Prepare
+    const { queue, routes: [route] } = await makeQueue(brief);
+    await queue.enqueue(route, [message("lane")], "interactive");
+    const [first] = await receiveCount(queue, route, 1, "interactive");
+
+    // Act
+    await queue.release(route, first?.receiptHandle ?? "", 0, first?.lane);
+    const [released] = await receiveCount(queue, route, 1, "interactive");
+    await queue.requeue(route, { body: released?.body ?? "", receiptHandle: released?.receiptHandle ?? "", lane: released?.lane }, 0);
+    const [requeued] = await receiveCount(queue, route, 1, "interactive");
+    await queue.delete(route, requeued?.receiptHandle ?? "", requeued?.lane);
+
+    // Assess
+    expect(released).toMatchObject({ messageId: first?.messageId, lane: "interactive" });
+    expect(requeued).toMatchObject({ body: first?.body, lane: "interactive" });
+    expect(requeued?.messageId).not.toBe(first?.messageId);
+    expect(await queue.receive(route, 10, 0)).toEqual([]);
+    expect(await queue.receive(route, 10, OUTLASTS_VISIBILITY_SECONDS, "interactive")).toEqual([]);
   });
 
   it("carries any text a prompt may hold: accents, emoji, and the characters SQS refuses in a body", async () => {

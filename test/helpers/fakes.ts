@@ -7,6 +7,7 @@ import type { GenerationInput, GenerationOutput } from "#shared/core/engine-code
 import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
 import type { ServerEvent } from "#shared/core/events";
 import type { JobMessage, JobRecord } from "#shared/core/jobs";
+import type { Lane } from "#shared/core/lanes";
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
 import type { TenantQuota } from "#shared/core/quotas";
@@ -232,7 +233,7 @@ export class MemoryQueue implements JobQueue {
     this.#sleep = sleep;
   }
 
-  readonly sent: { route: string; message: JobMessage }[] = [];
+  readonly sent: { route: string; message: JobMessage; lane: Lane }[] = [];
   readonly visible: (ReceivedMessage & { route: string })[] = [];
   /** Released with a delay: back once it passes, which these tests never wait for. */
   readonly delayed: (ReceivedMessage & { route: string })[] = [];
@@ -240,33 +241,43 @@ export class MemoryQueue implements JobQueue {
   readonly deleted: string[] = [];
   readonly released: { messageId: string; delaySeconds: number }[] = [];
   readonly requeued: string[] = [];
+  /** Every receive asked of a lane, in order, with what it got: the lanes' order and floor are read from it. */
+  readonly receives: { route: string; lane: Lane; max: number; got: number }[] = [];
   failWith: Error | undefined;
   #next = 0;
 
-  async enqueue(route: string, messages: readonly JobMessage[]) {
+  async enqueue(route: string, messages: readonly JobMessage[], lane: Lane = "batch") {
     if (this.failWith) throw this.failWith;
     for (const message of messages) {
-      this.sent.push({ route, message });
-      this.#push(route, JSON.stringify(message));
+      this.sent.push({ route, message, lane });
+      this.#push(route, lane, JSON.stringify(message));
     }
   }
-  async receive(route: string, max: number, waitSeconds = 0) {
-    if (this.#sleep && waitSeconds > 0 && !this.visible.some((m) => m.route === route)) await this.#sleep(waitSeconds * 1000, this.#arrival.promise);
+  async receive(route: string, max: number, waitSeconds = 0, lane: Lane = "batch") {
+    const inLane = (m: { route: string; lane: Lane }) => m.route === route && m.lane === lane;
+    if (this.#sleep && waitSeconds > 0 && !this.visible.some(inLane)) await this.#sleep(waitSeconds * 1000, this.#arrival.promise);
     // As SqsJobQueue: ReceiveMessage takes 1 to 10.
-    const taken = this.visible.filter((m) => m.route === route).slice(0, Math.min(10, Math.max(1, max)));
+    const taken = this.visible.filter(inLane).slice(0, Math.min(10, Math.max(1, max)));
     for (const m of taken) {
       this.visible.splice(this.visible.indexOf(m), 1);
       this.inFlight.set(m.receiptHandle, m);
     }
-    return taken.map(({ messageId, receiptHandle, body }) => ({ messageId, receiptHandle, body }));
+    this.receives.push({ route, lane, max, got: taken.length });
+    return taken.map(({ messageId, receiptHandle, body }) => ({ messageId, receiptHandle, body, lane }));
   }
-  async delete(_route: string, receiptHandle: string) {
+  /** A receipt handle is only good in the queue it came from, as in SQS (there: ReceiptHandleIsInvalid). */
+  #take(receiptHandle: string, lane: Lane) {
     const m = this.inFlight.get(receiptHandle);
+    if (m && m.lane !== lane) throw new Error(`receipt handle ${receiptHandle} is of the ${m.lane} lane, not ${lane}`);
+    return m;
+  }
+  async delete(_route: string, receiptHandle: string, lane: Lane = "batch") {
+    const m = this.#take(receiptHandle, lane);
     if (m) this.deleted.push(m.messageId);
     this.inFlight.delete(receiptHandle);
   }
-  async release(_route: string, receiptHandle: string, delaySeconds: number) {
-    const m = this.inFlight.get(receiptHandle);
+  async release(_route: string, receiptHandle: string, delaySeconds: number, lane: Lane = "batch") {
+    const m = this.#take(receiptHandle, lane);
     if (!m) return;
     this.released.push({ messageId: m.messageId, delaySeconds });
     this.inFlight.delete(receiptHandle);
@@ -279,25 +290,30 @@ export class MemoryQueue implements JobQueue {
    * Unlike SQS, the new message is visible at once whatever the delay: the unit tests of warming
    * count requeued messages in `visible`. Only the delay asked for is kept (requeueDelays).
    */
-  async requeue(route: string, message: { body: string; receiptHandle: string }, delaySeconds: number) {
-    const m = this.inFlight.get(message.receiptHandle);
+  async requeue(route: string, message: { body: string; receiptHandle: string; lane?: Lane | undefined }, delaySeconds: number) {
+    const lane = message.lane ?? "batch";
+    const m = this.#take(message.receiptHandle, lane);
     if (m) this.requeued.push(m.messageId);
     this.requeueDelays.push(delaySeconds);
     this.inFlight.delete(message.receiptHandle);
-    this.#push(route, message.body);
+    this.#push(route, lane, message.body);
   }
-  /** What the event source mapping would deliver: up to `max` visible messages, now in flight. */
-  takeDelivery(route = "llama-2-7b", max = 10_000) {
-    const taken = this.visible.filter((m) => m.route === route).slice(0, max);
+  /**
+   * What the event source mapping of `lane` would deliver: up to `max` visible messages, now in
+   * flight. Without a lane, what the route's mappings would deliver between them, interactive first.
+   */
+  takeDelivery(route = "llama-2-7b", max = 10_000, lane?: Lane) {
+    const order = (m: { lane: Lane }) => (m.lane === "interactive" ? 0 : 1);
+    const taken = this.visible.filter((m) => m.route === route && (lane === undefined || m.lane === lane)).toSorted((a, b) => order(a) - order(b)).slice(0, max);
     for (const m of taken) {
       this.visible.splice(this.visible.indexOf(m), 1);
       this.inFlight.set(m.receiptHandle, m);
     }
-    return taken.map(({ messageId, receiptHandle, body }) => ({ messageId, receiptHandle, body }));
+    return taken.map(({ messageId, receiptHandle, body, lane: from }) => ({ messageId, receiptHandle, body, lane: from }));
   }
-  #push(route: string, body: string) {
+  #push(route: string, lane: Lane, body: string) {
     const n = ++this.#next;
-    this.visible.push({ route, messageId: `m${n}`, receiptHandle: `rh-${n}`, body });
+    this.visible.push({ route, lane, messageId: `m${n}`, receiptHandle: `rh-${n}`, body });
     this.#arrival.resolve();
     this.#arrival = Promise.withResolvers<void>();
   }
@@ -310,13 +326,15 @@ export class MemoryLedger implements CapacityLedger {
   async others(component: string, holder: string, now: Date): Promise<LedgerView> {
     let load = noLoad;
     let oldestWaitingMs: number | undefined;
+    let interactiveWaiting = false;
     for (const [key, entry] of this.holders) {
       if (!key.startsWith(`${component}|`) || key === `${component}|${holder}` || entry.expiresAt <= now) continue;
       load = addLoad(load, entry.load);
+      if (entry.interactiveWaiting === true && entry.oldestWaitingMs !== undefined) interactiveWaiting = true;
       if (entry.oldestWaitingMs !== undefined) oldestWaitingMs = Math.min(oldestWaitingMs ?? Number.POSITIVE_INFINITY, entry.oldestWaitingMs);
     }
     const cancelled = [...this.marks].filter(([key, expiresAt]) => key.startsWith(`${component}|`) && expiresAt > now).map(([key]) => key.slice(component.length + 1));
-    return { load, oldestWaitingMs, cancelled };
+    return { load, oldestWaitingMs, interactiveWaiting, cancelled };
   }
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
     if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);

@@ -48,10 +48,11 @@ afterAll(async () => {
 });
 
 describe("osls package", () => {
-  it("has the route's queue, redriven to its DLQ", () => {
+  it("has the route's queue per lane, each redriven to its DLQ", () => {
     const queues = ofType("AWS::SQS::Queue");
     const routes = [...loadRouteCatalog("infra/routes.yml").routes.keys()];
-    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual(routes.flatMap((r) => [`batchline-pkg-${r}`, `batchline-pkg-${r}-dlq`]).sort());
+    const lanes = (r: string) => [`batchline-pkg-${r}`, `batchline-pkg-${r}-interactive`];
+    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual(routes.flatMap((r) => lanes(r).flatMap((q) => [q, `${q}-dlq`])).sort());
     const main = queues.find((q) => q.Properties.QueueName === "batchline-pkg-llama-2-7b");
     expect(main?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": ["Llama27bDeadLetterQueue", "Arn"] }, maxReceiveCount: 5 });
   });

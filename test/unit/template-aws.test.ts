@@ -104,6 +104,34 @@ describe("queues", () => {
   });
 });
 
+describe("lanes", () => {
+  const queueIds = (dead: boolean) =>
+    ofType(defaults, "AWS::SQS::Queue")
+      .filter(([, q]) => String(q.Properties.QueueName).endsWith("-dlq") === dead)
+      .map(([id]) => id)
+      .sort();
+  /** What each function may do on SQS, by the queues its statements name. */
+  const sqsGrants = (fnId: string) => {
+    const [, , role] = functionRoles(defaults).find(([id]) => id === fnId) ?? [];
+    return (role ? statementsOf(role) : [])
+      .filter((s) => list(s.Action).some((a) => a.startsWith("sqs:")))
+      .map((s) => ({ actions: list(s.Action).sort(), queues: list(s.Resource as unknown).map(target).sort() }));
+  };
+
+  it("give the functions both lanes' queues and no other: senders send, the batcher consumes and sends, the dead-letter function reads both DLQs", () => {
+    const routeQueues = queueIds(false);
+    const deadLetters = queueIds(true);
+    expect(routeQueues.filter((id) => id.includes("Interactive"))).toHaveLength(routeQueues.length / 2);
+    for (const fn of ["JobsLambdaFunction", "BatchesLambdaFunction", "WsMessageLambdaFunction"]) {
+      expect(sqsGrants(fn), fn).toEqual([{ actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: routeQueues }]);
+    }
+    expect(sqsGrants("BatcherLambdaFunction")).toEqual([
+      { actions: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"], queues: routeQueues },
+    ]);
+    expect(sqsGrants("DeadLetterLambdaFunction")).toEqual([{ actions: ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], queues: deadLetters }]);
+  });
+});
+
 describe("tables", () => {
   // Tables whose records carry `expires_at`: a job and its batch (retention_days), idempotency
   // keys, tickets, connections and their subscriptions, capacity leases, per-minute token usage.

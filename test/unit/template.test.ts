@@ -16,14 +16,28 @@ describe("parseTemplate on the template `osls package` generates", () => {
     resources = parseTemplate(await packageTemplate({ projectDir, stage }));
   });
 
-  it("has a queue and a dead-letter queue per route, redriven after the route's max_receive_count", () => {
+  // The batch lane keeps the route's queue name from before lanes; the interactive lane's is new.
+  const laneQueues = (route: string) => [`${prefix}-${route}-interactive`, `${prefix}-${route}`];
+
+  it("has a queue and a dead-letter queue per lane of each route, each redriven to its own DLQ after the route's max_receive_count", () => {
     for (const route of catalog.routes.values()) {
-      const queue = resources.queues.find((q) => q.name === `${prefix}-${route.name}`);
-      expect(queue?.redrive).toEqual({ deadLetterQueue: `${prefix}-${route.name}-dlq`, maxReceiveCount: route.max_receive_count });
-      expect(Number(queue?.attributes.VisibilityTimeout)).toBeGreaterThan(0);
-      // SSE is AWS's: fauxqs takes no SqsManagedSseEnabled.
-      expect(Object.keys(queue?.attributes ?? {})).not.toContain("SqsManagedSseEnabled");
-      expect(resources.queues.map((q) => q.name)).toContain(`${prefix}-${route.name}-dlq`);
+      for (const name of laneQueues(route.name)) {
+        const queue = resources.queues.find((q) => q.name === name);
+        expect(queue?.redrive, name).toEqual({ deadLetterQueue: `${name}-dlq`, maxReceiveCount: route.max_receive_count });
+        expect(Number(queue?.attributes.VisibilityTimeout)).toBeGreaterThan(0);
+        // SSE is AWS's: fauxqs takes no SqsManagedSseEnabled.
+        expect(Object.keys(queue?.attributes ?? {})).not.toContain("SqsManagedSseEnabled");
+        expect(resources.queues.map((q) => q.name)).toContain(`${name}-dlq`);
+      }
+    }
+    expect(resources.queues).toHaveLength(catalog.routes.size * 4);
+  });
+
+  it("gives both lanes of a route the same visibility timeout: a lane's batcher runs as long as the other's", () => {
+    for (const route of catalog.routes.values()) {
+      const [interactive, batch] = laneQueues(route.name).map((name) => resources.queues.find((q) => q.name === name)?.attributes.VisibilityTimeout);
+      expect(interactive).toBeDefined();
+      expect(interactive).toBe(batch);
     }
   });
 
@@ -46,10 +60,10 @@ describe("parseTemplate on the template `osls package` generates", () => {
     expect(resources.ttl.map((t) => t.tableName)).not.toContain(`${prefix}-api-keys`);
   });
 
-  it("maps each route queue to the batcher with the route's window settings", () => {
-    for (const route of catalog.routes.values()) {
-      const mapping = resources.mappings.find((m) => m.queueName === `${prefix}-${route.name}`);
-      expect(mapping).toMatchObject({
+  it("maps each lane's queue to the batcher with the route's window settings, one mapping per lane", () => {
+    for (const route of catalog.routes.values()) for (const name of laneQueues(route.name)) {
+      const mapping = resources.mappings.find((m) => m.queueName === name);
+      expect(mapping, name).toMatchObject({
         functionName: `${prefix}-batcher`,
         batchSize: route.window.batch_size,
         maximumBatchingWindowSeconds: route.window.batching_window_seconds,
@@ -60,10 +74,10 @@ describe("parseTemplate on the template `osls package` generates", () => {
     }
   });
 
-  it("maps each dead-letter queue to the dead-letter function with AWS's defaults", () => {
-    for (const route of catalog.routes.values()) {
-      const mapping = resources.mappings.find((m) => m.queueName === `${prefix}-${route.name}-dlq`);
-      expect(mapping).toMatchObject({
+  it("maps each lane's dead-letter queue to the dead-letter function with AWS's defaults", () => {
+    for (const route of catalog.routes.values()) for (const name of laneQueues(route.name)) {
+      const mapping = resources.mappings.find((m) => m.queueName === `${name}-dlq`);
+      expect(mapping, name).toMatchObject({
         functionName: `${prefix}-deadLetter`,
         maximumBatchingWindowSeconds: 0,
         maximumConcurrency: undefined,

@@ -21,11 +21,16 @@ export class LedgerSync {
   #others = new Map<string, Load>();
   /** When another batcher got the oldest job it holds waiting for room on these components. */
   othersOldestWaitingMs: number | undefined;
+  /** Whether another batcher holds an interactive-lane job waiting for room on these components. */
+  othersInteractiveWaiting = false;
   /** Jobs marked cancelled on these components, as of the last read: calls to abort. */
   cancelled: ReadonlySet<string> = new Set();
   /** Whether this run's load changed since it last published it. */
   #ownChanged = false;
   #publishedWaiting = false;
+  #publishedInteractive = false;
+  /** Whether this run's waiting jobs include an interactive one, as of the last refresh. */
+  #interactiveWaiting = false;
   #readAtMs = Number.NEGATIVE_INFINITY;
   #publishedAtMs = Number.NEGATIVE_INFINITY;
 
@@ -51,20 +56,24 @@ export class LedgerSync {
   }
 
   /**
-   * Reads the others' load when due (more often while this run's jobs wait), and publishes this
-   * run's at once when its jobs start or stop waiting, or, while it yields, the room it gives back.
+   * Reads the others' load when due (more often while this run's jobs wait or it yields: it takes
+   * the room back soon once the job it yielded to has started), and publishes this run's at once
+   * when its jobs start or stop waiting, when an interactive job starts or stops waiting, or,
+   * while it yields, the room it gives back.
    */
-  async refresh(nowMs: number, oldestWaitingMs: number | undefined, yielding: () => boolean): Promise<void> {
+  async refresh(nowMs: number, oldestWaitingMs: number | undefined, interactiveWaiting: boolean, yielding: () => boolean): Promise<void> {
     const waiting = oldestWaitingMs !== undefined;
-    if (nowMs - this.#readAtMs >= (waiting ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
+    this.#interactiveWaiting = waiting && interactiveWaiting;
+    if (nowMs - this.#readAtMs >= (waiting || yielding() ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
       this.#readAtMs = nowMs;
       const others = await Promise.all(this.#components.map((c) => this.#ledger.others(c, this.#holder, new Date(nowMs))));
       this.#others = new Map(this.#components.map((c, i) => [c, others[i]?.load ?? noLoad]));
       const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
+      this.othersInteractiveWaiting = others.some((o) => o.interactiveWaiting);
       this.cancelled = new Set(others.flatMap((o) => o.cancelled));
     }
-    const due = nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting;
+    const due = nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting || this.#interactiveWaiting !== this.#publishedInteractive;
     if (due || (this.#ownChanged && yielding())) await this.publish(nowMs, oldestWaitingMs);
   }
 
@@ -74,9 +83,13 @@ export class LedgerSync {
     this.#ownChanged = false;
     const waitingSince = final ? undefined : oldestWaitingMs;
     this.#publishedWaiting = waitingSince !== undefined;
+    const interactiveWaiting = waitingSince !== undefined && this.#interactiveWaiting;
+    this.#publishedInteractive = interactiveWaiting;
     const expiresAt = new Date(nowMs + LEDGER_TTL_MS);
     await Promise.all(
-      this.#components.map((c) => this.#ledger.publish(c, this.#holder, { load: final ? noLoad : (this.#own.get(c) ?? noLoad), oldestWaitingMs: waitingSince }, expiresAt)),
+      this.#components.map((c) =>
+        this.#ledger.publish(c, this.#holder, { load: final ? noLoad : (this.#own.get(c) ?? noLoad), oldestWaitingMs: waitingSince, interactiveWaiting }, expiresAt),
+      ),
     );
   }
 }

@@ -1,6 +1,7 @@
 import { decideNext, isYielding, oldestWaitingMs, type BatcherSnapshot, type BatcherStep, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
+import type { Lane } from "../../core/lanes.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
@@ -13,8 +14,13 @@ import { Settlements } from "./settlement.ts";
 import { pullFromQueue } from "./top-up.ts";
 import type { BatcherDeps, DeliveryOptions, DeliveryReport, Pending, RunHandle, Settlement } from "./types.ts";
 
-/** After an empty receive that did not wait, wait this long before asking the queue again. */
-const EMPTY_QUEUE_BACKOFF_MS = 200;
+/**
+ * After an empty receive that did not wait, wait this long before asking that lane again. The
+ * interactive lane's is longer: its own event source mapping long-polls it and delivers its jobs
+ * to a fresh invocation, which the batch holders yield to at once, so a batcher draining the
+ * batch lane only looks in now and then (at most one receive a second) rather than five times.
+ */
+const EMPTY_LANE_BACKOFF_MS: Readonly<Record<Lane, number>> = { interactive: 1000, batch: 200 };
 /** The longest the loop waits with nothing to wake it: keeps top-up and holds responsive. */
 const IDLE_TICK_MS = 100;
 
@@ -39,7 +45,11 @@ export class RouteRun implements RunHandle {
   /** Ledger writes no step waits for (clearing cancel marks), awaited before the run ends. */
   readonly #chores = new Set<Promise<void>>();
   #wake = Promise.withResolvers<void>();
-  #queue = { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false };
+  readonly #queues: Record<Lane, { emptyUntilMs: number; mayHaveMore: boolean; answeredEmpty: boolean }> = {
+    interactive: { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false },
+    batch: { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false },
+  };
+  readonly #pulledByLane: Record<Lane, number> = { interactive: 0, batch: 0 };
   #holdUntilMs: number | undefined;
   #pulled = 0;
   readonly #gpuBatchSizes: number[] = [];
@@ -57,7 +67,7 @@ export class RouteRun implements RunHandle {
   }
 
   async run(delivered: readonly Pending[]): Promise<DeliveryReport> {
-    this.#waiting = delivered.toSorted((a, b) => byUrgency(a.item, b.item));
+    this.#waiting = delivered.toSorted(byLaneThenUrgency);
     try {
       for (;;) {
         // Both reads before the first start: together, so that neither delays it by its round trip.
@@ -72,7 +82,7 @@ export class RouteRun implements RunHandle {
       await this.#ledger.publish(this.#now(), undefined, true);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
-    return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled };
+    return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled, pulledByLane: { ...this.#pulledByLane } };
   }
 
   /** Carries out steps until one waits or ends; "resync" when the state outside may have moved. */
@@ -114,8 +124,10 @@ export class RouteRun implements RunHandle {
       waiting: this.#waiting.map(waitingJobOf),
       callsInFlight: this.#inFlight.size,
       othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs,
+      othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting,
       topUpUntilMs: this.#topUpUntilMs,
-      queue: { ...this.#queue },
+      queues: { interactive: { ...this.#queues.interactive }, batch: { ...this.#queues.batch } },
+      receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
       arrivalsPerMs: this.#pulled / Math.max(1, this.#now() - this.#startedMs),
     };
@@ -128,13 +140,22 @@ export class RouteRun implements RunHandle {
   async #idle(): Promise<void> {
     await this.#deps.sleep(IDLE_TICK_MS, this.#wake.promise);
     this.#wake = Promise.withResolvers<void>();
-    this.#queue.answeredEmpty = false;
+    this.#queues.interactive.answeredEmpty = false;
+    this.#queues.batch.answeredEmpty = false;
   }
 
   async #refreshLedger(): Promise<void> {
-    const oldest = oldestWaitingMs(this.#waiting.map(waitingJobOf));
-    const yielding = () => isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, waiting: this.#waiting.map(waitingJobOf), nowMs: this.#now() });
-    await this.#ledger.refresh(this.#now(), oldest, yielding);
+    const waiting = this.#waiting.map(waitingJobOf);
+    const oldest = oldestWaitingMs(waiting);
+    const interactive = waiting.some((w) => w.lane === "interactive");
+    const yielding = () =>
+      isYielding({
+        othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs,
+        othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting,
+        waiting: this.#waiting.map(waitingJobOf),
+        nowMs: this.#now(),
+      });
+    await this.#ledger.refresh(this.#now(), oldest, interactive, yielding);
     this.#abortCancelled();
   }
 
@@ -167,7 +188,8 @@ export class RouteRun implements RunHandle {
     const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size };
     if (staticBatching) {
       this.#holdUntilMs = undefined;
-      this.#queue.mayHaveMore = true;
+      this.#queues.interactive.mayHaveMore = true;
+      this.#queues.batch.mayHaveMore = true;
       this.#gpuBatchSizes.push(startedIds.size);
     }
     for (const { call, members } of started) {
@@ -212,16 +234,18 @@ export class RouteRun implements RunHandle {
     this.#inFlight.add(task);
   }
 
-  async #topUp(request: { readonly max: number; readonly waitSeconds: number }): Promise<number> {
+  async #topUp(request: { readonly lane: Lane; readonly max: number; readonly waitSeconds: number }): Promise<number> {
     const { received, jobs } = await pullFromQueue(this.#deps, this.#route, request, () => this.#now());
-    this.#queue.mayHaveMore = received === request.max;
+    const queue = this.#queues[request.lane];
+    queue.mayHaveMore = received === request.max;
     if (received === 0) {
-      this.#queue.answeredEmpty = true;
-      if (request.waitSeconds === 0) this.#queue.emptyUntilMs = this.#now() + EMPTY_QUEUE_BACKOFF_MS;
+      queue.answeredEmpty = true;
+      if (request.waitSeconds === 0) queue.emptyUntilMs = this.#now() + EMPTY_LANE_BACKOFF_MS[request.lane];
       return 0;
     }
     this.#pulled += received;
-    this.#waiting = [...this.#waiting, ...jobs].sort((a, b) => byUrgency(a.item, b.item));
+    this.#pulledByLane[request.lane] += received;
+    this.#waiting = [...this.#waiting, ...jobs].sort(byLaneThenUrgency);
     return received;
   }
 
@@ -256,8 +280,13 @@ const waitingJobs = new WeakMap<Pending, WaitingJob>();
 function waitingJobOf(p: Pending): WaitingJob {
   let job = waitingJobs.get(p);
   if (!job) {
-    job = { item: p.item, samplingKey: samplingKey(samplingOf(p.message.request)), receivedMs: p.receivedMs };
+    job = { item: p.item, samplingKey: samplingKey(samplingOf(p.message.request)), receivedMs: p.receivedMs, lane: p.source.lane };
     waitingJobs.set(p, job);
   }
   return job;
+}
+
+/** The interactive lane's jobs first, then by urgency: a batch file's jobs may share a priority with them. */
+function byLaneThenUrgency(a: Pending, b: Pending): number {
+  return (a.source.lane === b.source.lane ? 0 : a.source.lane === "interactive" ? -1 : 1) || byUrgency(a.item, b.item);
 }

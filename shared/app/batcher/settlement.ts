@@ -31,9 +31,9 @@ export class Settlements {
     } else if (outcome.kind === "retry") {
       // Reported before the release: a release that fails must still not count as a success.
       if (source.kind === "delivered") this.#retry.add(source.messageId);
-      await this.#queue.release(this.#route, source.receiptHandle, outcome.delaySeconds);
+      await this.#queue.release(this.#route, source.receiptHandle, outcome.delaySeconds, source.lane);
     } else if (source.kind === "pulled") {
-      await this.#queue.delete(this.#route, source.receiptHandle);
+      await this.#queue.delete(this.#route, source.receiptHandle, source.lane);
     }
     this.#settled.add(source.messageId);
   }

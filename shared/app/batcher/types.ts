@@ -1,12 +1,17 @@
 import type { JobMessage } from "../../core/jobs.ts";
+import type { Lane } from "../../core/lanes.ts";
 import type { PackItem } from "../../core/packing.ts";
 import type { Component, RouteCatalog } from "../../core/routes.ts";
 import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep } from "../../ports.ts";
 import type { Logger } from "../logger.ts";
 import type { NotifyDeps } from "../notify.ts";
 
-/** One SQS message of a delivery: the batch of messages the event source mapping invoked the batcher with. */
-export type DeliveredMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+/**
+ * One SQS message of a delivery: the batch of messages the event source mapping invoked the batcher
+ * with. `lane`: the lane whose queue the mapping reads (left out: the batch lane, the route's queue
+ * from before lanes).
+ */
+export type DeliveredMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string; readonly lane?: Lane | undefined };
 
 export type BatcherDeps = NotifyDeps & {
   readonly catalog: RouteCatalog;
@@ -34,14 +39,16 @@ export type DeliveryReport = {
   readonly retry: readonly string[];
   /** Jobs per call sent to dynamic-batch engines (rolling engines take one job per call). */
   readonly gpuBatchSizes: readonly number[];
-  /** Messages the batcher pulled from the queue itself to keep the copies busy. */
+  /** Messages the batcher pulled from the queues itself to keep the copies busy. */
   readonly pulled: number;
+  /** Of them, from each lane. */
+  readonly pulledByLane: Readonly<Record<Lane, number>>;
 };
 
-/** Where a job's message came from decides how it is acknowledged. */
+/** Where a job's message came from decides how it is acknowledged, and in which lane's queue. */
 export type Source =
-  | { readonly kind: "delivered"; readonly messageId: string; readonly receiptHandle: string; readonly body: string }
-  | { readonly kind: "pulled"; readonly messageId: string; readonly receiptHandle: string; readonly body: string };
+  | { readonly kind: "delivered"; readonly messageId: string; readonly receiptHandle: string; readonly body: string; readonly lane: Lane }
+  | { readonly kind: "pulled"; readonly messageId: string; readonly receiptHandle: string; readonly body: string; readonly lane: Lane };
 
 /** A job this run holds, not started yet; `receivedMs`: when the run got its message. */
 export type Pending = { readonly source: Source; readonly message: JobMessage; readonly item: PackItem; readonly receivedMs: number };

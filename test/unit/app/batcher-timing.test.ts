@@ -85,10 +85,13 @@ describe("the batcher on FakeTime", () => {
     // The hold ends max_wait_ms after the oldest job's submit; the loop notices within one tick.
     expect(invokes[0]?.at).toBeGreaterThanOrEqual(2_000);
     expect(invokes[0]?.at).toBeLessThan(2_100);
-    // While it holds, the queue is asked again (without waiting) only after each empty answer's 200 ms backoff.
-    const emptyPolls = receives.filter((r) => r.args[2] === 0).slice(1).map((r) => r.at);
-    expect(emptyPolls.length).toBeGreaterThan(5);
-    expect(gapsBetween(emptyPolls).every((gap) => gap === 200)).toBe(true);
+    // While it holds, each lane is asked again (without waiting) only after its empty answer's
+    // backoff: 200 ms for the batch lane, 1 s for the interactive one (its own mapping delivers it).
+    const emptyPolls = (lane: string) => receives.filter((r) => r.args[2] === 0 && r.args[3] === lane).slice(1).map((r) => r.at);
+    expect(emptyPolls("batch").length).toBeGreaterThan(5);
+    expect(gapsBetween(emptyPolls("batch")).every((gap) => gap === 200)).toBe(true);
+    expect(emptyPolls("interactive").length).toBeGreaterThan(0);
+    expect(gapsBetween(emptyPolls("interactive")).every((gap) => gap === 1000)).toBe(true);
   });
 
   it("re-reads the ledger every 100 ms while its jobs wait for room, every 500 ms otherwise, and publishes with a 30 s lease", async () => {
@@ -129,7 +132,7 @@ describe("the batcher on FakeTime", () => {
     const deps = await setup({});
     await submit(deps, 1);
     const submittedMs = deps.time.nowMs;
-    await deps.ledger.publish(COMPONENT, "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: submittedMs - 5_000 }, new Date(submittedMs + 60_000));
+    await deps.ledger.publish(COMPONENT, "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: submittedMs - 5_000, interactiveWaiting: true }, new Date(submittedMs + 60_000));
     deps.time.advance(3_000);
     const receivedMs = deps.time.nowMs;
     const published = recordPublishes(deps, receivedMs);

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { ValidationError, RetryableError } from "#shared/core/errors";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { buildRouteCatalog } from "#shared/core/routes";
 import { memoryDeps } from "../../helpers/fakes.ts";
 
 const job = { model: "llama-2-7b", prompt: "Write a haiku.", max_tokens: 32 };
@@ -13,7 +16,26 @@ describe("submitJob", () => {
     expect(record).toMatchObject({ status: "QUEUED", tenant: "acme", model: "llama-2-7b", attempt: 0, priority: 5 });
     expect(record.expires_at).toBe(Date.parse("2026-11-27T12:00:00Z") / 1000 + 30 * 86_400);
     expect(deps.jobs.jobs.get(record.job_id)).toEqual(record);
-    expect(deps.queue.sent).toEqual([{ route: "llama-2-7b", message: expect.objectContaining({ version: 1, job_id: record.job_id, prompt_tokens: record.prompt_tokens }) }]);
+    expect(deps.queue.sent).toEqual([{ route: "llama-2-7b", lane: "interactive", message: expect.objectContaining({ version: 1, job_id: record.job_id, prompt_tokens: record.prompt_tokens }) }]);
+  });
+
+  it("sends each job to its lane's queue: the priority it gives against the route's interactive_min_priority (5), else the interactive lane", async () => {
+    const deps = memoryDeps();
+    const lanes: Record<string, string> = {};
+    for (const priority of [undefined, 0, 4, 5, 9]) {
+      const { job: record } = await submitJob(deps, "acme", { ...job, ...(priority !== undefined && { priority }) });
+      lanes[String(priority)] = deps.queue.sent.find((s) => s.message.job_id === record.job_id)?.lane ?? "none";
+    }
+    expect(lanes).toEqual({ undefined: "interactive", 0: "batch", 4: "batch", 5: "interactive", 9: "interactive" });
+  });
+
+  it("follows the route's own interactive_min_priority", async () => {
+    const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));
+    raw.routes["llama-2-7b"].lanes = { interactive_min_priority: 8 };
+    const deps = memoryDeps(buildRouteCatalog(raw));
+    await submitJob(deps, "acme", { ...job, priority: 7 });
+    await submitJob(deps, "acme", { ...job, priority: 8 });
+    expect(deps.queue.sent.map((s) => [s.message.priority, s.lane])).toEqual([[7, "batch"], [8, "interactive"]]);
   });
 
   it("writes nothing and enqueues nothing for a rejected job", async () => {
@@ -61,6 +83,17 @@ describe("submitBatch", () => {
     const jobs = [...deps.jobs.jobs.values()];
     expect(jobs.map((j) => [j.custom_id, j.batch_line, j.batch_id])).toEqual([["a", 1, batch.batch_id], ["b", 2, batch.batch_id], ["c", 3, batch.batch_id]]);
     expect(deps.queue.sent).toHaveLength(3);
+  });
+
+  it("sends a line without a priority to the batch lane, and one whose priority reaches interactive_min_priority to the interactive lane", async () => {
+    const deps = memoryDeps();
+    const withPriority = (id: string, priority: number) => JSON.stringify({ custom_id: id, body: { ...job, priority } });
+    await submitBatch(deps, "acme", [line("plain"), withPriority("low", 4), withPriority("high", 5)].join("\n"));
+    const laneOf = (customId: string) => {
+      const record = [...deps.jobs.jobs.values()].find((j) => j.custom_id === customId);
+      return deps.queue.sent.find((s) => s.message.job_id === record?.job_id)?.lane;
+    };
+    expect([laneOf("plain"), laneOf("low"), laneOf("high")]).toEqual(["batch", "batch", "interactive"]);
   });
 
   it("writes nothing when any line is bad", async () => {

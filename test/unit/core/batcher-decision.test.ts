@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { REQUEUE_GRACE_MS, YIELD_AFTER_MS, decideNext, type BatcherSnapshot, type WaitingJob } from "#shared/core/batcher-decision";
+import { REQUEUE_GRACE_MS, YIELD_AFTER_MS, decideNext, type BatcherSnapshot, type LaneQueueState, type WaitingJob } from "#shared/core/batcher-decision";
+import type { Lane } from "#shared/core/lanes";
 import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import type { Component } from "#shared/core/routes";
 import { noLoad, type Load } from "#shared/core/gpu-batch-policy";
@@ -11,12 +12,14 @@ if (!route) throw new Error("routes.yml has no llama-2-7b");
 const rolling = route.components[0] as Component;
 const dynamic: Component = { ...rolling, engine: "lmi-dynamic" };
 
-function job(id: string, overrides: Partial<WaitingJob["item"]> = {}, samplingKey = "t0"): WaitingJob {
-  return { item: { id, promptTokens: 100, maxNewTokens: 50, payloadBytes: 400, priority: 0, submittedMs: NOW - 1000, ...overrides }, samplingKey, receivedMs: NOW - 500 };
+function job(id: string, overrides: Partial<WaitingJob["item"]> = {}, samplingKey = "t0", lane: Lane = "batch"): WaitingJob {
+  return { item: { id, promptTokens: 100, maxNewTokens: 50, payloadBytes: 400, priority: 0, submittedMs: NOW - 1000, ...overrides }, samplingKey, receivedMs: NOW - 500, lane };
 }
 
-type SnapshotPatch = Partial<Omit<BatcherSnapshot, "queue" | "settings">> & {
-  queue?: Partial<BatcherSnapshot["queue"]>;
+type SnapshotPatch = Partial<Omit<BatcherSnapshot, "queues" | "settings">> & {
+  /** Applied to both lanes. */
+  queue?: Partial<LaneQueueState>;
+  queues?: Partial<Record<Lane, Partial<LaneQueueState>>>;
   settings?: Partial<RouteSettings>;
   held?: Load;
   component?: Component;
@@ -24,7 +27,8 @@ type SnapshotPatch = Partial<Omit<BatcherSnapshot, "queue" | "settings">> & {
 };
 
 function snapshot(patch: SnapshotPatch = {}): BatcherSnapshot {
-  const { queue, settings, held = noLoad, component = rolling, warmingUntilMs = 0, ...rest } = patch;
+  const { queue, queues, settings, held = noLoad, component = rolling, warmingUntilMs = 0, ...rest } = patch;
+  const lane = (l: Lane): LaneQueueState => ({ emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false, ...queue, ...queues?.[l] });
   return {
     nowMs: NOW,
     settings: { ...defaultRouteSettings(route as NonNullable<typeof route>), ...settings },
@@ -32,8 +36,10 @@ function snapshot(patch: SnapshotPatch = {}): BatcherSnapshot {
     waiting: [],
     callsInFlight: 0,
     othersOldestWaitingMs: undefined,
+    othersInteractiveWaiting: false,
     topUpUntilMs: NOW + 60_000,
-    queue: { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false, ...queue },
+    queues: { interactive: lane("interactive"), batch: lane("batch") },
+    receivedByLane: { interactive: 0, batch: 0 },
     holdUntilMs: undefined,
     arrivalsPerMs: 0,
     ...rest,
@@ -86,17 +92,67 @@ describe("decideNext", () => {
   });
 
   it("tops up before sizing a static batch while the queue may hold more", () => {
-    expect(decideNext(snapshot({ component: dynamic, waiting: [job("a")] }))).toEqual({ kind: "top-up", max: 10, waitSeconds: 0 });
+    expect(decideNext(snapshot({ component: dynamic, waiting: [job("a")] }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
   });
 
-  it("tops up with a long poll only while nothing waits, and never past its deadline", () => {
-    expect(decideNext(snapshot({ callsInFlight: 1 }))).toEqual({ kind: "top-up", max: 10, waitSeconds: 1 });
-    expect(decideNext(snapshot({ callsInFlight: 1, topUpUntilMs: NOW + 999 }))).toEqual({ kind: "top-up", max: 10, waitSeconds: 0 });
-    expect(decideNext(snapshot({ callsInFlight: 1, topUpUntilMs: NOW }))).toEqual({ kind: "drain" });
+  it("tops up with a long poll only while nothing waits, on the last lane that may have work, and never past its deadline", () => {
+    const interactiveEmpty = { interactive: { answeredEmpty: true } };
+    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 1 });
+    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty, topUpUntilMs: NOW + 999 }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 0 });
+    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty, topUpUntilMs: NOW }))).toEqual({ kind: "drain" });
+    // The batch lane may still have work: a long poll on the interactive lane would keep it from the room.
+    expect(decideNext(snapshot({ callsInFlight: 1 }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
+    expect(decideNext(snapshot({ callsInFlight: 1, queues: { batch: { emptyUntilMs: NOW + 1 } } }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
   });
 
   it("asks for no more than the room left after what waits", () => {
-    expect(decideNext(snapshot({ callsInFlight: 1, held: { sequences: 125, tokens: 0 } }))).toEqual({ kind: "top-up", max: 3, waitSeconds: 1 });
+    expect(decideNext(snapshot({ callsInFlight: 1, held: { sequences: 125, tokens: 0 } }))).toEqual({ kind: "top-up", lane: "interactive", max: 3, waitSeconds: 0 });
+  });
+
+  describe("lanes", () => {
+    const received = (interactive: number, batch: number) => ({ receivedByLane: { interactive, batch } });
+
+    it("fills free room from the interactive lane first", () => {
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(0, 0) }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(9, 1) }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+    });
+
+    it("takes from the batch lane once the interactive lane came back empty, and from neither once both did", () => {
+      expect(decideNext(snapshot({ callsInFlight: 1, queues: { interactive: { answeredEmpty: true } } }))).toMatchObject({ kind: "top-up", lane: "batch" });
+      expect(decideNext(snapshot({ callsInFlight: 1, queues: { interactive: { emptyUntilMs: NOW + 1 } } }))).toMatchObject({ kind: "top-up", lane: "batch" });
+      expect(decideNext(snapshot({ callsInFlight: 1, queue: { answeredEmpty: true } }))).toEqual({ kind: "drain" });
+    });
+
+    it("gives the batch lane its floor of what the batcher receives while the interactive lane is busy", () => {
+      // Default floor 10%: 1 batch message of 10 (9 + 1) meets it, 1 of 11 (10 + 1) does not.
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(10, 0) }))).toMatchObject({ kind: "top-up", lane: "batch" });
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(10, 1) }))).toMatchObject({ kind: "top-up", lane: "batch" });
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(9, 1) }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(60, 20), settings: { batch_lane_floor_percent: 30 } }))).toMatchObject({ kind: "top-up", lane: "batch" });
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(60, 30), settings: { batch_lane_floor_percent: 30 } }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+    });
+
+    it("owes the batch lane nothing while it came back empty: the interactive lane takes the room", () => {
+      expect(decideNext(snapshot({ callsInFlight: 1, ...received(50, 0), queues: { batch: { answeredEmpty: true } } }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+    });
+
+    it("yields at once, holding only batch work, to another batcher's interactive job", () => {
+      const batchWork = [job("a")];
+      expect(decideNext(snapshot({ waiting: batchWork, othersOldestWaitingMs: NOW, othersInteractiveWaiting: true }))).toEqual({ kind: "yield" });
+      // Nothing waiting here: it pulls nothing into the room the interactive job waits for.
+      expect(decideNext(snapshot({ callsInFlight: 1, othersOldestWaitingMs: NOW, othersInteractiveWaiting: true }))).toEqual({ kind: "yield" });
+    });
+
+    it("never yields an interactive job to batch work, however long that waited", () => {
+      const mine = [job("i", {}, "t0", "interactive")];
+      expect(decideNext(snapshot({ waiting: mine, othersOldestWaitingMs: NOW - 60_000, othersInteractiveWaiting: false }))).toMatchObject({ kind: "start" });
+    });
+
+    it("between interactive jobs of two batchers, the one that waited a second longer goes first", () => {
+      const mine = [job("i", {}, "t0", "interactive")];
+      expect(decideNext(snapshot({ waiting: mine, othersOldestWaitingMs: NOW - 500 - YIELD_AFTER_MS - 1, othersInteractiveWaiting: true }))).toEqual({ kind: "yield" });
+      expect(decideNext(snapshot({ waiting: mine, othersOldestWaitingMs: NOW - 500, othersInteractiveWaiting: true }))).toMatchObject({ kind: "start" });
+    });
   });
 
   it("does not ask the queue again right after it came back empty", () => {
