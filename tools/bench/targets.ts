@@ -19,7 +19,13 @@ type PolicyNumbers = {
   /** Share of requests unanswered at the end: a percentile above 1 − this is a lower bound. */
   readonly latency_censored?: number;
 };
-type ScenarioNumbers = { readonly name: string; readonly engine_direct_p50_ms: number; readonly policies: readonly PolicyNumbers[] };
+type ScenarioNumbers = {
+  readonly name: string;
+  readonly engine_direct_p50_ms: number;
+  /** The engine alone on the same trace: the reference a target's latency is read against. */
+  readonly engine_direct?: Pick<PolicyNumbers, "p50_ms" | "p99_ms">;
+  readonly policies: readonly PolicyNumbers[];
+};
 
 export type TargetInput = {
   readonly engineDirectRpm: number;
@@ -66,10 +72,12 @@ export function checkTargets(input: TargetInput): TargetCheck[] {
       checks.push({ name: "adaptive_vs_one_at_a_time", target: ">= 28x (a)'s throughput", measured: `${fmt(d.throughput_rpm, 0)} / ${fmt(a.throughput_rpm, 1)} rpm = ${fmt(over, 1)}x`, value: over, met: over >= 28 });
     }
   }
-  const at400 = policy(scenario("poisson-400"), input.adaptive);
+  const s400 = scenario("poisson-400");
+  const at400 = policy(s400, input.adaptive);
   if (at400) {
-    checks.push({ name: "p50_at_400rpm", target: "<= 7000 ms", measured: `${fmt(at400.p50_ms, 0)} ms`, value: at400.p50_ms, met: at400.p50_ms <= 7000 });
-    checks.push({ name: "p99_at_400rpm", target: "<= 10000 ms", measured: `${fmt(at400.p99_ms, 0)} ms`, value: at400.p99_ms, met: at400.p99_ms <= 10000 });
+    const engine = (ms: number | undefined) => (ms === undefined ? "" : ` (engine alone ${fmt(ms, 0)} ms)`);
+    checks.push({ name: "p50_at_400rpm", target: "<= 7000 ms", measured: `${fmt(at400.p50_ms, 0)} ms${engine(s400?.engine_direct?.p50_ms)}`, value: at400.p50_ms, met: at400.p50_ms <= 7000 });
+    checks.push({ name: "p99_at_400rpm", target: "<= 10000 ms", measured: `${fmt(at400.p99_ms, 0)} ms${engine(s400?.engine_direct?.p99_ms)}`, value: at400.p99_ms, met: at400.p99_ms <= 10000 });
   }
   const light = scenario("ten-percent");
   const dLight = policy(light, input.adaptive);
