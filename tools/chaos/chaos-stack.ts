@@ -6,7 +6,7 @@ import type { ChaosOptions } from "./options.ts";
 export type ChaosStackSettings = {
   readonly options: ChaosOptions;
   readonly stage: string;
-  /** The route queues' names (`batchline-<stage>-<model>`). */
+  /** The route queues' names, both lanes (`batchline-<stage>-<model>`, `...-interactive`). */
   readonly routeQueues: readonly string[];
   /** Where dynalite listens; the functions reach it through `functionsDynamoDb` instead. */
   readonly dynamodbPort: number;

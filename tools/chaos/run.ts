@@ -5,6 +5,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { localClientConfig } from "#local/aws";
 import { seededRandom } from "#local/sagemaker/random";
 import type { Stack } from "#local/stack";
+import { LANES, laneQueueSuffix } from "#shared/core/lanes";
 import { accountFor, type JobRecord } from "./accounting.ts";
 import { startChaosStack } from "./chaos-stack.ts";
 import { drain } from "./drain.ts";
@@ -55,7 +56,8 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
 
   const dynamodb = await startWatchedDynamoDb(prefix);
   const runners = new FunctionRunners({ options, prefix, modules: functions.modules, writes: dynamodb.writes, random, writeLog });
-  const routeQueues = options.models.map((m) => `${prefix}-${m}`);
+  // Both lanes of each route: batch files go to the batch lane, single jobs to the interactive one.
+  const routeQueues = options.models.flatMap((m) => LANES.map((lane) => `${prefix}-${m}${laneQueueSuffix(lane)}`));
   let stack: Stack | undefined;
   const subscribers: Subscriber[] = [];
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ ...localClientConfig(`http://127.0.0.1:${dynamodb.port}`), maxAttempts: 10 }));
