@@ -30,6 +30,8 @@ import { type DiurnalReport, diurnalTargets, runDiurnal } from "./diurnal.ts";
 import { diurnalPlan } from "./diurnal-plan.ts";
 import { checkTargets } from "./targets.ts";
 import { generateTrace } from "./trace.ts";
+import { LANES_SCENARIO, lanesPlan, runLanes } from "./lanes.ts";
+import { lanesTargets, type LanesReport } from "./lanes-summary.ts";
 
 const MODEL = "llama-2-7b";
 const STARTING_AT_ONCE = 3;
@@ -57,7 +59,7 @@ function parse() {
   const mode: Mode = values.quick ? "quick" : "full";
   const all = scenarioList(mode, seed);
   const wanted = values.scenarios?.split(",").map((s) => s.trim());
-  const known = [...all.map((s) => s.name), DIURNAL];
+  const known = [...all.map((s) => s.name), LANES_SCENARIO, DIURNAL];
   for (const name of wanted ?? []) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(", ")}`);
   return {
     mode,
@@ -66,6 +68,8 @@ function parse() {
     policies,
     scenarios: wanted ? all.filter((s) => wanted.includes(s.name)) : all,
     diurnal: wanted ? wanted.includes(DIURNAL) : true,
+    // On (d)'s stack: it measures the lanes batchline ships.
+    lanes: (wanted ? wanted.includes(LANES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
     outDir: resolve(values.out),
   };
 }
@@ -149,7 +153,8 @@ async function main(): Promise<void> {
   const invocations: Invocations = new Map();
   const scenarioReports: ScenarioReport[] = [];
   let ceiling: EngineCeiling | undefined;
-  if (runs.length > 0) try {
+  let lanes: LanesReport | null = null;
+  if (runs.length > 0 || args.lanes) try {
     // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
     // (osls, esbuild) and would starve the closed loop's clients.
     log("engine alone: its ceiling, a closed loop at its admission limit");
@@ -161,12 +166,14 @@ async function main(): Promise<void> {
     });
     for (const [k, run] of runs.entries()) {
       const { report, outcomes, invocations: spans } = await runScenario(run, {
-        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1, log,
+        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1 && !args.lanes, log,
       });
       raw.set(run.scenario.name, outcomes);
       invocations.set(run.scenario.name, spans);
       scenarioReports.push(report);
     }
+    const d = stacks.get("d-adaptive");
+    if (args.lanes && d) lanes = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
   } finally {
     log("stopping the stacks");
     await stopAll();
@@ -198,6 +205,7 @@ async function main(): Promise<void> {
     policies: args.policies.flatMap((p) => { const s = stacks.get(p.name); return s ? [policyReport(s)] : []; }),
     scenarios: scenarioReports,
     diurnal,
+    lanes,
     targets: [
       ...checkTargets({
         engineDirectRpm: ceiling?.rpm ?? Number.NaN,
@@ -207,6 +215,7 @@ async function main(): Promise<void> {
         oneAtATime: "a-one-at-a-time",
         baselines: ["b-esm-defaults", "c-fixed-window"],
       }),
+      ...(lanes ? lanesTargets(lanes.idle, lanes.under_batch, lanes.drain) : []),
       ...(diurnal ? diurnalTargets(diurnal) : []),
     ],
   };

@@ -1,4 +1,5 @@
 import type { DiurnalReport } from "./diurnal.ts";
+import { type LanesReport, lanesLines } from "./lanes-summary.ts";
 import type { Phases } from "./metrics.ts";
 import type { MicroResult } from "./micro.ts";
 import type { RunResult } from "./run.ts";
@@ -70,6 +71,8 @@ export type BenchReport = {
   readonly scenarios: readonly ScenarioReport[];
   /** The compressed day, autoscaled fleet against a fixed one (issue 10); null when not run. */
   readonly diurnal: DiurnalReport | null;
+  /** A batch file draining beside interactive jobs (issue 12 item 3); null or absent when not run. */
+  readonly lanes?: LanesReport | null;
   readonly targets: readonly TargetCheck[];
 };
 
@@ -130,6 +133,7 @@ export function formatReport(report: BenchReport): string {
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
     if (s.kind === "latency") lines.push(...s.policies.flatMap((p) => (p.phases ? [phasesLine(p.name, p.phases)] : [])));
   }
+  if (report.lanes) lines.push("", ...lanesLines(report.lanes));
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
   if (report.micro) {
     lines.push("");
@@ -138,7 +142,7 @@ export function formatReport(report: BenchReport): string {
   }
   if (report.targets.length > 0) {
     lines.push("");
-    lines.push("targets (issues 4 and 10):");
+    lines.push("targets (issues 4, 10 and 12):");
     for (const t of report.targets) lines.push(`  ${t.met ? "MET   " : "MISSED"} ${t.name}: ${t.measured}  [target ${t.target}]`);
   }
   lines.push("");

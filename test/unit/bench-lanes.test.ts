@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { batchDrain, capacityLeftRpm, type InteractiveRun, interactiveRun, lanesTargets, tokensWithin } from "../../tools/bench/lanes-summary.ts";
+import type { Outcome } from "../../tools/bench/outcome.ts";
+
+const job = (index: number, over: Partial<Outcome> & { startedMs?: number; doneMs?: number; submittedMs?: number } = {}): Outcome => {
+  const { startedMs, doneMs, submittedMs, ...rest } = over;
+  return {
+    index, arrivalMs: index * 1000, promptTokens: 512, maxTokens: 512, status: "succeeded", completionTokens: 512,
+    timeline: { submittedMs: submittedMs ?? index * 1000, startedMs, doneMs },
+    ...rest,
+  };
+};
+
+describe("lanes bench arithmetic", () => {
+  it("counts a job's tokens in a window by its share of GPU time", () => {
+    const jobs = [
+      job(0, { startedMs: 0, doneMs: 1000 }), // wholly inside
+      job(1, { startedMs: 9500, doneMs: 10_500 }), // half inside
+      job(2, { startedMs: 20_000, doneMs: 21_000 }), // outside
+      job(3, { startedMs: 2000 }), // no finish: not counted
+    ];
+    expect(tokensWithin(jobs, 0, 10_000)).toBeCloseTo(512 + 256);
+  });
+
+  it("leaves the batch the engine's ceiling less the interactive jobs' tokens, in batch jobs a minute", () => {
+    // 4,693 tok/s is 550 jobs of 512 a minute; 60 interactive jobs of 512 a minute are 512 tok/s.
+    expect(capacityLeftRpm({ engineTokensPerS: 4693.3, interactiveTokensPerS: 512, batchMaxTokens: 512 })).toBeCloseTo(490, 0);
+    // Shorter interactive answers take less: 60 a minute of 128 tokens leave 535 of 550.
+    expect(capacityLeftRpm({ engineTokensPerS: 4693.3, interactiveTokensPerS: 128, batchMaxTokens: 512 })).toBeCloseTo(535, 0);
+    expect(capacityLeftRpm({ engineTokensPerS: 100, interactiveTokensPerS: 200, batchMaxTokens: 512 })).toBe(0);
+  });
+
+  it("takes the interactive tokens out of the GPU's to give the batch's drain", () => {
+    const interactive = Array.from({ length: 60 }, (_, i) => job(i, { startedMs: i * 1000, doneMs: i * 1000 + 500 }));
+    const drain = batchDrain({
+      fromMs: 0, toMs: 60_000, gpuTokens: 60 * 512 + 450 * 512, simMs: 60_000, interactive,
+      engineTokensPerS: (550 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109,
+    });
+    expect(drain.interactive_tokens).toBeCloseTo(60 * 512);
+    expect(drain.drain_rpm).toBeCloseTo(450);
+    expect(drain.engine_direct_rpm).toBeCloseTo(550);
+    expect(drain.capacity_left_rpm).toBeCloseTo(490);
+    expect(drain.drain_ratio).toBeCloseTo(450 / 490);
+  });
+
+  it("summarizes time to start and GPU time apart", () => {
+    const runs = [job(0, { arrivalMs: 0, submittedMs: 10, startedMs: 110, doneMs: 3110, finishedMs: 3200 }), job(1, { arrivalMs: 0, submittedMs: 10, startedMs: 1010, doneMs: 7010, finishedMs: 7100 })];
+    const r = interactiveRun(runs.map((o) => ({ ...o, queueWaitMs: (o.timeline?.startedMs ?? 0) - (o.timeline?.submittedMs ?? 0) })), 10_000, { busyFraction: 1, meanBatch: 100 }, 1);
+    expect(r.queue_wait_p50_ms).toBe(550);
+    expect(r.gpu_p50_ms).toBe(4500);
+    expect(r.ms_per_token_p50).toBeCloseTo(4500 / 512);
+    expect(r.p95_ms).toBeCloseTo(3200 + 0.95 * 3900);
+  });
+
+  it("holds the interactive p95 to 1.25x idle, and a censored p95 never meets it", () => {
+    const idle = { p95_ms: 4000, latency_censored: 0, queue_wait_p95_ms: 100, gpu_p95_ms: 3500 } as InteractiveRun;
+    const drain = batchDrain({ fromMs: 0, toMs: 60_000, gpuTokens: 470 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109 });
+    const [p95, batch] = lanesTargets(idle, { ...idle, p95_ms: 5000 }, drain);
+    expect(p95?.met).toBe(true);
+    expect(batch?.met).toBe(true);
+    expect(lanesTargets(idle, { ...idle, p95_ms: 5001 }, drain)[0]?.met).toBe(false);
+    expect(lanesTargets(idle, { ...idle, p95_ms: 4500, latency_censored: 0.1 }, drain)[0]?.met).toBe(false);
+  });
+
+  it("does not count a drain measured while the batch ran short", () => {
+    const idle = { p95_ms: 4000, latency_censored: 0 } as InteractiveRun;
+    const short = batchDrain({ fromMs: 0, toMs: 60_000, gpuTokens: 500 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 40, admissionLimit: 109 });
+    const batch = lanesTargets(idle, idle, short)[1];
+    expect(batch?.met).toBe(false);
+    expect(batch?.measured).toContain("ran short");
+  });
+});

@@ -1,0 +1,229 @@
+import { latencySummary, percentile, type Phases, tailPhases } from "./metrics.ts";
+import type { Outcome } from "./outcome.ts";
+import type { TargetCheck } from "./targets.ts";
+
+/**
+ * The lanes scenario's arithmetic (issue 12 item 3), pure so that it is tested on its own: what
+ * the interactive jobs saw idle and beside a draining batch file, and how fast the batch drained
+ * against the room the interactive jobs left it.
+ */
+
+export const LANES_SCENARIO = "lanes";
+
+export type LanesReport = {
+  readonly name: typeof LANES_SCENARIO;
+  readonly title: string;
+  readonly seed: number;
+  readonly batch: {
+    readonly jobs: number;
+    readonly files: number;
+    readonly prompt_tokens: number;
+    readonly max_tokens: number;
+    /** From the first POST /v1/batches until the last was answered, and until the copy was full. */
+    readonly accepted_after_s: number;
+    readonly filled_after_s: number;
+    /** Batch jobs succeeded by the end of the interactive run (the rest were abandoned). */
+    readonly succeeded_by_end: number | null;
+  };
+  readonly interactive: { readonly rpm: number; readonly duration_s: number; readonly requests: number; readonly prompt_tokens: number; readonly max_tokens: number };
+  readonly idle: InteractiveRun;
+  readonly under_batch: InteractiveRun;
+  readonly drain: BatchDrain;
+  readonly p95_ratio: number;
+};
+
+/** The interactive trace's numbers in one run (idle, or beside the batch). */
+export type InteractiveRun = {
+  readonly requests: number;
+  readonly succeeded: number;
+  readonly unfinished: number;
+  readonly p50_ms: number;
+  readonly p95_ms: number;
+  readonly p99_ms: number;
+  /** Share unanswered at the end: a percentile that reaches them is a lower bound. */
+  readonly latency_censored: number;
+  /** Time to start: started_at − submitted_at. */
+  readonly queue_wait_p50_ms: number;
+  readonly queue_wait_p95_ms: number;
+  /** On the GPU, result written: finished_at − started_at. */
+  readonly gpu_p50_ms: number;
+  readonly gpu_p95_ms: number;
+  /** GPU time over generated tokens, median over jobs: how fast each decoded beside what else ran. */
+  readonly ms_per_token_p50: number;
+  readonly phases: { readonly median: Phases; readonly slowest_1pct: Phases; readonly slowest_count: number } | null;
+  readonly gpu_busy: number;
+  readonly mean_batch: number;
+  readonly machine_load: number;
+};
+
+export function interactiveRun(outcomes: readonly Outcome[], runEndMs: number, gpu: { readonly busyFraction: number; readonly meanBatch: number }, machineLoad: number): InteractiveRun {
+  const latency = latencySummary(outcomes, runEndMs);
+  const waits = outcomes.flatMap((o) => (o.queueWaitMs === undefined ? [] : [o.queueWaitMs]));
+  const onGpu = outcomes.flatMap((o) => {
+    const t = o.timeline;
+    return t?.startedMs === undefined || t.doneMs === undefined ? [] : [{ ms: t.doneMs - t.startedMs, tokens: o.completionTokens }];
+  });
+  return {
+    requests: outcomes.length,
+    succeeded: outcomes.filter((o) => o.status === "succeeded").length,
+    unfinished: outcomes.filter((o) => o.status === "unfinished").length,
+    p50_ms: latency.p50,
+    p95_ms: latency.p95,
+    p99_ms: latency.p99,
+    latency_censored: latency.censored,
+    queue_wait_p50_ms: percentile(waits, 0.5),
+    queue_wait_p95_ms: percentile(waits, 0.95),
+    gpu_p50_ms: percentile(onGpu.map((g) => g.ms), 0.5),
+    gpu_p95_ms: percentile(onGpu.map((g) => g.ms), 0.95),
+    ms_per_token_p50: percentile(onGpu.flatMap((g) => (g.tokens > 0 ? [g.ms / g.tokens] : [])), 0.5),
+    phases: tailPhases(outcomes) ?? null,
+    gpu_busy: gpu.busyFraction,
+    mean_batch: gpu.meanBatch,
+    machine_load: machineLoad,
+  };
+}
+
+/**
+ * Tokens the jobs generated within [fromMs, toMs), each job's completion tokens spread evenly over
+ * its time on the GPU (started → finished): jobs that straddle the window's edges count their share.
+ */
+export function tokensWithin(outcomes: readonly Outcome[], fromMs: number, toMs: number): number {
+  let tokens = 0;
+  for (const o of outcomes) {
+    const start = o.timeline?.startedMs;
+    const end = o.timeline?.doneMs;
+    if (start === undefined || end === undefined || o.completionTokens <= 0) continue;
+    if (end <= start) {
+      if (start >= fromMs && start < toMs) tokens += o.completionTokens;
+      continue;
+    }
+    const overlap = Math.max(0, Math.min(end, toMs) - Math.max(start, fromMs));
+    tokens += (o.completionTokens * overlap) / (end - start);
+  }
+  return tokens;
+}
+
+/**
+ * The batch's room, in batch jobs a minute: the engine alone's ceiling (its closed loop, in
+ * generated tokens a second) less what the interactive jobs generated, over the batch job's new
+ * tokens. The currency is generated tokens, the one the ceiling is measured in.
+ */
+export function capacityLeftRpm(input: { readonly engineTokensPerS: number; readonly interactiveTokensPerS: number; readonly batchMaxTokens: number }): number {
+  return (Math.max(0, input.engineTokensPerS - input.interactiveTokensPerS) * 60) / input.batchMaxTokens;
+}
+
+/** How the batch drained in the window the interactive trace ran over. */
+export type BatchDrain = {
+  readonly measured_from_s: number;
+  readonly measured_to_s: number;
+  /** Generated on the GPU in the window, and by the interactive jobs (their share, prorated). */
+  readonly gpu_tokens: number;
+  readonly interactive_tokens: number;
+  readonly engine_tokens_per_s: number;
+  readonly interactive_tokens_per_s: number;
+  readonly batch_tokens_per_s: number;
+  /** Batch jobs a minute: the batch's tokens a second over its jobs' new tokens. */
+  readonly drain_rpm: number;
+  readonly engine_direct_rpm: number;
+  readonly capacity_left_rpm: number;
+  readonly drain_ratio: number;
+  /** The fewest requests the copy held in the window: below its admission limit, the batch may have run short. */
+  readonly min_outstanding: number;
+  readonly admission_limit: number;
+};
+
+export function batchDrain(input: {
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** Generated tokens and simulated ms the GPU counted over the window. */
+  readonly gpuTokens: number;
+  readonly simMs: number;
+  readonly interactive: readonly Outcome[];
+  readonly engineTokensPerS: number;
+  readonly batchMaxTokens: number;
+  readonly minOutstanding: number;
+  readonly admissionLimit: number;
+}): BatchDrain {
+  const seconds = input.simMs / 1000;
+  const interactiveTokens = tokensWithin(input.interactive, input.fromMs, input.toMs);
+  const interactivePerS = seconds > 0 ? interactiveTokens / seconds : 0;
+  const batchPerS = seconds > 0 ? Math.max(0, input.gpuTokens - interactiveTokens) / seconds : 0;
+  const drainRpm = (batchPerS * 60) / input.batchMaxTokens;
+  const left = capacityLeftRpm({ engineTokensPerS: input.engineTokensPerS, interactiveTokensPerS: interactivePerS, batchMaxTokens: input.batchMaxTokens });
+  return {
+    measured_from_s: input.fromMs / 1000,
+    measured_to_s: input.toMs / 1000,
+    gpu_tokens: input.gpuTokens,
+    interactive_tokens: interactiveTokens,
+    engine_tokens_per_s: input.engineTokensPerS,
+    interactive_tokens_per_s: interactivePerS,
+    batch_tokens_per_s: batchPerS,
+    drain_rpm: drainRpm,
+    engine_direct_rpm: (input.engineTokensPerS * 60) / input.batchMaxTokens,
+    capacity_left_rpm: left,
+    drain_ratio: left > 0 ? drainRpm / left : Number.NaN,
+    min_outstanding: input.minOutstanding,
+    admission_limit: input.admissionLimit,
+  };
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : String(n));
+const s = (ms: number) => `${fmt(ms / 1000)} s`;
+
+/**
+ * Issue 12 item 3's targets: the interactive p95 beside the batch at most 1.25× its idle p95 (a
+ * p95 beside the batch that reaches unanswered jobs is a lower bound: the truth is only worse, so
+ * it can miss but not meet), and the batch draining at ≥ 0.9 of the room the interactive jobs
+ * leave (only while the copy stayed full of work: a batch that ran short measures nothing).
+ */
+export function lanesTargets(idle: InteractiveRun, underBatch: InteractiveRun, drain: BatchDrain): TargetCheck[] {
+  const ratio = underBatch.p95_ms / idle.p95_ms;
+  const bound = underBatch.latency_censored > 0.05 ? "≥ " : "";
+  const exact = underBatch.latency_censored <= 0.05 && idle.latency_censored <= 0.05;
+  const where = `queue wait p95 ${s(idle.queue_wait_p95_ms)} -> ${s(underBatch.queue_wait_p95_ms)}, GPU p95 ${s(idle.gpu_p95_ms)} -> ${s(underBatch.gpu_p95_ms)}`;
+  const full = drain.min_outstanding >= drain.admission_limit;
+  return [
+    {
+      name: "lanes_interactive_p95",
+      target: "<= 1.25x the interactive p95 on an idle system",
+      measured: `${bound}${s(underBatch.p95_ms)} / ${s(idle.p95_ms)} = ${bound}${fmt(ratio)}x (${where})`,
+      value: ratio,
+      met: exact && ratio <= 1.25,
+    },
+    {
+      name: "lanes_batch_drain",
+      target: ">= 0.9 of the capacity the interactive jobs leave",
+      measured: `${fmt(drain.drain_rpm, 1)} / ${fmt(drain.capacity_left_rpm, 1)} jobs/min = ${fmt(drain.drain_ratio)}${full ? "" : ` (the copy held as few as ${drain.min_outstanding} of ${drain.admission_limit}: the batch ran short)`}`,
+      value: drain.drain_ratio,
+      met: full && drain.drain_ratio >= 0.9,
+    },
+  ];
+}
+
+const LANES_HEADER = ["interactive", "p50 s", "p95 s", "p99 s", "wait p50", "wait p95", "GPU p50", "GPU p95", "ms/tok", "batch", "done/sent", "load"];
+const LANES_WIDTHS = [14, 7, 7, 7, 8, 8, 8, 8, 6, 6, 9, 5];
+
+const cell = (v: number, digits: number, scale = 1) => (Number.isFinite(v) ? (v / scale).toFixed(digits) : "-");
+
+function lanesRow(label: string, r: InteractiveRun): string {
+  const bound = r.latency_censored > 0 ? "≥" : "";
+  const cells = [
+    label, bound + cell(r.p50_ms, 2, 1000), bound + cell(r.p95_ms, 2, 1000), bound + cell(r.p99_ms, 2, 1000),
+    cell(r.queue_wait_p50_ms, 2, 1000), cell(r.queue_wait_p95_ms, 2, 1000), cell(r.gpu_p50_ms, 2, 1000), cell(r.gpu_p95_ms, 2, 1000),
+    cell(r.ms_per_token_p50, 1), cell(r.mean_batch, 0), `${r.succeeded}/${r.requests}`, cell(r.machine_load, 1),
+  ];
+  return cells.map((c, i) => (i === 0 ? c.padEnd(LANES_WIDTHS[i] ?? 0) : c.padStart(LANES_WIDTHS[i] ?? 0))).join("  ");
+}
+
+/** The lanes scenario's table: the interactive trace idle and beside the batch, and the batch's drain. */
+export function lanesLines(r: LanesReport): string[] {
+  const d = r.drain;
+  return [
+    `${r.name}: ${r.title} — ${r.interactive.requests} interactive jobs over ${r.interactive.duration_s.toFixed(0)} s, idle first, then beside the batch (${r.batch.files} file(s), accepted in ${r.batch.accepted_after_s.toFixed(1)} s, the copy full after ${r.batch.filled_after_s.toFixed(1)} s)`,
+    LANES_HEADER.map((c, i) => (i === 0 ? c.padEnd(LANES_WIDTHS[i] ?? 0) : c.padStart(LANES_WIDTHS[i] ?? 0))).join("  "),
+    lanesRow("idle", r.idle),
+    lanesRow("beside batch", r.under_batch),
+    `  interactive p95 beside the batch / idle: ${cell(r.p95_ratio, 2)}x; wait: time to start (started_at − submitted_at); GPU: started_at to finished_at; ms/tok: GPU time per generated token; batch: mean running batch`,
+    `  batch drain over ${d.measured_from_s.toFixed(0)}-${d.measured_to_s.toFixed(0)} s: ${cell(d.drain_rpm, 1)} jobs/min (${cell(d.batch_tokens_per_s, 0)} tok/s) of ${cell(d.capacity_left_rpm, 1)} left = engine alone ${cell(d.engine_direct_rpm, 1)} (${cell(d.engine_tokens_per_s, 0)} tok/s) less the interactive jobs' ${cell(d.interactive_tokens_per_s, 0)} tok/s; ratio ${cell(d.drain_ratio, 2)}; copy held at least ${d.min_outstanding} of ${d.admission_limit}; ${r.batch.succeeded_by_end ?? "-"} of ${r.batch.jobs} batch jobs done by the end`,
+  ];
+}
