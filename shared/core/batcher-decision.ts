@@ -61,6 +61,8 @@ export type BatcherSnapshot = {
   /** Pull nothing more from the queue after this; what has not started by then goes back. */
   readonly topUpUntilMs: number;
   readonly queues: Readonly<Record<Lane, LaneQueueState>>;
+  /** The batcher long-polled since it last waited: it does not again until it has. */
+  readonly longPolledSinceIdle: boolean;
   /** Messages this batcher has taken from each lane with its own receives: what the batch lane's floor is counted on. */
   readonly receivedByLane: Readonly<Record<Lane, number>>;
   /** When the hold on a static batch ends; undefined while none is held. */
@@ -139,7 +141,7 @@ function freeSequences(s: BatcherSnapshot): number {
 }
 
 function mayTopUp(s: BatcherSnapshot, yielding: boolean): boolean {
-  if (!s.settings.top_up || yielding || s.nowMs >= s.topUpUntilMs || nextLane(s) === undefined) return false;
+  if (!s.settings.top_up || yielding || s.nowMs >= s.topUpUntilMs || nextReceive(s) === undefined) return false;
   // What it pulled would only wait in the queue again.
   if (s.components.every((c) => c.warmingUntilMs > s.nowMs)) return false;
   return freeSequences(s) > s.waiting.length;
@@ -172,13 +174,22 @@ export function nextLane(s: BatcherSnapshot): Lane | undefined {
   return interactive ? "interactive" : batch ? "batch" : undefined;
 }
 
+/**
+ * The next receive: a look at the lane `nextLane` names, or, once both lanes came back empty and
+ * nothing waits, one long poll of the interactive lane, so that an interactive job arriving while
+ * the copies have room starts at once (its own mapping's pollers may all be busy: this batcher is
+ * one of them). Never a long poll with jobs waiting: it would keep them from room that frees.
+ */
+function nextReceive(s: BatcherSnapshot): { readonly lane: Lane; readonly waitSeconds: number } | undefined {
+  const lane = nextLane(s);
+  if (lane) return { lane, waitSeconds: 0 };
+  const mayWait = s.waiting.length === 0 && !s.longPolledSinceIdle && s.topUpUntilMs - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
+  return mayWait ? { lane: "interactive", waitSeconds: TOP_UP_LONG_POLL_SECONDS } : undefined;
+}
+
 function topUp(s: BatcherSnapshot): BatcherStep {
-  const lane = nextLane(s) ?? "interactive";
-  const other: Lane = lane === "interactive" ? "batch" : "interactive";
-  // A long poll only with nothing waiting, and only on the last lane that may have work: it would
-  // keep waiting jobs, or the other lane's messages, from room that frees meanwhile.
-  const mayWait = s.waiting.length === 0 && !laneOpen(s, other) && s.topUpUntilMs - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
-  return { kind: "top-up", lane, max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds: mayWait ? TOP_UP_LONG_POLL_SECONDS : 0 };
+  const { lane, waitSeconds } = nextReceive(s) ?? { lane: "interactive", waitSeconds: 0 };
+  return { kind: "top-up", lane, max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds };
 }
 
 /** The component with the least load per copy that can take `demandOn(component)`, if any. */

@@ -242,7 +242,12 @@ export class MemoryQueue implements JobQueue {
   readonly released: { messageId: string; delaySeconds: number }[] = [];
   readonly requeued: string[] = [];
   /** Every receive asked of a lane, in order, with what it got: the lanes' order and floor are read from it. */
-  readonly receives: { route: string; lane: Lane; max: number; got: number }[] = [];
+  // Private behind a getter, so that a test comparing the fakes' state before and after sees no change.
+  readonly #receives: { route: string; lane: Lane; max: number; got: number }[] = [];
+  /** Every receive: its route, lane, what it asked for and what it got. */
+  get receives(): readonly { route: string; lane: Lane; max: number; got: number }[] {
+    return this.#receives;
+  }
   failWith: Error | undefined;
   #next = 0;
 
@@ -262,7 +267,7 @@ export class MemoryQueue implements JobQueue {
       this.visible.splice(this.visible.indexOf(m), 1);
       this.inFlight.set(m.receiptHandle, m);
     }
-    this.receives.push({ route, lane, max, got: taken.length });
+    this.#receives.push({ route, lane, max, got: taken.length });
     return taken.map(({ messageId, receiptHandle, body }) => ({ messageId, receiptHandle, body, lane }));
   }
   /** A receipt handle is only good in the queue it came from, as in SQS (there: ReceiptHandleIsInvalid). */

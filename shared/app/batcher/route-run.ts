@@ -51,6 +51,7 @@ export class RouteRun implements RunHandle {
   };
   readonly #pulledByLane: Record<Lane, number> = { interactive: 0, batch: 0 };
   #holdUntilMs: number | undefined;
+  #longPolledSinceIdle = false;
   #pulled = 0;
   readonly #gpuBatchSizes: number[] = [];
   readonly #touchedBatches = new Set<string>();
@@ -127,6 +128,7 @@ export class RouteRun implements RunHandle {
       othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting,
       topUpUntilMs: this.#topUpUntilMs,
       queues: { interactive: { ...this.#queues.interactive }, batch: { ...this.#queues.batch } },
+      longPolledSinceIdle: this.#longPolledSinceIdle,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
       arrivalsPerMs: this.#pulled / Math.max(1, this.#now() - this.#startedMs),
@@ -142,6 +144,7 @@ export class RouteRun implements RunHandle {
     this.#wake = Promise.withResolvers<void>();
     this.#queues.interactive.answeredEmpty = false;
     this.#queues.batch.answeredEmpty = false;
+    this.#longPolledSinceIdle = false;
   }
 
   async #refreshLedger(): Promise<void> {
@@ -235,6 +238,7 @@ export class RouteRun implements RunHandle {
   }
 
   async #topUp(request: { readonly lane: Lane; readonly max: number; readonly waitSeconds: number }): Promise<number> {
+    if (request.waitSeconds > 0) this.#longPolledSinceIdle = true;
     const { received, jobs } = await pullFromQueue(this.#deps, this.#route, request, () => this.#now());
     const queue = this.#queues[request.lane];
     queue.mayHaveMore = received === request.max;

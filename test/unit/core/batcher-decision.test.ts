@@ -40,6 +40,7 @@ function snapshot(patch: SnapshotPatch = {}): BatcherSnapshot {
     topUpUntilMs: NOW + 60_000,
     queues: { interactive: lane("interactive"), batch: lane("batch") },
     receivedByLane: { interactive: 0, batch: 0 },
+    longPolledSinceIdle: false,
     holdUntilMs: undefined,
     arrivalsPerMs: 0,
     ...rest,
@@ -95,14 +96,16 @@ describe("decideNext", () => {
     expect(decideNext(snapshot({ component: dynamic, waiting: [job("a")] }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
   });
 
-  it("tops up with a long poll only while nothing waits, on the last lane that may have work, and never past its deadline", () => {
+  it("looks at each lane, then long-polls the interactive lane once while nothing waits, never past its deadline", () => {
     const interactiveEmpty = { interactive: { answeredEmpty: true } };
-    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 1 });
-    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty, topUpUntilMs: NOW + 999 }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 0 });
-    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty, topUpUntilMs: NOW }))).toEqual({ kind: "drain" });
-    // The batch lane may still have work: a long poll on the interactive lane would keep it from the room.
+    const bothEmpty = { queue: { answeredEmpty: true } };
     expect(decideNext(snapshot({ callsInFlight: 1 }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
-    expect(decideNext(snapshot({ callsInFlight: 1, queues: { batch: { emptyUntilMs: NOW + 1 } } }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(snapshot({ callsInFlight: 1, queues: interactiveEmpty }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 0 });
+    expect(decideNext(snapshot({ callsInFlight: 1, ...bothEmpty }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(snapshot({ callsInFlight: 1, ...bothEmpty, longPolledSinceIdle: true }))).toEqual({ kind: "drain" });
+    expect(decideNext(snapshot({ callsInFlight: 1, ...bothEmpty, topUpUntilMs: NOW + 999 }))).toEqual({ kind: "drain" });
+    // Never with jobs waiting: the poll would keep them from room that frees meanwhile.
+    expect(decideNext(snapshot({ waiting: [job("a")], held: full, callsInFlight: 1, ...bothEmpty }))).toEqual({ kind: "drain" });
   });
 
   it("asks for no more than the room left after what waits", () => {
@@ -120,7 +123,7 @@ describe("decideNext", () => {
     it("takes from the batch lane once the interactive lane came back empty, and from neither once both did", () => {
       expect(decideNext(snapshot({ callsInFlight: 1, queues: { interactive: { answeredEmpty: true } } }))).toMatchObject({ kind: "top-up", lane: "batch" });
       expect(decideNext(snapshot({ callsInFlight: 1, queues: { interactive: { emptyUntilMs: NOW + 1 } } }))).toMatchObject({ kind: "top-up", lane: "batch" });
-      expect(decideNext(snapshot({ callsInFlight: 1, queue: { answeredEmpty: true } }))).toEqual({ kind: "drain" });
+      expect(decideNext(snapshot({ callsInFlight: 1, queue: { answeredEmpty: true }, longPolledSinceIdle: true }))).toEqual({ kind: "drain" });
     });
 
     it("gives the batch lane its floor of what the batcher receives while the interactive lane is busy", () => {
@@ -155,9 +158,10 @@ describe("decideNext", () => {
     });
   });
 
-  it("does not ask the queue again right after it came back empty", () => {
-    expect(decideNext(snapshot({ callsInFlight: 1, queue: { answeredEmpty: true } }))).toEqual({ kind: "drain" });
-    expect(decideNext(snapshot({ callsInFlight: 1, queue: { emptyUntilMs: NOW + 1 } }))).toEqual({ kind: "drain" });
+  it("does not look at a lane again right after it came back empty, and long-polls at most once between waits", () => {
+    expect(decideNext(snapshot({ callsInFlight: 1, queue: { emptyUntilMs: NOW + 1 } }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(snapshot({ callsInFlight: 1, queue: { emptyUntilMs: NOW + 1 }, longPolledSinceIdle: true }))).toEqual({ kind: "drain" });
+    expect(decideNext(snapshot({ callsInFlight: 1, queue: { answeredEmpty: true }, longPolledSinceIdle: true }))).toEqual({ kind: "drain" });
   });
 
   it("puts the waiting jobs back to wait in the queue while every component warms, and pulls none", () => {
@@ -182,7 +186,7 @@ describe("decideNext", () => {
   });
 
   it("is done once nothing waits, nothing runs and the queue has nothing to add", () => {
-    expect(decideNext(snapshot({ queue: { answeredEmpty: true } }))).toEqual({ kind: "done" });
+    expect(decideNext(snapshot({ queue: { answeredEmpty: true }, longPolledSinceIdle: true }))).toEqual({ kind: "done" });
     expect(decideNext(snapshot({ settings: { top_up: false } }))).toEqual({ kind: "done" });
   });
 });

@@ -81,7 +81,7 @@ describe("batcher on SQS bodies that are not ours", () => {
         const before = memoryState(deps);
         const window = windowOf(bodies);
         const report = await processDelivery(deps, window, options);
-        expect(report).toEqual({ retry: window.map((m) => m.messageId), gpuBatchSizes: [], pulled: 0 });
+        expect(report).toEqual({ retry: window.map((m) => m.messageId), gpuBatchSizes: [], pulled: 0, pulledByLane: { interactive: 0, batch: 0 } });
         expect(memoryState(deps)).toEqual(before);
       }),
       fuzzParams(1000),
