@@ -249,8 +249,8 @@ async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, i
     ]),
   );
   await writeFile(join(outDir, "requests.json"), `${JSON.stringify(perRequest)}\n`);
-  // The batcher invocations of every pipeline run, [start ms, end ms, messages delivered, FunctionError | null],
-  // and when its trace started (wall clock).
+  // The batcher invocations of every pipeline run, [start ms, end ms, messages delivered, FunctionError | null,
+  // lane], and when its trace started (wall clock).
   const perInvocation = Object.fromEntries([...invocations].map(([scenario, runs]) => [scenario, Object.fromEntries(runs)]));
   await writeFile(join(outDir, "invocations.json"), `${JSON.stringify(perInvocation)}\n`);
   const svgs = charts(report, raw);

@@ -1,3 +1,4 @@
+import type { Lane } from "#shared/core/lanes";
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import { startSageMakerEmulator } from "#local/sagemaker/server";
 import { closedLoop, driveEngine, type EngineTarget } from "./engine-driver.ts";
@@ -13,9 +14,9 @@ import type { TraceRequest } from "./trace.ts";
 export type ScenarioRun = { readonly scenario: Scenario; readonly trace: readonly TraceRequest[] };
 /**
  * A batcher invocation during a run, ms after the trace started: [start, end (null: still running
- * when the run was over), messages delivered, Lambda's FunctionError or null].
+ * when the run was over), messages delivered, Lambda's FunctionError or null, the lane that delivered them].
  */
-export type InvocationSpan = readonly [startMs: number, endMs: number | null, records: number, error: string | null];
+export type InvocationSpan = readonly [startMs: number, endMs: number | null, records: number, error: string | null, lane: Lane];
 /** A pipeline run's batcher invocations, and the wall-clock time of its trace's start (to line up with other logs). */
 export type InvocationLog = { readonly trace_started_at: string; readonly invocations: readonly InvocationSpan[] };
 export type RunOutput = { readonly result: RunResult; readonly outcomes: readonly Outcome[]; readonly batcher?: InvocationLog };
@@ -145,6 +146,6 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
   const originAt = performance.timeOrigin + result.originMs;
   const invocations = stack.invocations
     .filter((i) => (i.endedAt ?? Number.POSITIVE_INFINITY) >= originAt)
-    .map((i): InvocationSpan => [Math.round(i.startedAt - originAt), i.endedAt === undefined ? null : Math.round(i.endedAt - originAt), i.records, i.error ?? null]);
+    .map((i): InvocationSpan => [Math.round(i.startedAt - originAt), i.endedAt === undefined ? null : Math.round(i.endedAt - originAt), i.records, i.error ?? null, i.lane]);
   return { result: summary, outcomes: result.outcomes, batcher: { trace_started_at: new Date(originAt).toISOString(), invocations } };
 }

@@ -2,7 +2,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetQueueAttributesCommand, PurgeQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { loadRouteCatalog } from "#shared/config";
+import { laneOfQueue, loadRouteCatalog } from "#shared/config";
+import { LANES, type Lane, laneQueueSuffix } from "#shared/core/lanes";
 import type { RouteSettings } from "#shared/core/route-settings";
 import type { Component, Route } from "#shared/core/routes";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "#local/aws";
@@ -13,8 +14,8 @@ import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
 import type { Policy } from "./policies.ts";
 import type { PromptBook } from "./prompts.ts";
 
-/** A batcher invocation, wall clock (epoch ms). */
-export type Invocation = { records: number; startedAt: number; endedAt?: number; error?: string | undefined };
+/** A batcher invocation, wall clock (epoch ms), and the lane of the queue that delivered it. */
+export type Invocation = { records: number; startedAt: number; lane: Lane; endedAt?: number; error?: string | undefined };
 
 /** One embedded stack set up for one policy. */
 export type PolicyStack = {
@@ -29,15 +30,15 @@ export type PolicyStack = {
   readonly settingsSource: string;
   /** The invocations its route queue's pollers made so far; endedAt once each has answered. */
   readonly invocations: readonly Invocation[];
-  /** The event source mapping of the route's queue, as the pollers run it. */
+  /** The event source mapping of the route's interactive lane (the bench's lone jobs), as the pollers run it; the batch lane's is the same. */
   readonly mapping: { readonly batchSize: number; readonly maximumBatchingWindowSeconds: number; readonly maximumConcurrency: number | undefined };
   /**
    * A clean start for the next run: cancels the jobs still unanswered (so that no batcher starts
-   * one it already holds), empties the route's queue and waits until nothing runs on the GPU.
+   * one it already holds), empties the route's queues and waits until nothing runs on the GPU.
    */
   settle(unanswered: readonly string[], timeoutMs: number): Promise<void>;
   /**
-   * After the stack's last run: empties the queue and closes the SageMaker emulator, so that the
+   * After the stack's last run: empties the route's queues and closes the SageMaker emulator, so that the
    * calls still running fail at once instead of being waited for. Nothing is measured after it.
    */
   abandon(): Promise<void>;
@@ -99,8 +100,12 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
   const route = catalog.routes.get(options.model);
   const component = route?.components[0];
   if (!route || !component) throw new Error(`routes file ${routesFile} has no route ${options.model} with a component`);
-  const queueName = `batchline-${options.stage}-${options.model}`;
+  // The route's queue of each lane (shared/core/lanes.ts): the bench's lone jobs ride the
+  // interactive lane, a batch file's lines the batch lane. A policy's mapping is the route's, on both.
+  const queueNames = LANES.map((lane) => `batchline-${options.stage}-${options.model}${laneQueueSuffix(lane)}`);
+  const interactiveQueue = `batchline-${options.stage}-${options.model}${laneQueueSuffix("interactive")}`;
   const invocations: Invocation[] = [];
+  const mapping = policy.mapping;
   const stack = await startStack({
     projectDir: options.projectDir,
     stage: options.stage,
@@ -109,12 +114,13 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     // The policies are compared on the route's one copy, as the engine alone runs it.
     autoscaling: false,
     routesFile,
-    ...(policy.mapping && { mappingOverrides: { [queueName]: policy.mapping } }),
+    ...(mapping && { mappingOverrides: Object.fromEntries(queueNames.map((name) => [name, mapping])) }),
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
     onInvocation: ({ queueArn, records, startedAt, ended }) => {
-      if (!queueArn?.endsWith(`:${queueName}`)) return;
-      const invocation: Invocation = { records, startedAt };
+      const queueName = queueNames.find((name) => queueArn?.endsWith(`:${name}`));
+      if (queueName === undefined) return;
+      const invocation: Invocation = { records, startedAt, lane: laneOfQueue(queueName) };
       invocations.push(invocation);
       void ended.then(({ endedAt, error }) => Object.assign(invocation, { endedAt, error }));
     },
@@ -124,10 +130,13 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     if (!http || !websocket || !sagemaker) throw new Error("the stack runs without its HTTP, WebSocket or SageMaker endpoint");
     const target: PipelineTarget = { http, websocket, apiKey: stack.apiKey, model: options.model };
     const view = await putSettings(target, policy.settings?.(route));
-    const mapping = stack.mappings.find((m) => m.queueName === queueName);
-    if (!mapping) throw new Error(`the stack has no event source mapping for ${queueName}`);
-    const queue = stack.queues.find((q) => q.name === queueName);
-    if (!queue) throw new Error(`the stack has no queue ${queueName}`);
+    const polled = stack.mappings.find((m) => m.queueName === interactiveQueue);
+    if (!polled) throw new Error(`the stack has no event source mapping for ${interactiveQueue}`);
+    const queueUrls = queueNames.map((name) => {
+      const queue = stack.queues.find((q) => q.name === name);
+      if (!queue) throw new Error(`the stack has no queue ${name}`);
+      return queue.url;
+    });
     await warmUp(target, options.prompts);
     const sqs = new SQSClient({ endpoint: stack.endpoints.sqs, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, useQueueUrlAsEndpoint: false });
     return {
@@ -140,13 +149,13 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
       settings: view.settings,
       settingsSource: view.source,
       invocations,
-      mapping,
+      mapping: polled,
       settle: async (unanswered, timeoutMs) => {
         await cancelJobs(target, unanswered);
-        await settle(sqs, queue.url, sagemaker, component.name, timeoutMs);
+        await settle(sqs, queueUrls, sagemaker, component.name, timeoutMs);
       },
       abandon: async () => {
-        await sqs.send(new PurgeQueueCommand({ QueueUrl: queue.url }));
+        await Promise.all(queueUrls.map((url) => sqs.send(new PurgeQueueCommand({ QueueUrl: url }))));
         await stack.sagemaker?.close();
       },
       stop: async () => {
@@ -228,18 +237,19 @@ async function cancelJobs(target: PipelineTarget, jobIds: readonly string[]): Pr
 
 const QUIET_MS = 1_500;
 
-async function settle(sqs: SQSClient, queueUrl: string, sagemakerUrl: string, component: string, timeoutMs: number): Promise<void> {
-  await sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+async function settle(sqs: SQSClient, queueUrls: readonly string[], sagemakerUrl: string, component: string, timeoutMs: number): Promise<void> {
+  const purge = () => Promise.all(queueUrls.map((url) => sqs.send(new PurgeQueueCommand({ QueueUrl: url }))));
+  await purge();
   const deadline = performance.now() + timeoutMs;
   let quietSince: number | undefined;
   while (performance.now() < deadline) {
-    const [gpu, queue] = await Promise.all([
+    const [gpu, ...queues] = await Promise.all([
       gpuSnapshot(sagemakerUrl, component),
-      sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] })),
+      ...queueUrls.map((url) => sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }))),
     ]);
-    const messages = Number(queue.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(queue.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    const messages = queues.reduce((sum, q) => sum + Number(q.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(q.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0), 0);
     // Messages a batcher still held when the queue was purged may be requeued: purge those too.
-    if (messages > 0) await sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+    if (messages > 0) await purge();
     if (gpu.outstanding === 0 && messages === 0) {
       quietSince ??= performance.now();
       if (performance.now() - quietSince >= QUIET_MS) return;
