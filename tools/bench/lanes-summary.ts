@@ -24,6 +24,9 @@ export type LanesReport = {
     readonly filled_after_s: number;
     /** Batch jobs succeeded by the end of the interactive run (the rest were abandoned). */
     readonly succeeded_by_end: number | null;
+    /** The GPU's busy share over the interactive trace's span, and what the copy held over the run, [s after the trace started, requests]. */
+    readonly gpu_busy: number;
+    readonly copy_outstanding: readonly (readonly [number, number])[];
   };
   readonly interactive: { readonly rpm: number; readonly duration_s: number; readonly requests: number; readonly prompt_tokens: number; readonly max_tokens: number };
   readonly idle: InteractiveRun;
@@ -224,6 +227,6 @@ export function lanesLines(r: LanesReport): string[] {
     lanesRow("idle", r.idle),
     lanesRow("beside batch", r.under_batch),
     `  interactive p95 beside the batch / idle: ${cell(r.p95_ratio, 2)}x; wait: time to start (started_at − submitted_at); GPU: started_at to finished_at; ms/tok: GPU time per generated token; batch: mean running batch`,
-    `  batch drain over ${d.measured_from_s.toFixed(0)}-${d.measured_to_s.toFixed(0)} s: ${cell(d.drain_rpm, 1)} jobs/min (${cell(d.batch_tokens_per_s, 0)} tok/s) of ${cell(d.capacity_left_rpm, 1)} left = engine alone ${cell(d.engine_direct_rpm, 1)} (${cell(d.engine_tokens_per_s, 0)} tok/s) less the interactive jobs' ${cell(d.interactive_tokens_per_s, 0)} tok/s; ratio ${cell(d.drain_ratio, 2)}; copy held at least ${d.min_outstanding} of ${d.admission_limit}; ${r.batch.succeeded_by_end ?? "-"} of ${r.batch.jobs} batch jobs done by the end`,
+    `  batch drain over ${d.measured_from_s.toFixed(0)}-${d.measured_to_s.toFixed(0)} s: ${cell(d.drain_rpm, 1)} jobs/min (${cell(d.batch_tokens_per_s, 0)} tok/s) of ${cell(d.capacity_left_rpm, 1)} left = engine alone ${cell(d.engine_direct_rpm, 1)} (${cell(d.engine_tokens_per_s, 0)} tok/s) less the interactive jobs' ${cell(d.interactive_tokens_per_s, 0)} tok/s; ratio ${cell(d.drain_ratio, 2)}; copy held at least ${d.min_outstanding} of ${d.admission_limit}, GPU busy ${cell(r.batch.gpu_busy, 2)}; ${r.batch.succeeded_by_end ?? "-"} of ${r.batch.jobs} batch jobs done by the end`,
   ];
 }

@@ -5,6 +5,7 @@ import { batchDrain, interactiveRun, LANES_SCENARIO, type LanesReport } from "./
 import { admissionLimit } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
+import { type InvocationLog, invocationLog } from "./phases.ts";
 import type { PolicyStack } from "./policy-stack.ts";
 import type { PromptBook } from "./prompts.ts";
 import type { Mode } from "./scenarios.ts";
@@ -108,7 +109,7 @@ export async function runLanes(
   stack: PolicyStack,
   plan: LanesPlan,
   context: { readonly engineTokensPerS: number; readonly prompts: PromptBook; readonly log: (line: string) => void },
-): Promise<LanesReport> {
+): Promise<{ report: LanesReport; batcher: InvocationLog }> {
   const { log, prompts } = context;
   const trace = generateTrace(plan.interactive);
   const limit = admissionLimit(stack.component.limits, plan.batchPromptTokens + plan.batchMaxTokens) * Math.max(1, stack.component.copies);
@@ -141,6 +142,7 @@ export async function runLanes(
     admissionLimit: limit,
   });
   const succeeded = await succeededOf(stack.target, batchIds).catch(() => null);
+  const batcher = invocationLog(stack, under.originMs);
   await stack.abandon();
   const report: LanesReport = {
     name: LANES_SCENARIO,
@@ -154,6 +156,8 @@ export async function runLanes(
       accepted_after_s: acceptedAfterS,
       filled_after_s: filledAfterS,
       succeeded_by_end: succeeded,
+      gpu_busy: window.busyFraction,
+      copy_outstanding: under.gpu.map((g) => [Math.round((g.atMs - under.originMs) / 100) / 10, g.outstanding] as const),
     },
     interactive: { rpm: offeredRpm(plan.interactive.arrivals, plan.interactive.durationMs), duration_s: plan.interactive.durationMs / 1000, requests: trace.length, prompt_tokens: trace[0]?.promptTokens ?? 0, max_tokens: trace[0]?.maxTokens ?? 0 },
     idle: idle.summary,
@@ -162,5 +166,5 @@ export async function runLanes(
     p95_ratio: under.summary.p95_ms / idle.summary.p95_ms,
   };
   log(`  idle p95 ${(report.idle.p95_ms / 1000).toFixed(2)} s, beside the batch ${(report.under_batch.p95_ms / 1000).toFixed(2)} s; batch ${drain.drain_rpm.toFixed(1)} of ${drain.capacity_left_rpm.toFixed(1)} jobs/min left`);
-  return report;
+  return { report, batcher };
 }

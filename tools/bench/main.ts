@@ -173,7 +173,11 @@ async function main(): Promise<void> {
       scenarioReports.push(report);
     }
     const d = stacks.get("d-adaptive");
-    if (args.lanes && d) lanes = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
+    if (args.lanes && d) {
+      const run = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
+      lanes = run.report;
+      invocations.set(LANES_SCENARIO, new Map([[d.policy.name, run.batcher]]));
+    }
   } finally {
     log("stopping the stacks");
     await stopAll();

@@ -143,9 +143,14 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
     const unanswered = result.outcomes.flatMap((o) => (o.status === "unfinished" && o.jobId !== undefined ? [o.jobId] : []));
     if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(unanswered, 120_000);
   }
-  const originAt = performance.timeOrigin + result.originMs;
+  return { result: summary, outcomes: result.outcomes, batcher: invocationLog(stack, result.originMs) };
+}
+
+/** The stack's batcher invocations that had not ended by `originMs` (performance.now()), ms after it. */
+export function invocationLog(stack: PolicyStack, originMs: number): InvocationLog {
+  const originAt = performance.timeOrigin + originMs;
   const invocations = stack.invocations
     .filter((i) => (i.endedAt ?? Number.POSITIVE_INFINITY) >= originAt)
     .map((i): InvocationSpan => [Math.round(i.startedAt - originAt), i.endedAt === undefined ? null : Math.round(i.endedAt - originAt), i.records, i.error ?? null, i.lane]);
-  return { result: summary, outcomes: result.outcomes, batcher: { trace_started_at: new Date(originAt).toISOString(), invocations } };
+  return { trace_started_at: new Date(originAt).toISOString(), invocations };
 }
