@@ -34,7 +34,7 @@ describe("lanes bench arithmetic", () => {
     const interactive = Array.from({ length: 60 }, (_, i) => job(i, { startedMs: i * 1000, doneMs: i * 1000 + 500 }));
     const drain = batchDrain({
       fromMs: 0, toMs: 60_000, gpuTokens: 60 * 512 + 450 * 512, simMs: 60_000, interactive,
-      engineTokensPerS: (550 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109,
+      engineTokensPerS: (550 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109, batchLeftAtEnd: 1000,
     });
     expect(drain.interactive_tokens).toBeCloseTo(60 * 512);
     expect(drain.drain_rpm).toBeCloseTo(450);
@@ -54,7 +54,7 @@ describe("lanes bench arithmetic", () => {
 
   it("holds the interactive p95 to 1.25x idle, and a censored p95 never meets it", () => {
     const idle = { p95_ms: 4000, latency_censored: 0, queue_wait_p95_ms: 100, gpu_p95_ms: 3500 } as InteractiveRun;
-    const drain = batchDrain({ fromMs: 0, toMs: 60_000, gpuTokens: 470 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109 });
+    const drain = batchDrain({ fromMs: 0, toMs: 60_000, gpuTokens: 470 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109, batchLeftAtEnd: 1000 });
     const [p95, batch] = lanesTargets(idle, { ...idle, p95_ms: 5000 }, drain);
     expect(p95?.met).toBe(true);
     expect(batch?.met).toBe(true);
@@ -62,11 +62,17 @@ describe("lanes bench arithmetic", () => {
     expect(lanesTargets(idle, { ...idle, p95_ms: 4500, latency_censored: 0.1 }, drain)[0]?.met).toBe(false);
   });
 
-  it("does not count a drain measured while the batch ran short", () => {
+  it("does not count a drain measured while the batch ran short, but counts a copy left idle with the batch queued", () => {
     const idle = { p95_ms: 4000, latency_censored: 0 } as InteractiveRun;
-    const short = batchDrain({ fromMs: 0, toMs: 60_000, gpuTokens: 500 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 40, admissionLimit: 109 });
-    const batch = lanesTargets(idle, idle, short)[1];
-    expect(batch?.met).toBe(false);
-    expect(batch?.measured).toContain("ran short");
+    const drain = (over: { minOutstanding: number; batchLeftAtEnd: number | null; gpuTokens: number }) =>
+      batchDrain({ fromMs: 0, toMs: 60_000, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, admissionLimit: 109, ...over });
+    const short = lanesTargets(idle, idle, drain({ minOutstanding: 40, batchLeftAtEnd: 40, gpuTokens: 500 * 512 }))[1];
+    expect(short?.met).toBe(false);
+    expect(short?.measured).toContain("ran short");
+    const stalled = lanesTargets(idle, idle, drain({ minOutstanding: 0, batchLeftAtEnd: 1700, gpuTokens: 90 * 512 }))[1];
+    expect(stalled?.met).toBe(false);
+    expect(stalled?.measured).not.toContain("ran short");
+    expect(stalled?.value).toBeCloseTo(0.18);
+    expect(lanesTargets(idle, idle, drain({ minOutstanding: 100, batchLeftAtEnd: null, gpuTokens: 480 * 512 }))[1]?.measured).toContain("ran short");
   });
 });

@@ -130,6 +130,7 @@ export async function runLanes(
   const window = gpuOverWindow(under.gpu, under.originMs, under.originMs + plan.interactive.durationMs);
   const inWindow = under.gpu.filter((g) => g.atMs >= under.originMs && g.atMs <= under.originMs + plan.interactive.durationMs);
   const minOutstanding = Math.min(...(inWindow.length > 0 ? inWindow : [nearest(under.gpu, under.originMs)].filter((g) => g !== undefined)).map((g) => g.outstanding));
+  const succeeded = await succeededOf(stack.target, batchIds).catch(() => null);
   const drain = batchDrain({
     fromMs: 0,
     toMs: plan.interactive.durationMs,
@@ -140,8 +141,8 @@ export async function runLanes(
     batchMaxTokens: plan.batchMaxTokens,
     minOutstanding,
     admissionLimit: limit,
+    batchLeftAtEnd: succeeded === null ? null : plan.batchJobs - succeeded,
   });
-  const succeeded = await succeededOf(stack.target, batchIds).catch(() => null);
   const batcher = invocationLog(stack, under.originMs);
   await stack.abandon();
   const report: LanesReport = {
