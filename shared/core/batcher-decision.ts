@@ -120,12 +120,14 @@ export function oldestWaitingMs(waiting: readonly WaitingJob[]): number | undefi
  * Whether another batcher's job must start first. An interactive job waiting elsewhere goes first
  * at once over a batcher that holds only batch work (the point of the lanes: a fresh invocation
  * delivered one interactive job gets the next room that frees, not the batch holder that learns of
- * it first), and a batcher with an interactive job never yields to batch work. Within a lane, the
- * job that has waited over YIELD_AFTER_MS longer goes first.
+ * it first), and a batcher with an interactive job never yields. Between batch holders, the job
+ * that has waited over YIELD_AFTER_MS longer goes first.
  */
 export function isYielding(s: Pick<BatcherSnapshot, "othersOldestWaitingMs" | "othersInteractiveWaiting" | "waiting" | "nowMs">): boolean {
-  const mineInteractive = s.waiting.some((w) => w.lane === "interactive");
-  if (s.othersInteractiveWaiting !== mineInteractive) return s.othersInteractiveWaiting;
+  // Interactive work never yields: the ledger's oldest wait has no lane, and yielding to it made
+  // two interactive holders yield to the batch holders' older jobs while those yielded to them.
+  if (s.waiting.some((w) => w.lane === "interactive")) return false;
+  if (s.othersInteractiveWaiting) return true;
   const theirs = s.othersOldestWaitingMs;
   return theirs !== undefined && theirs < (oldestWaitingMs(s.waiting) ?? s.nowMs) - YIELD_AFTER_MS;
 }

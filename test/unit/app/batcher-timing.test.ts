@@ -21,8 +21,8 @@ async function setup(patch: Partial<RouteSettings>, catalog = memoryDeps().catal
   return deps;
 }
 
-async function submit(deps: Deps, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await submitJob(deps, "acme", { model: "llama-2-7b", prompt: `prompt ${i}`, max_tokens: 8 });
+async function submit(deps: Deps, count: number, priority?: number): Promise<void> {
+  for (let i = 0; i < count; i++) await submitJob(deps, "acme", { model: "llama-2-7b", prompt: `prompt ${i}`, max_tokens: 8, priority });
 }
 
 /** Another batcher holding every sequence of the copy, until long after the test. */
@@ -130,9 +130,10 @@ describe("the batcher on FakeTime", () => {
 
   it("publishes when it got its oldest waiting job, not when the job was submitted", async () => {
     const deps = await setup({});
-    await submit(deps, 1);
+    // Batch work, which yields to the other batcher's older job and so waits.
+    await submit(deps, 1, 1);
     const submittedMs = deps.time.nowMs;
-    await deps.ledger.publish(COMPONENT, "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: submittedMs - 5_000, interactiveWaiting: true }, new Date(submittedMs + 60_000));
+    await deps.ledger.publish(COMPONENT, "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: submittedMs - 5_000 }, new Date(submittedMs + 60_000));
     deps.time.advance(3_000);
     const receivedMs = deps.time.nowMs;
     const published = recordPublishes(deps, receivedMs);

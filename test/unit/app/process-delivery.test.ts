@@ -163,9 +163,9 @@ describe("processDelivery on a rolling-batch engine", () => {
   it("lets the room go to another batcher's job that has waited longer, pulling nothing meanwhile", async () => {
     const deps = memoryDeps();
     const now = deps.clock.now().getTime();
-    // Interactive, as the jobs here: within a lane the longer wait goes first.
-    await deps.ledger.publish("llama-2-7b-ic", "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: now - 5_000, interactiveWaiting: true }, new Date(now + 60_000));
-    const [job] = await submitMany(deps, 3);
+    // Batch work on both sides (priority below the interactive lane's): between batch holders the longer wait goes first.
+    await deps.ledger.publish("llama-2-7b-ic", "other-batcher", { load: { sequences: 1, tokens: 1024 }, oldestWaitingMs: now - 5_000 }, new Date(now + 60_000));
+    const [job] = await submitMany(deps, 3, { priority: 1 });
     const window = deps.queue.takeDelivery("llama-2-7b", 1);
 
     const report = await processDelivery(deps, window, { topUpUntil: new Date(now - 10_000) });
