@@ -186,6 +186,14 @@ export function topUpUntil(timing: BatcherTiming, now: Date, remainingMs: number
   return new Date(now.getTime() + Math.max(0, Math.min(timing.topUpBudgetMs, remainingMs - timing.finishReserveMs)));
 }
 
+/**
+ * The latest a batcher invocation may still top its delivery up: what the finish reserve leaves
+ * of its time. Past topUpUntil it does so only while no other batcher will for longer (decideNext).
+ */
+export function topUpLatest(timing: BatcherTiming, now: Date, remainingMs: number): Date {
+  return new Date(now.getTime() + Math.max(0, remainingMs - timing.finishReserveMs));
+}
+
 export function defaultRoutesFile(env: Env): string {
   const file = env.BATCHLINE_ROUTES_FILE ?? "infra/routes.yml";
   if (isAbsolute(file)) return file;

@@ -124,6 +124,8 @@ export type LedgerEntry = {
   readonly oldestWaitingMs?: number | undefined;
   /** One of the jobs it holds waiting for room came from the interactive lane: batch-lane holders yield to it at once. */
   readonly interactiveWaiting?: boolean | undefined;
+  /** Until when it pulls more from the route's queues (decideNext's topUpDeadline). */
+  readonly topUpUntilMs?: number | undefined;
 };
 
 /** What a batcher reads of a component's ledger: the others' load and waits, and the jobs cancelled there. */
@@ -132,6 +134,8 @@ export type LedgerView = {
   readonly oldestWaitingMs: number | undefined;
   /** Whether another holder has an interactive-lane job waiting for room there. */
   readonly interactiveWaiting: boolean;
+  /** The latest any other holder pulls from the route's queues until (undefined when none says). */
+  readonly topUpUntilMs: number | undefined;
   /** Jobs running on the component that were cancelled: their calls are to be aborted. Not load. */
   readonly cancelled: readonly string[];
 };

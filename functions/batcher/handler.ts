@@ -1,7 +1,7 @@
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { processDelivery } from "#shared/app/process-delivery";
-import { laneOfQueue, topUpUntil } from "#shared/config";
+import { laneOfQueue, topUpLatest, topUpUntil } from "#shared/config";
 import { lambdaFunction } from "#shared/lambda";
 import { metrics } from "#shared/observability";
 import { runtimeDeps } from "#shared/runtime";
@@ -10,10 +10,12 @@ const deps = runtimeDeps();
 
 export const handler = lambdaFunction<SQSEvent, SQSBatchResponse>(
   async (event, context) => {
+    const now = new Date();
+    const remainingMs = context.getRemainingTimeInMillis();
     const report = await processDelivery(
       deps,
       event.Records.map((r) => ({ messageId: r.messageId, receiptHandle: r.receiptHandle, body: r.body, lane: laneOfQueue(r.eventSourceARN) })),
-      { topUpUntil: topUpUntil(deps.config.batcher, new Date(), context.getRemainingTimeInMillis()) },
+      { topUpUntil: topUpUntil(deps.config.batcher, now, remainingMs), topUpLatest: topUpLatest(deps.config.batcher, now, remainingMs) },
     );
     metrics.addMetric("DeliveredMessages", MetricUnit.Count, event.Records.length);
     metrics.addMetric("MessagesPulled", MetricUnit.Count, report.pulled);

@@ -10,6 +10,7 @@ const entryItem = z.object({
   tokens: z.number(),
   oldest_waiting_ms: z.number().optional(),
   interactive_waiting: z.boolean().optional(),
+  top_up_until_ms: z.number().optional(),
   expires_at: z.number(),
 });
 
@@ -31,16 +32,18 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
     const entries = items.filter((item) => !isMark(item)).map((item) => this.decode(entryItem, item, `capacity entry of ${component} held by ${String(item.holder)}`));
     const live = entries.filter((e) => e.holder !== holder && !hasExpired(e.expires_at, now));
     const waiting = live.flatMap((e) => (e.oldest_waiting_ms === undefined ? [] : [e.oldest_waiting_ms]));
+    const toppingUp = live.flatMap((e) => (e.top_up_until_ms === undefined ? [] : [e.top_up_until_ms]));
     return {
       load: live.reduce<Load>((sum, e) => addLoad(sum, { sequences: e.sequences, tokens: e.tokens }), noLoad),
       oldestWaitingMs: waiting.length === 0 ? undefined : Math.min(...waiting),
       interactiveWaiting: live.some((e) => e.interactive_waiting === true),
+      topUpUntilMs: toppingUp.length === 0 ? undefined : Math.max(...toppingUp),
       cancelled: marks.filter((m) => !hasExpired(m.expires_at, now)).map((m) => m.job_id),
     };
   }
 
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void> {
-    const { load, oldestWaitingMs, interactiveWaiting } = entry;
+    const { load, oldestWaitingMs, interactiveWaiting, topUpUntilMs } = entry;
     if (load.sequences === 0 && oldestWaitingMs === undefined) {
       await sdk(`release capacity of ${component}`, () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { component, holder } })));
       return;
@@ -49,6 +52,7 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
       component, holder, sequences: load.sequences, tokens: load.tokens, expires_at: ttlSeconds(expiresAt),
       ...(oldestWaitingMs !== undefined && { oldest_waiting_ms: oldestWaitingMs }),
       ...(interactiveWaiting === true && oldestWaitingMs !== undefined && { interactive_waiting: true }),
+      ...(topUpUntilMs !== undefined && { top_up_until_ms: topUpUntilMs }),
     };
     await sdk(`hold capacity of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
   }

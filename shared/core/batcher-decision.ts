@@ -21,6 +21,11 @@ export const REQUEUE_GRACE_MS = 5_000;
  * so a message that arrives while the copies have room starts at once instead of on the next poll.
  */
 export const TOP_UP_LONG_POLL_SECONDS = 1;
+/**
+ * Past its deadline a batcher hands the queues over to another that pulls at least this much
+ * longer: a little over one ledger refresh, so that the other is seen to go on.
+ */
+export const HANDOVER_MARGIN_MS = 1_000;
 /** SQS hands out at most this many messages per receive. */
 const MAX_RECEIVE = 10;
 
@@ -58,8 +63,12 @@ export type BatcherSnapshot = {
   readonly othersOldestWaitingMs: number | undefined;
   /** Whether another batcher holds an interactive-lane job waiting for room on these components. */
   readonly othersInteractiveWaiting: boolean;
-  /** Pull nothing more from the queue after this; what has not started by then goes back. */
+  /** Pull nothing more from the queue after this, unless no other batcher will (topUpDeadline); what has not started by then goes back. */
   readonly topUpUntilMs: number;
+  /** Past topUpUntilMs, the latest it may still pull (what its finish reserve leaves); default topUpUntilMs. */
+  readonly topUpLatestMs?: number | undefined;
+  /** The latest another batcher pulls until, as the ledger says. */
+  readonly othersTopUpUntilMs?: number | undefined;
   readonly queues: Readonly<Record<Lane, LaneQueueState>>;
   /** The batcher long-polled since it last waited: it does not again until it has. */
   readonly longPolledSinceIdle: boolean;
@@ -107,8 +116,24 @@ export function decideNext(s: BatcherSnapshot): BatcherStep {
   }
   if (mayTopUp(s, yielding)) return topUp(s);
   if (s.waiting.length === 0 && s.callsInFlight === 0) return { kind: "done" };
-  if (s.waiting.length > 0 && s.nowMs >= s.topUpUntilMs + REQUEUE_GRACE_MS) return { kind: "requeue", reason: "late" };
+  if (s.waiting.length > 0 && s.nowMs >= topUpDeadline(s) + REQUEUE_GRACE_MS) return { kind: "requeue", reason: "late" };
   return yielding ? { kind: "yield" } : { kind: "drain" };
+}
+
+/**
+ * Until when this batcher pulls from the queues: its own deadline or, past it, its latest while no
+ * other batcher pulls for longer. Batchers that started together (the mapping's pollers, when
+ * traffic starts) would otherwise stop together, and while each waits for its last GPU calls the
+ * mapping can start no other (MaximumConcurrency): nobody takes the queue's new messages for a
+ * whole generation. Of two batchers past their deadlines the one that may go on longer goes on;
+ * a new one (whose own deadline lies past this one's latest) takes over.
+ */
+export function topUpDeadline(s: Pick<BatcherSnapshot, "nowMs" | "topUpUntilMs" | "topUpLatestMs" | "othersTopUpUntilMs">): number {
+  const latest = s.topUpLatestMs ?? s.topUpUntilMs;
+  if (s.nowMs < s.topUpUntilMs || latest <= s.topUpUntilMs) return s.topUpUntilMs;
+  const theirs = s.othersTopUpUntilMs;
+  const handedOver = theirs !== undefined && theirs > Math.max(s.nowMs + HANDOVER_MARGIN_MS, latest);
+  return handedOver ? s.topUpUntilMs : latest;
 }
 
 /** When this batcher got its oldest job still waiting to start. */
@@ -143,7 +168,7 @@ function freeSequences(s: BatcherSnapshot): number {
 }
 
 function mayTopUp(s: BatcherSnapshot, yielding: boolean): boolean {
-  if (!s.settings.top_up || yielding || s.nowMs >= s.topUpUntilMs || nextReceive(s) === undefined) return false;
+  if (!s.settings.top_up || yielding || s.nowMs >= topUpDeadline(s) || nextReceive(s) === undefined) return false;
   // What it pulled would only wait in the queue again.
   if (s.components.every((c) => c.warmingUntilMs > s.nowMs)) return false;
   return freeSequences(s) > s.waiting.length;
@@ -185,7 +210,7 @@ export function nextLane(s: BatcherSnapshot): Lane | undefined {
 function nextReceive(s: BatcherSnapshot): { readonly lane: Lane; readonly waitSeconds: number } | undefined {
   const lane = nextLane(s);
   if (lane) return { lane, waitSeconds: 0 };
-  const mayWait = s.waiting.length === 0 && !s.longPolledSinceIdle && s.topUpUntilMs - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
+  const mayWait = s.waiting.length === 0 && !s.longPolledSinceIdle && topUpDeadline(s) - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
   return mayWait ? { lane: "interactive", waitSeconds: TOP_UP_LONG_POLL_SECONDS } : undefined;
 }
 

@@ -31,6 +31,25 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     expect((await ledger.others(component, "b", at(0))).load).toEqual({ sequences: 54, tokens: 5_400 });
   });
 
+  it("says the latest any other live holder pulls from the queues until", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "me", { ...holding(1, 100), topUpUntilMs: noon + 90_000 }, inAMinute);
+    await ledger.publish(component, "b", { ...holding(1, 100), topUpUntilMs: noon + 30_000 }, inAMinute);
+    await ledger.publish(component, "c", { ...holding(1, 100), topUpUntilMs: noon + 45_000 }, inAMinute);
+    await ledger.publish(component, "gone", { ...holding(1, 100), topUpUntilMs: noon + 80_000 }, at(10_000));
+    await ledger.publish(component, "quiet", holding(1, 100), inAMinute);
+
+    // Act
+    const others = await ledger.others(component, "me", at(10_000));
+
+    // Assess
+    expect(others.topUpUntilMs).toBe(noon + 45_000);
+    expect((await ledger.others(component, "c", at(10_000))).topUpUntilMs).toBe(noon + 90_000);
+    expect((await ledger.others(newComponent(), "me", at(0))).topUpUntilMs).toBeUndefined();
+  });
+
   it("leaves out entries that have expired, from the instant they expire", async () => {
     // Prepare
     const ledger = await makeLedger();

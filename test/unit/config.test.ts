@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, parseLogLevel, topUpUntil } from "#shared/config";
+import { ConfigError, loadConfig, parseLogLevel, topUpLatest, topUpUntil } from "#shared/config";
 import { packageTemplate } from "#local/template";
 
 const base = { BATCHLINE_RESOURCE_PREFIX: "batchline-test", BATCHLINE_WS_ENDPOINT: "http://127.0.0.1:1" };
@@ -96,6 +96,13 @@ describe("the batcher's timing", () => {
     expect(after(150_000)).toBe(60_000);
     expect(after(100_000)).toBe(25_000);
     expect(after(10_000)).toBe(0);
+  });
+
+  it("may go on topping up, at the latest, until what the finish reserve leaves", () => {
+    const { batcher } = load({});
+    const now = new Date("2025-01-01T00:00:00Z");
+    expect(topUpLatest(batcher, now, 150_000).getTime() - now.getTime()).toBe(75_000);
+    expect(topUpLatest(batcher, now, 10_000).getTime()).toBe(now.getTime());
   });
 });
 

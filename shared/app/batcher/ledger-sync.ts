@@ -25,10 +25,13 @@ export class LedgerSync {
   othersInteractiveWaiting = false;
   /** Jobs marked cancelled on these components, as of the last read: calls to abort. */
   cancelled: ReadonlySet<string> = new Set();
+  /** The latest another batcher pulls from the queues until. */
+  othersTopUpUntilMs: number | undefined;
   /** Whether this run's load changed since it last published it. */
   #ownChanged = false;
   #publishedWaiting = false;
   #publishedInteractive = false;
+  #publishedTopUpUntilMs: number | undefined;
   /** Whether this run's waiting jobs include an interactive one, as of the last refresh. */
   #interactiveWaiting = false;
   #readAtMs = Number.NEGATIVE_INFINITY;
@@ -61,7 +64,7 @@ export class LedgerSync {
    * when its jobs start or stop waiting, when an interactive job starts or stops waiting, or,
    * while it yields, the room it gives back.
    */
-  async refresh(nowMs: number, oldestWaitingMs: number | undefined, interactiveWaiting: boolean, yielding: () => boolean): Promise<void> {
+  async refresh(nowMs: number, oldestWaitingMs: number | undefined, interactiveWaiting: boolean, yielding: () => boolean, topUpUntilMs?: number): Promise<void> {
     const waiting = oldestWaitingMs !== undefined;
     this.#interactiveWaiting = waiting && interactiveWaiting;
     if (nowMs - this.#readAtMs >= (waiting || yielding() ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
@@ -72,14 +75,22 @@ export class LedgerSync {
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
       this.othersInteractiveWaiting = others.some((o) => o.interactiveWaiting);
       this.cancelled = new Set(others.flatMap((o) => o.cancelled));
+      const latest = Math.max(...others.map((o) => o.topUpUntilMs ?? Number.NEGATIVE_INFINITY));
+      this.othersTopUpUntilMs = Number.isFinite(latest) ? latest : undefined;
     }
-    const due = nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS || waiting !== this.#publishedWaiting || this.#interactiveWaiting !== this.#publishedInteractive;
-    if (due || (this.#ownChanged && yielding())) await this.publish(nowMs, oldestWaitingMs);
+    // A batcher that starts or stops pulling past its deadline says so at once: the others hand over on it.
+    const due =
+      nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS ||
+      waiting !== this.#publishedWaiting ||
+      this.#interactiveWaiting !== this.#publishedInteractive ||
+      topUpUntilMs !== this.#publishedTopUpUntilMs;
+    if (due || (this.#ownChanged && yielding())) await this.publish(nowMs, oldestWaitingMs, false, topUpUntilMs);
   }
 
   /** Publishes this run's load and its oldest waiting job; `final`: it holds nothing any more. */
-  async publish(nowMs: number, oldestWaitingMs: number | undefined, final = false): Promise<void> {
+  async publish(nowMs: number, oldestWaitingMs: number | undefined, final = false, topUpUntilMs?: number): Promise<void> {
     this.#publishedAtMs = nowMs;
+    this.#publishedTopUpUntilMs = topUpUntilMs;
     this.#ownChanged = false;
     const waitingSince = final ? undefined : oldestWaitingMs;
     this.#publishedWaiting = waitingSince !== undefined;
@@ -88,7 +99,12 @@ export class LedgerSync {
     const expiresAt = new Date(nowMs + LEDGER_TTL_MS);
     await Promise.all(
       this.#components.map((c) =>
-        this.#ledger.publish(c, this.#holder, { load: final ? noLoad : (this.#own.get(c) ?? noLoad), oldestWaitingMs: waitingSince, interactiveWaiting }, expiresAt),
+        this.#ledger.publish(c, this.#holder, {
+          load: final ? noLoad : (this.#own.get(c) ?? noLoad),
+          oldestWaitingMs: waitingSince,
+          interactiveWaiting,
+          topUpUntilMs: final ? undefined : topUpUntilMs,
+        }, expiresAt),
       ),
     );
   }

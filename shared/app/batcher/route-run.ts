@@ -1,4 +1,4 @@
-import { decideNext, isYielding, oldestWaitingMs, type BatcherSnapshot, type BatcherStep, type WaitingJob } from "../../core/batcher-decision.ts";
+import { decideNext, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
@@ -34,6 +34,7 @@ export class RouteRun implements RunHandle {
   readonly #route: Route;
   readonly #settings: RouteSettings;
   readonly #topUpUntilMs: number;
+  readonly #topUpLatestMs: number;
   readonly #startedMs: number;
   readonly #ledger: LedgerSync;
   readonly #fleet: FleetSync;
@@ -61,6 +62,7 @@ export class RouteRun implements RunHandle {
     this.#route = route;
     this.#settings = settings;
     this.#topUpUntilMs = options.topUpUntil.getTime();
+    this.#topUpLatestMs = Math.max(this.#topUpUntilMs, options.topUpLatest?.getTime() ?? this.#topUpUntilMs);
     this.#startedMs = this.#now();
     this.#ledger = new LedgerSync(deps.ledger, deps.ids.holder(), route.components.map((c) => c.name));
     this.#fleet = new FleetSync(deps, route.components, settings.warming_recheck_seconds * 1000);
@@ -127,6 +129,8 @@ export class RouteRun implements RunHandle {
       othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs,
       othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting,
       topUpUntilMs: this.#topUpUntilMs,
+      topUpLatestMs: this.#topUpLatestMs,
+      othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs,
       queues: { interactive: { ...this.#queues.interactive }, batch: { ...this.#queues.batch } },
       longPolledSinceIdle: this.#longPolledSinceIdle,
       receivedByLane: { ...this.#pulledByLane },
@@ -158,7 +162,8 @@ export class RouteRun implements RunHandle {
         waiting: this.#waiting.map(waitingJobOf),
         nowMs: this.#now(),
       });
-    await this.#ledger.refresh(this.#now(), oldest, interactive, yielding);
+    const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
+    await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
     this.#abortCancelled();
   }
 

@@ -32,6 +32,11 @@ export type BatcherDeps = NotifyDeps & {
 export type DeliveryOptions = {
   /** Stop taking more work from the queue after this; what has not started by then is put back. */
   readonly topUpUntil: Date;
+  /**
+   * Past topUpUntil, keep taking more until this while no other batcher takes it for longer
+   * (decideNext's topUpDeadline); default topUpUntil.
+   */
+  readonly topUpLatest?: Date | undefined;
 };
 
 export type DeliveryReport = {

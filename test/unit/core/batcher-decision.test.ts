@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REQUEUE_GRACE_MS, YIELD_AFTER_MS, decideNext, type BatcherSnapshot, type LaneQueueState, type WaitingJob } from "#shared/core/batcher-decision";
+import { HANDOVER_MARGIN_MS, REQUEUE_GRACE_MS, YIELD_AFTER_MS, decideNext, topUpDeadline, type BatcherSnapshot, type LaneQueueState, type WaitingJob } from "#shared/core/batcher-decision";
 import type { Lane } from "#shared/core/lanes";
 import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import type { Component } from "#shared/core/routes";
@@ -189,5 +189,37 @@ describe("decideNext", () => {
   it("is done once nothing waits, nothing runs and the queue has nothing to add", () => {
     expect(decideNext(snapshot({ queue: { answeredEmpty: true }, longPolledSinceIdle: true }))).toEqual({ kind: "done" });
     expect(decideNext(snapshot({ settings: { top_up: false } }))).toEqual({ kind: "done" });
+  });
+});
+
+describe("topUpDeadline: batchers that started together do not all stop pulling together", () => {
+  // Its own deadline has just passed; what the finish reserve leaves runs 15 s longer.
+  const pastIt = (othersTopUpUntilMs: number | undefined, patch: SnapshotPatch = {}) =>
+    snapshot({ callsInFlight: 1, topUpUntilMs: NOW, topUpLatestMs: NOW + 15_000, othersTopUpUntilMs, ...patch });
+
+  it("keeps its own deadline before it, and with no latest past it", () => {
+    expect(topUpDeadline(snapshot({ topUpLatestMs: NOW + 75_000 }))).toBe(NOW + 60_000);
+    expect(topUpDeadline(snapshot({ topUpUntilMs: NOW - 1 }))).toBe(NOW - 1);
+  });
+
+  it("past it, goes on pulling while no other batcher says it pulls for longer", () => {
+    expect(decideNext(pastIt(undefined))).toMatchObject({ kind: "top-up", lane: "interactive" });
+    // The other stopped first (its deadline passed): this one takes the queues until a new one comes.
+    expect(decideNext(pastIt(NOW - 2_000))).toMatchObject({ kind: "top-up" });
+    // The other goes on too, but not as long as this one may.
+    expect(topUpDeadline(pastIt(NOW + 14_000))).toBe(NOW + 15_000);
+  });
+
+  it("hands over to a batcher that pulls longer than it could, and is then a drain", () => {
+    expect(decideNext(pastIt(NOW + 60_000))).toEqual({ kind: "drain" });
+    expect(topUpDeadline(pastIt(NOW + 15_001))).toBe(NOW);
+    // Only if it is seen to go on for a while yet.
+    expect(topUpDeadline({ ...pastIt(NOW + 15_000 + HANDOVER_MARGIN_MS), nowMs: NOW + 15_000 })).toBe(NOW + 15_000);
+  });
+
+  it("puts back what found no room only after the deadline it goes on to", () => {
+    const noRoom = { waiting: [job("a")], held: full, nowMs: NOW + REQUEUE_GRACE_MS };
+    expect(decideNext(pastIt(undefined, noRoom))).toEqual({ kind: "drain" });
+    expect(decideNext(pastIt(NOW + 60_000, noRoom))).toEqual({ kind: "requeue", reason: "late" });
   });
 });
