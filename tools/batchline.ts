@@ -22,11 +22,11 @@ async function api(method: string, path: string, body?: string): Promise<unknown
   return text.startsWith("{") ? JSON.parse(text) : text;
 }
 
-/** Waits on the WebSocket until every job is finished (or the batch completes), printing events. */
-function waitFor(subscribe: object, done: (event: { type: string; [k: string]: unknown }) => boolean): Promise<void> {
+/** Sends `frame` on a WebSocket and prints its events until `done` says the wait is over. */
+function waitFor(frame: object, done: (event: { type: string; [k: string]: unknown }) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${wsUrl}?token=${encodeURIComponent(apiKey ?? "")}`);
-    socket.on("open", () => socket.send(JSON.stringify({ action: "subscribe", ...subscribe })));
+    socket.on("open", () => socket.send(JSON.stringify(frame)));
     socket.on("message", (data) => {
       const event = JSON.parse(String(data)) as { type: string };
       console.log(JSON.stringify(event));
@@ -58,16 +58,21 @@ async function main(): Promise<void> {
   if (command === "submit") {
     if (!values.prompt) throw new Error("submit needs --prompt");
     const job = { model: values.model, prompt: values.prompt, max_tokens: Number(values["max-tokens"]), ...(values.stream && { stream: true }) };
-    const { job_id } = (await api("POST", "/v1/jobs", JSON.stringify(job))) as { job_id: string };
-    console.log(JSON.stringify({ job_id }));
-    if (!values["no-wait"]) await waitFor({ job_ids: [job_id] }, (e) => finalTypes.has(e.type));
+    if (values["no-wait"]) {
+      const { job_id } = (await api("POST", "/v1/jobs", JSON.stringify(job))) as { job_id: string };
+      console.log(JSON.stringify({ job_id }));
+    } else {
+      // Submitted over the socket, the job is subscribed to before it is queued: none of its
+      // events (its first streamed tokens included) can come before the subscription.
+      await waitFor({ action: "submit", request_id: "cli", job }, (e) => finalTypes.has(e.type));
+    }
   } else if (command === "get" && argument) {
     console.log(JSON.stringify(await api("GET", `/v1/jobs/${argument}`), null, 2));
   } else if (command === "batch" && argument) {
     const accepted = (await api("POST", "/v1/batches", readFileSync(argument, "utf8"))) as { batch_id: string };
     console.log(JSON.stringify(accepted));
     if (!values["no-wait"]) {
-      await waitFor({ batch_id: accepted.batch_id }, (e) => {
+      await waitFor({ action: "subscribe", batch_id: accepted.batch_id }, (e) => {
         const counts = e.request_counts as Record<string, number> | undefined;
         return e.type === "batch.progress" && counts !== undefined && counts.queued === 0 && counts.running === 0;
       });

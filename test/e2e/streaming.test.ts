@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,5 +135,30 @@ describe("a streamed job on the embedded stack", () => {
     // Assess
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ error: { code: "invalid_request", message: "stream: must be true or false", field: "stream" } });
+  });
+  it("streams through the command-line tool: it submits over the WebSocket, so it sees the first token", async () => {
+    // Act: the CLI as a user runs it, a child process talking to the stack's public endpoints.
+    const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ["tools/batchline.ts", "submit", "--prompt", "A haiku about queues.", "--max-tokens", "24", "--stream"], {
+        env: { ...process.env, BATCHLINE_API_KEY: apiKey, BATCHLINE_API_URL: stack.http, BATCHLINE_WS_URL: stack.ws },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, out, err }));
+    });
+
+    // Assess: queued first, then every token from index 0 in order, then the whole text.
+    expect(cli.err).toBe("");
+    expect(cli.code).toBe(0);
+    const events = cli.out.trim().split("\n").map((line) => JSON.parse(line) as Event);
+    expect(events[0]?.type).toBe("job.queued");
+    const tokens = tokensOf(events);
+    expect(tokens.map((t) => t.index)).toEqual(tokens.map((_, i) => i));
+    expect(tokens.length).toBeGreaterThan(0);
+    expect(tokens.map((t) => t.text).join("")).toBe(finalOf(events)?.job.result.text);
   });
 });
