@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe } from "vitest";
 import { SageMakerInvoker } from "#shared/aws/sagemaker-invoker";
 import { startSageMakerEmulator, type SageMakerEmulator } from "#local/sagemaker/server";
 import { ScriptedInvoker } from "../helpers/fakes.ts";
-import { localClientConfig } from "../helpers/local-aws.ts";
+import { localClientConfig, pollUntil } from "../helpers/local-aws.ts";
 import { componentOf, routesCatalog } from "../helpers/sagemaker.ts";
 import { invokerContract } from "./invoker.ts";
 
@@ -16,7 +16,8 @@ describe("Invoker contract", () => {
       const invoker = new ScriptedInvoker();
       // Held until the test gives the call up.
       if (slow) invoker.gate = new Promise(() => {});
-      return { invoker, component: rolling };
+      const running = () => pollUntil(async () => (invoker.inFlight > 0 ? true : undefined), "the call in flight").then(() => undefined);
+      return { invoker, component: rolling, running };
     }));
 
   describe("sagemaker emulator", () => {
@@ -31,6 +32,11 @@ describe("Invoker contract", () => {
       client.destroy();
       await emulator.close();
     });
-    invokerContract(async () => ({ invoker: new SageMakerInvoker({ client, catalog }), component: rolling }));
+    const running = () =>
+      pollUntil(async () => {
+        const copy = emulator.stats().components.find((c) => c.component === rolling.name)?.copies[0];
+        return copy && copy.runningSequences > 0 ? true : undefined;
+      }, "the copy running the call").then(() => undefined);
+    invokerContract(async () => ({ invoker: new SageMakerInvoker({ client, catalog }), component: rolling, running }));
   });
 });

@@ -3,8 +3,8 @@ import type { GenerationInput } from "#shared/core/engine-codec";
 import type { Component } from "#shared/core/routes";
 import type { Invoker } from "#shared/ports";
 
-/** An invoker and a rolling-batch component it serves. */
-export type InvokerSetup = { readonly invoker: Invoker; readonly component: Component };
+/** An invoker, a rolling-batch component it serves, and a wait until that component runs a call. */
+export type InvokerSetup = { readonly invoker: Invoker; readonly component: Component; running(): Promise<void> };
 
 const input = (maxNewTokens: number): GenerationInput => ({ prompt: "Tell me about queues.", max_new_tokens: maxNewTokens, seed: 3 });
 const reason = () => new Error("given up by the test");
@@ -41,13 +41,14 @@ export function invokerContract(make: (options: { readonly slow: boolean }) => P
 
   it("rejects a call given up while it waits for its answer, with the signal's reason", async () => {
     // Prepare
-    const { invoker, component } = await make({ slow: true });
+    const { invoker, component, running } = await make({ slow: true });
     const controller = new AbortController();
     const why = reason();
 
     // Act
     const call = invoker.invoke(component, [input(500)], { signal: controller.signal });
-    setTimeout(() => controller.abort(why), 50);
+    await running();
+    controller.abort(why);
     const settled = await call;
 
     // Assess

@@ -1,4 +1,4 @@
-import { decideNext, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type WaitingJob } from "../../core/batcher-decision.ts";
+import { decideNext, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
@@ -36,6 +36,8 @@ export class RouteRun implements RunHandle {
   readonly #topUpUntilMs: number;
   readonly #topUpLatestMs: number;
   readonly #startedMs: number;
+  /** Dynamic-batch engines: one static GPU batch per copy at a time. */
+  readonly #staticBatching: boolean;
   readonly #ledger: LedgerSync;
   readonly #fleet: FleetSync;
   readonly #settlements: Settlements;
@@ -46,14 +48,13 @@ export class RouteRun implements RunHandle {
   /** Ledger writes no step waits for (clearing cancel marks), awaited before the run ends. */
   readonly #chores = new Set<Promise<void>>();
   #wake = Promise.withResolvers<void>();
-  readonly #queues: Record<Lane, { emptyUntilMs: number; mayHaveMore: boolean; answeredEmpty: boolean }> = {
+  readonly #queues: Record<Lane, { -readonly [K in keyof LaneQueueState]: LaneQueueState[K] }> = {
     interactive: { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false },
     batch: { emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false },
   };
   readonly #pulledByLane: Record<Lane, number> = { interactive: 0, batch: 0 };
   #holdUntilMs: number | undefined;
   #longPolledSinceIdle = false;
-  #pulled = 0;
   readonly #gpuBatchSizes: number[] = [];
   readonly #touchedBatches = new Set<string>();
 
@@ -64,6 +65,7 @@ export class RouteRun implements RunHandle {
     this.#topUpUntilMs = options.topUpUntil.getTime();
     this.#topUpLatestMs = Math.max(this.#topUpUntilMs, options.topUpLatest?.getTime() ?? this.#topUpUntilMs);
     this.#startedMs = this.#now();
+    this.#staticBatching = route.components.some((c) => c.engine === "lmi-dynamic");
     this.#ledger = new LedgerSync(deps.ledger, deps.ids.holder(), route.components.map((c) => c.name));
     this.#fleet = new FleetSync(deps, route.components, settings.warming_recheck_seconds * 1000);
     this.#settlements = new Settlements(deps.queue, route.name);
@@ -85,7 +87,7 @@ export class RouteRun implements RunHandle {
       await this.#ledger.publish(this.#now(), undefined, true);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
-    return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled, pulledByLane: { ...this.#pulledByLane } };
+    return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled(), pulledByLane: { ...this.#pulledByLane } };
   }
 
   /** Carries out steps until one waits or ends; "resync" when the state outside may have moved. */
@@ -135,8 +137,13 @@ export class RouteRun implements RunHandle {
       longPolledSinceIdle: this.#longPolledSinceIdle,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
-      arrivalsPerMs: this.#pulled / Math.max(1, this.#now() - this.#startedMs),
+      arrivalsPerMs: this.#pulled() / Math.max(1, this.#now() - this.#startedMs),
     };
+  }
+
+  /** Messages this run took from the queues itself. */
+  #pulled(): number {
+    return this.#pulledByLane.interactive + this.#pulledByLane.batch;
   }
 
   #now(): number {
@@ -155,13 +162,9 @@ export class RouteRun implements RunHandle {
     const waiting = this.#waiting.map(waitingJobOf);
     const oldest = oldestWaitingMs(waiting);
     const interactive = waiting.some((w) => w.lane === "interactive");
+    // Asked after the read: the others' figures are the ones it brought.
     const yielding = () =>
-      isYielding({
-        othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs,
-        othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting,
-        waiting: this.#waiting.map(waitingJobOf),
-        nowMs: this.#now(),
-      });
+      isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting, waiting, nowMs: this.#now() });
     const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
     await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
     this.#abortCancelled();
@@ -192,9 +195,8 @@ export class RouteRun implements RunHandle {
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
-    const staticBatching = this.#route.components.some((c) => c.engine === "lmi-dynamic");
     const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size };
-    if (staticBatching) {
+    if (this.#staticBatching) {
       this.#holdUntilMs = undefined;
       this.#queues.interactive.mayHaveMore = true;
       this.#queues.batch.mayHaveMore = true;
@@ -219,13 +221,11 @@ export class RouteRun implements RunHandle {
     // One job per call only: aborting a static batch's call would stop every other prompt in it.
     const [only] = members;
     const controller = members.length === 1 && stopsWhenCallerLeaves(component.engine) ? new AbortController() : undefined;
-    const abortable = only && controller && {
-      component: component.name,
-      stop: () => {
-        controller.abort();
-        giveBack();
-      },
+    const stop = () => {
+      controller?.abort();
+      giveBack();
     };
+    const abortable = controller && { component: component.name, stop };
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
     const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
     const task = runOnGpu(this.#deps, call, this)
@@ -252,7 +252,6 @@ export class RouteRun implements RunHandle {
       if (request.waitSeconds === 0) queue.emptyUntilMs = this.#now() + EMPTY_LANE_BACKOFF_MS[request.lane];
       return 0;
     }
-    this.#pulled += received;
     this.#pulledByLane[request.lane] += received;
     this.#waiting = [...this.#waiting, ...jobs].sort(byLaneThenUrgency);
     return received;
