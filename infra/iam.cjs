@@ -24,6 +24,11 @@ const RELEASE = { usage: ["UpdateItem"] };
 const NOTIFY = { subscriptions: ["Query", "BatchWriteItem"] };
 /** Cancelling a running job marks it in the capacity ledger, for its batcher to abort its call. */
 const CANCEL_MARK = { capacity: ["PutItem"] };
+/**
+ * Tickets at submit, the jobs a cancel takes out of line, a waiting job's board on GET and on
+ * subscribe, and a subscriber's watch (core/queue-position.ts).
+ */
+const QUEUE_BOARD = { "queue-board": ["GetItem", "UpdateItem"] };
 /** SendMessage covers SendMessageBatch; the queue's URL comes from GetQueueUrl. */
 const SQS_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"];
 /** What Lambda's event source mapping does with the function's role: poll, delete, read attributes. */
@@ -35,12 +40,12 @@ const SQS_CONSUME = [...SQS_MAPPING, "sqs:ChangeMessageVisibility"];
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
-    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
     routeQueues: SQS_SEND,
     connections: true,
   },
   batches: {
-    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
     routeQueues: SQS_SEND,
     connections: true,
   },
@@ -57,12 +62,13 @@ const POLICIES = {
       batches: ["GetItem"],
       ...QUOTAS,
       ...CANCEL_MARK,
+      ...QUEUE_BOARD,
     },
     routeQueues: SQS_SEND,
     connections: true,
   },
   batcher: {
-    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"] },
+    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["UpdateItem", "Query", "BatchWriteItem"] },
     routeQueues: [...SQS_CONSUME, ...SQS_SEND],
     connections: true,
     sagemaker: true,

@@ -55,6 +55,7 @@ export type Config = {
     readonly wsTickets: string;
     readonly tenants: string;
     readonly usage: string;
+    readonly queueBoard: string;
   };
   /** Queue name of a route's lane (the SQS queue its jobs wait in); the batch lane's is the route's name alone. */
   queueName(route: string, lane?: Lane): string;
@@ -235,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
       wsTickets: table("ws-tickets"),
       tenants: table("tenants"),
       usage: table("usage"),
+      queueBoard: table("queue-board"),
     }),
     queueName: (route: string, lane: Lane = "batch") => `${resourcePrefix}-${route}${laneQueueSuffix(lane)}`,
     sagemaker: Object.freeze(sageMakerNames(resourcePrefix)),

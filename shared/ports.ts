@@ -9,6 +9,7 @@ import type { Page, PageRequest } from "./core/paging.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/gpu-batch-policy.ts";
 import type { Lane } from "./core/lanes.ts";
+import type { LaneCounts, QueueBoard, RateWindow, SentEstimate, ServiceReport, StartRate } from "./core/queue-position.ts";
 
 /**
  * The narrow interfaces use cases depend on. Adapters in shared/aws implement them over the AWS
@@ -199,6 +200,40 @@ export type SubscriptionStore = {
 
 /** Pushes an event to one WebSocket connection; throws ConnectionGoneError for a closed one. */
 export type Notifier = { post(connectionId: string, event: ServerEvent): Promise<void> };
+
+/** A client watching a waiting job: who to tell of its place in line, and what it was told last. */
+export type QueueWatch = {
+  readonly jobId: string;
+  readonly lane: Lane;
+  readonly ticket: number;
+  /** The job's size, for its estimate without a read of the job. */
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  readonly connections: readonly string[];
+  readonly lastSent?: SentEstimate | undefined;
+};
+
+/** A route's place-in-line counters (core/queue-position.ts) and its watched waiting jobs. */
+export type QueueBoardStore = {
+  read(route: string): Promise<QueueBoard>;
+  /** Hands out `count` tickets in the lane; the board after: its `submitted[lane]` is the last of them. */
+  takeTickets(route: string, lane: Lane, count: number): Promise<QueueBoard>;
+  /**
+   * Counts jobs that left the queue, notes the copies' service as the caller sees it and whether
+   * jobs wait for room; the board after.
+   */
+  depart(route: string, departed: LaneCounts, report: { readonly service?: ServiceReport | undefined; readonly backlogged: boolean }): Promise<QueueBoard>;
+  /** Starts the next start-rate window and keeps the closed one's rate, unless another caller closed it first. */
+  closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void>;
+  /** Adds a connection to a waiting job's watchers until `expiresAt`; `told`: the estimate it was just sent, and when. */
+  watch(route: string, watch: Omit<QueueWatch, "connections" | "lastSent">, connectionId: string, expiresAt: Date, told?: { readonly sent: SentEstimate; readonly at: Date }): Promise<void>;
+  /** Tells the batchers that a job of the route may be watched until then: they look for watches until it passes. */
+  flagWatched(route: string, until: Date): Promise<void>;
+  watches(route: string): Promise<readonly QueueWatch[]>;
+  /** Records what a job's watchers are about to be told; false if they were told less than `minGapMs` ago (by another batcher). */
+  noteSent(route: string, jobId: string, sent: SentEstimate, now: Date, minGapMs: number): Promise<boolean>;
+  unwatch(route: string, jobIds: readonly string[]): Promise<void>;
+};
 
 
 /**

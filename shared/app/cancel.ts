@@ -2,10 +2,11 @@ import { stopsWhenCallerLeaves } from "../core/client-abort.ts";
 import { ConflictError } from "../core/errors.ts";
 import { isTerminal, type JobRecord } from "../core/jobs.ts";
 import type { RouteCatalog } from "../core/routes.ts";
-import type { CapacityLedger, Clock, JobEnding, JobStore, BatchStore } from "../ports.ts";
+import type { CapacityLedger, Clock, JobEnding, JobStore, BatchStore, QueueBoardStore } from "../ports.ts";
 import { notifyJob, type NotifyDeps } from "./notify.ts";
 import { batchCounts, getBatch, getJob, toBatchView, type BatchView } from "./queries.ts";
 import { reportBatchProgress } from "./batch-progress.ts";
+import { leaveLine } from "./waiting.ts";
 
 export type CancelDeps = NotifyDeps & {
   readonly jobs: JobStore;
@@ -13,7 +14,11 @@ export type CancelDeps = NotifyDeps & {
   readonly clock: Clock;
   readonly catalog: RouteCatalog;
   readonly ledger: CapacityLedger;
+  readonly queueBoard: QueueBoardStore;
 };
+
+/** A job cancelled before any batcher took it: it leaves the line it waited in. */
+const leftTheLine = (before: JobRecord, ended: JobRecord) => before.status === "QUEUED" && ended.attempt === before.attempt;
 
 /** A cancel mark outlives any GPU call it could stop: SageMaker ends a call at 60 s. */
 export const CANCEL_MARK_TTL_MS = 120_000;
@@ -54,7 +59,7 @@ export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string,
     if (current.status === "CANCELLED") return current;
     throw new ConflictError(`job ${jobId} finished as ${current.status} before it could be cancelled`);
   }
-  await stopItsCall(deps, job, ended);
+  await Promise.all([stopItsCall(deps, job, ended), leftTheLine(job, ended) && leaveLine(deps, [ended])]);
   await notifyJob(deps, ended);
   if (ended.batch_id !== undefined) await reportBatchProgress(deps, ended.batch_id);
   return ended;
@@ -85,14 +90,17 @@ export async function cancelBatch(deps: CancelDeps, tenant: string, batchId: str
   do {
     const page = await deps.jobs.listByBatch(batchId, { limit: 1000, cursor });
     const unfinished = page.items.filter((j) => !isTerminal(j.status));
+    const left: JobRecord[] = [];
     await Promise.all(
       unfinished.map(async (before) => {
         const ended = await deps.jobs.endUnfinished(before.job_id, cancelled("with its batch"), at);
         if (!ended) return;
+        if (leftTheLine(before, ended)) left.push(ended);
         await stopItsCall(deps, before, ended);
         await notifyJob(deps, ended);
       }),
     );
+    await leaveLine(deps, left);
     cursor = page.cursor;
   } while (cursor !== undefined);
   await reportBatchProgress(deps, batchId);

@@ -4,10 +4,12 @@ import { ConflictError, RetryableError } from "../core/errors.ts";
 import { expiryOf, newJobRecord, toJobMessage } from "../core/job-records.ts";
 import type { JobRecord } from "../core/jobs.ts";
 import { laneOf, type Lane } from "../core/lanes.ts";
+import type { QueueBoard, QueueEstimate, QueueTicket } from "../core/queue-position.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { checkJob } from "../core/submission.ts";
-import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore } from "../ports.ts";
+import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore, QueueBoardStore } from "../ports.ts";
 import { chargeSubmission, type QuotaDeps } from "./quotas.ts";
+import { estimateOf, leaveLine } from "./waiting.ts";
 
 export type SubmitDeps = QuotaDeps & {
   readonly catalog: RouteCatalog;
@@ -15,15 +17,18 @@ export type SubmitDeps = QuotaDeps & {
   readonly queue: JobQueue;
   readonly idempotency: IdempotencyStore;
   readonly batches: BatchStore;
+  readonly queueBoard: QueueBoardStore;
   readonly clock: Clock;
   readonly ids: Ids;
 };
 
-export type Submitted = { readonly job: JobRecord; readonly created: boolean };
+/** `queue`: where a job just queued stands in line, from `board`, the board its ticket came with. */
+export type Submitted = { readonly job: JobRecord; readonly created: boolean; readonly queue?: QueueEstimate | undefined; readonly board?: QueueBoard | undefined };
 
 /**
- * Accepts one job: validate (nothing is written for a rejected job), record it QUEUED, enqueue it.
- * The same idempotency key from the same tenant gives back the first job.
+ * Accepts one job: validate (nothing is written for a rejected job), charge its quota, take its
+ * ticket in line, record it QUEUED, enqueue it. The same idempotency key from the same tenant
+ * gives back the first job.
  */
 export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown): Promise<Submitted> {
   const now = deps.clock.now();
@@ -39,25 +44,31 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
       jobId = boundId;
     }
   }
-  const job = newJobRecord(checked, { jobId, tenant, now });
+  const lane = laneOf(checked.request.priority, false, checked.route.lanes.interactive_min_priority);
   let refund: () => Promise<void>;
+  let board: QueueBoard;
   try {
-    refund = await chargeSubmission(deps, tenant, [{ prompt_tokens: job.prompt_tokens, max_tokens: job.request.max_tokens }], "interactive");
+    refund = await chargeSubmission(deps, tenant, [{ prompt_tokens: checked.promptTokens, max_tokens: checked.request.max_tokens }], "interactive");
+    board = await deps.queueBoard.takeTickets(checked.route.name, lane, 1).catch(async (error: unknown) => {
+      await refund();
+      throw error;
+    });
   } catch (error) {
     if (key !== undefined) await deps.idempotency.unbind(tenant, key, jobId);
     throw error;
   }
+  const job = newJobRecord(checked, { jobId, tenant, now, ticket: { lane, ticket: board.submitted[lane] } });
   try {
     await deps.jobs.create([job]);
   } catch (error) {
-    await refund();
+    await Promise.all([refund(), leaveLine(deps, [job])]);
     if (!(error instanceof ConflictError)) throw error;
     const winner = await deps.jobs.get(jobId);
     if (winner) return { job: winner, created: false };
     throw error;
   }
-  await enqueueOrFail(deps, [{ job, lane: laneOf(checked.request.priority, false, checked.route.lanes.interactive_min_priority) }]);
-  return { job, created: true };
+  await enqueueOrFail(deps, [{ job, lane }]);
+  return { job, created: true, queue: estimateOf(deps, job, board), board };
 }
 
 export type SubmittedBatch = { readonly batch: BatchRecord; readonly request_counts: RequestCounts };
@@ -71,35 +82,34 @@ export async function submitBatch(deps: SubmitDeps, tenant: string, text: string
   const lines = parseBatchFile(text, deps.catalog, now);
   const batchId = deps.ids.batch();
   const retentionDays = Math.max(...lines.map((l) => l.job.route.retention_days));
-  const jobs = lines.map((l) =>
-    newJobRecord(l.job, { jobId: deps.ids.job(), tenant, now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line } }),
-  );
+  const laneOfLine = (l: (typeof lines)[number]) => laneOf(l.job.request.priority, true, l.job.route.lanes.interactive_min_priority);
   const batch: BatchRecord = {
     batch_id: batchId,
     tenant,
     created_at: now.toISOString(),
-    total: jobs.length,
-    models: [...new Set(jobs.map((j) => j.model))],
+    total: lines.length,
+    models: [...new Set(lines.map((l) => l.job.route.name))],
     metadata,
     expires_at: expiryOf(now, retentionDays),
   };
-  await chargeSubmission(deps, tenant, jobs.map((j) => ({ prompt_tokens: j.prompt_tokens, max_tokens: j.request.max_tokens })), "batch");
+  const refund = await chargeSubmission(deps, tenant, lines.map((l) => ({ prompt_tokens: l.job.promptTokens, max_tokens: l.job.request.max_tokens })), "batch");
+  const tickets = await ticketsInLine(deps, lines.map((l) => ({ route: l.job.route.name, lane: laneOfLine(l) }))).catch(async (error: unknown) => {
+    await refund();
+    throw error;
+  });
+  const jobs = lines.map((l, i) =>
+    newJobRecord(l.job, { jobId: deps.ids.job(), tenant, now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line }, ticket: tickets[i] }),
+  );
   try {
     await deps.batches.create(batch);
     await deps.jobs.create(jobs);
   } catch (error) {
     // The jobs that were stored are failed (their slots come back as they end); the rest were never held.
     const ended = await failAll(deps, jobs, "submission_failed", "the batch could not be stored; submit it again");
-    await deps.usage.giveBackJobs(tenant, jobs.length - ended);
+    await Promise.all([deps.usage.giveBackJobs(tenant, jobs.length - ended.length), leaveLine(deps, jobs)]);
     throw error;
   }
-  await enqueueOrFail(
-    deps,
-    jobs.map((job, i) => {
-      const checked = lines[i]?.job;
-      return { job, lane: checked ? laneOf(checked.request.priority, true, checked.route.lanes.interactive_min_priority) : "batch" };
-    }),
-  );
+  await enqueueOrFail(deps, jobs.map((job) => ({ job, lane: job.lane ?? "batch" })));
   return { batch, request_counts: countStatuses(jobs.length, jobs.map((j) => j.status)) };
 }
 
@@ -115,14 +125,32 @@ async function enqueueOrFail(deps: SubmitDeps, entries: readonly { readonly job:
       }),
     );
   } catch (error) {
-    await failAll(deps, jobs, "enqueue_failed", "the job could not be queued; submit it again");
+    await leaveLine(deps, await failAll(deps, jobs, "enqueue_failed", "the job could not be queued; submit it again"));
     throw error instanceof RetryableError ? error : new RetryableError("unavailable", "the queue is unavailable; try again", error);
   }
 }
 
-/** Fails every job that was stored and not finished; returns how many it ended. */
-async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<number> {
+/** Fails every job that was stored and not finished; returns those it ended. */
+async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<JobRecord[]> {
   const at = deps.clock.now();
   const ended = await Promise.allSettled(jobs.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
-  return ended.filter((r) => r.status === "fulfilled" && r.value !== undefined).length;
+  return ended.flatMap((r) => (r.status === "fulfilled" && r.value !== undefined ? [r.value] : []));
+}
+
+/**
+ * Tickets for jobs in submit order: one take per route and lane, each job its number in it. A
+ * batch file's lines take their lane's tickets together, so its jobs stand in line in file order.
+ */
+async function ticketsInLine(deps: SubmitDeps, jobs: readonly { readonly route: string; readonly lane: Lane }[]): Promise<QueueTicket[]> {
+  const groups = Map.groupBy(jobs.map((job, i) => ({ ...job, i })), (j) => `${j.route}|${j.lane}`);
+  const tickets: QueueTicket[] = [];
+  await Promise.all(
+    [...groups.values()].map(async (group) => {
+      const [first] = group;
+      if (!first) return;
+      const last = (await deps.queueBoard.takeTickets(first.route, first.lane, group.length)).submitted[first.lane];
+      group.forEach((j, k) => (tickets[j.i] = { lane: j.lane, ticket: last - group.length + 1 + k }));
+    }),
+  );
+  return tickets;
 }

@@ -10,11 +10,12 @@ import type { Logger } from "./logger.ts";
 import { cancelBatch, cancelJobs } from "./cancel.ts";
 import { batchCounts, getBatch, getJob, type QueryDeps } from "./queries.ts";
 import { submitJob, type SubmitDeps } from "./submit.ts";
+import { boardsOf, watchWaiting, type WaitingDeps } from "./waiting.ts";
 
 /** Connections and subscriptions live a day at most; API Gateway closes sockets after 2 hours. */
 const CONNECTION_TTL_SECONDS = 24 * 3600;
 
-export type WebSocketDeps = SubmitDeps & QueryDeps & {
+export type WebSocketDeps = SubmitDeps & QueryDeps & WaitingDeps & {
   readonly apiKeys: ApiKeyStore;
   readonly tickets: TicketStore;
   readonly connections: ConnectionStore;
@@ -76,11 +77,11 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     const message = parseFrame(frame);
     requestId = message.request_id;
     if (message.action === "submit") {
-      const { job } = await submitJob(deps, connection.tenant, message.job);
+      const { job, queue, board } = await submitJob(deps, connection.tenant, message.job);
       // The answer goes before the subscription: once subscribed, a batcher's job.running may be
       // posted at any moment, and the answer (the job as stored) must not arrive after it.
-      await reply(jobEvent(toJobView(job), requestId));
-      await deps.subscriptions.subscribe(jobTopic(job.job_id), connection);
+      await reply(jobEvent(toJobView(job, queue), requestId));
+      await Promise.all([deps.subscriptions.subscribe(jobTopic(job.job_id), connection), watchWaiting(deps, connection, [job], new Map(board ? [[job.model, board]] : []))]);
       await sendIfFinished(deps, connection.tenant, job.job_id, reply);
       return;
     }
@@ -108,8 +109,15 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     // neither. Read before answering: a read that fails is an error the client answers by asking
     // again, whereas after "subscribed" it would leave finished jobs untold with nothing to retry.
     const jobs = await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
+    const estimates = await watchWaiting(deps, connection, jobs, await boardsOf(deps, jobs));
     await reply({ type: "subscribed", job_ids: jobIds });
-    await Promise.all(jobs.filter((job) => isTerminal(job.status)).map((job) => reply(jobEvent(toJobView(job)))));
+    await Promise.all(
+      jobs.map((job) => {
+        if (isTerminal(job.status)) return reply(jobEvent(toJobView(job)));
+        const queue = estimates.get(job.job_id);
+        return queue ? reply({ type: "job.waiting", job_id: job.job_id, queue }) : undefined;
+      }),
+    );
   } catch (error) {
     if (error instanceof ConnectionGoneError) {
       // The client left while being answered: nobody to tell, and nothing of its to keep.

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, RouteSettingsStore, Sleep,
+  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore, RouteSettingsStore, Sleep,
   SubscriptionStore, TenantStore, TicketStore, UsageMeter,
 } from "../ports.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
@@ -15,6 +15,7 @@ import { DynamoDbCapacityLedger } from "./dynamodb-capacity-ledger.ts";
 import { DynamoDbConnectionStore } from "./dynamodb-connections.ts";
 import { DynamoDbIdempotencyStore } from "./dynamodb-idempotency.ts";
 import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
+import { DynamoDbQueueBoardStore } from "./dynamodb-queue-board.ts";
 import { DynamoDbRouteSettingsStore } from "./dynamodb-route-settings.ts";
 import { DynamoDbSubscriptionStore } from "./dynamodb-subscriptions.ts";
 import { DynamoDbTenantStore } from "./dynamodb-tenants.ts";
@@ -44,6 +45,7 @@ export type Deps = {
   readonly ids: Ids;
   readonly ledger: CapacityLedger;
   readonly routeSettings: RouteSettingsStore;
+  readonly queueBoard: QueueBoardStore;
   readonly sleep: Sleep;
   readonly random: () => number;
 };
@@ -76,6 +78,7 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     ids: randomIds,
     ledger: new DynamoDbCapacityLedger(table(config.tables.capacity)),
     routeSettings: new DynamoDbRouteSettingsStore(table(config.tables.routeSettings)),
+    queueBoard: new DynamoDbQueueBoardStore(table(config.tables.queueBoard)),
     sleep,
     random: Math.random,
   };

@@ -2,6 +2,7 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/li
 import { z } from "zod";
 import { ConflictError } from "../core/errors.ts";
 import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
+import { LANES } from "../core/lanes.ts";
 import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
@@ -26,6 +27,8 @@ const jobItem = z.object({
   batch_id: z.string().optional(),
   custom_id: z.string().optional(),
   batch_line: z.number().optional(),
+  lane: z.enum(LANES).optional(),
+  ticket: z.number().optional(),
   attempt: z.number(),
   created_at: z.string(),
   started_at: z.string().optional(),

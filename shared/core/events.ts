@@ -1,5 +1,6 @@
 import type { JobStatus, JobView } from "./jobs.ts";
 import type { RequestCounts } from "./batches.ts";
+import type { QueueEstimate } from "./queue-position.ts";
 
 /** Events the server pushes over the WebSocket (docs/design.md, wire conventions). */
 export type JobEventType = `job.${Lowercase<JobStatus>}`;
@@ -7,9 +8,13 @@ export type JobEventType = `job.${Lowercase<JobStatus>}`;
 export type ServerEvent =
   | { readonly type: JobEventType; readonly job: JobView; readonly request_id?: string | undefined }
   | TokenEvent
+  | WaitingEvent
   | { readonly type: "batch.progress"; readonly batch_id: string; readonly request_counts: RequestCounts }
   | { readonly type: "subscribed"; readonly job_ids: readonly string[]; readonly batch_id?: string | undefined }
   | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string; readonly field?: string | undefined }; readonly request_id?: string | undefined };
+
+/** A waiting job's place in line and estimated start and finish, sent when they move (docs/queue-position.md). */
+export type WaitingEvent = { readonly type: "job.waiting"; readonly job_id: string; readonly queue: QueueEstimate };
 
 /**
  * Text of a streamed job as it is generated (README, WebSocket events). `index` numbers the events

@@ -1,4 +1,5 @@
 import type { JobMessage, JobRecord } from "./jobs.ts";
+import type { QueueTicket } from "./queue-position.ts";
 import { DEFAULT_PRIORITY, type CheckedJob } from "./submission.ts";
 
 export type NewJobContext = {
@@ -6,6 +7,7 @@ export type NewJobContext = {
   readonly tenant: string;
   readonly now: Date;
   readonly batch?: { readonly batch_id: string; readonly custom_id: string; readonly batch_line: number } | undefined;
+  readonly ticket?: QueueTicket | undefined;
 };
 
 /** Epoch seconds at which a record made now expires under a route's retention. */
@@ -40,6 +42,8 @@ export function newJobRecord(checked: CheckedJob, context: NewJobContext): JobRe
     batch_id: context.batch?.batch_id,
     custom_id: context.batch?.custom_id,
     batch_line: context.batch?.batch_line,
+    lane: context.ticket?.lane,
+    ticket: context.ticket?.ticket,
     attempt: 0,
     created_at: context.now.toISOString(),
     expires_at: expiryOf(context.now, route.retention_days),

@@ -1,5 +1,7 @@
 import { z } from "zod";
+import type { Lane } from "./lanes.ts";
 import type { ChatMessage } from "./prompt.ts";
+import type { QueueEstimate } from "./queue-position.ts";
 
 /** Job statuses (docs/design.md, wire conventions). */
 export const jobStatuses = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"] as const;
@@ -84,6 +86,9 @@ export type JobRecord = {
   readonly batch_id?: string | undefined;
   readonly custom_id?: string | undefined;
   readonly batch_line?: number | undefined;
+  /** Its lane, and its place in the lane's line (core/queue-position.ts); absent on jobs from before positions. */
+  readonly lane?: Lane | undefined;
+  readonly ticket?: number | undefined;
   /** Incremented each time a batcher takes the job; results are written only by the latest. */
   readonly attempt: number;
   readonly created_at: string;
@@ -137,9 +142,12 @@ export type JobView = {
   readonly gpu_batch?: { readonly gpu_batch_id: string; readonly gpu_batch_size: number } | undefined;
   /** @deprecated The same as `gpu_batch`, under its old name; to be removed. */
   readonly window?: { readonly window_id: string; readonly window_size: number } | undefined;
+  /** A waiting job's place in line and when it should start and finish. */
+  readonly queue?: QueueEstimate | undefined;
 };
 
-export function toJobView(job: JobRecord): JobView {
+/** The public view of a job; `queue`, its estimate, shows only while it waits. */
+export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
   return {
     job_id: job.job_id,
     status: job.status,
@@ -155,5 +163,6 @@ export function toJobView(job: JobRecord): JobView {
       gpu_batch: { gpu_batch_id: job.gpu_batch_id, gpu_batch_size: job.gpu_batch_size },
       window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
     }),
+    ...(job.status === "QUEUED" && queue && { queue }),
   };
 }

@@ -10,7 +10,7 @@ import { createTableFromInfra, localClientConfig, localDocumentClient, startDyna
 /** The tables of infra/tables.yml, by logical id. */
 export type TableId =
   | "JobsTable" | "IdempotencyKeysTable" | "BatchesTable" | "ApiKeysTable" | "WsTicketsTable" | "ConnectionsTable"
-  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable";
+  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable";
 
 export type TableOptions = { readonly client: DynamoDBDocumentClient; readonly tableName: string };
 

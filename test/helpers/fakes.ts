@@ -19,6 +19,7 @@ import type {
   ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
+import { MemoryQueueBoard } from "./memory-queue-board.ts";
 import { FakeTime } from "./fake-time.ts";
 
 /**
@@ -570,6 +571,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     logger: silentLogger,
     ledger: new MemoryLedger(),
     routeSettings: new MemoryRouteSettings(),
+    queueBoard: new MemoryQueueBoard(),
     sleep: time.sleep,
     random: () => 0.5,
   };

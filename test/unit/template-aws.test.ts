@@ -135,13 +135,13 @@ describe("lanes", () => {
 describe("tables", () => {
   // Tables whose records carry `expires_at`: a job and its batch (retention_days), idempotency
   // keys, tickets, connections and their subscriptions, capacity leases, per-minute token usage.
-  const expiring = ["batches", "capacity", "connections", "idempotency-keys", "jobs", "subscriptions", "usage", "ws-tickets"];
+  const expiring = ["batches", "capacity", "connections", "idempotency-keys", "jobs", "queue-board", "subscriptions", "usage", "ws-tickets"];
   // Lost with the stack, they would lose users' or operators' data.
   const kept = ["api-keys", "batches", "idempotency-keys", "jobs", "route-settings", "tenants", "usage"];
   const tables = (t: Template) => ofType(t, "AWS::DynamoDB::Table").map(([, r]) => [String(r.Properties.TableName).slice(prefix.length + 1), r] as const);
 
   it("are on demand, encrypted with KMS and recoverable to a point in time", () => {
-    expect(tables(defaults)).toHaveLength(11);
+    expect(tables(defaults)).toHaveLength(12);
     for (const [name, t] of tables(defaults)) {
       expect(t.Properties, name).toMatchObject({
         BillingMode: "PAY_PER_REQUEST",

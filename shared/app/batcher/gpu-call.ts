@@ -36,6 +36,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
         return;
       }
       const job = await deps.jobs.claim(pending.message.job_id, placement, now);
+      if (job?.attempt === 1) run.departed(pending.source.lane);
       if (job) {
         claimed.push({ pending, job, told: notifyJob(deps, job).catch(() => undefined) });
       } else {
@@ -102,6 +103,8 @@ async function expireJob(deps: BatcherDeps, pending: Pending, now: Date, run: Ru
   const ending = { status: "EXPIRED", error: { code: "deadline_exceeded", message: `deadline ${deadline} passed before the job could start` } } as const;
   const job = await deps.jobs.endUnfinished(pending.message.job_id, ending, now);
   if (!job) return renotifyFinished(deps, pending.message.job_id);
+  // Ended before it ever ran: it leaves the line now. One that ran once was counted out then.
+  if (job.attempt === 0) run.departed(pending.source.lane);
   if (job.batch_id !== undefined) run.touched(job.batch_id);
   await notifyJob(deps, job);
 }

@@ -5,12 +5,13 @@ import type { Lane } from "../../core/lanes.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import type { Load } from "../../core/gpu-batch-policy.ts";
+import { capacityOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
 import { LedgerSync } from "./ledger-sync.ts";
 import { Settlements } from "./settlement.ts";
+import { QueueReporter, type ServiceState } from "./queue-report.ts";
 import { pullFromQueue } from "./top-up.ts";
 import type { BatcherDeps, DeliveryOptions, DeliveryReport, Pending, RunHandle, Settlement } from "./types.ts";
 
@@ -41,6 +42,7 @@ export class RouteRun implements RunHandle {
   readonly #ledger: LedgerSync;
   readonly #fleet: FleetSync;
   readonly #settlements: Settlements;
+  readonly #queueReport: QueueReporter;
   #waiting: Pending[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   /** Running calls that a cancel may abort, by their one job: stop() aborts the call and frees its room. */
@@ -69,6 +71,7 @@ export class RouteRun implements RunHandle {
     this.#ledger = new LedgerSync(deps.ledger, deps.ids.holder(), route.components.map((c) => c.name));
     this.#fleet = new FleetSync(deps, route.components, settings.warming_recheck_seconds * 1000);
     this.#settlements = new Settlements(deps.queue, route.name);
+    this.#queueReport = new QueueReporter(deps, route.name);
   }
 
   async run(delivered: readonly Pending[]): Promise<DeliveryReport> {
@@ -77,6 +80,7 @@ export class RouteRun implements RunHandle {
       for (;;) {
         // Both reads before the first start: together, so that neither delays it by its round trip.
         await Promise.all([this.#refreshLedger(), this.#fleet.refresh(this.#now())]);
+        this.#chore(this.#queueReport.maybeReport(this.#now(), () => this.#serviceState()));
         const next = await this.#carryOutUntilWaiting();
         if (next === "done") break;
         if (next === "wait") await this.#idle();
@@ -84,7 +88,7 @@ export class RouteRun implements RunHandle {
     } finally {
       await Promise.allSettled(this.#inFlight);
       await Promise.allSettled(this.#chores);
-      await this.#ledger.publish(this.#now(), undefined, true);
+      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(this.#serviceState())]);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
     return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled(), pulledByLane: { ...this.#pulledByLane } };
@@ -181,12 +185,33 @@ export class RouteRun implements RunHandle {
       if (!call) continue;
       this.#abortable.delete(jobId);
       call.stop();
-      const cleared = this.#deps.ledger.clearCancelled(call.component, jobId).catch((error: unknown) => {
-        this.#deps.logger.warn("could not clear a cancel mark; it expires on its own", { jobId, error: String(error) });
-      });
-      this.#chores.add(cleared);
-      void cleared.then(() => this.#chores.delete(cleared));
+      this.#chore(
+        this.#deps.ledger.clearCancelled(call.component, jobId).catch((error: unknown) => {
+          this.#deps.logger.warn("could not clear a cancel mark; it expires on its own", { jobId, error: String(error) });
+        }),
+      );
     }
+  }
+
+  /** A write no step waits for; the run awaits it before it ends. It must not reject. */
+  #chore(task: Promise<void> | undefined): void {
+    if (!task) return;
+    this.#chores.add(task);
+    void task.then(() => this.#chores.delete(task));
+  }
+
+  /** The route's copies as this batcher sees them: their room, what every batcher holds, and whether jobs wait for room. */
+  #serviceState(): ServiceState {
+    const components = this.#fleet.components;
+    return {
+      service: {
+        atMs: this.#now(),
+        copies: components.reduce((sum, c) => sum + c.copies, 0),
+        slots: components.reduce((sum, c) => sum + capacityOf(c, this.#settings).sequences, 0),
+        held: components.reduce((sum, c) => sum + this.#ledger.heldOn(c.name).sequences, 0),
+      },
+      backlogged: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
+    };
   }
 
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
@@ -280,6 +305,10 @@ export class RouteRun implements RunHandle {
 
   touched(batchId: string): void {
     this.#touchedBatches.add(batchId);
+  }
+
+  departed(lane: Lane): void {
+    this.#queueReport.departed(lane);
   }
 }
 

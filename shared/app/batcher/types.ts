@@ -2,7 +2,7 @@ import type { JobMessage } from "../../core/jobs.ts";
 import type { Lane } from "../../core/lanes.ts";
 import type { PackItem } from "../../core/packing.ts";
 import type { Component, RouteCatalog } from "../../core/routes.ts";
-import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, RouteSettingsStore, Sleep } from "../../ports.ts";
+import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, QueueBoardStore, RouteSettingsStore, Sleep } from "../../ports.ts";
 import type { Logger } from "../logger.ts";
 import type { NotifyDeps } from "../notify.ts";
 
@@ -22,6 +22,7 @@ export type BatcherDeps = NotifyDeps & {
   readonly queue: JobQueue;
   readonly ledger: CapacityLedger;
   readonly routeSettings: RouteSettingsStore;
+  readonly queueBoard: QueueBoardStore;
   readonly clock: Clock;
   readonly ids: Ids;
   readonly logger: Logger;
@@ -73,4 +74,6 @@ export type RunHandle = {
   componentWarming(component: Component): void;
   /** How long a job waits in the queue for a warming component before it is looked at again. */
   readonly warmingRecheckSeconds: number;
+  /** Counts a job out of its lane's line: it started for the first time, or ended before starting. */
+  departed(lane: Lane): void;
 };

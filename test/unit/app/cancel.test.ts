@@ -83,7 +83,7 @@ describe("cancellation", () => {
     expect(deps.jobs.jobs.get(submitted.job_id)?.status).toBe("QUEUED");
     await handleClientMessage(deps, "owner", JSON.stringify({ action: "subscribe", job_ids: [submitted.job_id] }));
     await handleClientMessage(deps, "owner", JSON.stringify({ action: "cancel", job_ids: [submitted.job_id] }));
-    expect(deps.notifier.eventsFor("owner").map((e) => e.type)).toEqual(["subscribed", "job.cancelled"]);
+    expect(deps.notifier.eventsFor("owner").map((e) => e.type)).toEqual(["subscribed", "job.waiting", "job.cancelled"]);
   });
 });
 

@@ -1,0 +1,88 @@
+import type { Lane } from "../../core/lanes.ts";
+import { closeRateWindow, noCounts, type LaneCounts, type QueueBoard, type ServiceReport } from "../../core/queue-position.ts";
+import { tellWatchers } from "../waiting.ts";
+import type { BatcherDeps } from "./types.ts";
+
+/**
+ * Reports at most this often: the jobs the batcher took out of line since its last report, and the
+ * copies' service. One UpdateItem per report, whatever the jobs a second, so the place-in-line
+ * counters cost a batcher at most half a write a second.
+ */
+export const QUEUE_REPORT_EVERY_MS = 2_000;
+
+/** What the batcher sees of the route's copies, for a report. */
+export type ServiceState = { readonly service: ServiceReport; readonly backlogged: boolean };
+
+/**
+ * Counts the jobs a batcher takes out of its route's line (started for the first time, or ended
+ * before starting) and reports them to the route's queue board with the copies' service; then
+ * closes the start-rate window when due and tells the watchers of waiting jobs that moved.
+ * Best-effort: a report that fails keeps its counts for the next.
+ */
+export class QueueReporter {
+  readonly #deps: BatcherDeps;
+  readonly #route: string;
+  #departed: Record<Lane, number> = { ...noCounts };
+  #lastReportMs = Number.NEGATIVE_INFINITY;
+  #reporting: Promise<void> | undefined;
+
+  constructor(deps: BatcherDeps, route: string) {
+    this.#deps = deps;
+    this.#route = route;
+  }
+
+  departed(lane: Lane): void {
+    this.#departed[lane]++;
+  }
+
+  /**
+   * Reports if jobs left the line since the last report and that one is old enough; never waits
+   * for it. Returns the report under way, for the run to await before it ends. The copies' service
+   * rides along: while no job leaves, nobody waiting has moved, and a report older than
+   * REPORT_FRESH_MS is not used.
+   */
+  maybeReport(nowMs: number, state: () => ServiceState): Promise<void> | undefined {
+    if (this.#reporting || !this.#anyDeparted() || nowMs - this.#lastReportMs < QUEUE_REPORT_EVERY_MS) return undefined;
+    return this.#start(nowMs, state());
+  }
+
+  /** The last report of a run: what it took out of line since its last one. */
+  async finish(state: ServiceState): Promise<void> {
+    await this.#reporting;
+    if (this.#anyDeparted()) await this.#start(this.#deps.clock.now().getTime(), state);
+  }
+
+  #anyDeparted(): boolean {
+    return this.#departed.interactive + this.#departed.batch > 0;
+  }
+
+  #start(nowMs: number, state: ServiceState): Promise<void> {
+    this.#lastReportMs = nowMs;
+    const reporting = this.#report(nowMs, state).finally(() => {
+      this.#reporting = undefined;
+    });
+    this.#reporting = reporting;
+    return reporting;
+  }
+
+  async #report(nowMs: number, state: ServiceState): Promise<void> {
+    const departed: LaneCounts = this.#departed;
+    this.#departed = { ...noCounts };
+    let board: QueueBoard;
+    try {
+      board = await this.#deps.queueBoard.depart(this.#route, departed, state);
+    } catch (error) {
+      this.#departed = { interactive: this.#departed.interactive + departed.interactive, batch: this.#departed.batch + departed.batch };
+      this.#deps.logger.warn("could not report the route's queue; positions lag until the next report", { route: this.#route, error: String(error) });
+      return;
+    }
+    const closing = closeRateWindow(board, nowMs);
+    const followUps = await Promise.allSettled([
+      closing && this.#deps.queueBoard.closeRateWindow(this.#route, board.window, closing.rate, closing.next),
+      tellWatchers(this.#deps, this.#route, board),
+    ]);
+    for (const result of followUps) {
+      if (result.status === "rejected") this.#deps.logger.warn("could not update the start rate or tell watchers; the next report tries again", { route: this.#route, error: String(result.reason) });
+    }
+  }
+}

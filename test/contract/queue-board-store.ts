@@ -1,0 +1,92 @@
+import { expect, it } from "vitest";
+import { emptyBoard } from "#shared/core/queue-position";
+import type { QueueBoardStore } from "#shared/ports";
+
+const now = new Date("2026-12-07T12:00:00.000Z");
+const later = (ms: number) => new Date(now.getTime() + ms);
+
+/** What every QueueBoardStore must do, in memory and on DynamoDB alike. */
+export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore>): void {
+  it("reads an empty board for a route nobody submitted to", async () => {
+    const store = await makeStore();
+    expect(await store.read("llama")).toEqual(emptyBoard);
+  });
+
+  it("hands out tickets per lane and route, each take answering with the board after it", async () => {
+    const store = await makeStore();
+    expect((await store.takeTickets("llama", "interactive", 1)).submitted).toEqual({ interactive: 1, batch: 0 });
+    expect((await store.takeTickets("llama", "batch", 2000)).submitted).toEqual({ interactive: 1, batch: 2000 });
+    expect((await store.takeTickets("llama", "interactive", 1)).submitted).toEqual({ interactive: 2, batch: 2000 });
+    expect((await store.read("mistral")).submitted).toEqual({ interactive: 0, batch: 0 });
+  });
+
+  it("counts departures, keeps the last service report, and marks the rate window backlogged", async () => {
+    const store = await makeStore();
+    await store.takeTickets("llama", "batch", 10);
+    await store.closeRateWindow("llama", undefined, undefined, { startedMs: 1_000, departedAtStart: 0, backlogged: false });
+    const service = { atMs: 5_000, copies: 2, slots: 128, held: 100 };
+    const after = await store.depart("llama", { interactive: 1, batch: 3 }, { service, backlogged: true });
+    expect(after.departed).toEqual({ interactive: 1, batch: 3 });
+    expect(after.service).toEqual(service);
+    expect(after.window).toEqual({ startedMs: 1_000, departedAtStart: 0, backlogged: true });
+    const again = await store.depart("llama", { interactive: 0, batch: 2 }, { backlogged: false });
+    expect(again.departed).toEqual({ interactive: 1, batch: 5 });
+    expect(again.service).toEqual(service);
+    expect(again.submitted.batch).toBe(10);
+  });
+
+  it("closes a rate window once: a second closer of the same window changes nothing", async () => {
+    const store = await makeStore();
+    const first = { startedMs: 1_000, departedAtStart: 0, backlogged: true };
+    await store.closeRateWindow("llama", undefined, undefined, first);
+    const rate = { perSecond: 4.5, backlogged: true, atMs: 11_000 };
+    await store.closeRateWindow("llama", first, rate, { startedMs: 11_000, departedAtStart: 45, backlogged: false });
+    await store.closeRateWindow("llama", first, { perSecond: 99, backlogged: false, atMs: 11_001 }, { startedMs: 11_001, departedAtStart: 46, backlogged: false });
+    const board = await store.read("llama");
+    expect(board.rate).toEqual(rate);
+    expect(board.window).toEqual({ startedMs: 11_000, departedAtStart: 45, backlogged: false });
+  });
+
+  it("keeps a job's watchers, one entry per job, and flags the board until a given time", async () => {
+    const store = await makeStore();
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-b", later(90_000));
+    await store.watch("llama", { jobId: "job_2", lane: "interactive", ticket: 1, promptTokens: 20, maxTokens: 30 }, "conn-a", later(120_000));
+    const watches = await store.watches("llama");
+    expect(watches.map((w) => ({ ...w, connections: [...w.connections].sort() })).sort((a, b) => a.jobId.localeCompare(b.jobId))).toEqual([
+      { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256, connections: ["conn-a", "conn-b"], lastSent: undefined },
+      { jobId: "job_2", lane: "interactive", ticket: 1, promptTokens: 20, maxTokens: 30, connections: ["conn-a"], lastSent: undefined },
+    ]);
+    expect((await store.read("llama")).watchedUntilMs).toBeUndefined();
+    await store.flagWatched("llama", later(120_000));
+    expect((await store.read("llama")).watchedUntilMs).toBe(later(120_000).getTime());
+    expect(await store.watches("mistral")).toEqual([]);
+  });
+
+  it("notes what watchers were told at most once per gap, and never for a job nobody watches", async () => {
+    const store = await makeStore();
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));
+    expect(await store.noteSent("llama", "job_1", { position: 7, startMs: 50_000 }, now, 1_000)).toBe(true);
+    expect(await store.noteSent("llama", "job_1", { position: 6, startMs: 48_000 }, later(500), 1_000)).toBe(false);
+    expect(await store.noteSent("llama", "job_1", { position: 5, startMs: 46_000 }, later(1_000), 1_000)).toBe(true);
+    expect((await store.watches("llama"))[0]?.lastSent).toEqual({ position: 5, startMs: 46_000 });
+    expect(await store.noteSent("llama", "job_9", { position: 1, startMs: 0 }, now, 1_000)).toBe(false);
+  });
+
+  it("counts the estimate a watch was made with as told: the next one waits out the gap", async () => {
+    const store = await makeStore();
+    const told = { sent: { position: 9, startMs: 70_000 }, at: now };
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 9, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000), told);
+    expect((await store.watches("llama"))[0]?.lastSent).toEqual(told.sent);
+    expect(await store.noteSent("llama", "job_1", { position: 8, startMs: 60_000 }, later(999), 1_000)).toBe(false);
+    expect(await store.noteSent("llama", "job_1", { position: 8, startMs: 60_000 }, later(1_000), 1_000)).toBe(true);
+  });
+
+  it("forgets the watches of jobs that left the line", async () => {
+    const store = await makeStore();
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));
+    await store.watch("llama", { jobId: "job_2", lane: "batch", ticket: 8, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));
+    await store.unwatch("llama", ["job_1", "job_3"]);
+    expect((await store.watches("llama")).map((w) => w.jobId)).toEqual(["job_2"]);
+  });
+}
