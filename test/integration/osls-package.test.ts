@@ -60,7 +60,7 @@ describe("osls package", () => {
   it("has every table, with TTL on the records that expire", () => {
     const tables = ofType("AWS::DynamoDB::Table");
     expect(tables.map((t) => t.Properties.TableName).sort()).toEqual(
-      ["api-keys", "batches", "capacity", "connections", "idempotency-keys", "jobs", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
+      ["api-keys", "batches", "capacity", "connections", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
     );
     const jobs = tables.find((t) => t.Properties.TableName === "batchline-pkg-jobs");
     expect(jobs?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });

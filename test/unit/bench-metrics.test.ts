@@ -3,7 +3,7 @@ import { loadRouteCatalog } from "#shared/config";
 import { gpuHourPrice } from "#shared/core/routes";
 import { gpuWindow, snapshotOf } from "../../tools/bench/gpu.ts";
 import {
-  admissionLimit, costPerMillionTokens, latencySummary, percentile, saturatedUntil, tailPhases, windowThroughput,
+  admissionLimit, costPerMillionTokens, etaError, latencySummary, percentile, saturatedUntil, tailPhases, windowThroughput,
 } from "../../tools/bench/metrics.ts";
 import type { Outcome } from "../../tools/bench/outcome.ts";
 import { beatsBaseline } from "../../tools/bench/targets.ts";
@@ -87,6 +87,23 @@ describe("bench tail phases", () => {
     expect(phases?.slowest_1pct).toEqual({ submit_ms: 20, queue_ms: 4000, gpu_ms: 6500, notify_ms: 50 });
     expect(phases?.median).toEqual({ submit_ms: 20, queue_ms: 100, gpu_ms: 6500, notify_ms: 50 });
     expect(tailPhases([done(0, 0, 7000)])).toBeUndefined();
+  });
+});
+
+describe("bench start estimates", () => {
+  it("measure |estimated − actual| start over the jobs that carried an estimate, and apart over those that waited a second or more", () => {
+    const job = (index: number, estimatedStartMs: number | undefined, startedMs: number): Outcome => ({ ...done(index, 0, startedMs + 7000), timeline: { submittedMs: 10, estimatedStartMs, startedMs } });
+    // Five started at once (estimates 100 ms late); five waited 5 s, estimated 1, 2, 3, 4, 5 s early or late.
+    const outcomes = [
+      ...Array.from({ length: 5 }, (_, i) => job(i, 110, 10)),
+      ...[-1000, 2000, -3000, 4000, -5000].map((off, i) => job(5 + i, 5010 + off, 5010)),
+      job(10, undefined, 3000),
+    ];
+    const eta = etaError(outcomes);
+    expect(eta).toMatchObject({ jobs: 10, median_ms: 550, bias_ms: 100 });
+    expect(eta?.p90_ms).toBeCloseTo(4100, 6);
+    expect(eta?.waited).toEqual({ jobs: 5, median_ms: 3000, p90_ms: 4600 });
+    expect(etaError([done(0, 0, 7000)])).toBeUndefined();
   });
 });
 

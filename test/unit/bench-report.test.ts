@@ -8,7 +8,7 @@ import { checkTargets } from "../../tools/bench/targets.ts";
 
 const result = (name: string, over: Partial<RunResult> = {}): RunResult => ({
   name, throughput_rpm: 400, completed_rpm: 398, tokens_per_s: 3400, p50_ms: 6800, p95_ms: 7600, p99_ms: 8100, mean_ms: 6900,
-  latency_censored: 0, queue_wait_p50_ms: 120, phases: null, batch_fill: 0.4, mean_batch: 44, gpu_busy: 0.95, cost_per_million_tokens: 1.15,
+  latency_censored: 0, queue_wait_p50_ms: 120, phases: null, eta_error: null, batch_fill: 0.4, mean_batch: 44, gpu_busy: 0.95, cost_per_million_tokens: 1.15,
   requests: 100, succeeded: 100, failed: 0, rejected: 0, unfinished: 0, measured_from_s: 0, measured_to_s: 60, ran_with: [], machine_load: 1, errors: [],
   ...over,
 });
@@ -62,6 +62,9 @@ describe("bench report", () => {
     const phases = { submit_ms: 40, queue_ms: 100, gpu_ms: 6500, notify_ms: 60 };
     const withPhases = { ...report, scenarios: [scenario("poisson-400", 400, [result("d-adaptive", { phases: { median: phases, slowest_1pct: { ...phases, queue_ms: 3000 }, slowest_count: 6 } })])] };
     expect(formatReport(withPhases)).toContain("d-adaptive, s: slowest 6 (1%) submit 0.04, queue 3.00, GPU 6.50, notify 0.06; median submit 0.04, queue 0.10, GPU 6.50, notify 0.06");
+    const eta = { jobs: 120, median_ms: 420, p90_ms: 1310, bias_ms: -150, waited: { jobs: 40, median_ms: 900, p90_ms: 2100 } };
+    const withEta = { ...report, scenarios: [scenario("saturated", 600, [result("d-adaptive", { eta_error: eta })])] };
+    expect(formatReport(withEta)).toContain("d-adaptive, start estimated at submit, |error| s: median 0.42, p90 1.31 over 120 jobs (bias -0.15); the 40 that waited ≥ 1 s: median 0.90, p90 2.10");
   });
 
   it("draws the latency and throughput curves as SVG", () => {

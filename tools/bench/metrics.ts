@@ -111,6 +111,37 @@ export function tailPhases(outcomes: readonly Outcome[]): { readonly median: Pha
   };
 }
 
+/** How far the start estimated at submit was from the job's start, ms: over all jobs, and over those that waited. */
+export type EtaError = {
+  readonly jobs: number;
+  readonly median_ms: number;
+  readonly p90_ms: number;
+  /** Median of estimated − actual: above 0, estimates run late. */
+  readonly bias_ms: number;
+  /** The same over the jobs that waited at least WAITED_MS to start, the ones a person would watch. */
+  readonly waited: { readonly jobs: number; readonly median_ms: number; readonly p90_ms: number } | null;
+};
+
+export const WAITED_MS = 1_000;
+
+/** |estimated − actual| start of the jobs whose POST answer carried an estimate (issue 12 item 2). */
+export function etaError(outcomes: readonly Outcome[]): EtaError | undefined {
+  const pairs = outcomes.flatMap((o) => {
+    const t = o.timeline;
+    return t?.estimatedStartMs === undefined || t.startedMs === undefined || t.submittedMs === undefined ? [] : [{ signed: t.estimatedStartMs - t.startedMs, waitedMs: t.startedMs - t.submittedMs }];
+  });
+  if (pairs.length === 0) return undefined;
+  const errors = (list: typeof pairs) => list.map((p) => Math.abs(p.signed));
+  const waited = pairs.filter((p) => p.waitedMs >= WAITED_MS);
+  return {
+    jobs: pairs.length,
+    median_ms: percentile(errors(pairs), 0.5),
+    p90_ms: percentile(errors(pairs), 0.9),
+    bias_ms: percentile(pairs.map((p) => p.signed), 0.5),
+    waited: waited.length === 0 ? null : { jobs: waited.length, median_ms: percentile(errors(waited), 0.5), p90_ms: percentile(errors(waited), 0.9) },
+  };
+}
+
 /** Median of the queue waits the jobs reported (started_at − submitted_at). */
 export function queueWaitP50(outcomes: readonly Outcome[]): number {
   return percentile(outcomes.flatMap((o) => (o.queueWaitMs === undefined ? [] : [o.queueWaitMs])), 0.5);

@@ -31,6 +31,8 @@ export const latencyOf = (o: Outcome): number | undefined => (o.finishedMs === u
 
 export type JobTimeline = {
   readonly acceptedMs?: number | undefined;
+  /** The start the POST's answer estimated for the job (its `queue.estimated_start_at`). */
+  readonly estimatedStartMs?: number | undefined;
   readonly submittedMs?: number | undefined;
   readonly startedMs?: number | undefined;
   readonly doneMs?: number | undefined;

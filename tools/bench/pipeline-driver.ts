@@ -72,8 +72,8 @@ export async function drivePipeline(target: PipelineTarget, trace: readonly Trac
         });
         const text = await response.text();
         if (response.status !== 202) throw new Error(`POST /v1/jobs: ${response.status} ${text.slice(0, 200)}`);
-        const { job_id } = JSON.parse(text) as { job_id: string };
-        record.timeline = { ...record.timeline, acceptedMs: performance.now() - originMs };
+        const { job_id, queue } = JSON.parse(text) as { job_id: string; queue?: { estimated_start_at: string } };
+        record.timeline = { ...record.timeline, acceptedMs: performance.now() - originMs, estimatedStartMs: sinceOrigin(queue?.estimated_start_at) };
         record.jobId = job_id;
         byJob.set(job_id, record);
         events.subscribe(job_id);

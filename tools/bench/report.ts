@@ -132,6 +132,7 @@ export function formatReport(report: BenchReport): string {
     lines.push(resultRow("engine alone", s.engine_direct));
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
     if (s.kind === "latency") lines.push(...s.policies.flatMap((p) => (p.phases ? [phasesLine(p.name, p.phases)] : [])));
+    lines.push(...s.policies.flatMap((p) => (p.eta_error ? [etaLine(p.name, p.eta_error)] : [])));
   }
   if (report.lanes) lines.push("", ...lanesLines(report.lanes));
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
@@ -157,6 +158,11 @@ const phaseList = (p: Phases) => `submit ${seconds(p.submit_ms)}, queue ${second
 
 function phasesLine(name: string, phases: NonNullable<RunResult["phases"]>): string {
   return `  ${name}, s: slowest ${phases.slowest_count} (1%) ${phaseList(phases.slowest_1pct)}; median ${phaseList(phases.median)}`;
+}
+
+function etaLine(name: string, eta: NonNullable<RunResult["eta_error"]>): string {
+  const waited = eta.waited ? `; the ${eta.waited.jobs} that waited ≥ 1 s: median ${seconds(eta.waited.median_ms)}, p90 ${seconds(eta.waited.p90_ms)}` : "";
+  return `  ${name}, start estimated at submit, |error| s: median ${seconds(eta.median_ms)}, p90 ${seconds(eta.p90_ms)} over ${eta.jobs} jobs (bias ${eta.bias_ms >= 0 ? "+" : ""}${seconds(eta.bias_ms)})${waited}`;
 }
 
 const DIURNAL_HEADER = ["fleet", "copies", "GPU-h", "$", "$/1M tok", "p50 s", "p95 s", "p99 s", "errors", "warming", "wait p50 s", "at zero", "load"];

@@ -4,7 +4,7 @@ import { gpuHourPrice } from "#shared/core/routes";
 import { type GpuWindow, gpuWindow } from "./gpu.ts";
 import { nearest, sampleGpu, type TimedSnapshot } from "./gpu-sampler.ts";
 import {
-  admissionLimit, costPerMillionTokens, latencySummary, percentile, type Phases, queueWaitP50, saturatedUntil, statusCounts, tailPhases, windowThroughput,
+  admissionLimit, costPerMillionTokens, etaError, type EtaError, latencySummary, percentile, type Phases, queueWaitP50, saturatedUntil, statusCounts, tailPhases, windowThroughput,
 } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Scenario } from "./scenarios.ts";
@@ -31,6 +31,8 @@ export type RunResult = {
   readonly queue_wait_p50_ms: number | null;
   /** Pipeline runs: where the typical request's time went, and the slowest 1%'s (null for the engine alone). */
   readonly phases: { readonly median: Phases; readonly slowest_1pct: Phases; readonly slowest_count: number } | null;
+  /** Pipeline runs: how far the start estimated at submit was from the start (null for the engine alone). */
+  readonly eta_error: EtaError | null;
   /** Mean sequences in the running batch while the GPU was busy, over what one copy admits for this trace. */
   readonly batch_fill: number;
   readonly mean_batch: number;
@@ -119,6 +121,7 @@ export function summarizeRun(input: RunInput): RunResult {
     latency_censored: latency.censored,
     queue_wait_p50_ms: Number.isNaN(waits) ? null : waits,
     phases: tailPhases(outcomes) ?? null,
+    eta_error: etaError(outcomes) ?? null,
     batch_fill: window.meanBatch / limit,
     mean_batch: window.meanBatch,
     gpu_busy: window.busyFraction,
