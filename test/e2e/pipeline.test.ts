@@ -87,7 +87,12 @@ describe("the pipeline on the embedded stack", () => {
     const client = await EventClient.connect(stack.ws, apiKey);
     const submitted = await api("POST", "/v1/jobs", { model: "llama-2-7b", prompt: "Write a haiku about queues.", max_tokens: 16 });
     expect(submitted.status).toBe(202);
-    expect(submitted.json).toEqual({ job_id: expect.stringMatching(/^job_/), status: "QUEUED" });
+    expect(submitted.json).toEqual({
+      job_id: expect.stringMatching(/^job_/),
+      status: "QUEUED",
+      // Alone on an idle route: first in line, to start at once.
+      queue: { lane: "interactive", position: 1, estimated_start_at: expect.any(String), estimated_finish_at: expect.any(String) },
+    });
     const jobId: string = submitted.json.job_id;
     firstJobId = jobId;
     client.send({ action: "subscribe", job_ids: [jobId] });
