@@ -236,6 +236,54 @@ export type QueueBoardStore = {
 };
 
 
+/** A file's metadata (docs/openai-compatible.md); its bytes are in the BlobStore under `storage_key`. */
+export type FileRecord = {
+  readonly file_id: string;
+  readonly tenant: string;
+  readonly filename: string;
+  readonly purpose: "batch" | "batch_output";
+  readonly bytes: number;
+  /** Epoch seconds, as OpenAI's file object has it. */
+  readonly created_at: number;
+  readonly storage_key: string;
+  /** Epoch seconds: DynamoDB's TTL deletes the record then (the bytes by the bucket's lifecycle). */
+  readonly expires_at?: number | undefined;
+};
+
+/** Files' metadata, per tenant (DynamoDB). */
+export type FileStore = {
+  create(file: FileRecord): Promise<void>;
+  get(fileId: string): Promise<FileRecord | undefined>;
+  /** The tenant's files, newest first (OpenAI's default order), after the file `after` if given. */
+  listByTenant(tenant: string, options: { readonly limit: number; readonly after?: string | undefined; readonly purpose?: string | undefined; readonly order?: "asc" | "desc" | undefined }): Promise<{ readonly items: readonly FileRecord[]; readonly hasMore: boolean }>;
+  delete(fileId: string): Promise<void>;
+};
+
+/** Bytes by key (S3). */
+export type BlobStore = {
+  put(key: string, body: Uint8Array | string, contentType: string): Promise<void>;
+  /** The object's bytes; undefined when there is none. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** The object's size in bytes; undefined when there is none. */
+  size(key: string): Promise<number | undefined>;
+  delete(key: string): Promise<void>;
+  /** A URL that takes one PUT of the object's bytes until `expiresInSeconds` from now. */
+  presignPut(key: string, expiresInSeconds: number, contentType: string): Promise<string>;
+};
+
+/** An event for a tenant's webhook endpoints (docs/openai-compatible.md): queued, delivered by its own function. */
+export type WebhookEvent = {
+  readonly id: string;
+  readonly tenant: string;
+  readonly type: "batch.completed" | "batch.failed" | "batch.expired" | "batch.cancelled";
+  /** Epoch seconds. */
+  readonly created_at: number;
+  readonly data: { readonly id: string };
+};
+
+/** Where events for webhooks are put; never waits for their delivery. */
+export type WebhookOutbox = { enqueue(events: readonly WebhookEvent[]): Promise<void> };
+
 /**
  * A component's copies: those in service now (CurrentCopyCount), and those its autoscaling asked
  * for, starting ones included (DesiredCopyCount).

@@ -84,7 +84,7 @@ describe("bench scenarios", () => {
   it("are the same scenarios in quick and full runs, the quick ones shorter", () => {
     const quick = scenarios("quick", 1);
     const full = scenarios("full", 1);
-    expect(quick.map((s) => s.name)).toEqual(["ten-percent", "poisson-400", "mixed", "bursty", "saturated"]);
+    expect(quick.map((s) => s.name)).toEqual(["ten-percent", "poisson-400", "mixed", "bursty", "saturated", "backlog"]);
     expect(full.map((s) => s.name)).toEqual(quick.map((s) => s.name));
     quick.forEach((s, i) => expect(s.trace.durationMs).toBeLessThan(full[i]?.trace.durationMs ?? 0));
   });

@@ -83,6 +83,17 @@ export function scenarios(mode: Mode, seed: number): Scenario[] {
       warmupMs: s({ quick: 10, full: 20 }),
       targeted: true,
     },
+    {
+      // Jobs that wait tens of seconds, all answered: where a start estimated at submit is worth
+      // something and can be far off (issue 12 item 2). The other scenarios seldom keep a job waiting.
+      name: "backlog",
+      title: "backlog: Poisson 1,100 rpm (twice the engine's ~555), then drained, 512+512",
+      kind: "latency",
+      trace: { seed: seed + 7, durationMs: s({ quick: 30, full: 60 }), arrivals: { kind: "poisson", rpm: 1100 }, lengths: fixed512 },
+      drainMs: s({ quick: 75, full: 120 }),
+      warmupMs: 0,
+      targeted: false,
+    },
   ];
 }
 
