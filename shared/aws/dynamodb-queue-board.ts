@@ -19,6 +19,8 @@ const boardItem = z.object({
   service_copies: z.number().optional(),
   service_slots: z.number().optional(),
   service_held: z.number().optional(),
+  service_tokens: z.number().optional(),
+  service_held_tokens: z.number().optional(),
   rate_per_second: z.number().optional(),
   rate_backlogged: z.boolean().optional(),
   rate_at_ms: z.number().optional(),
@@ -58,11 +60,13 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
     const { service, backlogged } = report;
     const sets = [
       ...(service ? ["service_at_ms = :at", "service_copies = :copies", "service_slots = :slots", "service_held = :held"] : []),
+      ...(service?.tokens !== undefined && service.heldTokens !== undefined ? ["service_tokens = :tokens", "service_held_tokens = :heldTokens"] : []),
       ...(backlogged ? ["window_backlogged = :true"] : []),
     ];
     const values = {
       ":di": departed.interactive, ":db": departed.batch,
       ...(service && { ":at": service.atMs, ":copies": service.copies, ":slots": service.slots, ":held": service.held }),
+      ...(service?.tokens !== undefined && service.heldTokens !== undefined && { ":tokens": service.tokens, ":heldTokens": service.heldTokens }),
       ...(backlogged && { ":true": true }),
     };
     const expression = `ADD departed_interactive :di, departed_batch :db${sets.length > 0 ? ` SET ${sets.join(", ")}` : ""}`;
@@ -156,7 +160,7 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
       submitted: { interactive: b.submitted_interactive, batch: b.submitted_batch },
       departed: { interactive: b.departed_interactive, batch: b.departed_batch },
       service: b.service_at_ms !== undefined && b.service_copies !== undefined && b.service_slots !== undefined && b.service_held !== undefined
-        ? { atMs: b.service_at_ms, copies: b.service_copies, slots: b.service_slots, held: b.service_held }
+        ? { atMs: b.service_at_ms, copies: b.service_copies, slots: b.service_slots, held: b.service_held, tokens: b.service_tokens, heldTokens: b.service_held_tokens }
         : undefined,
       rate: b.rate_per_second !== undefined && b.rate_at_ms !== undefined ? { perSecond: b.rate_per_second, backlogged: b.rate_backlogged ?? false, atMs: b.rate_at_ms } : undefined,
       window: b.window_started_ms !== undefined ? { startedMs: b.window_started_ms, departedAtStart: b.window_departed ?? 0, backlogged: b.window_backlogged ?? false } : undefined,

@@ -17,7 +17,7 @@ export const subtractLoad = (a: Load, b: Load): Load => ({ sequences: a.sequence
  * (vLLM) holds only what the sequence has so far, on average its prompt and half its output. The
  * batcher must not count more than the engine does, or it would leave the engine's room unused.
  */
-export function demandOf(item: PackItem, admission: KvAdmission = "reserve"): Load {
+export function demandOf(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, admission: KvAdmission = "reserve"): Load {
   const held = admission === "paged" ? Math.ceil(item.maxNewTokens / 2) : item.maxNewTokens;
   return { sequences: 1, tokens: item.promptTokens + held };
 }

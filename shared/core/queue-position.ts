@@ -1,5 +1,6 @@
 import { LANES, type Lane } from "./lanes.ts";
 import { decodeStepMs, prefillMs, staticBatchMs } from "./latency-model.ts";
+import { demandOf } from "./gpu-batch-policy.ts";
 import { getProfile } from "./profiles.ts";
 import type { Component } from "./routes.ts";
 
@@ -23,6 +24,9 @@ export type ServiceReport = {
   readonly slots: number;
   /** Sequences every batcher holds on them. */
   readonly held: number;
+  /** KV tokens the copies admit at once, and those every batcher holds (absent in reports from before they were kept). */
+  readonly tokens?: number | undefined;
+  readonly heldTokens?: number | undefined;
 };
 
 /** Jobs that left the queue a second, over the last closed window, and whether jobs waited for room during it. */
@@ -89,13 +93,17 @@ export function estimateQueue(input: EstimateInput): QueueEstimate {
   const { nowMs, board, ticket, job } = input;
   const component = input.components[0];
   if (!component) throw new Error("a route has at least one component");
-  const perCopy = Math.max(1, Math.min(input.maxInFlightPerCopy, component.limits.max_sequences));
   const report = board.service && nowMs - board.service.atMs <= REPORT_FRESH_MS ? board.service : undefined;
   const copies = Math.max(1, report?.copies ?? input.components.reduce((sum, c) => sum + c.copies, 0));
-  const slots = Math.max(1, report?.slots ?? copies * perCopy);
-  const held = report?.held ?? 0;
+  // Jobs of this one's size that fit at once, by sequences and by KV tokens, whichever binds:
+  // 512 + 512 jobs fill a 128-sequence copy's KV budget at 109.
+  const demand = demandOf({ promptTokens: job.promptTokens, maxNewTokens: job.maxTokens }, component.kv_admission).tokens;
+  const admitted = (sequences: number, tokens: number) => Math.max(0, Math.min(sequences, Math.floor(tokens / demand)));
+  const perCopy = Math.max(1, admitted(Math.min(input.maxInFlightPerCopy, component.limits.max_sequences), component.limits.token_budget));
+  const slots = Math.max(1, report ? admitted(report.slots, report.tokens ?? Number.POSITIVE_INFINITY) : copies * perCopy);
+  const free = report ? admitted(report.slots - report.held, (report.tokens ?? Number.POSITIVE_INFINITY) - (report.heldTokens ?? 0)) : slots;
+  const held = slots - Math.min(slots, free);
   const position = positionOf(board, ticket);
-  const free = Math.max(0, slots - held);
   const runningBeside = Math.min(perCopy, Math.ceil(Math.min(slots, held + position) / copies));
   const jobMs = jobOnCopyMs(component, job, runningBeside);
   const measured = board.rate && board.rate.backlogged && nowMs - board.rate.atMs <= REPORT_FRESH_MS && board.rate.perSecond > 0 ? board.rate.perSecond / 1000 : undefined;

@@ -24,7 +24,7 @@ export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore
     const store = await makeStore();
     await store.takeTickets("llama", "batch", 10);
     await store.closeRateWindow("llama", undefined, undefined, { startedMs: 1_000, departedAtStart: 0, backlogged: false });
-    const service = { atMs: 5_000, copies: 2, slots: 128, held: 100 };
+    const service = { atMs: 5_000, copies: 2, slots: 128, held: 100, tokens: 224_000, heldTokens: 102_400 };
     const after = await store.depart("llama", { interactive: 1, batch: 3 }, { service, backlogged: true });
     expect(after.departed).toEqual({ interactive: 1, batch: 3 });
     expect(after.service).toEqual(service);

@@ -235,8 +235,8 @@ async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, i
   await writeFile(join(outDir, "latest.json"), `${JSON.stringify(report, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
   await writeFile(join(outDir, "latest.txt"), `${text}\n`);
   // Every request of every run, for a closer look, ms after the trace started: [arrival, answered,
-  // queue wait, GPU batch size, status, POST answered, submitted_at, started_at, finished_at]
-  // (null where unknown; the last four are the pipeline's only).
+  // queue wait, GPU batch size, status, POST answered, submitted_at, started_at, finished_at,
+  // start estimated at submit] (null where unknown; the last five are the pipeline's only).
   const ms = (v: number | undefined) => (v === undefined ? null : Math.round(v));
   const perRequest = Object.fromEntries(
     [...raw].map(([scenario, runs]) => [
@@ -246,7 +246,7 @@ async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, i
           name,
           outcomes.map((o) => [
             Math.round(o.arrivalMs), ms(o.finishedMs), o.queueWaitMs ?? null, o.gpuBatchSize ?? null, o.status,
-            ms(o.timeline?.acceptedMs), ms(o.timeline?.submittedMs), ms(o.timeline?.startedMs), ms(o.timeline?.doneMs),
+            ms(o.timeline?.acceptedMs), ms(o.timeline?.submittedMs), ms(o.timeline?.startedMs), ms(o.timeline?.doneMs), ms(o.timeline?.estimatedStartMs),
           ]),
         ]),
       ),

@@ -209,6 +209,8 @@ export class RouteRun implements RunHandle {
         copies: components.reduce((sum, c) => sum + c.copies, 0),
         slots: components.reduce((sum, c) => sum + capacityOf(c, this.#settings).sequences, 0),
         held: components.reduce((sum, c) => sum + this.#ledger.heldOn(c.name).sequences, 0),
+        tokens: components.reduce((sum, c) => sum + capacityOf(c, this.#settings).tokens, 0),
+        heldTokens: components.reduce((sum, c) => sum + this.#ledger.heldOn(c.name).tokens, 0),
       },
       backlogged: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
     };

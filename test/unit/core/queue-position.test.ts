@@ -58,12 +58,25 @@ describe("estimateQueue", () => {
   });
 
   it("uses the latency model's rate for full copies when no rate was measured under a backlog", () => {
-    const jobOnFullCopy = prefillMs(profile, 512) + 511 * decodeStepMs(profile, 128, 128 * (512 + 256));
+    // A copy takes 109 such jobs at once: its KV budget binds before its 128 sequences.
+    const jobOnFullCopy = prefillMs(profile, 512) + 511 * decodeStepMs(profile, 109, 109 * (512 + 256));
     const expected = Math.round((32 * jobOnFullCopy) / 128);
     expect(startIn(estimateQueue(input({ board: board({ service: full }) })))).toBe(expected);
     // A rate measured while the queue was often empty is the arrivals', not the copies'.
     expect(startIn(estimateQueue(input({ board: board({ service: full, rate: { ...measured, backlogged: false } }) })))).toBe(expected);
     expect(startIn(estimateQueue(input({ board: board({ service: full, rate: { ...measured, atMs: NOW - REPORT_FRESH_MS - 1 } }) })))).toBe(expected);
+  });
+
+  it("counts the room a job of this size has, by sequences and by KV tokens, whichever binds", () => {
+    // 109 jobs of 512 + 512 fill the copy's KV budget with 19 sequences to spare.
+    const kvFull = { ...full, held: 109, tokens: rolling.limits.token_budget, heldTokens: 109 * 1024 };
+    expect(Math.floor(rolling.limits.token_budget / 1024)).toBe(109);
+    const estimate = estimateQueue(input({ board: board({ service: kvFull, rate: measured }), ticket: { lane: "batch", ticket: 50 } }));
+    expect(estimate.position).toBe(12);
+    expect(startIn(estimate)).toBe(3_000);
+    // Short jobs still fit beside them.
+    const short = estimateQueue(input({ board: board({ service: { ...kvFull, heldTokens: 109 * 600 }, rate: measured }), ticket: { lane: "batch", ticket: 50 }, job: { promptTokens: 100, maxTokens: 100 } }));
+    expect(startIn(short)).toBe(0);
   });
 
   it("takes a route with no fresh report as idle, with the copies routes.yml gives", () => {
@@ -76,7 +89,7 @@ describe("estimateQueue", () => {
     const alone = estimateQueue(input({ board: board({ submitted: { interactive: 3, batch: 41 } }), ticket: { lane: "batch", ticket: 41 } }));
     expect(Date.parse(alone.estimated_finish_at) - Date.parse(alone.estimated_start_at)).toBe(Math.round(prefillMs(profile, 512) + 511 * decodeStepMs(profile, 1, 768)));
     const behindMany = estimateQueue(input({ board: board({ service: full, rate: measured }) }));
-    expect(Date.parse(behindMany.estimated_finish_at) - Date.parse(behindMany.estimated_start_at)).toBe(Math.round(prefillMs(profile, 512) + 511 * decodeStepMs(profile, 128, 128 * 768)));
+    expect(Date.parse(behindMany.estimated_finish_at) - Date.parse(behindMany.estimated_start_at)).toBe(Math.round(prefillMs(profile, 512) + 511 * decodeStepMs(profile, 109, 109 * 768)));
   });
 
   it("estimates a static-batch engine by the batch it would run in", () => {
