@@ -22,6 +22,8 @@ import type { BatcherDeps, DeliveryOptions, DeliveryReport, Pending, RunHandle, 
  * batch lane only looks in now and then (at most one receive a second) rather than five times.
  */
 const EMPTY_LANE_BACKOFF_MS: Readonly<Record<Lane, number>> = { interactive: 1000, batch: 200 };
+/** Copies holding this share of their sequences or KV tokens are full: what is queued waits for room. */
+const FULL_SHARE = 0.9;
 /** The longest the loop waits with nothing to wake it: keeps top-up and holds responsive. */
 const IDLE_TICK_MS = 100;
 
@@ -200,21 +202,27 @@ export class RouteRun implements RunHandle {
     void task.then(() => this.#chores.delete(task));
   }
 
-  /** The route's copies as this batcher sees them: their room, what every batcher holds, and whether jobs wait for room. */
+  /**
+   * The route's copies as this batcher sees them: their room, what every batcher holds, and
+   * whether jobs wait for room: held here or by another batcher, or in the queue while the copies
+   * are full (a rolling engine's batcher takes from the queue only what fits, so a backlog stays
+   * in SQS). Only then is the rate jobs start at the copies' rate.
+   */
   #serviceState(): ServiceState {
     const components = this.#fleet.components;
-    return {
-      service: {
-        atMs: this.#now(),
-        copies: components.reduce((sum, c) => sum + c.copies, 0),
-        slots: components.reduce((sum, c) => sum + capacityOf(c, this.#settings).sequences, 0),
-        held: components.reduce((sum, c) => sum + this.#ledger.heldOn(c.name).sequences, 0),
-        tokens: components.reduce((sum, c) => sum + capacityOf(c, this.#settings).tokens, 0),
-        heldTokens: components.reduce((sum, c) => sum + this.#ledger.heldOn(c.name).tokens, 0),
-      },
-      backlogged: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
+    const sum = (of: (c: Component) => number) => components.reduce((total, c) => total + of(c), 0);
+    const service = {
+      atMs: this.#now(),
+      copies: sum((c) => c.copies),
+      slots: sum((c) => capacityOf(c, this.#settings).sequences),
+      held: sum((c) => this.#ledger.heldOn(c.name).sequences),
+      tokens: sum((c) => capacityOf(c, this.#settings).tokens),
+      heldTokens: sum((c) => this.#ledger.heldOn(c.name).tokens),
     };
+    const full = service.held >= FULL_SHARE * service.slots || service.heldTokens >= FULL_SHARE * service.tokens;
+    return { service, backlogged: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined || full };
   }
+
 
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
   #start(calls: Extract<BatcherStep, { kind: "start" }>["calls"]): void {

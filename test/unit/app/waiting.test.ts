@@ -95,5 +95,10 @@ describe("a waiting job's place in line", () => {
     }
     // The job has started: its watch is gone, so no batcher reads it again.
     expect(await deps.queueBoard.watches(ROUTE)).toEqual([]);
+    // Jobs waited for room while the window ran: the rate it closes into is the copy's.
+    const board = await deps.queueBoard.read(ROUTE);
+    expect(board.departed.interactive).toBe(4);
+    expect(board.window?.backlogged).toBe(true);
+    expect(board.service).toMatchObject({ copies: 1, slots: 1 });
   });
 });
