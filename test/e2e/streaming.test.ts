@@ -139,7 +139,7 @@ describe("a streamed job on the embedded stack", () => {
   it("streams through the command-line tool: it submits over the WebSocket, so it sees the first token", async () => {
     // Act: the CLI as a user runs it, a child process talking to the stack's public endpoints.
     const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ["tools/batchline.ts", "submit", "--prompt", "A haiku about queues.", "--max-tokens", "24", "--stream"], {
+      const child = spawn(process.execPath, ["tools/cli/main.ts", "submit", "--prompt", "A haiku about queues.", "--max-tokens", "24", "--stream"], {
         env: { ...process.env, BATCHLINE_API_KEY: apiKey, BATCHLINE_API_URL: stack.http, BATCHLINE_WS_URL: stack.ws },
         stdio: ["ignore", "pipe", "pipe"],
       });

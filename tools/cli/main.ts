@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// The batchline command line: batch files and jobs against a running stack, through its public
+// API only. README, "The command-line tool"; exit statuses in exit-codes.ts.
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import * as batches from "./batches.ts";
+import { Api } from "./client.ts";
+import { CliError, EXIT, type ExitCode } from "./exit-codes.ts";
+import * as jobs from "./jobs.ts";
+import { configPath, resolveSettings, type Settings } from "./settings.ts";
+
+type Global = { readonly json: boolean; readonly profile?: string };
+
+function context(command: Command): { api: Api; settings: Settings; output: batches.Output } {
+  const global = command.optsWithGlobals<Global>();
+  const path = configPath(process.env, homedir());
+  let text: string | undefined;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    text = undefined;
+  }
+  const settings = resolveSettings(process.env, { path, text }, global.profile);
+  return { api: new Api(settings), settings, output: { json: global.json, terminal: process.stderr.isTTY === true } };
+}
+
+const positiveInteger = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a whole number of at least 1");
+  return n;
+};
+
+const keyValue = (value: string, previous: Record<string, string> = {}) => {
+  const at = value.indexOf("=");
+  if (at < 1) throw new InvalidArgumentError(`"${value}" is not key=value`);
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+};
+
+/** The results file of an input file unless --out says otherwise: beside it, `<name>.results.jsonl`. */
+const resultsPathOf = (input: string) => join(dirname(input), `${basename(input).replace(/\.jsonl?$/i, "")}.results.jsonl`);
+
+function program(run: (action: Promise<ExitCode>) => void): Command {
+  const cli = new Command("batchline")
+    .description("Batch inference on batchline: submit batch files and jobs, follow them, fetch their results.")
+    .option("--json", "machine-readable output: JSON on stdout, progress as JSON lines on stderr", false)
+    .option("--profile <name>", "the profile of the profile file to use (BATCHLINE_PROFILE)")
+    .showHelpAfterError()
+    .exitOverride();
+
+  cli
+    .command("submit")
+    .description("submit a batch file (OpenAI batch lines) and write its results; or one job with --prompt")
+    .argument("[file]", "JSON lines: {custom_id, method, url, body}")
+    .option("--endpoint <path>", "the batch's endpoint: /v1/chat/completions or /v1/completions", "/v1/chat/completions")
+    .option("--out <file>", "where the results go (default: <file>.results.jsonl beside the input)")
+    .option("--metadata <key=value>", "a metadata pair of the batch (repeatable)", keyValue, {})
+    .option("--no-wait", "create the batch (or job) and exit")
+    .option("--prompt <text>", "submit one job with this prompt instead of a file")
+    .option("--model <route>", "the job's model (with --prompt)", "llama-2-7b")
+    .option("--max-tokens <n>", "the job's max_tokens (with --prompt)", positiveInteger, 64)
+    .option("--stream", "print the job's text as it is generated (with --prompt)", false)
+    .action((file: string | undefined, options, command: Command) => {
+      const { api, settings, output } = context(command);
+      if (options.prompt !== undefined) {
+        run(jobs.submitJob(api, settings, { model: options.model, prompt: options.prompt, maxTokens: options.maxTokens, stream: options.stream, wait: options.wait }));
+        return;
+      }
+      if (file === undefined) throw new CliError("submit needs a batch file, or --prompt for one job", EXIT.usage);
+      const out = options.out ?? resultsPathOf(file);
+      run(batches.submitFile(api, settings, file, { endpoint: options.endpoint, out, wait: options.wait, metadata: options.metadata }, output));
+    });
+
+  cli
+    .command("status")
+    .description("a batch's status and counts")
+    .argument("<batch_id>")
+    .action((id: string, _options, command: Command) => {
+      const { api, settings, output } = context(command);
+      run(batches.status(api, settings, id, false, output));
+    });
+
+  cli
+    .command("watch")
+    .description("follow a batch until it ends; the exit status says how it ended")
+    .argument("<batch_id>")
+    .action((id: string, _options, command: Command) => {
+      const { api, settings, output } = context(command);
+      run(batches.status(api, settings, id, true, output));
+    });
+
+  cli
+    .command("results")
+    .description("write a finished batch's output and error lines as JSON lines")
+    .argument("<batch_id>")
+    .option("--out <file>", "where they go", undefined)
+    .action((id: string, options: { out?: string }, command: Command) => {
+      const { api, output } = context(command);
+      run(batches.results(api, id, options.out ?? `${id}.results.jsonl`, output));
+    });
+
+  cli
+    .command("cancel")
+    .description("cancel a batch (batch_...) or a job (job_...)")
+    .argument("<id>")
+    .action((id: string, _options, command: Command) => {
+      const { api, output } = context(command);
+      run(id.startsWith("job_") ? jobs.cancelJob(api, id) : batches.cancel(api, id, output));
+    });
+
+  cli
+    .command("jobs")
+    .description("the jobs of a batch, one JSON line each: custom_id, job_id, status")
+    .argument("<batch_id>")
+    .action((id: string, _options, command: Command) => run(batches.jobs(context(command).api, id)));
+
+  cli
+    .command("get")
+    .description("a job, as GET /v1/jobs/{id} answers it")
+    .argument("<job_id>")
+    .action((id: string, _options, command: Command) => run(jobs.getJob(context(command).api, id)));
+
+  cli
+    .command("batch")
+    .description("submit a batch file in batchline's own JSON-lines form ({custom_id, body}) and print its progress")
+    .argument("<file>")
+    .option("--no-wait", "submit and exit")
+    .action((file: string, options: { wait: boolean }, command: Command) => {
+      const { api, settings } = context(command);
+      run(jobs.submitJsonLines(api, settings, file, options.wait));
+    });
+
+  return cli;
+}
+
+function fail(error: unknown): never {
+  if (error instanceof CliError) {
+    process.stderr.write(`batchline: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  if (error instanceof CommanderError) {
+    // Help and --version are answers, not errors; commander has printed what was wrong.
+    process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  }
+  process.stderr.write(`batchline: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(EXIT.refused);
+}
+
+const run = (action: Promise<ExitCode>) => {
+  action.then((code) => process.exit(code), fail);
+};
+
+try {
+  program(run).parse(process.argv);
+} catch (error) {
+  fail(error);
+}
