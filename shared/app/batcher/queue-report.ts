@@ -1,4 +1,7 @@
+import { capacityOf, type Load } from "../../core/gpu-batch-policy.ts";
 import type { Lane } from "../../core/lanes.ts";
+import type { RouteSettings } from "../../core/route-settings.ts";
+import type { Component } from "../../core/routes.ts";
 import { closeRateWindow, noCounts, type LaneCounts, type QueueBoard, type ServiceReport } from "../../core/queue-position.ts";
 import { tellWatchers } from "../waiting.ts";
 import type { BatcherDeps } from "./types.ts";
@@ -12,6 +15,35 @@ export const QUEUE_REPORT_EVERY_MS = 2_000;
 
 /** What the batcher sees of the route's copies, for a report. */
 export type ServiceState = { readonly service: ServiceReport; readonly backlogged: boolean };
+
+/** Copies holding this share of their sequences or KV tokens are full: what is queued waits for room. */
+const FULL_SHARE = 0.9;
+
+/**
+ * The route's copies as a batcher sees them: their room, what every batcher holds, and whether
+ * jobs wait for room: held by a batcher, or in the queue while the copies are full (a rolling
+ * engine's batcher takes from the queue only what fits, so a backlog stays in SQS). Only then is
+ * the rate jobs start at the copies' rate.
+ */
+export function serviceStateOf(input: {
+  readonly nowMs: number;
+  readonly components: readonly Component[];
+  readonly settings: RouteSettings;
+  readonly heldOn: (component: string) => Load;
+  readonly jobsWaitingForRoom: boolean;
+}): ServiceState {
+  const sum = (of: (c: Component) => number) => input.components.reduce((total, c) => total + of(c), 0);
+  const service = {
+    atMs: input.nowMs,
+    copies: sum((c) => c.copies),
+    slots: sum((c) => capacityOf(c, input.settings).sequences),
+    held: sum((c) => input.heldOn(c.name).sequences),
+    tokens: sum((c) => capacityOf(c, input.settings).tokens),
+    heldTokens: sum((c) => input.heldOn(c.name).tokens),
+  };
+  const full = service.held >= FULL_SHARE * service.slots || service.heldTokens >= FULL_SHARE * service.tokens;
+  return { service, backlogged: input.jobsWaitingForRoom || full };
+}
 
 /**
  * Counts the jobs a batcher takes out of its route's line (started for the first time, or ended

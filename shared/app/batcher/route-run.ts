@@ -5,13 +5,13 @@ import type { Lane } from "../../core/lanes.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import { capacityOf, type Load } from "../../core/gpu-batch-policy.ts";
+import type { Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
 import { LedgerSync } from "./ledger-sync.ts";
 import { Settlements } from "./settlement.ts";
-import { QueueReporter, type ServiceState } from "./queue-report.ts";
+import { QueueReporter, serviceStateOf, type ServiceState } from "./queue-report.ts";
 import { pullFromQueue } from "./top-up.ts";
 import type { BatcherDeps, DeliveryOptions, DeliveryReport, Pending, RunHandle, Settlement } from "./types.ts";
 
@@ -22,8 +22,6 @@ import type { BatcherDeps, DeliveryOptions, DeliveryReport, Pending, RunHandle, 
  * batch lane only looks in now and then (at most one receive a second) rather than five times.
  */
 const EMPTY_LANE_BACKOFF_MS: Readonly<Record<Lane, number>> = { interactive: 1000, batch: 200 };
-/** Copies holding this share of their sequences or KV tokens are full: what is queued waits for room. */
-const FULL_SHARE = 0.9;
 /** The longest the loop waits with nothing to wake it: keeps top-up and holds responsive. */
 const IDLE_TICK_MS = 100;
 
@@ -202,26 +200,16 @@ export class RouteRun implements RunHandle {
     void task.then(() => this.#chores.delete(task));
   }
 
-  /**
-   * The route's copies as this batcher sees them: their room, what every batcher holds, and
-   * whether jobs wait for room: held here or by another batcher, or in the queue while the copies
-   * are full (a rolling engine's batcher takes from the queue only what fits, so a backlog stays
-   * in SQS). Only then is the rate jobs start at the copies' rate.
-   */
   #serviceState(): ServiceState {
-    const components = this.#fleet.components;
-    const sum = (of: (c: Component) => number) => components.reduce((total, c) => total + of(c), 0);
-    const service = {
-      atMs: this.#now(),
-      copies: sum((c) => c.copies),
-      slots: sum((c) => capacityOf(c, this.#settings).sequences),
-      held: sum((c) => this.#ledger.heldOn(c.name).sequences),
-      tokens: sum((c) => capacityOf(c, this.#settings).tokens),
-      heldTokens: sum((c) => this.#ledger.heldOn(c.name).tokens),
-    };
-    const full = service.held >= FULL_SHARE * service.slots || service.heldTokens >= FULL_SHARE * service.tokens;
-    return { service, backlogged: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined || full };
+    return serviceStateOf({
+      nowMs: this.#now(),
+      components: this.#fleet.components,
+      settings: this.#settings,
+      heldOn: (component) => this.#ledger.heldOn(component),
+      jobsWaitingForRoom: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
+    });
   }
+
 
 
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
