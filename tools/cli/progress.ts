@@ -13,6 +13,8 @@ export class Progress {
   readonly #bar: SingleBar | undefined;
   readonly #json: boolean;
   #started = false;
+  /** The most lines seen done: two sources report counts (events and reads), and a late one must not move the bar back. */
+  #done = 0;
 
   constructor(options: { readonly json: boolean; readonly terminal: boolean }) {
     this.#json = options.json;
@@ -22,6 +24,8 @@ export class Progress {
   }
 
   update(counts: Counts): void {
+    if (doneOf(counts) < this.#done) return;
+    this.#done = doneOf(counts);
     const payload = { running: counts.running, failed: counts.failed + counts.cancelled + counts.expired };
     if (this.#bar) {
       if (!this.#started) this.#bar.start(counts.total, doneOf(counts), payload);

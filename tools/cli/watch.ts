@@ -12,8 +12,8 @@ const POLL_MS = 2_000;
 
 /**
  * Follows a batch until it ends: its `batch.progress` events over a WebSocket (opened with a
- * one-time ticket, so the key stays out of the URL) drive the progress bar, and the batch is read
- * every 2 s for its status. Without a WebSocket the reads alone carry on, coarser.
+ * one-time ticket, so the key stays out of the URL) and the batch, read every 2 s for its status
+ * and counts, drive the progress bar. Without a WebSocket the reads alone carry on.
  */
 export async function watchBatch(api: Api, settings: Settings, batchId: string, progress: Progress): Promise<BatchObject> {
   const socket = await openSocket(api, settings).catch(() => undefined);
@@ -29,7 +29,9 @@ export async function watchBatch(api: Api, settings: Settings, batchId: string, 
   try {
     for (;;) {
       const batch = await api.json<BatchObject>("GET", `/v1/batches/${batchId}`);
-      if (!socket && batch.request_counts) progress.update(countsOf(batch.request_counts));
+      // The batch's own counts too: batchers report progress as their invocations end, which on a
+      // long drain is seldom.
+      if (batch.request_counts) progress.update(countsOf(batch.request_counts));
       if (isTerminalBatch(batch.status)) return batch;
       await Promise.race([delay(POLL_MS), ended.promise]);
       ended = Promise.withResolvers<void>();
