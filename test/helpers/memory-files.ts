@@ -1,4 +1,4 @@
-import type { BlobStore, FileRecord, FileStore, WebhookEvent, WebhookOutbox } from "#shared/ports";
+import type { BlobStore, FileRecord, FileStore, UploadRecord, UploadStore, WebhookEvent, WebhookOutbox } from "#shared/ports";
 
 /** Files' metadata in memory, as the DynamoDB store behaves. */
 export class MemoryFiles implements FileStore {
@@ -40,6 +40,24 @@ export class MemoryBlobs implements BlobStore {
   }
   async presignPut(key: string, expiresInSeconds: number) {
     return `memory://blobs/${encodeURIComponent(key)}?expires=${expiresInSeconds}`;
+  }
+  async presignGet(key: string, expiresInSeconds: number) {
+    return `memory://blobs/${encodeURIComponent(key)}?get&expires=${expiresInSeconds}`;
+  }
+}
+
+/** Uploads in progress in memory, as the DynamoDB store behaves. */
+export class MemoryUploads implements UploadStore {
+  readonly uploads = new Map<string, UploadRecord>();
+  async create(upload: UploadRecord) {
+    this.uploads.set(upload.upload_id, upload);
+  }
+  async get(uploadId: string) {
+    return this.uploads.get(uploadId);
+  }
+  async complete(uploadId: string) {
+    const upload = this.uploads.get(uploadId);
+    if (upload) this.uploads.set(uploadId, { ...upload, status: "completed" });
   }
 }
 
