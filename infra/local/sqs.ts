@@ -1,5 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import type { DatabaseSync } from "node:sqlite";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { buildApp, type BuildAppOptions } from "fauxqs";
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from "./aws.ts";
@@ -95,4 +96,9 @@ export function localQueueArn(queueName: string): string {
  */
 export function localSqsClient(endpoint: string): SQSClient {
   return new SQSClient({ ...localClientConfig(endpoint), useQueueUrlAsEndpoint: false });
+}
+
+/** fauxqs's S3, on the same endpoint as its SQS; path-style, as 127.0.0.1 has no bucket subdomains. */
+export function localS3Client(endpoint: string): S3Client {
+  return new S3Client({ ...localClientConfig(endpoint), forcePathStyle: true });
 }

@@ -60,7 +60,7 @@ describe("osls package", () => {
   it("has every table, with TTL on the records that expire", () => {
     const tables = ofType("AWS::DynamoDB::Table");
     expect(tables.map((t) => t.Properties.TableName).sort()).toEqual(
-      ["api-keys", "batches", "capacity", "connections", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
+      ["api-keys", "batches", "capacity", "connections", "files", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
     );
     const jobs = tables.find((t) => t.Properties.TableName === "batchline-pkg-jobs");
     expect(jobs?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });
@@ -108,10 +108,10 @@ describe("osls package", () => {
 
   it("packages every function for Node 22, one bundle each", () => {
     const functions = ofType("AWS::Lambda::Function");
-    expect(functions).toHaveLength(10);
+    expect(functions).toHaveLength(11);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
     expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
-      ["batcher", "batches", "deadLetter", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
+      ["batcher", "batches", "deadLetter", "files", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
     );
   });
 });
