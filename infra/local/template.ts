@@ -102,7 +102,7 @@ const tableSchema = z.object({
   ProvisionedThroughput: throughput.optional(),
 });
 
-const bucketSchema = z.object({ BucketName: z.string({ error: "every bucket needs a BucketName locally" }) });
+const bucketSchema = z.object({ BucketName: z.string().optional() });
 
 const tableTtlSchema = z.object({
   TableName: z.string(),
@@ -204,7 +204,8 @@ export function parseTemplate(template: unknown): LocalResources {
     ];
   });
 
-  const buckets = ofType("AWS::S3::Bucket").map(([logicalId, r]) => parseProperties(bucketSchema, logicalId, r.Properties).BucketName);
+  // Buckets the functions name; osls's deployment bucket has no name of ours and is not used locally.
+  const buckets = ofType("AWS::S3::Bucket").flatMap(([logicalId, r]) => parseProperties(bucketSchema, logicalId, r.Properties).BucketName ?? []);
 
   return { queues, tables, mappings, ttl, buckets };
 }
