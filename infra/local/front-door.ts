@@ -27,33 +27,30 @@ export function eventBytes(request: { readonly url: string; readonly headers: Re
 }
 
 function refuseTooBig(res: ServerResponse): void {
-  res.writeHead(413, { "content-type": "text; charset=utf-8", connection: "close" });
+  res.writeHead(413, { "content-type": "text; charset=utf-8" });
   res.end(`HTTP content length exceeded ${API_GATEWAY_MAX_BODY_BYTES} bytes.`);
 }
 
 function refuseTooLong(res: ServerResponse): void {
-  res.writeHead(413, { "content-type": "application/json", "x-amzn-errortype": "BadRequestException", connection: "close" });
+  res.writeHead(413, { "content-type": "application/json", "x-amzn-errortype": "BadRequestException" });
   res.end('{"message": "Request Too Long"}');
 }
 
-/** The body, or undefined once it passed API Gateway's limit (the answer then sent). */
+/**
+ * The body, or undefined when it passed API Gateway's limit (the answer then sent). The rest of
+ * a refused body is read and dropped first: answering while the client still writes would cut
+ * its upload off (EPIPE) before it reads the 413.
+ */
 async function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > API_GATEWAY_MAX_BODY_BYTES) {
-    refuseTooBig(res);
-    req.resume();
-    return undefined;
-  }
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.length;
-    if (total > API_GATEWAY_MAX_BODY_BYTES) {
-      refuseTooBig(res);
-      req.resume();
-      return undefined;
-    }
-    chunks.push(chunk);
+    if (total <= API_GATEWAY_MAX_BODY_BYTES) chunks.push(chunk);
+  }
+  if (total > API_GATEWAY_MAX_BODY_BYTES) {
+    refuseTooBig(res);
+    return undefined;
   }
   return Buffer.concat(chunks);
 }

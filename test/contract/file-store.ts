@@ -36,6 +36,9 @@ export function fileStoreContract(makeStore: () => Promise<FileStore>): void {
     const asc = await store.listByTenant("acme", { limit: 10, order: "asc" });
     expect(ids(asc)).toEqual(files.map((f) => f.file_id));
     expect(asc.hasMore).toBe(false);
+    const foreign = file("globex", 8);
+    await store.create(foreign);
+    expect(await store.listByTenant("acme", { limit: 10, after: foreign.file_id })).toEqual({ items: [], hasMore: false });
   });
 
   it("filters by purpose without losing a page's worth: limit counts the files that match", async () => {

@@ -15,6 +15,8 @@ export class MemoryFiles implements FileStore {
       .filter((f) => f.tenant === tenant && (options.purpose === undefined || f.purpose === options.purpose))
       .sort((a, b) => sign * (a.created_at - b.created_at || a.file_id.localeCompare(b.file_id)));
     const start = options.after === undefined ? 0 : mine.findIndex((f) => f.file_id === options.after) + 1;
+    // After a file that is not the tenant's (or not there), nothing follows: as DynamoDB pages.
+    if (options.after !== undefined && start === 0) return { items: [], hasMore: false };
     const items = mine.slice(start, start + options.limit);
     return { items, hasMore: start + options.limit < mine.length };
   }
