@@ -5,7 +5,7 @@ import { localDynamoDbClient } from "./dynamodb.ts";
 import { type RunningOffline, startOffline } from "./offline.ts";
 import { type ProvisionedQueue, provisionBuckets, provisionQueues, provisionTables } from "./provision.ts";
 import type { SageMakerEmulator } from "./sagemaker/server.ts";
-import { freePort } from "./ports.ts";
+import { assertPortFree, freePort } from "./ports.ts";
 import { localS3Client, localSqsClient } from "./sqs.ts";
 import { concreteOfflinePorts, functionEnvironment, pollerInvoker, startPollers } from "./stack-functions.ts";
 import { HOST, type StackOptions, stackSettings } from "./stack-options.ts";
@@ -73,6 +73,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (offlinePorts) {
       // Clients reach offline's HTTP API through the front door (API Gateway's and Lambda's
       // request limits), which takes the HTTP port; offline listens behind it.
+      await assertPortFree(offlinePorts.http, "HTTP API");
       const behindDoor = await freePort(HOST);
       parts.frontDoor = await startFrontDoor({ host: HOST, port: offlinePorts.http, upstreamPort: behindDoor });
       const ports = { ...offlinePorts, http: behindDoor };
