@@ -15,7 +15,7 @@ const account = { Ref: "AWS::AccountId" };
 const tableArn = (prefix, name) => join("arn:", partition, ":dynamodb:", region, ":", account, `:table/${prefix}-${name}`);
 const indexArn = (prefix, name, index) => join("arn:", partition, ":dynamodb:", region, ":", account, `:table/${prefix}-${name}/index/${index}`);
 /** The indexes the code queries (IndexName in shared/aws), by table: Query on them needs their ARN. */
-const INDEXES = { jobs: ["batch-index"], batches: ["tenant-index"], subscriptions: ["connection-index"], "api-keys": ["tenant-index"] };
+const INDEXES = { jobs: ["batch-index"], batches: ["tenant-index"], subscriptions: ["connection-index"], "api-keys": ["tenant-index"], files: ["tenant-index"] };
 
 const READ_KEY = { "api-keys": ["GetItem"] };
 /** Submitting charges the tenant's quotas; every terminal transition gives the job's slot back. */
@@ -36,7 +36,14 @@ const SQS_MAPPING = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAtt
 /** The batcher also pulls more itself (top-up) and puts jobs back with a delay. */
 const SQS_CONSUME = [...SQS_MAPPING, "sqs:ChangeMessageVisibility"];
 
-/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, connections?, sagemaker? } */
+/**
+ * The files bucket's objects: HeadObject is s3:GetObject; a presigned URL acts with the role that
+ * signed it, so the PUT a client makes needs s3:PutObject here. With s3:ListBucket on the bucket
+ * (and only that), a missing object answers 404 rather than 403 (an upload not PUT yet).
+ */
+const FILES_BUCKET = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
+
+/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, connections?, sagemaker?, filesBucket? } */
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
@@ -49,6 +56,7 @@ const POLICIES = {
     routeQueues: SQS_SEND,
     connections: true,
   },
+  files: { tables: { ...READ_KEY, files: ["PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"] }, filesBucket: FILES_BUCKET },
   routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] } },
   wsTickets: { tables: { ...READ_KEY, "ws-tickets": ["PutItem"] } },
   wsConnect: { tables: { ...READ_KEY, "ws-tickets": ["DeleteItem"], connections: ["PutItem"] } },
@@ -103,6 +111,10 @@ function statements({ prefix, stage, fn, tracing }, policy) {
       Action: ["execute-api:ManageConnections"],
       Resource: [join("arn:", partition, ":execute-api:", region, ":", account, ":", { Ref: "WebsocketsApi" }, `/${stage}/POST/@connections/*`)],
     });
+  }
+  if (policy.filesBucket) {
+    list.push({ Effect: "Allow", Action: policy.filesBucket, Resource: [join("arn:", partition, `:s3:::${prefix}-files/*`)] });
+    list.push({ Effect: "Allow", Action: ["s3:ListBucket"], Resource: [join("arn:", partition, `:s3:::${prefix}-files`)] });
   }
   if (tracing) {
     // X-Ray's PutTraceSegments and PutTelemetryRecords have no resource type: "*" is the only

@@ -36,7 +36,7 @@ import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
  * The last two only where the template set the timeouts (the deployed batcher, and the embedded
  * stack's, which runs the template): test harnesses that pick their own timeouts leave them unset.
  *
- * The AWS endpoints come from the SDK's own variables (AWS_ENDPOINT_URL_SQS, _DYNAMODB,
+ * The AWS endpoints come from the SDK's own variables (AWS_ENDPOINT_URL_SQS, _DYNAMODB, _S3,
  * _SAGEMAKER_RUNTIME, _APIGATEWAYMANAGEMENTAPI), so the same code runs in AWS and locally.
  */
 export type Config = {
@@ -56,7 +56,10 @@ export type Config = {
     readonly tenants: string;
     readonly usage: string;
     readonly queueBoard: string;
+    readonly files: string;
   };
+  /** The bucket of files' bytes (`<prefix>-files`). */
+  readonly filesBucket: string;
   /** Queue name of a route's lane (the SQS queue its jobs wait in); the batch lane's is the route's name alone. */
   queueName(route: string, lane?: Lane): string;
   /** The deployed names of the SageMaker endpoints and inference components the batcher invokes. */
@@ -237,7 +240,9 @@ export function loadConfig(env: Env = process.env): Config {
       tenants: table("tenants"),
       usage: table("usage"),
       queueBoard: table("queue-board"),
+      files: table("files"),
     }),
+    filesBucket: table("files"),
     queueName: (route: string, lane: Lane = "batch") => `${resourcePrefix}-${route}${laneQueueSuffix(lane)}`,
     sagemaker: Object.freeze(sageMakerNames(resourcePrefix)),
     logLevel: parseLogLevel(env),

@@ -269,6 +269,37 @@ export type BlobStore = {
   delete(key: string): Promise<void>;
   /** A URL that takes one PUT of the object's bytes until `expiresInSeconds` from now. */
   presignPut(key: string, expiresInSeconds: number, contentType: string): Promise<string>;
+  /** A URL that GETs the object until `expiresInSeconds` from now (content too big for a Lambda response). */
+  presignGet(key: string, expiresInSeconds: number, contentType: string): Promise<string>;
+};
+
+/**
+ * An upload in progress (POST /v1/uploads): the client PUTs the bytes to S3 under `storage_key`,
+ * then completes it, which checks the size and makes it a file.
+ */
+export type UploadRecord = {
+  readonly upload_id: string;
+  readonly tenant: string;
+  readonly filename: string;
+  readonly purpose: "batch";
+  readonly bytes: number;
+  readonly mime_type: string;
+  /** Epoch seconds. */
+  readonly created_at: number;
+  /** Epoch seconds: the presigned PUT's end; DynamoDB's TTL deletes the record after it. */
+  readonly expires_at: number;
+  readonly storage_key: string;
+  readonly status: "pending" | "completed";
+  /** The file it becomes: chosen at creation, so that the bytes are PUT under the file's own key. */
+  readonly file_id: string;
+};
+
+/** Uploads in progress, per tenant (DynamoDB, in the files table). */
+export type UploadStore = {
+  create(upload: UploadRecord): Promise<void>;
+  get(uploadId: string): Promise<UploadRecord | undefined>;
+  /** Marks the upload completed (again: no harm). */
+  complete(uploadId: string): Promise<void>;
 };
 
 /** An event for a tenant's webhook endpoints (docs/openai-compatible.md): queued, delivered by its own function. */

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import { BucketAlreadyOwnedByYou, CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import {
   CreateQueueCommand,
   GetQueueUrlCommand,
@@ -81,5 +82,16 @@ async function waitUntilActive(ddb: DynamoDBClient, name: string, timeoutMs = 10
   while ((await tableStatus(ddb, name)) !== "ACTIVE") {
     if (Date.now() > deadline) throw new Error(`table ${name} not ACTIVE after ${timeoutMs} ms`);
     await delay(10);
+  }
+}
+
+/** Creates the buckets that are missing; one that exists keeps its objects, as after a restart. */
+export async function provisionBuckets(s3: S3Client, buckets: readonly string[]): Promise<void> {
+  for (const bucket of buckets) {
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    } catch (error) {
+      if (!(error instanceof BucketAlreadyOwnedByYou) && (error as { name?: string }).name !== "BucketAlreadyExists") throw error;
+    }
   }
 }

@@ -1,7 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import type { DatabaseSync } from "node:sqlite";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { buildApp, type BuildAppOptions } from "fauxqs";
+import { presignedRefusal } from "./s3-presigned-expiry.ts";
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from "./aws.ts";
 
 export type LocalSqs = {
@@ -56,6 +58,10 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
   }
 
   const app = buildApp({ logger: false, stores });
+  app.addHook("onRequest", async (request, reply) => {
+    const refusal = presignedRefusal(new URL(request.url, "http://local").searchParams, new Date());
+    if (refusal) return reply.code(refusal.status).header("content-type", refusal.contentType).send(refusal.body);
+  });
   if (persistence) {
     const opened = persistence;
     app.addHook("onClose", async () => opened.close());
@@ -95,4 +101,9 @@ export function localQueueArn(queueName: string): string {
  */
 export function localSqsClient(endpoint: string): SQSClient {
   return new SQSClient({ ...localClientConfig(endpoint), useQueueUrlAsEndpoint: false });
+}
+
+/** fauxqs's S3, on the same endpoint as its SQS; path-style, as 127.0.0.1 has no bucket subdomains. */
+export function localS3Client(endpoint: string): S3Client {
+  return new S3Client({ ...localClientConfig(endpoint), forcePathStyle: true });
 }

@@ -28,6 +28,8 @@ export function functionEnvironment(emulators: Emulators, wsManagement: string |
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_REGION: LOCAL_REGION,
     AWS_ENDPOINT_URL_SQS: sqs.url,
+    // fauxqs serves S3 too, on the same port: the files bucket and its presigned URLs.
+    AWS_ENDPOINT_URL_S3: sqs.url,
     AWS_ENDPOINT_URL_DYNAMODB: options.functionEndpoints?.dynamodb ?? dynamodb.url,
     // The emulator answers the control plane too (DescribeInferenceComponent: the copies running).
     ...(sagemaker && { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url, AWS_ENDPOINT_URL_SAGEMAKER: sagemaker.url }),

@@ -1,5 +1,6 @@
 import { loadRouteCatalog } from "#shared/config";
 import type { LocalAutoscaler } from "./autoscaler.ts";
+import type { FrontDoor } from "./front-door.ts";
 import { type LocalDynamoDb, startLocalDynamoDb } from "./dynamodb.ts";
 import type { RunningEventSourceMapping } from "./event-source-mapping.ts";
 import type { Logger } from "./log.ts";
@@ -16,6 +17,7 @@ export type Parts = {
   sagemaker?: SageMakerEmulator;
   autoscaler?: LocalAutoscaler;
   offline?: RunningOffline;
+  frontDoor?: FrontDoor;
   clients?: { destroy(): void }[];
   mappings: RunningEventSourceMapping[];
   sweeper?: RunningSweeper;
@@ -50,6 +52,8 @@ export async function stopParts(parts: Parts, log: Logger): Promise<void> {
   parts.sweeper = undefined;
   const { offline, sqs, dynamodb, sagemaker, clients } = parts;
   parts.offline = parts.sqs = parts.dynamodb = parts.sagemaker = parts.clients = undefined;
+  await parts.frontDoor?.close();
+  parts.frontDoor = undefined;
   await offline?.stop();
   for (const client of clients ?? []) client.destroy();
   const closing = await Promise.allSettled([sagemaker?.close(), sqs?.close(), dynamodb?.close()]);

@@ -1,10 +1,12 @@
 import { startLocalAutoscaler } from "./autoscaler.ts";
 import { registerDevApiKey, resolveDevApiKey } from "./dev-key.ts";
+import { startFrontDoor } from "./front-door.ts";
 import { localDynamoDbClient } from "./dynamodb.ts";
 import { type RunningOffline, startOffline } from "./offline.ts";
-import { type ProvisionedQueue, provisionQueues, provisionTables } from "./provision.ts";
+import { type ProvisionedQueue, provisionBuckets, provisionQueues, provisionTables } from "./provision.ts";
 import type { SageMakerEmulator } from "./sagemaker/server.ts";
-import { localSqsClient } from "./sqs.ts";
+import { assertPortFree, freePort } from "./ports.ts";
+import { localS3Client, localSqsClient } from "./sqs.ts";
 import { concreteOfflinePorts, functionEnvironment, pollerInvoker, startPollers } from "./stack-functions.ts";
 import { HOST, type StackOptions, stackSettings } from "./stack-options.ts";
 import { applyMappingOverrides, applyQueueAttributeOverrides } from "./stack-overrides.ts";
@@ -69,7 +71,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const wsManagement = offlinePorts && `http://${HOST}:${offlinePorts.websocket}`;
     const functionEnv = functionEnvironment(emulators, wsManagement, settings, options);
     if (offlinePorts) {
-      offlineStarting = startOffline({ projectDir, stage, ports: offlinePorts, env: functionEnv, ...(options.onOfflineOutput && { onOutput: options.onOfflineOutput }) });
+      // Clients reach offline's HTTP API through the front door (API Gateway's and Lambda's
+      // request limits), which takes the HTTP port; offline listens behind it.
+      await assertPortFree(offlinePorts.http, "HTTP API");
+      const behindDoor = await freePort(HOST);
+      parts.frontDoor = await startFrontDoor({ host: HOST, port: offlinePorts.http, upstreamPort: behindDoor });
+      const ports = { ...offlinePorts, http: behindDoor };
+      offlineStarting = startOffline({ projectDir, stage, ports, env: functionEnv, ...(options.onOfflineOutput && { onOutput: options.onOfflineOutput }) });
       offlineStarting.catch(() => undefined);
     }
 
@@ -78,9 +86,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const mappings = applyMappingOverrides(resources.mappings, options.mappingOverrides).map((m) => ({ ...m, polling: settings.pollers && m.enabled }));
     const sqsClient = localSqsClient(sqs.url);
     const ddbClient = localDynamoDbClient(dynamodb.url);
-    parts.clients = [sqsClient, ddbClient];
+    const s3Client = localS3Client(sqs.url);
+    parts.clients = [sqsClient, ddbClient, s3Client];
     const queues = await provisionQueues(sqsClient, applyQueueAttributeOverrides(resources.queues, options.queueAttributeOverrides));
     await provisionTables(ddbClient, resources.tables);
+    await provisionBuckets(s3Client, resources.buckets);
     const apiKeysTable = `${prefix}-api-keys`;
     if (!resources.tables.some((t) => t.TableName === apiKeysTable)) throw new Error(`the template has no table ${apiKeysTable}`);
     const apiKey = await resolveDevApiKey({ key: options.apiKey, dataDir: options.dataDir });

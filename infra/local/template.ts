@@ -17,6 +17,8 @@ export type LocalResources = {
   readonly mappings: readonly EventSourceMappingDefinition[];
   /** Tables with a TimeToLiveSpecification: dynalite has no TTL, so the stack sweeps them. */
   readonly ttl: readonly TimeToLiveDefinition[];
+  /** S3 buckets by name (fauxqs serves S3; encryption, access blocks and lifecycle it has not). */
+  readonly buckets: readonly string[];
 };
 
 export type TimeToLiveDefinition = { readonly tableName: string; readonly attribute: string };
@@ -100,6 +102,8 @@ const tableSchema = z.object({
   ProvisionedThroughput: throughput.optional(),
 });
 
+const bucketSchema = z.object({ BucketName: z.string().optional() });
+
 const tableTtlSchema = z.object({
   TableName: z.string(),
   TimeToLiveSpecification: z.object({ AttributeName: z.string(), Enabled: z.boolean().default(true) }).optional(),
@@ -135,7 +139,7 @@ function fromJsonText(value: unknown, what: string): unknown {
 const nameInArn = (arn: string) => arn.slice(arn.lastIndexOf(":") + 1);
 
 /**
- * Reads queues, tables and SQS event source mappings out of a CloudFormation template, resolving
+ * Reads queues, tables, buckets and SQS event source mappings out of a CloudFormation template, resolving
  * the intrinsic functions that serverless generates for them (`Fn::GetAtt [X, Arn]`, `Ref`).
  * Properties the emulators lack (TTL, streams, encryption, tags...) are left out.
  */
@@ -200,7 +204,10 @@ export function parseTemplate(template: unknown): LocalResources {
     ];
   });
 
-  return { queues, tables, mappings, ttl };
+  // Buckets the functions name; osls's deployment bucket has no name of ours and is not used locally.
+  const buckets = ofType("AWS::S3::Bucket").flatMap(([logicalId, r]) => parseProperties(bucketSchema, logicalId, r.Properties).BucketName ?? []);
+
+  return { queues, tables, mappings, ttl, buckets };
 }
 
 export type PackageOptions = {

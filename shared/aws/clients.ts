@@ -2,6 +2,7 @@ import { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagem
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 
@@ -16,7 +17,16 @@ export type Clients = {
   /** SageMaker's control plane (AWS_ENDPOINT_URL_SAGEMAKER): the components' copy counts. */
   readonly sagemakerControl: SageMakerClient;
   readonly connections: ApiGatewayManagementApiClient;
+  readonly s3: S3Client;
 };
+
+/**
+ * Path-style (`<endpoint>/<bucket>/<key>`) where an endpoint is set: an emulator on 127.0.0.1
+ * has no DNS for `<bucket>.127.0.0.1`. AWS keeps its virtual-hosted URLs.
+ */
+export function s3PathStyle(env: Readonly<Record<string, string | undefined>>): boolean {
+  return Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
+}
 
 export function createClients(options: { wsEndpoint: string }): Clients {
   return {
@@ -31,5 +41,6 @@ export function createClients(options: { wsEndpoint: string }): Clients {
     }),
     sagemakerControl: new SageMakerClient({}),
     connections: new ApiGatewayManagementApiClient({ endpoint: options.wsEndpoint }),
+    s3: new S3Client({ forcePathStyle: s3PathStyle(process.env) }),
   };
 }

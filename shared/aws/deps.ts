@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore, RouteSettingsStore, Sleep,
-  SubscriptionStore, TenantStore, TicketStore, UsageMeter,
+  ApiKeyStore, BatchStore, BlobStore, CapacityLedger, Clock, ConnectionStore, FileStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore,
+  RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter,
 } from "../ports.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
 import { sleep } from "../sleep.ts";
@@ -13,6 +13,7 @@ import { DynamoDbApiKeyStore } from "./dynamodb-api-keys.ts";
 import { DynamoDbBatchStore } from "./dynamodb-batches.ts";
 import { DynamoDbCapacityLedger } from "./dynamodb-capacity-ledger.ts";
 import { DynamoDbConnectionStore } from "./dynamodb-connections.ts";
+import { DynamoDbFileStore, DynamoDbUploadStore } from "./dynamodb-files.ts";
 import { DynamoDbIdempotencyStore } from "./dynamodb-idempotency.ts";
 import { DynamoDbJobStore } from "./dynamodb-job-store.ts";
 import { DynamoDbQueueBoardStore } from "./dynamodb-queue-board.ts";
@@ -23,6 +24,7 @@ import { DynamoDbTicketStore } from "./dynamodb-tickets.ts";
 import { DynamoDbUsageMeter } from "./dynamodb-usage.ts";
 import { SageMakerFleetView } from "./sagemaker-fleet.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
+import { S3BlobStore } from "./s3-blob-store.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
 
 /** Every port, wired to AWS: what handlers hand to the use cases. */
@@ -46,6 +48,9 @@ export type Deps = {
   readonly ledger: CapacityLedger;
   readonly routeSettings: RouteSettingsStore;
   readonly queueBoard: QueueBoardStore;
+  readonly files: FileStore;
+  readonly uploads: UploadStore;
+  readonly blobs: BlobStore;
   readonly sleep: Sleep;
   readonly random: () => number;
 };
@@ -79,6 +84,9 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     ledger: new DynamoDbCapacityLedger(table(config.tables.capacity)),
     routeSettings: new DynamoDbRouteSettingsStore(table(config.tables.routeSettings)),
     queueBoard: new DynamoDbQueueBoardStore(table(config.tables.queueBoard)),
+    files: new DynamoDbFileStore(table(config.tables.files)),
+    uploads: new DynamoDbUploadStore(table(config.tables.files)),
+    blobs: new S3BlobStore({ client: clients.s3, bucket: config.filesBucket }),
     sleep,
     random: Math.random,
   };

@@ -1,5 +1,6 @@
 import { LANES, laneQueueSuffix, type Lane } from "#shared/core/lanes";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll } from "vitest";
@@ -10,7 +11,7 @@ import { createTableFromInfra, localClientConfig, localDocumentClient, startDyna
 /** The tables of infra/tables.yml, by logical id. */
 export type TableId =
   | "JobsTable" | "IdempotencyKeysTable" | "BatchesTable" | "ApiKeysTable" | "WsTicketsTable" | "ConnectionsTable"
-  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable";
+  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable" | "FilesTable";
 
 export type TableOptions = { readonly client: DynamoDBDocumentClient; readonly tableName: string };
 
@@ -69,5 +70,26 @@ export function fauxqsQueues(): (setup: QueueSetup) => Promise<QueueUnderTest> {
       }
     }
     return { queue: new SqsJobQueue({ client, queueName }), routes };
+  };
+}
+
+/** Runs fauxqs for the enclosing describe block; each call creates a new bucket and answers a client and its name. */
+export function fauxqsBuckets(): () => Promise<{ readonly client: S3Client; readonly bucket: string }> {
+  let server: LocalServer | undefined;
+  let s3: S3Client | undefined;
+  beforeAll(async () => {
+    server = await startFauxqs();
+    s3 = new S3Client({ ...localClientConfig(server.endpoint), forcePathStyle: true });
+  });
+  afterAll(async () => {
+    s3?.destroy();
+    await server?.close();
+  });
+  return async () => {
+    const client = s3;
+    if (!client) throw new Error("fauxqs has not started: call the bucket factory inside a test");
+    const bucket = `contract-files-${uniqueSuffix()}`;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return { client, bucket };
   };
 }

@@ -19,7 +19,7 @@ import type {
   ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
-import { MemoryBlobs, MemoryFiles, MemoryWebhookOutbox } from "./memory-files.ts";
+import { MemoryBlobs, MemoryFiles, MemoryUploads, MemoryWebhookOutbox } from "./memory-files.ts";
 import { MemoryQueueBoard } from "./memory-queue-board.ts";
 import { FakeTime } from "./fake-time.ts";
 
@@ -575,6 +575,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     queueBoard: new MemoryQueueBoard(),
     files: new MemoryFiles(),
     blobs: new MemoryBlobs(),
+    uploads: new MemoryUploads(),
     webhooks: new MemoryWebhookOutbox(),
     sleep: time.sleep,
     random: () => 0.5,

@@ -1,4 +1,4 @@
-import type { BlobStore, FileRecord, FileStore, WebhookEvent, WebhookOutbox } from "#shared/ports";
+import type { BlobStore, FileRecord, FileStore, UploadRecord, UploadStore, WebhookEvent, WebhookOutbox } from "#shared/ports";
 
 /** Files' metadata in memory, as the DynamoDB store behaves. */
 export class MemoryFiles implements FileStore {
@@ -15,6 +15,8 @@ export class MemoryFiles implements FileStore {
       .filter((f) => f.tenant === tenant && (options.purpose === undefined || f.purpose === options.purpose))
       .sort((a, b) => sign * (a.created_at - b.created_at || a.file_id.localeCompare(b.file_id)));
     const start = options.after === undefined ? 0 : mine.findIndex((f) => f.file_id === options.after) + 1;
+    // After a file that is not the tenant's (or not there), nothing follows: as DynamoDB pages.
+    if (options.after !== undefined && start === 0) return { items: [], hasMore: false };
     const items = mine.slice(start, start + options.limit);
     return { items, hasMore: start + options.limit < mine.length };
   }
@@ -40,6 +42,24 @@ export class MemoryBlobs implements BlobStore {
   }
   async presignPut(key: string, expiresInSeconds: number) {
     return `memory://blobs/${encodeURIComponent(key)}?expires=${expiresInSeconds}`;
+  }
+  async presignGet(key: string, expiresInSeconds: number) {
+    return `memory://blobs/${encodeURIComponent(key)}?get&expires=${expiresInSeconds}`;
+  }
+}
+
+/** Uploads in progress in memory, as the DynamoDB store behaves. */
+export class MemoryUploads implements UploadStore {
+  readonly uploads = new Map<string, UploadRecord>();
+  async create(upload: UploadRecord) {
+    this.uploads.set(upload.upload_id, upload);
+  }
+  async get(uploadId: string) {
+    return this.uploads.get(uploadId);
+  }
+  async complete(uploadId: string) {
+    const upload = this.uploads.get(uploadId);
+    if (upload) this.uploads.set(uploadId, { ...upload, status: "completed" });
   }
 }
 

@@ -60,7 +60,7 @@ describe("osls package", () => {
   it("has every table, with TTL on the records that expire", () => {
     const tables = ofType("AWS::DynamoDB::Table");
     expect(tables.map((t) => t.Properties.TableName).sort()).toEqual(
-      ["api-keys", "batches", "capacity", "connections", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
+      ["api-keys", "batches", "capacity", "connections", "files", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
     );
     const jobs = tables.find((t) => t.Properties.TableName === "batchline-pkg-jobs");
     expect(jobs?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });
@@ -86,7 +86,8 @@ describe("osls package", () => {
     expect(apis).toEqual(["HTTP", "WEBSOCKET"]);
     const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
     expect(routeKeys).toEqual(
-      ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings"].sort(),
+      ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings",
+        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete"].sort(),
     );
   });
 
@@ -108,10 +109,10 @@ describe("osls package", () => {
 
   it("packages every function for Node 22, one bundle each", () => {
     const functions = ofType("AWS::Lambda::Function");
-    expect(functions).toHaveLength(10);
+    expect(functions).toHaveLength(11);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
     expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
-      ["batcher", "batches", "deadLetter", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
+      ["batcher", "batches", "deadLetter", "files", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
     );
   });
 });

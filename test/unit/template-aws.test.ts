@@ -134,14 +134,15 @@ describe("lanes", () => {
 
 describe("tables", () => {
   // Tables whose records carry `expires_at`: a job and its batch (retention_days), idempotency
-  // keys, tickets, connections and their subscriptions, capacity leases, per-minute token usage.
-  const expiring = ["batches", "capacity", "connections", "idempotency-keys", "jobs", "queue-board", "subscriptions", "usage", "ws-tickets"];
+  // keys, tickets, connections and their subscriptions, capacity leases, per-minute token usage,
+  // files that expire and uploads in progress.
+  const expiring = ["batches", "capacity", "connections", "files", "idempotency-keys", "jobs", "queue-board", "subscriptions", "usage", "ws-tickets"];
   // Lost with the stack, they would lose users' or operators' data.
-  const kept = ["api-keys", "batches", "idempotency-keys", "jobs", "route-settings", "tenants", "usage"];
+  const kept = ["api-keys", "batches", "files", "idempotency-keys", "jobs", "route-settings", "tenants", "usage"];
   const tables = (t: Template) => ofType(t, "AWS::DynamoDB::Table").map(([, r]) => [String(r.Properties.TableName).slice(prefix.length + 1), r] as const);
 
   it("are on demand, encrypted with KMS and recoverable to a point in time", () => {
-    expect(tables(defaults)).toHaveLength(12);
+    expect(tables(defaults)).toHaveLength(13);
     for (const [name, t] of tables(defaults)) {
       expect(t.Properties, name).toMatchObject({
         BillingMode: "PAY_PER_REQUEST",
@@ -204,6 +205,37 @@ describe("APIs", () => {
     expect(knobbed.Resources.ApiGatewayCloudWatchRole).toBeUndefined();
     // Not osls's custom resource: a function allowed to create roles and attach any policy.
     for (const t of [defaults, knobbed]) expect(Object.values(t.Resources).map((r) => r.Type)).not.toContain("Custom::ApiGatewayAccountRole");
+  });
+});
+
+describe("files bucket", () => {
+  // Besides osls's own deployment bucket, which holds the artifacts.
+  const bucket = (t: Template) => ofType(t, "AWS::S3::Bucket").filter(([id]) => id !== "ServerlessDeploymentBucket");
+
+  it("is the stack's only bucket, private, encrypted, TLS only, aborting abandoned multipart uploads, kept unless the stage says Delete", () => {
+    const [[id, files] = []] = bucket(defaults);
+    expect(bucket(defaults)).toHaveLength(1);
+    expect(files?.Properties).toMatchObject({
+      BucketName: `${prefix}-files`,
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
+      LifecycleConfiguration: { Rules: [{ Status: "Enabled", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }] },
+    });
+    expect(files?.DeletionPolicy).toBe("Retain");
+    expect(bucket(knobbed)[0]?.[1].DeletionPolicy).toBe("Delete");
+    const policy = ofType(defaults, "AWS::S3::BucketPolicy").find(([, p]) => target(p.Properties.Bucket) === id)?.[1];
+    expect(policy?.Properties.PolicyDocument.Statement).toEqual([expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]);
+  });
+
+  it("is reached by the files function alone, on its objects, and listed only to tell a missing object (404) from a refused one", () => {
+    const s3 = functionRoles(defaults).flatMap(([id, , role]) =>
+      statementsOf(role!).filter((s) => list(s.Action).some((a) => a.startsWith("s3:"))).map((s) => [id, list(s.Action).sort(), list(s.Resource as unknown).map(text)] as const),
+    );
+    expect(s3).toEqual([
+      ["FilesLambdaFunction", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [`arn:{AWS::Partition}:s3:::${prefix}-files/*`]],
+      ["FilesLambdaFunction", ["s3:ListBucket"], [`arn:{AWS::Partition}:s3:::${prefix}-files`]],
+    ]);
   });
 });
 

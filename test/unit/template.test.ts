@@ -33,6 +33,10 @@ describe("parseTemplate on the template `osls package` generates", () => {
     expect(resources.queues).toHaveLength(catalog.routes.size * 4);
   });
 
+  it("has the files bucket by name, and not osls's own deployment bucket, which has none of ours", () => {
+    expect(resources.buckets).toEqual([`${prefix}-files`]);
+  });
+
   it("gives both lanes of a route the same visibility timeout: a lane's batcher runs as long as the other's", () => {
     for (const route of catalog.routes.values()) {
       const [interactive, batch] = laneQueues(route.name).map((name) => resources.queues.find((q) => q.name === name)?.attributes.VisibilityTimeout);
