@@ -3,6 +3,7 @@ import type { Logger } from "#shared/app/logger";
 import { decodeCursor, encodeCursor } from "#shared/aws/cursor";
 import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "#shared/core/api-keys";
 import type { BatchRecord } from "#shared/core/batches";
+import { applyChange, type BatchChange, type OpenAIBatchStatus } from "#shared/core/openai-batches";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
 import type { ServerEvent } from "#shared/core/events";
@@ -212,13 +213,31 @@ export class MemoryBatchStore implements BatchStore {
     return batch && asStored(batch);
   }
   /** Newest first, through the tenant index (tenant, created_at). */
-  async listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>> {
+  async listByTenant(tenant: string, page: PageRequest & { readonly after?: string | undefined }): Promise<Page<BatchRecord>> {
     const newestFirst = byKeyParts("created_at", "batch_id");
-    return queryPage([...this.batches.values()].filter((b) => b.tenant === tenant), page, {
+    const after = page.after === undefined ? undefined : this.batches.get(page.after);
+    if (page.after !== undefined && after?.tenant !== tenant) throw new ValidationError(`after: no batch ${page.after}`, "after");
+    const cursor = after ? encodeCursor({ tenant, created_at: after.created_at, batch_id: after.batch_id }) : page.cursor;
+    return queryPage([...this.batches.values()].filter((b) => b.tenant === tenant), { limit: page.limit, cursor }, {
       key: (b) => ({ tenant, created_at: b.created_at, batch_id: b.batch_id }),
       partition: { tenant },
       compare: (a, b) => newestFirst(b, a),
     });
+  }
+  async transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange) {
+    const batch = this.batches.get(batchId);
+    if (!batch || batch.kind !== "openai" || !from.includes(batch.status ?? "validating")) return undefined;
+    const changed = asStored(applyChange(batch, change));
+    this.batches.set(batchId, changed);
+    return asStored(changed);
+  }
+  /** Through the sparse sweep index (sweep, sweep_at). */
+  async listDue(now: number, limit: number) {
+    return [...this.batches.values()]
+      .filter((b) => b.sweep !== undefined && b.sweep_at !== undefined && b.sweep_at <= now)
+      .toSorted((a, b) => (a.sweep_at ?? 0) - (b.sweep_at ?? 0))
+      .slice(0, limit)
+      .map(asStored);
   }
 }
 
