@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
-  ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore, RouteSettingsStore, Sleep,
+  ApiKeyStore, BatchControlQueue, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore, RouteSettingsStore, Sleep,
   SubscriptionStore, TenantStore, TicketStore, UsageMeter,
 } from "../ports.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
@@ -24,6 +24,7 @@ import { DynamoDbUsageMeter } from "./dynamodb-usage.ts";
 import { SageMakerFleetView } from "./sagemaker-fleet.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
+import { SqsBatchControlQueue } from "./sqs-batch-control.ts";
 
 /** Every port, wired to AWS: what handlers hand to the use cases. */
 export type Deps = {
@@ -48,6 +49,7 @@ export type Deps = {
   readonly queueBoard: QueueBoardStore;
   readonly sleep: Sleep;
   readonly random: () => number;
+  readonly batchControl: BatchControlQueue;
 };
 
 const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
@@ -81,5 +83,6 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     queueBoard: new DynamoDbQueueBoardStore(table(config.tables.queueBoard)),
     sleep,
     random: Math.random,
+    batchControl: new SqsBatchControlQueue({ client: clients.sqs, queueName: config.batchControlQueue }),
   };
 }

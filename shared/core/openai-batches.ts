@@ -59,6 +59,9 @@ export type BatchChange = {
   readonly error_file_id?: string | null | undefined;
   readonly errors?: BatchErrors | undefined;
   readonly request_counts?: RequestCounts | undefined;
+  /** Known once the file is read (at in_progress). */
+  readonly total?: number | undefined;
+  readonly models?: readonly string[] | undefined;
   /** When the sweep should look at the batch next; undefined at a terminal status (it leaves the sweep's index). */
   readonly sweep_at?: number | undefined;
 };

@@ -3,6 +3,7 @@ import type { Logger } from "#shared/app/logger";
 import { decodeCursor, encodeCursor } from "#shared/aws/cursor";
 import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "#shared/core/api-keys";
 import type { BatchRecord } from "#shared/core/batches";
+import type { BatchControlMessage } from "#shared/core/batch-control";
 import { applyChange, type BatchChange, type OpenAIBatchStatus } from "#shared/core/openai-batches";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
@@ -17,7 +18,7 @@ import { addLoad, noLoad } from "#shared/core/gpu-batch-policy";
 import type {
   CopyCount,
   FleetView,
-  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
+  ApiKeyStore, BatchControlQueue, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { MemoryBlobs, MemoryFiles, MemoryWebhookOutbox } from "./memory-files.ts";
@@ -567,6 +568,17 @@ export function defaultCatalog(): RouteCatalog {
   return loadRouteCatalog("infra/routes.yml");
 }
 
+/** The batch-control queue in memory: what was sent, in order; `take` hands the messages over as a poller would. */
+export class MemoryBatchControlQueue implements BatchControlQueue {
+  readonly sent: BatchControlMessage[] = [];
+  async send(message: BatchControlMessage) {
+    this.sent.push(message);
+  }
+  take(): BatchControlMessage[] {
+    return this.sent.splice(0);
+  }
+}
+
 /** Every port in memory, wired like shared/aws/deps.ts wires the real ones. */
 export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
   const time = new FakeTime();
@@ -595,6 +607,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     files: new MemoryFiles(),
     blobs: new MemoryBlobs(),
     webhooks: new MemoryWebhookOutbox(),
+    batchControl: new MemoryBatchControlQueue(),
     sleep: time.sleep,
     random: () => 0.5,
   };
