@@ -3,7 +3,12 @@ import { changeTo, epochSeconds } from "../core/openai-batches.ts";
 import { announceEnd } from "./batch-events.ts";
 import { finalizeIfDone } from "./batch-progress.ts";
 import { endBatchJobs } from "./cancel.ts";
-import type { IngestDeps } from "./batch-ingest.ts";
+
+export type SweepDeps = CancelDeps & BatchControlDeps & { readonly webhooks: WebhookOutbox; readonly logger: Logger };
+import type { WebhookOutbox } from "../ports.ts";
+import type { BatchControlDeps } from "./batch-progress.ts";
+import type { CancelDeps } from "./cancel.ts";
+import type { Logger } from "./logger.ts";
 import { batchCounts } from "./queries.ts";
 
 /** Batches one sweep takes on: the rest are still due at the next (a minute later). */
@@ -18,7 +23,7 @@ export type SweepReport = { readonly expired: number; readonly resent: number; r
  * finalize that went stale (its message lost) is carried on. Each step is a conditional
  * transition, so a sweep that overlaps another, or a batcher, changes nothing twice.
  */
-export async function sweepBatches(deps: IngestDeps, limit = SWEEP_LIMIT): Promise<SweepReport> {
+export async function sweepBatches(deps: SweepDeps, limit = SWEEP_LIMIT): Promise<SweepReport> {
   const now = epochSeconds(deps.clock.now());
   const due = await deps.batches.listDue(now, limit);
   const report = { expired: 0, resent: 0, failed: 0 };
@@ -33,7 +38,7 @@ export async function sweepBatches(deps: IngestDeps, limit = SWEEP_LIMIT): Promi
   return report;
 }
 
-async function sweepOne(deps: IngestDeps, batch: BatchRecord, now: number): Promise<keyof SweepReport | undefined> {
+async function sweepOne(deps: SweepDeps, batch: BatchRecord, now: number): Promise<keyof SweepReport | undefined> {
   switch (batch.status) {
     case "in_progress": {
       if ((batch.window_expires_at ?? Number.POSITIVE_INFINITY) > now) return undefined;
