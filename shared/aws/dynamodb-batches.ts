@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
@@ -77,9 +78,12 @@ export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
 
   async transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange): Promise<BatchRecord | undefined> {
     const { status, at, sweep_at, ...fields } = change;
+    // Names this very write: the SDK's retry of it, whose first answer was lost, fails on its own
+    // condition and finds its token; another caller's transition of the same second does not.
+    const token = randomUUID();
     const names: Record<string, string> = { "#status": "status", "#kind": "kind" };
-    const values: Record<string, unknown> = { ":status": status, ":openai": "openai" };
-    const sets = ["#status = :status"];
+    const values: Record<string, unknown> = { ":status": status, ":openai": "openai", ":token": token };
+    const sets = ["#status = :status", "transition_token = :token"];
     if (status !== "validating") {
       sets.push(`${timestampOf(status)} = :at`);
       values[":at"] = at;
@@ -107,10 +111,10 @@ export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
       })),
     );
     if (out?.Attributes) return this.#decode(out.Attributes);
-    // The SDK's retry of a write whose answer was lost fails on its own condition: that write was ours.
-    const now = await this.get(batchId);
-    const mine = now?.status === status && (status === "validating" || now[timestampOf(status)] === at);
-    return mine ? now : undefined;
+    const now = await sdk(`get batch ${batchId}`, () =>
+      this.client.send(new GetCommand({ TableName: this.tableName, Key: { batch_id: batchId }, ConsistentRead: true })),
+    );
+    return now.Item?.transition_token === token ? this.#decode(now.Item) : undefined;
   }
 
   async listDue(now: number, limit: number): Promise<readonly BatchRecord[]> {

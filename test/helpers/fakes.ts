@@ -227,7 +227,9 @@ export class MemoryBatchStore implements BatchStore {
   }
   async transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange) {
     const batch = this.batches.get(batchId);
-    if (!batch || batch.kind !== "openai" || !from.includes(batch.status ?? "validating")) return undefined;
+    if (!batch || batch.kind !== "openai") return undefined;
+    // No answer is lost in memory: the DynamoDB store's own-write check (its transition token) has nothing to find here.
+    if (!from.includes(batch.status ?? "validating")) return undefined;
     const changed = asStored(applyChange(batch, change));
     this.batches.set(batchId, changed);
     return asStored(changed);
