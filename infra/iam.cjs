@@ -92,6 +92,7 @@ const POLICIES = {
     },
     routeQueues: SQS_SEND,
     connections: true,
+    ...TO_FINALIZE,
   },
   batcher: {
     tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["UpdateItem", "Query", "BatchWriteItem"] },

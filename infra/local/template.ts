@@ -6,6 +6,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { isScalar, isSeq, parseDocument } from "yaml";
 import { z } from "zod";
 import { oslsCommand, oslsEnv, scratchService } from "./osls.ts";
+import { rateMs } from "./scheduler.ts";
 
 /**
  * The resources the embedded stack recreates, read from the CloudFormation template that
@@ -17,6 +18,16 @@ export type LocalResources = {
   readonly mappings: readonly EventSourceMappingDefinition[];
   /** Tables with a TimeToLiveSpecification: dynalite has no TTL, so the stack sweeps them. */
   readonly ttl: readonly TimeToLiveDefinition[];
+  /** EventBridge rules with a rate schedule and a Lambda target: the stack's scheduler runs them. */
+  readonly schedules: readonly ScheduleDefinition[];
+};
+
+export type ScheduleDefinition = {
+  readonly logicalId: string;
+  /** The deployed name of the target function. */
+  readonly functionName: string;
+  readonly expression: string;
+  readonly periodMs: number;
 };
 
 export type TimeToLiveDefinition = { readonly tableName: string; readonly attribute: string };
@@ -98,6 +109,12 @@ const tableSchema = z.object({
   LocalSecondaryIndexes: z.array(index).optional(),
   BillingMode: z.enum(["PROVISIONED", "PAY_PER_REQUEST"]).optional(),
   ProvisionedThroughput: throughput.optional(),
+});
+
+const ruleSchema = z.object({
+  ScheduleExpression: z.string().optional(),
+  State: z.string().default("ENABLED"),
+  Targets: z.array(z.object({ Arn: z.union([getAtt, z.string()]) })).default([]),
 });
 
 const tableTtlSchema = z.object({
@@ -200,7 +217,15 @@ export function parseTemplate(template: unknown): LocalResources {
     ];
   });
 
-  return { queues, tables, mappings, ttl };
+  const schedules = ofType("AWS::Events::Rule").flatMap(([logicalId, r]): ScheduleDefinition[] => {
+    const rule = parseProperties(ruleSchema, logicalId, r.Properties);
+    const periodMs = rule.ScheduleExpression === undefined ? undefined : rateMs(rule.ScheduleExpression);
+    if (rule.ScheduleExpression === undefined || periodMs === undefined || rule.State !== "ENABLED") return [];
+    const expression = rule.ScheduleExpression;
+    return rule.Targets.map((t) => ({ logicalId, functionName: resolveName(functionNames, t.Arn, `${logicalId}.Targets`), expression, periodMs }));
+  });
+
+  return { queues, tables, mappings, ttl, schedules };
 }
 
 export type PackageOptions = {
