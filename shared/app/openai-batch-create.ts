@@ -81,6 +81,8 @@ export async function listOpenAIBatches(deps: QueryDeps, tenant: string, query: 
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError("limit: must be an integer between 1 and 100", "limit");
   // The older paging's `cursor` is now the last batch id of the page before, as `after` is.
   const after = query?.after || query?.cursor || undefined;
+  const param = query?.after ? "after" : "cursor";
+  if (after !== undefined && after.length > 256) throw new ValidationError(`${param}: names no batch`, param);
   // One more than asked: whether there is more is then known, not guessed from a full page.
   const page = await deps.batches.listByTenant(tenant, { limit: limit + 1, after });
   const shown = page.items.slice(0, limit);

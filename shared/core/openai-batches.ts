@@ -94,7 +94,8 @@ const metadataSchema = z
   .refine((m) => Object.keys(m).length <= 16, "at most 16 pairs");
 
 const createSchema = z.strictObject({
-  input_file_id: z.string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") }).min(1, "must not be empty"),
+  // The ids handed out are short: a longer one names nothing (and DynamoDB refuses keys over 2 KB).
+  input_file_id: z.string({ error: (i) => (i.input === undefined ? "is required" : "must be a string") }).min(1, "must not be empty").max(256, "names no file"),
   endpoint: z.enum(openAIEndpoints, { error: `must be one of ${openAIEndpoints.join(", ")}` }),
   completion_window: z.literal(COMPLETION_WINDOW, { error: `must be "${COMPLETION_WINDOW}"` }),
   metadata: metadataSchema.nullable().optional(),
