@@ -15,7 +15,7 @@ const account = { Ref: "AWS::AccountId" };
 const tableArn = (prefix, name) => join("arn:", partition, ":dynamodb:", region, ":", account, `:table/${prefix}-${name}`);
 const indexArn = (prefix, name, index) => join("arn:", partition, ":dynamodb:", region, ":", account, `:table/${prefix}-${name}/index/${index}`);
 /** The indexes the code queries (IndexName in shared/aws), by table: Query on them needs their ARN. */
-const INDEXES = { jobs: ["batch-index"], batches: ["tenant-index"], subscriptions: ["connection-index"], "api-keys": ["tenant-index"], files: ["tenant-index"] };
+const INDEXES = { jobs: ["batch-index"], batches: ["tenant-index", "sweep-index"], subscriptions: ["connection-index"], "api-keys": ["tenant-index"], files: ["tenant-index"] };
 
 const READ_KEY = { "api-keys": ["GetItem"] };
 /** Submitting charges the tenant's quotas; every terminal transition gives the job's slot back. */
@@ -29,6 +29,14 @@ const CANCEL_MARK = { capacity: ["PutItem"] };
  * subscribe, and a subscriber's watch (core/queue-position.ts).
  */
 const QUEUE_BOARD = { "queue-board": ["GetItem", "UpdateItem"] };
+/** Whoever may see an OpenAI batch's last job end moves it to finalizing and sends its finalize step. */
+const TO_FINALIZE = { batchControl: true };
+/**
+ * Files of OpenAI batches: the files table (the files branch's), and their bytes in the files
+ * bucket, under files/ only: read the input, write the output and error files.
+ */
+const FILES_READ = { files: ["GetItem"] };
+const FILES_WRITE = { files: ["GetItem", "PutItem"] };
 /** SendMessage covers SendMessageBatch; the queue's URL comes from GetQueueUrl. */
 const SQS_SEND = ["sqs:SendMessage", "sqs:GetQueueUrl"];
 /** What Lambda's event source mapping does with the function's role: poll, delete, read attributes. */
@@ -47,14 +55,32 @@ const FILES_BUCKET = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
-    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem", "UpdateItem"] },
     routeQueues: SQS_SEND,
     connections: true,
+    ...TO_FINALIZE,
   },
   batches: {
-    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
+    tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, ...FILES_READ, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "UpdateItem", "Query"] },
     routeQueues: SQS_SEND,
     connections: true,
+    ...TO_FINALIZE,
+    webhooks: true,
+  },
+  batchControl: {
+    tables: { ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, ...FILES_WRITE, jobs: ["BatchWriteItem", "PutItem", "GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"] },
+    routeQueues: SQS_SEND,
+    batchControlQueue: SQS_MAPPING,
+    connections: true,
+    ...TO_FINALIZE,
+    filesBucket: ["s3:GetObject", "s3:PutObject"],
+    webhooks: true,
+  },
+  batchSweep: {
+    tables: { ...NOTIFY, ...RELEASE, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem", "Query"] },
+    connections: true,
+    ...TO_FINALIZE,
+    webhooks: true,
   },
   files: { tables: { ...READ_KEY, files: ["PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"] }, filesBucket: FILES_BUCKET },
   routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] } },
@@ -67,24 +93,27 @@ const POLICIES = {
       subscriptions: ["PutItem", "Query", "BatchWriteItem"],
       jobs: ["PutItem", "GetItem", "UpdateItem", "Query"],
       "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"],
-      batches: ["GetItem"],
+      batches: ["GetItem", "UpdateItem"],
       ...QUOTAS,
       ...CANCEL_MARK,
       ...QUEUE_BOARD,
     },
     routeQueues: SQS_SEND,
     connections: true,
+    ...TO_FINALIZE,
   },
   batcher: {
-    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["UpdateItem", "Query", "BatchWriteItem"] },
+    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["UpdateItem", "Query", "BatchWriteItem"] },
     routeQueues: [...SQS_CONSUME, ...SQS_SEND],
     connections: true,
     sagemaker: true,
+    ...TO_FINALIZE,
   },
   deadLetter: {
-    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"] },
+    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"] },
     deadLetterQueues: SQS_MAPPING,
     connections: true,
+    ...TO_FINALIZE,
   },
 };
 
@@ -104,6 +133,10 @@ function statements({ prefix, stage, fn, tracing }, policy) {
   }
   if (policy.routeQueues) list.push({ Effect: "Allow", Action: policy.routeQueues, Resource: routeQueueArns() });
   if (policy.deadLetterQueues) list.push({ Effect: "Allow", Action: policy.deadLetterQueues, Resource: deadLetterQueueArns() });
+  const batchControlArn = { "Fn::GetAtt": ["BatchControlQueue", "Arn"] };
+  if (policy.batchControl) list.push({ Effect: "Allow", Action: SQS_SEND, Resource: [batchControlArn] });
+  if (policy.batchControlQueue) list.push({ Effect: "Allow", Action: policy.batchControlQueue, Resource: [batchControlArn] });
+  // policy.webhooks: sends on the webhooks queue; its statement comes with that queue (branch i13-webhooks).
   if (policy.connections) {
     // PostToConnection only (POST @connections/{id}), on this stage's connections.
     list.push({

@@ -62,6 +62,8 @@ export type Config = {
   readonly filesBucket: string;
   /** Queue name of a route's lane (the SQS queue its jobs wait in); the batch lane's is the route's name alone. */
   queueName(route: string, lane?: Lane): string;
+  /** The queue of OpenAI batches' ingest and finalize steps (`<prefix>-batch-control`). */
+  readonly batchControlQueue: string;
   /** The deployed names of the SageMaker endpoints and inference components the batcher invokes. */
   readonly sagemaker: SageMakerNames;
   readonly logLevel: LogLevel;
@@ -244,6 +246,7 @@ export function loadConfig(env: Env = process.env): Config {
     }),
     filesBucket: table("files"),
     queueName: (route: string, lane: Lane = "batch") => `${resourcePrefix}-${route}${laneQueueSuffix(lane)}`,
+    batchControlQueue: `${resourcePrefix}-batch-control`,
     sagemaker: Object.freeze(sageMakerNames(resourcePrefix)),
     logLevel: parseLogLevel(env),
     batcher: loadBatcherTiming(env),

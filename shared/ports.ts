@@ -4,6 +4,8 @@ import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
 import type { ApiKeyRecord, Principal } from "./core/api-keys.ts";
 import type { BatchRecord } from "./core/batches.ts";
+import type { BatchControlMessage } from "./core/batch-control.ts";
+import type { BatchChange, OpenAIBatchStatus } from "./core/openai-batches.ts";
 import type { TenantQuota } from "./core/quotas.ts";
 import type { Page, PageRequest } from "./core/paging.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
@@ -88,8 +90,19 @@ export type UsageMeter = {
 export type BatchStore = {
   create(batch: BatchRecord): Promise<void>;
   get(batchId: string): Promise<BatchRecord | undefined>;
-  listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>>;
+  /** Newest first; `after` (a batch id of the tenant) starts after that batch, as OpenAI's list does. */
+  listByTenant(tenant: string, page: PageRequest & { readonly after?: string | undefined }): Promise<Page<BatchRecord>>;
+  /**
+   * Moves an OpenAI batch to `change.status` if its status is one of `from` (a conditional write):
+   * the batch after, or undefined when it was elsewhere (another step moved it first) or is gone.
+   */
+  transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange): Promise<BatchRecord | undefined>;
+  /** Open OpenAI batches whose sweep_at is at or before `now` (epoch seconds), soonest first: the sweep's work. */
+  listDue(now: number, limit: number): Promise<readonly BatchRecord[]>;
 };
+
+/** The steps of an OpenAI batch that run outside the HTTP request (core/batch-control.ts), on their own queue. */
+export type BatchControlQueue = { send(message: BatchControlMessage): Promise<void> };
 
 /** A message the batcher took from a queue itself (topping up its delivery), and the lane whose queue holds it. */
 export type ReceivedMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string; readonly lane: Lane };

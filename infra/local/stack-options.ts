@@ -53,6 +53,11 @@ export type StackOptions = {
    * batcher invocations that carried them). Its time waiting for reserved concurrency is not counted.
    */
   readonly onInvocation?: (invocation: PollerInvocation) => void;
+  /**
+   * Scheduled functions' periods in ms by deployed function name (`batchline-<stage>-batchSweep`),
+   * in place of the template's rate: a test that cannot wait a minute. Default: the template's.
+   */
+  readonly schedulePeriodMs?: Readonly<Record<string, number>>;
   /** How often expired items are deleted (DynamoDB TTL's stand-in); default a minute. */
   readonly retentionSweepMs?: number | undefined;
   readonly log?: Logger;

@@ -9,6 +9,7 @@ import { type SageMakerEmulator, startSageMakerEmulator } from "./sagemaker/serv
 import { type LocalSqs, startLocalSqs } from "./sqs.ts";
 import { HOST, type StackOptions, type StackSettings } from "./stack-options.ts";
 import type { RunningSweeper } from "./ttl-sweeper.ts";
+import type { RunningScheduler } from "./scheduler.ts";
 
 /** What a stack has running, filled in as it starts, so that a failed start stops what it had started. */
 export type Parts = {
@@ -21,6 +22,7 @@ export type Parts = {
   clients?: { destroy(): void }[];
   mappings: RunningEventSourceMapping[];
   sweeper?: RunningSweeper;
+  scheduler?: RunningScheduler;
 };
 
 export type Emulators = { readonly sqs: LocalSqs; readonly dynamodb: LocalDynamoDb; readonly sagemaker: SageMakerEmulator | undefined };
@@ -48,8 +50,9 @@ export async function stopParts(parts: Parts, log: Logger): Promise<void> {
   parts.autoscaler?.stop();
   parts.autoscaler = undefined;
   const mappings = parts.mappings.splice(0);
-  await Promise.all([...mappings.map((m) => m.stop()), parts.sweeper?.stop()]);
+  await Promise.all([...mappings.map((m) => m.stop()), parts.sweeper?.stop(), parts.scheduler?.stop()]);
   parts.sweeper = undefined;
+  parts.scheduler = undefined;
   const { offline, sqs, dynamodb, sagemaker, clients } = parts;
   parts.offline = parts.sqs = parts.dynamodb = parts.sagemaker = parts.clients = undefined;
   await parts.frontDoor?.close();

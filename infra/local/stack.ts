@@ -13,6 +13,8 @@ import { applyMappingOverrides, applyQueueAttributeOverrides } from "./stack-ove
 import { type Parts, startEmulators, stopParts } from "./stack-parts.ts";
 import { type EventSourceMappingDefinition, packageTemplate, parseTemplate } from "./template.ts";
 import { startTtlSweeper } from "./ttl-sweeper.ts";
+import { type RunningScheduler, startScheduler } from "./scheduler.ts";
+import { lambdaEventInvoker } from "./lambda-invoker.ts";
 
 // The stack's whole API stays here, so that importers need not know how it is split into stack-*.ts.
 export type { MappingOverride, MappingOverrides, PollerInvocation, QueueAttributeOverrides, StackOptions, StackPorts } from "./stack-options.ts";
@@ -44,6 +46,8 @@ export type Stack = {
   /** The environment the functions get (endpoints, fake credentials, BATCHLINE_*). */
   readonly functionEnv: Readonly<Record<string, string>>;
   readonly sagemaker: SageMakerEmulator | undefined;
+  /** The template's schedules (EventBridge rules); undefined when offline or the pollers do not run. */
+  readonly scheduler: Pick<RunningScheduler, "runNow"> | undefined;
   /** Stops pollers (waiting for invocations in flight), then offline, then the emulators. */
   stop(): Promise<void>;
 };
@@ -106,6 +110,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
     const invoke = pollerInvoker(options, offlinePorts, prefix);
     startPollers(parts.mappings, { mappings, queues, invoke, sqsClient, wakeReceivers: () => sqs.wakeReceivers(), log });
+    // Schedules invoke through offline's Lambda API, as EventBridge invokes the deployed functions.
+    if (offlinePorts && settings.pollers) {
+      parts.scheduler = startScheduler({ schedules: resources.schedules, invoke: lambdaEventInvoker(`http://${HOST}:${offlinePorts.lambda}`), log, periodMs: options.schedulePeriodMs });
+    }
 
     return {
       stage,
@@ -125,6 +133,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       mappings,
       functionEnv,
       sagemaker,
+      scheduler: parts.scheduler && { runNow: (name: string) => parts.scheduler?.runNow(name) ?? Promise.resolve() },
       stop,
     };
   } catch (error) {

@@ -6,6 +6,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { isScalar, isSeq, parseDocument } from "yaml";
 import { z } from "zod";
 import { oslsCommand, oslsEnv, scratchService } from "./osls.ts";
+import { rateMs } from "./scheduler.ts";
 
 /**
  * The resources the embedded stack recreates, read from the CloudFormation template that
@@ -19,6 +20,16 @@ export type LocalResources = {
   readonly ttl: readonly TimeToLiveDefinition[];
   /** S3 buckets by name (fauxqs serves S3; encryption, access blocks and lifecycle it has not). */
   readonly buckets: readonly string[];
+  /** EventBridge rules with a rate schedule and a Lambda target: the stack's scheduler runs them. */
+  readonly schedules: readonly ScheduleDefinition[];
+};
+
+export type ScheduleDefinition = {
+  readonly logicalId: string;
+  /** The deployed name of the target function. */
+  readonly functionName: string;
+  readonly expression: string;
+  readonly periodMs: number;
 };
 
 export type TimeToLiveDefinition = { readonly tableName: string; readonly attribute: string };
@@ -103,6 +114,11 @@ const tableSchema = z.object({
 });
 
 const bucketSchema = z.object({ BucketName: z.string().optional() });
+const ruleSchema = z.object({
+  ScheduleExpression: z.string().optional(),
+  State: z.string().default("ENABLED"),
+  Targets: z.array(z.object({ Arn: z.union([getAtt, z.string()]) })).default([]),
+});
 
 const tableTtlSchema = z.object({
   TableName: z.string(),
@@ -207,7 +223,15 @@ export function parseTemplate(template: unknown): LocalResources {
   // Buckets the functions name; osls's deployment bucket has no name of ours and is not used locally.
   const buckets = ofType("AWS::S3::Bucket").flatMap(([logicalId, r]) => parseProperties(bucketSchema, logicalId, r.Properties).BucketName ?? []);
 
-  return { queues, tables, mappings, ttl, buckets };
+  const schedules = ofType("AWS::Events::Rule").flatMap(([logicalId, r]): ScheduleDefinition[] => {
+    const rule = parseProperties(ruleSchema, logicalId, r.Properties);
+    const periodMs = rule.ScheduleExpression === undefined ? undefined : rateMs(rule.ScheduleExpression);
+    if (rule.ScheduleExpression === undefined || periodMs === undefined || rule.State !== "ENABLED") return [];
+    const expression = rule.ScheduleExpression;
+    return rule.Targets.map((t) => ({ logicalId, functionName: resolveName(functionNames, t.Arn, `${logicalId}.Targets`), expression, periodMs }));
+  });
+
+  return { queues, tables, mappings, ttl, buckets, schedules };
 }
 
 export type PackageOptions = {

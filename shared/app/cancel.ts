@@ -5,7 +5,8 @@ import type { RouteCatalog } from "../core/routes.ts";
 import type { CapacityLedger, Clock, JobEnding, JobStore, BatchStore, QueueBoardStore } from "../ports.ts";
 import { notifyJob, type NotifyDeps } from "./notify.ts";
 import { batchCounts, getBatch, getJob, toBatchView, type BatchView } from "./queries.ts";
-import { reportBatchProgress } from "./batch-progress.ts";
+import { reportBatchProgress, type BatchControlDeps } from "./batch-progress.ts";
+import { changeTo, epochSeconds, fromStatusesOf } from "../core/openai-batches.ts";
 import { leaveLine } from "./waiting.ts";
 
 export type CancelDeps = NotifyDeps & {
@@ -49,7 +50,7 @@ async function stopItsCall(deps: CancelDeps, before: JobRecord, ended: JobRecord
  * on RUNNING); its batcher aborts its call where that stops the GPU (stopItsCall). Cancelling a
  * cancelled job again is a no-op; a finished one is a conflict.
  */
-export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string, how = "by request"): Promise<JobRecord> {
+export async function cancelJob(deps: CancelDeps & BatchControlDeps, tenant: string, jobId: string, how = "by request"): Promise<JobRecord> {
   const job = await getJob(deps, tenant, jobId);
   if (job.status === "CANCELLED") return job;
   if (isTerminal(job.status)) throw alreadyFinished(job);
@@ -69,7 +70,7 @@ export async function cancelJob(deps: CancelDeps, tenant: string, jobId: string,
  * Cancels several jobs of the caller's tenant, all or none: every job is checked first, so that
  * an unknown, foreign or finished one among them cancels nothing.
  */
-export async function cancelJobs(deps: CancelDeps, tenant: string, jobIds: readonly string[], how = "by request"): Promise<JobRecord[]> {
+export async function cancelJobs(deps: CancelDeps & BatchControlDeps, tenant: string, jobIds: readonly string[], how = "by request"): Promise<JobRecord[]> {
   const ids = [...new Set(jobIds)];
   const jobs = await Promise.all(ids.map((id) => getJob(deps, tenant, id)));
   const finished = jobs.find((j) => isTerminal(j.status) && j.status !== "CANCELLED");
@@ -82,19 +83,37 @@ export async function cancelJobs(deps: CancelDeps, tenant: string, jobIds: reado
 const alreadyFinished = (job: JobRecord) =>
   new ConflictError(`job ${job.job_id} already ${job.status}; only queued or running jobs can be cancelled`);
 
-/** Cancels every job of a batch that has not finished; the finished ones keep their results. */
-export async function cancelBatch(deps: CancelDeps, tenant: string, batchId: string): Promise<BatchView> {
-  const batch = await getBatch(deps, tenant, batchId);
+/**
+ * Cancels every job of a batch that has not finished; the finished ones keep their results. An
+ * OpenAI batch goes `cancelling` first, and on to finalize once its last job ended.
+ */
+export async function cancelBatch(deps: CancelDeps & BatchControlDeps, tenant: string, batchId: string): Promise<BatchView> {
+  let batch = await getBatch(deps, tenant, batchId);
+  if (batch.kind === "openai") {
+    const at = epochSeconds(deps.clock.now());
+    batch = (await deps.batches.transition(batchId, fromStatusesOf("cancelling"), changeTo(batch, "cancelling", at))) ?? (await getBatch(deps, tenant, batchId));
+    // Past cancelling already (finalizing, or ended): nothing is left to cancel.
+    if (batch.status !== "cancelling") return toBatchView(batch, await batchCounts(deps, batch));
+  }
+  await endBatchJobs(deps, batchId, cancelled("with its batch"));
+  await reportBatchProgress(deps, batchId);
+  return toBatchView(batch, await batchCounts(deps, batch));
+}
+
+/** Ends every unfinished job of a batch as `ending` (cancelled, or expired with its batch): each leaves its line, its call is stopped, its subscribers told. */
+export async function endBatchJobs(deps: CancelDeps, batchId: string, ending: JobEnding): Promise<number> {
   const at = deps.clock.now();
   let cursor: string | undefined;
+  let count = 0;
   do {
     const page = await deps.jobs.listByBatch(batchId, { limit: 1000, cursor });
     const unfinished = page.items.filter((j) => !isTerminal(j.status));
     const left: JobRecord[] = [];
     await Promise.all(
       unfinished.map(async (before) => {
-        const ended = await deps.jobs.endUnfinished(before.job_id, cancelled("with its batch"), at);
+        const ended = await deps.jobs.endUnfinished(before.job_id, ending, at);
         if (!ended) return;
+        count++;
         if (leftTheLine(before, ended)) left.push(ended);
         await stopItsCall(deps, before, ended);
         await notifyJob(deps, ended);
@@ -103,6 +122,5 @@ export async function cancelBatch(deps: CancelDeps, tenant: string, batchId: str
     await leaveLine(deps, left);
     cursor = page.cursor;
   } while (cursor !== undefined);
-  await reportBatchProgress(deps, batchId);
-  return toBatchView(batch, await batchCounts(deps, batch));
+  return count;
 }

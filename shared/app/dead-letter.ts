@@ -2,8 +2,10 @@ import { isTerminal, jobMessageSchema } from "../core/jobs.ts";
 import type { Clock, JobStore } from "../ports.ts";
 import type { Logger } from "./logger.ts";
 import { notifyJob, type NotifyDeps } from "./notify.ts";
+import { finalizeIfDone, type BatchControlDeps } from "./batch-progress.ts";
+import { batchCounts } from "./queries.ts";
 
-export type DeadLetterDeps = NotifyDeps & { readonly jobs: JobStore; readonly clock: Clock; readonly logger: Logger };
+export type DeadLetterDeps = NotifyDeps & BatchControlDeps & { readonly jobs: JobStore; readonly clock: Clock; readonly logger: Logger };
 
 /**
  * The end of the line for a message SQS gave up on: its job becomes FAILED with the reason and
@@ -29,4 +31,9 @@ export async function handleDeadLetter(deps: DeadLetterDeps, body: string, recei
   );
   const job = failed ?? (await deps.jobs.get(jobId));
   if (job && isTerminal(job.status)) await notifyJob(deps, job);
+  // The last job of an OpenAI batch may end here: its batch then goes on to finalize.
+  if (failed?.batch_id !== undefined) {
+    const batch = await deps.batches.get(failed.batch_id);
+    if (batch?.kind === "openai") await finalizeIfDone(deps, batch, await batchCounts(deps, batch));
+  }
 }

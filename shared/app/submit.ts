@@ -1,4 +1,4 @@
-import { parseBatchFile } from "../core/batch-file.ts";
+import { parseBatchFile, type BatchLine } from "../core/batch-file.ts";
 import { countStatuses, type BatchRecord, type RequestCounts } from "../core/batches.ts";
 import { ConflictError, RetryableError } from "../core/errors.ts";
 import { expiryOf, newJobRecord, toJobMessage } from "../core/job-records.ts";
@@ -67,7 +67,7 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
     if (winner) return { job: winner, created: false };
     throw error;
   }
-  await enqueueOrFail(deps, [{ job, lane }]);
+  await enqueueLanesOrFail(deps, [{ job, lane }]);
   return { job, created: true, queue: estimateOf(deps, job, board), board };
 }
 
@@ -81,27 +81,47 @@ export async function submitBatch(deps: SubmitDeps, tenant: string, text: string
   const now = deps.clock.now();
   const lines = parseBatchFile(text, deps.catalog, now);
   const batchId = deps.ids.batch();
-  const retentionDays = Math.max(...lines.map((l) => l.job.route.retention_days));
-  const laneOfLine = (l: (typeof lines)[number]) => laneOf(l.job.request.priority, true, l.job.route.lanes.interactive_min_priority);
   const batch: BatchRecord = {
     batch_id: batchId,
     tenant,
     created_at: now.toISOString(),
     total: lines.length,
-    models: [...new Set(lines.map((l) => l.job.route.name))],
+    models: modelsOf(lines),
     metadata,
-    expires_at: expiryOf(now, retentionDays),
+    expires_at: expiryOf(now, retentionOf(lines)),
   };
+  const jobs = await storeBatchJobs(deps, tenant, batchId, lines, { now, jobId: () => deps.ids.job(), beforeJobs: () => deps.batches.create(batch) });
+  await enqueueOrFail(deps, jobs);
+  return { batch, request_counts: countStatuses(jobs.length, jobs.map((j) => j.status)) };
+}
+
+export const modelsOf = (lines: readonly BatchLine[]) => [...new Set(lines.map((l) => l.job.route.name))];
+export const retentionOf = (lines: readonly BatchLine[]) => Math.max(...lines.map((l) => l.job.route.retention_days));
+
+/**
+ * Stores a batch's validated lines as QUEUED jobs: charges the tenant's quota, takes their
+ * tickets in line (file order), runs `beforeJobs` (the JSON-lines form creates its batch record
+ * there), writes the jobs. If a write fails, the stored jobs are failed and the rest given back,
+ * and the error is thrown. Enqueueing them is the caller's next step (enqueueOrFail).
+ */
+export async function storeBatchJobs(
+  deps: SubmitDeps,
+  tenant: string,
+  batchId: string,
+  lines: readonly BatchLine[],
+  options: { readonly now: Date; readonly jobId: (line: BatchLine) => string; readonly beforeJobs?: () => Promise<void> },
+): Promise<JobRecord[]> {
+  const laneOfLine = (l: BatchLine) => laneOf(l.job.request.priority, true, l.job.route.lanes.interactive_min_priority);
   const refund = await chargeSubmission(deps, tenant, lines.map((l) => ({ prompt_tokens: l.job.promptTokens, max_tokens: l.job.request.max_tokens })), "batch");
   const tickets = await ticketsInLine(deps, lines.map((l) => ({ route: l.job.route.name, lane: laneOfLine(l) }))).catch(async (error: unknown) => {
     await refund();
     throw error;
   });
   const jobs = lines.map((l, i) =>
-    newJobRecord(l.job, { jobId: deps.ids.job(), tenant, now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line }, ticket: tickets[i] }),
+    newJobRecord(l.job, { jobId: options.jobId(l), tenant, now: options.now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line }, ticket: tickets[i] }),
   );
   try {
-    await deps.batches.create(batch);
+    await options.beforeJobs?.();
     await deps.jobs.create(jobs);
   } catch (error) {
     // The jobs that were stored are failed (their slots come back as they end); the rest were never held.
@@ -109,12 +129,15 @@ export async function submitBatch(deps: SubmitDeps, tenant: string, text: string
     await Promise.all([deps.usage.giveBackJobs(tenant, jobs.length - ended.length), leaveLine(deps, jobs)]);
     throw error;
   }
-  await enqueueOrFail(deps, jobs.map((job) => ({ job, lane: job.lane ?? "batch" })));
-  return { batch, request_counts: countStatuses(jobs.length, jobs.map((j) => j.status)) };
+  return jobs;
 }
 
 /** Enqueues jobs by route and lane; if SQS refuses, the jobs are failed rather than left QUEUED forever. */
-async function enqueueOrFail(deps: SubmitDeps, entries: readonly { readonly job: JobRecord; readonly lane: Lane }[]): Promise<void> {
+export async function enqueueOrFail(deps: SubmitDeps, jobs: readonly JobRecord[]): Promise<void> {
+  await enqueueLanesOrFail(deps, jobs.map((job) => ({ job, lane: job.lane ?? "batch" })));
+}
+
+async function enqueueLanesOrFail(deps: SubmitDeps, entries: readonly { readonly job: JobRecord; readonly lane: Lane }[]): Promise<void> {
   const jobs = entries.map((e) => e.job);
   const byQueue = Map.groupBy(entries, (e) => `${e.lane}|${e.job.model}`);
   try {

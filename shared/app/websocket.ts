@@ -1,3 +1,4 @@
+import type { BatchControlDeps } from "./batch-progress.ts";
 import { z } from "zod";
 import { hashApiKey, type Principal } from "../core/api-keys.ts";
 import { BatchlineError, ConnectionGoneError, UnauthorizedError, ValidationError } from "../core/errors.ts";
@@ -15,7 +16,7 @@ import { boardsOf, watchWaiting, type WaitingDeps } from "./waiting.ts";
 /** Connections and subscriptions live a day at most; API Gateway closes sockets after 2 hours. */
 const CONNECTION_TTL_SECONDS = 24 * 3600;
 
-export type WebSocketDeps = SubmitDeps & QueryDeps & WaitingDeps & {
+export type WebSocketDeps = SubmitDeps & QueryDeps & WaitingDeps & BatchControlDeps & {
   readonly apiKeys: ApiKeyStore;
   readonly tickets: TicketStore;
   readonly connections: ConnectionStore;

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
-  ApiKeyStore, BatchStore, BlobStore, CapacityLedger, Clock, ConnectionStore, FileStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore,
-  RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter,
+  ApiKeyStore, BatchControlQueue, BatchStore, BlobStore, CapacityLedger, Clock, ConnectionStore, FileStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier,
+  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter,
 } from "../ports.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
 import { sleep } from "../sleep.ts";
@@ -26,6 +26,7 @@ import { SageMakerFleetView } from "./sagemaker-fleet.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { S3BlobStore } from "./s3-blob-store.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
+import { SqsBatchControlQueue } from "./sqs-batch-control.ts";
 
 /** Every port, wired to AWS: what handlers hand to the use cases. */
 export type Deps = {
@@ -53,6 +54,7 @@ export type Deps = {
   readonly blobs: BlobStore;
   readonly sleep: Sleep;
   readonly random: () => number;
+  readonly batchControl: BatchControlQueue;
 };
 
 const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
@@ -89,5 +91,6 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     blobs: new S3BlobStore({ client: clients.s3, bucket: config.filesBucket }),
     sleep,
     random: Math.random,
+    batchControl: new SqsBatchControlQueue({ client: clients.sqs, queueName: config.batchControlQueue }),
   };
 }

@@ -120,7 +120,7 @@ export class SqsJobQueue implements JobQueue {
  * A missing queue is a 400 the SDK does not see as retryable, yet it is a deployment problem
  * (the route is in the catalog, its queue is not there yet), not a bug: the caller may try again.
  */
-function translateQueueError(error: unknown, what: string): unknown {
+export function translateQueueError(error: unknown, what: string): unknown {
   const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
   if (name === "QueueDoesNotExist" || name === "AWS.SimpleQueueService.NonExistentQueue") {
     return new RetryableError("unavailable", `${what}: the queue does not exist`, error);

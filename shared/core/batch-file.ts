@@ -21,11 +21,7 @@ export type BatchLine = { readonly line: number; readonly custom_id: string; rea
  * rejects the file, naming the line, the field and the rule.
  */
 export function parseBatchFile(text: string, catalog: RouteCatalog, now: Date): BatchLine[] {
-  const lines = text.split("\n").map((l, i) => ({ text: l.trim(), line: i + 1 })).filter((l) => l.text.length > 0);
-  if (lines.length === 0) throw new ValidationError("batch file is empty: send one JSON object per line", "body");
-  if (lines.length > MAX_BATCH_LINES) {
-    throw new ValidationError(`batch file has ${lines.length} lines; at most ${MAX_BATCH_LINES}`, "body", 413);
-  }
+  const lines = splitLines(text, "body");
   const seen = new Set<string>();
   return lines.map(({ text: lineText, line }) => {
     let raw: unknown;
@@ -52,4 +48,14 @@ export function parseBatchFile(text: string, catalog: RouteCatalog, now: Date): 
 
 function prefixed(error: ValidationError, line: number): ValidationError {
   return new ValidationError(`line ${line}: ${error.message}`, error.field ? `line ${line}.${error.field}` : `line ${line}`, error.status);
+}
+
+/** A file's non-blank lines, numbered as in the file; an empty file or one past the limit is refused. */
+export function splitLines(text: string, field: string): { readonly text: string; readonly line: number }[] {
+  const lines = text.split("\n").map((l, i) => ({ text: l.trim(), line: i + 1 })).filter((l) => l.text.length > 0);
+  if (lines.length === 0) throw new ValidationError("batch file is empty: send one JSON object per line", field);
+  if (lines.length > MAX_BATCH_LINES) {
+    throw new ValidationError(`batch file has ${lines.length} lines; at most ${MAX_BATCH_LINES}`, field, 413);
+  }
+  return lines;
 }

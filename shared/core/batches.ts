@@ -1,4 +1,5 @@
 import type { JobStatus } from "./jobs.ts";
+import type { BatchErrors, FinalOutcome, OpenAIBatchStatus, OpenAIEndpoint, StatusTimestamps } from "./openai-batches.ts";
 
 /** A user's JSON-lines submission (never a "GPU batch": that is what the batcher sends to the GPU together). */
 export type BatchRecord = {
@@ -8,7 +9,32 @@ export type BatchRecord = {
   readonly total: number;
   readonly models: readonly string[];
   readonly metadata?: Readonly<Record<string, string>> | undefined;
+  /** Epoch seconds: DynamoDB's TTL deletes the record then (retention, not OpenAI's expires_at). */
   readonly expires_at: number;
+} & Partial<OpenAIBatchFields>;
+
+/**
+ * What an OpenAI batch (POST /v1/batches with a JSON body) adds; a record without `kind` is a
+ * JSON-lines batch from before, read as one.
+ */
+export type OpenAIBatchFields = StatusTimestamps & {
+  readonly kind: "openai" | "jsonl";
+  readonly endpoint: OpenAIEndpoint;
+  readonly input_file_id: string;
+  readonly completion_window: "24h";
+  readonly status: OpenAIBatchStatus;
+  /** OpenAI's expires_at (created + 24 h): the record's own expires_at is its TTL. */
+  readonly window_expires_at: number;
+  /** What finalize ends the batch as, set when it enters finalizing. */
+  readonly outcome: FinalOutcome;
+  readonly output_file_id: string | null;
+  readonly error_file_id: string | null;
+  readonly errors: BatchErrors;
+  /** The counts at finalize: a finished batch answers them without reading its jobs. */
+  readonly request_counts: RequestCounts;
+  /** The sweep's sparse index (SWEEP_SHARD, when to look next): only open batches carry them. */
+  readonly sweep: string;
+  readonly sweep_at: number;
 };
 
 export type RequestCounts = {

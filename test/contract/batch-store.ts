@@ -2,6 +2,7 @@ import { expect, it } from "vitest";
 import type { BatchRecord } from "#shared/core/batches";
 import { ConflictError, ValidationError } from "#shared/core/errors";
 import type { BatchStore, Page } from "#shared/ports";
+import { changeTo, SWEEP_SHARD } from "#shared/core/openai-batches";
 import { uniqueSuffix } from "../helpers/local-aws.ts";
 
 const newTenant = () => `tenant-${uniqueSuffix()}`;
@@ -124,4 +125,92 @@ export function batchStoreContract(makeStore: () => Promise<BatchStore>): void {
       expect(error).toMatchObject({ field: "cursor" });
     }
   });
+
+  it("reads a record from before OpenAI batches as a JSON-lines batch: no kind, no status", async () => {
+    const store = await makeStore();
+    const old = batch(newTenant(), 1);
+    await store.create(old);
+    const read = await store.get(old.batch_id);
+    expect(read).toEqual(old);
+    expect(read).not.toHaveProperty("kind");
+  });
+
+  it("moves an OpenAI batch forward only from the statuses given, stamping each; the same change by another caller, even in the same second, loses", async () => {
+    // Prepare
+    const store = await makeStore();
+    const created = openAIBatch(newTenant(), 1);
+    await store.create(created);
+
+    // Act
+    const running = await store.transition(created.batch_id, ["validating"], changeTo(created, "in_progress", 100, { total: 2, models: ["llama-2-7b"] }));
+    const again = await store.transition(created.batch_id, ["validating"], changeTo(created, "in_progress", 100, { total: 2 }));
+    const late = await store.transition(created.batch_id, ["validating"], changeTo(created, "failed", 101));
+    const jsonl = batch(newTenant(), 2);
+    await store.create(jsonl);
+    const notOpenAI = await store.transition(jsonl.batch_id, ["validating"], changeTo(jsonl, "in_progress", 100));
+
+    // Assess
+    expect(running).toMatchObject({ status: "in_progress", in_progress_at: 100, total: 2, models: ["llama-2-7b"], sweep: SWEEP_SHARD, sweep_at: created.window_expires_at });
+    expect(again).toBeUndefined();
+    expect(late).toBeUndefined();
+    expect(notOpenAI).toBeUndefined();
+    expect(await store.get(created.batch_id)).toEqual(running);
+  });
+
+  it("writes a terminal status with its files and counts and takes the batch out of the sweep's index", async () => {
+    const store = await makeStore();
+    const created = openAIBatch(newTenant(), 1);
+    await store.create(created);
+    const finalizing = await store.transition(created.batch_id, ["validating"], changeTo(created, "finalizing", 200, { outcome: "completed" }));
+    const counts = { total: 1, queued: 0, running: 0, succeeded: 1, failed: 0, cancelled: 0, expired: 0 };
+    const done = await store.transition(created.batch_id, ["finalizing"], changeTo(created, "completed", 300, { output_file_id: "file-1", error_file_id: null, request_counts: counts }));
+    expect(finalizing).toMatchObject({ outcome: "completed", sweep_at: 500 });
+    expect(done).toMatchObject({ status: "completed", completed_at: 300, finalizing_at: 200, output_file_id: "file-1", error_file_id: null, request_counts: counts });
+    expect(done).not.toHaveProperty("sweep");
+    expect(done).not.toHaveProperty("sweep_at");
+  });
+
+  it("lists the open batches due for the sweep, soonest first, and none that is not due or not open", async () => {
+    // Prepare
+    const store = await makeStore();
+    const tenant = newTenant();
+    // Far in the past, so that other tests' batches in the same table are not due before these.
+    const at = (n: number) => 1000 + n;
+    const [dueLater, dueFirst, notDue, closed] = [openAIBatch(tenant, 1, at(2)), openAIBatch(tenant, 2, at(1)), openAIBatch(tenant, 3, 4_000_000_000), openAIBatch(tenant, 4, at(0))];
+    for (const b of [dueLater, dueFirst, notDue, closed]) await store.create(b);
+    await store.transition(closed.batch_id, ["validating"], changeTo(closed, "failed", 5));
+
+    // Act
+    const due = (await store.listDue(at(2), 100)).filter((b) => b.tenant === tenant);
+
+    // Assess
+    expect(due.map((b) => b.batch_id)).toEqual([dueFirst.batch_id, dueLater.batch_id]);
+  });
+
+  it("lists a tenant's batches after a batch id, as OpenAI's `after`, and refuses an id not the tenant's", async () => {
+    const store = await makeStore();
+    const tenant = newTenant();
+    const made = [1, 2, 3].map((n) => batch(tenant, n));
+    for (const b of made) await store.create(b);
+    const page = await store.listByTenant(tenant, { limit: 5, after: made[2]?.batch_id });
+    expect(totals(page)).toEqual([2, 1]);
+    await expect(store.listByTenant(newTenant(), { limit: 5, after: made[0]?.batch_id })).rejects.toMatchObject({ field: "after" });
+  });
+}
+
+/** An OpenAI batch, validating, due for the sweep at `sweepAt` (its window's end). */
+function openAIBatch(tenant: string, n: number, sweepAt = 1_795_867_200): BatchRecord {
+  return {
+    ...batch(tenant, n),
+    total: 0,
+    models: [],
+    kind: "openai",
+    endpoint: "/v1/chat/completions",
+    input_file_id: "file-1",
+    completion_window: "24h",
+    status: "validating",
+    window_expires_at: sweepAt,
+    sweep: SWEEP_SHARD,
+    sweep_at: sweepAt,
+  };
 }

@@ -3,6 +3,8 @@ import type { Logger } from "#shared/app/logger";
 import { decodeCursor, encodeCursor } from "#shared/aws/cursor";
 import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "#shared/core/api-keys";
 import type { BatchRecord } from "#shared/core/batches";
+import type { BatchControlMessage } from "#shared/core/batch-control";
+import { applyChange, type BatchChange, type OpenAIBatchStatus } from "#shared/core/openai-batches";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
 import type { ServerEvent } from "#shared/core/events";
@@ -16,7 +18,7 @@ import { addLoad, noLoad } from "#shared/core/gpu-batch-policy";
 import type {
   CopyCount,
   FleetView,
-  ApiKeyStore, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
+  ApiKeyStore, BatchControlQueue, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
   JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { MemoryBlobs, MemoryFiles, MemoryUploads, MemoryWebhookOutbox } from "./memory-files.ts";
@@ -212,13 +214,33 @@ export class MemoryBatchStore implements BatchStore {
     return batch && asStored(batch);
   }
   /** Newest first, through the tenant index (tenant, created_at). */
-  async listByTenant(tenant: string, page: PageRequest): Promise<Page<BatchRecord>> {
+  async listByTenant(tenant: string, page: PageRequest & { readonly after?: string | undefined }): Promise<Page<BatchRecord>> {
     const newestFirst = byKeyParts("created_at", "batch_id");
-    return queryPage([...this.batches.values()].filter((b) => b.tenant === tenant), page, {
+    const after = page.after === undefined ? undefined : this.batches.get(page.after);
+    if (page.after !== undefined && after?.tenant !== tenant) throw new ValidationError(`after: no batch ${page.after}`, "after");
+    const cursor = after ? encodeCursor({ tenant, created_at: after.created_at, batch_id: after.batch_id }) : page.cursor;
+    return queryPage([...this.batches.values()].filter((b) => b.tenant === tenant), { limit: page.limit, cursor }, {
       key: (b) => ({ tenant, created_at: b.created_at, batch_id: b.batch_id }),
       partition: { tenant },
       compare: (a, b) => newestFirst(b, a),
     });
+  }
+  async transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange) {
+    const batch = this.batches.get(batchId);
+    if (!batch || batch.kind !== "openai") return undefined;
+    // No answer is lost in memory: the DynamoDB store's own-write check (its transition token) has nothing to find here.
+    if (!from.includes(batch.status ?? "validating")) return undefined;
+    const changed = asStored(applyChange(batch, change));
+    this.batches.set(batchId, changed);
+    return asStored(changed);
+  }
+  /** Through the sparse sweep index (sweep, sweep_at). */
+  async listDue(now: number, limit: number) {
+    return [...this.batches.values()]
+      .filter((b) => b.sweep !== undefined && b.sweep_at !== undefined && b.sweep_at <= now)
+      .toSorted((a, b) => (a.sweep_at ?? 0) - (b.sweep_at ?? 0))
+      .slice(0, limit)
+      .map(asStored);
   }
 }
 
@@ -548,6 +570,17 @@ export function defaultCatalog(): RouteCatalog {
   return loadRouteCatalog("infra/routes.yml");
 }
 
+/** The batch-control queue in memory: what was sent, in order; `take` hands the messages over as a poller would. */
+export class MemoryBatchControlQueue implements BatchControlQueue {
+  readonly sent: BatchControlMessage[] = [];
+  async send(message: BatchControlMessage) {
+    this.sent.push(message);
+  }
+  take(): BatchControlMessage[] {
+    return this.sent.splice(0);
+  }
+}
+
 /** Every port in memory, wired like shared/aws/deps.ts wires the real ones. */
 export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
   const time = new FakeTime();
@@ -577,6 +610,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     blobs: new MemoryBlobs(),
     uploads: new MemoryUploads(),
     webhooks: new MemoryWebhookOutbox(),
+    batchControl: new MemoryBatchControlQueue(),
     sleep: time.sleep,
     random: () => 0.5,
   };

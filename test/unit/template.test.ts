@@ -30,7 +30,15 @@ describe("parseTemplate on the template `osls package` generates", () => {
         expect(resources.queues.map((q) => q.name)).toContain(`${name}-dlq`);
       }
     }
-    expect(resources.queues).toHaveLength(catalog.routes.size * 4);
+    // And the batch-control queue and its DLQ (infra/batch-control.yml).
+    expect(resources.queues).toHaveLength(catalog.routes.size * 4 + 2);
+  });
+
+  it("has the batch-control queue, redriven to its DLQ, polled one message at a time by batchControl, and the sweep's minute schedule", () => {
+    const queue = resources.queues.find((q) => q.name === `${prefix}-batch-control`);
+    expect(queue?.redrive).toEqual({ deadLetterQueue: `${prefix}-batch-control-dlq`, maxReceiveCount: 5 });
+    expect(resources.mappings.find((m) => m.queueName === `${prefix}-batch-control`)).toMatchObject({ functionName: `${prefix}-batchControl`, batchSize: 1, reportBatchItemFailures: true });
+    expect(resources.schedules).toEqual([expect.objectContaining({ functionName: `${prefix}-batchSweep`, expression: "rate(1 minute)", periodMs: 60_000 })]);
   });
 
   it("has the files bucket by name, and not osls's own deployment bucket, which has none of ours", () => {

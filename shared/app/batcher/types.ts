@@ -1,3 +1,4 @@
+import type { BatchControlDeps } from "../batch-progress.ts";
 import type { JobMessage } from "../../core/jobs.ts";
 import type { Lane } from "../../core/lanes.ts";
 import type { PackItem } from "../../core/packing.ts";
@@ -13,7 +14,7 @@ import type { NotifyDeps } from "../notify.ts";
  */
 export type DeliveredMessage = { readonly messageId: string; readonly receiptHandle: string; readonly body: string; readonly lane?: Lane | undefined };
 
-export type BatcherDeps = NotifyDeps & {
+export type BatcherDeps = NotifyDeps & BatchControlDeps & {
   readonly catalog: RouteCatalog;
   readonly jobs: JobStore;
   readonly batches: BatchStore;
