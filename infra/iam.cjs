@@ -6,6 +6,7 @@
 // actions have no resource to name (AWS requires "*").
 const { routeQueueArns, deadLetterQueueArns } = require("./serverless-routes.cjs");
 const { sageMakerArns } = require("./sagemaker.cjs");
+const { webhookQueueArns } = require("./webhooks.cjs");
 
 const join = (...parts) => ({ "Fn::Join": ["", parts] });
 const partition = { Ref: "AWS::Partition" };
@@ -36,17 +37,25 @@ const SQS_MAPPING = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAtt
 /** The batcher also pulls more itself (top-up) and puts jobs back with a delay. */
 const SQS_CONSUME = [...SQS_MAPPING, "sqs:ChangeMessageVisibility"];
 
-/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, connections?, sagemaker? } */
+/**
+ * A batch's terminal transition puts its webhook event on the webhooks queue: every function that
+ * may end a batch (the batcher, a cancel, the dead-letter function) may send there.
+ */
+const WEBHOOK_SEND = SQS_SEND;
+
+/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, webhookQueue?, connections?, sagemaker? } */
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
     tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["PutItem", "GetItem", "UpdateItem", "Query"], "idempotency-keys": ["PutItem", "GetItem", "DeleteItem"], batches: ["GetItem"] },
     routeQueues: SQS_SEND,
+    webhookQueue: WEBHOOK_SEND,
     connections: true,
   },
   batches: {
     tables: { ...READ_KEY, ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["BatchWriteItem", "GetItem", "UpdateItem", "Query"], batches: ["PutItem", "GetItem", "Query"] },
     routeQueues: SQS_SEND,
+    webhookQueue: WEBHOOK_SEND,
     connections: true,
   },
   routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] } },
@@ -65,19 +74,25 @@ const POLICIES = {
       ...QUEUE_BOARD,
     },
     routeQueues: SQS_SEND,
+    webhookQueue: WEBHOOK_SEND,
     connections: true,
   },
   batcher: {
     tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["UpdateItem", "Query", "BatchWriteItem"] },
     routeQueues: [...SQS_CONSUME, ...SQS_SEND],
+    webhookQueue: WEBHOOK_SEND,
     connections: true,
     sagemaker: true,
   },
   deadLetter: {
     tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem"] },
     deadLetterQueues: SQS_MAPPING,
+    webhookQueue: WEBHOOK_SEND,
     connections: true,
   },
+  webhooks: { tables: { ...READ_KEY, "webhook-endpoints": ["Query", "PutItem", "DeleteItem"] } },
+  // Its mapping reads the queue; it sends an endpoint's retries there and hides them for the backoff.
+  webhookDelivery: { tables: { "webhook-endpoints": ["Query"] }, webhookQueue: [...SQS_CONSUME, ...SQS_SEND] },
 };
 
 /**
@@ -96,6 +111,7 @@ function statements({ prefix, stage, fn, tracing }, policy) {
   }
   if (policy.routeQueues) list.push({ Effect: "Allow", Action: policy.routeQueues, Resource: routeQueueArns() });
   if (policy.deadLetterQueues) list.push({ Effect: "Allow", Action: policy.deadLetterQueues, Resource: deadLetterQueueArns() });
+  if (policy.webhookQueue) list.push({ Effect: "Allow", Action: policy.webhookQueue, Resource: webhookQueueArns() });
   if (policy.connections) {
     // PostToConnection only (POST @connections/{id}), on this stage's connections.
     list.push({

@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
   ApiKeyStore, BatchStore, CapacityLedger, Clock, ConnectionStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier, QueueBoardStore, RouteSettingsStore, Sleep,
-  SubscriptionStore, TenantStore, TicketStore, UsageMeter,
+  SubscriptionStore, TenantStore, TicketStore, UsageMeter, WebhookEndpointStore, WebhookOutbox, WebhookRetryQueue, WebhookTransport,
 } from "../ports.ts";
+import { fetchWebhookTransport } from "../webhook-fetch.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
 import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
@@ -24,6 +25,8 @@ import { DynamoDbUsageMeter } from "./dynamodb-usage.ts";
 import { SageMakerFleetView } from "./sagemaker-fleet.ts";
 import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
+import { SqsWebhookOutbox } from "./sqs-webhook-outbox.ts";
+import { DynamoDbWebhookEndpointStore } from "./dynamodb-webhook-endpoints.ts";
 
 /** Every port, wired to AWS: what handlers hand to the use cases. */
 export type Deps = {
@@ -48,6 +51,14 @@ export type Deps = {
   readonly queueBoard: QueueBoardStore;
   readonly sleep: Sleep;
   readonly random: () => number;
+  /** Where batch transitions put webhook events (the webhooks queue). */
+  readonly webhooks: WebhookOutbox;
+  readonly webhookEndpoints: WebhookEndpointStore;
+  /** The same queue, as the delivery function retries on it. */
+  readonly webhookRetries: WebhookRetryQueue;
+  readonly webhookTransport: WebhookTransport;
+  readonly webhookFirstRetrySeconds: number;
+  readonly allowLoopbackWebhooks: boolean;
 };
 
 const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
@@ -58,6 +69,7 @@ export const randomIds: Ids = { job: id("job"), batch: id("batch"), gpuBatch: id
 export function buildDeps(config: Config, clients: Clients = createClients({ wsEndpoint: config.wsEndpoint })): Deps {
   const table = (tableName: string) => ({ client: clients.dynamodb, tableName });
   const usage = new DynamoDbUsageMeter(table(config.tables.usage));
+  const webhookQueue = new SqsWebhookOutbox({ client: clients.sqs, queueName: config.webhookQueueName });
   return {
     catalog: config.catalog,
     // Every terminal transition gives the job's quota slot back, whoever makes it.
@@ -81,5 +93,11 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     queueBoard: new DynamoDbQueueBoardStore(table(config.tables.queueBoard)),
     sleep,
     random: Math.random,
+    webhooks: webhookQueue,
+    webhookEndpoints: new DynamoDbWebhookEndpointStore(table(config.tables.webhookEndpoints)),
+    webhookRetries: webhookQueue,
+    webhookTransport: fetchWebhookTransport,
+    webhookFirstRetrySeconds: config.webhooks.firstRetrySeconds,
+    allowLoopbackWebhooks: config.webhooks.allowLoopback,
   };
 }
