@@ -68,6 +68,11 @@ export class SqsWebhookOutbox implements WebhookOutbox, WebhookRetryQueue {
       })
       .catch((error: unknown) => {
         this.#url = undefined;
+        const name = (error as { name?: unknown } | null)?.name;
+        // A 400 the SDK does not retry, yet a deployment matter (the queue is not there yet): the caller may try again.
+        if (name === "QueueDoesNotExist" || name === "AWS.SimpleQueueService.NonExistentQueue") {
+          throw new RetryableError("unavailable", `queue ${this.#queueName} does not exist`, error);
+        }
         throw translateSdkError(error, `queue ${this.#queueName}`);
       });
     return this.#url;

@@ -10,7 +10,8 @@ import { createTableFromInfra, localClientConfig, localDocumentClient, startDyna
 /** The tables of infra/tables.yml, by logical id. */
 export type TableId =
   | "JobsTable" | "IdempotencyKeysTable" | "BatchesTable" | "ApiKeysTable" | "WsTicketsTable" | "ConnectionsTable"
-  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable";
+  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable"
+  | "WebhookEndpointsTable";
 
 export type TableOptions = { readonly client: DynamoDBDocumentClient; readonly tableName: string };
 

@@ -5,7 +5,8 @@ import type { WebhookEndpointStore, WebhookEvent, WebhookPostResult, WebhookRetr
 export class MemoryWebhookEndpoints implements WebhookEndpointStore {
   readonly endpoints = new Map<string, WebhookEndpoint>();
   async create(endpoint: WebhookEndpoint, limit: number) {
-    if ((await this.listByTenant(endpoint.tenant)).length >= limit) return false;
+    // Counted without an await in between, as the store's conditional put is atomic.
+    if ([...this.endpoints.values()].filter((e) => e.tenant === endpoint.tenant).length >= limit) return false;
     this.endpoints.set(endpoint.endpoint_id, endpoint);
     return true;
   }
