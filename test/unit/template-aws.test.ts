@@ -69,7 +69,10 @@ describe("queues", () => {
       expect(eventSourceMappingRefusal(m.Properties), id).toBeUndefined();
     }
     const read = new Set(mappings.map(([, m]) => target(m.Properties.EventSourceArn)));
-    expect(ofType(defaults, "AWS::SQS::Queue").map(([id]) => id).sort()).toEqual([...read].sort());
+    // But the webhooks DLQ: deliveries given up after a day wait there for ops to redrive them.
+    const queues = ofType(defaults, "AWS::SQS::Queue").map(([id]) => id);
+    expect(queues.filter((id) => id !== "WebhooksDeadLetterQueue").sort()).toEqual([...read].sort());
+    expect(queues).toContain("WebhooksDeadLetterQueue");
   });
 
   it("hide a message for at least six times the timeout of the function that reads it, as AWS advises", () => {
@@ -82,8 +85,8 @@ describe("queues", () => {
     // The batcher's, named: its timeout is the long one.
     const batcher = defaults.Resources.BatcherLambdaFunction!.Properties.Timeout;
     expect(batcher).toBeGreaterThanOrEqual(60);
-    for (const [, q] of ofType(defaults, "AWS::SQS::Queue").filter(([, q]) => q.Properties.RedrivePolicy)) {
-      expect(q.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * batcher);
+    for (const [id, q] of ofType(defaults, "AWS::SQS::Queue").filter(([id, q]) => q.Properties.RedrivePolicy && id !== "WebhooksQueue")) {
+      expect(q.Properties.VisibilityTimeout, id).toBeGreaterThanOrEqual(6 * batcher);
     }
   });
 
@@ -107,7 +110,7 @@ describe("queues", () => {
 describe("lanes", () => {
   const queueIds = (dead: boolean) =>
     ofType(defaults, "AWS::SQS::Queue")
-      .filter(([, q]) => String(q.Properties.QueueName).endsWith("-dlq") === dead)
+      .filter(([id, q]) => !id.startsWith("Webhooks") && String(q.Properties.QueueName).endsWith("-dlq") === dead)
       .map(([id]) => id)
       .sort();
   /** What each function may do on SQS, by the queues its statements name. */
@@ -122,13 +125,21 @@ describe("lanes", () => {
     const routeQueues = queueIds(false);
     const deadLetters = queueIds(true);
     expect(routeQueues.filter((id) => id.includes("Interactive"))).toHaveLength(routeQueues.length / 2);
+    // Every function that may end a batch also sends its webhook event to the webhooks queue.
+    const webhookSend = { actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: ["WebhooksQueue"] };
     for (const fn of ["JobsLambdaFunction", "BatchesLambdaFunction", "WsMessageLambdaFunction"]) {
-      expect(sqsGrants(fn), fn).toEqual([{ actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: routeQueues }]);
+      expect(sqsGrants(fn), fn).toEqual([{ actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: routeQueues }, webhookSend]);
     }
     expect(sqsGrants("BatcherLambdaFunction")).toEqual([
       { actions: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"], queues: routeQueues },
+      webhookSend,
     ]);
-    expect(sqsGrants("DeadLetterLambdaFunction")).toEqual([{ actions: ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], queues: deadLetters }]);
+    expect(sqsGrants("DeadLetterLambdaFunction")).toEqual([{ actions: ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], queues: deadLetters }, webhookSend]);
+    // The delivery function reads the webhooks queue, sends an endpoint's retries there and hides them for the backoff.
+    expect(sqsGrants("WebhookDeliveryLambdaFunction")).toEqual([
+      { actions: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"], queues: ["WebhooksQueue"] },
+    ]);
+    expect(sqsGrants("WebhooksLambdaFunction")).toEqual([]);
   });
 });
 
@@ -137,11 +148,11 @@ describe("tables", () => {
   // keys, tickets, connections and their subscriptions, capacity leases, per-minute token usage.
   const expiring = ["batches", "capacity", "connections", "idempotency-keys", "jobs", "queue-board", "subscriptions", "usage", "ws-tickets"];
   // Lost with the stack, they would lose users' or operators' data.
-  const kept = ["api-keys", "batches", "idempotency-keys", "jobs", "route-settings", "tenants", "usage"];
+  const kept = ["api-keys", "batches", "idempotency-keys", "jobs", "route-settings", "tenants", "usage", "webhook-endpoints"];
   const tables = (t: Template) => ofType(t, "AWS::DynamoDB::Table").map(([, r]) => [String(r.Properties.TableName).slice(prefix.length + 1), r] as const);
 
   it("are on demand, encrypted with KMS and recoverable to a point in time", () => {
-    expect(tables(defaults)).toHaveLength(12);
+    expect(tables(defaults)).toHaveLength(13);
     for (const [name, t] of tables(defaults)) {
       expect(t.Properties, name).toMatchObject({
         BillingMode: "PAY_PER_REQUEST",

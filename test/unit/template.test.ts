@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadRouteCatalog } from "#shared/config";
+import { MAX_DELIVERY_ATTEMPTS } from "#shared/core/webhooks";
 import { type LocalResources, TemplateError, packageTemplate, parseTemplate, withoutBundling } from "#local/template";
 
 const projectDir = process.cwd();
@@ -30,7 +31,20 @@ describe("parseTemplate on the template `osls package` generates", () => {
         expect(resources.queues.map((q) => q.name)).toContain(`${name}-dlq`);
       }
     }
-    expect(resources.queues).toHaveLength(catalog.routes.size * 4);
+    // And the webhooks queue with its DLQ.
+    expect(resources.queues).toHaveLength(catalog.routes.size * 4 + 2);
+  });
+
+  it("has the webhooks queue, redriven to its DLQ after every attempt but the first (that one is the event's message)", () => {
+    const webhooks = resources.queues.find((q) => q.name === `${prefix}-webhooks`);
+    expect(webhooks?.redrive).toEqual({ deadLetterQueue: `${prefix}-webhooks-dlq`, maxReceiveCount: MAX_DELIVERY_ATTEMPTS - 1 });
+    expect(resources.mappings.find((m) => m.queueName === `${prefix}-webhooks`)).toMatchObject({ functionName: `${prefix}-webhookDelivery`, batchSize: 10, reportBatchItemFailures: true });
+    // Nothing reads its DLQ: ops redrive what is there.
+    expect(resources.mappings.find((m) => m.queueName === `${prefix}-webhooks-dlq`)).toBeUndefined();
+    expect(resources.tables.find((t) => t.TableName === `${prefix}-webhook-endpoints`)?.KeySchema).toEqual([
+      { AttributeName: "tenant", KeyType: "HASH" },
+      { AttributeName: "slot", KeyType: "RANGE" },
+    ]);
   });
 
   it("gives both lanes of a route the same visibility timeout: a lane's batcher runs as long as the other's", () => {
