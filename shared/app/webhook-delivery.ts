@@ -90,8 +90,7 @@ async function retryingOnError<T>(deps: WebhookDeliveryDeps, record: WebhookQueu
   try {
     return await step();
   } catch (error) {
-    await scheduleRetry(deps, record, attempt, error instanceof Error ? error.message : String(error));
-    throw error;
+    return scheduleRetry(deps, record, attempt, error instanceof Error ? error.message : String(error));
   }
 }
 

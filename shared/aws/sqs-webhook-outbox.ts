@@ -1,6 +1,6 @@
 import { ChangeMessageVisibilityCommand, GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { RetryableError } from "../core/errors.ts";
-import type { WebhookMessage } from "../core/webhooks.ts";
+import { MAX_BACKOFF_SECONDS, webhookEventSchema, type WebhookMessage } from "../core/webhooks.ts";
 import type { WebhookEvent, WebhookOutbox, WebhookRetryQueue } from "../ports.ts";
 import { translateSdkError } from "./errors.ts";
 
@@ -22,6 +22,11 @@ export class SqsWebhookOutbox implements WebhookOutbox, WebhookRetryQueue {
   }
 
   async enqueue(events: readonly WebhookEvent[]): Promise<void> {
+    // A malformed event would be dropped by the delivery function: its producer hears of it now instead.
+    for (const event of events) {
+      const checked = webhookEventSchema.safeParse(event);
+      if (!checked.success) throw new Error(`webhook event ${String(event.id)} is malformed: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
     await this.#send(events.map((event) => ({ kind: "event", event })), 0);
   }
 
@@ -32,7 +37,7 @@ export class SqsWebhookOutbox implements WebhookOutbox, WebhookRetryQueue {
   async retryLater(receiptHandle: string, seconds: number): Promise<void> {
     const url = await this.#queueUrl();
     await this.#client
-      .send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.min(43_200, Math.round(seconds)) }))
+      .send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.min(MAX_BACKOFF_SECONDS, Math.round(seconds)) }))
       .catch((error: unknown) => {
         throw translateSdkError(error, "hide webhook message until its retry");
       });

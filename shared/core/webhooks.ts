@@ -84,7 +84,7 @@ function checkEvents(events: unknown): WebhookEventType[] {
 }
 
 export const webhookEventSchema = z.object({
-  id: z.string().regex(/^evt_[0-9a-f]+$/),
+  id: z.string().regex(/^evt_\S+$/, "an event id is evt_ and more"),
   tenant: z.string().min(1),
   type: z.enum(WEBHOOK_EVENT_TYPES),
   created_at: z.number().int(),
@@ -123,7 +123,12 @@ export function signedHeaders(secret: string, event: QueuedWebhookEvent, body: s
 
 /** The delay before the second attempt; each later one doubles, up to SQS's 12-hour visibility limit. */
 export const FIRST_RETRY_SECONDS = 30;
-const MAX_VISIBILITY_SECONDS = 43_200;
+/**
+ * SQS refuses a visibility timeout reaching past 12 hours from the message's receipt, and the
+ * backoff is set a few seconds after it (the invocation's posts, up to its 29 s timeout): a
+ * minute short of 12 hours is never refused.
+ */
+export const MAX_BACKOFF_SECONDS = 43_200 - 60;
 /**
  * Attempts in all (the first inline, the rest as receives of the delivery message): with the
  * schedule below, the last comes at least 24 hours after the first even at the lowest jitter
@@ -135,11 +140,11 @@ export const MAX_DELIVERY_ATTEMPTS = 13;
 export const MAX_SEND_DELAY_SECONDS = 900;
 
 /**
- * Seconds to wait after failed attempt `attempt` (1-based): base · 2^(attempt-1), capped at 12 h,
+ * Seconds to wait after failed attempt `attempt` (1-based): base · 2^(attempt-1), capped just under 12 h,
  * times a jitter of ±10% so that a receiver coming back is not hit by every retry at once.
  * `random` is in [0, 1).
  */
 export function retryDelaySeconds(attempt: number, random: () => number, baseSeconds = FIRST_RETRY_SECONDS): number {
-  const raw = Math.min(MAX_VISIBILITY_SECONDS, baseSeconds * 2 ** Math.max(0, attempt - 1));
-  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.round(raw * (0.9 + 0.2 * random()))));
+  const raw = Math.min(MAX_BACKOFF_SECONDS, baseSeconds * 2 ** Math.max(0, attempt - 1));
+  return Math.min(MAX_BACKOFF_SECONDS, Math.max(1, Math.round(raw * (0.9 + 0.2 * random()))));
 }

@@ -71,6 +71,11 @@ describe("SqsWebhookOutbox", () => {
     expect(again.map((m) => m.event.id)).toEqual([event(2).id]);
   });
 
+  it("refuses a malformed event before it reaches the queue", async () => {
+    const { outbox } = await newQueue();
+    await expect(outbox.enqueue([{ ...event(4), id: "4" }])).rejects.toThrow(/webhook event 4 is malformed: id/);
+  });
+
   it("says a missing queue is a retryable failure", async () => {
     const outbox = new SqsWebhookOutbox({ client: sqs, queueName: `missing-${uniqueSuffix()}` });
     await expect(outbox.enqueue([event(3)])).rejects.toBeInstanceOf(RetryableError);
