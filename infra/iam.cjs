@@ -6,6 +6,7 @@
 // actions have no resource to name (AWS requires "*").
 const { routeQueueArns, deadLetterQueueArns } = require("./serverless-routes.cjs");
 const { sageMakerArns } = require("./sagemaker.cjs");
+const { webhookQueueArns } = require("./webhooks.cjs");
 
 const join = (...parts) => ({ "Fn::Join": ["", parts] });
 const partition = { Ref: "AWS::Partition" };
@@ -51,7 +52,13 @@ const SQS_CONSUME = [...SQS_MAPPING, "sqs:ChangeMessageVisibility"];
  */
 const FILES_BUCKET = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
 
-/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, connections?, sagemaker?, filesBucket? } */
+/**
+ * A batch's terminal transition puts its webhook event on the webhooks queue: the functions that
+ * end a batch (batch control's ingest and finalize, the sweep, a create refused late) send there.
+ */
+const WEBHOOK_SEND = SQS_SEND;
+
+/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, webhookQueue?, connections?, sagemaker?, filesBucket? } */
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
@@ -65,7 +72,7 @@ const POLICIES = {
     routeQueues: SQS_SEND,
     connections: true,
     ...TO_FINALIZE,
-    webhooks: true,
+    webhookQueue: WEBHOOK_SEND,
   },
   batchControl: {
     tables: { ...NOTIFY, ...QUOTAS, ...CANCEL_MARK, ...QUEUE_BOARD, ...FILES_WRITE, jobs: ["BatchWriteItem", "PutItem", "GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"] },
@@ -74,13 +81,13 @@ const POLICIES = {
     connections: true,
     ...TO_FINALIZE,
     filesBucket: ["s3:GetObject", "s3:PutObject"],
-    webhooks: true,
+    webhookQueue: WEBHOOK_SEND,
   },
   batchSweep: {
     tables: { ...NOTIFY, ...RELEASE, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem", "Query"] },
     connections: true,
     ...TO_FINALIZE,
-    webhooks: true,
+    webhookQueue: WEBHOOK_SEND,
   },
   files: { tables: { ...READ_KEY, files: ["PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"] }, filesBucket: FILES_BUCKET },
   routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] } },
@@ -115,6 +122,9 @@ const POLICIES = {
     connections: true,
     ...TO_FINALIZE,
   },
+  webhooks: { tables: { ...READ_KEY, "webhook-endpoints": ["Query", "PutItem", "DeleteItem"] } },
+  // Its mapping reads the queue; it sends an endpoint's retries there and hides them for the backoff.
+  webhookDelivery: { tables: { "webhook-endpoints": ["Query"] }, webhookQueue: [...SQS_CONSUME, ...SQS_SEND] },
 };
 
 /**
@@ -136,7 +146,7 @@ function statements({ prefix, stage, fn, tracing }, policy) {
   const batchControlArn = { "Fn::GetAtt": ["BatchControlQueue", "Arn"] };
   if (policy.batchControl) list.push({ Effect: "Allow", Action: SQS_SEND, Resource: [batchControlArn] });
   if (policy.batchControlQueue) list.push({ Effect: "Allow", Action: policy.batchControlQueue, Resource: [batchControlArn] });
-  // policy.webhooks: sends on the webhooks queue; its statement comes with that queue (branch i13-webhooks).
+  if (policy.webhookQueue) list.push({ Effect: "Allow", Action: policy.webhookQueue, Resource: webhookQueueArns() });
   if (policy.connections) {
     // PostToConnection only (POST @connections/{id}), on this stage's connections.
     list.push({

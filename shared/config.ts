@@ -26,6 +26,10 @@ import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
  * |                                            | the batcher from the number its Timeout comes from            |
  * | BATCHLINE_QUEUE_VISIBILITY_TIMEOUT_SECONDS | the route queues' visibility timeout: the template sets       |
  * |                                            | it on the batcher from the number the queues' come from       |
+ * | BATCHLINE_WEBHOOK_FIRST_RETRY_SECONDS      | a failed webhook's first backoff step (default 30); tests of  |
+ * |                                            | the embedded stack shorten it                                 |
+ * | BATCHLINE_ALLOW_LOOPBACK_WEBHOOKS          | "true": webhook URLs may be http:// to a loopback address     |
+ * |                                            | (the embedded stack only; default false)                      |
  *
  * Checked at start, each failure naming the variable:
  * - the finish reserve covers a job that starts late (the batcher's requeue grace, 5 s), its GPU
@@ -57,7 +61,11 @@ export type Config = {
     readonly usage: string;
     readonly queueBoard: string;
     readonly files: string;
+    readonly webhookEndpoints: string;
   };
+  /** The webhooks queue (infra/webhooks.cjs). */
+  readonly webhookQueueName: string;
+  readonly webhooks: WebhookSettings;
   /** The bucket of files' bytes (`<prefix>-files`). */
   readonly filesBucket: string;
   /** Queue name of a route's lane (the SQS queue its jobs wait in); the batch lane's is the route's name alone. */
@@ -68,6 +76,11 @@ export type Config = {
   readonly sagemaker: SageMakerNames;
   readonly logLevel: LogLevel;
   readonly batcher: BatcherTiming;
+};
+
+export type WebhookSettings = {
+  readonly firstRetrySeconds: number;
+  readonly allowLoopback: boolean;
 };
 
 /** Powertools' log levels, as the Logger takes them. */
@@ -200,6 +213,13 @@ export function topUpLatest(timing: BatcherTiming, now: Date, remainingMs: numbe
   return new Date(now.getTime() + Math.max(0, remainingMs - timing.finishReserveMs));
 }
 
+export function loadWebhookSettings(env: Env): WebhookSettings {
+  const firstRetrySeconds = seconds(env, "BATCHLINE_WEBHOOK_FIRST_RETRY_SECONDS", { whole: true, min: 1, max: 900, range: "from 1 to 900 (SendMessage's longest delay)" }) ?? 30;
+  const loopback = env.BATCHLINE_ALLOW_LOOPBACK_WEBHOOKS?.trim() || "false";
+  if (loopback !== "true" && loopback !== "false") throw new ConfigError(`BATCHLINE_ALLOW_LOOPBACK_WEBHOOKS must be true or false, got "${loopback}"`);
+  return Object.freeze({ firstRetrySeconds, allowLoopback: loopback === "true" });
+}
+
 export function defaultRoutesFile(env: Env): string {
   const file = env.BATCHLINE_ROUTES_FILE ?? "infra/routes.yml";
   if (isAbsolute(file)) return file;
@@ -243,7 +263,10 @@ export function loadConfig(env: Env = process.env): Config {
       usage: table("usage"),
       queueBoard: table("queue-board"),
       files: table("files"),
+      webhookEndpoints: table("webhook-endpoints"),
     }),
+    webhookQueueName: `${resourcePrefix}-webhooks`,
+    webhooks: loadWebhookSettings(env),
     filesBucket: table("files"),
     queueName: (route: string, lane: Lane = "batch") => `${resourcePrefix}-${route}${laneQueueSuffix(lane)}`,
     batchControlQueue: `${resourcePrefix}-batch-control`,

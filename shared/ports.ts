@@ -10,6 +10,7 @@ import type { TenantQuota } from "./core/quotas.ts";
 import type { Page, PageRequest } from "./core/paging.ts";
 import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/gpu-batch-policy.ts";
+import type { WebhookEndpoint } from "./core/webhooks.ts";
 import type { Lane } from "./core/lanes.ts";
 import type { LaneCounts, QueueBoard, RateWindow, SentEstimate, ServiceReport, StartRate } from "./core/queue-position.ts";
 
@@ -327,6 +328,29 @@ export type WebhookEvent = {
 
 /** Where events for webhooks are put; never waits for their delivery. */
 export type WebhookOutbox = { enqueue(events: readonly WebhookEvent[]): Promise<void> };
+
+/** A tenant's webhook endpoints (DynamoDB), at most a handful each. */
+export type WebhookEndpointStore = {
+  /** Stores the endpoint unless its tenant has `limit` already; whether it did. */
+  create(endpoint: WebhookEndpoint, limit: number): Promise<boolean>;
+  listByTenant(tenant: string): Promise<readonly WebhookEndpoint[]>;
+  /** Whether there was such an endpoint of the tenant. */
+  delete(tenant: string, endpointId: string): Promise<boolean>;
+};
+
+/** What the delivery function does with the webhooks queue besides reading it (its event source mapping does that). */
+export type WebhookRetryQueue = {
+  /** One message per endpoint whose first attempt failed, first received after `delaySeconds` (at most 900). */
+  enqueueDeliveries(deliveries: readonly { readonly event: WebhookEvent; readonly endpointId: string }[], delaySeconds: number): Promise<void>;
+  /** Hides a received message for `seconds` (at most 12 h): the next attempt's backoff. */
+  retryLater(receiptHandle: string, seconds: number): Promise<void>;
+};
+
+/** An HTTP answer to a delivery, or why there was none. */
+export type WebhookPostResult = { readonly status: number } | { readonly error: string };
+
+/** POSTs one signed delivery; never throws for the receiver's failure (that is a result). */
+export type WebhookTransport = { post(url: string, headers: Readonly<Record<string, string>>, body: string, timeoutMs: number): Promise<WebhookPostResult> };
 
 /**
  * A component's copies: those in service now (CurrentCopyCount), and those its autoscaling asked

@@ -37,6 +37,9 @@ export function functionEnvironment(emulators: Emulators, wsManagement: string |
     BATCHLINE_RESOURCE_PREFIX: settings.prefix,
     // serverless-offline sets LAMBDA_TASK_ROOT=/var/task, where the default path would point.
     BATCHLINE_ROUTES_FILE: settings.routesFile,
+    // Its receivers are local: a test's, a developer's (never in AWS, where loopback is Lambda's runtime API).
+    BATCHLINE_ALLOW_LOOPBACK_WEBHOOKS: "true",
+    ...(options.webhookFirstRetrySeconds !== undefined && { BATCHLINE_WEBHOOK_FIRST_RETRY_SECONDS: String(options.webhookFirstRetrySeconds) }),
   };
 }
 

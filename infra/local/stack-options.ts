@@ -97,6 +97,11 @@ export type StackOptions = {
    * (AWS takes a reserved concurrency of 1 where a mapping's MaximumConcurrency is at least 2.)
    */
   readonly reservedConcurrency?: Readonly<Record<string, number>>;
+  /**
+   * A failed webhook's first backoff step in seconds (BATCHLINE_WEBHOOK_FIRST_RETRY_SECONDS),
+   * default 30; later steps double it. For tests that watch a receiver come back within a minute.
+   */
+  readonly webhookFirstRetrySeconds?: number;
 };
 
 /** One invocation by an event source mapping: its delivery, and when it started and ended (wall clock, epoch ms). */

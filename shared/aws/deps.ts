@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
   ApiKeyStore, BatchControlQueue, BatchStore, BlobStore, CapacityLedger, Clock, ConnectionStore, FileStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier,
-  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter,
+  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter, WebhookEndpointStore, WebhookOutbox, WebhookRetryQueue,
+  WebhookTransport,
 } from "../ports.ts";
+import { fetchWebhookTransport } from "../webhook-fetch.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
 import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
@@ -27,6 +29,8 @@ import { SageMakerInvoker } from "./sagemaker-invoker.ts";
 import { S3BlobStore } from "./s3-blob-store.ts";
 import { SqsJobQueue } from "./sqs-job-queue.ts";
 import { SqsBatchControlQueue } from "./sqs-batch-control.ts";
+import { SqsWebhookOutbox } from "./sqs-webhook-outbox.ts";
+import { DynamoDbWebhookEndpointStore } from "./dynamodb-webhook-endpoints.ts";
 
 /** Every port, wired to AWS: what handlers hand to the use cases. */
 export type Deps = {
@@ -55,6 +59,14 @@ export type Deps = {
   readonly sleep: Sleep;
   readonly random: () => number;
   readonly batchControl: BatchControlQueue;
+  /** Where batch transitions put webhook events (the webhooks queue). */
+  readonly webhooks: WebhookOutbox;
+  readonly webhookEndpoints: WebhookEndpointStore;
+  /** The same queue, as the delivery function retries on it. */
+  readonly webhookRetries: WebhookRetryQueue;
+  readonly webhookTransport: WebhookTransport;
+  readonly webhookFirstRetrySeconds: number;
+  readonly allowLoopbackWebhooks: boolean;
 };
 
 const id = (prefix: string) => () => `${prefix}_${randomUUID().replaceAll("-", "")}`;
@@ -65,6 +77,7 @@ export const randomIds: Ids = { job: id("job"), batch: id("batch"), gpuBatch: id
 export function buildDeps(config: Config, clients: Clients = createClients({ wsEndpoint: config.wsEndpoint })): Deps {
   const table = (tableName: string) => ({ client: clients.dynamodb, tableName });
   const usage = new DynamoDbUsageMeter(table(config.tables.usage));
+  const webhookQueue = new SqsWebhookOutbox({ client: clients.sqs, queueName: config.webhookQueueName });
   return {
     catalog: config.catalog,
     // Every terminal transition gives the job's quota slot back, whoever makes it.
@@ -92,5 +105,11 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     sleep,
     random: Math.random,
     batchControl: new SqsBatchControlQueue({ client: clients.sqs, queueName: config.batchControlQueue }),
+    webhooks: webhookQueue,
+    webhookEndpoints: new DynamoDbWebhookEndpointStore(table(config.tables.webhookEndpoints)),
+    webhookRetries: webhookQueue,
+    webhookTransport: fetchWebhookTransport,
+    webhookFirstRetrySeconds: config.webhooks.firstRetrySeconds,
+    allowLoopbackWebhooks: config.webhooks.allowLoopback,
   };
 }

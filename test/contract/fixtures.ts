@@ -11,7 +11,8 @@ import { createTableFromInfra, localClientConfig, localDocumentClient, startDyna
 /** The tables of infra/tables.yml, by logical id. */
 export type TableId =
   | "JobsTable" | "IdempotencyKeysTable" | "BatchesTable" | "ApiKeysTable" | "WsTicketsTable" | "ConnectionsTable"
-  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable" | "FilesTable";
+  | "SubscriptionsTable" | "RouteSettingsTable" | "CapacityTable" | "TenantsTable" | "UsageTable" | "QueueBoardTable" | "FilesTable"
+  | "WebhookEndpointsTable";
 
 export type TableOptions = { readonly client: DynamoDBDocumentClient; readonly tableName: string };
 

@@ -1,4 +1,8 @@
 import { execFile } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,7 +56,8 @@ describe("osls package", () => {
     const queues = ofType("AWS::SQS::Queue");
     const routes = [...loadRouteCatalog("infra/routes.yml").routes.keys()];
     const lanes = (r: string) => [`batchline-pkg-${r}`, `batchline-pkg-${r}-interactive`];
-    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual(routes.flatMap((r) => lanes(r).flatMap((q) => [q, `${q}-dlq`])).sort());
+    const webhooks = ["batchline-pkg-webhooks", "batchline-pkg-webhooks-dlq"];
+    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual([...routes.flatMap((r) => lanes(r).flatMap((q) => [q, `${q}-dlq`])), ...webhooks].sort());
     const main = queues.find((q) => q.Properties.QueueName === "batchline-pkg-llama-2-7b");
     expect(main?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": ["Llama27bDeadLetterQueue", "Arn"] }, maxReceiveCount: 5 });
   });
@@ -60,7 +65,7 @@ describe("osls package", () => {
   it("has every table, with TTL on the records that expire", () => {
     const tables = ofType("AWS::DynamoDB::Table");
     expect(tables.map((t) => t.Properties.TableName).sort()).toEqual(
-      ["api-keys", "batches", "capacity", "connections", "files", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
+      ["api-keys", "batches", "capacity", "connections", "files", "idempotency-keys", "jobs", "queue-board", "route-settings", "subscriptions", "tenants", "usage", "webhook-endpoints", "ws-tickets"].map((n) => `batchline-pkg-${n}`),
     );
     const jobs = tables.find((t) => t.Properties.TableName === "batchline-pkg-jobs");
     expect(jobs?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: "expires_at", Enabled: true });
@@ -79,6 +84,8 @@ describe("osls package", () => {
     });
     const deadLetter = mappings.find((m) => m.Properties.EventSourceArn["Fn::GetAtt"][0] === "Llama27bDeadLetterQueue");
     expect(deadLetter?.Properties.FunctionName).toEqual({ "Fn::GetAtt": ["DeadLetterLambdaFunction", "Arn"] });
+    const webhooks = mappings.find((m) => m.Properties.EventSourceArn["Fn::GetAtt"][0] === "WebhooksQueue");
+    expect(webhooks?.Properties).toMatchObject({ BatchSize: 10, FunctionResponseTypes: ["ReportBatchItemFailures"], FunctionName: { "Fn::GetAtt": ["WebhookDeliveryLambdaFunction", "Arn"] } });
   });
 
   it("has the HTTP API with every route and the WebSocket API with its three routes", () => {
@@ -87,7 +94,7 @@ describe("osls package", () => {
     const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
     expect(routeKeys).toEqual(
       ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings",
-        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete"].sort(),
+        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete", "POST /v1/webhooks", "GET /v1/webhooks", "DELETE /v1/webhooks/{id}"].sort(),
     );
   });
 
@@ -109,10 +116,10 @@ describe("osls package", () => {
 
   it("packages every function for Node 22, one bundle each", () => {
     const functions = ofType("AWS::Lambda::Function");
-    expect(functions).toHaveLength(11);
+    expect(functions).toHaveLength(15);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
     expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
-      ["batcher", "batches", "deadLetter", "files", "jobs", "models", "routeSettings", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
+      ["batchControl", "batchSweep", "batcher", "batches", "deadLetter", "files", "jobs", "models", "routeSettings", "webhookDelivery", "webhooks", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
     );
   });
 });
@@ -133,7 +140,7 @@ describe("osls package: the artifacts run alone", () => {
 
   beforeAll(async () => {
     unpacked = await mkdtemp(join(tmpdir(), "batchline-artifacts-"));
-    for (const fn of ["jobs", "batcher"]) entries[fn] = await unzip(join(out, `${fn}.zip`), join(unpacked, fn));
+    for (const fn of ["jobs", "batcher", "webhooks", "webhookDelivery"]) entries[fn] = await unzip(join(out, `${fn}.zip`), join(unpacked, fn));
     await writeFile(join(unpacked, "run.mjs"), RUNNER);
     [dynamodb, sqs] = await Promise.all([startDynalite(), startFauxqs()]);
     const local = parseTemplate(template);
@@ -151,9 +158,10 @@ describe("osls package: the artifacts run alone", () => {
   type Run = { tokenizerPath: string | null; llama3Tokens: number | null; responses: { statusCode: number; body: string }[] };
 
   /** Imports the function's handler in a fresh Node, in the unpacked folder, and calls it with each event. */
-  async function runAlone(fn: string, events: readonly object[] = []): Promise<Run> {
+  async function runAlone(fn: string, events: readonly object[] = [], options: { dir?: string; env?: Record<string, string> } = {}): Promise<Run> {
     const root = join(unpacked, fn);
     const env = {
+      ...options.env,
       PATH: process.env.PATH ?? "",
       LAMBDA_TASK_ROOT: root,
       BATCHLINE_RESOURCE_PREFIX: "batchline-pkg",
@@ -168,10 +176,20 @@ describe("osls package: the artifacts run alone", () => {
     };
     const [eventsFile, resultFile] = [join(unpacked, `${fn}-events.json`), join(unpacked, `${fn}-result.json`)];
     await writeFile(eventsFile, JSON.stringify(events));
-    const handler = join(root, "functions", fn, "handler.mjs");
+    const handler = join(root, "functions", options.dir ?? fn, "handler.mjs");
     await promisify(execFile)(process.execPath, [join(unpacked, "run.mjs"), handler, eventsFile, resultFile], { cwd: root, env, timeout: 60_000 });
     return JSON.parse(await readFile(resultFile, "utf8")) as Run;
   }
+
+  const http = (routeKey: string, path: string, body: object) => ({
+    version: "2.0",
+    routeKey,
+    rawPath: path,
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: { http: { method: routeKey.split(" ")[0], path }, requestId: "r-2", routeKey, stage: "$default" },
+  });
 
   const submission = (job: object) => ({
     version: "2.0",
@@ -217,6 +235,36 @@ describe("osls package: the artifacts run alone", () => {
       expect(stored?.prompt_tokens).toBe(tokenCounter(job.tokenizer).countPrompt(promptTextOf(job.request, job.tokenizer)));
     }
     expect(run.tokenizerPath).toBe(join(unpacked, "jobs", "node_modules", "llama3-tokenizer-js", "bundle", "llama3-tokenizer-with-baked-data.js"));
+  });
+
+  it("registers a webhook endpoint, and delivers an event signed by the standardwebhooks inside the bundle", async () => {
+    const received: { headers: Record<string, string>; body: string }[] = [];
+    const receiver = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+      request.on("end", () => {
+        received.push({ headers: request.headers as Record<string, string>, body });
+        response.writeHead(204).end();
+      });
+    });
+    receiver.listen(0, "127.0.0.1");
+    await once(receiver, "listening");
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const env = { BATCHLINE_ALLOW_LOOPBACK_WEBHOOKS: "true" };
+      const created = await runAlone("webhooks", [http("POST /v1/webhooks", "/v1/webhooks", { url })], { env });
+      expect(created.responses[0]?.statusCode, created.responses[0]?.body).toBe(201);
+      const { secret } = JSON.parse(created.responses[0]?.body ?? "{}") as { secret: string };
+
+      const event = { id: "evt_0a1b", tenant: "dev", type: "batch.completed", created_at: 1_800_000_000, data: { id: "batch_1" } };
+      const record = { messageId: "m-1", receiptHandle: "rh-1", body: JSON.stringify({ kind: "event", event }), attributes: { ApproximateReceiveCount: "1" }, messageAttributes: {}, md5OfBody: "", eventSource: "aws:sqs", eventSourceARN: "arn:aws:sqs:us-east-1:000000000000:batchline-pkg-webhooks", awsRegion: "us-east-1" };
+      const delivered = await runAlone("webhookDelivery", [{ Records: [record] }], { dir: "webhook-delivery", env });
+      expect(delivered.responses[0]).toEqual({ batchItemFailures: [] });
+      expect(received).toHaveLength(1);
+      expect(new Webhook(secret).verify(received[0]?.body ?? "", received[0]?.headers ?? {})).toMatchObject({ id: "evt_0a1b", object: "event", data: { id: "batch_1" } });
+    } finally {
+      receiver.close();
+    }
   });
 
   it("loads the batcher, whose Llama-3 tokenizer resolves inside its package", async () => {

@@ -69,10 +69,13 @@ describe("queues", () => {
       expect(eventSourceMappingRefusal(m.Properties), id).toBeUndefined();
     }
     const read = new Set(mappings.map(([, m]) => target(m.Properties.EventSourceArn)));
-    // The batch-control DLQ alone has no reader: the sweep carries its batches on (a stale finalize
-    // sent again, a batch left validating failed at its window's end); its messages are for ops.
-    const unread = ofType(defaults, "AWS::SQS::Queue").map(([id]) => id).filter((id) => id !== "BatchControlDeadLetterQueue");
-    expect(unread.sort()).toEqual([...read].sort());
+    // Two DLQs have no reader: batch control's (the sweep carries its batches on: a stale finalize
+    // sent again, a batch left validating failed at its window's end) and the webhooks' (deliveries
+    // given up after a day): their messages wait there for ops.
+    const queues = ofType(defaults, "AWS::SQS::Queue").map(([id]) => id);
+    const unreadByDesign = ["BatchControlDeadLetterQueue", "WebhooksDeadLetterQueue"];
+    expect(queues.filter((id) => !unreadByDesign.includes(id)).sort()).toEqual([...read].sort());
+    expect(queues).toEqual(expect.arrayContaining(unreadByDesign));
   });
 
   it("hide a message for at least six times the timeout of the function that reads it, as AWS advises", () => {
@@ -85,8 +88,8 @@ describe("queues", () => {
     // The batcher's, named: its timeout is the long one.
     const batcher = defaults.Resources.BatcherLambdaFunction!.Properties.Timeout;
     expect(batcher).toBeGreaterThanOrEqual(60);
-    for (const [, q] of ofType(defaults, "AWS::SQS::Queue").filter(([, q]) => q.Properties.RedrivePolicy)) {
-      expect(q.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * batcher);
+    for (const [id, q] of ofType(defaults, "AWS::SQS::Queue").filter(([id, q]) => q.Properties.RedrivePolicy && id !== "WebhooksQueue")) {
+      expect(q.Properties.VisibilityTimeout, id).toBeGreaterThanOrEqual(6 * batcher);
     }
   });
 
@@ -110,7 +113,7 @@ describe("queues", () => {
 describe("lanes", () => {
   const queueIds = (dead: boolean) =>
     ofType(defaults, "AWS::SQS::Queue")
-      .filter(([, q]) => String(q.Properties.QueueName).endsWith("-dlq") === dead && !String(q.Properties.QueueName).includes("-batch-control"))
+      .filter(([id, q]) => !id.startsWith("Webhooks") && String(q.Properties.QueueName).endsWith("-dlq") === dead && !String(q.Properties.QueueName).includes("-batch-control"))
       .map(([id]) => id)
       .sort();
   /** What each function may do on SQS, by the queues its statements name. */
@@ -127,9 +130,12 @@ describe("lanes", () => {
     expect(routeQueues.filter((id) => id.includes("Interactive"))).toHaveLength(routeQueues.length / 2);
     // Whoever may see an OpenAI batch's last job end may send its finalize step, and nothing else there.
     const toFinalize = { actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: ["BatchControlQueue"] };
-    for (const fn of ["JobsLambdaFunction", "BatchesLambdaFunction", "WsMessageLambdaFunction"]) {
+    // The functions that end a batch (a create refused late, ingest, finalize, the sweep) send its webhook event.
+    const webhookSend = { actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: ["WebhooksQueue"] };
+    for (const fn of ["JobsLambdaFunction", "WsMessageLambdaFunction"]) {
       expect(sqsGrants(fn), fn).toEqual([{ actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: routeQueues }, toFinalize]);
     }
+    expect(sqsGrants("BatchesLambdaFunction")).toEqual([{ actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: routeQueues }, toFinalize, webhookSend]);
     expect(sqsGrants("BatcherLambdaFunction")).toEqual([
       { actions: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"], queues: routeQueues },
       toFinalize,
@@ -139,8 +145,14 @@ describe("lanes", () => {
       { actions: ["sqs:GetQueueUrl", "sqs:SendMessage"], queues: routeQueues },
       toFinalize,
       { actions: ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"], queues: ["BatchControlQueue"] },
+      webhookSend,
     ]);
-    expect(sqsGrants("BatchSweepLambdaFunction")).toEqual([toFinalize]);
+    expect(sqsGrants("BatchSweepLambdaFunction")).toEqual([toFinalize, webhookSend]);
+    // The delivery function reads the webhooks queue, sends an endpoint's retries there and hides them for the backoff.
+    expect(sqsGrants("WebhookDeliveryLambdaFunction")).toEqual([
+      { actions: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"], queues: ["WebhooksQueue"] },
+    ]);
+    expect(sqsGrants("WebhooksLambdaFunction")).toEqual([]);
   });
 });
 
@@ -150,7 +162,7 @@ describe("tables", () => {
   // files that expire and uploads in progress.
   const expiring = ["batches", "capacity", "connections", "files", "idempotency-keys", "jobs", "queue-board", "subscriptions", "usage", "ws-tickets"];
   // Lost with the stack, they would lose users' or operators' data.
-  const kept = ["api-keys", "batches", "files", "idempotency-keys", "jobs", "route-settings", "tenants", "usage"];
+  const kept = ["api-keys", "batches", "files", "idempotency-keys", "jobs", "route-settings", "tenants", "usage", "webhook-endpoints"];
   const tables = (t: Template) => ofType(t, "AWS::DynamoDB::Table").map(([, r]) => [String(r.Properties.TableName).slice(prefix.length + 1), r] as const);
 
   it("are on demand, encrypted with KMS and recoverable to a point in time", () => {

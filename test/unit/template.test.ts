@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadRouteCatalog } from "#shared/config";
+import { MAX_DELIVERY_ATTEMPTS } from "#shared/core/webhooks";
 import { type LocalResources, TemplateError, packageTemplate, parseTemplate, withoutBundling } from "#local/template";
 
 const projectDir = process.cwd();
@@ -30,8 +31,8 @@ describe("parseTemplate on the template `osls package` generates", () => {
         expect(resources.queues.map((q) => q.name)).toContain(`${name}-dlq`);
       }
     }
-    // And the batch-control queue and its DLQ (infra/batch-control.yml).
-    expect(resources.queues).toHaveLength(catalog.routes.size * 4 + 2);
+    // And the batch-control queue and the webhooks queue, each with its DLQ.
+    expect(resources.queues).toHaveLength(catalog.routes.size * 4 + 4);
   });
 
   it("has the batch-control queue, redriven to its DLQ, polled one message at a time by batchControl, and the sweep's minute schedule", () => {
@@ -39,6 +40,18 @@ describe("parseTemplate on the template `osls package` generates", () => {
     expect(queue?.redrive).toEqual({ deadLetterQueue: `${prefix}-batch-control-dlq`, maxReceiveCount: 5 });
     expect(resources.mappings.find((m) => m.queueName === `${prefix}-batch-control`)).toMatchObject({ functionName: `${prefix}-batchControl`, batchSize: 1, reportBatchItemFailures: true });
     expect(resources.schedules).toEqual([expect.objectContaining({ functionName: `${prefix}-batchSweep`, expression: "rate(1 minute)", periodMs: 60_000 })]);
+  });
+
+  it("has the webhooks queue, redriven to its DLQ after every attempt but the first (that one is the event's message)", () => {
+    const webhooks = resources.queues.find((q) => q.name === `${prefix}-webhooks`);
+    expect(webhooks?.redrive).toEqual({ deadLetterQueue: `${prefix}-webhooks-dlq`, maxReceiveCount: MAX_DELIVERY_ATTEMPTS - 1 });
+    expect(resources.mappings.find((m) => m.queueName === `${prefix}-webhooks`)).toMatchObject({ functionName: `${prefix}-webhookDelivery`, batchSize: 10, reportBatchItemFailures: true });
+    // Nothing reads its DLQ: ops redrive what is there.
+    expect(resources.mappings.find((m) => m.queueName === `${prefix}-webhooks-dlq`)).toBeUndefined();
+    expect(resources.tables.find((t) => t.TableName === `${prefix}-webhook-endpoints`)?.KeySchema).toEqual([
+      { AttributeName: "tenant", KeyType: "HASH" },
+      { AttributeName: "slot", KeyType: "RANGE" },
+    ]);
   });
 
   it("has the files bucket by name, and not osls's own deployment bucket, which has none of ours", () => {
