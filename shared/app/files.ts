@@ -25,9 +25,16 @@ const epochSeconds = (clock: Clock) => Math.floor(clock.now().getTime() / 1000);
 export async function writeFile(
   deps: FilesDeps,
   tenant: string,
-  file: { readonly filename: string; readonly purpose: FileRecord["purpose"]; readonly content: Uint8Array | string; readonly expiresAt?: number | undefined },
+  file: {
+    readonly filename: string;
+    readonly purpose: FileRecord["purpose"];
+    readonly content: Uint8Array | string;
+    readonly expiresAt?: number | undefined;
+    /** An id the caller derived, so that writing the same file again replaces it rather than adding another. */
+    readonly fileId?: string | undefined;
+  },
 ): Promise<FileRecord> {
-  const fileId = `file-${hex()}`;
+  const fileId = file.fileId ?? `file-${hex()}`;
   const key = storageKey(fileId);
   const bytes = typeof file.content === "string" ? Buffer.byteLength(file.content, "utf8") : file.content.byteLength;
   await deps.blobs.put(key, file.content, JSONL);

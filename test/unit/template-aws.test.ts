@@ -166,7 +166,7 @@ describe("tables", () => {
   const tables = (t: Template) => ofType(t, "AWS::DynamoDB::Table").map(([, r]) => [String(r.Properties.TableName).slice(prefix.length + 1), r] as const);
 
   it("are on demand, encrypted with KMS and recoverable to a point in time", () => {
-    expect(tables(defaults)).toHaveLength(13);
+    expect(tables(defaults)).toHaveLength(14);
     for (const [name, t] of tables(defaults)) {
       expect(t.Properties, name).toMatchObject({
         BillingMode: "PAY_PER_REQUEST",
@@ -252,11 +252,13 @@ describe("files bucket", () => {
     expect(policy?.Properties.PolicyDocument.Statement).toEqual([expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]);
   });
 
-  it("is reached by the files function alone, on its objects, and listed only to tell a missing object (404) from a refused one", () => {
+  it("is reached by the files function and by batch control (a batch's input and output files), on its objects, and listed only to tell a missing object (404) from a refused one", () => {
     const s3 = functionRoles(defaults).flatMap(([id, , role]) =>
       statementsOf(role!).filter((s) => list(s.Action).some((a) => a.startsWith("s3:"))).map((s) => [id, list(s.Action).sort(), list(s.Resource as unknown).map(text)] as const),
     );
-    expect(s3).toEqual([
+    expect(s3.toSorted((a, b) => a[0].localeCompare(b[0]))).toEqual([
+      ["BatchControlLambdaFunction", ["s3:GetObject", "s3:PutObject"], [`arn:{AWS::Partition}:s3:::${prefix}-files/*`]],
+      ["BatchControlLambdaFunction", ["s3:ListBucket"], [`arn:{AWS::Partition}:s3:::${prefix}-files`]],
       ["FilesLambdaFunction", ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [`arn:{AWS::Partition}:s3:::${prefix}-files/*`]],
       ["FilesLambdaFunction", ["s3:ListBucket"], [`arn:{AWS::Partition}:s3:::${prefix}-files`]],
     ]);
