@@ -52,12 +52,12 @@ afterAll(async () => {
 });
 
 describe("osls package", () => {
-  it("has the route's queue per lane, each redriven to its DLQ", () => {
+  it("has the route's queue per lane, batch control's and the webhooks', each redriven to its DLQ", () => {
     const queues = ofType("AWS::SQS::Queue");
     const routes = [...loadRouteCatalog("infra/routes.yml").routes.keys()];
     const lanes = (r: string) => [`batchline-pkg-${r}`, `batchline-pkg-${r}-interactive`];
-    const webhooks = ["batchline-pkg-webhooks", "batchline-pkg-webhooks-dlq"];
-    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual([...routes.flatMap((r) => lanes(r).flatMap((q) => [q, `${q}-dlq`])), ...webhooks].sort());
+    const others = ["batchline-pkg-batch-control", "batchline-pkg-batch-control-dlq", "batchline-pkg-webhooks", "batchline-pkg-webhooks-dlq"];
+    expect(queues.map((q) => q.Properties.QueueName).sort()).toEqual([...routes.flatMap((r) => lanes(r).flatMap((q) => [q, `${q}-dlq`])), ...others].sort());
     const main = queues.find((q) => q.Properties.QueueName === "batchline-pkg-llama-2-7b");
     expect(main?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { "Fn::GetAtt": ["Llama27bDeadLetterQueue", "Arn"] }, maxReceiveCount: 5 });
   });
