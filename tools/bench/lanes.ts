@@ -1,4 +1,6 @@
 import { loadavg } from "node:os";
+import { batchJobsUnderCap } from "#shared/core/batch-lane-cap";
+import { demandOf } from "#shared/core/gpu-batch-policy";
 import { gpuSnapshot } from "./gpu.ts";
 import { nearest } from "./gpu-sampler.ts";
 import { batchDrain, interactiveRun, LANES_SCENARIO, type LanesReport } from "./lanes-summary.ts";
@@ -142,6 +144,15 @@ export async function runLanes(
     minOutstanding,
     admissionLimit: limit,
     batchLeftAtEnd: succeeded === null ? null : plan.batchJobs - succeeded,
+    cap: {
+      slowdownPercent: stack.settings.interactive_slowdown_percent,
+      batchSequences: batchJobsUnderCap(
+        stack.component,
+        demandOf({ id: "batch", promptTokens: plan.batchPromptTokens, maxNewTokens: plan.batchMaxTokens, payloadBytes: 0, priority: 0, submittedMs: 0 }, stack.component.kv_admission),
+        stack.settings.interactive_slowdown_percent,
+      ),
+      stepMs: under.summary.ms_per_token_p50,
+    },
   });
   const batcher = invocationLog(stack, under.originMs);
   await stack.abandon();
