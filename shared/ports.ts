@@ -126,6 +126,8 @@ export type LedgerEntry = {
   readonly interactiveWaiting?: boolean | undefined;
   /** The part of `load` that interactive-lane jobs hold: while any is held the batch lane is capped (batch-lane-cap.ts). */
   readonly interactiveLoad?: Load | undefined;
+  /** When the holder last saw interactive work on the component: a batcher started since remembers it too. */
+  readonly interactiveSeenMs?: number | undefined;
   /** Until when it pulls more from the route's queues (decideNext's topUpDeadline). */
   readonly topUpUntilMs?: number | undefined;
 };
@@ -138,6 +140,8 @@ export type LedgerView = {
   readonly interactiveWaiting: boolean;
   /** The part of `load` the other holders' interactive-lane jobs hold. */
   readonly interactiveLoad: Load;
+  /** The latest time any other holder says it saw interactive work there (undefined when none says). */
+  readonly interactiveSeenMs: number | undefined;
   /** The latest any other holder pulls from the route's queues until (undefined when none says). */
   readonly topUpUntilMs: number | undefined;
   /** Jobs running on the component that were cancelled: their calls are to be aborted. Not load. */

@@ -88,7 +88,7 @@ export type BatcherSnapshot = {
   readonly holdUntilMs: number | undefined;
   /** Jobs per ms the batcher has taken in: the arrival rate a hold can count on. */
   readonly arrivalsPerMs: number;
-  /** When this batcher last saw interactive work on its components (interactiveWorkNow); undefined: never. */
+  /** When this batcher, or another as the ledger says, last saw interactive work on its components (interactiveWorkNow); undefined: never. */
   readonly interactiveSeenMs?: number | undefined;
 };
 

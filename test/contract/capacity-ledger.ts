@@ -140,6 +140,25 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     expect(seenByFresh.interactiveLoad).toEqual({ sequences: 5, tokens: 5_048 });
   });
 
+  it("says the latest time another live holder saw interactive work, not counting the asking holder's own", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "me", { ...holding(1, 100), interactiveSeenMs: noon - 100 }, inAMinute);
+    await ledger.publish(component, "b", { ...holding(1, 100), interactiveSeenMs: noon - 4_000 }, inAMinute);
+    await ledger.publish(component, "c", { ...holding(1, 100), interactiveSeenMs: noon - 2_000 }, inAMinute);
+    await ledger.publish(component, "quiet", holding(1, 100), inAMinute);
+    await ledger.publish(component, "expired", { ...holding(1, 100), interactiveSeenMs: noon - 10 }, at(-1_000));
+
+    // Act
+    const others = await ledger.others(component, "me", at(0));
+
+    // Assess
+    expect(others.interactiveSeenMs).toBe(noon - 2_000);
+    expect((await ledger.others(component, "c", at(0))).interactiveSeenMs).toBe(noon - 100);
+    expect((await ledger.others(newComponent(), "me", at(0))).interactiveSeenMs).toBeUndefined();
+  });
+
   it("removes the entry of a holder that publishes nothing held and nothing waiting, before it would expire", async () => {
     // Prepare
     const ledger = await makeLedger();

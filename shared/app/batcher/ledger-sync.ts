@@ -29,6 +29,10 @@ export class LedgerSync {
   othersInteractiveWaiting = false;
   /** Jobs marked cancelled on these components, as of the last read: calls to abort. */
   cancelled: ReadonlySet<string> = new Set();
+  /** The latest time another batcher says it saw interactive work on these components. */
+  othersInteractiveSeenMs: number | undefined;
+  /** When this run last saw interactive work on these components (RouteRun sets it): published for the others. */
+  interactiveSeenMs: number | undefined;
   /** The latest another batcher pulls from the queues until. */
   othersTopUpUntilMs: number | undefined;
   /** Whether this run's load changed since it last published it. */
@@ -87,6 +91,8 @@ export class LedgerSync {
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
       this.othersInteractiveWaiting = others.some((o) => o.interactiveWaiting);
       this.cancelled = new Set(others.flatMap((o) => o.cancelled));
+      const seen = Math.max(...others.map((o) => o.interactiveSeenMs ?? Number.NEGATIVE_INFINITY));
+      this.othersInteractiveSeenMs = Number.isFinite(seen) ? seen : undefined;
       const latest = Math.max(...others.map((o) => o.topUpUntilMs ?? Number.NEGATIVE_INFINITY));
       this.othersTopUpUntilMs = Number.isFinite(latest) ? latest : undefined;
     }
@@ -116,6 +122,7 @@ export class LedgerSync {
           oldestWaitingMs: waitingSince,
           interactiveWaiting,
           interactiveLoad: final ? noLoad : (this.#ownInteractive.get(c) ?? noLoad),
+          interactiveSeenMs: final ? undefined : this.interactiveSeenMs,
           topUpUntilMs: final ? undefined : topUpUntilMs,
         }, expiresAt),
       ),

@@ -54,7 +54,7 @@ export class RouteRun implements RunHandle {
   };
   readonly #pulledByLane: Record<Lane, number> = { interactive: 0, batch: 0 };
   #holdUntilMs: number | undefined;
-  /** When a snapshot last showed interactive work on the route's components: the batch lane's cap remembers it a while. */
+  /** When a snapshot last showed interactive work on the route's components: the batch lane's cap remembers it a while (published in the ledger). */
   #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
   readonly #gpuBatchSizes: number[] = [];
@@ -142,10 +142,11 @@ export class RouteRun implements RunHandle {
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
       arrivalsPerMs: this.#pulled() / Math.max(1, nowMs - this.#startedMs),
-      interactiveSeenMs: this.#interactiveSeenMs,
+      interactiveSeenMs: latest(this.#interactiveSeenMs, this.#ledger.othersInteractiveSeenMs),
     };
     if (!interactiveWorkNow(seen)) return seen;
     this.#interactiveSeenMs = nowMs;
+    this.#ledger.interactiveSeenMs = nowMs;
     return { ...seen, interactiveSeenMs: nowMs };
   }
 
@@ -291,6 +292,11 @@ export class RouteRun implements RunHandle {
   touched(batchId: string): void {
     this.#touchedBatches.add(batchId);
   }
+}
+
+/** The later of two instants, either unknown. */
+function latest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }
 
 /** Each job as `decideNext` sees it, built once: the loop asks for it on every step. */
