@@ -111,7 +111,7 @@ export async function runLanes(
   stack: PolicyStack,
   plan: LanesPlan,
   context: { readonly engineTokensPerS: number; readonly prompts: PromptBook; readonly log: (line: string) => void },
-): Promise<{ report: LanesReport; batcher: InvocationLog }> {
+): Promise<{ report: LanesReport; batcher: InvocationLog; outcomes: ReadonlyMap<string, readonly Outcome[]> }> {
   const { log, prompts } = context;
   const trace = generateTrace(plan.interactive);
   const limit = admissionLimit(stack.component.limits, plan.batchPromptTokens + plan.batchMaxTokens) * Math.max(1, stack.component.copies);
@@ -178,5 +178,5 @@ export async function runLanes(
     p95_ratio: under.summary.p95_ms / idle.summary.p95_ms,
   };
   log(`  idle p95 ${(report.idle.p95_ms / 1000).toFixed(2)} s, beside the batch ${(report.under_batch.p95_ms / 1000).toFixed(2)} s; batch ${drain.drain_rpm.toFixed(1)} of ${drain.capacity_left_rpm.toFixed(1)} jobs/min left`);
-  return { report, batcher };
+  return { report, batcher, outcomes: new Map([["idle", idle.outcomes], ["beside the batch", under.outcomes]]) };
 }

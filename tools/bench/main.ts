@@ -182,6 +182,8 @@ async function main(): Promise<void> {
       const run = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
       lanes = run.report;
       invocations.set(LANES_SCENARIO, new Map([[d.policy.name, run.batcher]]));
+      // The interactive trace's requests, idle and beside the batch, under requests.json's "lanes".
+      raw.set(LANES_SCENARIO, new Map(run.outcomes));
     }
   } finally {
     log("stopping the stacks");
