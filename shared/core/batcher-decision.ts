@@ -261,9 +261,16 @@ function nextReceive(s: BatcherSnapshot): { readonly lane: Lane; readonly waitSe
   return mayWait ? { lane: "interactive", waitSeconds: TOP_UP_LONG_POLL_SECONDS } : undefined;
 }
 
+/**
+ * A receive. While the batch lane is capped, one batch message at a time: the cap admits a few
+ * batch jobs, and ten pulled at once would wait in the batcher, which then never long-polls the
+ * interactive lane (it does only with nothing waiting), so interactive jobs waited in SQS for its
+ * next look (up to a second: route-run.ts, EMPTY_LANE_BACKOFF_MS). A receive of one costs what one of ten does.
+ */
 function topUp(s: BatcherSnapshot): BatcherStep {
   const { lane, waitSeconds } = nextReceive(s) ?? { lane: "interactive", waitSeconds: 0 };
-  return { kind: "top-up", lane, max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds };
+  const most = lane === "batch" && batchLaneCapped(s) ? 1 : MAX_RECEIVE;
+  return { kind: "top-up", lane, max: Math.min(most, freeSequences(s) - s.waiting.length), waitSeconds };
 }
 
 /** The component with the least load per copy that can take `demandOn(component)` (and passes `allowed`), if any. */
