@@ -272,6 +272,17 @@ describe("the batch lane's cap beside interactive work (interactive_slowdown_per
     expect(decideNext(snapshot({ ...busy, ...interactiveEmpty, held: batchJobs(9) }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 0 });
   });
 
+  it("yielding by age while capped, still takes interactive-lane jobs (never batch ones); yielding to an interactive job, nothing", () => {
+    const capped = { held: plus(batchJobs(8), oneInteractive), interactiveHeld: oneInteractive, othersOldestWaitingMs: NOW - 60_000 };
+    expect(decideNext(snapshot({ ...capped, waiting: [job("b1", big)] }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
+    // Nothing waiting here: the long poll of the interactive lane once it came back empty; never the batch lane.
+    expect(decideNext(snapshot({ ...capped, queues: { interactive: { answeredEmpty: true } } }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(snapshot({ ...capped, waiting: [job("b1", big)], queues: { interactive: { answeredEmpty: true } } }))).toEqual({ kind: "yield" });
+    expect(decideNext(snapshot({ ...capped, waiting: [job("b1", big)], othersInteractiveWaiting: true }))).toEqual({ kind: "yield" });
+    // Not capped: a yield pulls nothing, as before.
+    expect(decideNext(snapshot({ waiting: [job("b1", big)], held: batchJobs(8), othersOldestWaitingMs: NOW - 60_000 }))).toEqual({ kind: "yield" });
+  });
+
   it("allows at most the percent that leaves a copy room for the route's largest job", () => {
     // (112,000 − 5,120) tokens × 0.000174 ms / 5.95 ms = 3.126.
     expect(maxSlowdownPercent(rolling, 3072 + 2048)).toBe(312);
