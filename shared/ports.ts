@@ -139,6 +139,10 @@ export type LedgerEntry = {
   readonly oldestWaitingMs?: number | undefined;
   /** One of the jobs it holds waiting for room came from the interactive lane: batch-lane holders yield to it at once. */
   readonly interactiveWaiting?: boolean | undefined;
+  /** The part of `load` that interactive-lane jobs hold: while any is held the batch lane is capped (batch-lane-cap.ts). */
+  readonly interactiveLoad?: Load | undefined;
+  /** When the holder last saw interactive work on the component: a batcher started since remembers it too. */
+  readonly interactiveSeenMs?: number | undefined;
   /** Until when it pulls more from the route's queues (decideNext's topUpDeadline). */
   readonly topUpUntilMs?: number | undefined;
 };
@@ -149,6 +153,10 @@ export type LedgerView = {
   readonly oldestWaitingMs: number | undefined;
   /** Whether another holder has an interactive-lane job waiting for room there. */
   readonly interactiveWaiting: boolean;
+  /** The part of `load` the other holders' interactive-lane jobs hold. */
+  readonly interactiveLoad: Load;
+  /** The latest time any other holder says it saw interactive work there (undefined when none says). */
+  readonly interactiveSeenMs: number | undefined;
   /** The latest any other holder pulls from the route's queues until (undefined when none says). */
   readonly topUpUntilMs: number | undefined;
   /** Jobs running on the component that were cancelled: their calls are to be aborted. Not load. */

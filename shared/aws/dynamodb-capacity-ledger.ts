@@ -10,6 +10,9 @@ const entryItem = z.object({
   tokens: z.number(),
   oldest_waiting_ms: z.number().optional(),
   interactive_waiting: z.boolean().optional(),
+  interactive_sequences: z.number().optional(),
+  interactive_tokens: z.number().optional(),
+  interactive_seen_ms: z.number().optional(),
   top_up_until_ms: z.number().optional(),
   expires_at: z.number(),
 });
@@ -32,18 +35,21 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
     const entries = items.filter((item) => !isMark(item)).map((item) => this.decode(entryItem, item, `capacity entry of ${component} held by ${String(item.holder)}`));
     const live = entries.filter((e) => e.holder !== holder && !hasExpired(e.expires_at, now));
     const waiting = live.flatMap((e) => (e.oldest_waiting_ms === undefined ? [] : [e.oldest_waiting_ms]));
+    const seen = live.flatMap((e) => (e.interactive_seen_ms === undefined ? [] : [e.interactive_seen_ms]));
     const toppingUp = live.flatMap((e) => (e.top_up_until_ms === undefined ? [] : [e.top_up_until_ms]));
     return {
       load: live.reduce<Load>((sum, e) => addLoad(sum, { sequences: e.sequences, tokens: e.tokens }), noLoad),
       oldestWaitingMs: waiting.length === 0 ? undefined : Math.min(...waiting),
       interactiveWaiting: live.some((e) => e.interactive_waiting === true),
+      interactiveLoad: live.reduce<Load>((sum, e) => addLoad(sum, { sequences: e.interactive_sequences ?? 0, tokens: e.interactive_tokens ?? 0 }), noLoad),
+      interactiveSeenMs: seen.length === 0 ? undefined : Math.max(...seen),
       topUpUntilMs: toppingUp.length === 0 ? undefined : Math.max(...toppingUp),
       cancelled: marks.filter((m) => !hasExpired(m.expires_at, now)).map((m) => m.job_id),
     };
   }
 
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void> {
-    const { load, oldestWaitingMs, interactiveWaiting, topUpUntilMs } = entry;
+    const { load, oldestWaitingMs, interactiveWaiting, interactiveLoad, interactiveSeenMs, topUpUntilMs } = entry;
     if (load.sequences === 0 && oldestWaitingMs === undefined) {
       await sdk(`release capacity of ${component}`, () => this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { component, holder } })));
       return;
@@ -53,6 +59,9 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
       ...(oldestWaitingMs !== undefined && { oldest_waiting_ms: oldestWaitingMs }),
       ...(interactiveWaiting === true && oldestWaitingMs !== undefined && { interactive_waiting: true }),
       ...(topUpUntilMs !== undefined && { top_up_until_ms: topUpUntilMs }),
+      // Three numbers at most, the first two only while interactive work runs: the item stays far under 1 KB (one write unit).
+      ...(interactiveLoad !== undefined && interactiveLoad.sequences > 0 && { interactive_sequences: interactiveLoad.sequences, interactive_tokens: interactiveLoad.tokens }),
+      ...(interactiveSeenMs !== undefined && { interactive_seen_ms: interactiveSeenMs }),
     };
     await sdk(`hold capacity of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
   }

@@ -3,7 +3,8 @@ import { packGpuBatches, type PackItem } from "./packing.ts";
 import { LANES, type Lane } from "./lanes.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component } from "./routes.ts";
-import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "./gpu-batch-policy.ts";
+import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "./gpu-batch-policy.ts";
+import { batchFitsUnderCap, batchUnderCap } from "./batch-lane-cap.ts";
 
 /**
  * A job another batcher has held waiting for room this much longer than this batcher's oldest
@@ -26,6 +27,13 @@ export const TOP_UP_LONG_POLL_SECONDS = 1;
  * longer: a little over one ledger refresh, so that the other is seen to go on.
  */
 export const HANDOVER_MARGIN_MS = 1_000;
+/**
+ * The batch lane stays capped this long after the batcher last saw interactive work on its
+ * components: at 60 interactive jobs a minute (Poisson, each ~3.5 s on the GPU) a copy is without
+ * one for a moment now and then, and a batch refilling the copy then would slow the next ones for
+ * the ~10 s its jobs run. A gap with no arrival for 10 s at one a second comes e^-10 of the time.
+ */
+export const INTERACTIVE_MEMORY_MS = 10_000;
 /** SQS hands out at most this many messages per receive. */
 const MAX_RECEIVE = 10;
 
@@ -47,6 +55,8 @@ export type ComponentState = {
   readonly component: Component;
   /** The load all batchers hold on it: this one's and the others' from the ledger. */
   readonly held: Load;
+  /** The part of `held` that interactive-lane jobs hold (default none). */
+  readonly interactiveHeld?: Load;
   /** Until when it is left alone because it answered "warming" (0: it is not). */
   readonly warmingUntilMs: number;
 };
@@ -78,6 +88,8 @@ export type BatcherSnapshot = {
   readonly holdUntilMs: number | undefined;
   /** Jobs per ms the batcher has taken in: the arrival rate a hold can count on. */
   readonly arrivalsPerMs: number;
+  /** When this batcher, or another as the ledger says, last saw interactive work on its components (interactiveWorkNow); undefined: never. */
+  readonly interactiveSeenMs?: number | undefined;
 };
 
 /** One call to start: its component, its jobs, and the load it reserves there. */
@@ -114,7 +126,7 @@ export function decideNext(s: BatcherSnapshot): BatcherStep {
     const planned = isStaticBatching(s) ? planStaticBatch(s) : planRollingStarts(s);
     if (planned) return planned;
   }
-  if (mayTopUp(s, yielding)) return topUp(s);
+  if (mayTopUp(s, yielding)) return topUp(s, yielding);
   if (s.waiting.length === 0 && s.callsInFlight === 0) return { kind: "done" };
   if (s.waiting.length > 0 && s.nowMs >= topUpDeadline(s) + REQUEUE_GRACE_MS) return { kind: "requeue", reason: "late" };
   return yielding ? { kind: "yield" } : { kind: "drain" };
@@ -167,17 +179,60 @@ function freeSequences(s: BatcherSnapshot): number {
   return s.components.reduce((sum, c) => sum + Math.max(0, capacityOf(c.component, s.settings).sequences - c.held.sequences), 0);
 }
 
+/**
+ * Whether the batcher may receive now. Not while it yields, but for the interactive lane while the
+ * batch lane is capped and it yields only by age: the batch jobs another batcher holds waiting
+ * then wait for the cap, not for room this one would take, and a yielding batcher that did not
+ * poll the interactive lane left interactive jobs in SQS (the lanes bench: time to start p95 1 s
+ * after the first 15 s, 0.1 s idle). What it takes from there never yields (isYielding).
+ */
 function mayTopUp(s: BatcherSnapshot, yielding: boolean): boolean {
-  if (!s.settings.top_up || yielding || s.nowMs >= topUpDeadline(s) || nextReceive(s) === undefined) return false;
+  const interactiveOnly = yielding && !s.othersInteractiveWaiting && batchLaneCapped(s);
+  if (!s.settings.top_up || (yielding && !interactiveOnly) || s.nowMs >= topUpDeadline(s) || nextReceive(s, yielding) === undefined) return false;
   // What it pulled would only wait in the queue again.
   if (s.components.every((c) => c.warmingUntilMs > s.nowMs)) return false;
   return freeSequences(s) > s.waiting.length;
 }
 
-/** Whether the batcher may ask the lane now: it did not just come back empty. */
+/** Whether the batcher may ask the lane now: it did not just come back empty, and the batch lane is under its cap. */
 function laneOpen(s: BatcherSnapshot, lane: Lane): boolean {
   const q = s.queues[lane];
-  return s.nowMs >= q.emptyUntilMs && !q.answeredEmpty;
+  return s.nowMs >= q.emptyUntilMs && !q.answeredEmpty && (lane === "interactive" || batchLaneHasRoom(s));
+}
+
+/**
+ * Whether interactive work is on the batcher's components now: an interactive-lane job held
+ * running by any batcher (the ledger), one waiting in this batcher, or one another batcher says waits.
+ */
+export function interactiveWorkNow(s: Pick<BatcherSnapshot, "components" | "waiting" | "othersInteractiveWaiting">): boolean {
+  return s.othersInteractiveWaiting || s.waiting.some((w) => w.lane === "interactive") || s.components.some((c) => (c.interactiveHeld?.sequences ?? 0) > 0);
+}
+
+/**
+ * Whether the batch lane is capped (batch-lane-cap.ts): while interactive work is around, and for
+ * INTERACTIVE_MEMORY_MS after the batcher last saw some, so that the cap does not lift in the
+ * gaps between arrivals. Without interactive work the batch lane fills the copies as before.
+ */
+export function batchLaneCapped(s: Pick<BatcherSnapshot, "components" | "waiting" | "othersInteractiveWaiting" | "nowMs" | "interactiveSeenMs">): boolean {
+  if (interactiveWorkNow(s)) return true;
+  return s.interactiveSeenMs !== undefined && s.nowMs - s.interactiveSeenMs < INTERACTIVE_MEMORY_MS;
+}
+
+/** The batch lane's load on a component, over every batcher. */
+const batchHeldOf = (c: ComponentState): Load => subtractLoad(c.held, c.interactiveHeld ?? noLoad);
+
+/**
+ * Whether the batch lane may be asked for more: not capped, or some component's batch load with
+ * this batcher's waiting batch jobs added is still under the cap. What it pulled past the cap
+ * would only wait in the batcher.
+ */
+function batchLaneHasRoom(s: BatcherSnapshot): boolean {
+  if (!batchLaneCapped(s)) return true;
+  const waitingBatch = s.waiting.filter((w) => w.lane === "batch");
+  return s.components.some((c) => {
+    const waiting = waitingBatch.reduce((sum, w) => addLoad(sum, demandOf(w.item, c.component.kv_admission)), noLoad);
+    return batchUnderCap(c.component, addLoad(batchHeldOf(c), waiting), s.settings.interactive_slowdown_percent);
+  });
 }
 
 /**
@@ -207,27 +262,34 @@ export function nextLane(s: BatcherSnapshot): Lane | undefined {
  * the copies have room starts at once (its own mapping's pollers may all be busy: this batcher is
  * one of them). Never a long poll with jobs waiting: it would keep them from room that frees.
  */
-function nextReceive(s: BatcherSnapshot): { readonly lane: Lane; readonly waitSeconds: number } | undefined {
-  const lane = nextLane(s);
+function nextReceive(s: BatcherSnapshot, interactiveOnly = false): { readonly lane: Lane; readonly waitSeconds: number } | undefined {
+  const lane = interactiveOnly ? (laneOpen(s, "interactive") ? "interactive" : undefined) : nextLane(s);
   if (lane) return { lane, waitSeconds: 0 };
   const mayWait = s.waiting.length === 0 && !s.longPolledSinceIdle && topUpDeadline(s) - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
   return mayWait ? { lane: "interactive", waitSeconds: TOP_UP_LONG_POLL_SECONDS } : undefined;
 }
 
-function topUp(s: BatcherSnapshot): BatcherStep {
-  const { lane, waitSeconds } = nextReceive(s) ?? { lane: "interactive", waitSeconds: 0 };
-  return { kind: "top-up", lane, max: Math.min(MAX_RECEIVE, freeSequences(s) - s.waiting.length), waitSeconds };
+/**
+ * A receive. While the batch lane is capped, one batch message at a time: the cap admits a few
+ * batch jobs, and ten pulled at once would wait in the batcher, which then never long-polls the
+ * interactive lane (it does only with nothing waiting), so interactive jobs waited in SQS for its
+ * next look (up to a second: route-run.ts, EMPTY_LANE_BACKOFF_MS). A receive of one costs what one of ten does.
+ */
+function topUp(s: BatcherSnapshot, interactiveOnly = false): BatcherStep {
+  const { lane, waitSeconds } = nextReceive(s, interactiveOnly) ?? { lane: "interactive", waitSeconds: 0 };
+  const most = lane === "batch" && batchLaneCapped(s) ? 1 : MAX_RECEIVE;
+  return { kind: "top-up", lane, max: Math.min(most, freeSequences(s) - s.waiting.length), waitSeconds };
 }
 
-/** The component with the least load per copy that can take `demandOn(component)`, if any. */
-function placeFor(s: BatcherSnapshot, held: ReadonlyMap<string, Load>, demandOn: (component: Component) => Load): Component | undefined {
+/** The component with the least load per copy that can take `demandOn(component)` (and passes `allowed`), if any. */
+function placeFor(s: BatcherSnapshot, held: ReadonlyMap<string, Load>, demandOn: (component: Component) => Load, allowed: (component: Component) => boolean = () => true): Component | undefined {
   const anyRunning = s.components.some((c) => c.component.copies > 0);
   let best: Component | undefined;
   let bestLoad = Number.POSITIVE_INFINITY;
   for (const { component, warmingUntilMs } of s.components) {
     if (warmingUntilMs > s.nowMs || (component.copies === 0 && anyRunning)) continue;
     const load = held.get(component.name) ?? noLoad;
-    if (!fits(capacityOf(component, s.settings), load, demandOn(component))) continue;
+    if (!fits(capacityOf(component, s.settings), load, demandOn(component)) || !allowed(component)) continue;
     const perCopy = load.sequences / Math.max(1, component.copies);
     if (perCopy < bestLoad) {
       best = component;
@@ -239,15 +301,23 @@ function placeFor(s: BatcherSnapshot, held: ReadonlyMap<string, Load>, demandOn:
 
 const heldByName = (s: BatcherSnapshot) => new Map(s.components.map((c) => [c.component.name, c.held]));
 
-/** Rolling batch: one call per job, each as soon as a copy has room for it, most urgent first. */
+/**
+ * Rolling batch: one call per job, each as soon as a copy has room for it, most urgent first;
+ * while the batch lane is capped, a batch-lane job only where the batch load stays under the cap.
+ */
 function planRollingStarts(s: BatcherSnapshot): BatcherStep | undefined {
   const held = heldByName(s);
+  const capped = batchLaneCapped(s);
+  const batchHeld = new Map(s.components.map((c) => [c.component.name, batchHeldOf(c)]));
   const calls: PlannedCall[] = [];
   for (const job of s.waiting) {
-    const component = placeFor(s, held, (c) => demandOf(job.item, c.kv_admission));
+    const underCap = (c: Component) =>
+      !capped || job.lane !== "batch" || batchFitsUnderCap(c, batchHeld.get(c.name) ?? noLoad, demandOf(job.item, c.kv_admission), s.settings.interactive_slowdown_percent);
+    const component = placeFor(s, held, (c) => demandOf(job.item, c.kv_admission), underCap);
     if (!component) break;
     const load = demandOf(job.item, component.kv_admission);
     held.set(component.name, addLoad(held.get(component.name) ?? noLoad, load));
+    if (job.lane === "batch") batchHeld.set(component.name, addLoad(batchHeld.get(component.name) ?? noLoad, load));
     calls.push({ component: component.name, jobIds: [job.item.id], load });
   }
   return calls.length === 0 ? undefined : { kind: "start", calls };

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ValidationError } from "./errors.ts";
+import { maxSlowdownPercent } from "./batch-lane-cap.ts";
 import type { Route } from "./routes.ts";
 import { toValidationError } from "./submission.ts";
 
@@ -19,6 +20,11 @@ import { toValidationError } from "./submission.ts";
  *   (scale from zero takes minutes) before a batcher looks again.
  * - batch_lane_floor_percent: while the batch lane has messages, at least this share of what a
  *   batcher takes from the queues comes from it, however busy the interactive lane is.
+ * - interactive_slowdown_percent: while interactive work is around (held by any batcher, and for
+ *   INTERACTIVE_MEMORY_MS after), batch-lane jobs start only while the batch lane's load on a copy
+ *   lengthens its decode step by at most this share of the step's fixed part (the latency
+ *   model's decodeBaseMs): how much slower an interactive job decodes beside a batch file than
+ *   alone. Lower: faster interactive jobs, a slower batch (batch-lane-cap.ts).
  */
 export const routeSettingsSchema = z.strictObject({
   dispatch: z.enum(["adaptive", "immediate"], { error: 'must be "adaptive" or "immediate"' }),
@@ -30,6 +36,8 @@ export const routeSettingsSchema = z.strictObject({
   warming_recheck_seconds: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(900, "must be at most 900"),
   // 0 would let a busy interactive lane starve the batch lane; past 50 the batch lane would come first.
   batch_lane_floor_percent: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(50, "must be at most 50"),
+  // The route's own ceiling (checkRouteSettings) is lower: the batch lane must leave a copy room for an interactive job.
+  interactive_slowdown_percent: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(1000, "must be at most 1000"),
 });
 
 export type RouteSettings = z.infer<typeof routeSettingsSchema>;
@@ -39,6 +47,15 @@ export type RouteSettings = z.infer<typeof routeSettingsSchema>;
  * moving at a tenth of the copies' pace even while interactive jobs would fill them alone.
  */
 export const DEFAULT_BATCH_LANE_FLOOR_PERCENT = 10;
+
+/**
+ * Chosen by measurement (README, "Lanes"): the highest of 10, 15, 25 and 50% at which the interactive
+ * jobs of the lanes bench that arrived once the batch already running had drained kept their p95
+ * within 1.25× of idle (1.13× at 15%, 1.4-1.5× at 25%). On Llama-2-7B on an H100 (a 5.95 ms fixed
+ * part, 0.000174 ms a context token) 15% lets the batch lane hold 5,129 KV tokens on a copy while
+ * interactive jobs are around: five 512 + 512 jobs.
+ */
+export const DEFAULT_INTERACTIVE_SLOWDOWN_PERCENT = 15;
 
 /** What a route runs with until ops say otherwise. */
 export function defaultRouteSettings(route: Route): RouteSettings {
@@ -50,6 +67,7 @@ export function defaultRouteSettings(route: Route): RouteSettings {
     latency_objective_ms: 30_000,
     warming_recheck_seconds: 30,
     batch_lane_floor_percent: DEFAULT_BATCH_LANE_FLOOR_PERCENT,
+    interactive_slowdown_percent: Math.min(DEFAULT_INTERACTIVE_SLOWDOWN_PERCENT, maxInteractiveSlowdownPercent(route)),
   };
 }
 
@@ -73,8 +91,21 @@ export function checkRouteSettings(route: Route, current: RouteSettings, patch: 
       "max_in_flight_per_copy",
     );
   }
+  const slowdownCeiling = maxInteractiveSlowdownPercent(route);
+  if (settings.interactive_slowdown_percent > slowdownCeiling) {
+    throw new ValidationError(
+      `interactive_slowdown_percent: must be at most ${slowdownCeiling} for model ${route.name}: past it the batch lane could fill a copy of its components and leave an interactive job no room to start`,
+      "interactive_slowdown_percent",
+    );
+  }
   if (settings.max_wait_ms >= settings.latency_objective_ms) {
     throw new ValidationError("max_wait_ms: must be less than latency_objective_ms", "max_wait_ms");
   }
   return settings;
+}
+
+/** The highest interactive_slowdown_percent the route's components allow (batch-lane-cap.ts, maxSlowdownPercent); at least 1. */
+export function maxInteractiveSlowdownPercent(route: Route): number {
+  const largestJob = route.limits.max_prompt_tokens + route.limits.max_new_tokens;
+  return Math.max(1, Math.min(...route.components.map((c) => maxSlowdownPercent(c, largestJob))));
 }

@@ -11,7 +11,7 @@ const holding = (sequences: number, tokens: number, oldestWaitingMs?: number): L
 export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>): void {
   it("sees nothing held on a component nobody published on", async () => {
     const ledger = await makeLedger();
-    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
+    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
   });
 
   it("sums what the other holders of the component hold, leaving out the asking holder and other components", async () => {
@@ -27,7 +27,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const others = await ledger.others(component, "me", at(0));
 
     // Assess
-    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
+    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
     expect((await ledger.others(component, "b", at(0))).load).toEqual({ sequences: 54, tokens: 5_400 });
   });
 
@@ -63,9 +63,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const after = await ledger.others(component, "me", at(20_000));
 
     // Assess
-    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, interactiveWaiting: false, cancelled: [] });
-    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
-    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
+    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
   });
 
   it("keeps expiries in whole seconds, rounded up: an entry lives to the end of the second it expires in", async () => {
@@ -119,6 +119,46 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     expect(seenByFresh.interactiveWaiting).toBe(true);
   });
 
+  it("sums the interactive-lane load of the other live holders, a part of their load", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "me", { ...holding(3, 3_000), interactiveLoad: { sequences: 3, tokens: 3_000 } }, inAMinute);
+    await ledger.publish(component, "mixed", { ...holding(10, 10_000), interactiveLoad: { sequences: 2, tokens: 2_048 } }, inAMinute);
+    await ledger.publish(component, "fresh", { ...holding(1, 1_024), interactiveLoad: { sequences: 1, tokens: 1_024 } }, inAMinute);
+    await ledger.publish(component, "batch-only", { ...holding(5, 5_000), interactiveLoad: { sequences: 0, tokens: 0 } }, inAMinute);
+    await ledger.publish(component, "says-nothing", holding(4, 4_000), inAMinute);
+    await ledger.publish(component, "expired", { ...holding(1, 1_024), interactiveLoad: { sequences: 1, tokens: 1_024 } }, at(-1_000));
+
+    // Act
+    const others = await ledger.others(component, "me", at(0));
+    const seenByFresh = await ledger.others(component, "fresh", at(0));
+
+    // Assess
+    expect(others.load).toEqual({ sequences: 20, tokens: 20_024 });
+    expect(others.interactiveLoad).toEqual({ sequences: 3, tokens: 3_072 });
+    expect(seenByFresh.interactiveLoad).toEqual({ sequences: 5, tokens: 5_048 });
+  });
+
+  it("says the latest time another live holder saw interactive work, not counting the asking holder's own", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "me", { ...holding(1, 100), interactiveSeenMs: noon - 100 }, inAMinute);
+    await ledger.publish(component, "b", { ...holding(1, 100), interactiveSeenMs: noon - 4_000 }, inAMinute);
+    await ledger.publish(component, "c", { ...holding(1, 100), interactiveSeenMs: noon - 2_000 }, inAMinute);
+    await ledger.publish(component, "quiet", holding(1, 100), inAMinute);
+    await ledger.publish(component, "expired", { ...holding(1, 100), interactiveSeenMs: noon - 10 }, at(-1_000));
+
+    // Act
+    const others = await ledger.others(component, "me", at(0));
+
+    // Assess
+    expect(others.interactiveSeenMs).toBe(noon - 2_000);
+    expect((await ledger.others(component, "c", at(0))).interactiveSeenMs).toBe(noon - 100);
+    expect((await ledger.others(newComponent(), "me", at(0))).interactiveSeenMs).toBeUndefined();
+  });
+
   it("removes the entry of a holder that publishes nothing held and nothing waiting, before it would expire", async () => {
     // Prepare
     const ledger = await makeLedger();
@@ -129,7 +169,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
   });
 
   it("keeps the entry of a holder with nothing held but a job waiting for room", async () => {
@@ -141,7 +181,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0, noon - 2_000), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, interactiveWaiting: false, cancelled: [] });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
   });
 
   it("replaces a holder's entry when it publishes again, instead of adding to it", async () => {
@@ -154,7 +194,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(2, 250), at(30_000));
 
     // Assess
-    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: [] });
+    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
   });
 
   it("gives every reader of the component the jobs marked cancelled there, as no load and no wait", async () => {
@@ -171,9 +211,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const seenByHolder = await ledger.others(component, "b", at(0));
 
     // Assess
-    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
     expect(seenByOther.cancelled).toHaveLength(2);
-    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
   });
 
   it("keeps a job marked once however often it is marked, and a holder's publishing leaves the marks alone", async () => {

@@ -1,20 +1,28 @@
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI, { toFile } from "openai";
+import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateApiKey } from "#shared/core/api-keys";
 import { startStackProcess, stackPorts, type StackProcess } from "../helpers/stack-process.ts";
 
 // The official `openai` client against the embedded stack, changing only baseURL and apiKey:
-// files.create, batches.create, retrieve until it ends, files.content of its output. Needs the
-// files branch (POST /v1/files, GET /v1/files/{id}/content, the S3 adapters and their wiring in
-// shared/aws/deps.ts) and the webhooks branch's outbox wiring: until they are merged, it fails.
+// files.create, batches.create, retrieve until it ends, files.content of its output; and the
+// tenant's webhook endpoint, a real receiver on 127.0.0.1, told of each batch's end, signed as
+// Standard Webhooks says (verified with the standardwebhooks package).
 const stage = `e2eo${Math.random().toString(36).slice(2, 8)}`;
 const dataDir = mkdtempSync(join(tmpdir(), "batchline-e2e-openai-"));
 const apiKey = generateApiKey();
 let stack: StackProcess;
 let client: OpenAI;
+let receiver: Server;
+let webhookSecret: string;
+/** The webhook deliveries the receiver got: their headers and body. */
+const deliveries: { headers: Record<string, string>; body: string }[] = [];
 
 const LINES = 1000;
 const line = (i: number) =>
@@ -33,9 +41,31 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
 beforeAll(async () => {
   stack = await startStackProcess({ stage, dataDir, apiKey }, await stackPorts());
   client = new OpenAI({ apiKey, baseURL: `${stack.http}/v1`, maxRetries: 0 });
+  receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+    request.on("end", () => {
+      deliveries.push({ headers: request.headers as Record<string, string>, body });
+      response.writeHead(204).end();
+    });
+  });
+  receiver.listen(0, "127.0.0.1");
+  await once(receiver, "listening");
+  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+  const registered = await fetch(`${stack.http}/v1/webhooks`, { method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ url }) });
+  expect(registered.status).toBe(201);
+  webhookSecret = ((await registered.json()) as { secret: string }).secret;
 }, 180_000);
 
+/** The batch's webhook event, once delivered, verified with the endpoint's secret. */
+async function webhookOf(batchId: string): Promise<{ type: string; data: { id: string } }> {
+  const events = await until("the batch's webhook", async () => deliveries.map((d) => new Webhook(webhookSecret).verify(d.body, d.headers) as { type: string; data: { id: string } }), (all) => all.some((e) => e.data.id === batchId), 60_000);
+  return events.find((e) => e.data.id === batchId) as { type: string; data: { id: string } };
+}
+
 afterAll(async () => {
+  receiver?.closeAllConnections();
+  receiver?.close();
   await stack?.interrupt();
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -66,6 +96,7 @@ describe("OpenAI batches through the official client", () => {
       expect(l.response.body.object).toBe("chat.completion");
       expect(l.response.body.choices).toHaveLength(1);
     }
+    expect(await webhookOf(created.id)).toMatchObject({ type: "batch.completed", data: { id: created.id } });
     console.log(`ingest of ${LINES} lines: ${ingestMs} ms (validating → in_progress, polled every 500 ms)`);
   }, 600_000);
 
@@ -83,5 +114,6 @@ describe("OpenAI batches through the official client", () => {
     expect(done.request_counts?.total).toBe(200);
     const list = await client.batches.list({ limit: 2 });
     expect(list.data.map((b) => b.id)).toContain(created.id);
+    expect(await webhookOf(created.id)).toMatchObject({ type: "batch.cancelled", data: { id: created.id } });
   }, 300_000);
 });

@@ -356,16 +356,20 @@ export class MemoryLedger implements CapacityLedger {
     let load = noLoad;
     let oldestWaitingMs: number | undefined;
     let interactiveWaiting = false;
+    let interactiveLoad = noLoad;
+    let interactiveSeenMs: number | undefined;
     let topUpUntilMs: number | undefined;
     for (const [key, entry] of this.holders) {
       if (!key.startsWith(`${component}|`) || key === `${component}|${holder}` || entry.expiresAt <= now) continue;
       load = addLoad(load, entry.load);
+      if (entry.interactiveLoad !== undefined && entry.interactiveLoad.sequences > 0) interactiveLoad = addLoad(interactiveLoad, entry.interactiveLoad);
+      if (entry.interactiveSeenMs !== undefined) interactiveSeenMs = Math.max(interactiveSeenMs ?? Number.NEGATIVE_INFINITY, entry.interactiveSeenMs);
       if (entry.topUpUntilMs !== undefined) topUpUntilMs = Math.max(topUpUntilMs ?? Number.NEGATIVE_INFINITY, entry.topUpUntilMs);
       if (entry.interactiveWaiting === true && entry.oldestWaitingMs !== undefined) interactiveWaiting = true;
       if (entry.oldestWaitingMs !== undefined) oldestWaitingMs = Math.min(oldestWaitingMs ?? Number.POSITIVE_INFINITY, entry.oldestWaitingMs);
     }
     const cancelled = [...this.marks].filter(([key, expiresAt]) => key.startsWith(`${component}|`) && expiresAt > now).map(([key]) => key.slice(component.length + 1));
-    return { load, oldestWaitingMs, interactiveWaiting, topUpUntilMs, cancelled };
+    return { load, oldestWaitingMs, interactiveWaiting, interactiveLoad, interactiveSeenMs, topUpUntilMs, cancelled };
   }
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
     if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);

@@ -52,6 +52,16 @@ describe("lanes bench arithmetic", () => {
     expect(r.p95_ms).toBeCloseTo(3200 + 0.95 * 3900);
   });
 
+  it("gives the drain against the capacity at the batch lane's cap beside the target's, which stays the engine's ceiling less the interactive jobs", () => {
+    const input = { fromMs: 0, toMs: 60_000, gpuTokens: 150 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 10, admissionLimit: 109, batchLeftAtEnd: 1000 };
+    const drain = batchDrain({ ...input, cap: { slowdownPercent: 25, batchSequences: 8, stepMs: 8 } });
+    // 8 sequences, a token each every 8 ms: 1,000 tokens a second, 117.2 jobs of 512 a minute.
+    expect(drain.cap).toEqual({ slowdown_percent: 25, batch_sequences: 8, step_ms: 8, capacity_rpm: 117.1875, drain_ratio: 150 / 117.1875 });
+    expect(drain.drain_ratio).toBeCloseTo(150 / 500);
+    expect(lanesTargets({ p95_ms: 4000, latency_censored: 0 } as InteractiveRun, { p95_ms: 4000, latency_censored: 0 } as InteractiveRun, drain)[1]?.value).toBeCloseTo(0.3);
+    expect(batchDrain(input).cap).toBeNull();
+  });
+
   it("holds the interactive p95 to 1.25x idle, and a censored p95 never meets it", () => {
     const idle = { p95_ms: 4000, latency_censored: 0, queue_wait_p95_ms: 100, gpu_p95_ms: 3500 } as InteractiveRun;
     const drain = batchDrain({ fromMs: 0, toMs: 60_000, gpuTokens: 470 * 512, simMs: 60_000, interactive: [], engineTokensPerS: (500 * 512) / 60, batchMaxTokens: 512, minOutstanding: 109, admissionLimit: 109, batchLeftAtEnd: 1000 });

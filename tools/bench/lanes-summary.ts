@@ -135,6 +135,13 @@ export type BatchDrain = {
   readonly admission_limit: number;
   /** Batch jobs not done at the end (null: unknown): fewer than the copy admits, and the batch ran short of work to give it. */
   readonly batch_left_at_end: number | null;
+  /**
+   * The batch lane's cap while interactive work is around (interactive_slowdown_percent): the batch
+   * sequences it lets the copies hold, and the batch's capacity at that operating point, those
+   * sequences decoding one token each per step, at the step the interactive jobs measured beside
+   * the batch (their GPU ms a token, median). Not the target's measure: capacity_left_rpm is.
+   */
+  readonly cap: { readonly slowdown_percent: number; readonly batch_sequences: number; readonly step_ms: number; readonly capacity_rpm: number; readonly drain_ratio: number } | null;
 };
 
 export function batchDrain(input: {
@@ -149,6 +156,7 @@ export function batchDrain(input: {
   readonly minOutstanding: number;
   readonly admissionLimit: number;
   readonly batchLeftAtEnd: number | null;
+  readonly cap?: { readonly slowdownPercent: number; readonly batchSequences: number; readonly stepMs: number } | undefined;
 }): BatchDrain {
   const seconds = input.simMs / 1000;
   const interactiveTokens = tokensWithin(input.interactive, input.fromMs, input.toMs);
@@ -156,6 +164,7 @@ export function batchDrain(input: {
   const batchPerS = seconds > 0 ? Math.max(0, input.gpuTokens - interactiveTokens) / seconds : 0;
   const drainRpm = (batchPerS * 60) / input.batchMaxTokens;
   const left = capacityLeftRpm({ engineTokensPerS: input.engineTokensPerS, interactiveTokensPerS: interactivePerS, batchMaxTokens: input.batchMaxTokens });
+  const capRpm = input.cap && input.cap.stepMs > 0 ? (input.cap.batchSequences * 60_000) / (input.cap.stepMs * input.batchMaxTokens) : Number.NaN;
   return {
     measured_from_s: input.fromMs / 1000,
     measured_to_s: input.toMs / 1000,
@@ -171,6 +180,9 @@ export function batchDrain(input: {
     min_outstanding: input.minOutstanding,
     admission_limit: input.admissionLimit,
     batch_left_at_end: input.batchLeftAtEnd,
+    cap: input.cap
+      ? { slowdown_percent: input.cap.slowdownPercent, batch_sequences: input.cap.batchSequences, step_ms: input.cap.stepMs, capacity_rpm: capRpm, drain_ratio: capRpm > 0 ? drainRpm / capRpm : Number.NaN }
+      : null,
   };
 }
 
@@ -233,5 +245,8 @@ export function lanesLines(r: LanesReport): string[] {
     lanesRow("beside batch", r.under_batch),
     `  interactive p95 beside the batch / idle: ${cell(r.p95_ratio, 2)}x; wait: time to start (started_at − submitted_at); GPU: started_at to finished_at; ms/tok: GPU time per generated token; batch: mean running batch`,
     `  batch drain over ${d.measured_from_s.toFixed(0)}-${d.measured_to_s.toFixed(0)} s: ${cell(d.drain_rpm, 1)} jobs/min (${cell(d.batch_tokens_per_s, 0)} tok/s) of ${cell(d.capacity_left_rpm, 1)} left = engine alone ${cell(d.engine_direct_rpm, 1)} (${cell(d.engine_tokens_per_s, 0)} tok/s) less the interactive jobs' ${cell(d.interactive_tokens_per_s, 0)} tok/s; ratio ${cell(d.drain_ratio, 2)}; copy held at least ${d.min_outstanding} of ${d.admission_limit}, GPU busy ${cell(r.batch.gpu_busy, 2)}; ${r.batch.succeeded_by_end ?? "-"} of ${r.batch.jobs} batch jobs done by the end`,
+    ...(d.cap
+      ? [`  at the batch lane's cap (interactive_slowdown_percent ${d.cap.slowdown_percent}: ${d.cap.batch_sequences} batch sequences, at the ${cell(d.cap.step_ms, 1)} ms step measured): capacity ${cell(d.cap.capacity_rpm, 1)} jobs/min, drained ${cell(d.cap.drain_ratio, 2)} of it`]
+      : []),
   ];
 }

@@ -1,4 +1,6 @@
 import { loadavg } from "node:os";
+import { batchJobsUnderCap } from "#shared/core/batch-lane-cap";
+import { demandOf } from "#shared/core/gpu-batch-policy";
 import { gpuSnapshot } from "./gpu.ts";
 import { nearest } from "./gpu-sampler.ts";
 import { batchDrain, interactiveRun, LANES_SCENARIO, type LanesReport } from "./lanes-summary.ts";
@@ -109,7 +111,7 @@ export async function runLanes(
   stack: PolicyStack,
   plan: LanesPlan,
   context: { readonly engineTokensPerS: number; readonly prompts: PromptBook; readonly log: (line: string) => void },
-): Promise<{ report: LanesReport; batcher: InvocationLog }> {
+): Promise<{ report: LanesReport; batcher: InvocationLog; outcomes: ReadonlyMap<string, readonly Outcome[]> }> {
   const { log, prompts } = context;
   const trace = generateTrace(plan.interactive);
   const limit = admissionLimit(stack.component.limits, plan.batchPromptTokens + plan.batchMaxTokens) * Math.max(1, stack.component.copies);
@@ -142,6 +144,15 @@ export async function runLanes(
     minOutstanding,
     admissionLimit: limit,
     batchLeftAtEnd: succeeded === null ? null : plan.batchJobs - succeeded,
+    cap: {
+      slowdownPercent: stack.settings.interactive_slowdown_percent,
+      batchSequences: batchJobsUnderCap(
+        stack.component,
+        demandOf({ id: "batch", promptTokens: plan.batchPromptTokens, maxNewTokens: plan.batchMaxTokens, payloadBytes: 0, priority: 0, submittedMs: 0 }, stack.component.kv_admission),
+        stack.settings.interactive_slowdown_percent,
+      ),
+      stepMs: under.summary.ms_per_token_p50,
+    },
   });
   const batcher = invocationLog(stack, under.originMs);
   await stack.abandon();
@@ -167,5 +178,5 @@ export async function runLanes(
     p95_ratio: under.summary.p95_ms / idle.summary.p95_ms,
   };
   log(`  idle p95 ${(report.idle.p95_ms / 1000).toFixed(2)} s, beside the batch ${(report.under_batch.p95_ms / 1000).toFixed(2)} s; batch ${drain.drain_rpm.toFixed(1)} of ${drain.capacity_left_rpm.toFixed(1)} jobs/min left`);
-  return { report, batcher };
+  return { report, batcher, outcomes: new Map([["idle", idle.outcomes], ["beside the batch", under.outcomes]]) };
 }

@@ -4,7 +4,8 @@
 //   npm run bench                 full run (about an hour on 2 cores, the diurnal day included)
 //   npm run bench -- --quick      the same scenarios, shorter (about 25 minutes; 8 without the day)
 //   npm run bench -- --micro      only the micro-benchmark of the packing and window code
-//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,diurnal
+//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,diurnal,
+//            --route-settings '{"interactive_slowdown_percent":50}' (over every policy's settings)
 //
 // Writes bench-results/latest.json (schema in the README, "Benchmark"), latest.txt and SVG curves.
 import { mkdir, writeFile } from "node:fs/promises";
@@ -12,7 +13,7 @@ import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadRouteCatalog } from "#shared/config";
-import { defaultRouteSettings } from "#shared/core/route-settings";
+import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import { gpuHourPrice, type Route } from "#shared/core/routes";
 import { consoleLogger } from "#local/log";
 import { charts, type RawRuns } from "./charts.ts";
@@ -20,7 +21,7 @@ import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
 import { type EngineCeiling, engineCeiling, type InvocationLog, type ScenarioRun } from "./phases.ts";
-import { POLICIES, policyNamed } from "./policies.ts";
+import { type Policy, POLICIES, policyNamed } from "./policies.ts";
 import { type PolicyStack, startPolicyStacks, writeStaticRoutesFile } from "./policy-stack.ts";
 import { promptBook } from "./prompts.ts";
 import { type BenchReport, formatReport, type PolicyReport, type ScenarioReport } from "./report.ts";
@@ -50,12 +51,16 @@ function parse() {
       seed: { type: "string", default: String(DEFAULT_SEED) },
       policies: { type: "string" },
       scenarios: { type: "string" },
+      "route-settings": { type: "string" },
       out: { type: "string", default: "bench-results" },
     },
   });
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
-  const policies = values.policies ? values.policies.split(",").map((p) => policyNamed(p.trim())) : [...POLICIES];
+  const chosen = values.policies ? values.policies.split(",").map((p) => policyNamed(p.trim())) : [...POLICIES];
+  // Checked by the stack's PUT /v1/routes/{model}/settings, as ops' would be.
+  const over = values["route-settings"] === undefined ? undefined : (JSON.parse(values["route-settings"]) as Partial<RouteSettings>);
+  const policies = over ? chosen.map((p): Policy => ({ ...p, settings: (route) => ({ ...p.settings?.(route), ...over }) })) : chosen;
   const mode: Mode = values.quick ? "quick" : "full";
   const all = scenarioList(mode, seed);
   const wanted = values.scenarios?.split(",").map((s) => s.trim());
@@ -177,6 +182,8 @@ async function main(): Promise<void> {
       const run = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
       lanes = run.report;
       invocations.set(LANES_SCENARIO, new Map([[d.policy.name, run.batcher]]));
+      // The interactive trace's requests, idle and beside the batch, under requests.json's "lanes".
+      raw.set(LANES_SCENARIO, new Map(run.outcomes));
     }
   } finally {
     log("stopping the stacks");

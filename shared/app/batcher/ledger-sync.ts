@@ -1,4 +1,5 @@
 import { addLoad, noLoad, subtractLoad, type Load } from "../../core/gpu-batch-policy.ts";
+import type { Lane } from "../../core/lanes.ts";
 import type { CapacityLedger } from "../../ports.ts";
 
 /** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */
@@ -18,13 +19,20 @@ export class LedgerSync {
   readonly #holder: string;
   readonly #components: readonly string[];
   readonly #own = new Map<string, Load>();
+  /** The part of #own that interactive-lane jobs hold, and of #others. */
+  readonly #ownInteractive = new Map<string, Load>();
   #others = new Map<string, Load>();
+  #othersInteractive = new Map<string, Load>();
   /** When another batcher got the oldest job it holds waiting for room on these components. */
   othersOldestWaitingMs: number | undefined;
   /** Whether another batcher holds an interactive-lane job waiting for room on these components. */
   othersInteractiveWaiting = false;
   /** Jobs marked cancelled on these components, as of the last read: calls to abort. */
   cancelled: ReadonlySet<string> = new Set();
+  /** The latest time another batcher says it saw interactive work on these components. */
+  othersInteractiveSeenMs: number | undefined;
+  /** When this run last saw interactive work on these components (RouteRun sets it): published for the others. */
+  interactiveSeenMs: number | undefined;
   /** The latest another batcher pulls from the queues until. */
   othersTopUpUntilMs: number | undefined;
   /** Whether this run's load changed since it last published it. */
@@ -48,13 +56,20 @@ export class LedgerSync {
     return addLoad(this.#own.get(component) ?? noLoad, this.#others.get(component) ?? noLoad);
   }
 
-  reserve(component: string, load: Load): void {
+  /** What interactive-lane jobs hold on the component, over every batcher. */
+  interactiveHeldOn(component: string): Load {
+    return addLoad(this.#ownInteractive.get(component) ?? noLoad, this.#othersInteractive.get(component) ?? noLoad);
+  }
+
+  reserve(component: string, load: Load, lane: Lane): void {
     this.#own.set(component, addLoad(this.#own.get(component) ?? noLoad, load));
+    if (lane === "interactive") this.#ownInteractive.set(component, addLoad(this.#ownInteractive.get(component) ?? noLoad, load));
     this.#ownChanged = true;
   }
 
-  release(component: string, load: Load): void {
+  release(component: string, load: Load, lane: Lane): void {
     this.#own.set(component, subtractLoad(this.#own.get(component) ?? noLoad, load));
+    if (lane === "interactive") this.#ownInteractive.set(component, subtractLoad(this.#ownInteractive.get(component) ?? noLoad, load));
     this.#ownChanged = true;
   }
 
@@ -71,10 +86,13 @@ export class LedgerSync {
       this.#readAtMs = nowMs;
       const others = await Promise.all(this.#components.map((c) => this.#ledger.others(c, this.#holder, new Date(nowMs))));
       this.#others = new Map(this.#components.map((c, i) => [c, others[i]?.load ?? noLoad]));
+      this.#othersInteractive = new Map(this.#components.map((c, i) => [c, others[i]?.interactiveLoad ?? noLoad]));
       const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
       this.othersInteractiveWaiting = others.some((o) => o.interactiveWaiting);
       this.cancelled = new Set(others.flatMap((o) => o.cancelled));
+      const seen = Math.max(...others.map((o) => o.interactiveSeenMs ?? Number.NEGATIVE_INFINITY));
+      this.othersInteractiveSeenMs = Number.isFinite(seen) ? seen : undefined;
       const latest = Math.max(...others.map((o) => o.topUpUntilMs ?? Number.NEGATIVE_INFINITY));
       this.othersTopUpUntilMs = Number.isFinite(latest) ? latest : undefined;
     }
@@ -103,6 +121,8 @@ export class LedgerSync {
           load: final ? noLoad : (this.#own.get(c) ?? noLoad),
           oldestWaitingMs: waitingSince,
           interactiveWaiting,
+          interactiveLoad: final ? noLoad : (this.#ownInteractive.get(c) ?? noLoad),
+          interactiveSeenMs: final ? undefined : this.interactiveSeenMs,
           topUpUntilMs: final ? undefined : topUpUntilMs,
         }, expiresAt),
       ),

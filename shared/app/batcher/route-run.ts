@@ -1,4 +1,4 @@
-import { decideNext, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
+import { decideNext, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
@@ -56,6 +56,8 @@ export class RouteRun implements RunHandle {
   };
   readonly #pulledByLane: Record<Lane, number> = { interactive: 0, batch: 0 };
   #holdUntilMs: number | undefined;
+  /** When a snapshot last showed interactive work on the route's components: the batch lane's cap remembers it a while (published in the ledger). */
+  #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
   readonly #gpuBatchSizes: number[] = [];
   readonly #touchedBatches = new Set<string>();
@@ -120,14 +122,16 @@ export class RouteRun implements RunHandle {
     }
   }
 
-  /** What `decideNext` sees now. */
+  /** What `decideNext` sees now; notes when it shows interactive work, for the batch lane's cap. */
   snapshot(): BatcherSnapshot {
-    return {
-      nowMs: this.#now(),
+    const nowMs = this.#now();
+    const seen: BatcherSnapshot = {
+      nowMs,
       settings: this.#settings,
       components: this.#fleet.components.map((component) => ({
         component,
         held: this.#ledger.heldOn(component.name),
+        interactiveHeld: this.#ledger.interactiveHeldOn(component.name),
         warmingUntilMs: this.#fleet.warmingUntilMs(component.name),
       })),
       waiting: this.#waiting.map(waitingJobOf),
@@ -141,8 +145,13 @@ export class RouteRun implements RunHandle {
       longPolledSinceIdle: this.#longPolledSinceIdle,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
-      arrivalsPerMs: this.#pulled() / Math.max(1, this.#now() - this.#startedMs),
+      arrivalsPerMs: this.#pulled() / Math.max(1, nowMs - this.#startedMs),
+      interactiveSeenMs: latest(this.#interactiveSeenMs, this.#ledger.othersInteractiveSeenMs),
     };
+    if (!interactiveWorkNow(seen)) return seen;
+    this.#interactiveSeenMs = nowMs;
+    this.#ledger.interactiveSeenMs = nowMs;
+    return { ...seen, interactiveSeenMs: nowMs };
   }
 
   /** Messages this run took from the queues itself. */
@@ -233,12 +242,14 @@ export class RouteRun implements RunHandle {
 
   /** Runs a call, holding its load in the ledger until the copy answers or a cancel aborts the call. */
   #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }): void {
-    this.#ledger.reserve(component.name, load);
+    // A static batch may mix the lanes: one interactive job makes its whole load interactive.
+    const lane: Lane = members.some((p) => p.source.lane === "interactive") ? "interactive" : "batch";
+    this.#ledger.reserve(component.name, load, lane);
     let reserved = true;
     const giveBack = () => {
       if (!reserved) return;
       reserved = false;
-      this.#ledger.release(component.name, load);
+      this.#ledger.release(component.name, load, lane);
       this.#wake.resolve();
     };
     // One job per call only: aborting a static batch's call would stop every other prompt in it.
@@ -308,6 +319,11 @@ export class RouteRun implements RunHandle {
   departed(lane: Lane): void {
     this.#queueReport.departed(lane);
   }
+}
+
+/** The later of two instants, either unknown. */
+function latest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }
 
 /** Each job as `decideNext` sees it, built once: the loop asks for it on every step. */

@@ -13,7 +13,7 @@ describe("route settings", () => {
     expect(await getRouteSettings(deps, "llama-2-7b")).toEqual({
       model: "llama-2-7b",
       source: "default",
-      settings: { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 128, max_wait_ms: 1000, latency_objective_ms: 30_000, warming_recheck_seconds: 30, batch_lane_floor_percent: 10 },
+      settings: { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 128, max_wait_ms: 1000, latency_objective_ms: 30_000, warming_recheck_seconds: 30, batch_lane_floor_percent: 10, interactive_slowdown_percent: 15 },
     });
     await updateRouteSettings(deps, ops, "llama-2-7b", { max_in_flight_per_copy: 64, top_up: false });
     expect(await getRouteSettings(deps, "llama-2-7b")).toMatchObject({ source: "stored", settings: { max_in_flight_per_copy: 64, top_up: false, dispatch: "adaptive" } });
@@ -43,6 +43,9 @@ describe("route settings", () => {
     [{ max_in_flight_per_copy: 0 }, "max_in_flight_per_copy: must be at least 1"],
     [{ dispatch: "eager" }, 'dispatch: must be "adaptive" or "immediate"'],
     [{ max_wait_ms: 40_000 }, "max_wait_ms: must be less than latency_objective_ms"],
+    [{ interactive_slowdown_percent: 313 }, "interactive_slowdown_percent: must be at most 312 for model llama-2-7b: past it the batch lane could fill a copy of its components and leave an interactive job no room to start"],
+    [{ interactive_slowdown_percent: 0 }, "interactive_slowdown_percent: must be at least 1"],
+    [{ interactive_slowdown_percent: 12.5 }, "interactive_slowdown_percent: must be an integer"],
     [{ colour: "red" }, "colour: is not a known field"],
     [[1], "body: must be a JSON object"],
   ])("rejects %j and stores nothing", async (patch, message) => {

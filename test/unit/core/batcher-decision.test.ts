@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { HANDOVER_MARGIN_MS, REQUEUE_GRACE_MS, YIELD_AFTER_MS, decideNext, topUpDeadline, type BatcherSnapshot, type LaneQueueState, type WaitingJob } from "#shared/core/batcher-decision";
+import { HANDOVER_MARGIN_MS, INTERACTIVE_MEMORY_MS, REQUEUE_GRACE_MS, YIELD_AFTER_MS, batchLaneCapped, decideNext, topUpDeadline, type BatcherSnapshot, type LaneQueueState, type WaitingJob } from "#shared/core/batcher-decision";
 import type { Lane } from "#shared/core/lanes";
 import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import type { Component } from "#shared/core/routes";
 import { noLoad, type Load } from "#shared/core/gpu-batch-policy";
+import { batchJobsUnderCap, maxSlowdownPercent } from "#shared/core/batch-lane-cap";
 import { defaultCatalog } from "../../helpers/fakes.ts";
 
 const NOW = Date.parse("2026-11-27T12:00:00.000Z");
@@ -22,17 +23,19 @@ type SnapshotPatch = Partial<Omit<BatcherSnapshot, "queues" | "settings">> & {
   queues?: Partial<Record<Lane, Partial<LaneQueueState>>>;
   settings?: Partial<RouteSettings>;
   held?: Load;
+  /** The part of `held` interactive-lane jobs hold. */
+  interactiveHeld?: Load;
   component?: Component;
   warmingUntilMs?: number;
 };
 
 function snapshot(patch: SnapshotPatch = {}): BatcherSnapshot {
-  const { queue, queues, settings, held = noLoad, component = rolling, warmingUntilMs = 0, ...rest } = patch;
+  const { queue, queues, settings, held = noLoad, interactiveHeld = noLoad, component = rolling, warmingUntilMs = 0, ...rest } = patch;
   const lane = (l: Lane): LaneQueueState => ({ emptyUntilMs: Number.NEGATIVE_INFINITY, mayHaveMore: true, answeredEmpty: false, ...queue, ...queues?.[l] });
   return {
     nowMs: NOW,
     settings: { ...defaultRouteSettings(route as NonNullable<typeof route>), ...settings },
-    components: [{ component, held, warmingUntilMs }],
+    components: [{ component, held, interactiveHeld, warmingUntilMs }],
     waiting: [],
     callsInFlight: 0,
     othersOldestWaitingMs: undefined,
@@ -189,6 +192,101 @@ describe("decideNext", () => {
   it("is done once nothing waits, nothing runs and the queue has nothing to add", () => {
     expect(decideNext(snapshot({ queue: { answeredEmpty: true }, longPolledSinceIdle: true }))).toEqual({ kind: "done" });
     expect(decideNext(snapshot({ settings: { top_up: false } }))).toEqual({ kind: "done" });
+  });
+});
+
+describe("the batch lane's cap beside interactive work (interactive_slowdown_percent)", () => {
+  // Llama-2-7B on an H100: a step costs 5.95 ms + 0.000174 ms a context token. At 25% the batch
+  // may add 1.4875 ms: 8,548 tokens, eight 512 + 512 jobs (8,192), not nine (9,216).
+  const at25 = (patch: SnapshotPatch = {}) => snapshot({ ...patch, settings: { interactive_slowdown_percent: 25, ...patch.settings } });
+  const big = { promptTokens: 512, maxNewTokens: 512 };
+  const batchJobs = (n: number, tokens = 1024): Load => ({ sequences: n, tokens: n * tokens });
+  const oneInteractive: Load = { sequences: 1, tokens: 1024 };
+  const plus = (a: Load, b: Load): Load => ({ sequences: a.sequences + b.sequences, tokens: a.tokens + b.tokens });
+  const started = (step: ReturnType<typeof decideNext>) => (step.kind === "start" ? step.calls.flatMap((c) => c.jobIds) : []);
+
+  it("starts batch-lane jobs only up to the cap while an interactive job runs on the copy", () => {
+    const waiting = [job("b1", big), job("b2", big)];
+    expect(started(decideNext(at25({ waiting, held: plus(batchJobs(7), oneInteractive), interactiveHeld: oneInteractive })))).toEqual(["b1"]);
+    expect(started(decideNext(at25({ waiting, held: plus(batchJobs(8), oneInteractive), interactiveHeld: oneInteractive, callsInFlight: 1, settings: { top_up: false } })))).toEqual([]);
+    // A larger allowance lets more in: 50% is 17,097 tokens, sixteen jobs.
+    expect(started(decideNext(at25({ waiting, held: plus(batchJobs(14), oneInteractive), interactiveHeld: oneInteractive, settings: { interactive_slowdown_percent: 50 } })))).toEqual(["b1", "b2"]);
+    expect(started(decideNext(at25({ waiting, held: plus(batchJobs(15), oneInteractive), interactiveHeld: oneInteractive, settings: { interactive_slowdown_percent: 50 } })))).toEqual(["b1"]);
+  });
+
+  it("fills the copy from the batch lane as before when no interactive work is around", () => {
+    const waiting = [job("b1", big), job("b2", big)];
+    expect(started(decideNext(at25({ waiting, held: batchJobs(100) })))).toEqual(["b1", "b2"]);
+    // The interactive load is only a part of what is held: the batch's part is what the cap counts.
+    expect(started(decideNext(at25({ waiting, held: plus(batchJobs(7), batchJobs(20)), interactiveHeld: batchJobs(20) })))).toEqual(["b1"]);
+  });
+
+  it("never caps interactive-lane jobs, and caps the batch jobs waiting beside them", () => {
+    const waiting = [job("i1", big, "t0", "interactive"), job("i2", big, "t0", "interactive"), job("b1", big), job("b2", big)];
+    expect(started(decideNext(at25({ waiting, held: batchJobs(7) })))).toEqual(["i1", "i2", "b1"]);
+    expect(started(decideNext(at25({ waiting: waiting.slice(0, 2), held: batchJobs(60), interactiveHeld: oneInteractive })))).toEqual(["i1", "i2"]);
+  });
+
+  it("caps while another batcher's interactive job waits (this one holding an interactive job too, so it does not yield)", () => {
+    const waiting = [job("i1", big, "t0", "interactive"), job("b1", big)];
+    const step = decideNext(at25({ waiting, held: batchJobs(8), othersInteractiveWaiting: true, othersOldestWaitingMs: NOW }));
+    expect(started(step)).toEqual(["i1"]);
+  });
+
+  it("stays capped for INTERACTIVE_MEMORY_MS after it last saw interactive work, then lifts", () => {
+    const waiting = [job("b1", big), job("b2", big)];
+    const recently = at25({ waiting, held: batchJobs(7), interactiveSeenMs: NOW - INTERACTIVE_MEMORY_MS + 1 });
+    expect(batchLaneCapped(recently)).toBe(true);
+    expect(started(decideNext(recently))).toEqual(["b1"]);
+    const longAgo = { ...recently, interactiveSeenMs: NOW - INTERACTIVE_MEMORY_MS };
+    expect(batchLaneCapped(longAgo)).toBe(false);
+    expect(started(decideNext(longAgo))).toEqual(["b1", "b2"]);
+    expect(batchLaneCapped(at25({ waiting }))).toBe(false);
+  });
+
+  it("lets a copy with no batch work take one batch job whatever the cap, so the batch lane never stops", () => {
+    const waiting = [job("b1", big), job("b2", big)];
+    const tiny = { interactive_slowdown_percent: 1 };
+    expect(started(decideNext(at25({ waiting, held: oneInteractive, interactiveHeld: oneInteractive, settings: tiny })))).toEqual(["b1"]);
+    expect(started(decideNext(at25({ waiting, held: plus(batchJobs(1), oneInteractive), interactiveHeld: oneInteractive, settings: tiny, callsInFlight: 1, queue: { answeredEmpty: true }, longPolledSinceIdle: true })))).toEqual([]);
+  });
+
+  it("counts the cap per copy: two copies hold twice the batch", () => {
+    const twoCopies: Component = { ...rolling, copies: 2 };
+    const waiting = [job("b1", big), job("b2", big)];
+    expect(started(decideNext(at25({ component: twoCopies, waiting, held: plus(batchJobs(15), oneInteractive), interactiveHeld: oneInteractive })))).toEqual(["b1"]);
+    expect(batchJobsUnderCap(twoCopies, { sequences: 1, tokens: 1024 }, 25)).toBe(16);
+    expect(batchJobsUnderCap(rolling, { sequences: 1, tokens: 1024 }, 25)).toBe(8);
+  });
+
+  it("does not pull from the batch lane past the cap: the interactive lane, even with the batch lane owed its floor", () => {
+    const busy = { callsInFlight: 1, receivedByLane: { interactive: 10, batch: 0 } };
+    // One at a time while capped: what it pulled past the cap would wait in the batcher.
+    expect(decideNext(at25({ ...busy, held: plus(batchJobs(7), oneInteractive), interactiveHeld: oneInteractive }))).toEqual({ kind: "top-up", lane: "batch", max: 1, waitSeconds: 0 });
+    expect(decideNext(at25({ ...busy, held: plus(batchJobs(9), oneInteractive), interactiveHeld: oneInteractive }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+    // Batch jobs already waiting here count against the cap too.
+    const waitingBatch = [job("b1", big), job("b2", big)];
+    expect(decideNext(at25({ ...busy, waiting: waitingBatch, held: plus(batchJobs(8), oneInteractive), interactiveHeld: oneInteractive }))).toMatchObject({ kind: "top-up", lane: "interactive" });
+    // Interactive lane empty and the batch lane at its cap: nothing to ask but the long poll.
+    const interactiveEmpty = { queues: { interactive: { answeredEmpty: true } } };
+    expect(decideNext(at25({ ...busy, ...interactiveEmpty, held: plus(batchJobs(9), oneInteractive), interactiveHeld: oneInteractive }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(at25({ ...busy, ...interactiveEmpty, held: batchJobs(9) }))).toEqual({ kind: "top-up", lane: "batch", max: 10, waitSeconds: 0 });
+  });
+
+  it("yielding by age while capped, still takes interactive-lane jobs (never batch ones); yielding to an interactive job, nothing", () => {
+    const capped = { held: plus(batchJobs(8), oneInteractive), interactiveHeld: oneInteractive, othersOldestWaitingMs: NOW - 60_000 };
+    expect(decideNext(at25({ ...capped, waiting: [job("b1", big)] }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
+    // Nothing waiting here: the long poll of the interactive lane once it came back empty; never the batch lane.
+    expect(decideNext(at25({ ...capped, queues: { interactive: { answeredEmpty: true } } }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(at25({ ...capped, waiting: [job("b1", big)], queues: { interactive: { answeredEmpty: true } } }))).toEqual({ kind: "yield" });
+    expect(decideNext(at25({ ...capped, waiting: [job("b1", big)], othersInteractiveWaiting: true }))).toEqual({ kind: "yield" });
+    // Not capped: a yield pulls nothing, as before.
+    expect(decideNext(at25({ waiting: [job("b1", big)], held: batchJobs(8), othersOldestWaitingMs: NOW - 60_000 }))).toEqual({ kind: "yield" });
+  });
+
+  it("allows at most the percent that leaves a copy room for the route's largest job", () => {
+    // (112,000 − 5,120) tokens × 0.000174 ms / 5.95 ms = 3.126.
+    expect(maxSlowdownPercent(rolling, 3072 + 2048)).toBe(312);
   });
 });
 

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { updateRouteSettings } from "#shared/app/route-settings";
 import { ForbiddenError, NotFoundError, ValidationError } from "#shared/core/errors";
-import { checkRouteSettings, defaultRouteSettings, routeSettingsSchema, type RouteSettings } from "#shared/core/route-settings";
+import { checkRouteSettings, defaultRouteSettings, maxInteractiveSlowdownPercent, routeSettingsSchema, type RouteSettings } from "#shared/core/route-settings";
 import type { Route } from "#shared/core/routes";
 import { defaultCatalog, memoryDeps } from "../../helpers/fakes.ts";
 import { expectOurError, expectPrototypesClean, fuzzParams, junkJson, memoryState, nastyNumber, nastyString, outcomeOf, ownObject, prototypeKeys, shownKey } from "../../helpers/fuzz.ts";
@@ -30,6 +30,7 @@ function validSettings(route: Route): fc.Arbitrary<RouteSettings> {
       latency_objective_ms: fc.integer({ min: 1, max: 3_600_000 }),
       warming_recheck_seconds: fc.integer({ min: 1, max: 900 }),
       batch_lane_floor_percent: fc.integer({ min: 1, max: 50 }),
+      interactive_slowdown_percent: fc.integer({ min: 1, max: maxInteractiveSlowdownPercent(route) }),
     })
     .filter((s) => s.max_wait_ms < s.latency_objective_ms);
 }
@@ -56,6 +57,8 @@ function invalidSetting(field: keyof RouteSettings, route: Route): fc.Arbitrary<
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 901 }));
     case "batch_lane_floor_percent":
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 51 }));
+    case "interactive_slowdown_percent":
+      return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: maxInteractiveSlowdownPercent(route) + 1 }));
   }
 }
 
