@@ -148,7 +148,7 @@ export async function runLanes(
       slowdownPercent: stack.settings.interactive_slowdown_percent,
       batchSequences: batchJobsUnderCap(
         stack.component,
-        demandOf({ id: "batch", promptTokens: plan.batchPromptTokens, maxNewTokens: plan.batchMaxTokens, payloadBytes: 0, priority: 0, submittedMs: 0 }, stack.component.kv_admission),
+        demandOf({ promptTokens: plan.batchPromptTokens, maxNewTokens: plan.batchMaxTokens }, stack.component.kv_admission),
         stack.settings.interactive_slowdown_percent,
       ),
       stepMs: under.summary.ms_per_token_p50,
