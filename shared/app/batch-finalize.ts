@@ -1,12 +1,13 @@
 import { countStatuses } from "../core/batches.ts";
 import { RetryableError } from "../core/errors.ts";
-import { isTerminal, type JobRecord } from "../core/jobs.ts";
+import { isTerminal } from "../core/jobs.ts";
 import { batchOutputLines } from "../core/openai-batch-output.ts";
 import { changeTo, epochSeconds, isTerminalStatus } from "../core/openai-batches.ts";
 import type { BatchStore, JobStore, WebhookOutbox } from "../ports.ts";
 import { announceEnd } from "./batch-events.ts";
 import type { Logger } from "./logger.ts";
 import { writeBatchFile, type OutputFileDeps } from "./output-files.ts";
+import { jobsOfBatch } from "./queries.ts";
 
 export type FinalizeDeps = OutputFileDeps & {
   readonly batches: BatchStore;
@@ -30,7 +31,7 @@ export async function finalizeBatch(deps: FinalizeDeps, batchId: string): Promis
   if (isTerminalStatus(batch.status)) return announceEnd(deps, batch);
   // Only a batch whose last job ended is moved to finalizing (finalizeIfDone, the sweep).
   if (batch.status !== "finalizing") return;
-  const jobs = await allJobs(deps, batchId);
+  const jobs = await jobsOfBatch(deps, batchId);
   const unfinished = jobs.filter((j) => !isTerminal(j.status)).length;
   // Not reached through finalizeIfDone; were it, SQS gives the step again after its visibility timeout.
   if (unfinished > 0) throw new RetryableError("unavailable", `batch ${batchId}: ${unfinished} jobs have not ended yet`);
@@ -48,15 +49,4 @@ export async function finalizeBatch(deps: FinalizeDeps, batchId: string): Promis
   }));
   const now = ended ?? (await deps.batches.get(batchId));
   if (now) await announceEnd(deps, now);
-}
-
-async function allJobs(deps: FinalizeDeps, batchId: string): Promise<JobRecord[]> {
-  const jobs: JobRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.jobs.listByBatch(batchId, { limit: 1000, cursor });
-    jobs.push(...page.items);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return jobs;
 }

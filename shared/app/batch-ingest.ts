@@ -9,7 +9,7 @@ import { announceEnd } from "./batch-events.ts";
 import { finalizeIfDone, type BatchControlDeps } from "./batch-progress.ts";
 import { endBatchJobs, type CancelDeps } from "./cancel.ts";
 import type { Logger } from "./logger.ts";
-import { batchCounts } from "./queries.ts";
+import { batchCounts, jobsOfBatch } from "./queries.ts";
 import { enqueueOrFail, modelsOf, storeBatchJobs, type SubmitDeps } from "./submit.ts";
 
 export type IngestDeps = SubmitDeps & CancelDeps & BatchControlDeps & {
@@ -88,15 +88,9 @@ async function storeOnce(deps: IngestDeps, batch: BatchRecord, lines: readonly B
   }
 }
 
+/** A batch's jobs stored by an earlier ingest that are not finished yet. */
 async function storedJobs(deps: IngestDeps, batchId: string): Promise<JobRecord[]> {
-  const jobs: JobRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.jobs.listByBatch(batchId, { limit: 1000, cursor });
-    jobs.push(...page.items);
-    cursor = page.cursor;
-  } while (cursor !== undefined);
-  return jobs.filter((j) => !isTerminal(j.status));
+  return (await jobsOfBatch(deps, batchId)).filter((j) => !isTerminal(j.status));
 }
 
 async function fail(deps: IngestDeps, batch: BatchRecord, errors: readonly BatchLineError[]): Promise<void> {

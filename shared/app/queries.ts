@@ -25,16 +25,21 @@ export async function getBatch(deps: QueryDeps, tenant: string, batchId: string)
   return batch;
 }
 
-/** Counts the batch's jobs by status, reading every job of the batch page by page. */
-export async function batchCounts(deps: Pick<QueryDeps, "jobs">, batch: BatchRecord): Promise<RequestCounts> {
-  const statuses: JobRecord["status"][] = [];
+/** Every job of a batch, read page by page, in line order. */
+export async function jobsOfBatch(deps: Pick<QueryDeps, "jobs">, batchId: string): Promise<JobRecord[]> {
+  const jobs: JobRecord[] = [];
   let cursor: string | undefined;
   do {
-    const page = await deps.jobs.listByBatch(batch.batch_id, { limit: 1000, cursor });
-    statuses.push(...page.items.map((j) => j.status));
+    const page = await deps.jobs.listByBatch(batchId, { limit: 1000, cursor });
+    jobs.push(...page.items);
     cursor = page.cursor;
   } while (cursor !== undefined);
-  return countStatuses(batch.total, statuses);
+  return jobs;
+}
+
+/** Counts the batch's jobs by status, reading every job of the batch. */
+export async function batchCounts(deps: Pick<QueryDeps, "jobs">, batch: BatchRecord): Promise<RequestCounts> {
+  return countStatuses(batch.total, (await jobsOfBatch(deps, batch.batch_id)).map((j) => j.status));
 }
 
 export type BatchView = {

@@ -1,17 +1,18 @@
-import { GetQueueUrlCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { BatchControlMessage } from "../core/batch-control.ts";
 import type { BatchControlQueue } from "../ports.ts";
-import { translateQueueError } from "./sqs-job-queue.ts";
+import { QueueUrls, translateQueueError } from "./sqs-queue-urls.ts";
 
 /** The batch-control queue: one SendMessage per step (an ingest at create, a finalize per batch). */
 export class SqsBatchControlQueue implements BatchControlQueue {
   readonly #client: SQSClient;
   readonly #queueName: string;
-  #url: Promise<string> | undefined;
+  readonly #urls: QueueUrls;
 
   constructor(options: { client: SQSClient; queueName: string }) {
     this.#client = options.client;
     this.#queueName = options.queueName;
+    this.#urls = new QueueUrls(options.client);
   }
 
   async send(message: BatchControlMessage): Promise<void> {
@@ -22,16 +23,7 @@ export class SqsBatchControlQueue implements BatchControlQueue {
   }
 
   #queueUrl(): Promise<string> {
-    this.#url ??= this.#client
-      .send(new GetQueueUrlCommand({ QueueName: this.#queueName }))
-      .then((out) => {
-        if (!out.QueueUrl) throw new Error(`no URL for queue ${this.#queueName}`);
-        return out.QueueUrl;
-      })
-      .catch((error: unknown) => {
-        this.#url = undefined;
-        throw translateQueueError(error, `queue ${this.#queueName}`);
-      });
-    return this.#url;
+    return this.#urls.of(this.#queueName);
   }
+
 }

@@ -1,7 +1,6 @@
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
-  GetQueueUrlCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
@@ -11,7 +10,7 @@ import { RetryableError } from "../core/errors.ts";
 import type { JobMessage } from "../core/jobs.ts";
 import type { Lane } from "../core/lanes.ts";
 import type { JobQueue, ReceivedMessage } from "../ports.ts";
-import { translateSdkError } from "./errors.ts";
+import { QueueUrls, translateQueueError } from "./sqs-queue-urls.ts";
 
 /** SendMessageBatch takes 10 entries and 256 KiB in all; stay under both. */
 const MAX_ENTRIES = 10;
@@ -23,11 +22,12 @@ export class SqsJobQueue implements JobQueue {
   readonly #client: SQSClient;
   readonly #queueName: (route: string, lane: Lane) => string;
   /** By queue name: one GetQueueUrl per lane of a route, for the life of the function. */
-  readonly #urls = new Map<string, Promise<string>>();
+  readonly #urls: QueueUrls;
 
   constructor(options: { client: SQSClient; queueName: (route: string, lane: Lane) => string }) {
     this.#client = options.client;
     this.#queueName = options.queueName;
+    this.#urls = new QueueUrls(options.client);
   }
 
   async enqueue(route: string, messages: readonly JobMessage[], lane: Lane = "batch"): Promise<void> {
@@ -98,34 +98,9 @@ export class SqsJobQueue implements JobQueue {
 
   #queueUrl(route: string, lane: Lane): Promise<string> {
     const name = this.#queueName(route, lane);
-    let url = this.#urls.get(name);
-    if (!url) {
-      url = this.#client
-        .send(new GetQueueUrlCommand({ QueueName: name }))
-        .then((out) => {
-          if (!out.QueueUrl) throw new Error(`no URL for queue ${name}`);
-          return out.QueueUrl;
-        })
-        .catch((error: unknown) => {
-          this.#urls.delete(name);
-          throw translateQueueError(error, `queue ${name} of route ${route}`);
-        });
-      this.#urls.set(name, url);
-    }
-    return url;
+    return this.#urls.of(name, `queue ${name} of route ${route}`);
   }
-}
 
-/**
- * A missing queue is a 400 the SDK does not see as retryable, yet it is a deployment problem
- * (the route is in the catalog, its queue is not there yet), not a bug: the caller may try again.
- */
-export function translateQueueError(error: unknown, what: string): unknown {
-  const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
-  if (name === "QueueDoesNotExist" || name === "AWS.SimpleQueueService.NonExistentQueue") {
-    return new RetryableError("unavailable", `${what}: the queue does not exist`, error);
-  }
-  return translateSdkError(error, what);
 }
 
 /**

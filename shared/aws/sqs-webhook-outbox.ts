@@ -1,8 +1,9 @@
-import { ChangeMessageVisibilityCommand, GetQueueUrlCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { RetryableError } from "../core/errors.ts";
 import { MAX_BACKOFF_SECONDS, webhookEventSchema, type WebhookMessage } from "../core/webhooks.ts";
 import type { WebhookEvent, WebhookOutbox, WebhookRetryQueue } from "../ports.ts";
 import { translateSdkError } from "./errors.ts";
+import { QueueUrls } from "./sqs-queue-urls.ts";
 
 /** SendMessageBatch's most entries; an event's message is a few hundred bytes, far from its 256 KiB. */
 const MAX_ENTRIES = 10;
@@ -14,11 +15,12 @@ const MAX_ENTRIES = 10;
 export class SqsWebhookOutbox implements WebhookOutbox, WebhookRetryQueue {
   readonly #client: SQSClient;
   readonly #queueName: string;
-  #url: Promise<string> | undefined;
+  readonly #urls: QueueUrls;
 
   constructor(options: { client: SQSClient; queueName: string }) {
     this.#client = options.client;
     this.#queueName = options.queueName;
+    this.#urls = new QueueUrls(options.client);
   }
 
   async enqueue(events: readonly WebhookEvent[]): Promise<void> {
@@ -65,21 +67,7 @@ export class SqsWebhookOutbox implements WebhookOutbox, WebhookRetryQueue {
   }
 
   #queueUrl(): Promise<string> {
-    this.#url ??= this.#client
-      .send(new GetQueueUrlCommand({ QueueName: this.#queueName }))
-      .then((out) => {
-        if (!out.QueueUrl) throw new Error(`no URL for queue ${this.#queueName}`);
-        return out.QueueUrl;
-      })
-      .catch((error: unknown) => {
-        this.#url = undefined;
-        const name = (error as { name?: unknown } | null)?.name;
-        // A 400 the SDK does not retry, yet a deployment matter (the queue is not there yet): the caller may try again.
-        if (name === "QueueDoesNotExist" || name === "AWS.SimpleQueueService.NonExistentQueue") {
-          throw new RetryableError("unavailable", `queue ${this.#queueName} does not exist`, error);
-        }
-        throw translateSdkError(error, `queue ${this.#queueName}`);
-      });
-    return this.#url;
+    return this.#urls.of(this.#queueName);
   }
+
 }
