@@ -99,8 +99,16 @@ export function localQueueArn(queueName: string): string {
  * Always with an explicit endpoint: fauxqs's queue URLs name a host that does not resolve, and
  * the SDK would otherwise send each call to the queue URL's host.
  */
+/**
+ * Sockets of the stack's SQS client. Every poller of every mapping holds one for its 20 s long
+ * poll: past the SDK's default of 50 (the stack has 52 pollers since the webhooks queue came), a
+ * ReceiveMessage waited for another's long poll to end, and jobs sat in their queue up to 20 s on
+ * an idle stack.
+ */
+export const LOCAL_SQS_SOCKETS = 1024;
+
 export function localSqsClient(endpoint: string): SQSClient {
-  return new SQSClient({ ...localClientConfig(endpoint), useQueueUrlAsEndpoint: false });
+  return new SQSClient({ ...localClientConfig(endpoint), useQueueUrlAsEndpoint: false, requestHandler: { httpAgent: { keepAlive: true, maxSockets: LOCAL_SQS_SOCKETS } } });
 }
 
 /** fauxqs's S3, on the same endpoint as its SQS; path-style, as 127.0.0.1 has no bucket subdomains. */

@@ -3,6 +3,8 @@ import { parse as parseYaml } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadRouteCatalog } from "#shared/config";
 import { MAX_DELIVERY_ATTEMPTS } from "#shared/core/webhooks";
+import { DEFAULT_MAXIMUM_CONCURRENCY } from "#local/event-source-mapping";
+import { LOCAL_SQS_SOCKETS } from "#local/sqs";
 import { type LocalResources, TemplateError, packageTemplate, parseTemplate, withoutBundling } from "#local/template";
 
 const projectDir = process.cwd();
@@ -52,6 +54,12 @@ describe("parseTemplate on the template `osls package` generates", () => {
       { AttributeName: "tenant", KeyType: "HASH" },
       { AttributeName: "slot", KeyType: "RANGE" },
     ]);
+  });
+
+  it("leaves the stack's SQS client a socket for every poller's long poll, with room for the stack's own calls", () => {
+    const pollers = resources.mappings.reduce((sum, m) => sum + (m.maximumConcurrency ?? DEFAULT_MAXIMUM_CONCURRENCY), 0);
+    expect(pollers).toBeGreaterThan(50);
+    expect(LOCAL_SQS_SOCKETS).toBeGreaterThanOrEqual(2 * pollers);
   });
 
   it("has the files bucket by name, and not osls's own deployment bucket, which has none of ours", () => {
