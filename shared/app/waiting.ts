@@ -125,14 +125,15 @@ export async function tellWatchers(deps: TellWatchersDeps, route: string, board:
       const queue = estimate(deps, shapeOfWatch(route, watch), board);
       if (!queue) return;
       const sent = { position: queue.position, startMs: Date.parse(queue.estimated_start_at) };
+      const moved = changedMaterially(watch.lastSent, sent, now.getTime());
       const reached = watch.ticket <= board.departed[watch.lane];
-      if (!reached && !changedMaterially(watch.lastSent, sent, now.getTime())) return;
+      if (!moved && !reached) return;
       const job = await deps.jobs.get(watch.jobId);
       if (job?.status !== "QUEUED") {
         left.push(watch.jobId);
         return;
       }
-      if (!changedMaterially(watch.lastSent, sent, now.getTime())) return;
+      if (!moved) return;
       if (!(await deps.queueBoard.noteSent(route, watch.jobId, sent, now, WAITING_EVENT_GAP_MS))) return;
       await postToConnections(deps, watch.connections, { type: "job.waiting", job_id: watch.jobId, queue });
     }),
