@@ -20,7 +20,7 @@ export type SubmitPlan = {
   readonly batchLines: number;
   /** Share of the single jobs submitted over the WebSocket rather than HTTP. */
   readonly wsShare: number;
-  /** Share of single jobs given a deadline a few seconds ahead (some then expire). */
+  /** Share of single jobs given a deadline 10 to 30 s ahead (some then expire). */
   readonly deadlineShare: number;
   /** Share of accepted jobs cancelled soon after. */
   readonly cancelShare: number;
@@ -77,7 +77,10 @@ export async function submitAll(
   }
   while (next < plan.jobs) {
     const body = job();
-    const deadlineInMs = plan.deadlineShare > 0 && random() < plan.deadlineShare ? 2_000 + random() * 20_000 : undefined;
+    // At least 10 s ahead: a submit takes seconds on a loaded machine (3 s on average in the small
+    // run on 2 cores, more when retried), and a deadline already past when the API reads it is
+    // refused (400), as it should be, which would leave the run a job short.
+    const deadlineInMs = plan.deadlineShare > 0 && random() < plan.deadlineShare ? 10_000 + random() * 20_000 : undefined;
     const viaWs = wsSubmitters.length > 0 && random() < plan.wsShare;
     units.push(() => {
       if (deadlineInMs !== undefined) body.deadline = new Date(Date.now() + deadlineInMs).toISOString();
