@@ -1,5 +1,6 @@
 import { latencySummary, percentile, type Phases, tailPhases } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
+import type { CapacityAtBound } from "./lanes-capacity.ts";
 import type { TargetCheck } from "./targets.ts";
 
 /**
@@ -9,6 +10,8 @@ import type { TargetCheck } from "./targets.ts";
  */
 
 export const LANES_SCENARIO = "lanes";
+/** The first target: the interactive p95 beside the batch at most this times its idle p95. */
+export const LANES_P95_BOUND = 1.25;
 
 export type LanesReport = {
   readonly name: typeof LANES_SCENARIO;
@@ -19,16 +22,17 @@ export type LanesReport = {
     readonly files: number;
     readonly prompt_tokens: number;
     readonly max_tokens: number;
-    /** From the first POST /v1/batches until the last was answered, and until the copy was full. */
+    /** When into the interactive trace the first file was submitted (the measured span starts there), and how long the files took to be accepted. */
+    readonly landed_at_s: number;
     readonly accepted_after_s: number;
-    readonly filled_after_s: number;
     /** Batch jobs succeeded by the end of the interactive run (the rest were abandoned). */
     readonly succeeded_by_end: number | null;
     /** The GPU's busy share over the interactive trace's span, and what the copy held over the run, [s after the trace started, requests]. */
     readonly gpu_busy: number;
     readonly copy_outstanding: readonly (readonly [number, number])[];
   };
-  readonly interactive: { readonly rpm: number; readonly duration_s: number; readonly requests: number; readonly prompt_tokens: number; readonly max_tokens: number };
+  /** `measured`: the interactive jobs that arrived after the batch landed, the ones idle and under_batch summarize. */
+  readonly interactive: { readonly rpm: number; readonly duration_s: number; readonly requests: number; readonly measured: number; readonly prompt_tokens: number; readonly max_tokens: number };
   readonly idle: InteractiveRun;
   readonly under_batch: InteractiveRun;
   readonly drain: BatchDrain;
@@ -107,9 +111,10 @@ export function tokensWithin(outcomes: readonly Outcome[], fromMs: number, toMs:
 }
 
 /**
- * The batch's room, in batch jobs a minute: the engine alone's ceiling (its closed loop, in
- * generated tokens a second) less what the interactive jobs generated, over the batch job's new
- * tokens. The currency is generated tokens, the one the ceiling is measured in.
+ * The engine alone's ceiling (its closed loop, in generated tokens a second) less what the
+ * interactive jobs generated, over the batch job's new tokens, in batch jobs a minute: what the
+ * batch would drain on a copy full of it, where the interactive jobs could not meet their p95
+ * bound (lanes-capacity.ts). Reported beside the target's measure, not as it.
  */
 export function capacityLeftRpm(input: { readonly engineTokensPerS: number; readonly interactiveTokensPerS: number; readonly batchMaxTokens: number }): number {
   return (Math.max(0, input.engineTokensPerS - input.interactiveTokensPerS) * 60) / input.batchMaxTokens;
@@ -128,7 +133,12 @@ export type BatchDrain = {
   /** Batch jobs a minute: the batch's tokens a second over its jobs' new tokens. */
   readonly drain_rpm: number;
   readonly engine_direct_rpm: number;
+  /** The whole copy less the interactive jobs' tokens (capacityLeftRpm), and the drain against it. */
   readonly capacity_left_rpm: number;
+  readonly drain_of_capacity_left: number;
+  /** What the interactive jobs leave the batch at their p95 bound (lanes-capacity.ts): the target's measure. */
+  readonly capacity_at_bound: CapacityAtBound;
+  /** drain_rpm / capacity_at_bound.rpm. */
   readonly drain_ratio: number;
   /** The fewest requests the copy held in the window (its admission limit: full). */
   readonly min_outstanding: number;
@@ -156,6 +166,7 @@ export function batchDrain(input: {
   readonly minOutstanding: number;
   readonly admissionLimit: number;
   readonly batchLeftAtEnd: number | null;
+  readonly atBound: CapacityAtBound;
   readonly cap?: { readonly slowdownPercent: number; readonly batchSequences: number; readonly stepMs: number } | undefined;
 }): BatchDrain {
   const seconds = input.simMs / 1000;
@@ -176,7 +187,9 @@ export function batchDrain(input: {
     drain_rpm: drainRpm,
     engine_direct_rpm: (input.engineTokensPerS * 60) / input.batchMaxTokens,
     capacity_left_rpm: left,
-    drain_ratio: left > 0 ? drainRpm / left : Number.NaN,
+    drain_of_capacity_left: left > 0 ? drainRpm / left : Number.NaN,
+    capacity_at_bound: input.atBound,
+    drain_ratio: input.atBound.rpm > 0 ? drainRpm / input.atBound.rpm : Number.NaN,
     min_outstanding: input.minOutstanding,
     admission_limit: input.admissionLimit,
     batch_left_at_end: input.batchLeftAtEnd,
@@ -201,19 +214,19 @@ export function lanesTargets(idle: InteractiveRun, underBatch: InteractiveRun, d
   const bound = underBatch.latency_censored > 0.05 ? "≥ " : "";
   const exact = underBatch.latency_censored <= 0.05 && idle.latency_censored <= 0.05;
   const where = `queue wait p95 ${s(idle.queue_wait_p95_ms)} -> ${s(underBatch.queue_wait_p95_ms)}, GPU p95 ${s(idle.gpu_p95_ms)} -> ${s(underBatch.gpu_p95_ms)}`;
-  const short = (drain.batch_left_at_end ?? drain.min_outstanding) < drain.admission_limit;
+  const short = drain.batch_left_at_end !== null && drain.batch_left_at_end < drain.admission_limit;
   return [
     {
       name: "lanes_interactive_p95",
-      target: "<= 1.25x the interactive p95 on an idle system",
+      target: `<= ${LANES_P95_BOUND}x the interactive p95 on an idle system`,
       measured: `${bound}${s(underBatch.p95_ms)} / ${s(idle.p95_ms)} = ${bound}${fmt(ratio)}x (${where})`,
       value: ratio,
-      met: exact && ratio <= 1.25,
+      met: exact && ratio <= LANES_P95_BOUND,
     },
     {
       name: "lanes_batch_drain",
-      target: ">= 0.9 of the capacity the interactive jobs leave",
-      measured: `${fmt(drain.drain_rpm, 1)} / ${fmt(drain.capacity_left_rpm, 1)} jobs/min = ${fmt(drain.drain_ratio)}${short ? " (the batch ran short of work for the copy)" : ""}; the copy held as few as ${drain.min_outstanding} of ${drain.admission_limit}`,
+      target: ">= 0.9 of the capacity the interactive jobs leave (at their p95 bound, by the latency model)",
+      measured: `${fmt(drain.drain_rpm, 1)} / ${fmt(drain.capacity_at_bound.rpm, 1)} jobs/min = ${fmt(drain.drain_ratio)}${short ? " (the batch ran short of work for the copy)" : ""} (${drain.capacity_at_bound.batch_sequences} batch sequences at a ${fmt(drain.capacity_at_bound.step_ms)} ms step); the whole copy less the interactive jobs would be ${fmt(drain.capacity_left_rpm, 1)} (${fmt(drain.drain_of_capacity_left)})`,
       value: drain.drain_ratio,
       met: !short && drain.drain_ratio >= 0.9,
     },
@@ -239,12 +252,13 @@ function lanesRow(label: string, r: InteractiveRun): string {
 export function lanesLines(r: LanesReport): string[] {
   const d = r.drain;
   return [
-    `${r.name}: ${r.title} — ${r.interactive.requests} interactive jobs over ${r.interactive.duration_s.toFixed(0)} s, idle first, then beside the batch (${r.batch.files} file(s), accepted in ${r.batch.accepted_after_s.toFixed(1)} s, the copy full after ${r.batch.filled_after_s.toFixed(1)} s)`,
+    `${r.name}: ${r.title} — ${r.interactive.requests} interactive jobs over ${r.interactive.duration_s.toFixed(0)} s, idle first, then with the batch landing ${r.batch.landed_at_s.toFixed(1)} s into it (${r.batch.files} file(s), accepted in ${r.batch.accepted_after_s.toFixed(1)} s); the ${r.interactive.measured} that arrived after it measured`,
     LANES_HEADER.map((c, i) => (i === 0 ? c.padEnd(LANES_WIDTHS[i] ?? 0) : c.padStart(LANES_WIDTHS[i] ?? 0))).join("  "),
     lanesRow("idle", r.idle),
     lanesRow("beside batch", r.under_batch),
     `  interactive p95 beside the batch / idle: ${cell(r.p95_ratio, 2)}x; wait: time to start (started_at − submitted_at); GPU: started_at to finished_at; ms/tok: GPU time per generated token; batch: mean running batch`,
-    `  batch drain over ${d.measured_from_s.toFixed(0)}-${d.measured_to_s.toFixed(0)} s: ${cell(d.drain_rpm, 1)} jobs/min (${cell(d.batch_tokens_per_s, 0)} tok/s) of ${cell(d.capacity_left_rpm, 1)} left = engine alone ${cell(d.engine_direct_rpm, 1)} (${cell(d.engine_tokens_per_s, 0)} tok/s) less the interactive jobs' ${cell(d.interactive_tokens_per_s, 0)} tok/s; ratio ${cell(d.drain_ratio, 2)}; copy held at least ${d.min_outstanding} of ${d.admission_limit}, GPU busy ${cell(r.batch.gpu_busy, 2)}; ${r.batch.succeeded_by_end ?? "-"} of ${r.batch.jobs} batch jobs done by the end`,
+    `  batch drain over ${d.measured_from_s.toFixed(0)}-${d.measured_to_s.toFixed(0)} s: ${cell(d.drain_rpm, 1)} jobs/min (${cell(d.batch_tokens_per_s, 0)} tok/s) of the ${cell(d.capacity_at_bound.rpm, 1)} the interactive jobs leave at their p95 bound (${d.capacity_at_bound.batch_sequences} batch sequences, model p95 ${s(d.capacity_at_bound.interactive_p95_ms)}): ratio ${cell(d.drain_ratio, 2)}; GPU busy ${cell(r.batch.gpu_busy, 2)}; ${r.batch.succeeded_by_end ?? "-"} of ${r.batch.jobs} batch jobs done by the end`,
+    `  the whole copy less the interactive jobs: engine alone ${cell(d.engine_direct_rpm, 1)} jobs/min (${cell(d.engine_tokens_per_s, 0)} tok/s) less their ${cell(d.interactive_tokens_per_s, 0)} tok/s = ${cell(d.capacity_left_rpm, 1)}, drained ${cell(d.drain_of_capacity_left, 2)} of it`,
     ...(d.cap
       ? [`  at the batch lane's cap (interactive_slowdown_percent ${d.cap.slowdown_percent}: ${d.cap.batch_sequences} batch sequences, at the ${cell(d.cap.step_ms, 1)} ms step measured): capacity ${cell(d.cap.capacity_rpm, 1)} jobs/min, drained ${cell(d.cap.drain_ratio, 2)} of it`]
       : []),

@@ -1,9 +1,10 @@
 import { loadavg } from "node:os";
 import { batchJobsUnderCap } from "#shared/core/batch-lane-cap";
 import { demandOf } from "#shared/core/gpu-batch-policy";
-import { gpuSnapshot } from "./gpu.ts";
+import { getProfile } from "#shared/core/profiles";
 import { nearest } from "./gpu-sampler.ts";
-import { batchDrain, interactiveRun, LANES_SCENARIO, type LanesReport } from "./lanes-summary.ts";
+import { capacityAtInteractiveBound } from "./lanes-capacity.ts";
+import { batchDrain, interactiveRun, LANES_P95_BOUND, LANES_SCENARIO, type LanesReport } from "./lanes-summary.ts";
 import { admissionLimit } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
@@ -19,7 +20,10 @@ export { LANES_SCENARIO } from "./lanes-summary.ts";
 /**
  * Issue 12 item 3: a large batch file draining while interactive jobs arrive. The batch's lines
  * carry no priority (batch lane), the interactive jobs are lone POST /v1/jobs without one
- * (interactive lane). The same interactive trace runs first on the idle stack: its reference.
+ * (interactive lane). The interactive trace runs first on the idle stack, its reference; then
+ * again, and the batch lands while it flows, `batchAfterMs` into it, as a batch file lands on a
+ * route that serves people. Both targets are measured over what follows the landing: the
+ * interactive jobs that arrived after it, against the same jobs of the idle run.
  */
 export type LanesPlan = {
   readonly batchJobs: number;
@@ -32,10 +36,10 @@ export type LanesPlan = {
   readonly batchPromptTokens: number;
   readonly batchMaxTokens: number;
   readonly interactive: TraceSpec;
+  /** When into the interactive trace the batch is submitted. */
+  readonly batchAfterMs: number;
   /** How long after the last interactive arrival the bench waits for answers. */
   readonly drainMs: number;
-  /** How long the batch may take to fill the copy before the interactive trace starts. */
-  readonly fillTimeoutMs: number;
 };
 
 export function lanesPlan(mode: Mode, seed: number): LanesPlan {
@@ -45,11 +49,11 @@ export function lanesPlan(mode: Mode, seed: number): LanesPlan {
     linesPerFile: 2_000,
     batchPromptTokens: 512,
     batchMaxTokens: 512,
-    // Long enough for a p95 over 100+ jobs; short enough that a quick batch of 2,000 outlasts it
-    // (about 1,000 batch jobs drain in 120 s).
-    interactive: { seed: seed + 6, durationMs: quick ? 120_000 : 300_000, arrivals: { kind: "poisson", rpm: 60 }, lengths: { kind: "fixed", promptTokens: 512, maxTokens: 512 } },
+    // Long enough for a p95 over 100+ jobs after the batch lands; a quick batch of 2,000 outlasts
+    // it (beside interactive work the batch lane drains 100-200 jobs a minute).
+    interactive: { seed: seed + 6, durationMs: quick ? 140_000 : 320_000, arrivals: { kind: "poisson", rpm: 60 }, lengths: { kind: "fixed", promptTokens: 512, maxTokens: 512 } },
+    batchAfterMs: 20_000,
     drainMs: 30_000,
-    fillTimeoutMs: quick ? 120_000 : 600_000,
   };
 }
 
@@ -75,14 +79,6 @@ async function submitBatchFiles(target: PipelineTarget, plan: LanesPlan, prompts
   return ids;
 }
 
-async function waitUntilFull(stack: PolicyStack, limit: number, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while ((await gpuSnapshot(stack.sagemakerUrl, stack.component.name)).outstanding < limit) {
-    if (performance.now() > deadline) throw new Error(`the batch did not fill the copy (${limit} sequences) within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
-
 async function succeededOf(target: PipelineTarget, batchIds: readonly string[]): Promise<number | null> {
   let total = 0;
   for (const id of batchIds) {
@@ -93,18 +89,19 @@ async function succeededOf(target: PipelineTarget, batchIds: readonly string[]):
   return total;
 }
 
-async function runInteractive(stack: PolicyStack, trace: readonly TraceRequest[], plan: LanesPlan, prompts: PromptBook) {
-  const { result, gpu } = await withGpuSamples(stack.sagemakerUrl, stack.component.name, () =>
-    drivePipeline(stack.target, trace, { prompts, untilMs: plan.interactive.durationMs + plan.drainMs }),
-  );
-  const whole = gpuOverWindow(gpu, result.originMs, result.originMs + result.endMs);
-  return { ...result, gpu, summary: interactiveRun(result.outcomes, result.endMs, whole, loadavg()[0] ?? 0) };
+/** The interactive trace through the pipeline, the GPU sampled; `beside` runs as it starts and is awaited with it. */
+async function runInteractive<T>(stack: PolicyStack, trace: readonly TraceRequest[], plan: LanesPlan, prompts: PromptBook, beside: () => Promise<T>) {
+  const [{ result, gpu }, besideResult] = await Promise.all([
+    withGpuSamples(stack.sagemakerUrl, stack.component.name, () => drivePipeline(stack.target, trace, { prompts, untilMs: plan.interactive.durationMs + plan.drainMs })),
+    beside(),
+  ]);
+  return { ...result, gpu, beside: besideResult };
 }
 
 const unanswered = (outcomes: readonly Outcome[]) => outcomes.flatMap((o) => (o.status === "unfinished" && o.jobId !== undefined ? [o.jobId] : []));
 
 /**
- * The idle reference, then the batch and the same trace beside it, on (d)'s stack. Run last on
+ * The idle reference, then the same trace with the batch landing in it, on (d)'s stack. Run last on
  * that stack: the batch's remaining jobs are abandoned with it rather than cancelled one by one.
  */
 export async function runLanes(
@@ -115,27 +112,42 @@ export async function runLanes(
   const { log, prompts } = context;
   const trace = generateTrace(plan.interactive);
   const limit = admissionLimit(stack.component.limits, plan.batchPromptTokens + plan.batchMaxTokens) * Math.max(1, stack.component.copies);
+  const endMs = plan.interactive.durationMs;
 
-  log(`${LANES_SCENARIO}: the interactive trace alone (${trace.length} jobs over ${plan.interactive.durationMs / 1000} s), the idle reference`);
-  const idle = await runInteractive(stack, trace, plan, prompts);
-  if (idle.outcomes.some((o) => o.status === "unfinished")) await stack.settle(unanswered(idle.outcomes), 120_000);
+  // The scenarios before it may leave work on the copy: the reference starts on an empty one.
+  await stack.settle([], 180_000);
+  log(`${LANES_SCENARIO}: the interactive trace alone (${trace.length} jobs over ${endMs / 1000} s), the idle reference`);
+  const idle = await runInteractive(stack, trace, plan, prompts, async () => undefined);
+  await stack.settle(unanswered(idle.outcomes), 120_000);
 
-  log(`${LANES_SCENARIO}: submitting ${plan.batchJobs} batch jobs`);
-  const submitStart = performance.now();
-  const batchIds = await submitBatchFiles(stack.target, plan, prompts);
-  const acceptedAfterS = (performance.now() - submitStart) / 1000;
-  await waitUntilFull(stack, limit, plan.fillTimeoutMs);
-  const filledAfterS = (performance.now() - submitStart) / 1000;
-  log(`${LANES_SCENARIO}: ${batchIds.length} files accepted in ${acceptedAfterS.toFixed(1)} s, the copy full after ${filledAfterS.toFixed(1)} s; the same trace beside it`);
-  const under = await runInteractive(stack, trace, plan, prompts);
+  log(`${LANES_SCENARIO}: the same trace again, ${plan.batchJobs} batch jobs submitted ${plan.batchAfterMs / 1000} s into it`);
+  const traceStart = performance.now();
+  const under = await runInteractive(stack, trace, plan, prompts, async () => {
+    await new Promise((resolve) => setTimeout(resolve, plan.batchAfterMs));
+    const submitted = performance.now();
+    const ids = await submitBatchFiles(stack.target, plan, prompts);
+    return { ids, submittedAt: submitted, acceptedAfterS: (performance.now() - submitted) / 1000 };
+  });
+  const batchIds = under.beside.ids;
+  // From the first file's submit, in the trace's ms: the batch starts as soon as it is accepted.
+  const landedMs = under.beside.submittedAt - under.originMs;
+  log(`${LANES_SCENARIO}: ${batchIds.length} files accepted in ${under.beside.acceptedAfterS.toFixed(1)} s, ${(landedMs / 1000).toFixed(1)} s into the trace (started ${((under.originMs - traceStart) / 1000).toFixed(1)} s after the call)`);
 
-  const window = gpuOverWindow(under.gpu, under.originMs, under.originMs + plan.interactive.durationMs);
-  const inWindow = under.gpu.filter((g) => g.atMs >= under.originMs && g.atMs <= under.originMs + plan.interactive.durationMs);
-  const minOutstanding = Math.min(...(inWindow.length > 0 ? inWindow : [nearest(under.gpu, under.originMs)].filter((g) => g !== undefined)).map((g) => g.outstanding));
+  const after = (outcomes: readonly Outcome[]) => outcomes.filter((o) => o.arrivalMs >= landedMs);
+  const summaryOf = (run: { readonly outcomes: readonly Outcome[]; readonly gpu: typeof idle.gpu; readonly originMs: number; readonly endMs: number }) => {
+    const window = gpuOverWindow(run.gpu, run.originMs + landedMs, run.originMs + endMs);
+    return interactiveRun(after(run.outcomes), run.endMs, window, loadavg()[0] ?? 0);
+  };
+  const idleSummary = summaryOf(idle);
+  const underSummary = summaryOf(under);
+  const window = gpuOverWindow(under.gpu, under.originMs + landedMs, under.originMs + endMs);
+  const inWindow = under.gpu.filter((g) => g.atMs >= under.originMs + landedMs && g.atMs <= under.originMs + endMs);
+  const minOutstanding = Math.min(...(inWindow.length > 0 ? inWindow : [nearest(under.gpu, under.originMs + landedMs)].filter((g) => g !== undefined)).map((g) => g.outstanding));
   const succeeded = await succeededOf(stack.target, batchIds).catch(() => null);
+  const batchShape = { promptTokens: plan.batchPromptTokens, maxTokens: plan.batchMaxTokens };
   const drain = batchDrain({
-    fromMs: 0,
-    toMs: plan.interactive.durationMs,
+    fromMs: landedMs,
+    toMs: endMs,
     gpuTokens: window.tokens,
     simMs: window.simMs,
     interactive: under.outcomes,
@@ -144,14 +156,23 @@ export async function runLanes(
     minOutstanding,
     admissionLimit: limit,
     batchLeftAtEnd: succeeded === null ? null : plan.batchJobs - succeeded,
+    atBound: capacityAtInteractiveBound({
+      profile: getProfile(stack.component.profile),
+      batch: batchShape,
+      interactive: {
+        promptTokens: trace[0]?.promptTokens ?? 0,
+        maxTokens: trace[0]?.maxTokens ?? 0,
+        rpm: offeredRpm(plan.interactive.arrivals, endMs),
+        idleP95Ms: idleSummary.p95_ms,
+        concurrent: idleSummary.mean_batch,
+      },
+      bound: LANES_P95_BOUND,
+      maxSequences: Math.max(1, stack.component.copies) * stack.component.limits.max_sequences,
+    }),
     cap: {
       slowdownPercent: stack.settings.interactive_slowdown_percent,
-      batchSequences: batchJobsUnderCap(
-        stack.component,
-        demandOf({ promptTokens: plan.batchPromptTokens, maxNewTokens: plan.batchMaxTokens }, stack.component.kv_admission),
-        stack.settings.interactive_slowdown_percent,
-      ),
-      stepMs: under.summary.ms_per_token_p50,
+      batchSequences: batchJobsUnderCap(stack.component, demandOf({ promptTokens: plan.batchPromptTokens, maxNewTokens: plan.batchMaxTokens }, stack.component.kv_admission), stack.settings.interactive_slowdown_percent),
+      stepMs: underSummary.ms_per_token_p50,
     },
   });
   const batcher = invocationLog(stack, under.originMs);
@@ -165,18 +186,18 @@ export async function runLanes(
       files: batchIds.length,
       prompt_tokens: plan.batchPromptTokens,
       max_tokens: plan.batchMaxTokens,
-      accepted_after_s: acceptedAfterS,
-      filled_after_s: filledAfterS,
+      landed_at_s: landedMs / 1000,
+      accepted_after_s: under.beside.acceptedAfterS,
       succeeded_by_end: succeeded,
       gpu_busy: window.busyFraction,
       copy_outstanding: under.gpu.map((g) => [Math.round((g.atMs - under.originMs) / 100) / 10, g.outstanding] as const),
     },
-    interactive: { rpm: offeredRpm(plan.interactive.arrivals, plan.interactive.durationMs), duration_s: plan.interactive.durationMs / 1000, requests: trace.length, prompt_tokens: trace[0]?.promptTokens ?? 0, max_tokens: trace[0]?.maxTokens ?? 0 },
-    idle: idle.summary,
-    under_batch: under.summary,
+    interactive: { rpm: offeredRpm(plan.interactive.arrivals, endMs), duration_s: endMs / 1000, requests: trace.length, measured: underSummary.requests, prompt_tokens: trace[0]?.promptTokens ?? 0, max_tokens: trace[0]?.maxTokens ?? 0 },
+    idle: idleSummary,
+    under_batch: underSummary,
     drain,
-    p95_ratio: under.summary.p95_ms / idle.summary.p95_ms,
+    p95_ratio: underSummary.p95_ms / idleSummary.p95_ms,
   };
-  log(`  idle p95 ${(report.idle.p95_ms / 1000).toFixed(2)} s, beside the batch ${(report.under_batch.p95_ms / 1000).toFixed(2)} s; batch ${drain.drain_rpm.toFixed(1)} of ${drain.capacity_left_rpm.toFixed(1)} jobs/min left`);
+  log(`  idle p95 ${(report.idle.p95_ms / 1000).toFixed(2)} s, beside the batch ${(report.under_batch.p95_ms / 1000).toFixed(2)} s; batch ${drain.drain_rpm.toFixed(1)} of ${drain.capacity_at_bound.rpm.toFixed(1)} jobs/min the interactive jobs leave`);
   return { report, batcher, outcomes: new Map([["idle", idle.outcomes], ["beside the batch", under.outcomes]]) };
 }

@@ -37,6 +37,8 @@ export class LedgerSync {
   othersTopUpUntilMs: number | undefined;
   /** Whether this run's load changed since it last published it. */
   #ownChanged = false;
+  /** A change the others must see before they next decide (reserve's `tellAtOnce`). */
+  #tellAtOnce = false;
   #publishedWaiting = false;
   #publishedInteractive = false;
   #publishedTopUpUntilMs: number | undefined;
@@ -61,10 +63,16 @@ export class LedgerSync {
     return addLoad(this.#ownInteractive.get(component) ?? noLoad, this.#othersInteractive.get(component) ?? noLoad);
   }
 
-  reserve(component: string, load: Load, lane: Lane): void {
+  /**
+   * `tellAtOnce`: publish at the next refresh rather than within LEDGER_REFRESH_MS. For a batch-lane
+   * start under the cap: the others decide on what this run published, and with starts published
+   * only every 500 ms up to four batchers each filled the same room (the batch held 40% over the cap).
+   */
+  reserve(component: string, load: Load, lane: Lane, tellAtOnce = false): void {
     this.#own.set(component, addLoad(this.#own.get(component) ?? noLoad, load));
     if (lane === "interactive") this.#ownInteractive.set(component, addLoad(this.#ownInteractive.get(component) ?? noLoad, load));
     this.#ownChanged = true;
+    this.#tellAtOnce ||= tellAtOnce;
   }
 
   release(component: string, load: Load, lane: Lane): void {
@@ -98,6 +106,7 @@ export class LedgerSync {
     }
     // A batcher that starts or stops pulling past its deadline says so at once: the others hand over on it.
     const due =
+      this.#tellAtOnce ||
       nowMs - this.#publishedAtMs >= LEDGER_REFRESH_MS ||
       waiting !== this.#publishedWaiting ||
       this.#interactiveWaiting !== this.#publishedInteractive ||
@@ -110,6 +119,7 @@ export class LedgerSync {
     this.#publishedAtMs = nowMs;
     this.#publishedTopUpUntilMs = topUpUntilMs;
     this.#ownChanged = false;
+    this.#tellAtOnce = false;
     const waitingSince = final ? undefined : oldestWaitingMs;
     this.#publishedWaiting = waitingSince !== undefined;
     const interactiveWaiting = waitingSince !== undefined && this.#interactiveWaiting;

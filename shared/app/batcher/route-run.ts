@@ -1,4 +1,4 @@
-import { decideNext, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
+import { batchLaneCapped, decideNext, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
@@ -99,10 +99,11 @@ export class RouteRun implements RunHandle {
   /** Carries out steps until one waits or ends; "resync" when the state outside may have moved. */
   async #carryOutUntilWaiting(): Promise<"wait" | "done" | "resync"> {
     for (;;) {
-      const step = decideNext(this.snapshot());
+      const snapshot = this.snapshot();
+      const step = decideNext(snapshot);
       switch (step.kind) {
         case "start":
-          this.#start(step.calls);
+          this.#start(step.calls, batchLaneCapped(snapshot));
           break;
         case "hold":
           this.#holdUntilMs = step.untilMs;
@@ -222,7 +223,7 @@ export class RouteRun implements RunHandle {
 
 
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
-  #start(calls: Extract<BatcherStep, { kind: "start" }>["calls"]): void {
+  #start(calls: Extract<BatcherStep, { kind: "start" }>["calls"], capped: boolean): void {
     const byId = new Map(this.#waiting.map((p) => [p.item.id, p]));
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
@@ -236,15 +237,15 @@ export class RouteRun implements RunHandle {
     }
     for (const { call, members } of started) {
       const component = this.#fleet.components.find((c) => c.name === call.component);
-      if (component) this.#launch(component, members, call.load, gpuBatch);
+      if (component) this.#launch(component, members, call.load, gpuBatch, capped);
     }
   }
 
   /** Runs a call, holding its load in the ledger until the copy answers or a cancel aborts the call. */
-  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }): void {
+  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }, capped: boolean): void {
     // A static batch may mix the lanes: one interactive job makes its whole load interactive.
     const lane: Lane = members.some((p) => p.source.lane === "interactive") ? "interactive" : "batch";
-    this.#ledger.reserve(component.name, load, lane);
+    this.#ledger.reserve(component.name, load, lane, capped && lane === "batch");
     let reserved = true;
     const giveBack = () => {
       if (!reserved) return;
