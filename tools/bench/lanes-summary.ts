@@ -22,7 +22,7 @@ export type LanesReport = {
     readonly files: number;
     readonly prompt_tokens: number;
     readonly max_tokens: number;
-    /** When into the interactive trace the first file was submitted (the measured span starts there), and how long the files took to be accepted. */
+    /** When into the interactive trace the last file was accepted (the measured span starts there), and how long the files took to be accepted. */
     readonly landed_at_s: number;
     readonly accepted_after_s: number;
     /** Batch jobs succeeded by the end of the interactive run (the rest were abandoned). */
@@ -252,7 +252,7 @@ function lanesRow(label: string, r: InteractiveRun): string {
 export function lanesLines(r: LanesReport): string[] {
   const d = r.drain;
   return [
-    `${r.name}: ${r.title} — ${r.interactive.requests} interactive jobs over ${r.interactive.duration_s.toFixed(0)} s, idle first, then with the batch landing ${r.batch.landed_at_s.toFixed(1)} s into it (${r.batch.files} file(s), accepted in ${r.batch.accepted_after_s.toFixed(1)} s); the ${r.interactive.measured} that arrived after it measured`,
+    `${r.name}: ${r.title} — ${r.interactive.requests} interactive jobs over ${r.interactive.duration_s.toFixed(0)} s, idle first, then with the batch in from ${r.batch.landed_at_s.toFixed(1)} s into it (${r.batch.files} file(s), accepted in ${r.batch.accepted_after_s.toFixed(1)} s); the ${r.interactive.measured} that arrived after it measured`,
     LANES_HEADER.map((c, i) => (i === 0 ? c.padEnd(LANES_WIDTHS[i] ?? 0) : c.padStart(LANES_WIDTHS[i] ?? 0))).join("  "),
     lanesRow("idle", r.idle),
     lanesRow("beside batch", r.under_batch),
