@@ -80,8 +80,8 @@ async function submitBatchFiles(target: PipelineTarget, plan: LanesPlan, prompts
 }
 
 /**
- * One file, sent again when the API timed out (a 504 from a submit function starved of CPU on
- * the loaded machine): a refused file's stored jobs were failed, so a resend makes no duplicates.
+ * One file, sent again when the API did not accept it (a 504 from a submit function starved of
+ * CPU on the loaded machine): the bench follows only the batch it accepted.
  */
 async function submitFile(target: PipelineTarget, text: string, tries = 3): Promise<string> {
   for (let attempt = 1; ; attempt++) {
