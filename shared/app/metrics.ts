@@ -25,11 +25,11 @@ export const deadLetterQueueName = (queue: string) => `${queue}-dlq`;
 async function laneReading(deps: MetricsDeps, route: string, lane: Lane, now: Date): Promise<LaneReading> {
   const queue = deps.queueName(route, lane);
   const deadLetterQueue = deadLetterQueueName(queue);
-  const [depth, oldestMessageAgeSeconds, deadLetterDepth] = await Promise.all([
-    deps.queueMetrics.depth(queue),
-    deps.queueMetrics.oldestMessageAgeSeconds(queue, now),
-    deps.queueMetrics.depth(deadLetterQueue),
-  ]);
+  const [depth, deadLetterDepth] = await Promise.all([deps.queueMetrics.depth(queue), deps.queueMetrics.depth(deadLetterQueue)]);
+  // An empty queue has no oldest message: CloudWatch's last datapoint may still show one from a
+  // minute ago, and fauxqs' inspection is the costly read (it lists every message).
+  const empty = depth.visible + depth.inFlight + depth.delayed === 0;
+  const oldestMessageAgeSeconds = empty ? undefined : await deps.queueMetrics.oldestMessageAgeSeconds(queue, now);
   return { lane, queue, depth, oldestMessageAgeSeconds, deadLetterQueue, deadLetterDepth };
 }
 

@@ -53,6 +53,22 @@ describe("readMetrics", () => {
     await expect(readMetrics(deps(), { tenant: "acme", role: "member" })).rejects.toThrow(/admin API key/);
   });
 
+  it("asks no oldest age of an empty queue", async () => {
+    const asked: string[] = [];
+    const d = deps({
+      queueMetrics: {
+        depth: async () => ({ visible: 0, inFlight: 0, delayed: 0 }),
+        oldestMessageAgeSeconds: async (queue) => {
+          asked.push(queue);
+          return 99;
+        },
+      },
+    });
+    const snapshot = await readMetrics(d, { tenant: "ops", role: "admin" });
+    expect(asked).toEqual([]);
+    expect(snapshot.routes.flatMap((r) => r.lanes.map((l) => l.oldest_message_age_seconds))).toEqual(snapshot.routes.flatMap((r) => r.lanes.map(() => null)));
+  });
+
   it("reads every lane's queue and dead-letter queue, each component, and the window's finished jobs, bounded", async () => {
     const d = deps();
     const snapshot = await readMetrics(d, { tenant: "ops", role: "admin" });
