@@ -1,4 +1,5 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { RetryableError } from "../core/errors.ts";
 import type { FinishedJob } from "../core/metrics.ts";
 import type { FinishedJobIndex } from "../ports.ts";
 import { jobItem } from "./dynamodb-job-store.ts";
@@ -20,7 +21,7 @@ export class DynamoDbFinishedJobs extends DynamoDbTable implements FinishedJobIn
     let start: Record<string, unknown> | undefined;
     do {
       const out = await sdk(`finished jobs of route ${route}`, () =>
-        this.client.send(
+        this.#query(
           new QueryCommand({
             TableName: this.tableName,
             IndexName: FINISHED_INDEX,
@@ -37,5 +38,22 @@ export class DynamoDbFinishedJobs extends DynamoDbTable implements FinishedJobIn
       start = out.LastEvaluatedKey;
     } while (start && jobs.length < limit);
     return { jobs, truncated: start !== undefined };
+  }
+
+  /**
+   * A table without the index (one an embedded stack kept in .data/ from before it: dynalite
+   * cannot add an index; or one whose index AWS is still building) is refused as unavailable,
+   * naming the index, rather than as a bug.
+   */
+  async #query(command: QueryCommand) {
+    try {
+      return await this.client.send(command);
+    } catch (error) {
+      const e = error as { name?: string; message?: string };
+      if (e.name === "ValidationException" && /specified index/i.test(e.message ?? "")) {
+        throw new RetryableError("unavailable", `table ${this.tableName} has no index ${FINISHED_INDEX} yet (an embedded stack's .data/ from before it keeps its old table: remove .data/ to recreate it)`, error);
+      }
+      throw error;
+    }
   }
 }

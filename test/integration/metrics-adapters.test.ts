@@ -1,4 +1,4 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import { DynamoDbFinishedJobs } from "#shared/aws/dynamodb-finished-jobs";
 import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
 import { EmulatorEngineMetrics } from "#shared/aws/emulator-engine-metrics";
 import { fauxqsOldestAge, SqsQueueMetrics } from "#shared/aws/sqs-queue-metrics";
+import { RetryableError } from "#shared/core/errors";
 import { fullJob } from "../contract/job-store.ts";
 import { createTableFromInfra, localClientConfig, localDocumentClient, startDynalite, startFauxqs, uniqueSuffix, type LocalServer } from "../helpers/local-aws.ts";
 import { componentOf, emulatorForTests, invokeCommand, routesCatalog } from "../helpers/sagemaker.ts";
@@ -60,6 +61,25 @@ describe("finished jobs from route-finished-index, on dynalite", () => {
     expect(bounded.jobs).toHaveLength(2);
     expect(bounded.truncated).toBe(true);
     expect((await index.finishedSince("llama-3-8b", t(0), 10)).jobs.map((j) => [j.job_id, j.error?.code])).toEqual([["job_other", "model_error"]]);
+  });
+});
+
+describe("finished jobs on a jobs table from before the index, on dynalite", () => {
+  it("answers unavailable, naming the index and what to do", async () => {
+    const server = await startDynalite();
+    const raw = new DynamoDBClient(localClientConfig(server.endpoint));
+    const client = localDocumentClient(server.endpoint);
+    try {
+      const tableName = `metrics-old-${uniqueSuffix()}-jobs`;
+      await raw.send(new CreateTableCommand({ TableName: tableName, BillingMode: "PAY_PER_REQUEST", AttributeDefinitions: [{ AttributeName: "job_id", AttributeType: "S" }], KeySchema: [{ AttributeName: "job_id", KeyType: "HASH" }] }));
+      const read = new DynamoDbFinishedJobs({ client, tableName }).finishedSince("llama-2-7b", new Date(0), 10);
+      await expect(read).rejects.toThrow(RetryableError);
+      await expect(read).rejects.toThrow(/has no index route-finished-index yet .*remove \.data\//);
+    } finally {
+      client.destroy();
+      raw.destroy();
+      await server.close();
+    }
   });
 });
 
