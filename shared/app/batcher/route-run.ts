@@ -5,8 +5,9 @@ import type { Lane } from "../../core/lanes.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import type { Load } from "../../core/gpu-batch-policy.ts";
+import { demandOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
+import { CostMeter } from "./cost-meter.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
 import { LedgerSync } from "./ledger-sync.ts";
@@ -60,6 +61,7 @@ export class RouteRun implements RunHandle {
   #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
   readonly #gpuBatchSizes: number[] = [];
+  readonly costs = new CostMeter();
   readonly #touchedBatches = new Set<string>();
 
   constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: DeliveryOptions) {
@@ -180,6 +182,7 @@ export class RouteRun implements RunHandle {
       isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting, waiting, nowMs: this.#now() });
     const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
     await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
+    for (const component of this.#fleet.components) this.costs.othersRead(component.name, this.#ledger.othersOn(component.name).sequences, this.#now());
     this.#abortCancelled();
   }
 
@@ -227,7 +230,7 @@ export class RouteRun implements RunHandle {
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
-    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size };
+    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size, kvTokens: kvTokensOf(started, this.#fleet.components) };
     if (this.#staticBatching) {
       this.#holdUntilMs = undefined;
       this.#queues.interactive.mayHaveMore = true;
@@ -241,7 +244,7 @@ export class RouteRun implements RunHandle {
   }
 
   /** Runs a call, holding its load in the ledger until the copy answers or a cancel aborts the call. */
-  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }): void {
+  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number; kvTokens: number }): void {
     // A static batch may mix the lanes: one interactive job makes its whole load interactive.
     const lane: Lane = members.some((p) => p.source.lane === "interactive") ? "interactive" : "batch";
     this.#ledger.reserve(component.name, load, lane);
@@ -261,7 +264,8 @@ export class RouteRun implements RunHandle {
     };
     const abortable = controller && { component: component.name, stop };
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
-    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
+    const { kvTokens, ...batch } = gpuBatch;
+    const call = { placement: { ...batch, component: component.name }, kvTokens, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });
@@ -319,6 +323,14 @@ export class RouteRun implements RunHandle {
   departed(lane: Lane): void {
     this.#queueReport.departed(lane);
   }
+}
+
+/** KV tokens a GPU batch's jobs take on the engines they go to, as each engine admits them. */
+function kvTokensOf(started: readonly { readonly call: { readonly component: string }; readonly members: readonly Pending[] }[], components: readonly Component[]): number {
+  return started.reduce((sum, { call, members }) => {
+    const admission = components.find((c) => c.name === call.component)?.kv_admission;
+    return sum + members.reduce((tokens, p) => tokens + demandOf(p.item, admission).tokens, 0);
+  }, 0);
 }
 
 /** The later of two instants, either unknown. */
