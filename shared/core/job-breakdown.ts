@@ -25,9 +25,15 @@ export const jobBreakdownSchema = z.object({
 export type JobBreakdown = z.infer<typeof jobBreakdownSchema>;
 export type CostRule = JobBreakdown["cost"]["rule"];
 
-/** Dollars a second of one copy of the component: its GPUs at the endpoint's GPU-hour price. */
-export function copyUsdPerSecond(component: Pick<Component, "endpointSpec" | "accelerators_per_copy">): number {
-  return (gpuHourPrice(component) * component.accelerators_per_copy) / 3600;
+type PricedComponent = Pick<Component, "endpointSpec" | "accelerators_per_copy">;
+
+/** Dollars an hour of one copy of the component: its GPUs at the endpoint's GPU-hour price. */
+export function copyUsdPerHour(component: PricedComponent): number {
+  return gpuHourPrice(component) * component.accelerators_per_copy;
+}
+
+export function copyUsdPerSecond(component: PricedComponent): number {
+  return copyUsdPerHour(component) / 3600;
 }
 
 /**
@@ -133,7 +139,7 @@ export function jobBreakdown(input: BreakdownInput): JobBreakdown {
     gpu_ms: Math.max(0, input.gpuEndMs - input.gpuStartMs),
     gpu_batch: { id: input.gpuBatch.id, sequences: input.gpuBatch.sequences, kv_tokens: input.gpuBatch.kvTokens },
     component: input.component.name,
-    copy: { id: null, gpus: input.component.accelerators_per_copy, usd_per_hour: copyUsdPerSecond(input.component) * 3600 },
+    copy: { id: null, gpus: input.component.accelerators_per_copy, usd_per_hour: copyUsdPerHour(input.component) },
     attempts: input.attempts,
     prompt_tokens: input.promptTokens,
     generated_tokens: input.generatedTokens,

@@ -23,7 +23,10 @@ export class CostMeter {
 
   /** The other batchers' sequences on the component, as the ledger said at `atMs`. */
   othersRead(component: string, sequences: number, atMs: number): void {
-    this.#timeline(component).setOthers(atMs, sequences);
+    const timeline = this.#timeline(component);
+    timeline.setOthers(atMs, sequences);
+    // With none of this batcher's calls running, only the state now matters to the next one.
+    if ((this.#running.get(component) ?? []).length === 0) timeline.forgetBefore(atMs);
   }
 
   /** The call started at `fromMs` answered at `toMs`: what each of its sequences owes. */

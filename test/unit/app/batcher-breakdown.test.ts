@@ -77,6 +77,22 @@ describe("the batcher's breakdown on a rolling-batch engine", () => {
     expect(breakdowns[0]?.cost.usd).toBeCloseTo((copyUsdPerS(deps) * 0.08) / 6, 12);
   });
 
+  it("shares the copy with another batcher's sequences, as the capacity ledger says", async () => {
+    // Prepare: another batcher holds 3 sequences on the copy all along.
+    const deps = memoryDeps();
+    timedCalls(deps);
+    await deps.ledger.publish(COMPONENT, "other-batcher", { load: { sequences: 3, tokens: 300 } }, new Date(deps.time.nowMs + 3_600_000));
+    const jobs = await submit(deps, [100]);
+
+    // Act
+    await runBatcher(deps);
+
+    // Assess: one second beside three others, a quarter of the copy.
+    const [breakdown] = breakdownsOf(deps, jobs);
+    expect(breakdown?.gpu_ms).toBe(1_000);
+    expect(breakdown?.cost.usd).toBeCloseTo(copyUsdPerS(deps) / 4, 12);
+  });
+
   it("keeps the queue wait to the first claim when another attempt runs the job, and counts the attempts", async () => {
     // Prepare: a first batcher claimed the job 1 s after its submit and stalled; its message comes back.
     const deps = memoryDeps();
