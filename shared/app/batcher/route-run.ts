@@ -5,7 +5,7 @@ import type { Lane } from "../../core/lanes.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import { demandOf, type Load } from "../../core/gpu-batch-policy.ts";
+import { kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { CostMeter } from "./cost-meter.ts";
 import { FleetSync } from "./fleet-sync.ts";
@@ -230,7 +230,9 @@ export class RouteRun implements RunHandle {
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
-    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size, kvTokens: kvTokensOf(started, this.#fleet.components) };
+    const admissionOf = (name: string) => this.#fleet.components.find((c) => c.name === name)?.kv_admission;
+    const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOf(members.map((p) => p.item), admissionOf(call.component)), 0);
+    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size, kvTokens };
     if (this.#staticBatching) {
       this.#holdUntilMs = undefined;
       this.#queues.interactive.mayHaveMore = true;
@@ -323,14 +325,6 @@ export class RouteRun implements RunHandle {
   departed(lane: Lane): void {
     this.#queueReport.departed(lane);
   }
-}
-
-/** KV tokens a GPU batch's jobs take on the engines they go to, as each engine admits them. */
-function kvTokensOf(started: readonly { readonly call: { readonly component: string }; readonly members: readonly Pending[] }[], components: readonly Component[]): number {
-  return started.reduce((sum, { call, members }) => {
-    const admission = components.find((c) => c.name === call.component)?.kv_admission;
-    return sum + members.reduce((tokens, p) => tokens + demandOf(p.item, admission).tokens, 0);
-  }, 0);
 }
 
 /** The later of two instants, either unknown. */
