@@ -1,4 +1,5 @@
 import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.ts";
+import type { JobBreakdown } from "./core/job-breakdown.ts";
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
@@ -31,17 +32,20 @@ export type GpuBatchPlacement = { readonly gpu_batch_id: string; readonly gpu_ba
 
 export type JobEnding = { readonly status: "FAILED" | "CANCELLED" | "EXPIRED"; readonly error: JobFailure };
 
-export type JobOutcome =
+/** What an attempt came to; `breakdown`, where its time and cost went, once it reached the GPU. */
+export type JobOutcome = (
   | { readonly status: "SUCCEEDED"; readonly result: JobResult }
-  | { readonly status: "FAILED"; readonly error: JobFailure };
+  | { readonly status: "FAILED"; readonly error: JobFailure }
+) & { readonly breakdown?: JobBreakdown | undefined };
 
 export type JobStore = {
   /** Creates jobs that must not exist yet; a duplicate id is a ConflictError. */
   create(jobs: readonly JobRecord[]): Promise<void>;
   get(jobId: string): Promise<JobRecord | undefined>;
   /**
-   * Takes a QUEUED or RUNNING job for a new attempt (attempt + 1, status RUNNING). Returns the
-   * claimed job, or undefined when the job is finished or gone: nothing to run.
+   * Takes a QUEUED or RUNNING job for a new attempt (attempt + 1, status RUNNING, started_at now;
+   * first_claimed_at only on the first claim). Returns the claimed job, or undefined when the job
+   * is finished or gone: nothing to run.
    */
   claim(jobId: string, placement: GpuBatchPlacement, at: Date): Promise<JobRecord | undefined>;
   /**

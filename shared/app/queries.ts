@@ -79,6 +79,7 @@ export type BatchResultLine = {
   readonly status: JobRecord["status"];
   readonly result?: JobRecord["result"];
   readonly error?: JobRecord["error"];
+  readonly breakdown?: JobRecord["breakdown"];
 };
 
 /** One page of a batch's results, in the order of the batch file's lines. */
@@ -86,7 +87,7 @@ export async function batchResults(deps: QueryDeps, tenant: string, batchId: str
   await getBatch(deps, tenant, batchId);
   const jobs = await deps.jobs.listByBatch(batchId, page);
   return {
-    items: jobs.items.map((j) => ({ custom_id: j.custom_id, job_id: j.job_id, status: j.status, result: j.result, error: j.error })),
+    items: jobs.items.map((j) => ({ custom_id: j.custom_id, job_id: j.job_id, status: j.status, result: j.result, error: j.error, breakdown: j.breakdown })),
     cursor: jobs.cursor,
   };
 }

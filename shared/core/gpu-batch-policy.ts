@@ -22,6 +22,11 @@ export function demandOf(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, 
   return { sequences: 1, tokens: item.promptTokens + held };
 }
 
+/** KV tokens a set of jobs takes on an engine, as it admits them: a GPU batch's size in tokens. */
+export function kvTokensOf(items: readonly Pick<PackItem, "promptTokens" | "maxNewTokens">[], admission: KvAdmission = "reserve"): number {
+  return items.reduce((sum, item) => sum + demandOf(item, admission).tokens, 0);
+}
+
 /**
  * What a component can hold at once over all its copies: the engine's admission limits, or
  * fewer sequences when ops cap them. Past this, jobs wait in SQS rather than in the container.

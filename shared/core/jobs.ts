@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { JobBreakdown } from "./job-breakdown.ts";
 import type { Lane } from "./lanes.ts";
 import type { ChatMessage } from "./prompt.ts";
 import type { QueueEstimate } from "./queue-position.ts";
@@ -92,7 +93,9 @@ export type JobRecord = {
   /** Incremented each time a batcher takes the job; results are written only by the latest. */
   readonly attempt: number;
   readonly created_at: string;
+  /** The last claim's time; `first_claimed_at` the first's, kept when the job is claimed again. */
   readonly started_at?: string | undefined;
+  readonly first_claimed_at?: string | undefined;
   readonly finished_at?: string | undefined;
   readonly gpu_batch_id?: string | undefined;
   readonly gpu_batch_size?: number | undefined;
@@ -100,6 +103,8 @@ export type JobRecord = {
   readonly result?: JobResult | undefined;
   readonly error?: JobFailure | undefined;
   readonly waiting_reason?: string | undefined;
+  /** Written with the outcome of an attempt that reached the GPU (docs/cost.md). */
+  readonly breakdown?: JobBreakdown | undefined;
   readonly expires_at: number;
 };
 
@@ -144,6 +149,8 @@ export type JobView = {
   readonly window?: { readonly window_id: string; readonly window_size: number } | undefined;
   /** A waiting job's place in line and when it should start and finish. */
   readonly queue?: QueueEstimate | undefined;
+  /** Where a finished job's time and cost went (docs/cost.md); absent on a job that never reached the GPU. */
+  readonly breakdown?: JobBreakdown | undefined;
 };
 
 /** The public view of a job; `queue`, its estimate, shows only while it waits. */
@@ -164,5 +171,6 @@ export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
       window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
     }),
     ...(job.status === "QUEUED" && queue && { queue }),
+    ...(job.breakdown && { breakdown: job.breakdown }),
   };
 }

@@ -5,8 +5,9 @@ import type { Lane } from "../../core/lanes.ts";
 import { byUrgency } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import type { Load } from "../../core/gpu-batch-policy.ts";
+import { kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
+import { CostMeter } from "./cost-meter.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
 import { LedgerSync } from "./ledger-sync.ts";
@@ -60,6 +61,7 @@ export class RouteRun implements RunHandle {
   #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
   readonly #gpuBatchSizes: number[] = [];
+  readonly costs = new CostMeter();
   readonly #touchedBatches = new Set<string>();
 
   constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: DeliveryOptions) {
@@ -181,6 +183,7 @@ export class RouteRun implements RunHandle {
       isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting, waiting, nowMs: this.#now() });
     const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
     await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
+    for (const component of this.#fleet.components) this.costs.othersRead(component.name, this.#ledger.othersOn(component.name).sequences, this.#now());
     this.#abortCancelled();
   }
 
@@ -228,7 +231,9 @@ export class RouteRun implements RunHandle {
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
-    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size };
+    const admissionOf = (name: string) => this.#fleet.components.find((c) => c.name === name)?.kv_admission;
+    const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOf(members.map((p) => p.item), admissionOf(call.component)), 0);
+    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size, kvTokens };
     if (this.#staticBatching) {
       this.#holdUntilMs = undefined;
       this.#queues.interactive.mayHaveMore = true;
@@ -242,7 +247,7 @@ export class RouteRun implements RunHandle {
   }
 
   /** Runs a call, holding its load in the ledger until the copy answers or a cancel aborts the call. */
-  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }, capped: boolean): void {
+  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number; kvTokens: number }, capped: boolean): void {
     // A static batch may mix the lanes: one interactive job makes its whole load interactive.
     const lane: Lane = members.some((p) => p.source.lane === "interactive") ? "interactive" : "batch";
     this.#ledger.reserve(component.name, load, lane, capped && lane === "batch");
@@ -262,7 +267,8 @@ export class RouteRun implements RunHandle {
     };
     const abortable = controller && { component: component.name, stop };
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
-    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
+    const { kvTokens, ...batch } = gpuBatch;
+    const call = { placement: { ...batch, component: component.name }, kvTokens, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityOf, decideStaticBatch, demandOf, fits } from "#shared/core/gpu-batch-policy";
+import { capacityOf, decideStaticBatch, demandOf, fits, kvTokensOf } from "#shared/core/gpu-batch-policy";
 import type { PackItem } from "#shared/core/packing";
 import { defaultCatalog } from "../../helpers/fakes.ts";
 import { h100Profile } from "../../helpers/h100.ts";
@@ -13,6 +13,10 @@ describe("window policy", () => {
   it("counts a job's KV tokens the way its engine admits it", () => {
     expect(demandOf(item(), "reserve")).toEqual({ sequences: 1, tokens: 1024 });
     expect(demandOf(item(), "paged")).toEqual({ sequences: 1, tokens: 768 });
+    // A GPU batch's KV tokens: its jobs' demands summed, as its engine admits them.
+    expect(kvTokensOf([item(), item({ promptTokens: 100, maxNewTokens: 50 })], "reserve")).toBe(1024 + 150);
+    expect(kvTokensOf([item(), item({ promptTokens: 100, maxNewTokens: 50 })], "paged")).toBe(768 + 125);
+    expect(kvTokensOf([])).toBe(0);
   });
 
   it("sizes a component's room by its copies, capped by ops", () => {
