@@ -223,8 +223,6 @@ export class RouteRun implements RunHandle {
     });
   }
 
-
-
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
   #start(calls: Extract<BatcherStep, { kind: "start" }>["calls"], capped: boolean): void {
     const byId = new Map(this.#waiting.map((p) => [p.item.id, p]));
