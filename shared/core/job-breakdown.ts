@@ -130,6 +130,50 @@ export type BreakdownInput = {
   readonly cost: { readonly usd: number; readonly rule: CostRule };
 };
 
+/**
+ * The breakdown of a finished job with no GPU outcome (cancelled or expired while it waited, its
+ * call aborted, dead-lettered): what its record says. Nothing is charged to it: a call aborted
+ * mid-way cost the copy its time, which the jobs beside it were charged (docs/cost.md).
+ */
+export type OffGpuBreakdown = {
+  /** Submit to the first claim; null if no batcher ever took it. */
+  readonly queue_wait_ms: number | null;
+  readonly batcher_hold_ms: null;
+  readonly gpu_ms: null;
+  readonly gpu_batch: null;
+  readonly component: string | null;
+  readonly copy: null;
+  readonly attempts: number;
+  readonly prompt_tokens: number;
+  readonly generated_tokens: 0;
+  readonly cost: { readonly usd: 0; readonly rule: "no-gpu-outcome" };
+};
+
+export type RecordedTimes = {
+  readonly created_at: string;
+  readonly first_claimed_at?: string | undefined;
+  readonly started_at?: string | undefined;
+  readonly component?: string | undefined;
+  readonly attempt: number;
+  readonly prompt_tokens: number;
+};
+
+export function offGpuBreakdown(job: RecordedTimes): OffGpuBreakdown {
+  const claimedAt = job.first_claimed_at ?? job.started_at;
+  return {
+    queue_wait_ms: claimedAt === undefined ? null : Math.max(0, Date.parse(claimedAt) - Date.parse(job.created_at)),
+    batcher_hold_ms: null,
+    gpu_ms: null,
+    gpu_batch: null,
+    component: job.component ?? null,
+    copy: null,
+    attempts: job.attempt,
+    prompt_tokens: job.prompt_tokens,
+    generated_tokens: 0,
+    cost: { usd: 0, rule: "no-gpu-outcome" },
+  };
+}
+
 /** The breakdown of a job whose GPU call has answered. */
 export function jobBreakdown(input: BreakdownInput): JobBreakdown {
   const claimedAt = input.firstClaimedAt ?? input.startedAt ?? input.createdAt;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { JobBreakdown } from "./job-breakdown.ts";
+import { offGpuBreakdown, type JobBreakdown, type OffGpuBreakdown } from "./job-breakdown.ts";
 import type { Lane } from "./lanes.ts";
 import type { ChatMessage } from "./prompt.ts";
 import type { QueueEstimate } from "./queue-position.ts";
@@ -149,9 +149,14 @@ export type JobView = {
   readonly window?: { readonly window_id: string; readonly window_size: number } | undefined;
   /** A waiting job's place in line and when it should start and finish. */
   readonly queue?: QueueEstimate | undefined;
-  /** Where a finished job's time and cost went (docs/cost.md); absent on a job that never reached the GPU. */
-  readonly breakdown?: JobBreakdown | undefined;
+  /** Where a finished job's time and cost went (docs/cost.md); absent while it is not finished. */
+  readonly breakdown?: JobBreakdown | OffGpuBreakdown | undefined;
 };
+
+/** A finished job's breakdown: the one stored with its GPU outcome, else what its record says. */
+export function breakdownOf(job: JobRecord): JobBreakdown | OffGpuBreakdown | undefined {
+  return job.breakdown ?? (isTerminal(job.status) ? offGpuBreakdown(job) : undefined);
+}
 
 /** The public view of a job; `queue`, its estimate, shows only while it waits. */
 export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
@@ -171,6 +176,6 @@ export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
       window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
     }),
     ...(job.status === "QUEUED" && queue && { queue }),
-    ...(job.breakdown && { breakdown: job.breakdown }),
+    ...(isTerminal(job.status) && { breakdown: breakdownOf(job) }),
   };
 }

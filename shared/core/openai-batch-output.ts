@@ -1,4 +1,4 @@
-import type { JobRecord } from "./jobs.ts";
+import { breakdownOf, type JobRecord } from "./jobs.ts";
 import { derivedHex, epochSeconds, type OpenAIEndpoint } from "./openai-batches.ts";
 
 /**
@@ -22,7 +22,10 @@ const lineId = (job: JobRecord) => `batch_req_${derivedHex("line", job.job_id)}`
  * batchline's own part of a line, beside OpenAI's fields (docs/openai-compatible.md): where the
  * request's time and cost went. OpenAI's `response.body` stays the completion as OpenAI writes it.
  */
-const batchlinePart = (job: JobRecord) => (job.breakdown ? { batchline: { breakdown: job.breakdown } } : {});
+const batchlinePart = (job: JobRecord) => {
+  const breakdown = breakdownOf(job);
+  return breakdown ? { batchline: { breakdown } } : {};
+};
 
 export function outputLine(endpoint: OpenAIEndpoint, job: JobRecord) {
   return {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { copyUsdPerSecond, jobBreakdown, OccupancyTimeline, staticBatchShareUsd } from "#shared/core/job-breakdown";
+import { copyUsdPerSecond, jobBreakdown, OccupancyTimeline, offGpuBreakdown, staticBatchShareUsd } from "#shared/core/job-breakdown";
+import { breakdownOf, toJobView } from "#shared/core/jobs";
 import { defaultCatalog } from "../../helpers/fakes.ts";
 
 const component = defaultCatalog().components.get("llama-2-7b-ic");
@@ -165,5 +166,26 @@ describe("a job's breakdown", () => {
       component: { name: "c", accelerators_per_copy: 1, ...eightGpus }, attempts: 1, promptTokens: 1, generatedTokens: 1, cost: { usd: 0, rule: "rolling-share" },
     });
     expect(breakdown.queue_wait_ms).toBe(1000);
+  });
+});
+
+describe("the breakdown of a finished job with no GPU outcome", () => {
+  const record = {
+    job_id: "job_1", tenant: "t", model: "llama-2-7b", request: { prompt: "hi", max_tokens: 8 }, prompt_tokens: 3, priority: 0,
+    attempt: 2, created_at: "2026-12-07T10:00:00.000Z", first_claimed_at: "2026-12-07T10:00:04.000Z", started_at: "2026-12-07T10:00:09.000Z",
+    component: "llama-2-7b-ic", expires_at: 0,
+  } as const;
+
+  it("says what its record says and charges it nothing: cancelled after two claims, queue wait to the first", () => {
+    const view = toJobView({ ...record, status: "CANCELLED", finished_at: "2026-12-07T10:00:10.000Z" });
+    expect(view.breakdown).toEqual(offGpuBreakdown(record));
+    expect(view.breakdown).toMatchObject({ queue_wait_ms: 4_000, gpu_ms: null, gpu_batch: null, component: "llama-2-7b-ic", attempts: 2, prompt_tokens: 3, generated_tokens: 0, cost: { usd: 0, rule: "no-gpu-outcome" } });
+  });
+
+  it("has no queue wait when no batcher took it (expired waiting), and none at all while it is not finished", () => {
+    const { first_claimed_at: _first, started_at: _started, component: _component, ...waiting } = record;
+    expect(breakdownOf({ ...waiting, attempt: 0, status: "EXPIRED" })).toMatchObject({ queue_wait_ms: null, component: null, attempts: 0 });
+    expect(breakdownOf({ ...record, status: "RUNNING" })).toBeUndefined();
+    expect(toJobView({ ...record, status: "QUEUED" }).breakdown).toBeUndefined();
   });
 });
