@@ -153,9 +153,13 @@ export type JobView = {
   readonly breakdown?: JobBreakdown | OffGpuBreakdown | undefined;
 };
 
-/** A finished job's breakdown: the one stored with its GPU outcome, else what its record says. */
+/**
+ * A finished job's breakdown: the one stored with its GPU outcome, else, for a job that ended
+ * without one, what its record says. A success always had a GPU outcome: one stored before
+ * breakdowns were has none to show.
+ */
 export function breakdownOf(job: JobRecord): JobBreakdown | OffGpuBreakdown | undefined {
-  return job.breakdown ?? (isTerminal(job.status) ? offGpuBreakdown(job) : undefined);
+  return job.breakdown ?? (isTerminal(job.status) && job.status !== "SUCCEEDED" ? offGpuBreakdown(job) : undefined);
 }
 
 /** The public view of a job; `queue`, its estimate, shows only while it waits. */
@@ -176,6 +180,6 @@ export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
       window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
     }),
     ...(job.status === "QUEUED" && queue && { queue }),
-    ...(isTerminal(job.status) && { breakdown: breakdownOf(job) }),
+    ...(breakdownOf(job) && { breakdown: breakdownOf(job) }),
   };
 }
