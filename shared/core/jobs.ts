@@ -164,6 +164,7 @@ export function breakdownOf(job: JobRecord): JobBreakdown | OffGpuBreakdown | un
 
 /** The public view of a job; `queue`, its estimate, shows only while it waits. */
 export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
+  const breakdown = breakdownOf(job);
   return {
     job_id: job.job_id,
     status: job.status,
@@ -180,6 +181,6 @@ export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
       window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
     }),
     ...(job.status === "QUEUED" && queue && { queue }),
-    ...(breakdownOf(job) && { breakdown: breakdownOf(job) }),
+    ...(breakdown && { breakdown }),
   };
 }
