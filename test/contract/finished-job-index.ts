@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
 import type { FinishedJobIndex, JobStore } from "#shared/ports";
+import { testBreakdown } from "../helpers/breakdown.ts";
 import { uniqueSuffix } from "../helpers/local-aws.ts";
 import { fullJob } from "./job-store.ts";
 
@@ -17,7 +18,8 @@ export function finishedJobIndexContract(make: () => Promise<FinishedJobsUnderTe
     await store.create(ids.map((id) => fullJob(id)));
     for (const [i, id] of ids.entries()) {
       await store.claim(id, placement, t(i * 10 + 5));
-      await store.finish(id, 1, { status: "SUCCEEDED", result: { text: "ok", prompt_tokens: 37, completion_tokens: 10 + i, finish_reason: "length" } }, t(i * 10 + 10));
+      const result = { text: "ok", prompt_tokens: 37, completion_tokens: 10 + i, finish_reason: "length" } as const;
+      await store.finish(id, 1, { status: "SUCCEEDED", result, breakdown: testBreakdown({ prompt_tokens: 37, generated_tokens: 10 + i }) }, t(i * 10 + 10));
     }
     return ids;
   }
@@ -34,7 +36,7 @@ export function finishedJobIndexContract(make: () => Promise<FinishedJobsUnderTe
     expect(recent).toEqual({ jobs: [ids[4], ids[3], ids[2]].map((id) => expect.objectContaining({ job_id: id, status: "SUCCEEDED" })), truncated: false });
     expect(recent.jobs[0]).toEqual({
       job_id: ids[4], status: "SUCCEEDED", created_at: fullJob("x").created_at, started_at: t(45).toISOString(), finished_at: t(50).toISOString(),
-      result: { text: "ok", prompt_tokens: 37, completion_tokens: 14, finish_reason: "length" }, component: "llama-2-7b-ic",
+      breakdown: testBreakdown({ prompt_tokens: 37, generated_tokens: 14 }), component: "llama-2-7b-ic",
     });
   });
 

@@ -16,7 +16,7 @@ export class MemoryFinishedJobs implements FinishedJobIndex {
       .sort((a, b) => (b.finished_at ?? "").localeCompare(a.finished_at ?? ""));
     const jobs: FinishedJob[] = finished.slice(0, limit).map((j) => ({
       job_id: j.job_id, status: j.status, created_at: j.created_at, started_at: j.started_at, finished_at: j.finished_at,
-      result: j.result, error: j.error, lane: j.lane, component: j.component,
+      breakdown: j.breakdown, error: j.error, lane: j.lane, component: j.component,
     }));
     return { jobs, truncated: finished.length > limit };
   }
