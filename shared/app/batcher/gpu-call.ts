@@ -1,5 +1,6 @@
 import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
 import { isTerminal, type JobRecord } from "../../core/jobs.ts";
+import type { PackItem } from "../../core/packing.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
@@ -18,6 +19,8 @@ export type GpuCall = {
   readonly gpuDone: () => void;
   /** Aborted when the call's one job is cancelled, on an engine that then stops generating it. */
   readonly signal?: AbortSignal | undefined;
+  /** Told how long the copy took to answer the jobs it ran, when it answered each of them. */
+  readonly timed?: ((measuredMs: number, jobs: readonly PackItem[]) => void) | undefined;
 };
 
 /** Claims, runs and finishes the jobs of one call. */
@@ -48,6 +51,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   if (claimed.length === 0) return;
 
   const options = { signal: call.signal };
+  const invokedMs = deps.clock.now().getTime();
   const settled = streamsAny(call, claimed)
     ? await invokeStreamed(deps, call, claimed, options)
     : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)), options);
@@ -57,6 +61,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
     await Promise.all(claimed.map(({ pending }) => run.settle(pending, { kind: "done" })));
     return;
   }
+  if (settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) call.timed?.(deps.clock.now().getTime() - invokedMs, claimed.map(({ pending }) => pending.item));
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
       await told;

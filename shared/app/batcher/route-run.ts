@@ -2,12 +2,13 @@ import { batchLaneCapped, decideNext, interactiveWorkNow, isYielding, oldestWait
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
-import { byUrgency } from "../../core/packing.ts";
+import { byUrgency, type PackItem } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
 import type { Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { FleetSync } from "./fleet-sync.ts";
+import { HoldSync } from "./hold-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
 import { LedgerSync } from "./ledger-sync.ts";
 import { Settlements } from "./settlement.ts";
@@ -43,6 +44,8 @@ export class RouteRun implements RunHandle {
   readonly #fleet: FleetSync;
   readonly #settlements: Settlements;
   readonly #queueReport: QueueReporter;
+  /** The static-batch hold's measured inputs: the route's arrival rate and the copies' latency factor. */
+  readonly #hold: HoldSync;
   #waiting: Pending[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   /** Running calls that a cancel may abort, by their one job: stop() aborts the call and frees its room. */
@@ -73,15 +76,18 @@ export class RouteRun implements RunHandle {
     this.#ledger = new LedgerSync(deps.ledger, deps.ids.holder(), route.components.map((c) => c.name));
     this.#fleet = new FleetSync(deps, route.components, settings.warming_recheck_seconds * 1000);
     this.#settlements = new Settlements(deps.queue, route.name);
-    this.#queueReport = new QueueReporter(deps, route.name);
+    this.#hold = new HoldSync(deps, route.name, this.#staticBatching && settings.measured_hold);
+    this.#queueReport = new QueueReporter(deps, route.name, (board) => this.#hold.noteBoard(board, this.#now()));
   }
 
   async run(delivered: readonly Pending[]): Promise<DeliveryReport> {
     this.#waiting = delivered.toSorted(byLaneThenUrgency);
+    // The route's board only once, with the first reads: later ones come back with the reports.
+    const boardRead = this.#hold.readBoard(() => this.#now());
     try {
       for (;;) {
-        // Both reads before the first start: together, so that neither delays it by its round trip.
-        await Promise.all([this.#refreshLedger(), this.#fleet.refresh(this.#now())]);
+        // The reads before the first start: together, so that none delays it by its round trip.
+        await Promise.all([this.#refreshLedger(), this.#fleet.refresh(this.#now()), boardRead]);
         this.#chore(this.#queueReport.maybeReport(this.#now(), () => this.#serviceState()));
         const next = await this.#carryOutUntilWaiting();
         if (next === "done") break;
@@ -90,7 +96,7 @@ export class RouteRun implements RunHandle {
     } finally {
       await Promise.allSettled(this.#inFlight);
       await Promise.allSettled(this.#chores);
-      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(this.#serviceState())]);
+      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(() => this.#serviceState())]);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
     return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled(), pulledByLane: { ...this.#pulledByLane } };
@@ -146,7 +152,7 @@ export class RouteRun implements RunHandle {
       longPolledSinceIdle: this.#longPolledSinceIdle,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
-      arrivalsPerMs: this.#pulled() / Math.max(1, nowMs - this.#startedMs),
+      ...this.#hold.inputs(nowMs, this.#pulled(), this.#startedMs),
       interactiveSeenMs: latest(this.#interactiveSeenMs, this.#ledger.othersInteractiveSeenMs),
     };
     if (!interactiveWorkNow(seen)) return seen;
@@ -211,13 +217,15 @@ export class RouteRun implements RunHandle {
   }
 
   #serviceState(): ServiceState {
-    return serviceStateOf({
+    const latency = this.#hold.toReport();
+    const state = serviceStateOf({
       nowMs: this.#now(),
       components: this.#fleet.components,
       settings: this.#settings,
       heldOn: (component) => this.#ledger.heldOn(component),
       jobsWaitingForRoom: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
     });
+    return latency ? { ...state, latency } : state;
   }
 
 
@@ -262,7 +270,8 @@ export class RouteRun implements RunHandle {
     };
     const abortable = controller && { component: component.name, stop };
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
-    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
+    const timed = this.#staticBatching ? (measuredMs: number, jobs: readonly PackItem[]) => this.#hold.noteBatch(component, measuredMs, jobs, this.#now()) : undefined;
+    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal, timed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });
