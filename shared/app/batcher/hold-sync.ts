@@ -7,6 +7,9 @@ import type { Component } from "../../core/routes.ts";
 import type { QueueBoardStore } from "../../ports.ts";
 import type { Logger } from "../logger.ts";
 
+/** A static call being timed: whether the copy was seen shared while it ran. */
+export type TimedCall = { readonly component: Component; shared: boolean };
+
 /**
  * This batcher's side of what the static-batch hold measures (core/hold-measurements.ts): the
  * route's arrival rate from the queue board's ticket counter, read at the run's start and with
@@ -23,6 +26,7 @@ export class HoldSync {
   #latency: LatencyFactor | undefined;
   /** The last sample of the factor this batcher reported: it reports only a newer one. */
   #reportedAtMs = Number.NEGATIVE_INFINITY;
+  readonly #calls = new Set<TimedCall>();
 
   constructor(deps: { readonly queueBoard: QueueBoardStore; readonly logger: Logger }, route: string, measured: boolean) {
     this.#board = deps.queueBoard;
@@ -51,11 +55,33 @@ export class HoldSync {
     }
   }
 
-  /** A static batch the copy answered in full: its time from the call to the answer against the model's. */
-  noteBatch(component: Component, measuredMs: number, jobs: readonly PackItem[], nowMs: number): void {
-    if (!this.#measured) return;
-    const predictedMs = staticBatchMs(getProfile(component.profile), jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
+  /** A static call starting on `component`; `shared`: the ledger already shows more on its copies than they run at once. */
+  beginCall(component: Component, shared: boolean): TimedCall {
+    const call = { component, shared };
+    this.#calls.add(call);
+    return call;
+  }
+
+  /**
+   * After a ledger read: a call whose component the ledger shows holding more than its copies run
+   * at once shared its copy with another batcher's batch (their starts crossed between ledger
+   * reads), and waited behind it in the container: its time is not the GPU's pace.
+   */
+  noteShared(overfull: (component: Component) => boolean): void {
+    for (const call of this.#calls) call.shared ||= overfull(call.component);
+  }
+
+  /** A static batch the copy answered in full: its time from the call to the answer against the model's, unless it shared the copy. */
+  noteBatch(call: TimedCall, measuredMs: number, jobs: readonly PackItem[], nowMs: number): void {
+    this.#calls.delete(call);
+    if (!this.#measured || call.shared) return;
+    const predictedMs = staticBatchMs(getProfile(call.component.profile), jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
     this.#latency = updateLatencyFactor(this.#latency, { measuredMs, predictedMs, atMs: nowMs });
+  }
+
+  /** The call ended, timed or not. */
+  endCall(call: TimedCall): void {
+    this.#calls.delete(call);
   }
 
   /** The factor for the next report, if this batcher measured one since its last. */

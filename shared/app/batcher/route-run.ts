@@ -5,7 +5,7 @@ import type { Lane } from "../../core/lanes.ts";
 import { byUrgency, type PackItem } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import type { Load } from "../../core/gpu-batch-policy.ts";
+import { capacityOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
@@ -187,6 +187,7 @@ export class RouteRun implements RunHandle {
       isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting, waiting, nowMs: this.#now() });
     const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
     await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
+    this.#hold.noteShared((component) => this.#overfull(component));
     this.#abortCancelled();
   }
 
@@ -214,6 +215,11 @@ export class RouteRun implements RunHandle {
     if (!task) return;
     this.#chores.add(task);
     void task.then(() => this.#chores.delete(task));
+  }
+
+  /** Whether every batcher together holds more on the component than its copies run at once: static batches crossed. */
+  #overfull(component: Component): boolean {
+    return this.#ledger.heldOn(component.name).sequences > capacityOf(component, this.#settings).sequences;
   }
 
   #serviceState(): ServiceState {
@@ -270,7 +276,8 @@ export class RouteRun implements RunHandle {
     };
     const abortable = controller && { component: component.name, stop };
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
-    const timed = this.#staticBatching ? (measuredMs: number, jobs: readonly PackItem[]) => this.#hold.noteBatch(component, measuredMs, jobs, this.#now()) : undefined;
+    const timing = this.#staticBatching ? this.#hold.beginCall(component, this.#overfull(component)) : undefined;
+    const timed = timing && ((measuredMs: number, jobs: readonly PackItem[]) => this.#hold.noteBatch(timing, measuredMs, jobs, this.#now()));
     const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal, timed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
@@ -278,6 +285,7 @@ export class RouteRun implements RunHandle {
         this.#settlements.handBackUnsettled(members);
       })
       .finally(() => {
+        if (timing) this.#hold.endCall(timing);
         giveBack();
         if (only && this.#abortable.get(only.item.id) === abortable) this.#abortable.delete(only.item.id);
         this.#inFlight.delete(task);

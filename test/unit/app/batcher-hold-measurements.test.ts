@@ -79,6 +79,17 @@ describe("the static-batch hold's measurements", () => {
     expect(second?.atMs).toBeGreaterThan(first?.atMs ?? Number.POSITIVE_INFINITY);
   });
 
+  it("drops the time of a batch that shared its copy with another batcher's: it waited behind that one in the container", async () => {
+    const deps = await setup({ max_wait_ms: 0 });
+    const predictedMs = await submitOne(deps);
+    copyRunsSlow(deps, () => predictedMs, 3);
+    // Another batcher's batch on the same copy, published once this one's call has started (their starts crossed).
+    void deps.time.sleep(100).then(() => deps.ledger.publish(COMPONENT, "other-batcher", { load: { sequences: 128, tokens: 112_000 } }, new Date(deps.time.nowMs + 60_000)));
+    await run(deps);
+    expect(deps.invoker.calls).toHaveLength(1);
+    expect((await deps.queueBoard.read(MODEL)).latency).toBeUndefined();
+  });
+
   it("measures nothing with measured_hold off: the board keeps no factor", async () => {
     const deps = await setup({ max_wait_ms: 0, measured_hold: false });
     const predictedMs = await submitOne(deps);
