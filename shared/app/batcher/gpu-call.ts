@@ -1,6 +1,7 @@
 import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
 import { jobBreakdown, type JobBreakdown } from "../../core/job-breakdown.ts";
 import { isTerminal, type JobRecord } from "../../core/jobs.ts";
+import type { PackItem } from "../../core/packing.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
@@ -21,6 +22,8 @@ export type GpuCall = {
   readonly gpuDone: () => void;
   /** Aborted when the call's one job is cancelled, on an engine that then stops generating it. */
   readonly signal?: AbortSignal | undefined;
+  /** Told how long the copy took to answer the jobs it ran, when it answered each of them. */
+  readonly timed?: ((measuredMs: number, jobs: readonly PackItem[]) => void) | undefined;
 };
 
 /** Claims, runs and finishes the jobs of one call. */
@@ -72,6 +75,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
     await Promise.all(claimed.map(({ pending }) => run.settle(pending, { kind: "done" })));
     return;
   }
+  if (settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item));
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
       await told;

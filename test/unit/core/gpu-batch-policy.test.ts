@@ -56,4 +56,19 @@ describe("window policy", () => {
     expect(held.kind === "wait" && held.forMs).toBeLessThan(300);
     expect(decide(3200)).toEqual({ kind: "dispatch" });
   });
+
+  it("scales the model's batch times by the measured latency factor", () => {
+    const one = [item({ submittedMs: 0 })];
+    const decideOne = (latencyFactor: number | undefined) =>
+      decideStaticBatch({ batch: one, full: false, nowMs: 100, arrivalsPerMs: 1, latencyFactor, profile: h100Profile, settings: { ...settings, max_wait_ms: 3000, latency_objective_ms: 3500 } });
+    // A copy 10% slower than the model runs the 3.12 s batch in 3.43 s: no slack is left before the objective.
+    expect(decideOne(undefined).kind).toBe("wait");
+    expect(decideOne(1).kind).toBe("wait");
+    expect(decideOne(1.1)).toEqual({ kind: "dispatch" });
+    // Beside a slower batch the same wait costs less: 20 jobs and 5 arriving a second pay for a hold at 1.5x, not at 1x.
+    const twenty = Array.from({ length: 20 }, (_, i) => item({ id: `j${i}`, submittedMs: 0 }));
+    const decideTwenty = (latencyFactor: number) => decideStaticBatch({ batch: twenty, full: false, nowMs: 0, arrivalsPerMs: 0.005, latencyFactor, profile: h100Profile, settings }).kind;
+    expect(decideTwenty(1)).toBe("dispatch");
+    expect(decideTwenty(1.5)).toBe("wait");
+  });
 });
