@@ -58,7 +58,7 @@ const FILES_BUCKET = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
  */
 const WEBHOOK_SEND = SQS_SEND;
 
-/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, webhookQueue?, connections?, sagemaker?, filesBucket? } */
+/** function -> { tables: { table: [DynamoDB actions] }, indexes?: { table: [the indexes it queries, instead of INDEXES'] }, routeQueues?, deadLetterQueues?, webhookQueue?, connections?, sagemaker?, filesBucket? } */
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
@@ -90,7 +90,8 @@ const POLICIES = {
     webhookQueue: WEBHOOK_SEND,
   },
   files: { tables: { ...READ_KEY, files: ["PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"] }, filesBucket: FILES_BUCKET },
-  routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] } },
+  // Predictions and trace exports read the route's recent jobs: the jobs table's model-index only.
+  routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"], jobs: ["Query"] }, indexes: { jobs: ["model-index"] } },
   wsTickets: { tables: { ...READ_KEY, "ws-tickets": ["PutItem"] } },
   wsConnect: { tables: { ...READ_KEY, "ws-tickets": ["DeleteItem"], connections: ["PutItem"] } },
   wsDisconnect: { tables: { connections: ["DeleteItem"], subscriptions: ["Query", "BatchWriteItem"] } },
@@ -138,7 +139,8 @@ function statements({ prefix, stage, fn, tracing }, policy) {
     { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [join("arn:", partition, ":logs:", region, ":", account, `:log-group:/aws/lambda/${prefix}-${fn}:*`)] },
   ];
   for (const [name, actions] of Object.entries(policy.tables ?? {})) {
-    const indexes = actions.includes("Query") ? (INDEXES[name] ?? []).map((index) => indexArn(prefix, name, index)) : [];
+    const queried = policy.indexes?.[name] ?? INDEXES[name] ?? [];
+    const indexes = actions.includes("Query") ? queried.map((index) => indexArn(prefix, name, index)) : [];
     list.push({ Effect: "Allow", Action: actions.map((a) => `dynamodb:${a}`), Resource: [tableArn(prefix, name), ...indexes] });
   }
   if (policy.routeQueues) list.push({ Effect: "Allow", Action: policy.routeQueues, Resource: routeQueueArns() });

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ConflictError } from "../core/errors.ts";
 import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
 import { LANES } from "../core/lanes.ts";
-import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement } from "../ports.ts";
+import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement, RecentJob } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
@@ -41,6 +41,10 @@ const jobItem = z.object({
   waiting_reason: z.string().optional(),
   expires_at: z.number(),
 }) satisfies z.ZodType<JobRecord>;
+
+/** What the model index projects, and a trace reads. */
+const recentJobItem = z.object({ created_at: z.string(), prompt_tokens: z.number(), request: z.object({ max_tokens: z.number() }), lane: z.enum(LANES).optional() });
+const recentJobOf = (item: z.infer<typeof recentJobItem>): RecentJob => ({ created_at: item.created_at, prompt_tokens: item.prompt_tokens, max_tokens: item.request.max_tokens, lane: item.lane });
 
 export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
 
@@ -158,6 +162,32 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
       ).catch(rejectForeignCursor(page.cursor)),
     );
     return { items: (out.Items ?? []).map((item) => this.#decode(item)), cursor: encodeCursor(out.LastEvaluatedKey) };
+  }
+
+  async listRecentByModel(model: string, since: Date, limit: number): Promise<RecentJob[]> {
+    const jobs: RecentJob[] = [];
+    let start: Record<string, unknown> | undefined;
+    // Newest first, so that a bound keeps the most recent; given back oldest first.
+    do {
+      const out = await sdk(`list recent jobs of model ${model}`, () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: "model-index",
+            KeyConditionExpression: "model = :model AND created_at >= :since",
+            ExpressionAttributeValues: { ":model": model, ":since": since.toISOString() },
+            ExpressionAttributeNames: { "#request": "request" },
+            ProjectionExpression: "created_at, prompt_tokens, #request.max_tokens, lane",
+            ScanIndexForward: false,
+            Limit: limit - jobs.length,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      jobs.push(...(out.Items ?? []).map((item) => this.decode(recentJobItem, item, `job of model ${model}`)).map(recentJobOf));
+      start = out.LastEvaluatedKey;
+    } while (start && jobs.length < limit);
+    return jobs.reverse();
   }
 
   #decode(item: Record<string, unknown>): JobRecord {
