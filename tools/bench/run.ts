@@ -8,6 +8,7 @@ import {
 } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Scenario } from "./scenarios.ts";
+import type { PredictionCheck } from "./prediction.ts";
 import type { TraceRequest } from "./trace.ts";
 
 /** The numbers of one policy (or the engine alone) on one scenario. */
@@ -51,6 +52,8 @@ export type RunResult = {
   /** The machine's 1-minute load average when the run ended: the machine is shared. */
   readonly machine_load: number;
   readonly errors: readonly string[];
+  /** (d) policies: the tuning simulator's prediction for this run, beside the measurement (issue 14 item 4). */
+  readonly prediction?: PredictionCheck | null;
 };
 
 export type RunInput = {

@@ -1,0 +1,72 @@
+import { gpuHourPrice } from "#shared/core/routes";
+import { simulate } from "#shared/sim/pipeline";
+import { simJobsOf, simSetup } from "#shared/sim/setup";
+import { summarize } from "#shared/sim/summary";
+import type { SimRun } from "#shared/sim/pipeline";
+import { admissionLimit, saturatedUntil } from "./metrics.ts";
+import type { Outcome } from "./outcome.ts";
+import type { PolicyStack } from "./policy-stack.ts";
+import { meanRequestTokens, type RunResult } from "./run.ts";
+import type { Scenario } from "./scenarios.ts";
+import type { TraceRequest } from "./trace.ts";
+
+/** Local pollers per mapping when MaximumConcurrency is left to AWS's own scaling. */
+const AWS_SCALING_POLLERS = 5;
+
+/** The tuning simulator's prediction for a run, beside what the run measured (issue 14 item 4). */
+export type PredictionCheck = {
+  readonly throughput_rpm: number;
+  readonly p95_ms: number;
+  readonly measured_throughput_rpm: number;
+  readonly measured_p95_ms: number;
+  /** (predicted − measured) / measured. */
+  readonly error_throughput: number;
+  readonly error_p95: number;
+  /** Wall-clock ms the simulation took. */
+  readonly simulated_in_ms: number;
+};
+
+/** Simulates the trace on the stack's route, settings and mapping, and sets the prediction beside the measurement. */
+export function predictRun(stack: PolicyStack, scenario: Scenario, trace: readonly TraceRequest[], measured: Pick<RunResult, "throughput_rpm" | "p95_ms">): PredictionCheck {
+  const started = performance.now();
+  const route = { ...stack.route, components: [stack.component] };
+  const setup = simSetup(route, stack.settings, {
+    mapping: {
+      batchSize: stack.mapping.batchSize,
+      batchingWindowMs: stack.mapping.maximumBatchingWindowSeconds * 1000,
+      maximumConcurrency: stack.mapping.maximumConcurrency ?? AWS_SCALING_POLLERS,
+    },
+  });
+  const whole = simulate(setup, simJobsOf(trace), { untilMs: scenario.trace.durationMs + scenario.drainMs });
+  const run = scenario.kind === "saturated" ? endOfSteadyPart(whole, scenario, admissionLimit(stack.component.limits, meanRequestTokens(trace)) * Math.max(1, stack.component.copies)) : whole;
+  const predicted = summarize(run, { durationMs: scenario.trace.durationMs, kind: scenario.kind, warmupMs: scenario.warmupMs, pricePerGpuHour: gpuHourPrice(stack.component) });
+  return check(predicted, measured, performance.now() - started);
+}
+
+/**
+ * A saturated run stops waiting once fewer than 1.2 × what the copies admit are unanswered after
+ * the arrivals end (phases.ts, runPolicy); the simulated run is cut where the real one would be,
+ * so that its p95 counts the same unanswered jobs up to then.
+ */
+function endOfSteadyPart(run: SimRun, scenario: Scenario, limit: number): SimRun {
+  const outcomes = run.outcomes.map((o): Outcome => ({
+    index: 0, arrivalMs: o.job.atMs, promptTokens: o.job.promptTokens, maxTokens: o.job.maxTokens,
+    status: o.finishedMs === undefined ? "unfinished" : "succeeded", finishedMs: o.finishedMs, completionTokens: o.completionTokens,
+  }));
+  const cutMs = saturatedUntil(outcomes, scenario.trace.durationMs, Math.ceil(1.2 * limit), run.endMs);
+  const cut = run.outcomes.map((o) => (o.finishedMs !== undefined && o.finishedMs > cutMs ? { ...o, finishedMs: undefined } : o));
+  return { ...run, endMs: cutMs, outcomes: cut };
+}
+
+export function check(predicted: Pick<RunResult, "throughput_rpm" | "p95_ms">, measured: Pick<RunResult, "throughput_rpm" | "p95_ms">, simulatedInMs: number): PredictionCheck {
+  const error = (p: number, m: number) => (m > 0 ? (p - m) / m : Number.NaN);
+  return {
+    throughput_rpm: predicted.throughput_rpm,
+    p95_ms: predicted.p95_ms,
+    measured_throughput_rpm: measured.throughput_rpm,
+    measured_p95_ms: measured.p95_ms,
+    error_throughput: error(predicted.throughput_rpm, measured.throughput_rpm),
+    error_p95: error(predicted.p95_ms, measured.p95_ms),
+    simulated_in_ms: simulatedInMs,
+  };
+}
