@@ -1,6 +1,7 @@
 import { LANES, type Lane } from "../core/lanes.ts";
 import { SimBatcher } from "./sim-batcher.ts";
 import { virtualClock } from "./virtual-clock.ts";
+import type { Component } from "../core/routes.ts";
 import { SimComponent, SimLedger, SimQueue, type SimJob, type SimOutcome, type SimSetup } from "./world.ts";
 
 /** A poller's long poll (the event source mapping's, and the local poller's): 20 s, SQS's longest. */
@@ -72,4 +73,30 @@ export function simulate(setup: SimSetup, trace: readonly SimJob[], options: { r
     gpus: setup.route.components.reduce((n, c) => n + c.copies * c.accelerators_per_copy, 0),
     batcherInvocations: invocations,
   };
+}
+
+/**
+ * The trace sent straight to the component's copies, each job at its arrival, with no pipeline:
+ * what the bench's "engine alone" run measures. Beside the pipeline's prediction it tells how far
+ * a loaded machine ran the emulator from its own model.
+ */
+export function simulateEngineAlone(component: Component, trace: readonly SimJob[], options: { readonly untilMs?: number } = {}): SimRun {
+  const clock = virtualClock();
+  const copies = new SimComponent(component, clock);
+  const outcomes = trace.map((job): SimOutcome => ({ job, completionTokens: 0 }));
+  for (const outcome of outcomes) {
+    clock.setTimer(() => {
+      outcome.startedMs = clock.now();
+      const { job } = outcome;
+      copies.run({
+        sequences: [{ promptTokens: job.promptTokens, newTokens: job.maxTokens, maxNewTokens: job.maxTokens }],
+        onDone: (run) => {
+          outcome.finishedMs = run.finishedMs;
+          outcome.completionTokens = job.maxTokens;
+        },
+      });
+    }, outcome.job.atMs);
+  }
+  clock.run(options.untilMs);
+  return { outcomes, endMs: clock.now(), busyMsBySecond: copies.busyMsBySecond, tokensBySecond: copies.tokensBySecond, gpus: component.copies * component.accelerators_per_copy, batcherInvocations: 0 };
 }

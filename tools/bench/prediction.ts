@@ -1,5 +1,5 @@
 import { gpuHourPrice } from "#shared/core/routes";
-import { simulate } from "#shared/sim/pipeline";
+import { simulate, simulateEngineAlone } from "#shared/sim/pipeline";
 import { simJobsOf, simSetup } from "#shared/sim/setup";
 import { summarize } from "#shared/sim/summary";
 import type { SimRun } from "#shared/sim/pipeline";
@@ -24,10 +24,22 @@ export type PredictionCheck = {
   readonly error_p95: number;
   /** Wall-clock ms the simulation took. */
   readonly simulated_in_ms: number;
+  /**
+   * The engine alone on the same trace, simulated against measured: how far the machine ran the
+   * emulator from its own latency model (timers late on loaded cores), which the pipeline's
+   * measurement carries too. Null where the scenario's engine run is not at hand.
+   */
+  readonly engine_alone: { readonly p95_ms: number; readonly measured_p95_ms: number; readonly error_p95: number } | null;
 };
 
 /** Simulates the trace on the stack's route, settings and mapping, and sets the prediction beside the measurement. */
-export function predictRun(stack: PolicyStack, scenario: Scenario, trace: readonly TraceRequest[], measured: Pick<RunResult, "throughput_rpm" | "p95_ms">): PredictionCheck {
+export function predictRun(
+  stack: PolicyStack,
+  scenario: Scenario,
+  trace: readonly TraceRequest[],
+  measured: Pick<RunResult, "throughput_rpm" | "p95_ms">,
+  engineMeasured: Pick<RunResult, "p95_ms"> | undefined,
+): PredictionCheck {
   const started = performance.now();
   const route = { ...stack.route, components: [stack.component] };
   const setup = simSetup(route, stack.settings, {
@@ -40,8 +52,15 @@ export function predictRun(stack: PolicyStack, scenario: Scenario, trace: readon
   const whole = simulate(setup, simJobsOf(trace), { untilMs: scenario.trace.durationMs + scenario.drainMs });
   const run = scenario.kind === "saturated" ? endOfSteadyPart(whole, scenario, admissionLimit(stack.component.limits, meanRequestTokens(trace)) * Math.max(1, stack.component.copies)) : whole;
   const predicted = summarize(run, { durationMs: scenario.trace.durationMs, kind: scenario.kind, warmupMs: scenario.warmupMs, pricePerGpuHour: gpuHourPrice(stack.component) });
-  return check(predicted, measured, performance.now() - started);
+  const simulatedInMs = performance.now() - started;
+  const engine = engineMeasured && summarize(simulateEngineAlone(stack.component, simJobsOf(trace), { untilMs: scenario.trace.durationMs + scenario.drainMs }), {
+    durationMs: scenario.trace.durationMs, kind: scenario.kind, warmupMs: scenario.warmupMs, pricePerGpuHour: gpuHourPrice(stack.component),
+  });
+  const engineAlone = engine && engineMeasured ? { p95_ms: engine.p95_ms, measured_p95_ms: engineMeasured.p95_ms, error_p95: relativeError(engine.p95_ms, engineMeasured.p95_ms) } : null;
+  return { ...check(predicted, measured, simulatedInMs), engine_alone: engineAlone };
 }
+
+const relativeError = (predicted: number, measured: number) => (measured > 0 ? (predicted - measured) / measured : Number.NaN);
 
 /**
  * A saturated run stops waiting once fewer than 1.2 × what the copies admit are unanswered after
@@ -58,8 +77,8 @@ function endOfSteadyPart(run: SimRun, scenario: Scenario, limit: number): SimRun
   return { ...run, endMs: cutMs, outcomes: cut };
 }
 
-export function check(predicted: Pick<RunResult, "throughput_rpm" | "p95_ms">, measured: Pick<RunResult, "throughput_rpm" | "p95_ms">, simulatedInMs: number): PredictionCheck {
-  const error = (p: number, m: number) => (m > 0 ? (p - m) / m : Number.NaN);
+function check(predicted: Pick<RunResult, "throughput_rpm" | "p95_ms">, measured: Pick<RunResult, "throughput_rpm" | "p95_ms">, simulatedInMs: number): Omit<PredictionCheck, "engine_alone"> {
+  const error = relativeError;
   return {
     throughput_rpm: predicted.throughput_rpm,
     p95_ms: predicted.p95_ms,

@@ -51,12 +51,13 @@ export async function runScenario(
       ...members.map((stack) => runPolicy(stack, run, { prompts: context.prompts, ranWith: others(stack.policy.name), last: context.last })),
     ]);
     engineRun ??= engineOutput;
-    members.forEach((stack, i) => results.set(stack.policy.name, withPrediction(stack, run, outputs[i] as RunOutput)));
+    members.forEach((stack, i) => results.set(stack.policy.name, outputs[i] as RunOutput));
   }
   if (!engineRun) throw new Error(`no engine run for ${scenario.name}`);
   const ordered = context.policies.flatMap((name) => {
     const r = results.get(name);
-    return r ? [[name, r] as const] : [];
+    const stack = context.stacks.get(name);
+    return r && stack ? [[name, withPrediction(stack, run, r, engineRun.result)] as const] : [];
   });
   for (const [name, r] of [[ENGINE_ALONE, engineRun] as const, ...ordered]) {
     const p = r.result.prediction;
@@ -83,9 +84,9 @@ export async function runScenario(
 }
 
 /** batchline's own policies (d) carry the tuning simulator's prediction of the run. */
-function withPrediction(stack: PolicyStack, run: ScenarioRun, output: RunOutput): RunOutput {
+function withPrediction(stack: PolicyStack, run: ScenarioRun, output: RunOutput, engine: RunOutput["result"]): RunOutput {
   if (!stack.policy.name.startsWith("d-")) return output;
-  return { ...output, result: { ...output.result, prediction: predictRun(stack, run.scenario, run.trace, output.result) } };
+  return { ...output, result: { ...output.result, prediction: predictRun(stack, run.scenario, run.trace, output.result, engine) } };
 }
 
 const percent = (share: number) => `${share >= 0 ? "+" : ""}${(100 * share).toFixed(1)}%`;
