@@ -1,6 +1,7 @@
 import { gpuHourPrice } from "#shared/core/routes";
 import { simulate, simulateEngineAlone } from "#shared/sim/pipeline";
 import { simJobsOf, simSetup } from "#shared/sim/setup";
+import { percentile } from "#shared/sim/stats";
 import { summarize } from "#shared/sim/summary";
 import type { SimRun } from "#shared/sim/pipeline";
 import { admissionLimit, saturatedUntil } from "./metrics.ts";
@@ -87,5 +88,47 @@ function check(predicted: Pick<RunResult, "throughput_rpm" | "p95_ms">, measured
     error_throughput: error(predicted.throughput_rpm, measured.throughput_rpm),
     error_p95: error(predicted.p95_ms, measured.p95_ms),
     simulated_in_ms: simulatedInMs,
+  };
+}
+
+/** The lanes scenario's prediction: the batch's drain as its throughput, the interactive p95 beside it, and idle. */
+export type LanesPredictionCheck = PredictionCheck & { readonly idle_p95_ms: number; readonly measured_idle_p95_ms: number; readonly error_idle_p95: number };
+
+/**
+ * The lanes scenario simulated as it runs: the interactive trace alone; then the batch's jobs in
+ * the batch lane and the same trace starting once the copy is full (as long after the batch as
+ * the run measured). Throughput is the batch's drain over the interactive trace's span, in jobs a
+ * minute (batch tokens over its max new tokens), as lanes-summary.ts counts it.
+ */
+export function predictLanes(
+  stack: PolicyStack,
+  plan: { readonly batchJobs: number; readonly batchPromptTokens: number; readonly batchMaxTokens: number; readonly drainMs: number; readonly interactive: Scenario["trace"] },
+  trace: readonly TraceRequest[],
+  measured: { readonly idleP95Ms: number; readonly besideP95Ms: number; readonly drainRpm: number; readonly filledAfterMs: number },
+): LanesPredictionCheck {
+  const started = performance.now();
+  const setup = simSetup({ ...stack.route, components: [stack.component] }, stack.settings, {
+    mapping: { batchSize: stack.mapping.batchSize, batchingWindowMs: stack.mapping.maximumBatchingWindowSeconds * 1000, maximumConcurrency: stack.mapping.maximumConcurrency ?? AWS_SCALING_POLLERS },
+  });
+  const interactive = simJobsOf(trace, "interactive");
+  const spanMs = plan.interactive.durationMs;
+  const idle = simulate(setup, interactive, { untilMs: spanMs + plan.drainMs });
+  const offset = measured.filledAfterMs;
+  const batch = Array.from({ length: plan.batchJobs }, (_, i) => ({ id: `b${i}`, atMs: 0, promptTokens: plan.batchPromptTokens, maxTokens: plan.batchMaxTokens, lane: "batch" as const }));
+  const beside = simulate(setup, [...batch, ...interactive.map((j) => ({ ...j, atMs: j.atMs + offset }))], { untilMs: offset + spanMs + plan.drainMs });
+  const p95Of = (run: SimRun) => {
+    const latencies = run.outcomes.filter((o) => o.job.lane === "interactive").map((o) => (o.finishedMs ?? run.endMs) - (o.job.atMs));
+    return percentile(latencies, 0.95);
+  };
+  const windowTokens = beside.tokensBySecond.slice(Math.floor(offset / 1000), Math.floor((offset + spanMs) / 1000)).reduce((a, b) => a + b, 0);
+  const interactiveTokens = beside.outcomes.filter((o) => o.job.lane === "interactive" && o.finishedMs !== undefined && o.finishedMs < offset + spanMs).reduce((s, o) => s + o.completionTokens, 0);
+  const drainRpm = (Math.max(0, windowTokens - interactiveTokens) * 60_000) / (spanMs * plan.batchMaxTokens);
+  const idleP95 = p95Of(idle);
+  return {
+    ...check({ throughput_rpm: drainRpm, p95_ms: p95Of(beside) }, { throughput_rpm: measured.drainRpm, p95_ms: measured.besideP95Ms }, performance.now() - started),
+    engine_alone: null,
+    idle_p95_ms: idleP95,
+    measured_idle_p95_ms: measured.idleP95Ms,
+    error_idle_p95: relativeError(idleP95, measured.idleP95Ms),
   };
 }
