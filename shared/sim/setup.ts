@@ -16,7 +16,8 @@ export type RouteVariant = {
 
 /** The route as a simulation runs it. */
 export function simSetup(route: Route, settings: RouteSettings, variant: RouteVariant = {}): SimSetup {
-  const components = variant.copies === undefined ? route.components : route.components.map((c) => ({ ...c, copies: variant.copies as number }));
+  // A component scaled to zero is simulated as it serves once a copy has warmed: one copy at least.
+  const components = route.components.map((c) => ({ ...c, copies: Math.max(1, variant.copies ?? c.copies) }));
   return {
     route: { ...route, components },
     settings,
