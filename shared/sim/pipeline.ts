@@ -9,7 +9,7 @@ const POLL_WAIT_MS = 20_000;
 
 export type SimRun = {
   readonly outcomes: readonly SimOutcome[];
-  /** When the simulation stopped, ms of virtual time. */
+  /** The last answer, ms of virtual time; when the simulation stopped if some job has none. */
   readonly endMs: number;
   /** GPU-busy ms and generated tokens per second of virtual time, over every copy of the route. */
   readonly busyMsBySecond: readonly number[];
@@ -67,7 +67,7 @@ export function simulate(setup: SimSetup, trace: readonly SimJob[], options: { r
   };
   return {
     outcomes: [...outcomes.values()],
-    endMs: clock.now(),
+    endMs: endOf([...outcomes.values()], clock.now()),
     busyMsBySecond: sum((c) => c.busyMsBySecond),
     tokensBySecond: sum((c) => c.tokensBySecond),
     gpus: setup.route.components.reduce((n, c) => n + c.copies * c.accelerators_per_copy, 0),
@@ -98,5 +98,15 @@ export function simulateEngineAlone(component: Component, trace: readonly SimJob
     }, outcome.job.atMs);
   }
   clock.run(options.untilMs);
-  return { outcomes, endMs: clock.now(), busyMsBySecond: copies.busyMsBySecond, tokensBySecond: copies.tokensBySecond, gpus: component.copies * component.accelerators_per_copy, batcherInvocations: 0 };
+  return { outcomes, endMs: endOf(outcomes, clock.now()), busyMsBySecond: copies.busyMsBySecond, tokensBySecond: copies.tokensBySecond, gpus: component.copies * component.accelerators_per_copy, batcherInvocations: 0 };
+}
+
+/** When the run ends, as the bench's does: at the last answer once every job has one, else when it stopped waiting. */
+function endOf(outcomes: readonly SimOutcome[], stoppedMs: number): number {
+  let last = 0;
+  for (const o of outcomes) {
+    if (o.finishedMs === undefined) return stoppedMs;
+    last = Math.max(last, o.finishedMs);
+  }
+  return last;
 }

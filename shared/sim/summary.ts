@@ -40,7 +40,8 @@ export function summarize(run: SimRun, options: SummaryOptions): Prediction {
     rpm = (tokensPerS * 60) / meanNew;
   } else {
     const shift = Math.min(Math.max(0, run.endMs - options.durationMs), Number.isNaN(p50) ? 0 : p50);
-    const counted = run.outcomes.filter((o) => o.finishedMs !== undefined && o.finishedMs >= shift && o.finishedMs < shift + options.durationMs);
+    // The window's end is inclusive: a run ends at its last answer, which the bench's client sees a moment before it stops.
+    const counted = run.outcomes.filter((o) => o.finishedMs !== undefined && o.finishedMs >= shift && o.finishedMs <= shift + options.durationMs);
     rpm = (counted.length * 60_000) / options.durationMs;
     tokensPerS = (counted.reduce((s, o) => s + o.completionTokens, 0) * 1000) / options.durationMs;
   }
