@@ -57,7 +57,11 @@ export const EMBEDDED_STACK_OVERHEADS: Overheads = { submitMs: 8, deliverMs: 25,
 /** The event source mapping of each lane: routes.yml's window. */
 export type Mapping = { readonly batchSize: number; readonly batchingWindowMs: number; readonly maximumConcurrency: number };
 
-/** A batcher invocation's time budget (shared/config.ts: topUpUntil, topUpLatest). */
+/**
+ * A batcher invocation's time budget (shared/config.ts: topUpUntil, topUpLatest): the defaults
+ * of BATCHLINE_TOP_UP_BUDGET_SECONDS and BATCHLINE_FINISH_RESERVE_SECONDS, and the batcher's
+ * timeout in infra/serverless-routes.cjs.
+ */
 export type BatcherTiming = { readonly topUpBudgetMs: number; readonly finishReserveMs: number; readonly timeoutMs: number };
 export const DEFAULT_BATCHER_TIMING: BatcherTiming = { topUpBudgetMs: 60_000, finishReserveMs: 75_000, timeoutMs: 150_000 };
 
