@@ -30,7 +30,13 @@ export type PredictionCheck = {
    * emulator from its own latency model (timers late on loaded cores), which the pipeline's
    * measurement carries too. Null where the scenario's engine run is not at hand.
    */
-  readonly engine_alone: { readonly p95_ms: number; readonly measured_p95_ms: number; readonly error_p95: number } | null;
+  readonly engine_alone: {
+    readonly p95_ms: number;
+    readonly measured_p95_ms: number;
+    readonly error_p95: number;
+    /** The pipeline's p95 over the engine alone's, predicted against measured: the prediction's error with the machine's drift, common to both runs, taken out. */
+    readonly error_p95_over_engine: number;
+  } | null;
 };
 
 /** Simulates the trace on the stack's route, settings and mapping, and sets the prediction beside the measurement. */
@@ -57,7 +63,15 @@ export function predictRun(
   const engine = engineMeasured && summarize(simulateEngineAlone(stack.component, simJobsOf(trace), { untilMs: scenario.trace.durationMs + scenario.drainMs }), {
     durationMs: scenario.trace.durationMs, kind: scenario.kind, warmupMs: scenario.warmupMs, pricePerGpuHour: gpuHourPrice(stack.component),
   });
-  const engineAlone = engine && engineMeasured ? { p95_ms: engine.p95_ms, measured_p95_ms: engineMeasured.p95_ms, error_p95: relativeError(engine.p95_ms, engineMeasured.p95_ms) } : null;
+  const engineAlone =
+    engine && engineMeasured
+      ? {
+          p95_ms: engine.p95_ms,
+          measured_p95_ms: engineMeasured.p95_ms,
+          error_p95: relativeError(engine.p95_ms, engineMeasured.p95_ms),
+          error_p95_over_engine: relativeError(predicted.p95_ms / engine.p95_ms, measured.p95_ms / engineMeasured.p95_ms),
+        }
+      : null;
   return { ...check(predicted, measured, simulatedInMs), engine_alone: engineAlone };
 }
 

@@ -165,7 +165,9 @@ function phasesLine(name: string, phases: NonNullable<RunResult["phases"]>): str
 const signedPercent = (share: number) => (Number.isFinite(share) ? `${share >= 0 ? "+" : ""}${(100 * share).toFixed(1)}%` : "-");
 
 function predictionLine(name: string, p: PredictionCheck): string {
-  const engine = p.engine_alone ? `; the engine alone simulated: p95 ${seconds(p.engine_alone.p95_ms)} s (${signedPercent(p.engine_alone.error_p95)} of measured: the machine's own drift)` : "";
+  const engine = p.engine_alone
+    ? `; the engine alone simulated: p95 ${seconds(p.engine_alone.p95_ms)} s (${signedPercent(p.engine_alone.error_p95)} of measured: the machine's own drift); p95 over the engine's ${signedPercent(p.engine_alone.error_p95_over_engine)}`
+    : "";
   return `  ${name}, tuning simulator (${p.simulated_in_ms.toFixed(0)} ms): ${p.throughput_rpm.toFixed(1)} req/min (${signedPercent(p.error_throughput)} of measured), p95 ${seconds(p.p95_ms)} s (${signedPercent(p.error_p95)})${engine}`;
 }
 
