@@ -90,7 +90,8 @@ const POLICIES = {
     webhookQueue: WEBHOOK_SEND,
   },
   files: { tables: { ...READ_KEY, files: ["PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"] }, filesBucket: FILES_BUCKET },
-  routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] } },
+  // Predictions and trace exports read the route's recent jobs: the jobs table's model-index only.
+  routeSettings: { tables: { ...READ_KEY, "route-settings": ["GetItem", "PutItem"] }, indexQueries: { jobs: ["model-index"] } },
   wsTickets: { tables: { ...READ_KEY, "ws-tickets": ["PutItem"] } },
   wsConnect: { tables: { ...READ_KEY, "ws-tickets": ["DeleteItem"], connections: ["PutItem"] } },
   wsDisconnect: { tables: { connections: ["DeleteItem"], subscriptions: ["Query", "BatchWriteItem"] } },
@@ -148,7 +149,8 @@ function statements({ prefix, stage, fn, tracing }, policy) {
     { Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [join("arn:", partition, ":logs:", region, ":", account, `:log-group:/aws/lambda/${prefix}-${fn}:*`)] },
   ];
   for (const [name, actions] of Object.entries(policy.tables ?? {})) {
-    const indexes = actions.includes("Query") ? (INDEXES[name] ?? []).map((index) => indexArn(prefix, name, index)) : [];
+    const queried = INDEXES[name] ?? [];
+    const indexes = actions.includes("Query") ? queried.map((index) => indexArn(prefix, name, index)) : [];
     list.push({ Effect: "Allow", Action: actions.map((a) => `dynamodb:${a}`), Resource: [tableArn(prefix, name), ...indexes] });
   }
   for (const [name, indexes] of Object.entries(policy.indexQueries ?? {})) {

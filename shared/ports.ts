@@ -66,7 +66,12 @@ export type JobStore = {
    */
   endUnfinished(jobId: string, ending: JobEnding, at: Date): Promise<JobRecord | undefined>;
   listByBatch(batchId: string, page: PageRequest): Promise<Page<JobRecord>>;
+  /** A route's jobs created at or after `since`, oldest first; the newest `limit` of them when there are more. */
+  listRecentByModel(model: string, since: Date, limit: number): Promise<RecentJob[]>;
 };
+
+/** What a trace needs of a job (the jobs table's model-index). */
+export type RecentJob = { readonly created_at: string; readonly prompt_tokens: number; readonly max_tokens: number; readonly lane: Lane | undefined };
 
 export type IdempotencyStore = {
   /** Binds (tenant, key) to jobId unless already bound; returns the job id the key is bound to. */

@@ -86,6 +86,9 @@ export class OutcomeRecordingJobStore implements JobStore {
   listByBatch(batchId: string, page: Parameters<JobStore["listByBatch"]>[1]) {
     return this.#jobs.listByBatch(batchId, page);
   }
+  listRecentByModel(model: string, since: Date, limit: number) {
+    return this.#jobs.listRecentByModel(model, since, limit);
+  }
   async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date) {
     return this.#recorded(await this.#jobs.finish(jobId, attempt, outcome, at));
   }

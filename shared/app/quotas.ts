@@ -65,6 +65,9 @@ export class QuotaReleasingJobStore implements JobStore {
   listByBatch(batchId: string, page: Parameters<JobStore["listByBatch"]>[1]) {
     return this.#jobs.listByBatch(batchId, page);
   }
+  listRecentByModel(model: string, since: Date, limit: number) {
+    return this.#jobs.listRecentByModel(model, since, limit);
+  }
   async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date) {
     return this.#released(await this.#jobs.finish(jobId, attempt, outcome, at));
   }

@@ -4,7 +4,7 @@ import { ConflictError } from "../core/errors.ts";
 import { jobBreakdownSchema } from "../core/job-breakdown.ts";
 import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
 import { LANES } from "../core/lanes.ts";
-import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement } from "../ports.ts";
+import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement, RecentJob } from "../ports.ts";
 import { decodeCursor, encodeCursor, rejectForeignCursor } from "./cursor.ts";
 import { batchWrite, conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
@@ -21,6 +21,7 @@ export const jobItem = z.object({
   // The job's request is the very one its queue message carries.
   request: jobMessageSchema.shape.request,
   prompt_tokens: z.number(),
+  max_tokens: z.number().optional(),
   priority: z.number(),
   deadline: z.string().optional(),
   idempotency_key: z.string().optional(),
@@ -44,6 +45,12 @@ export const jobItem = z.object({
   breakdown: jobBreakdownSchema.optional(),
   expires_at: z.number(),
 }) satisfies z.ZodType<JobRecord>;
+
+/** What the model index projects, and a trace reads. */
+// A job stored before max_tokens was kept at the top level has none in the index: it is left out of traces.
+const recentJobItem = z.object({ created_at: z.string(), prompt_tokens: z.number(), max_tokens: z.number().optional(), lane: z.enum(LANES).optional() });
+const recentJobOf = (item: z.infer<typeof recentJobItem>): RecentJob[] =>
+  item.max_tokens === undefined ? [] : [{ created_at: item.created_at, prompt_tokens: item.prompt_tokens, max_tokens: item.max_tokens, lane: item.lane }];
 
 export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
 
@@ -163,6 +170,31 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
       ).catch(rejectForeignCursor(page.cursor)),
     );
     return { items: (out.Items ?? []).map((item) => this.#decode(item)), cursor: encodeCursor(out.LastEvaluatedKey) };
+  }
+
+  async listRecentByModel(model: string, since: Date, limit: number): Promise<RecentJob[]> {
+    const jobs: RecentJob[] = [];
+    let start: Record<string, unknown> | undefined;
+    // Newest first, so that a bound keeps the most recent; given back oldest first.
+    do {
+      const out = await sdk(`list recent jobs of model ${model}`, () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: "model-index",
+            KeyConditionExpression: "model = :model AND created_at >= :since",
+            ExpressionAttributeValues: { ":model": model, ":since": since.toISOString() },
+            ProjectionExpression: "created_at, prompt_tokens, max_tokens, lane",
+            ScanIndexForward: false,
+            Limit: limit - jobs.length,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      jobs.push(...(out.Items ?? []).flatMap((item) => recentJobOf(this.decode(recentJobItem, item, `job of model ${model}`))));
+      start = out.LastEvaluatedKey;
+    } while (start && jobs.length < limit);
+    return jobs.reverse();
   }
 
   #decode(item: Record<string, unknown>): JobRecord {

@@ -34,6 +34,15 @@ export const HANDOVER_MARGIN_MS = 1_000;
  * the ~10 s its jobs run. A gap with no arrival for 10 s at one a second comes e^-10 of the time.
  */
 export const INTERACTIVE_MEMORY_MS = 10_000;
+/**
+ * After an empty receive that did not wait, wait this long before asking that lane again. The
+ * interactive lane's is longer: its own event source mapping long-polls it and delivers its jobs
+ * to a fresh invocation, which the batch holders yield to at once, so a batcher draining the
+ * batch lane only looks in now and then (at most one receive a second) rather than five times.
+ */
+export const EMPTY_LANE_BACKOFF_MS: Readonly<Record<Lane, number>> = { interactive: 1000, batch: 200 };
+/** The longest the loop waits with nothing to wake it: keeps top-up and holds responsive. */
+export const IDLE_TICK_MS = 100;
 /** SQS hands out at most this many messages per receive. */
 const MAX_RECEIVE = 10;
 

@@ -35,6 +35,7 @@ export function newJobRecord(checked: CheckedJob, context: NewJobContext): JobRe
       stream: request.stream || undefined,
     },
     prompt_tokens: checked.promptTokens,
+    max_tokens: request.max_tokens,
     priority: request.priority ?? DEFAULT_PRIORITY,
     deadline: request.deadline,
     idempotency_key: request.idempotency_key,

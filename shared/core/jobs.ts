@@ -80,6 +80,8 @@ export type JobRecord = {
   readonly model: string;
   readonly request: GenerationRequest;
   readonly prompt_tokens: number;
+  /** request.max_tokens, at the top level so that the jobs table's model-index projects it without the request. */
+  readonly max_tokens?: number | undefined;
   readonly priority: number;
   readonly deadline?: string | undefined;
   readonly idempotency_key?: string | undefined;

@@ -408,4 +408,27 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
       expect(error).toMatchObject({ field: "cursor" });
     }
   });
+
+  it("lists a model's jobs created since a time, oldest first, with what a trace needs, and keeps the newest when bounded", async () => {
+    // Prepare: a model of its own, so that the other tests' jobs stay out
+    const model = `model-${uniqueSuffix()}`;
+    const store = await makeStore();
+    const jobs = [0, 10, 20, 30, 40].map((s, i) =>
+      fullJob(id(`recent${i}`), { model, created_at: at(s).toISOString(), prompt_tokens: 100 + i, request: { ...fullJob("x").request, max_tokens: 200 + i }, lane: i % 2 === 0 ? "interactive" : "batch" }),
+    );
+    await store.create([...jobs, fullJob(id("other-model"), { created_at: at(25).toISOString() })]);
+
+    // Act
+    const since15 = await store.listRecentByModel(model, at(15), 100);
+    const newestTwo = await store.listRecentByModel(model, at(0), 2);
+
+    // Assess
+    expect(since15).toEqual([
+      { created_at: at(20).toISOString(), prompt_tokens: 102, max_tokens: 202, lane: "interactive" },
+      { created_at: at(30).toISOString(), prompt_tokens: 103, max_tokens: 203, lane: "batch" },
+      { created_at: at(40).toISOString(), prompt_tokens: 104, max_tokens: 204, lane: "interactive" },
+    ]);
+    expect(newestTwo.map((j) => j.prompt_tokens)).toEqual([103, 104]);
+    expect(await store.listRecentByModel(`model-${uniqueSuffix()}`, at(0), 10)).toEqual([]);
+  });
 }

@@ -19,7 +19,7 @@ import type {
   CopyCount,
   FleetView,
   ApiKeyStore, BatchControlQueue, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RecentJob, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
 } from "#shared/ports";
 import { MemoryBlobs, MemoryFiles, MemoryUploads, MemoryWebhookOutbox } from "./memory-files.ts";
 import { MemoryQueueBoard } from "./memory-queue-board.ts";
@@ -134,6 +134,13 @@ export class MemoryJobStore implements JobStore {
       partition: { batch_id: batchId },
       compare: byKeyParts("batch_line", "job_id"),
     });
+  }
+  async listRecentByModel(model: string, since: Date, limit: number): Promise<RecentJob[]> {
+    // As the index: a job stored without a top-level max_tokens is left out.
+    const recent = [...this.jobs.values()]
+      .flatMap((j) => (j.model === model && j.created_at >= since.toISOString() && j.max_tokens !== undefined ? [{ created_at: j.created_at, prompt_tokens: j.prompt_tokens, max_tokens: j.max_tokens, lane: j.lane }] : []))
+      .toSorted((a, b) => a.created_at.localeCompare(b.created_at));
+    return recent.slice(Math.max(0, recent.length - limit));
   }
   /**
    * A conditional update: the job as it now is, or undefined when the condition failed, unless the

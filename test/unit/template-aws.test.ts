@@ -389,6 +389,15 @@ describe("IAM", () => {
     expect(describe[0]?.[1].every((arn) => arn.includes(":inference-component/"))).toBe(true);
   });
 
+  it("lets the route settings function read only the jobs table's model index, for predictions and trace exports", () => {
+    const role = roles(defaults).find(([id]) => id === "RouteSettingsRole")?.[1] as Resource;
+    const jobsStatements = statementsOf(role).filter((s) => list(s.Resource as unknown).map(text).some((r) => r.includes(`:table/${prefix}-jobs`)));
+    expect(jobsStatements.flatMap((s) => list(s.Action))).toEqual(["dynamodb:Query"]);
+    expect(jobsStatements.flatMap((s) => list(s.Resource as unknown).map(text)).filter((r) => r.includes("/index/"))).toEqual([
+      `arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-jobs/index/model-index`,
+    ]);
+  });
+
   it("names DynamoDB indexes one by one, only for functions that query", () => {
     for (const [id, role] of roles(defaults)) {
       for (const s of statementsOf(role).filter((s) => list(s.Action).some((a) => a.startsWith("dynamodb:")))) {

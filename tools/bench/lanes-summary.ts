@@ -1,3 +1,4 @@
+import type { LanesPredictionCheck } from "./prediction.ts";
 import { latencySummary, percentile, type Phases, tailPhases } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import type { CapacityAtBound } from "./lanes-capacity.ts";
@@ -37,6 +38,8 @@ export type LanesReport = {
   readonly under_batch: InteractiveRun;
   readonly drain: BatchDrain;
   readonly p95_ratio: number;
+  /** The tuning simulator's prediction: the batch's drain as throughput, the interactive p95 beside it and idle (issue 14 item 4). */
+  readonly prediction?: LanesPredictionCheck;
 };
 
 /** The interactive trace's numbers in one run (idle, or beside the batch). */
@@ -262,5 +265,12 @@ export function lanesLines(r: LanesReport): string[] {
     ...(d.cap
       ? [`  at the batch lane's cap (interactive_slowdown_percent ${d.cap.slowdown_percent}: ${d.cap.batch_sequences} batch sequences, at the ${cell(d.cap.step_ms, 1)} ms step measured): capacity ${cell(d.cap.capacity_rpm, 1)} jobs/min, drained ${cell(d.cap.drain_ratio, 2)} of it`]
       : []),
+    ...(r.prediction
+      ? [
+          `  tuning simulator: idle p95 ${cell(r.prediction.idle_p95_ms / 1000, 2)} s (${signed(r.prediction.error_idle_p95)}), beside the batch ${cell(r.prediction.p95_ms / 1000, 2)} s (${signed(r.prediction.error_p95)}), batch drain ${cell(r.prediction.throughput_rpm, 1)} jobs/min (${signed(r.prediction.error_throughput)}); in ${r.prediction.simulated_in_ms.toFixed(0)} ms`,
+        ]
+      : []),
   ];
 }
+
+const signed = (share: number) => (Number.isFinite(share) ? `${share >= 0 ? "+" : ""}${(100 * share).toFixed(1)}%` : "-");

@@ -13,6 +13,7 @@ import type { PolicyStack } from "./policy-stack.ts";
 import type { PromptBook } from "./prompts.ts";
 import type { Mode } from "./scenarios.ts";
 import { generateTrace, offeredRpm, type TraceRequest, type TraceSpec } from "./trace.ts";
+import { predictLanes } from "./prediction.ts";
 import { gpuOverWindow, withGpuSamples } from "./run.ts";
 
 export { LANES_SCENARIO } from "./lanes-summary.ts";
@@ -213,7 +214,10 @@ export async function runLanes(
     under_batch: underSummary,
     drain,
     p95_ratio: underSummary.p95_ms / idleSummary.p95_ms,
+    prediction: predictLanes(stack, plan, trace, { idleP95Ms: idleSummary.p95_ms, besideP95Ms: underSummary.p95_ms, drainRpm: drain.drain_rpm, landedMs }),
   };
   log(`  idle p95 ${(report.idle.p95_ms / 1000).toFixed(2)} s, beside the batch ${(report.under_batch.p95_ms / 1000).toFixed(2)} s; batch ${drain.drain_rpm.toFixed(1)} of ${drain.capacity_at_bound.rpm.toFixed(1)} jobs/min the interactive jobs leave`);
+  const p = report.prediction;
+  if (p) log(`  predicted: idle p95 ${(p.idle_p95_ms / 1000).toFixed(2)} s, beside ${(p.p95_ms / 1000).toFixed(2)} s, batch ${p.throughput_rpm.toFixed(1)} jobs/min`);
   return { report, batcher, outcomes: new Map([["idle", idle.outcomes], ["beside the batch", under.outcomes]]) };
 }

@@ -2,6 +2,7 @@ import type { DiurnalReport } from "./diurnal.ts";
 import { type LanesReport, lanesLines } from "./lanes-summary.ts";
 import type { Phases } from "./metrics.ts";
 import type { MicroResult } from "./micro.ts";
+import type { PredictionCheck } from "./prediction.ts";
 import type { RunResult } from "./run.ts";
 import type { TargetCheck } from "./targets.ts";
 
@@ -133,6 +134,7 @@ export function formatReport(report: BenchReport): string {
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
     if (s.kind === "latency") lines.push(...s.policies.flatMap((p) => (p.phases ? [phasesLine(p.name, p.phases)] : [])));
     lines.push(...s.policies.flatMap((p) => (p.eta_error ? [etaLine(p.name, p.eta_error)] : [])));
+    lines.push(...s.policies.flatMap((p) => (p.prediction ? [predictionLine(p.name, p.prediction)] : [])));
   }
   if (report.lanes) lines.push("", ...lanesLines(report.lanes));
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
@@ -158,6 +160,15 @@ const phaseList = (p: Phases) => `submit ${seconds(p.submit_ms)}, queue ${second
 
 function phasesLine(name: string, phases: NonNullable<RunResult["phases"]>): string {
   return `  ${name}, s: slowest ${phases.slowest_count} (1%) ${phaseList(phases.slowest_1pct)}; median ${phaseList(phases.median)}`;
+}
+
+const signedPercent = (share: number) => (Number.isFinite(share) ? `${share >= 0 ? "+" : ""}${(100 * share).toFixed(1)}%` : "-");
+
+function predictionLine(name: string, p: PredictionCheck): string {
+  const engine = p.engine_alone
+    ? `; the engine alone simulated: p95 ${seconds(p.engine_alone.p95_ms)} s (${signedPercent(p.engine_alone.error_p95)} of measured: the machine's own drift); p95 over the engine's ${signedPercent(p.engine_alone.error_p95_over_engine)}`
+    : "";
+  return `  ${name}, tuning simulator (${p.simulated_in_ms.toFixed(0)} ms): ${p.throughput_rpm.toFixed(1)} req/min (${signedPercent(p.error_throughput)} of measured), p95 ${seconds(p.p95_ms)} s (${signedPercent(p.error_p95)})${engine}`;
 }
 
 function etaLine(name: string, eta: NonNullable<RunResult["eta_error"]>): string {

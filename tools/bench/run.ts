@@ -9,6 +9,7 @@ import {
 } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Scenario } from "./scenarios.ts";
+import type { PredictionCheck } from "./prediction.ts";
 import type { TraceRequest } from "./trace.ts";
 
 /** The numbers of one policy (or the engine alone) on one scenario. */
@@ -54,6 +55,8 @@ export type RunResult = {
   readonly errors: readonly string[];
   /** Static-engine pipeline runs: what the hold measured on the route by the end (absent for the engine alone). */
   readonly hold?: HoldMeasured | null | undefined;
+  /** (d) policies: the tuning simulator's prediction for this run, beside the measurement (issue 14 item 4). */
+  readonly prediction?: PredictionCheck | null;
 };
 
 export type RunInput = {

@@ -2,6 +2,7 @@ import type { Component, RouteCatalog } from "#shared/core/routes";
 import type { Outcome } from "./outcome.ts";
 import { ENGINE_ALONE, type InvocationLog, runEngineTrace, runPolicy, type RunOutput, type ScenarioRun } from "./phases.ts";
 import type { PolicyStack } from "./policy-stack.ts";
+import { predictRun } from "./prediction.ts";
 import type { PromptBook } from "./prompts.ts";
 import type { ScenarioReport } from "./report.ts";
 import { COMPARED_WITH_ENGINE, type Mode, slots } from "./scenarios.ts";
@@ -55,11 +56,14 @@ export async function runScenario(
   if (!engineRun) throw new Error(`no engine run for ${scenario.name}`);
   const ordered = context.policies.flatMap((name) => {
     const r = results.get(name);
-    return r ? [[name, r] as const] : [];
+    const stack = context.stacks.get(name);
+    return r && stack ? [[name, withPrediction(stack, run, r, engineRun.result)] as const] : [];
   });
   for (const [name, r] of [[ENGINE_ALONE, engineRun] as const, ...ordered]) {
     const hold = r.result.hold ? `, latency factor ${r.result.hold.latency_factor?.toFixed(3) ?? "-"}, arrivals ${r.result.hold.arrivals_per_second?.toFixed(2) ?? "-"}/s` : "";
-    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s, fill ${r.result.batch_fill.toFixed(3)}${hold}`);
+    const p = r.result.prediction;
+    const predicted = p ? `; predicted ${p.throughput_rpm.toFixed(1)} req/min (${percent(p.error_throughput)}), p95 ${(p.p95_ms / 1000).toFixed(2)} s (${percent(p.error_p95)})` : "";
+    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s, fill ${r.result.batch_fill.toFixed(3)}${hold}${predicted}`);
   }
   return {
     outcomes: new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]),
@@ -79,3 +83,11 @@ export async function runScenario(
     },
   };
 }
+
+/** batchline's own policies (d) carry the tuning simulator's prediction of the run. */
+function withPrediction(stack: PolicyStack, run: ScenarioRun, output: RunOutput, engine: RunOutput["result"]): RunOutput {
+  if (!stack.policy.name.startsWith("d-")) return output;
+  return { ...output, result: { ...output.result, prediction: predictRun(stack, run.scenario, run.trace, output.result, engine) } };
+}
+
+const percent = (share: number) => `${share >= 0 ? "+" : ""}${(100 * share).toFixed(1)}%`;

@@ -19,6 +19,8 @@ export const EXIT = {
   refused: 6,
   /** The batch failed as a whole (its input file did not validate), or the job failed. */
   failed: 7,
+  /** `tune`: no candidate meets the latency objective (nothing applied). */
+  unmet: 8,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -10,6 +10,7 @@ import { Api } from "./client.ts";
 import { CliError, EXIT, type ExitCode } from "./exit-codes.ts";
 import * as jobs from "./jobs.ts";
 import { configPath, resolveSettings, type Settings } from "./settings.ts";
+import { exportTrace, tuneRoute, type TraceSource } from "./tune.ts";
 
 type Global = { readonly json: boolean; readonly profile?: string };
 
@@ -30,6 +31,17 @@ const positiveInteger = (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a whole number of at least 1");
   return n;
+};
+
+const nonNegativeInteger = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number of at least 0");
+  return n;
+};
+
+const percentileName = (value: string) => {
+  if (value !== "p95" && value !== "p99") throw new InvalidArgumentError('must be "p95" or "p99"');
+  return value;
 };
 
 const keyValue = (value: string, previous: Record<string, string> = {}) => {
@@ -130,6 +142,49 @@ function program(run: (action: Promise<ExitCode>) => void): Command {
       const { api, settings } = context(command);
       run(jobs.submitJsonLines(api, settings, file, options.wait));
     });
+
+  cli
+    .command("tune")
+    .description("simulate the route on a trace and recommend the settings that serve the most per dollar within a latency objective")
+    .option("--model <route>", "the route to tune", "llama-2-7b")
+    .option("--objective <percentile>", "the latency percentile held to the target: p95 or p99", percentileName, "p95")
+    .requiredOption("--target-ms <ms>", "the objective's end-to-end latency, ms", positiveInteger)
+    .option("--trace <file>", "a trace file (batchline trace export); default: the route's jobs of the last --minutes")
+    .option("--minutes <n>", "the stack's recent jobs to replay, minutes (1-60)", positiveInteger, 5)
+    .option("--rpm <n>", "a synthetic Poisson trace at this many requests a minute instead", positiveInteger)
+    .option("--duration-s <n>", "the synthetic trace's length, s", positiveInteger, 300)
+    .option("--prompt-tokens <n>", "the synthetic trace's prompt tokens", positiveInteger, 512)
+    .option("--max-tokens <n>", "the synthetic trace's max new tokens", positiveInteger, 512)
+    .option("--seed <n>", "the synthetic trace's seed", nonNegativeInteger, 1)
+    .option("--max-copies <n>", "the most copies to try (default: the component's autoscaling max_copies)", positiveInteger)
+    .option("--routes <file>", "the routes file the stack runs (BATCHLINE_ROUTES_FILE)", process.env.BATCHLINE_ROUTES_FILE ?? "infra/routes.yml")
+    .option("--apply", "write the recommended settings through PUT /v1/routes/{model}/settings", false)
+    .action((options, command: Command) => {
+      const { api, output } = context(command);
+      if (options.trace !== undefined && options.rpm !== undefined) throw new CliError("give --trace or --rpm, not both", EXIT.usage);
+      const trace: TraceSource =
+        options.rpm !== undefined
+          ? { kind: "synthetic", rpm: options.rpm, durationS: options.durationS, promptTokens: options.promptTokens, maxTokens: options.maxTokens, seed: options.seed }
+          : options.trace !== undefined
+            ? { kind: "file", path: options.trace }
+            : { kind: "recent", minutes: options.minutes };
+      run(
+        tuneRoute(api, {
+          model: options.model, routesFile: options.routes, trace, objective: { percentile: options.objective, targetMs: options.targetMs },
+          maxCopies: options.maxCopies, apply: options.apply, json: output.json,
+        }),
+      );
+    });
+
+  cli
+    .command("trace")
+    .description("traces for the tuning simulator")
+    .command("export")
+    .description("write a route's jobs of the last minutes as a trace (JSON) for batchline tune --trace")
+    .option("--model <route>", "the route", "llama-2-7b")
+    .option("--minutes <n>", "how far back, minutes (1-60)", positiveInteger, 5)
+    .option("--out <file>", "where it goes (default: stdout)")
+    .action((options: { model: string; minutes: number; out?: string }, command: Command) => run(exportTrace(context(command).api, options.model, options.minutes, options.out)));
 
   return cli;
 }

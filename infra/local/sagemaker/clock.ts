@@ -1,9 +1,6 @@
-/** Simulated time, ms: the engines' only notion of time, so tests can drive it by hand. */
-export type EngineClock = {
-  now(): number;
-  /** Calls `fn` once, no earlier than `delayMs` simulated ms from now; returns a cancel. */
-  setTimer(fn: () => void, delayMs: number): () => void;
-};
+import type { EngineClock } from "#shared/sim/engine-clock";
+
+export type { EngineClock } from "#shared/sim/engine-clock";
 
 /**
  * Simulated time over the wall clock: `timeScale` simulated ms pass per wall ms. Timers re-arm

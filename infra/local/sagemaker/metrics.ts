@@ -1,3 +1,4 @@
+import type { IterationSample } from "#shared/sim/copy-engine";
 /**
  * What one component copy measures about itself: the latencies CloudWatch would report, and what
  * only a simulator knows (each iteration's batch, KV-cache use and tokens), summed and bucketed
@@ -41,22 +42,7 @@ export function latencyRecorder(keep = 10_000) {
 }
 export type LatencyRecorder = ReturnType<typeof latencyRecorder>;
 
-/** One iteration of a copy's engine. */
-export type IterationSample = {
-  readonly startMs: number;
-  readonly ms: number;
-  /** Sequences in the iteration (running and newly admitted). */
-  readonly batchSize: number;
-  /** KV-cache tokens held (or reserved) during it. */
-  readonly kvTokens: number;
-  /** Tokens it generated: one per sequence. */
-  readonly tokens: number;
-  /** Prompt tokens it prefilled (recomputed ones of preempted sequences included). */
-  readonly prefillTokens: number;
-  /** Sequences left waiting in the container's queue. */
-  readonly waiting: number;
-  readonly preempted: number;
-};
+export type { IterationSample } from "#shared/sim/copy-engine";
 
 /** A stretch of simulated time: what the copy did in it. Means are weighted by iteration time. */
 export type SeriesBucket = {

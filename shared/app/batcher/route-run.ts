@@ -1,4 +1,4 @@
-import { batchLaneCapped, decideNext, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
+import { batchLaneCapped, decideNext, EMPTY_LANE_BACKOFF_MS, IDLE_TICK_MS, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
@@ -17,15 +17,6 @@ import { QueueReporter, serviceStateOf, type ServiceState } from "./queue-report
 import { pullFromQueue } from "./top-up.ts";
 import type { BatcherDeps, DeliveryOptions, DeliveryReport, Pending, RunHandle, Settlement } from "./types.ts";
 
-/**
- * After an empty receive that did not wait, wait this long before asking that lane again. The
- * interactive lane's is longer: its own event source mapping long-polls it and delivers its jobs
- * to a fresh invocation, which the batch holders yield to at once, so a batcher draining the
- * batch lane only looks in now and then (at most one receive a second) rather than five times.
- */
-const EMPTY_LANE_BACKOFF_MS: Readonly<Record<Lane, number>> = { interactive: 1000, batch: 200 };
-/** The longest the loop waits with nothing to wake it: keeps top-up and holds responsive. */
-const IDLE_TICK_MS = 100;
 
 /**
  * One route's share of a batcher invocation: keeps the route's components fed until the jobs it
