@@ -29,6 +29,7 @@ export function fullJob(jobId: string, change: Partial<JobRecord> = {}): JobReco
       seed: 42,
     },
     prompt_tokens: 37,
+    max_tokens: 64,
     priority: 3,
     deadline: "2026-11-27T13:00:00.000Z",
     idempotency_key: `key-${jobId}`,
@@ -414,7 +415,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     const model = `model-${uniqueSuffix()}`;
     const store = await makeStore();
     const jobs = [0, 10, 20, 30, 40].map((s, i) =>
-      fullJob(id(`recent${i}`), { model, created_at: at(s).toISOString(), prompt_tokens: 100 + i, request: { ...fullJob("x").request, max_tokens: 200 + i }, lane: i % 2 === 0 ? "interactive" : "batch" }),
+      fullJob(id(`recent${i}`), { model, created_at: at(s).toISOString(), prompt_tokens: 100 + i, request: { ...fullJob("x").request, max_tokens: 200 + i }, max_tokens: 200 + i, lane: i % 2 === 0 ? "interactive" : "batch" }),
     );
     await store.create([...jobs, fullJob(id("other-model"), { created_at: at(25).toISOString() })]);
 
@@ -430,5 +431,13 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     ]);
     expect(newestTwo.map((j) => j.prompt_tokens)).toEqual([103, 104]);
     expect(await store.listRecentByModel(`model-${uniqueSuffix()}`, at(0), 10)).toEqual([]);
+  });
+
+  it("leaves out of a trace a job stored before max_tokens was kept at the top level", async () => {
+    const model = `model-${uniqueSuffix()}`;
+    const store = await makeStore();
+    const { max_tokens: _kept, ...older } = fullJob(id("older"), { model, created_at: at(10).toISOString() });
+    await store.create([older, fullJob(id("newer"), { model, created_at: at(20).toISOString() })]);
+    expect(await store.listRecentByModel(model, at(0), 10)).toEqual([{ created_at: at(20).toISOString(), prompt_tokens: 37, max_tokens: 64, lane: undefined }]);
   });
 }
