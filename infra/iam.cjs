@@ -2,8 +2,8 @@
 // osls through ${file(infra/iam.cjs):roles}; functions pick theirs with `role:` in serverless.yml.
 // The table below is the whole policy: a function, the tables and actions it uses, and the rest.
 // Every statement names its resources: the function's own log group, the tables and the indexes
-// it queries, the queues, the WebSocket stage's connections. The one exception is X-Ray's, whose
-// actions have no resource to name (AWS requires "*").
+// it queries, the queues, the WebSocket stage's connections. The exceptions are X-Ray's and
+// CloudWatch's GetMetricData, whose actions have no resource to name (AWS requires "*").
 const { routeQueueArns, deadLetterQueueArns } = require("./serverless-routes.cjs");
 const { sageMakerArns } = require("./sagemaker.cjs");
 const { webhookQueueArns } = require("./webhooks.cjs");
@@ -58,7 +58,7 @@ const FILES_BUCKET = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"];
  */
 const WEBHOOK_SEND = SQS_SEND;
 
-/** function -> { tables: { table: [DynamoDB actions] }, routeQueues?, deadLetterQueues?, webhookQueue?, connections?, sagemaker?, filesBucket? } */
+/** function -> { tables: { table: [DynamoDB actions] }, indexQueries?: { table: [indexes] }, routeQueues?, deadLetterQueues?, webhookQueue?, connections?, sagemaker?, filesBucket? } */
 const POLICIES = {
   models: { tables: READ_KEY },
   jobs: {
@@ -122,6 +122,16 @@ const POLICIES = {
     connections: true,
     ...TO_FINALIZE,
   },
+  // GET /v1/metrics: queue depths, the jobs index of finished jobs, the components' copies, and CloudWatch.
+  metrics: {
+    tables: READ_KEY,
+    // The sparse index of finished jobs only: not the table, nor its other indexes.
+    indexQueries: { jobs: ["route-finished-index"] },
+    routeQueues: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+    deadLetterQueues: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+    sagemakerDescribe: true,
+    cloudWatchRead: true,
+  },
   webhooks: { tables: { ...READ_KEY, "webhook-endpoints": ["Query", "PutItem", "DeleteItem"] } },
   // Its mapping reads the queue; it sends an endpoint's retries there and hides them for the backoff.
   webhookDelivery: { tables: { "webhook-endpoints": ["Query"] }, webhookQueue: [...SQS_CONSUME, ...SQS_SEND] },
@@ -140,6 +150,9 @@ function statements({ prefix, stage, fn, tracing }, policy) {
   for (const [name, actions] of Object.entries(policy.tables ?? {})) {
     const indexes = actions.includes("Query") ? (INDEXES[name] ?? []).map((index) => indexArn(prefix, name, index)) : [];
     list.push({ Effect: "Allow", Action: actions.map((a) => `dynamodb:${a}`), Resource: [tableArn(prefix, name), ...indexes] });
+  }
+  for (const [name, indexes] of Object.entries(policy.indexQueries ?? {})) {
+    list.push({ Effect: "Allow", Action: ["dynamodb:Query"], Resource: indexes.map((index) => indexArn(prefix, name, index)) });
   }
   if (policy.routeQueues) list.push({ Effect: "Allow", Action: policy.routeQueues, Resource: routeQueueArns() });
   if (policy.deadLetterQueues) list.push({ Effect: "Allow", Action: policy.deadLetterQueues, Resource: deadLetterQueueArns() });
@@ -163,6 +176,14 @@ function statements({ prefix, stage, fn, tracing }, policy) {
     // X-Ray's PutTraceSegments and PutTelemetryRecords have no resource type: "*" is the only
     // resource AWS takes for them (AWSXRayDaemonWriteAccess grants them the same way).
     list.push({ Effect: "Allow", Action: ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], Resource: ["*"] });
+  }
+  if (policy.cloudWatchRead) {
+    // GetMetricData has no resource type: "*" is the only resource AWS takes for it (its
+    // CloudWatchReadOnlyAccess grants it the same way); it reads metrics and changes nothing.
+    list.push({ Effect: "Allow", Action: ["cloudwatch:GetMetricData"], Resource: ["*"] });
+  }
+  if (policy.sagemakerDescribe) {
+    list.push({ Effect: "Allow", Action: ["sagemaker:DescribeInferenceComponent"], Resource: sageMakerArns(prefix).inferenceComponents });
   }
   if (policy.sagemaker) {
     // Only the endpoints and inference components infra/sagemaker.cjs deploys, by their deployed

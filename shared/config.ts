@@ -30,6 +30,10 @@ import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
  * |                                            | the embedded stack shorten it                                 |
  * | BATCHLINE_ALLOW_LOOPBACK_WEBHOOKS          | "true": webhook URLs may be http:// to a loopback address     |
  * |                                            | (the embedded stack only; default false)                      |
+ * | BATCHLINE_METRICS_SOURCE                   | where GET /v1/metrics reads queues and engines: cloudwatch    |
+ * |                                            | (default, AWS) or embedded (fauxqs' inspection and the        |
+ * |                                            | emulator's stats, at AWS_ENDPOINT_URL_SQS and                 |
+ * |                                            | AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, both then required)       |
  *
  * Checked at start, each failure naming the variable:
  * - the finish reserve covers a job that starts late (the batcher's requeue grace, 5 s), its GPU
@@ -76,7 +80,25 @@ export type Config = {
   readonly sagemaker: SageMakerNames;
   readonly logLevel: LogLevel;
   readonly batcher: BatcherTiming;
+  readonly metricsSource: MetricsSourceConfig;
 };
+
+/** Where GET /v1/metrics reads what CloudWatch has in AWS (docs/metrics.md). */
+export type MetricsSourceConfig =
+  | { readonly kind: "cloudwatch" }
+  | { readonly kind: "embedded"; readonly sqsEndpoint: string; readonly emulatorEndpoint: string };
+
+export function loadMetricsSource(env: Env): MetricsSourceConfig {
+  const kind = env.BATCHLINE_METRICS_SOURCE?.trim() || "cloudwatch";
+  if (kind === "cloudwatch") return { kind };
+  if (kind !== "embedded") throw new ConfigError(`BATCHLINE_METRICS_SOURCE must be cloudwatch or embedded, got "${kind}"`);
+  const url = (name: string) => {
+    const value = required(env, name);
+    if (!URL.canParse(value)) throw new ConfigError(`${name} must be a URL, got "${value}"`);
+    return value;
+  };
+  return { kind, sqsEndpoint: url("AWS_ENDPOINT_URL_SQS"), emulatorEndpoint: url("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME") };
+}
 
 export type WebhookSettings = {
   readonly firstRetrySeconds: number;
@@ -273,6 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
     sagemaker: Object.freeze(sageMakerNames(resourcePrefix)),
     logLevel: parseLogLevel(env),
     batcher: loadBatcherTiming(env),
+    metricsSource: loadMetricsSource(env),
   });
 }
 

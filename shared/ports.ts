@@ -12,6 +12,7 @@ import type { RouteSettings } from "./core/route-settings.ts";
 import type { Load } from "./core/gpu-batch-policy.ts";
 import type { WebhookEndpoint } from "./core/webhooks.ts";
 import type { Lane } from "./core/lanes.ts";
+import type { ComponentReading, FinishedJob, QueueDepth } from "./core/metrics.ts";
 import type { LaneCounts, QueueBoard, RateWindow, SentEstimate, ServiceReport, StartRate } from "./core/queue-position.ts";
 
 /**
@@ -388,4 +389,19 @@ export type Invoker = {
    * translated as any failed call is.
    */
   invokeStream(component: Component, request: GenerationInput, onText: (text: string) => void, options?: InvokeOptions): Promise<GenerationOutput>;
+};
+
+/** A queue's gauges for GET /v1/metrics: SQS's in both stacks; its oldest message's age from CloudWatch in AWS, from fauxqs locally. */
+export type QueueMetrics = {
+  depth(queueName: string): Promise<QueueDepth>;
+  /** Seconds since the oldest message still in the queue was sent; undefined when it is empty (or the source has no datapoint). */
+  oldestMessageAgeSeconds(queueName: string, now: Date): Promise<number | undefined>;
+};
+
+/** An inference component's copies and load over the last `windowMs`: CloudWatch and DescribeInferenceComponent in AWS, the emulator's stats locally. */
+export type EngineMetrics = { read(component: Component, now: Date, windowMs: number): Promise<ComponentReading> };
+
+/** Jobs of a route that finished since a time, newest first, at most `limit` (a sparse index on the jobs table). */
+export type FinishedJobIndex = {
+  finishedSince(route: string, since: Date, limit: number): Promise<{ readonly jobs: readonly FinishedJob[]; readonly truncated: boolean }>;
 };

@@ -33,6 +33,8 @@ export function functionEnvironment(emulators: Emulators, wsManagement: string |
     AWS_ENDPOINT_URL_DYNAMODB: options.functionEndpoints?.dynamodb ?? dynamodb.url,
     // The emulator answers the control plane too (DescribeInferenceComponent: the copies running).
     ...(sagemaker && { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url, AWS_ENDPOINT_URL_SAGEMAKER: sagemaker.url }),
+    // No CloudWatch here: GET /v1/metrics reads fauxqs' inspection and the emulator's stats instead.
+    ...(sagemaker && { BATCHLINE_METRICS_SOURCE: "embedded" }),
     ...(wsManagement && { BATCHLINE_WS_ENDPOINT: wsManagement }),
     BATCHLINE_RESOURCE_PREFIX: settings.prefix,
     // serverless-offline sets LAMBDA_TASK_ROOT=/var/task, where the default path would point.

@@ -12,7 +12,7 @@ const UNFINISHED = "#status = :queued OR #status = :running";
 const UNFINISHED_VALUES = { ":queued": "QUEUED", ":running": "RUNNING" };
 
 /** An item of the jobs table: what newJobRecord writes, and what claims, finishes and endings add. */
-const jobItem = z.object({
+export const jobItem = z.object({
   job_id: z.string(),
   tenant: z.string(),
   status: z.enum(jobStatuses),

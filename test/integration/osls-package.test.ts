@@ -14,6 +14,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerDevApiKey } from "#local/dev-key";
+import { startSageMakerEmulator } from "#local/sagemaker/server";
 import { oslsCommand, oslsEnv, scratchService, type ScratchService } from "#local/osls";
 import { provisionQueues, provisionTables } from "#local/provision";
 import { parseTemplate } from "#local/template";
@@ -94,7 +95,7 @@ describe("osls package", () => {
     const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
     expect(routeKeys).toEqual(
       ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings",
-        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete", "POST /v1/webhooks", "GET /v1/webhooks", "DELETE /v1/webhooks/{id}"].sort(),
+        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete", "POST /v1/webhooks", "GET /v1/webhooks", "DELETE /v1/webhooks/{id}", "GET /v1/metrics"].sort(),
     );
   });
 
@@ -116,10 +117,10 @@ describe("osls package", () => {
 
   it("packages every function for Node 22, one bundle each", () => {
     const functions = ofType("AWS::Lambda::Function");
-    expect(functions).toHaveLength(15);
+    expect(functions).toHaveLength(16);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe("nodejs22.x");
     expect(artifacts.filter((a) => a.endsWith(".zip")).sort()).toEqual(
-      ["batchControl", "batchSweep", "batcher", "batches", "deadLetter", "files", "jobs", "models", "routeSettings", "webhookDelivery", "webhooks", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
+      ["batchControl", "batchSweep", "batcher", "batches", "deadLetter", "files", "jobs", "metrics", "models", "routeSettings", "webhookDelivery", "webhooks", "wsConnect", "wsDisconnect", "wsMessage", "wsTickets"].map((n) => `${n}.zip`),
     );
   });
 });
@@ -140,7 +141,7 @@ describe("osls package: the artifacts run alone", () => {
 
   beforeAll(async () => {
     unpacked = await mkdtemp(join(tmpdir(), "batchline-artifacts-"));
-    for (const fn of ["jobs", "batcher", "webhooks", "webhookDelivery"]) entries[fn] = await unzip(join(out, `${fn}.zip`), join(unpacked, fn));
+    for (const fn of ["jobs", "batcher", "webhooks", "webhookDelivery", "metrics"]) entries[fn] = await unzip(join(out, `${fn}.zip`), join(unpacked, fn));
     await writeFile(join(unpacked, "run.mjs"), RUNNER);
     [dynamodb, sqs] = await Promise.all([startDynalite(), startFauxqs()]);
     const local = parseTemplate(template);
@@ -264,6 +265,22 @@ describe("osls package: the artifacts run alone", () => {
       expect(new Webhook(secret).verify(received[0]?.body ?? "", received[0]?.headers ?? {})).toMatchObject({ id: "evt_0a1b", object: "event", data: { id: "batch_1" } });
     } finally {
       receiver.close();
+    }
+  });
+
+  it("answers GET /v1/metrics as Prometheus text with the prom-client inside its bundle, reading the stage's queues and the emulator", async () => {
+    const emulator = await startSageMakerEmulator({ catalog: loadRouteCatalog("infra/routes.yml"), port: 0, resourcePrefix: "batchline-pkg" });
+    try {
+      const request = { ...http("GET /v1/metrics", "/v1/metrics", {}), body: undefined, headers: { authorization: `Bearer ${apiKey}`, accept: "text/plain" } };
+      const env = { BATCHLINE_METRICS_SOURCE: "embedded", AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: emulator.url, AWS_ENDPOINT_URL_SAGEMAKER: emulator.url };
+      const run = await runAlone("metrics", [request], { env });
+      const response = run.responses[0] as { statusCode: number; headers: Record<string, string>; body: string } | undefined;
+      expect(response?.statusCode, response?.body).toBe(200);
+      expect(response?.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/);
+      expect(response?.body).toMatch(/^batchline_queue_messages\{route="llama-2-7b",lane="interactive",state="visible"\} \d+$/m);
+      expect(response?.body).toMatch(/^batchline_copies\{component="llama-2-7b-ic",state="serving"\} 1$/m);
+    } finally {
+      await emulator.close();
     }
   });
 

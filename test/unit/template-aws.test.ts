@@ -153,6 +153,11 @@ describe("lanes", () => {
       { actions: ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"], queues: ["WebhooksQueue"] },
     ]);
     expect(sqsGrants("WebhooksLambdaFunction")).toEqual([]);
+    // GET /v1/metrics reads the depths of every lane queue and dead-letter queue, and nothing else there.
+    expect(sqsGrants("MetricsLambdaFunction")).toEqual([
+      { actions: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"], queues: routeQueues },
+      { actions: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"], queues: deadLetters },
+    ]);
   });
 });
 
@@ -317,9 +322,10 @@ describe("IAM", () => {
   /**
    * Actions with no resource type, which AWS grants on "*" only (the Service Authorization
    * Reference lists no resource for them): X-Ray's segments (the functions, when traced), ECR's
-   * token and CloudWatch's metrics (the SageMaker endpoint's execution role).
+   * token and CloudWatch's metrics (the SageMaker endpoint's execution role puts them, the
+   * metrics function gets them).
    */
-  const starOnly = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"];
+  const starOnly = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "cloudwatch:GetMetricData"];
 
   it("allows no wildcard action, and a bare * resource only to actions that AWS grants on * alone", () => {
     for (const t of [defaults, knobbed]) {
@@ -367,6 +373,20 @@ describe("IAM", () => {
       BatchSweepRole: ["dynamodb:PutItem"],
       BatcherRole: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
     });
+  });
+
+  it("lets the metrics function query only the finished-jobs index, describe the components, and read CloudWatch", () => {
+    const role = functionRoles(defaults).find(([id]) => id === "MetricsLambdaFunction")?.[2];
+    const grants = statementsOf(role!).map((s) => [list(s.Action).sort(), list(s.Resource as unknown).map(text)] as const);
+    const jobsTable = `arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-jobs`;
+    expect(grants.filter(([actions]) => actions.some((a) => a.startsWith("dynamodb:")))).toEqual([
+      [["dynamodb:GetItem"], [`arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-api-keys`]],
+      [["dynamodb:Query"], [`${jobsTable}/index/route-finished-index`]],
+    ]);
+    expect(grants.filter(([actions]) => actions.some((a) => a.startsWith("cloudwatch:")))).toEqual([[["cloudwatch:GetMetricData"], ["*"]]]);
+    const describe = grants.filter(([actions]) => actions.some((a) => a.startsWith("sagemaker:")));
+    expect(describe.map(([actions]) => actions)).toEqual([["sagemaker:DescribeInferenceComponent"]]);
+    expect(describe[0]?.[1].every((arn) => arn.includes(":inference-component/"))).toBe(true);
   });
 
   it("names DynamoDB indexes one by one, only for functions that query", () => {

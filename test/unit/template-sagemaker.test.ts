@@ -202,7 +202,7 @@ describe("the SageMaker resources of the packaged template", () => {
     }
   });
 
-  it("lets the batcher invoke its own endpoints and inference components, and read their copies, only by their deployed names", () => {
+  it("lets the batcher invoke its own endpoints and inference components, and read their copies, and the metrics function read the copies, only by their deployed names", () => {
     // Act
     const sagemaker = Object.entries(resources)
       .filter(([, r]) => r.Type === "AWS::IAM::Role")
@@ -212,11 +212,13 @@ describe("the SageMaker resources of the packaged template", () => {
     const arn = (type: string, name: string) => `arn:aws:sagemaker:us-east-1:123456789012:${type}/${name}`;
     const endpoints = [...catalog.endpoints.keys()].map((e) => arn("endpoint", names.endpoint(e)));
     const components = [...catalog.components.keys()].map((c) => arn("inference-component", names.inferenceComponent(c)));
-    expect(new Set(sagemaker.map((s) => s.id))).toEqual(new Set(["BatcherRole"]));
-    expect(sagemaker.map((s) => ({ actions: [...s.Action].sort(), resources: arns(s.Resource).sort() }))).toEqual([
+    expect(new Set(sagemaker.map((s) => s.id))).toEqual(new Set(["BatcherRole", "MetricsRole"]));
+    const grants = (id: string) => sagemaker.filter((s) => s.id === id).map((s) => ({ actions: [...s.Action].sort(), resources: arns(s.Resource).sort() }));
+    expect(grants("BatcherRole")).toEqual([
       { actions: ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"], resources: [...endpoints, ...components].sort() },
       { actions: ["sagemaker:DescribeInferenceComponent"], resources: [...components].sort() },
     ]);
+    expect(grants("MetricsRole")).toEqual([{ actions: ["sagemaker:DescribeInferenceComponent"], resources: [...components].sort() }]);
   });
 
   it("gives SageMaker's execution role no wildcard action, and '*' only where AWS takes no resource", () => {

@@ -77,7 +77,7 @@ describe("parseTemplate on the template `osls package` generates", () => {
   it("keeps the tables' keys, indexes and billing mode and drops what dynalite lacks", () => {
     const jobs = resources.tables.find((t) => t.TableName === `${prefix}-jobs`);
     expect(jobs?.KeySchema).toEqual([{ AttributeName: "job_id", KeyType: "HASH" }]);
-    expect(jobs?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual(["batch-index"]);
+    expect(jobs?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toEqual(["batch-index", "route-finished-index"]);
     expect(jobs?.BillingMode).toBe("PAY_PER_REQUEST");
     for (const table of resources.tables) {
       expect(table.TableName.startsWith(`${prefix}-`)).toBe(true);

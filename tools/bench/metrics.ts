@@ -1,24 +1,12 @@
+import { percentile } from "#shared/core/stats";
 import { latencyOf, type Outcome } from "./outcome.ts";
+
+export { costPerMillionTokens, percentile } from "#shared/core/stats";
 
 /**
  * The numbers of one run, from what happened to each request. Pure: the driver measures, this
  * summarizes, so that the arithmetic is tested on its own.
  */
-
-/**
- * The q-quantile (0..1) of values, by linear interpolation between closest ranks (the "R-7"
- * definition spreadsheets and numpy use). NaN for no values.
- */
-export function percentile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile must be in [0, 1], got ${q}`);
-  const sorted = values.toSorted((a, b) => a - b);
-  const rank = q * (sorted.length - 1);
-  const low = Math.floor(rank);
-  const lower = sorted[low] as number;
-  const upper = sorted[Math.min(sorted.length - 1, low + 1)] as number;
-  return lower + (upper - lower) * (rank - low);
-}
 
 export type LatencySummary = {
   readonly p50: number;
@@ -73,12 +61,6 @@ export function saturatedUntil(outcomes: readonly Outcome[], arrivalsEndMs: numb
     if (event.atMs >= arrivalsEndMs && outstanding < backlog) return Math.min(runEndMs, event.atMs);
   }
   return runEndMs;
-}
-
-/** Dollars per million generated tokens for `gpus` GPUs at `pricePerGpuHour` producing `tokensPerS`. */
-export function costPerMillionTokens(pricePerGpuHour: number, gpus: number, tokensPerS: number): number {
-  if (!(tokensPerS > 0)) return Number.POSITIVE_INFINITY;
-  return (pricePerGpuHour * gpus * 1e6) / (tokensPerS * 3600);
 }
 
 /**
