@@ -6,11 +6,11 @@ import type { SettingsPrediction } from "./settings.ts";
 export type RouteSettingsView = { readonly model: string; readonly settings: RouteSettings; readonly source: "default" | "stored" };
 
 export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
     super(message);
+    this.status = status;
   }
 }
 
