@@ -110,7 +110,7 @@ const POLICIES = {
     ...TO_FINALIZE,
   },
   batcher: {
-    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["UpdateItem", "Query", "BatchWriteItem"] },
+    tables: { ...NOTIFY, ...RELEASE, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem"], "route-settings": ["GetItem"], capacity: ["Query", "PutItem", "DeleteItem"], "queue-board": ["GetItem", "UpdateItem", "Query", "BatchWriteItem"] },
     routeQueues: [...SQS_CONSUME, ...SQS_SEND],
     connections: true,
     sagemaker: true,

@@ -27,6 +27,15 @@ export const metrics = new Metrics({ namespace: "batchline", serviceName: "batch
  * Stack dimensions. Nothing is published for an empty report.
  */
 export function publishOutcomes(report: OutcomeReport, stack: string): void {
+  try {
+    emitOutcomes(report, stack);
+  } catch (error) {
+    // Metrics are not worth a record's retry: the jobs were handled.
+    logger.warn("could not publish the job metrics", { error: String(error) });
+  }
+}
+
+function emitOutcomes(report: OutcomeReport, stack: string): void {
   const emit = (dimensions: Record<string, string>, add: (m: Metrics) => void) => {
     const line = new Metrics({ namespace: EMF_NAMESPACE, serviceName: SERVICE_NAME, defaultDimensions: { [STACK_DIMENSION]: stack, ...dimensions } });
     add(line);

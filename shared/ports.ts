@@ -1,4 +1,5 @@
 import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.ts";
+import type { JobBreakdown } from "./core/job-breakdown.ts";
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
@@ -13,7 +14,7 @@ import type { Load } from "./core/gpu-batch-policy.ts";
 import type { WebhookEndpoint } from "./core/webhooks.ts";
 import type { Lane } from "./core/lanes.ts";
 import type { ComponentReading, FinishedJob, QueueDepth } from "./core/metrics.ts";
-import type { LaneCounts, QueueBoard, RateWindow, SentEstimate, ServiceReport, StartRate } from "./core/queue-position.ts";
+import type { BoardReport, LaneCounts, QueueBoard, RateWindow, SentEstimate, StartRate } from "./core/queue-position.ts";
 
 /**
  * The narrow interfaces use cases depend on. Adapters in shared/aws implement them over the AWS
@@ -31,17 +32,20 @@ export type GpuBatchPlacement = { readonly gpu_batch_id: string; readonly gpu_ba
 
 export type JobEnding = { readonly status: "FAILED" | "CANCELLED" | "EXPIRED"; readonly error: JobFailure };
 
-export type JobOutcome =
+/** What an attempt came to; `breakdown`, where its time and cost went, once it reached the GPU. */
+export type JobOutcome = (
   | { readonly status: "SUCCEEDED"; readonly result: JobResult }
-  | { readonly status: "FAILED"; readonly error: JobFailure };
+  | { readonly status: "FAILED"; readonly error: JobFailure }
+) & { readonly breakdown?: JobBreakdown | undefined };
 
 export type JobStore = {
   /** Creates jobs that must not exist yet; a duplicate id is a ConflictError. */
   create(jobs: readonly JobRecord[]): Promise<void>;
   get(jobId: string): Promise<JobRecord | undefined>;
   /**
-   * Takes a QUEUED or RUNNING job for a new attempt (attempt + 1, status RUNNING). Returns the
-   * claimed job, or undefined when the job is finished or gone: nothing to run.
+   * Takes a QUEUED or RUNNING job for a new attempt (attempt + 1, status RUNNING, started_at now;
+   * first_claimed_at only on the first claim). Returns the claimed job, or undefined when the job
+   * is finished or gone: nothing to run.
    */
   claim(jobId: string, placement: GpuBatchPlacement, at: Date): Promise<JobRecord | undefined>;
   /**
@@ -242,10 +246,11 @@ export type QueueBoardStore = {
   /** Hands out `count` tickets in the lane; the board after: its `submitted[lane]` is the last of them. */
   takeTickets(route: string, lane: Lane, count: number): Promise<QueueBoard>;
   /**
-   * Counts jobs that left the queue, notes the copies' service as the caller sees it and whether
-   * jobs wait for room; the board after.
+   * Counts jobs that left the queue, notes the copies' service as the caller sees it, whether
+   * jobs wait for room and, if it measured any, how its static batches ran against the latency
+   * model; the board after.
    */
-  depart(route: string, departed: LaneCounts, report: { readonly service?: ServiceReport | undefined; readonly backlogged: boolean }): Promise<QueueBoard>;
+  depart(route: string, departed: LaneCounts, report: BoardReport): Promise<QueueBoard>;
   /** Starts the next start-rate window and keeps the closed one's rate, unless another caller closed it first. */
   closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void>;
   /** Adds a connection to a waiting job's watchers until `expiresAt`; `told`: the estimate it was just sent, and when. */

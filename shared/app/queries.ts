@@ -1,6 +1,6 @@
 import { batchStatus, countStatuses, type BatchRecord, type RequestCounts } from "../core/batches.ts";
 import { NotFoundError } from "../core/errors.ts";
-import type { JobRecord } from "../core/jobs.ts";
+import { breakdownOf, type JobRecord } from "../core/jobs.ts";
 import type { BatchStore, JobStore, Page, PageRequest } from "../ports.ts";
 
 export type QueryDeps = { readonly jobs: JobStore; readonly batches: BatchStore };
@@ -79,6 +79,7 @@ export type BatchResultLine = {
   readonly status: JobRecord["status"];
   readonly result?: JobRecord["result"];
   readonly error?: JobRecord["error"];
+  readonly breakdown?: ReturnType<typeof breakdownOf>;
 };
 
 /** One page of a batch's results, in the order of the batch file's lines. */
@@ -86,7 +87,7 @@ export async function batchResults(deps: QueryDeps, tenant: string, batchId: str
   await getBatch(deps, tenant, batchId);
   const jobs = await deps.jobs.listByBatch(batchId, page);
   return {
-    items: jobs.items.map((j) => ({ custom_id: j.custom_id, job_id: j.job_id, status: j.status, result: j.result, error: j.error })),
+    items: jobs.items.map((j) => ({ custom_id: j.custom_id, job_id: j.job_id, status: j.status, result: j.result, error: j.error, breakdown: breakdownOf(j) })),
     cursor: jobs.cursor,
   };
 }

@@ -9,7 +9,7 @@ import { DynamoDbTable, sdk } from "./dynamodb-table.ts";
 export const FINISHED_INDEX = "route-finished-index";
 
 /** What the index projects (infra/tables.yml, Projection.NonKeyAttributes): all GET /v1/metrics reads. */
-const finishedItem = jobItem.pick({ job_id: true, status: true, created_at: true, started_at: true, finished_at: true, result: true, error: true, lane: true, component: true });
+const finishedItem = jobItem.pick({ job_id: true, status: true, created_at: true, started_at: true, finished_at: true, breakdown: true, error: true, lane: true, component: true });
 
 /**
  * Recently finished jobs of a route, newest first, from route-finished-index (model, finished_at):

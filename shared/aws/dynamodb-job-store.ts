@@ -1,6 +1,7 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { ConflictError } from "../core/errors.ts";
+import { jobBreakdownSchema } from "../core/job-breakdown.ts";
 import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
 import { LANES } from "../core/lanes.ts";
 import type { JobEnding, JobOutcome, JobStore, Page, PageRequest, GpuBatchPlacement } from "../ports.ts";
@@ -32,6 +33,7 @@ export const jobItem = z.object({
   attempt: z.number(),
   created_at: z.string(),
   started_at: z.string().optional(),
+  first_claimed_at: z.string().optional(),
   finished_at: z.string().optional(),
   gpu_batch_id: z.string().optional(),
   gpu_batch_size: z.number().optional(),
@@ -39,6 +41,7 @@ export const jobItem = z.object({
   result: z.object({ text: z.string(), prompt_tokens: z.number(), completion_tokens: z.number(), finish_reason: z.enum(["length", "stop"]) }).optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   waiting_reason: z.string().optional(),
+  breakdown: jobBreakdownSchema.optional(),
   expires_at: z.number(),
 }) satisfies z.ZodType<JobRecord>;
 
@@ -68,7 +71,8 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
 
   claim(jobId: string, placement: GpuBatchPlacement, at: Date): Promise<JobRecord | undefined> {
     return this.#transition(`claim job ${jobId}`, jobId, {
-      update: "SET #status = :running, started_at = :at, gpu_batch_id = :gpuBatch, gpu_batch_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
+      // The first claim's time stays: the queue wait is measured to it (docs/cost.md).
+      update: "SET #status = :running, started_at = :at, first_claimed_at = if_not_exists(first_claimed_at, :at), gpu_batch_id = :gpuBatch, gpu_batch_size = :size, component = :component ADD attempt :one REMOVE waiting_reason",
       condition: UNFINISHED,
       values: { ...UNFINISHED_VALUES, ":at": at.toISOString(), ":gpuBatch": placement.gpu_batch_id, ":size": placement.gpu_batch_size, ":component": placement.component, ":one": 1 },
     });
@@ -76,12 +80,13 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
 
   finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined> {
     const detail = outcome.status === "SUCCEEDED" ? { name: "result", value: outcome.result } : { name: "error", value: outcome.error };
+    const breakdown = outcome.breakdown === undefined ? {} : { ":breakdown": outcome.breakdown };
     return this.#transition(`finish job ${jobId}`, jobId, {
-      update: "SET #status = :status, #detail = :detail, finished_at = :at",
+      update: `SET #status = :status, #detail = :detail, finished_at = :at${outcome.breakdown === undefined ? "" : ", breakdown = :breakdown"}`,
       // The fence: only the latest attempt, still running, may write the outcome.
       condition: "#status = :running AND attempt = :attempt",
       names: { "#detail": detail.name },
-      values: { ":running": "RUNNING", ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":attempt": attempt },
+      values: { ":running": "RUNNING", ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":attempt": attempt, ...breakdown },
       mine: (job) => job.status === outcome.status && job.attempt === attempt && job.finished_at === at.toISOString(),
     });
   }

@@ -1,7 +1,7 @@
 import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import type { Lane } from "../core/lanes.ts";
-import { emptyBoard, type LaneCounts, type QueueBoard, type RateWindow, type SentEstimate, type ServiceReport, type StartRate } from "../core/queue-position.ts";
+import { emptyBoard, type BoardReport, type LaneCounts, type QueueBoard, type RateWindow, type SentEstimate, type StartRate } from "../core/queue-position.ts";
 import type { QueueBoardStore, QueueWatch } from "../ports.ts";
 import { batchWrite, conditional, DynamoDbTable, sdk, ttlSeconds } from "./dynamodb-table.ts";
 
@@ -24,10 +24,14 @@ const boardItem = z.object({
   rate_per_second: z.number().optional(),
   rate_backlogged: z.boolean().optional(),
   rate_at_ms: z.number().optional(),
+  rate_arrivals_per_second: z.number().optional(),
   window_started_ms: z.number().optional(),
   window_departed: z.number().optional(),
   window_backlogged: z.boolean().optional(),
+  window_submitted: z.number().optional(),
   watched_until_ms: z.number().optional(),
+  latency_factor: z.number().optional(),
+  latency_factor_at_ms: z.number().optional(),
 });
 
 const watchItem = z.object({
@@ -56,36 +60,49 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
     return this.#update(route, `take ${count} tickets in the ${lane} lane of ${route}`, "ADD #submitted :n", { "#submitted": `submitted_${lane}` }, { ":n": count });
   }
 
-  async depart(route: string, departed: LaneCounts, report: { readonly service?: ServiceReport | undefined; readonly backlogged: boolean }): Promise<QueueBoard> {
-    const { service, backlogged } = report;
+  async depart(route: string, departed: LaneCounts, report: BoardReport): Promise<QueueBoard> {
+    const { service, backlogged, latency } = report;
     const sets = [
       ...(service ? ["service_at_ms = :at", "service_copies = :copies", "service_slots = :slots", "service_held = :held"] : []),
       ...(service?.tokens !== undefined && service.heldTokens !== undefined ? ["service_tokens = :tokens", "service_held_tokens = :heldTokens"] : []),
       ...(backlogged ? ["window_backlogged = :true"] : []),
+      ...(latency ? ["latency_factor = :factor", "latency_factor_at_ms = :factorAt"] : []),
     ];
     const values = {
       ":di": departed.interactive, ":db": departed.batch,
       ...(service && { ":at": service.atMs, ":copies": service.copies, ":slots": service.slots, ":held": service.held }),
       ...(service?.tokens !== undefined && service.heldTokens !== undefined && { ":tokens": service.tokens, ":heldTokens": service.heldTokens }),
       ...(backlogged && { ":true": true }),
+      ...(latency && { ":factor": latency.factor, ":factorAt": latency.atMs }),
     };
     const expression = `ADD departed_interactive :di, departed_batch :db${sets.length > 0 ? ` SET ${sets.join(", ")}` : ""}`;
     return this.#update(route, `count jobs that left the queues of ${route}`, expression, undefined, values);
   }
 
   async closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void> {
-    const sets = ["window_started_ms = :next", "window_departed = :departed", "window_backlogged = :backlogged", ...(rate ? ["rate_per_second = :rate", "rate_backlogged = :rateBacklogged", "rate_at_ms = :rateAt"] : [])];
+    const arrivals = rate?.arrivalsPerSecond;
+    const sets = [
+      "window_started_ms = :next", "window_departed = :departed", "window_backlogged = :backlogged",
+      ...(next.submittedAtStart !== undefined ? ["window_submitted = :submitted"] : []),
+      ...(rate ? ["rate_per_second = :rate", "rate_backlogged = :rateBacklogged", "rate_at_ms = :rateAt"] : []),
+      ...(arrivals !== undefined ? ["rate_arrivals_per_second = :arrivals"] : []),
+    ];
+    // What the new window or rate lacks must not be left from an older one beside its fresh time.
+    const stale = [...(next.submittedAtStart === undefined ? ["window_submitted"] : []), ...(rate && arrivals === undefined ? ["rate_arrivals_per_second"] : [])];
+    const removes = stale.length > 0 ? ` REMOVE ${stale.join(", ")}` : "";
     await conditional(`close the start-rate window of ${route}`, () =>
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { route, entry: BOARD },
-          UpdateExpression: `SET ${sets.join(", ")}`,
+          UpdateExpression: `SET ${sets.join(", ")}${removes}`,
           ConditionExpression: closing ? "window_started_ms = :closing" : "attribute_not_exists(window_started_ms)",
           ExpressionAttributeValues: {
             ":next": next.startedMs, ":departed": next.departedAtStart, ":backlogged": next.backlogged,
+            ...(next.submittedAtStart !== undefined && { ":submitted": next.submittedAtStart }),
             ...(closing && { ":closing": closing.startedMs }),
             ...(rate && { ":rate": rate.perSecond, ":rateBacklogged": rate.backlogged, ":rateAt": rate.atMs }),
+            ...(arrivals !== undefined && { ":arrivals": arrivals }),
           },
         }),
       ),
@@ -162,9 +179,14 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
       service: b.service_at_ms !== undefined && b.service_copies !== undefined && b.service_slots !== undefined && b.service_held !== undefined
         ? { atMs: b.service_at_ms, copies: b.service_copies, slots: b.service_slots, held: b.service_held, tokens: b.service_tokens, heldTokens: b.service_held_tokens }
         : undefined,
-      rate: b.rate_per_second !== undefined && b.rate_at_ms !== undefined ? { perSecond: b.rate_per_second, backlogged: b.rate_backlogged ?? false, atMs: b.rate_at_ms } : undefined,
-      window: b.window_started_ms !== undefined ? { startedMs: b.window_started_ms, departedAtStart: b.window_departed ?? 0, backlogged: b.window_backlogged ?? false } : undefined,
+      rate: b.rate_per_second !== undefined && b.rate_at_ms !== undefined
+        ? { perSecond: b.rate_per_second, backlogged: b.rate_backlogged ?? false, atMs: b.rate_at_ms, ...(b.rate_arrivals_per_second !== undefined && { arrivalsPerSecond: b.rate_arrivals_per_second }) }
+        : undefined,
+      window: b.window_started_ms !== undefined
+        ? { startedMs: b.window_started_ms, departedAtStart: b.window_departed ?? 0, backlogged: b.window_backlogged ?? false, ...(b.window_submitted !== undefined && { submittedAtStart: b.window_submitted }) }
+        : undefined,
       watchedUntilMs: b.watched_until_ms,
+      latency: b.latency_factor !== undefined && b.latency_factor_at_ms !== undefined ? { factor: b.latency_factor, atMs: b.latency_factor_at_ms } : undefined,
     };
   }
 }

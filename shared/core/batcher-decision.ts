@@ -86,8 +86,10 @@ export type BatcherSnapshot = {
   readonly receivedByLane: Readonly<Record<Lane, number>>;
   /** When the hold on a static batch ends; undefined while none is held. */
   readonly holdUntilMs: number | undefined;
-  /** Jobs per ms the batcher has taken in: the arrival rate a hold can count on. */
+  /** Jobs per ms arriving on the route, as measured (hold-measurements.ts): the arrival rate a hold can count on. */
   readonly arrivalsPerMs: number;
+  /** Measured over predicted time of the route's static batches; default 1: the latency model as calibrated. */
+  readonly latencyFactor?: number | undefined;
   /** When this batcher, or another as the ledger says, last saw interactive work on its components (interactiveWorkNow); undefined: never. */
   readonly interactiveSeenMs?: number | undefined;
 };
@@ -340,6 +342,6 @@ function planStaticBatch(s: BatcherSnapshot): BatcherStep | undefined {
   // A copy that just freed sizes its next batch on what waits in the queue too.
   if (LANES.some((lane) => s.queues[lane].mayHaveMore) && mayTopUp(s, false)) return topUp(s);
   if (s.holdUntilMs !== undefined) return s.nowMs < s.holdUntilMs ? undefined : start;
-  const decision = decideStaticBatch({ batch, full, nowMs: s.nowMs, arrivalsPerMs: s.arrivalsPerMs, profile, settings: s.settings });
+  const decision = decideStaticBatch({ batch, full, nowMs: s.nowMs, arrivalsPerMs: s.arrivalsPerMs, latencyFactor: s.latencyFactor, profile, settings: s.settings });
   return decision.kind === "wait" ? { kind: "hold", untilMs: s.nowMs + decision.forMs } : start;
 }

@@ -22,6 +22,11 @@ export function demandOf(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, 
   return { sequences: 1, tokens: item.promptTokens + held };
 }
 
+/** KV tokens a set of jobs takes on an engine, as it admits them: a GPU batch's size in tokens. */
+export function kvTokensOf(items: readonly Pick<PackItem, "promptTokens" | "maxNewTokens">[], admission: KvAdmission = "reserve"): number {
+  return items.reduce((sum, item) => sum + demandOf(item, admission).tokens, 0);
+}
+
 /**
  * What a component can hold at once over all its copies: the engine's admission limits, or
  * fewer sequences when ops cap them. Past this, jobs wait in SQS rather than in the container.
@@ -48,6 +53,8 @@ export type StaticDecisionInput = {
   /** Jobs per ms arriving lately, to predict how a wait fills the batch. */
   readonly arrivalsPerMs: number;
   readonly profile: LatencyProfile;
+  /** Measured over predicted time of the copy's static batches (hold-measurements.ts); default 1: the model as calibrated. */
+  readonly latencyFactor?: number | undefined;
   readonly settings: Pick<RouteSettings, "dispatch" | "max_wait_ms" | "latency_objective_ms">;
 };
 
@@ -55,14 +62,18 @@ export type StaticDecisionInput = {
  * For a copy that runs one static batch at a time: send the batch now, or hold it for a fuller
  * one. Holding pays when the jobs expected to arrive raise the batch's jobs per copy-second more
  * than the wait costs; it never passes max_wait_ms since the oldest job arrived, nor eats into
- * the time the oldest job needs to finish within its objective.
+ * the time the oldest job needs to finish within its objective. Batch times are the latency
+ * model's scaled by the measured factor: a copy running slower than the model leaves less slack
+ * before the objective, and makes a wait cost less beside the batch it fills.
  */
 export function decideStaticBatch(input: StaticDecisionInput): StaticDecision {
   const { batch, profile, settings } = input;
   const oldest = batch.reduce((min, i) => Math.min(min, i.submittedMs), Number.POSITIVE_INFINITY);
   if (batch.length === 0 || input.full || settings.dispatch === "immediate") return { kind: "dispatch" };
   const shapes = batch.map((i) => ({ promptTokens: i.promptTokens, newTokens: i.maxNewTokens }));
-  const runMs = staticBatchMs(profile, shapes);
+  const factor = input.latencyFactor ?? 1;
+  const runMsOf = (batchShapes: typeof shapes) => factor * staticBatchMs(profile, batchShapes);
+  const runMs = runMsOf(shapes);
   const heldMs = input.nowMs - oldest;
   const slackMs = Math.min(settings.max_wait_ms - heldMs, settings.latency_objective_ms - heldMs - runMs);
   if (slackMs <= 0) return { kind: "dispatch" };
@@ -72,6 +83,6 @@ export function decideStaticBatch(input: StaticDecisionInput): StaticDecision {
   const typical = shapes[0] as { promptTokens: number; newTokens: number };
   const grown = [...shapes, ...Array.from({ length: Math.floor(expected) }, () => typical)];
   const now = batch.length / runMs;
-  const later = grown.length / (staticBatchMs(profile, grown) + slackMs);
+  const later = grown.length / (runMsOf(grown) + slackMs);
   return later > now ? { kind: "wait", forMs: slackMs } : { kind: "dispatch" };
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { offGpuBreakdown, type JobBreakdown, type OffGpuBreakdown } from "./job-breakdown.ts";
 import type { Lane } from "./lanes.ts";
 import type { ChatMessage } from "./prompt.ts";
 import type { QueueEstimate } from "./queue-position.ts";
@@ -92,7 +93,9 @@ export type JobRecord = {
   /** Incremented each time a batcher takes the job; results are written only by the latest. */
   readonly attempt: number;
   readonly created_at: string;
+  /** The last claim's time; `first_claimed_at` the first's, kept when the job is claimed again. */
   readonly started_at?: string | undefined;
+  readonly first_claimed_at?: string | undefined;
   readonly finished_at?: string | undefined;
   readonly gpu_batch_id?: string | undefined;
   readonly gpu_batch_size?: number | undefined;
@@ -100,6 +103,8 @@ export type JobRecord = {
   readonly result?: JobResult | undefined;
   readonly error?: JobFailure | undefined;
   readonly waiting_reason?: string | undefined;
+  /** Written with the outcome of an attempt that reached the GPU (docs/cost.md). */
+  readonly breakdown?: JobBreakdown | undefined;
   readonly expires_at: number;
 };
 
@@ -144,10 +149,22 @@ export type JobView = {
   readonly window?: { readonly window_id: string; readonly window_size: number } | undefined;
   /** A waiting job's place in line and when it should start and finish. */
   readonly queue?: QueueEstimate | undefined;
+  /** Where a finished job's time and cost went (docs/cost.md); absent while it is not finished. */
+  readonly breakdown?: JobBreakdown | OffGpuBreakdown | undefined;
 };
+
+/**
+ * A finished job's breakdown: the one stored with its GPU outcome, else, for a job that ended
+ * without one, what its record says. A success always had a GPU outcome: one stored before
+ * breakdowns were has none to show.
+ */
+export function breakdownOf(job: JobRecord): JobBreakdown | OffGpuBreakdown | undefined {
+  return job.breakdown ?? (isTerminal(job.status) && job.status !== "SUCCEEDED" ? offGpuBreakdown(job) : undefined);
+}
 
 /** The public view of a job; `queue`, its estimate, shows only while it waits. */
 export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
+  const breakdown = breakdownOf(job);
   return {
     job_id: job.job_id,
     status: job.status,
@@ -164,5 +181,6 @@ export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
       window: { window_id: job.gpu_batch_id, window_size: job.gpu_batch_size },
     }),
     ...(job.status === "QUEUED" && queue && { queue }),
+    ...(breakdown && { breakdown }),
   };
 }

@@ -50,7 +50,8 @@ export type LaneReading = {
 };
 
 /** What the metrics read of a finished job (the jobs table's route-finished-index projects these). */
-export type FinishedJob = Pick<JobRecord, "job_id" | "status" | "created_at" | "started_at" | "finished_at" | "result" | "error" | "lane" | "component">;
+/** What the metrics read of a finished job: its times, its breakdown (tokens, first claim), never its result. */
+export type FinishedJob = Pick<JobRecord, "job_id" | "status" | "created_at" | "started_at" | "finished_at" | "breakdown" | "error" | "lane" | "component">;
 
 export type Percentiles = { readonly p50: number; readonly p95: number; readonly p99: number };
 
@@ -158,8 +159,9 @@ export type FinishedJobsSummary = Pick<RouteMetrics, "jobs" | "latency_ms" | "ge
 
 /**
  * What a route's jobs finished within the window say: latency percentiles of the succeeded ones
- * (end to end = finished - created, split into queue wait = started - created and inference =
- * finished - started), generated tokens per second over the window, errors by kind.
+ * (end to end = finished - created, split into queue wait = the first claim - created, from the
+ * breakdown, and inference = the rest; a job without a breakdown splits at its last claim),
+ * generated tokens per second over the window (the breakdowns' generated tokens), errors by kind.
  */
 export function finishedJobsSummary(jobs: readonly FinishedJob[], windowSeconds: number, truncated: boolean): FinishedJobsSummary {
   const succeeded = jobs.filter((j) => j.status === "SUCCEEDED");
@@ -167,7 +169,10 @@ export function finishedJobsSummary(jobs: readonly FinishedJob[], windowSeconds:
     const created = ms(j.created_at);
     const started = ms(j.started_at);
     const finished = ms(j.finished_at);
-    return created === undefined || started === undefined || finished === undefined ? [] : [{ created, started, finished }];
+    if (created === undefined || started === undefined || finished === undefined) return [];
+    // The breakdown's queue wait ends at the first claim; started_at is the last claim's.
+    const queueWait = j.breakdown?.queue_wait_ms ?? started - created;
+    return [{ created, finished, queueWait, inference: finished - created - queueWait }];
   });
   const byKind: Record<string, number> = {};
   for (const job of jobs) {
@@ -175,13 +180,13 @@ export function finishedJobsSummary(jobs: readonly FinishedJob[], windowSeconds:
     if (kind !== undefined) byKind[kind] = (byKind[kind] ?? 0) + 1;
   }
   const errors = Object.values(byKind).reduce((a, b) => a + b, 0);
-  const tokens = succeeded.reduce((sum, j) => sum + (j.result?.completion_tokens ?? 0), 0);
+  const tokens = succeeded.reduce((sum, j) => sum + (j.breakdown?.generated_tokens ?? 0), 0);
   return {
     jobs: { finished: jobs.length, succeeded: succeeded.length, truncated },
     latency_ms: {
       end_to_end: percentiles(timed.map((t) => t.finished - t.created)),
-      queue_wait: percentiles(timed.map((t) => t.started - t.created)),
-      inference: percentiles(timed.map((t) => t.finished - t.started)),
+      queue_wait: percentiles(timed.map((t) => t.queueWait)),
+      inference: percentiles(timed.map((t) => t.inference)),
     },
     generated_tokens: tokens,
     generated_tokens_per_second: tokens / windowSeconds,

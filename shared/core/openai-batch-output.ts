@@ -1,4 +1,4 @@
-import type { JobRecord } from "./jobs.ts";
+import { breakdownOf, type JobRecord } from "./jobs.ts";
 import { derivedHex, epochSeconds, type OpenAIEndpoint } from "./openai-batches.ts";
 
 /**
@@ -18,12 +18,22 @@ export function batchOutputLines(endpoint: OpenAIEndpoint, jobs: readonly JobRec
 
 const lineId = (job: JobRecord) => `batch_req_${derivedHex("line", job.job_id)}`;
 
+/**
+ * batchline's own part of a line, beside OpenAI's fields (docs/openai-compatible.md): where the
+ * request's time and cost went. OpenAI's `response.body` stays the completion as OpenAI writes it.
+ */
+const batchlinePart = (job: JobRecord) => {
+  const breakdown = breakdownOf(job);
+  return breakdown ? { batchline: { breakdown } } : {};
+};
+
 export function outputLine(endpoint: OpenAIEndpoint, job: JobRecord) {
   return {
     id: lineId(job),
     custom_id: job.custom_id ?? null,
     response: { status_code: 200, request_id: job.job_id, body: responseBody(endpoint, job) },
     error: null,
+    ...batchlinePart(job),
   };
 }
 
@@ -38,6 +48,7 @@ export function errorLine(job: JobRecord) {
       ? { status_code: statusCodeOf(error.code), request_id: job.job_id, body: { error: { message: error.message, type: error.code, param: null, code: error.code } } }
       : null,
     error,
+    ...batchlinePart(job),
   };
 }
 

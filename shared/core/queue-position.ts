@@ -1,6 +1,7 @@
 import { LANES, type Lane } from "./lanes.ts";
 import { decodeStepMs, prefillMs, staticBatchMs } from "./latency-model.ts";
 import { demandOf } from "./gpu-batch-policy.ts";
+import type { LatencyFactor } from "./hold-measurements.ts";
 import { getProfile } from "./profiles.ts";
 import type { Component } from "./routes.ts";
 
@@ -29,11 +30,18 @@ export type ServiceReport = {
   readonly heldTokens?: number | undefined;
 };
 
-/** Jobs that left the queue a second, over the last closed window, and whether jobs waited for room during it. */
-export type StartRate = { readonly perSecond: number; readonly backlogged: boolean; readonly atMs: number };
+/** What a batcher's report sets beside the departures it counts. */
+export type BoardReport = { readonly service?: ServiceReport | undefined; readonly backlogged: boolean; readonly latency?: LatencyFactor | undefined };
 
-/** The window the next start rate is counted over. */
-export type RateWindow = { readonly startedMs: number; readonly departedAtStart: number; readonly backlogged: boolean };
+/**
+ * Jobs that left the queue a second, over the last closed window, and whether jobs waited for room
+ * during it; `arrivalsPerSecond`: tickets taken a second over it (absent for a window opened
+ * before it was counted).
+ */
+export type StartRate = { readonly perSecond: number; readonly backlogged: boolean; readonly atMs: number; readonly arrivalsPerSecond?: number | undefined };
+
+/** The window the next start rate is counted over; `submittedAtStart`: the tickets taken when it opened, both lanes. */
+export type RateWindow = { readonly startedMs: number; readonly departedAtStart: number; readonly backlogged: boolean; readonly submittedAtStart?: number | undefined };
 
 export type QueueBoard = {
   readonly submitted: LaneCounts;
@@ -43,6 +51,8 @@ export type QueueBoard = {
   readonly window?: RateWindow | undefined;
   /** Until when a client may be watching one of the route's waiting jobs: past it, nobody is told. */
   readonly watchedUntilMs?: number | undefined;
+  /** How the route's static batches ran against the latency model, as a batcher last reported it (hold-measurements.ts). */
+  readonly latency?: LatencyFactor | undefined;
 };
 
 export const emptyBoard: QueueBoard = { submitted: noCounts, departed: noCounts };
@@ -144,14 +154,17 @@ export function changedMaterially(last: SentEstimate | undefined, next: SentEsti
 /**
  * Closes the start-rate window once it is RATE_WINDOW_MS old: the jobs that left over it a
  * second, and whether jobs waited for room during it (only then is the rate the copies' and not
- * the arrivals'). Undefined while the window runs.
+ * the arrivals'), and the tickets taken over it a second (the route's arrival rate, which the
+ * static-batch hold counts on). Undefined while the window runs.
  */
 export function closeRateWindow(board: QueueBoard, nowMs: number): { readonly rate: StartRate | undefined; readonly next: RateWindow } | undefined {
   const departed = board.departed.interactive + board.departed.batch;
+  const submitted = board.submitted.interactive + board.submitted.batch;
   const window = board.window;
   if (window && nowMs - window.startedMs < RATE_WINDOW_MS) return undefined;
-  const next = { startedMs: nowMs, departedAtStart: departed, backlogged: false };
+  const next = { startedMs: nowMs, departedAtStart: departed, backlogged: false, submittedAtStart: submitted };
   if (!window) return { rate: undefined, next };
-  const perSecond = ((departed - window.departedAtStart) * 1000) / (nowMs - window.startedMs);
-  return { rate: { perSecond, backlogged: window.backlogged, atMs: nowMs }, next };
+  const perSecondSince = (count: number, atStart: number) => ((count - atStart) * 1000) / (nowMs - window.startedMs);
+  const arrivals = window.submittedAtStart === undefined ? {} : { arrivalsPerSecond: perSecondSince(submitted, window.submittedAtStart) };
+  return { rate: { perSecond: perSecondSince(departed, window.departedAtStart), backlogged: window.backlogged, atMs: nowMs, ...arrivals }, next };
 }

@@ -25,6 +25,9 @@ import { toValidationError } from "./submission.ts";
  *   lengthens its decode step by at most this share of the step's fixed part (the latency
  *   model's decodeBaseMs): how much slower an interactive job decodes beside a batch file than
  *   alone. Lower: faster interactive jobs, a slower batch (batch-lane-cap.ts).
+ * - measured_hold: the static-batch hold counts on the route's measured arrival rate and scales
+ *   the latency model by the measured time of the route's static batches (hold-measurements.ts);
+ *   false: the latency model as calibrated and the jobs this batcher pulled itself, as before.
  */
 export const routeSettingsSchema = z.strictObject({
   dispatch: z.enum(["adaptive", "immediate"], { error: 'must be "adaptive" or "immediate"' }),
@@ -38,6 +41,7 @@ export const routeSettingsSchema = z.strictObject({
   batch_lane_floor_percent: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(50, "must be at most 50"),
   // The route's own ceiling (checkRouteSettings) is lower: the batch lane must leave a copy room for an interactive job.
   interactive_slowdown_percent: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(1000, "must be at most 1000"),
+  measured_hold: z.boolean({ error: "must be true or false" }),
 });
 
 export type RouteSettings = z.infer<typeof routeSettingsSchema>;
@@ -68,6 +72,7 @@ export function defaultRouteSettings(route: Route): RouteSettings {
     warming_recheck_seconds: 30,
     batch_lane_floor_percent: DEFAULT_BATCH_LANE_FLOOR_PERCENT,
     interactive_slowdown_percent: Math.min(DEFAULT_INTERACTIVE_SLOWDOWN_PERCENT, maxInteractiveSlowdownPercent(route)),
+    measured_hold: true,
   };
 }
 

@@ -363,7 +363,7 @@ function tightestLimits(components: readonly Component[]): ComponentLimits {
 }
 
 /** Price of one GPU-hour of a component's endpoint, for cost per token. */
-export function gpuHourPrice(component: Component): number {
+export function gpuHourPrice(component: Pick<Component, "endpointSpec">): number {
   const spec = component.endpointSpec;
   return spec.price_per_instance_hour / spec.gpus_per_instance;
 }

@@ -103,10 +103,50 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
 
     // Assess
     const { waiting_reason: _, ...withoutReason } = job;
-    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, started_at: at(1).toISOString(), gpu_batch_id: "win_a", gpu_batch_size: 7, component: "llama-2-7b-ic" });
+    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, started_at: at(1).toISOString(), first_claimed_at: at(1).toISOString(), gpu_batch_id: "win_a", gpu_batch_size: 7, component: "llama-2-7b-ic" });
     expect(first).not.toHaveProperty("waiting_reason");
-    expect(second).toMatchObject({ status: "RUNNING", attempt: 2, gpu_batch_id: "win_b", started_at: at(2).toISOString() });
+    // The first claim's time stays: the queue wait is measured to it.
+    expect(second).toMatchObject({ status: "RUNNING", attempt: 2, gpu_batch_id: "win_b", started_at: at(2).toISOString(), first_claimed_at: at(1).toISOString() });
     expect(await store.get(job.job_id)).toEqual(second);
+  });
+
+  it("keeps the first claim's time through a wait for warming and the claim after it", async () => {
+    // Prepare
+    const job = fullJob(id("first-claim"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    await store.noteWaiting(job.job_id, "warming", 1);
+
+    // Act
+    const again = await store.claim(job.job_id, placement("win_2"), at(30));
+
+    // Assess
+    expect(again).toMatchObject({ attempt: 1, started_at: at(30).toISOString(), first_claimed_at: at(1).toISOString() });
+  });
+
+  it("writes the breakdown with the outcome, and gives it back exactly, its null copy id included", async () => {
+    // Prepare
+    const job = fullJob(id("breakdown"));
+    const failing = fullJob(id("breakdown-failed"));
+    const store = await storeWith(job, failing);
+    const claimed = await store.claim(job.job_id, placement("win_1"), at(1));
+    await store.claim(failing.job_id, placement("win_1"), at(1));
+    const breakdown = {
+      queue_wait_ms: 1000, batcher_hold_ms: 120, gpu_ms: 2345.5,
+      gpu_batch: { id: "win_1", sequences: 7, kv_tokens: 1234 },
+      component: "llama-2-7b-ic", copy: { id: null, gpus: 1, usd_per_hour: 12.29 },
+      attempts: 1, prompt_tokens: 37, generated_tokens: 3,
+      cost: { usd: 0.001_234_567_89, rule: "static-batch" as const },
+    };
+
+    // Act
+    const finished = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result, breakdown }, at(4));
+    const failed = await store.finish(failing.job_id, 1, { status: "FAILED", error: { code: "model_error", message: "refused" }, breakdown: { ...breakdown, generated_tokens: 0 } }, at(5));
+
+    // Assess
+    expect(finished).toEqual({ ...claimed, status: "SUCCEEDED", result, breakdown, finished_at: at(4).toISOString() });
+    expect(await store.get(job.job_id)).toEqual(finished);
+    expect(failed?.breakdown).toEqual({ ...breakdown, generated_tokens: 0 });
   });
 
   it("does not claim a finished job nor one that does not exist", async () => {

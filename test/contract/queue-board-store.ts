@@ -47,6 +47,34 @@ export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore
     expect(board.window).toEqual({ startedMs: 11_000, departedAtStart: 45, backlogged: false });
   });
 
+  it("keeps the tickets a rate window opened with and the arrival rate it closed with", async () => {
+    const store = await makeStore();
+    const first = { startedMs: 1_000, departedAtStart: 0, backlogged: false, submittedAtStart: 12 };
+    await store.closeRateWindow("llama", undefined, undefined, first);
+    expect((await store.read("llama")).window).toEqual(first);
+    const rate = { perSecond: 4.5, backlogged: false, atMs: 11_000, arrivalsPerSecond: 5.25 };
+    await store.closeRateWindow("llama", first, rate, { startedMs: 11_000, departedAtStart: 45, backlogged: false, submittedAtStart: 64 });
+    expect((await store.read("llama")).rate).toEqual(rate);
+    // A window opened without its tickets closes into a rate without arrivals: none is left from before.
+    const second = { startedMs: 11_000, departedAtStart: 45, backlogged: false, submittedAtStart: 64 };
+    await store.closeRateWindow("llama", second, { perSecond: 3, backlogged: true, atMs: 21_000 }, { startedMs: 21_000, departedAtStart: 75, backlogged: false });
+    const board = await store.read("llama");
+    expect(board.rate).toEqual({ perSecond: 3, backlogged: true, atMs: 21_000 });
+    expect(board.window).toEqual({ startedMs: 21_000, departedAtStart: 75, backlogged: false });
+  });
+
+  it("keeps the last latency factor a report carried, and leaves it when a report carries none", async () => {
+    const store = await makeStore();
+    expect((await store.read("llama")).latency).toBeUndefined();
+    const latency = { factor: 1.18, atMs: 5_000 };
+    expect((await store.depart("llama", { interactive: 0, batch: 4 }, { backlogged: false, latency })).latency).toEqual(latency);
+    expect((await store.depart("llama", { interactive: 0, batch: 1 }, { backlogged: false })).latency).toEqual(latency);
+    const newer = { factor: 0.93, atMs: 9_000 };
+    await store.depart("llama", { interactive: 1, batch: 0 }, { backlogged: true, latency: newer });
+    expect((await store.read("llama")).latency).toEqual(newer);
+    expect((await store.read("mistral")).latency).toBeUndefined();
+  });
+
   it("keeps a job's watchers, one entry per job, and flags the board until a given time", async () => {
     const store = await makeStore();
     await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));

@@ -95,7 +95,7 @@ export class MemoryJobStore implements JobStore {
   async claim(jobId: string, placement: GpuBatchPlacement, at: Date) {
     return this.#transition(jobId, isUnfinished, (job) => {
       const { waiting_reason: _, ...rest } = job;
-      return { ...rest, ...placement, status: "RUNNING", attempt: job.attempt + 1, started_at: at.toISOString() };
+      return { ...rest, ...placement, status: "RUNNING", attempt: job.attempt + 1, started_at: at.toISOString(), first_claimed_at: job.first_claimed_at ?? at.toISOString() };
     });
   }
   async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date) {

@@ -1,5 +1,5 @@
 import type { Lane } from "#shared/core/lanes";
-import { emptyBoard, type LaneCounts, type QueueBoard, type RateWindow, type SentEstimate, type ServiceReport, type StartRate } from "#shared/core/queue-position";
+import { emptyBoard, type BoardReport, type LaneCounts, type QueueBoard, type RateWindow, type SentEstimate, type StartRate } from "#shared/core/queue-position";
 import type { QueueBoardStore, QueueWatch } from "#shared/ports";
 
 type StoredWatch = { -readonly [K in keyof QueueWatch]: QueueWatch[K] } & { expiresAtMs: number; lastSentMs?: number };
@@ -18,13 +18,14 @@ export class MemoryQueueBoard implements QueueBoardStore {
     return this.#set(route, { ...board, submitted: { ...board.submitted, [lane]: board.submitted[lane] + count } });
   }
 
-  async depart(route: string, departed: LaneCounts, report: { readonly service?: ServiceReport | undefined; readonly backlogged: boolean }): Promise<QueueBoard> {
+  async depart(route: string, departed: LaneCounts, report: BoardReport): Promise<QueueBoard> {
     const board = await this.read(route);
     return this.#set(route, {
       ...board,
       departed: { interactive: board.departed.interactive + departed.interactive, batch: board.departed.batch + departed.batch },
       service: report.service ?? board.service,
       window: board.window && report.backlogged ? { ...board.window, backlogged: true } : board.window,
+      latency: report.latency ?? board.latency,
     });
   }
 

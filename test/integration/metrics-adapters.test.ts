@@ -1,68 +1,16 @@
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DynamoDbFinishedJobs } from "#shared/aws/dynamodb-finished-jobs";
-import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
 import { EmulatorEngineMetrics } from "#shared/aws/emulator-engine-metrics";
 import { fauxqsOldestAge, SqsQueueMetrics } from "#shared/aws/sqs-queue-metrics";
 import { RetryableError } from "#shared/core/errors";
-import { fullJob } from "../contract/job-store.ts";
-import { createTableFromInfra, localClientConfig, localDocumentClient, startDynalite, startFauxqs, uniqueSuffix, type LocalServer } from "../helpers/local-aws.ts";
+import { localClientConfig, localDocumentClient, startDynalite, startFauxqs, uniqueSuffix, type LocalServer } from "../helpers/local-aws.ts";
 import { componentOf, emulatorForTests, invokeCommand, routesCatalog } from "../helpers/sagemaker.ts";
 
-// The embedded stack's metrics sources against the real servers: the finished-jobs index on
-// dynalite (the table of infra/tables.yml), queue depths and oldest age on fauxqs, the engines
-// from the emulator's stats.
-
-describe("finished jobs from route-finished-index, on dynalite", () => {
-  let server: LocalServer;
-  let raw: DynamoDBClient;
-  let client: DynamoDBDocumentClient;
-  let jobs: DynamoDbJobStore;
-  let index: DynamoDbFinishedJobs;
-
-  beforeAll(async () => {
-    server = await startDynalite();
-    raw = new DynamoDBClient(localClientConfig(server.endpoint));
-    client = localDocumentClient(server.endpoint);
-    const tableName = await createTableFromInfra(raw, "JobsTable", `metrics-${uniqueSuffix()}-jobs`);
-    jobs = new DynamoDbJobStore({ client, tableName });
-    index = new DynamoDbFinishedJobs({ client, tableName });
-  });
-  afterAll(async () => {
-    client.destroy();
-    raw.destroy();
-    await server.close();
-  });
-
-  const t = (s: number) => new Date(Date.UTC(2026, 10, 27, 12, 0, s));
-  const placement = { gpu_batch_id: "gpu_1", gpu_batch_size: 1, component: "llama-2-7b-ic" };
-
-  it("reads a route's jobs finished since a time, newest first, without its unfinished jobs or another route's", async () => {
-    // Prepare: five finished at 10..50 s, one still running, one of another route.
-    const ids = [1, 2, 3, 4, 5].map((i) => `job_${uniqueSuffix()}_${i}`);
-    await jobs.create([...ids.map((id) => fullJob(id)), fullJob("job_running"), fullJob("job_other", { model: "llama-3-8b" })]);
-    for (const [i, id] of ids.entries()) {
-      await jobs.claim(id, placement, t(i * 10 + 5));
-      await jobs.finish(id, 1, { status: "SUCCEEDED", result: { text: "ok", prompt_tokens: 37, completion_tokens: 10 + i, finish_reason: "length" } }, t(i * 10 + 10));
-    }
-    await jobs.claim("job_running", placement, t(1));
-    await jobs.endUnfinished("job_other", { status: "FAILED", error: { code: "model_error", message: "x" } }, t(45));
-
-    // Act
-    const recent = await index.finishedSince("llama-2-7b", t(30), 100);
-    const bounded = await index.finishedSince("llama-2-7b", t(0), 2);
-
-    // Assess
-    expect(recent.jobs.map((j) => j.job_id)).toEqual([ids[4], ids[3], ids[2]]);
-    expect(recent.truncated).toBe(false);
-    expect(recent.jobs[0]).toMatchObject({ status: "SUCCEEDED", created_at: fullJob("x").created_at, started_at: t(45).toISOString(), finished_at: t(50).toISOString(), result: { completion_tokens: 14 } });
-    expect(bounded.jobs).toHaveLength(2);
-    expect(bounded.truncated).toBe(true);
-    expect((await index.finishedSince("llama-3-8b", t(0), 10)).jobs.map((j) => [j.job_id, j.error?.code])).toEqual([["job_other", "model_error"]]);
-  });
-});
+// The embedded stack's metrics sources against the real servers: a jobs table without the
+// finished-jobs index on dynalite (the index itself: test/contract/finished-job-index.test.ts),
+// queue depths and oldest age on fauxqs, the engines from the emulator's stats.
 
 describe("finished jobs on a jobs table from before the index, on dynalite", () => {
   it("answers unavailable, naming the index and what to do", async () => {

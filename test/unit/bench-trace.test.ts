@@ -79,7 +79,7 @@ describe("bench traces", () => {
 });
 
 describe("bench scenarios", () => {
-  const names = ["a-one-at-a-time", "b-esm-defaults", "c-fixed-window", "d-adaptive", "d-adaptive-static"];
+  const names = ["a-one-at-a-time", "b-esm-defaults", "c-fixed-window", "d-adaptive", "d-adaptive-static", "d-adaptive-static-model"];
 
   it("are the same scenarios in quick and full runs, the quick ones shorter", () => {
     const quick = scenarios("quick", 1);
@@ -93,8 +93,10 @@ describe("bench scenarios", () => {
     const [light, at400, mixed] = scenarios("quick", 1);
     const [, full400] = scenarios("full", 1);
     expect(slots(full400!, "full", names)).toEqual(names.map((n) => [n]));
-    expect(slots(light!, "quick", names)).toEqual([["a-one-at-a-time", "b-esm-defaults", "c-fixed-window", "d-adaptive-static"], ["d-adaptive"]]);
-    expect(slots(at400!, "quick", names)).toEqual([["a-one-at-a-time", "d-adaptive-static"], ["b-esm-defaults"], ["c-fixed-window"], ["d-adaptive"]]);
+    expect(slots(light!, "quick", names)).toEqual([["a-one-at-a-time", "b-esm-defaults", "c-fixed-window", "d-adaptive-static", "d-adaptive-static-model"], ["d-adaptive"]]);
+    expect(slots(at400!, "quick", names)).toEqual([["a-one-at-a-time", "d-adaptive-static", "d-adaptive-static-model"], ["b-esm-defaults"], ["c-fixed-window"], ["d-adaptive"]]);
+    // The measured hold and the model-only one run side by side, under the same load.
+    expect(slots(at400!, "quick", ["d-adaptive-static", "d-adaptive-static-model"])).toEqual([["d-adaptive-static", "d-adaptive-static-model"]]);
     expect(slots(mixed!, "quick", names).flat().toSorted()).toEqual([...names].sort());
     expect(slots(at400!, "quick", ["d-adaptive"])).toEqual([["d-adaptive"]]);
   });

@@ -2,6 +2,7 @@ import type { Lane } from "#shared/core/lanes";
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import { startSageMakerEmulator } from "#local/sagemaker/server";
 import { closedLoop, driveEngine, type EngineTarget } from "./engine-driver.ts";
+import { holdMeasured } from "./hold-board.ts";
 import { admissionLimit, windowThroughput } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import { drivePipeline } from "./pipeline-driver.ts";
@@ -138,12 +139,14 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
     gpu,
     ranWith: options.ranWith,
   });
+  // Read before the stack is abandoned: what the hold measured on the route over the run.
+  const hold = stack.policy.engine === "static" ? await holdMeasured(stack.stack, stack.route.name).catch(() => null) : null;
   if (options.last) await stack.abandon();
   else {
     const unanswered = result.outcomes.flatMap((o) => (o.status === "unfinished" && o.jobId !== undefined ? [o.jobId] : []));
     if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(unanswered, 120_000);
   }
-  return { result: summary, outcomes: result.outcomes, batcher: invocationLog(stack, result.originMs) };
+  return { result: { ...summary, hold }, outcomes: result.outcomes, batcher: invocationLog(stack, result.originMs) };
 }
 
 /** The stack's batcher invocations that had not ended by `originMs` (performance.now()), ms after it. */

@@ -67,6 +67,14 @@ export const POLICIES: readonly Policy[] = [
     title: "(d) batchline adaptive on the static-batch engine (lmi-dynamic)",
     engine: "static",
   },
+  {
+    // What the measured hold inputs change: the same, with the hold on the latency model and the
+    // batcher's own pulls, as before issue 14. Run beside d-adaptive-static to compare.
+    name: "d-adaptive-static-model",
+    title: "(d) on the static-batch engine, its hold on the latency model alone (measured_hold off)",
+    engine: "static",
+    settings: () => ({ measured_hold: false }),
+  },
 ];
 
 export function policyNamed(name: string): Policy {

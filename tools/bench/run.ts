@@ -2,6 +2,7 @@ import { loadavg } from "node:os";
 import type { Component } from "#shared/core/routes";
 import { gpuHourPrice } from "#shared/core/routes";
 import { type GpuWindow, gpuWindow } from "./gpu.ts";
+import type { HoldMeasured } from "./hold-board.ts";
 import { nearest, sampleGpu, type TimedSnapshot } from "./gpu-sampler.ts";
 import {
   admissionLimit, costPerMillionTokens, etaError, type EtaError, latencySummary, percentile, type Phases, queueWaitP50, saturatedUntil, statusCounts, tailPhases, windowThroughput,
@@ -51,6 +52,8 @@ export type RunResult = {
   /** The machine's 1-minute load average when the run ended: the machine is shared. */
   readonly machine_load: number;
   readonly errors: readonly string[];
+  /** Static-engine pipeline runs: what the hold measured on the route by the end (absent for the engine alone). */
+  readonly hold?: HoldMeasured | null | undefined;
 };
 
 export type RunInput = {

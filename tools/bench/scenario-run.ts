@@ -58,7 +58,8 @@ export async function runScenario(
     return r ? [[name, r] as const] : [];
   });
   for (const [name, r] of [[ENGINE_ALONE, engineRun] as const, ...ordered]) {
-    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s`);
+    const hold = r.result.hold ? `, latency factor ${r.result.hold.latency_factor?.toFixed(3) ?? "-"}, arrivals ${r.result.hold.arrivals_per_second?.toFixed(2) ?? "-"}/s` : "";
+    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s, fill ${r.result.batch_fill.toFixed(3)}${hold}`);
   }
   return {
     outcomes: new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]),

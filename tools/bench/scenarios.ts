@@ -104,7 +104,8 @@ export const COMPARED_WITH_ENGINE = "d-adaptive";
  * The groups of policies that run a scenario at the same time, each on its own stack, in order.
  * A full run gives every policy the machine to itself. A quick run, to fit in minutes on two
  * cores, shares it where the numbers are not held to a target: (a), whose GPU serves one
- * request at a time whatever the load, runs beside the static-engine run; at 10% of capacity
+ * request at a time whatever the load, runs beside the static-engine runs (the measured hold
+ * and the model-only one side by side, under the same load); at 10% of capacity
  * the baselines run together; the untargeted scenarios run in two groups. batchline's own
  * policy (d) runs alone in every targeted scenario. The report says who ran with whom.
  */
@@ -113,10 +114,10 @@ export function slots(scenario: Scenario, mode: Mode, policies: readonly string[
     mode === "full"
       ? []
       : scenario.name === "ten-percent"
-        ? [["a-one-at-a-time", "b-esm-defaults", "c-fixed-window", "d-adaptive-static"]]
+        ? [["a-one-at-a-time", "b-esm-defaults", "c-fixed-window", "d-adaptive-static", "d-adaptive-static-model"]]
         : scenario.targeted
-          ? [["a-one-at-a-time", "d-adaptive-static"]]
-          : [["d-adaptive", "b-esm-defaults"], ["c-fixed-window", "d-adaptive-static", "a-one-at-a-time"]];
+          ? [["a-one-at-a-time", "d-adaptive-static", "d-adaptive-static-model"]]
+          : [["d-adaptive", "b-esm-defaults"], ["c-fixed-window", "d-adaptive-static", "d-adaptive-static-model", "a-one-at-a-time"]];
   const chosen = groups.map((g) => g.filter((name) => policies.includes(name))).filter((g) => g.length > 0);
   const grouped = new Set(chosen.flat());
   const alone = policies.filter((name) => !grouped.has(name)).map((name) => [name]);

@@ -1,5 +1,7 @@
 import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
+import { jobBreakdown, type JobBreakdown } from "../../core/job-breakdown.ts";
 import { isTerminal, type JobRecord } from "../../core/jobs.ts";
+import type { PackItem } from "../../core/packing.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
@@ -10,6 +12,8 @@ import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 /** One call to a component copy: one job for rolling engines, a batch for dynamic ones. */
 export type GpuCall = {
   readonly placement: GpuBatchPlacement;
+  /** KV tokens the whole GPU batch takes, over its calls. */
+  readonly kvTokens: number;
   readonly component: Component;
   /** The route's tokenizer: its jobs' chat template. */
   readonly tokenizer: TokenizerName;
@@ -18,6 +22,8 @@ export type GpuCall = {
   readonly gpuDone: () => void;
   /** Aborted when the call's one job is cancelled, on an engine that then stops generating it. */
   readonly signal?: AbortSignal | undefined;
+  /** Told how long the copy took to answer the jobs it ran, when it answered each of them. */
+  readonly timed?: ((measuredMs: number, jobs: readonly PackItem[]) => void) | undefined;
 };
 
 /** Claims, runs and finishes the jobs of one call. */
@@ -47,16 +53,29 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   );
   if (claimed.length === 0) return;
 
-  const options = { signal: call.signal };
-  const settled = streamsAny(call, claimed)
-    ? await invokeStreamed(deps, call, claimed, options)
-    : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)), options);
+  const { settled, gpuStartMs, gpuEndMs, cost } = await invokeMetered(deps, call, claimed, run);
   call.gpuDone();
+  const breakdownOf = (pending: Pending, job: JobRecord, generatedTokens: number): JobBreakdown =>
+    jobBreakdown({
+      createdAt: job.created_at,
+      firstClaimedAt: job.first_claimed_at,
+      startedAt: job.started_at,
+      receivedMs: pending.receivedMs,
+      gpuStartMs,
+      gpuEndMs,
+      gpuBatch: { id: placement.gpu_batch_id, sequences: placement.gpu_batch_size, kvTokens: call.kvTokens },
+      component,
+      attempts: job.attempt,
+      promptTokens: job.prompt_tokens,
+      generatedTokens,
+      cost: { usd: cost.usdPerSequence, rule: cost.rule },
+    });
   if (call.signal?.aborted) {
     // Given up for a cancel: the job has ended already, so nothing is written or retried.
     await Promise.all(claimed.map(({ pending }) => run.settle(pending, { kind: "done" })));
     return;
   }
+  if (settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item));
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
       await told;
@@ -73,14 +92,37 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
           await waitInQueue(deps, pending, decision, run, job.attempt);
           return;
         }
-        await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason } }, run);
+        await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason }, breakdown: breakdownOf(pending, job, 0) }, run);
       } else {
         const { text, completion_tokens, finish_reason } = result.value;
-        await finishJob(deps, job, { status: "SUCCEEDED", result: { text, prompt_tokens: job.prompt_tokens, completion_tokens, finish_reason } }, run);
+        const breakdown = breakdownOf(pending, job, completion_tokens);
+        await finishJob(deps, job, { status: "SUCCEEDED", result: { text, prompt_tokens: job.prompt_tokens, completion_tokens, finish_reason }, breakdown }, run);
       }
       await run.settle(pending, { kind: "done" });
     }),
   );
+}
+
+/** Runs the call on its copy, timed, and shares the copy's cost over that time (also when it throws, to keep the meter right). */
+async function invokeMetered(deps: BatcherDeps, call: GpuCall, claimed: readonly { job: JobRecord; told: Promise<unknown> }[], run: RunHandle) {
+  const { component } = call;
+  const gpuStartMs = deps.clock.now().getTime();
+  run.costs.started(component.name, claimed.length, gpuStartMs);
+  const ended = () => {
+    const gpuEndMs = deps.clock.now().getTime();
+    return { gpuEndMs, cost: run.costs.ended(component, claimed.length, gpuStartMs, gpuEndMs) };
+  };
+  const options = { signal: call.signal };
+  let settled: readonly PromiseSettledResult<GenerationOutput>[];
+  try {
+    settled = streamsAny(call, claimed)
+      ? await invokeStreamed(deps, call, claimed, options)
+      : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)), options);
+  } catch (error) {
+    ended();
+    throw error;
+  }
+  return { settled, gpuStartMs, ...ended() };
 }
 
 /** The job waits in the queue for its component, saying why; a job this run had claimed is QUEUED again. */

@@ -58,6 +58,11 @@ export class LedgerSync {
     return addLoad(this.#own.get(component) ?? noLoad, this.#others.get(component) ?? noLoad);
   }
 
+  /** What the other batchers hold on the component, as of the last read. */
+  othersOn(component: string): Load {
+    return this.#others.get(component) ?? noLoad;
+  }
+
   /** What interactive-lane jobs hold on the component, over every batcher. */
   interactiveHeldOn(component: string): Load {
     return addLoad(this.#ownInteractive.get(component) ?? noLoad, this.#othersInteractive.get(component) ?? noLoad);

@@ -1,4 +1,5 @@
 import { capacityOf, type Load } from "../../core/gpu-batch-policy.ts";
+import type { LatencyFactor } from "../../core/hold-measurements.ts";
 import type { Lane } from "../../core/lanes.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component } from "../../core/routes.ts";
@@ -13,8 +14,8 @@ import type { BatcherDeps } from "./types.ts";
  */
 export const QUEUE_REPORT_EVERY_MS = 2_000;
 
-/** What the batcher sees of the route's copies, for a report. */
-export type ServiceState = { readonly service: ServiceReport; readonly backlogged: boolean };
+/** What the batcher sees of the route's copies, for a report; `latency`: its static batches' factor, if it measured a newer one. */
+export type ServiceState = { readonly service: ServiceReport; readonly backlogged: boolean; readonly latency?: LatencyFactor | undefined };
 
 /** Copies holding this share of their sequences or KV tokens are full: what is queued waits for room. */
 const FULL_SHARE = 0.9;
@@ -57,10 +58,13 @@ export class QueueReporter {
   #departed: Record<Lane, number> = { ...noCounts };
   #lastReportMs = Number.NEGATIVE_INFINITY;
   #reporting: Promise<void> | undefined;
+  /** Told of the board each report reads back. */
+  readonly #onBoard: ((board: QueueBoard) => void) | undefined;
 
-  constructor(deps: BatcherDeps, route: string) {
+  constructor(deps: BatcherDeps, route: string, onBoard?: (board: QueueBoard) => void) {
     this.#deps = deps;
     this.#route = route;
+    this.#onBoard = onBoard;
   }
 
   departed(lane: Lane): void {
@@ -78,10 +82,11 @@ export class QueueReporter {
     return this.#start(nowMs, state());
   }
 
-  /** The last report of a run: what it took out of line since its last one. */
-  async finish(state: ServiceState): Promise<void> {
+  /** The last report of a run: what it took out of line since its last one, and a latency factor it measured since. */
+  async finish(state: () => ServiceState): Promise<void> {
     await this.#reporting;
-    if (this.#anyDeparted()) await this.#start(this.#deps.clock.now().getTime(), state);
+    const last = state();
+    if (this.#anyDeparted() || last.latency) await this.#start(this.#deps.clock.now().getTime(), last);
   }
 
   #anyDeparted(): boolean {
@@ -108,6 +113,7 @@ export class QueueReporter {
       this.#deps.logger.warn("could not report the route's queue; positions lag until the next report", { route: this.#route, error: String(error) });
       return;
     }
+    this.#onBoard?.(board);
     const closing = closeRateWindow(board, nowMs);
     const followUps = await Promise.allSettled([
       closing && this.#deps.queueBoard.closeRateWindow(this.#route, board.window, closing.rate, closing.next),

@@ -2,13 +2,15 @@ import { batchLaneCapped, decideNext, interactiveWorkNow, isYielding, oldestWait
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
-import { byUrgency } from "../../core/packing.ts";
+import { byUrgency, type PackItem } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import type { Load } from "../../core/gpu-batch-policy.ts";
+import { capacityOf, kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
+import { CostMeter } from "./cost-meter.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu, waitInQueue } from "./gpu-call.ts";
+import { HoldSync } from "./hold-sync.ts";
 import { LedgerSync } from "./ledger-sync.ts";
 import { Settlements } from "./settlement.ts";
 import { QueueReporter, serviceStateOf, type ServiceState } from "./queue-report.ts";
@@ -43,6 +45,8 @@ export class RouteRun implements RunHandle {
   readonly #fleet: FleetSync;
   readonly #settlements: Settlements;
   readonly #queueReport: QueueReporter;
+  /** The static-batch hold's measured inputs: the route's arrival rate and the copies' latency factor. */
+  readonly #hold: HoldSync;
   #waiting: Pending[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   /** Running calls that a cancel may abort, by their one job: stop() aborts the call and frees its room. */
@@ -60,6 +64,7 @@ export class RouteRun implements RunHandle {
   #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
   readonly #gpuBatchSizes: number[] = [];
+  readonly costs = new CostMeter();
   readonly #touchedBatches = new Set<string>();
 
   constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: DeliveryOptions) {
@@ -73,15 +78,18 @@ export class RouteRun implements RunHandle {
     this.#ledger = new LedgerSync(deps.ledger, deps.ids.holder(), route.components.map((c) => c.name));
     this.#fleet = new FleetSync(deps, route.components, settings.warming_recheck_seconds * 1000);
     this.#settlements = new Settlements(deps.queue, route.name);
-    this.#queueReport = new QueueReporter(deps, route.name);
+    this.#hold = new HoldSync(deps, route.name, this.#staticBatching && settings.measured_hold);
+    this.#queueReport = new QueueReporter(deps, route.name, (board) => this.#hold.noteBoard(board, this.#now()));
   }
 
   async run(delivered: readonly Pending[]): Promise<DeliveryReport> {
     this.#waiting = delivered.toSorted(byLaneThenUrgency);
+    // The route's board only once, with the first reads: later ones come back with the reports.
+    const boardRead = this.#hold.readBoard(() => this.#now());
     try {
       for (;;) {
-        // Both reads before the first start: together, so that neither delays it by its round trip.
-        await Promise.all([this.#refreshLedger(), this.#fleet.refresh(this.#now())]);
+        // The reads before the first start: together, so that none delays it by its round trip.
+        await Promise.all([this.#refreshLedger(), this.#fleet.refresh(this.#now()), boardRead]);
         this.#chore(this.#queueReport.maybeReport(this.#now(), () => this.#serviceState()));
         const next = await this.#carryOutUntilWaiting();
         if (next === "done") break;
@@ -90,7 +98,7 @@ export class RouteRun implements RunHandle {
     } finally {
       await Promise.allSettled(this.#inFlight);
       await Promise.allSettled(this.#chores);
-      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(this.#serviceState())]);
+      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(() => this.#serviceState())]);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
     return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled(), pulledByLane: { ...this.#pulledByLane } };
@@ -146,7 +154,7 @@ export class RouteRun implements RunHandle {
       longPolledSinceIdle: this.#longPolledSinceIdle,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
-      arrivalsPerMs: this.#pulled() / Math.max(1, nowMs - this.#startedMs),
+      ...this.#hold.inputs(nowMs, this.#pulled(), this.#startedMs),
       interactiveSeenMs: latest(this.#interactiveSeenMs, this.#ledger.othersInteractiveSeenMs),
     };
     if (!interactiveWorkNow(seen)) return seen;
@@ -181,6 +189,8 @@ export class RouteRun implements RunHandle {
       isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting, waiting, nowMs: this.#now() });
     const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
     await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
+    for (const component of this.#fleet.components) this.costs.othersRead(component.name, this.#ledger.othersOn(component.name).sequences, this.#now());
+    this.#hold.noteShared((component) => this.#overfull(component));
     this.#abortCancelled();
   }
 
@@ -210,17 +220,22 @@ export class RouteRun implements RunHandle {
     void task.then(() => this.#chores.delete(task));
   }
 
+  /** Whether every batcher together holds more on the component than its copies run at once: static batches crossed. */
+  #overfull(component: Component): boolean {
+    return this.#ledger.heldOn(component.name).sequences > capacityOf(component, this.#settings).sequences;
+  }
+
   #serviceState(): ServiceState {
-    return serviceStateOf({
+    const latency = this.#hold.toReport();
+    const state = serviceStateOf({
       nowMs: this.#now(),
       components: this.#fleet.components,
       settings: this.#settings,
       heldOn: (component) => this.#ledger.heldOn(component),
       jobsWaitingForRoom: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
     });
+    return latency ? { ...state, latency } : state;
   }
-
-
 
   /** Starts the planned calls as one GPU batch: they reach the engines together. */
   #start(calls: Extract<BatcherStep, { kind: "start" }>["calls"], capped: boolean): void {
@@ -228,7 +243,9 @@ export class RouteRun implements RunHandle {
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
-    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size };
+    const admissionOf = (name: string) => this.#fleet.components.find((c) => c.name === name)?.kv_admission;
+    const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOf(members.map((p) => p.item), admissionOf(call.component)), 0);
+    const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size, kvTokens };
     if (this.#staticBatching) {
       this.#holdUntilMs = undefined;
       this.#queues.interactive.mayHaveMore = true;
@@ -242,7 +259,7 @@ export class RouteRun implements RunHandle {
   }
 
   /** Runs a call, holding its load in the ledger until the copy answers or a cancel aborts the call. */
-  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number }, capped: boolean): void {
+  #launch(component: Component, members: readonly Pending[], load: Load, gpuBatch: { gpu_batch_id: string; gpu_batch_size: number; kvTokens: number }, capped: boolean): void {
     // A static batch may mix the lanes: one interactive job makes its whole load interactive.
     const lane: Lane = members.some((p) => p.source.lane === "interactive") ? "interactive" : "batch";
     this.#ledger.reserve(component.name, load, lane, capped && lane === "batch");
@@ -262,13 +279,17 @@ export class RouteRun implements RunHandle {
     };
     const abortable = controller && { component: component.name, stop };
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
-    const call = { placement: { ...gpuBatch, component: component.name }, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal };
+    const { kvTokens, ...batch } = gpuBatch;
+    const timing = this.#staticBatching ? this.#hold.beginCall(component, this.#overfull(component)) : undefined;
+    const timed = timing && ((measuredMs: number, jobs: readonly PackItem[]) => this.#hold.noteBatch(timing, measuredMs, jobs, this.#now()));
+    const call = { placement: { ...batch, component: component.name }, kvTokens, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal, timed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });
         this.#settlements.handBackUnsettled(members);
       })
       .finally(() => {
+        if (timing) this.#hold.endCall(timing);
         giveBack();
         if (only && this.#abortable.get(only.item.id) === abortable) this.#abortable.delete(only.item.id);
         this.#inFlight.delete(task);

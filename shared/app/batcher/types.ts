@@ -5,6 +5,7 @@ import type { PackItem } from "../../core/packing.ts";
 import type { Component, RouteCatalog } from "../../core/routes.ts";
 import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, QueueBoardStore, RouteSettingsStore, Sleep } from "../../ports.ts";
 import type { Logger } from "../logger.ts";
+import type { CostMeter } from "./cost-meter.ts";
 import type { NotifyDeps } from "../notify.ts";
 
 /**
@@ -77,4 +78,6 @@ export type RunHandle = {
   readonly warmingRecheckSeconds: number;
   /** Counts a job out of its lane's line: it started for the first time, or ended before starting. */
   departed(lane: Lane): void;
+  /** Shares the copies' cost among the run's calls. */
+  readonly costs: CostMeter;
 };

@@ -11,7 +11,7 @@ import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 // The dead-letter function as deployed, on the fakes instead of AWS.
 vi.mock("#shared/runtime", async () => {
   const { memoryDeps } = await import("../../helpers/fakes.ts");
-  const deps = memoryDeps();
+  const deps = { ...memoryDeps(), config: { resourcePrefix: "batchline-test" } };
   return { runtimeDeps: () => deps };
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { deadLetterQueueName, prefersPrometheusText, readMetrics, type MetricsDeps } from "#shared/app/metrics";
 import { ForbiddenError } from "#shared/core/errors";
 import type { Lane } from "#shared/core/lanes";
+import { testBreakdown } from "../../helpers/breakdown.ts";
 import { METRICS_MAX_JOBS, METRICS_WINDOW_SECONDS, type FinishedJob } from "#shared/core/metrics";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "#shared/core/metrics-prometheus";
 import type { Component } from "#shared/core/routes";
@@ -16,7 +17,7 @@ function deps(overrides: Partial<MetricsDeps> = {}): MetricsDeps & { readonly re
   const reads: { since?: Date; limit?: number } = {};
   const job: FinishedJob = {
     job_id: "job_1", status: "SUCCEEDED", created_at: "2026-01-01T00:09:00Z", started_at: "2026-01-01T00:09:02Z", finished_at: "2026-01-01T00:09:10Z",
-    result: { text: "hi", prompt_tokens: 3, completion_tokens: 600, finish_reason: "length" },
+    breakdown: testBreakdown({ queue_wait_ms: 2_000, generated_tokens: 600 }),
   };
   return {
     reads,

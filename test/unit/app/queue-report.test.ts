@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { serviceStateOf } from "#shared/app/batcher/queue-report";
+import { QueueReporter, serviceStateOf } from "#shared/app/batcher/queue-report";
+import type { QueueBoard } from "#shared/core/queue-position";
 import { defaultRouteSettings } from "#shared/core/route-settings";
-import { defaultCatalog } from "../../helpers/fakes.ts";
+import { defaultCatalog, memoryDeps } from "../../helpers/fakes.ts";
 
 const route = defaultCatalog().routes.get("llama-2-7b");
 if (!route) throw new Error("routes.yml has no llama-2-7b");
@@ -20,5 +21,25 @@ describe("a batcher's report of its route's copies", () => {
     expect(state({ sequences: 116, tokens: 5_000 }).backlogged).toBe(true);
     expect(state({ sequences: 109, tokens: 109 * 1024 }).backlogged).toBe(true);
     expect(state({ sequences: 90, tokens: 90 * 1024 }).backlogged).toBe(false);
+  });
+});
+
+describe("a batcher's reports to its route's queue board", () => {
+  it("hands each board it reads back to the run, and sends a last report for a latency factor alone", async () => {
+    const deps = memoryDeps();
+    const boards: QueueBoard[] = [];
+    const reporter = new QueueReporter(deps, "llama-2-7b", (board) => boards.push(board));
+    await deps.queueBoard.takeTickets("llama-2-7b", "interactive", 3);
+    reporter.departed("interactive");
+    await reporter.maybeReport(deps.time.nowMs, () => state({ sequences: 1, tokens: 1024 }));
+    expect(boards.map((b) => [b.submitted.interactive, b.departed.interactive])).toEqual([[3, 1]]);
+
+    // Nothing left the line since: a last report only for a factor measured since the last one.
+    await reporter.finish(() => state({ sequences: 0, tokens: 0 }));
+    expect(boards).toHaveLength(1);
+    const latency = { factor: 1.2, atMs: deps.time.nowMs };
+    await reporter.finish(() => ({ ...state({ sequences: 0, tokens: 0 }), latency }));
+    expect(boards).toHaveLength(2);
+    expect((await deps.queueBoard.read("llama-2-7b")).latency).toEqual(latency);
   });
 });

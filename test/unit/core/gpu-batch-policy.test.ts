@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityOf, decideStaticBatch, demandOf, fits } from "#shared/core/gpu-batch-policy";
+import { capacityOf, decideStaticBatch, demandOf, fits, kvTokensOf } from "#shared/core/gpu-batch-policy";
 import type { PackItem } from "#shared/core/packing";
 import { defaultCatalog } from "../../helpers/fakes.ts";
 import { h100Profile } from "../../helpers/h100.ts";
@@ -13,6 +13,10 @@ describe("window policy", () => {
   it("counts a job's KV tokens the way its engine admits it", () => {
     expect(demandOf(item(), "reserve")).toEqual({ sequences: 1, tokens: 1024 });
     expect(demandOf(item(), "paged")).toEqual({ sequences: 1, tokens: 768 });
+    // A GPU batch's KV tokens: its jobs' demands summed, as its engine admits them.
+    expect(kvTokensOf([item(), item({ promptTokens: 100, maxNewTokens: 50 })], "reserve")).toBe(1024 + 150);
+    expect(kvTokensOf([item(), item({ promptTokens: 100, maxNewTokens: 50 })], "paged")).toBe(768 + 125);
+    expect(kvTokensOf([])).toBe(0);
   });
 
   it("sizes a component's room by its copies, capped by ops", () => {
@@ -51,5 +55,20 @@ describe("window policy", () => {
     expect(held.kind === "wait" && held.forMs).toBeGreaterThan(250);
     expect(held.kind === "wait" && held.forMs).toBeLessThan(300);
     expect(decide(3200)).toEqual({ kind: "dispatch" });
+  });
+
+  it("scales the model's batch times by the measured latency factor", () => {
+    const one = [item({ submittedMs: 0 })];
+    const decideOne = (latencyFactor: number | undefined) =>
+      decideStaticBatch({ batch: one, full: false, nowMs: 100, arrivalsPerMs: 1, latencyFactor, profile: h100Profile, settings: { ...settings, max_wait_ms: 3000, latency_objective_ms: 3500 } });
+    // A copy 10% slower than the model runs the 3.12 s batch in 3.43 s: no slack is left before the objective.
+    expect(decideOne(undefined).kind).toBe("wait");
+    expect(decideOne(1).kind).toBe("wait");
+    expect(decideOne(1.1)).toEqual({ kind: "dispatch" });
+    // Beside a slower batch the same wait costs less: 20 jobs and 5 arriving a second pay for a hold at 1.5x, not at 1x.
+    const twenty = Array.from({ length: 20 }, (_, i) => item({ id: `j${i}`, submittedMs: 0 }));
+    const decideTwenty = (latencyFactor: number) => decideStaticBatch({ batch: twenty, full: false, nowMs: 0, arrivalsPerMs: 0.005, latencyFactor, profile: h100Profile, settings }).kind;
+    expect(decideTwenty(1)).toBe("dispatch");
+    expect(decideTwenty(1.5)).toBe("wait");
   });
 });

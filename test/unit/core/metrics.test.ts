@@ -4,6 +4,7 @@ import { loadRouteCatalog } from "#shared/config";
 import { componentMetrics, finishedJobsSummary, laneMetrics, routeMetrics, type ComponentReading, type FinishedJob } from "#shared/core/metrics";
 import { gpuHourPrice } from "#shared/core/routes";
 import { costPerMillionTokens, percentile } from "#shared/core/stats";
+import { testBreakdown } from "../../helpers/breakdown.ts";
 
 const catalog = loadRouteCatalog(join(process.cwd(), "infra", "routes.yml"));
 const route = catalog.routes.get("llama-2-7b")!;
@@ -14,7 +15,7 @@ const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 function succeeded(created: number, started: number, finished: number, tokens: number): FinishedJob {
   return {
     job_id: `job_${created}_${finished}`, status: "SUCCEEDED", created_at: at(created), started_at: at(started), finished_at: at(finished),
-    result: { text: "x", prompt_tokens: 10, completion_tokens: tokens, finish_reason: "length" },
+    breakdown: testBreakdown({ queue_wait_ms: (started - created) * 1000, generated_tokens: tokens }),
   };
 }
 const failed = (code: string, status: "FAILED" | "EXPIRED" | "CANCELLED" = "FAILED"): FinishedJob => ({

@@ -83,6 +83,22 @@ describe("the output and error lines", () => {
     expect(batchOutputLines("/v1/chat/completions", jobs)).toEqual({ output, errors });
   });
 
+  it("puts a job's breakdown beside OpenAI's fields, as `batchline`, leaving the response body as OpenAI writes it", () => {
+    const breakdown = {
+      queue_wait_ms: 900, batcher_hold_ms: 40, gpu_ms: 1500, gpu_batch: { id: "gpu_1", sequences: 4, kv_tokens: 800 },
+      component: "llama-2-7b-ic", copy: { id: null, gpus: 1, usd_per_hour: 12.29 }, attempts: 1, prompt_tokens: 3, generated_tokens: 2,
+      cost: { usd: 0.0012, rule: "static-batch" as const },
+    };
+    const plain = JSON.parse(batchOutputLines("/v1/chat/completions", [job(1, {})]).output[0] ?? "{}");
+    const { output, errors } = batchOutputLines("/v1/chat/completions", [job(1, { breakdown }), job(2, { status: "FAILED", result: undefined, error: { code: "model_error", message: "no" }, breakdown })]);
+    const succeeded = JSON.parse(output[0] ?? "{}");
+    expect(Object.keys(succeeded)).toEqual(["id", "custom_id", "response", "error", "batchline"]);
+    expect(succeeded.batchline).toEqual({ breakdown });
+    expect(succeeded.response).toEqual(plain.response);
+    expect(JSON.parse(errors[0] ?? "{}").batchline).toEqual({ breakdown });
+    expect(plain).not.toHaveProperty("batchline");
+  });
+
   it("writes text_completion bodies for the completions endpoint", () => {
     const [line] = batchOutputLines("/v1/completions", [job(1, {})]).output;
     expect(JSON.parse(line ?? "{}").response.body).toMatchObject({ object: "text_completion", choices: [{ text: "hello" }] });

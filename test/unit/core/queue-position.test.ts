@@ -115,10 +115,16 @@ describe("changedMaterially", () => {
 
 describe("closeRateWindow", () => {
   it("opens the first window, leaves a young one, and closes an old one into a rate", () => {
-    expect(closeRateWindow(board(), NOW)).toEqual({ rate: undefined, next: { startedMs: NOW, departedAtStart: 43, backlogged: false } });
+    expect(closeRateWindow(board(), NOW)).toEqual({ rate: undefined, next: { startedMs: NOW, departedAtStart: 43, backlogged: false, submittedAtStart: 105 } });
     const window = { startedMs: NOW - RATE_WINDOW_MS + 1, departedAtStart: 3, backlogged: true };
     expect(closeRateWindow(board({ window }), NOW)).toBeUndefined();
     const closed = closeRateWindow(board({ window: { ...window, startedMs: NOW - 10_000 } }), NOW);
-    expect(closed).toEqual({ rate: { perSecond: 4, backlogged: true, atMs: NOW }, next: { startedMs: NOW, departedAtStart: 43, backlogged: false } });
+    // A window opened before tickets were counted in it measures no arrival rate.
+    expect(closed).toEqual({ rate: { perSecond: 4, backlogged: true, atMs: NOW }, next: { startedMs: NOW, departedAtStart: 43, backlogged: false, submittedAtStart: 105 } });
+  });
+
+  it("measures the route's arrivals over the window from the tickets taken in it, both lanes", () => {
+    const window = { startedMs: NOW - 10_000, departedAtStart: 3, backlogged: false, submittedAtStart: 55 };
+    expect(closeRateWindow(board({ window }), NOW)?.rate).toEqual({ perSecond: 4, backlogged: false, atMs: NOW, arrivalsPerSecond: 5 });
   });
 });

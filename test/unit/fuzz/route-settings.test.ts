@@ -31,6 +31,7 @@ function validSettings(route: Route): fc.Arbitrary<RouteSettings> {
       warming_recheck_seconds: fc.integer({ min: 1, max: 900 }),
       batch_lane_floor_percent: fc.integer({ min: 1, max: 50 }),
       interactive_slowdown_percent: fc.integer({ min: 1, max: maxInteractiveSlowdownPercent(route) }),
+      measured_hold: fc.boolean(),
     })
     .filter((s) => s.max_wait_ms < s.latency_objective_ms);
 }
@@ -46,6 +47,7 @@ function invalidSetting(field: keyof RouteSettings, route: Route): fc.Arbitrary<
     case "dispatch":
       return fc.oneof(nastyString.filter((s) => s !== "adaptive" && s !== "immediate"), nastyNumber, fc.constantFrom(null, true, ["adaptive"], { adaptive: true }, "ADAPTIVE"));
     case "top_up":
+    case "measured_hold":
       return fc.oneof(fc.constantFrom("true", "false", 0, 1, null, [], {}, "yes"), nastyNumber, nastyString);
     case "max_in_flight_per_copy":
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: route.limits.max_sequences + 1 }));
