@@ -17,6 +17,7 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   { name: "latency_objective_ms", label: "latency objective (ms)", kind: "number" },
   { name: "max_in_flight_per_copy", label: "max in flight per copy", kind: "number" },
   { name: "top_up", label: "top up", kind: "boolean" },
+  { name: "measured_hold", label: "hold on measured figures", kind: "boolean" },
   { name: "interactive_slowdown_percent", label: "interactive slowdown (%)", kind: "number" },
   { name: "batch_lane_floor_percent", label: "batch lane floor (%)", kind: "number" },
   { name: "warming_recheck_seconds", label: "warming recheck (s)", kind: "number" },

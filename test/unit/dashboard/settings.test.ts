@@ -11,9 +11,10 @@ const current: RouteSettings = {
   warming_recheck_seconds: 30,
   batch_lane_floor_percent: 10,
   interactive_slowdown_percent: 15,
+  measured_hold: true,
 };
 const form = (over: Record<string, string | boolean> = {}) => ({
-  dispatch: "adaptive", top_up: true, max_in_flight_per_copy: "128", max_wait_ms: "250", latency_objective_ms: "30000",
+  dispatch: "adaptive", top_up: true, measured_hold: true, max_in_flight_per_copy: "128", max_wait_ms: "250", latency_objective_ms: "30000",
   warming_recheck_seconds: "30", batch_lane_floor_percent: "10", interactive_slowdown_percent: "15", copies: "", ...over,
 });
 
