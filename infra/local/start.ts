@@ -1,5 +1,6 @@
 // `npm start`: the embedded stack on 127.0.0.1 until Ctrl-C. Settings come from BATCHLINE_* variables.
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { type DashboardServer, startDashboard } from "./dashboard-server.ts";
 import { consoleLogger, parseLogLevel } from "./log.ts";
 import { type Stack, type StackPorts, startStack } from "./stack.ts";
 
@@ -28,12 +29,13 @@ function onOffFrom(env: Env, name: string, fallback: boolean): boolean {
   throw new Error(`${name} must be on or off, got "${value}"`);
 }
 
-function portsFrom(env: Env): StackPorts {
+function portsFrom(env: Env): StackPorts & { readonly dashboard: number } {
   return {
     sqs: portFrom(env, "BATCHLINE_SQS_PORT", 9324),
     dynamodb: portFrom(env, "BATCHLINE_DYNAMODB_PORT", 8000),
     sagemaker: portFrom(env, "BATCHLINE_SAGEMAKER_PORT", 8080),
     http: portFrom(env, "BATCHLINE_HTTP_PORT", 3000),
+    dashboard: portFrom(env, "BATCHLINE_DASHBOARD_PORT", 3003),
     websocket: portFrom(env, "BATCHLINE_WS_PORT", 3001),
     lambda: portFrom(env, "BATCHLINE_LAMBDA_PORT", 3002),
   };
@@ -41,11 +43,12 @@ function portsFrom(env: Env): StackPorts {
 
 type Timing = { readonly timeScale: number; readonly autoscaling: boolean; readonly scalingTimeCompression: number };
 
-function describe(stack: Stack, dataDir: string, timing: Timing, seconds: number): string {
+function describe(stack: Stack, dashboard: DashboardServer | undefined, dataDir: string, timing: Timing, seconds: number): string {
   const e = stack.endpoints;
   const scaling = timing.autoscaling ? `autoscaling on, scaling time compression ${timing.scalingTimeCompression}` : "autoscaling off";
   const rows: [string, string | undefined][] = [
     ["HTTP API", e.http],
+    ["dashboard", dashboard && `${dashboard.url}#key=${stack.apiKey}`],
     ["WebSocket", e.websocket && `${e.websocket}   (PostToConnection: ${e.connections}/@connections)`],
     ["Lambda API", e.lambda],
     ["SQS", e.sqs],
@@ -72,16 +75,20 @@ async function main(env: Env): Promise<void> {
     autoscaling: onOffFrom(env, "BATCHLINE_AUTOSCALING", true),
     scalingTimeCompression: positiveNumberFrom(env, "BATCHLINE_SCALING_TIME_COMPRESSION", 1),
   };
+  const ports = portsFrom(env);
   const stack = await startStack({
     stage: env.BATCHLINE_STAGE || "local",
     dataDir,
-    ports: portsFrom(env),
+    ports,
     ...timing,
     apiKey: env.BATCHLINE_API_KEY,
     log,
     onOfflineOutput: (chunk) => process.stdout.write(chunk),
   });
-  process.stdout.write(describe(stack, dataDir, timing, (performance.now() - started) / 1000));
+  const dashboard = stack.endpoints.http
+    ? await startDashboard({ host: "127.0.0.1", port: ports.dashboard, api: stack.endpoints.http, outDir: join(dataDir, "dashboard") })
+    : undefined;
+  process.stdout.write(describe(stack, dashboard, dataDir, timing, (performance.now() - started) / 1000));
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -91,7 +98,7 @@ async function main(env: Env): Promise<void> {
     }
     stopping = true;
     log.info(`${signal}: stopping (waiting for invocations in flight; again to force)`);
-    stack.stop().then(
+    Promise.all([stack.stop(), dashboard?.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         log.error(`stop failed: ${String(error)}`);

@@ -7,6 +7,8 @@ export type StackProcess = {
   readonly ws: string;
   readonly dynamodb: string;
   readonly sagemaker: string;
+  /** The live dashboard's page (a static site on a port of its own). */
+  readonly dashboard: string;
   output(): string;
   /** Ctrl-C, and the exit code once it has stopped. */
   interrupt(timeoutMs?: number): Promise<number | null>;
@@ -16,7 +18,7 @@ export type StackSettings = { readonly stage: string; readonly dataDir: string; 
 
 /** Picks free ports for every part, once: a restart reuses them as `npm start` would. */
 export async function stackPorts(): Promise<Record<string, string>> {
-  const names = ["SQS", "DYNAMODB", "SAGEMAKER", "HTTP", "WS", "LAMBDA"];
+  const names = ["SQS", "DYNAMODB", "SAGEMAKER", "HTTP", "WS", "LAMBDA", "DASHBOARD"];
   const ports = await Promise.all(names.map(() => freePort()));
   return Object.fromEntries(names.map((n, i) => [`BATCHLINE_${n}_PORT`, String(ports[i])]));
 }
@@ -64,6 +66,7 @@ export async function startStackProcess(settings: StackSettings, ports: Record<s
     ws: `ws://127.0.0.1:${port("WS")}`,
     dynamodb: `http://127.0.0.1:${port("DYNAMODB")}`,
     sagemaker: `http://127.0.0.1:${port("SAGEMAKER")}`,
+    dashboard: `http://127.0.0.1:${port("DASHBOARD")}/`,
     output: () => output,
     interrupt: async (timeoutMs = 60_000) => {
       if (child.exitCode !== null) return child.exitCode;
