@@ -49,6 +49,8 @@ class Dashboard {
   #route: string | undefined = params.get("route") ?? undefined;
   readonly #charts = new Map<string, Chart>();
   #settings: RouteSettingsView | undefined;
+  /** The route whose settings the form shows or is loading. */
+  #settingsFor: string | undefined;
   #predictedFor: string | undefined;
 
   constructor(api: DashboardApi, pollMs: number) {
@@ -83,14 +85,16 @@ class Dashboard {
   #routesChanged(routes: readonly string[]): void {
     const select = $<HTMLSelectElement>("route");
     if ([...select.options].map((o) => o.value).join() !== routes.join()) select.replaceChildren(...routes.map((r) => new Option(r, r)));
-    if (this.#route === undefined || !routes.includes(this.#route)) this.#selectRoute(routes[0]);
+    const wanted = this.#route !== undefined && routes.includes(this.#route) ? this.#route : routes[0];
+    if (wanted !== this.#settingsFor) this.#selectRoute(wanted);
     select.value = this.#route ?? "";
   }
 
   #selectRoute(route: string | undefined): void {
-    if (route === this.#route && this.#settings) return;
     this.#route = route;
     this.#settings = undefined;
+    this.#settingsFor = route;
+    this.#predictedFor = undefined;
     if (route) void this.#loadSettings(route);
     this.#draw();
   }
@@ -227,7 +231,8 @@ function tableRow(cell: "th" | "td", values: readonly string[]): HTMLTableRowEle
   return row;
 }
 
-const chartWidth = () => Math.max(320, Math.min(640, Math.floor((document.body.clientWidth - 48) / 2)));
+/** Two charts a row in the charts' column (each has a border and padding of 10 px, with 12 px between). */
+const chartWidth = () => Math.max(320, Math.floor(($("charts").clientWidth - 12) / 2) - 12);
 const describe = (error: unknown) => (error instanceof ApiError || error instanceof Error ? error.message : String(error));
 
 function status(text: string, bad = false): void {
