@@ -1,6 +1,7 @@
 import type { JobRecord } from "../core/jobs.ts";
 import type { Component } from "../core/routes.ts";
-import type { CopyCount, FleetView, GpuBatchPlacement, JobEnding, JobOutcome, JobStore } from "../ports.ts";
+import type { CopyCount, FleetView, JobStore } from "../ports.ts";
+import { EndingJobStore } from "./ending-job-store.ts";
 
 /**
  * What a function saw end, per route, for the EMF metrics CloudWatch's dashboard and alarms read
@@ -62,43 +63,16 @@ export class JobOutcomeTally {
 }
 
 /** A JobStore that tells the tally of every job it finishes or ends (a write another caller made first is not counted). */
-export class OutcomeRecordingJobStore implements JobStore {
-  readonly #jobs: JobStore;
+export class OutcomeRecordingJobStore extends EndingJobStore {
   readonly #tally: JobOutcomeTally;
 
   constructor(jobs: JobStore, tally: JobOutcomeTally) {
-    this.#jobs = jobs;
+    super(jobs);
     this.#tally = tally;
   }
 
-  create(jobs: readonly JobRecord[]) {
-    return this.#jobs.create(jobs);
-  }
-  get(jobId: string) {
-    return this.#jobs.get(jobId);
-  }
-  claim(jobId: string, placement: GpuBatchPlacement, at: Date) {
-    return this.#jobs.claim(jobId, placement, at);
-  }
-  noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
-    return this.#jobs.noteWaiting(jobId, reason, claimedAttempt);
-  }
-  listByBatch(batchId: string, page: Parameters<JobStore["listByBatch"]>[1]) {
-    return this.#jobs.listByBatch(batchId, page);
-  }
-  listRecentByModel(model: string, since: Date, limit: number) {
-    return this.#jobs.listRecentByModel(model, since, limit);
-  }
-  async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date) {
-    return this.#recorded(await this.#jobs.finish(jobId, attempt, outcome, at));
-  }
-  async endUnfinished(jobId: string, ending: JobEnding, at: Date) {
-    return this.#recorded(await this.#jobs.endUnfinished(jobId, ending, at));
-  }
-
-  #recorded(job: JobRecord | undefined): JobRecord | undefined {
-    if (job) this.#tally.record(job);
-    return job;
+  protected ended(job: JobRecord): void {
+    this.#tally.record(job);
   }
 }
 

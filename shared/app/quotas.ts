@@ -1,7 +1,8 @@
 import { RateLimitedError } from "../core/errors.ts";
 import type { JobRecord } from "../core/jobs.ts";
 import { DEFAULT_QUOTA, minuteOf, secondsToNextMinute, tokensCharged } from "../core/quotas.ts";
-import type { Clock, JobEnding, JobOutcome, JobStore, TenantStore, UsageMeter, GpuBatchPlacement } from "../ports.ts";
+import type { Clock, JobStore, TenantStore, UsageMeter } from "../ports.ts";
+import { EndingJobStore } from "./ending-job-store.ts";
 
 export type QuotaDeps = { readonly tenants: TenantStore; readonly usage: UsageMeter; readonly clock: Clock };
 
@@ -41,42 +42,15 @@ export async function chargeSubmission(
  * A JobStore that gives a job's slot back to its tenant when, and only when, this store moved the
  * job to a terminal state: the conditional write decides once, so the slot comes back once.
  */
-export class QuotaReleasingJobStore implements JobStore {
-  readonly #jobs: JobStore;
+export class QuotaReleasingJobStore extends EndingJobStore {
   readonly #usage: UsageMeter;
 
   constructor(jobs: JobStore, usage: UsageMeter) {
-    this.#jobs = jobs;
+    super(jobs);
     this.#usage = usage;
   }
 
-  create(jobs: readonly JobRecord[]) {
-    return this.#jobs.create(jobs);
-  }
-  get(jobId: string) {
-    return this.#jobs.get(jobId);
-  }
-  claim(jobId: string, placement: GpuBatchPlacement, at: Date) {
-    return this.#jobs.claim(jobId, placement, at);
-  }
-  noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
-    return this.#jobs.noteWaiting(jobId, reason, claimedAttempt);
-  }
-  listByBatch(batchId: string, page: Parameters<JobStore["listByBatch"]>[1]) {
-    return this.#jobs.listByBatch(batchId, page);
-  }
-  listRecentByModel(model: string, since: Date, limit: number) {
-    return this.#jobs.listRecentByModel(model, since, limit);
-  }
-  async finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date) {
-    return this.#released(await this.#jobs.finish(jobId, attempt, outcome, at));
-  }
-  async endUnfinished(jobId: string, ending: JobEnding, at: Date) {
-    return this.#released(await this.#jobs.endUnfinished(jobId, ending, at));
-  }
-
-  async #released(job: JobRecord | undefined): Promise<JobRecord | undefined> {
-    if (job) await this.#usage.giveBackJobs(job.tenant, 1);
-    return job;
+  protected ended(job: JobRecord): Promise<void> {
+    return this.#usage.giveBackJobs(job.tenant, 1);
   }
 }

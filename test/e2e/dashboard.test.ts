@@ -8,6 +8,7 @@ import type { MetricsSnapshot } from "#shared/core/metrics";
 import { drivePipeline } from "../../tools/bench/pipeline-driver.ts";
 import { promptBook } from "../../tools/bench/prompts.ts";
 import { generateTrace } from "../../tools/bench/trace.ts";
+import { pollUntil } from "../helpers/local-aws.ts";
 import { startStackProcess, stackPorts, type StackProcess } from "../helpers/stack-process.ts";
 
 // The live dashboard in a real browser (Debian's Chromium through playwright-core, no browser
@@ -30,16 +31,7 @@ async function metrics(): Promise<MetricsSnapshot> {
   return (await response.json()) as MetricsSnapshot;
 }
 
-/** Polls `probe` every 250 ms until it gives a value, or fails after `timeoutMs` naming `what`. */
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number) => pollUntil(probe, what, timeoutMs, 250);
 
 const tile = (id: string) => page.locator(`#headline-${id}`).innerText();
 

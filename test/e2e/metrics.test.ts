@@ -5,6 +5,7 @@ import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateApiKey, hashApiKey } from "#shared/core/api-keys";
 import type { MetricsSnapshot, RouteMetrics } from "#shared/core/metrics";
+import { pollUntil } from "../helpers/local-aws.ts";
 import { startStackProcess, stackPorts, type StackProcess } from "../helpers/stack-process.ts";
 
 // GET /v1/metrics on the embedded stack, started as `npm start` starts it: a few jobs run, and the
@@ -30,16 +31,7 @@ async function api(method: string, path: string, options: { key?: string; body?:
 const metrics = async (): Promise<MetricsSnapshot> => JSON.parse((await api("GET", "/v1/metrics")).text) as MetricsSnapshot;
 const routeOf = (snapshot: MetricsSnapshot): RouteMetrics => snapshot.routes.find((r) => r.route === ROUTE)!;
 
-/** Polls `probe` until it gives a value, every 200 ms, or fails after `timeoutMs` naming `what`. */
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number) => pollUntil(probe, what, timeoutMs, 200);
 
 beforeAll(async () => {
   stack = await startStackProcess({ stage, dataDir, apiKey: adminKey }, await stackPorts());

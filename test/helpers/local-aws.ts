@@ -89,13 +89,13 @@ export async function createTableFromInfra(client: DynamoDBClient, logicalId: st
   return tableName;
 }
 
-/** Calls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function pollUntil<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+/** Calls `probe` until it returns a value other than undefined, every `everyMs` (0: at once again), or fails after `timeoutMs`. */
+export async function pollUntil<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000, everyMs = 0): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => (everyMs > 0 ? setTimeout(resolve, everyMs) : setImmediate(resolve)));
   }
 }

@@ -1,6 +1,6 @@
 import type { MetricsSnapshot } from "../../shared/core/metrics.ts";
 import type { RouteSettings } from "../../shared/core/route-settings.ts";
-import type { SettingsPrediction } from "./settings.ts";
+import type { SettingsPrediction } from "../../shared/app/route-tuning.ts";
 
 /** The API as the page calls it: the HTTP API's URL and an admin key, the same calls as curl's. */
 export type RouteSettingsView = { readonly model: string; readonly settings: RouteSettings; readonly source: "default" | "stored" };

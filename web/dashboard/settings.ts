@@ -1,3 +1,4 @@
+import type { PredictedRun, SettingsPrediction } from "../../shared/app/route-tuning.ts";
 import type { RouteSettings } from "../../shared/core/route-settings.ts";
 
 /**
@@ -51,17 +52,6 @@ function numberOf(name: string, raw: string | boolean): number {
 }
 
 export const isEmptyPatch = (patch: Patch) => Object.keys(patch.settings).length === 0 && patch.copies === undefined;
-
-/** The predict endpoint's answer (shared/app/route-tuning.ts). */
-export type PredictedRun = {
-  readonly throughput_rpm: number;
-  readonly p50_ms: number | null;
-  readonly p95_ms: number | null;
-  readonly p99_ms: number | null;
-  readonly gpu_busy: number;
-  readonly cost_per_million_tokens: number | null;
-};
-export type SettingsPrediction = { readonly model: string; readonly window_s: number; readonly jobs: number; readonly synthetic: boolean; readonly current: PredictedRun; readonly proposed: PredictedRun };
 
 export type PredictionRow = { readonly label: string; readonly current: string; readonly proposed: string; readonly change: string };
 

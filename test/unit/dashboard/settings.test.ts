@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RouteSettings } from "#shared/core/route-settings";
-import { isEmptyPatch, patchOf, predictionRows, type SettingsPrediction } from "../../../web/dashboard/settings.ts";
+import type { SettingsPrediction } from "#shared/app/route-tuning";
+import { isEmptyPatch, patchOf, predictionRows } from "../../../web/dashboard/settings.ts";
 
 const current: RouteSettings = {
   dispatch: "adaptive",
