@@ -53,9 +53,9 @@ export type RouteSettings = z.infer<typeof routeSettingsSchema>;
 export const DEFAULT_BATCH_LANE_FLOOR_PERCENT = 10;
 
 /**
- * Chosen by measurement (README, "Lanes"): the highest of 10, 15, 25 and 50% at which the interactive
- * jobs of the lanes bench that arrived once the batch already running had drained kept their p95
- * within 1.25× of idle (1.13× at 15%, 1.4-1.5× at 25%). On Llama-2-7B on an H100 (a 5.95 ms fixed
+ * Chosen by measurement (README, "Lanes"): on the lanes bench, with the batch landing in the
+ * flowing interactive trace, the interactive p95 stays within 1.25× of idle at 15% (1.12×) and not
+ * at 25% or 35% (1.37-1.47×), where the batch drains more. On Llama-2-7B on an H100 (a 5.95 ms fixed
  * part, 0.000174 ms a context token) 15% lets the batch lane hold 5,129 KV tokens on a copy while
  * interactive jobs are around: five 512 + 512 jobs.
  */
