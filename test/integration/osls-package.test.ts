@@ -95,7 +95,8 @@ describe("osls package", () => {
     const routeKeys = ofType("AWS::ApiGatewayV2::Route").map((r) => r.Properties.RouteKey).sort();
     expect(routeKeys).toEqual(
       ["$connect", "$default", "$disconnect", "DELETE /v1/jobs/{id}", "POST /v1/batches/{id}/cancel", "GET /v1/batches", "GET /v1/batches/{id}", "GET /v1/batches/{id}/results", "GET /v1/jobs/{id}", "GET /v1/models", "GET /v1/routes/{model}/settings", "POST /v1/batches", "POST /v1/jobs", "POST /v1/ws-tickets", "PUT /v1/routes/{model}/settings",
-        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete", "POST /v1/webhooks", "GET /v1/webhooks", "DELETE /v1/webhooks/{id}", "GET /v1/metrics"].sort(),
+        "POST /v1/files", "GET /v1/files", "GET /v1/files/{id}", "GET /v1/files/{id}/content", "DELETE /v1/files/{id}", "POST /v1/uploads", "POST /v1/uploads/{id}/complete", "POST /v1/webhooks", "GET /v1/webhooks", "DELETE /v1/webhooks/{id}", "GET /v1/metrics",
+        "POST /v1/routes/{model}/settings/predict", "GET /v1/routes/{model}/trace"].sort(),
     );
   });
 
