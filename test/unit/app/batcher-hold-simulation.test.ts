@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "#shared/sim/trace";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { staticBatchMs } from "#shared/core/latency-model";
@@ -19,15 +20,7 @@ import { memoryDeps } from "../../helpers/fakes.ts";
 const MODEL = "llama-2-7b";
 const POLLERS = 2;
 
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = seededRandom;
 
 async function simulate(options: { rpm: number; slowdown: number; measuredHold: boolean; durationMs: number }) {
   const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "#shared/sim/trace";
 import { copyUsdPerSecond, jobBreakdown, OccupancyTimeline, offGpuBreakdown, staticBatchShareUsd } from "#shared/core/job-breakdown";
 import { breakdownOf, toJobView } from "#shared/core/jobs";
 import { defaultCatalog } from "../../helpers/fakes.ts";
@@ -8,16 +9,7 @@ if (!component) throw new Error("no llama-2-7b-ic in infra/routes.yml");
 /** An 8-GPU instance at $98.32 an hour: $12.29 a GPU-hour. */
 const eightGpus = { endpointSpec: { ...component.endpointSpec, gpus_per_instance: 8, price_per_instance_hour: 98.32 } };
 
-/** A seeded generator (mulberry32): the same calls on every run. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = seededRandom;
 
 type Call = { readonly fromMs: number; readonly toMs: number; readonly sequences: number };
 
