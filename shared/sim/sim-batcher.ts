@@ -42,6 +42,7 @@ export class SimBatcher {
   #holdUntilMs: number | undefined;
   #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
+  #interactiveWatching = false;
   /** A wake-up is pending: the loop runs once when it comes. */
   #asleep: (() => void) | undefined;
   #ended = false;
@@ -96,6 +97,7 @@ export class SimBatcher {
       othersTopUpUntilMs: others.length === 0 ? undefined : Math.max(...others.map((o) => o.topUpUntilMs)),
       queues: { interactive: { ...this.#queues.interactive }, batch: { ...this.#queues.batch } },
       longPolledSinceIdle: this.#longPolledSinceIdle,
+      interactiveWatching: this.#interactiveWatching,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
       arrivalsPerMs: pulled / Math.max(1, nowMs - this.#startedMs),
@@ -135,6 +137,9 @@ export class SimBatcher {
           break;
         case "top-up":
           return this.#topUp(step);
+        case "watch":
+          this.#watch(step);
+          break;
         case "requeue":
           for (const w of this.#waiting) this.#world.queues[w.lane].send(this.#jobOf(w), step.reason === "warming" ? step.delaySeconds * 1000 : 0);
           this.#waiting = [];
@@ -176,6 +181,20 @@ export class SimBatcher {
 
   #topUp(request: Extract<BatcherStep, { kind: "top-up" }>): void {
     if (request.waitSeconds > 0) this.#longPolledSinceIdle = true;
+    this.#receive(request, false, () => this.#loop(), () => this.#after(this.#world.setup.overheads.refreshMs, () => this.#loop()));
+  }
+
+  /** The watch step, as RouteRun's: a long poll beside the loop, whose jobs join the waiting ones and wake it. */
+  #watch(request: Extract<BatcherStep, { kind: "watch" }>): void {
+    this.#interactiveWatching = true;
+    const done = () => {
+      this.#interactiveWatching = false;
+      this.#wake();
+    };
+    this.#receive(request, true, done, done);
+  }
+
+  #receive(request: { readonly lane: Lane; readonly max: number; readonly waitSeconds: number }, watched: boolean, onEmpty: () => void, onJobs: () => void): void {
     const { overheads } = this.#world.setup;
     const queue = this.#world.queues[request.lane];
     this.#after(overheads.receiveMs, () =>
@@ -184,12 +203,12 @@ export class SimBatcher {
         state.mayHaveMore = jobs.length === request.max;
         if (jobs.length === 0) {
           state.answeredEmpty = true;
-          if (request.waitSeconds === 0) state.emptyUntilMs = this.#now() + EMPTY_LANE_BACKOFF_MS[request.lane];
-          return this.#loop();
+          if (request.waitSeconds === 0 || watched) state.emptyUntilMs = this.#now() + EMPTY_LANE_BACKOFF_MS[request.lane];
+          return onEmpty();
         }
         this.#pulledByLane[request.lane] += jobs.length;
         this.#waiting = [...this.#waiting, ...jobs.map((job) => this.#waitingJob(job, request.lane))].sort(byLaneThenUrgency);
-        this.#after(overheads.refreshMs, () => this.#loop());
+        onJobs();
       }),
     );
   }

@@ -54,6 +54,8 @@ export class RouteRun implements RunHandle {
   /** When a snapshot last showed interactive work on the route's components: the batch lane's cap remembers it a while (published in the ledger). */
   #interactiveSeenMs: number | undefined;
   #longPolledSinceIdle = false;
+  /** A long poll of the interactive lane runs beside the loop (the watch step). */
+  #interactiveWatching = false;
   readonly #gpuBatchSizes: number[] = [];
   readonly costs = new CostMeter();
   readonly #touchedBatches = new Set<string>();
@@ -110,6 +112,9 @@ export class RouteRun implements RunHandle {
         case "top-up":
           if ((await this.#topUp(step)) > 0) return "resync";
           break;
+        case "watch":
+          this.#watch(step);
+          break;
         case "requeue":
           await this.#putBack(step);
           break;
@@ -143,6 +148,7 @@ export class RouteRun implements RunHandle {
       othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs,
       queues: { interactive: { ...this.#queues.interactive }, batch: { ...this.#queues.batch } },
       longPolledSinceIdle: this.#longPolledSinceIdle,
+      interactiveWatching: this.#interactiveWatching,
       receivedByLane: { ...this.#pulledByLane },
       holdUntilMs: this.#holdUntilMs,
       ...this.#hold.inputs(nowMs, this.#pulled(), this.#startedMs),
@@ -289,19 +295,35 @@ export class RouteRun implements RunHandle {
     this.#inFlight.add(task);
   }
 
-  async #topUp(request: { readonly lane: Lane; readonly max: number; readonly waitSeconds: number }): Promise<number> {
-    if (request.waitSeconds > 0) this.#longPolledSinceIdle = true;
+  async #topUp(request: { readonly lane: Lane; readonly max: number; readonly waitSeconds: number }, watched = false): Promise<number> {
+    if (request.waitSeconds > 0 && !watched) this.#longPolledSinceIdle = true;
     const { received, jobs } = await pullFromQueue(this.#deps, this.#route, request, () => this.#now());
     const queue = this.#queues[request.lane];
     queue.mayHaveMore = received === request.max;
     if (received === 0) {
       queue.answeredEmpty = true;
-      if (request.waitSeconds === 0) queue.emptyUntilMs = this.#now() + EMPTY_LANE_BACKOFF_MS[request.lane];
+      // A watch that came back empty is followed by another, not by looks in between.
+      if (request.waitSeconds === 0 || watched) queue.emptyUntilMs = this.#now() + EMPTY_LANE_BACKOFF_MS[request.lane];
       return 0;
     }
     this.#pulledByLane[request.lane] += received;
     this.#waiting = [...this.#waiting, ...jobs].sort(byLaneThenUrgency);
     return received;
+  }
+
+  /** The watch step: its jobs join the waiting ones and wake the loop, which does not end while it runs (decideNext). */
+  #watch(request: Extract<BatcherStep, { kind: "watch" }>): void {
+    this.#interactiveWatching = true;
+    const watching = this.#topUp(request, true).then(
+      () => undefined,
+      (error: unknown) => this.#deps.logger.warn("a watch of the interactive lane failed; the loop asks the lane again", { error: String(error) }),
+    );
+    this.#chore(
+      watching.then(() => {
+        this.#interactiveWatching = false;
+        this.#wake.resolve();
+      }),
+    );
   }
 
   async #putBack(step: Extract<BatcherStep, { kind: "requeue" }>): Promise<void> {

@@ -3,6 +3,7 @@ import { processDelivery } from "#shared/app/process-delivery";
 import { submitBatch } from "#shared/app/submit";
 import { INTERACTIVE_MEMORY_MS } from "#shared/core/batcher-decision";
 import { defaultRouteSettings } from "#shared/core/route-settings";
+import { submitJob } from "#shared/app/submit";
 import { memoryDeps } from "../../helpers/fakes.ts";
 
 /**
@@ -64,6 +65,26 @@ describe("the batch lane's cap, on memory fakes and FakeTime", () => {
     expect(starts.filter((s) => s.atMs === lift)).toHaveLength(20 - before.length);
   });
 
+  it("takes an interactive job that comes while batch jobs wait for the cap at once, not at its next look in the lane", async () => {
+    const { deps, startMs } = await setup();
+    const interactive = { sequences: 1, tokens: 1_024 };
+    await deps.ledger.publish(COMPONENT, "interactive-batcher", { load: interactive, interactiveLoad: interactive }, new Date(startMs + 5_000));
+    // Arrivals between the batcher's looks: it last found the lane empty before each.
+    const arrivals = [2_300, 3_750, 6_420];
+    const submitted = Promise.all(
+      arrivals.map(async (atMs) => {
+        await deps.time.sleep(atMs);
+        return (await submitJob(deps, "acme", { model: "llama-2-7b", prompt: `i${atMs}`, max_tokens: 200 })).job;
+      }),
+    );
+
+    await run(deps);
+
+    const waits = await Promise.all((await submitted).map(async (job) => Date.parse((await deps.jobs.get(job.job_id))?.first_claimed_at ?? "") - Date.parse(job.created_at)));
+    // Without the watch these waited 400 to 1,000 ms, up to a second's backoff between looks.
+    for (const wait of waits) expect(wait).toBeLessThan(50);
+  });
+
   it("remembers interactive work another batcher saw: a batcher started since stays capped until that memory lapses", async () => {
     const { deps, startMs, starts } = await setup();
     // A batch holder (one batch job: the cap's whole allowance here) saw interactive work 2 s ago.
@@ -88,7 +109,6 @@ describe("the batch lane's cap, on memory fakes and FakeTime", () => {
 
   it("publishes its own interactive jobs' load for the other batchers, in the entry it publishes anyway", async () => {
     const { deps, startMs } = await setup();
-    const { submitJob } = await import("#shared/app/submit");
     await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "now", max_tokens: 200 });
     const seen: { sequences: number; tokens: number }[] = [];
     const publish = deps.ledger.publish.bind(deps.ledger);

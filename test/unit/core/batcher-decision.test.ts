@@ -278,10 +278,45 @@ describe("the batch lane's cap beside interactive work (interactive_slowdown_per
     expect(decideNext(at25({ ...capped, waiting: [job("b1", big)] }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 0 });
     // Nothing waiting here: the long poll of the interactive lane once it came back empty; never the batch lane.
     expect(decideNext(at25({ ...capped, queues: { interactive: { answeredEmpty: true } } }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
-    expect(decideNext(at25({ ...capped, waiting: [job("b1", big)], queues: { interactive: { answeredEmpty: true } } }))).toEqual({ kind: "yield" });
+    // Jobs waiting here: the interactive lane is watched beside the loop, which yields meanwhile.
+    const answeredEmpty = { queues: { interactive: { answeredEmpty: true } } };
+    expect(decideNext(at25({ ...capped, waiting: [job("b1", big)], ...answeredEmpty }))).toEqual({ kind: "watch", lane: "interactive", max: 10, waitSeconds: 1 });
+    expect(decideNext(at25({ ...capped, waiting: [job("b1", big)], ...answeredEmpty, interactiveWatching: true }))).toEqual({ kind: "yield" });
     expect(decideNext(at25({ ...capped, waiting: [job("b1", big)], othersInteractiveWaiting: true }))).toEqual({ kind: "yield" });
     // Not capped: a yield pulls nothing, as before.
     expect(decideNext(at25({ waiting: [job("b1", big)], held: batchJobs(8), othersOldestWaitingMs: NOW - 60_000 }))).toEqual({ kind: "yield" });
+  });
+
+  describe("the watch: jobs wait here, so the interactive lane is long-polled beside the loop, not looked in once a second", () => {
+    const capped = { held: plus(batchJobs(9), oneInteractive), interactiveHeld: oneInteractive, callsInFlight: 2 };
+    const waitingBatch = [job("b1", big)];
+    const inBackoff = { queues: { interactive: { emptyUntilMs: NOW + 800 } } };
+
+    it("watches while a batch job waits for the cap and the interactive lane is in its backoff", () => {
+      expect(decideNext(at25({ ...capped, waiting: waitingBatch, ...inBackoff }))).toEqual({ kind: "watch", lane: "interactive", max: 10, waitSeconds: 1 });
+    });
+
+    it("asks the lane no other way while the watch runs, and does not end before it comes back", () => {
+      const watching = { ...capped, waiting: waitingBatch, interactiveWatching: true };
+      expect(decideNext(at25(watching))).toEqual({ kind: "drain" });
+      expect(decideNext(at25({ ...watching, waiting: [], callsInFlight: 0, queues: { batch: { answeredEmpty: true } } }))).toEqual({ kind: "drain" });
+      expect(decideNext(at25({ ...watching, waiting: [], callsInFlight: 0, interactiveWatching: false, queue: { answeredEmpty: true }, longPolledSinceIdle: true }))).toEqual({ kind: "done" });
+    });
+
+    it("never with nothing waiting (the loop's own long poll does), with no room, or within a poll of its deadline", () => {
+      const bothEmpty = { queue: { answeredEmpty: true } };
+      expect(decideNext(at25({ ...capped, ...bothEmpty }))).toEqual({ kind: "top-up", lane: "interactive", max: 10, waitSeconds: 1 });
+      expect(decideNext(snapshot({ waiting: [job("a")], held: full, callsInFlight: 1, ...bothEmpty }))).toEqual({ kind: "drain" });
+      expect(decideNext(at25({ ...capped, waiting: waitingBatch, ...inBackoff, topUpUntilMs: NOW + 999 }))).toEqual({ kind: "drain" });
+      expect(decideNext(at25({ ...capped, waiting: waitingBatch, ...inBackoff, settings: { top_up: false } }))).toEqual({ kind: "drain" });
+    });
+
+    it("asks for no more than the room left after the interactive jobs that wait", () => {
+      // 120 of 128 sequences held and the KV nearly full: the interactive job waits for tokens, 8 sequences are free.
+      const held = { sequences: 120, tokens: rolling.limits.token_budget - 100 };
+      const waiting = [job("i1", { priority: 9 }, "t0", "interactive")];
+      expect(decideNext(snapshot({ held, waiting, callsInFlight: 2, ...inBackoff }))).toEqual({ kind: "watch", lane: "interactive", max: 7, waitSeconds: 1 });
+    });
   });
 
   it("allows at most the percent that leaves a copy room for the route's largest job", () => {
