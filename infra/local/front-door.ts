@@ -11,6 +11,10 @@ import { API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_REQUEST_BYTES } from "#shared/co
  * - over 10 MiB of body: 413 `HTTP content length exceeded 10485760 bytes.` (API Gateway)
  * - an event over 6 MiB (the body as the event carries it, base64 for a binary one, plus the
  *   request's headers and the event's envelope): 413 `{"message": "Request Too Long"}` (Lambda)
+ * - a function that failed (threw, or timed out early through middy): 500
+ *   `{"message":"Internal Server Error"}`, as an HTTP API answers a Lambda function error.
+ *   serverless-offline answers 200 with Lambda's error object as the body for a payload 2.0
+ *   route, which a client would take for success.
  */
 export type FrontDoor = { readonly port: number; close(): Promise<void> };
 
@@ -55,6 +59,29 @@ async function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buff
   return Buffer.concat(chunks);
 }
 
+/** Whether a body is Lambda's error object (errorMessage, errorType, stackTrace), which serverless-offline passes on as a 200. */
+export function isFunctionError(body: string): boolean {
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === "object" && value !== null && "errorMessage" in value && "errorType" in value && !("statusCode" in value);
+  } catch {
+    return false;
+  }
+}
+
+async function forwardUnlessFunctionError(answer: IncomingMessage, res: ServerResponse): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of answer as AsyncIterable<Buffer>) chunks.push(chunk);
+  const body = Buffer.concat(chunks);
+  if (isFunctionError(body.toString("utf8"))) {
+    res.writeHead(500, { "content-type": "application/json" });
+    res.end('{"message":"Internal Server Error"}');
+    return;
+  }
+  res.writeHead(200, answer.headers);
+  res.end(body);
+}
+
 export async function startFrontDoor(options: { readonly host: string; readonly port: number; readonly upstreamPort: number }): Promise<FrontDoor> {
   const server = createServer((req, res) => {
     void (async () => {
@@ -64,6 +91,7 @@ export async function startFrontDoor(options: { readonly host: string; readonly 
       const headers = { ...req.headers, "content-length": String(body.length) };
       delete headers["transfer-encoding"];
       const upstream = httpRequest({ host: options.host, port: options.upstreamPort, method: req.method, path: req.url, headers }, (answer) => {
+        if (answer.statusCode === 200 && String(answer.headers["content-type"]).includes("application/json")) return void forwardUnlessFunctionError(answer, res);
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
       });
