@@ -17,6 +17,7 @@ import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-set
 import { gpuHourPrice, type Route } from "#shared/core/routes";
 import { consoleLogger } from "#local/log";
 import { charts, type RawRuns } from "./charts.ts";
+import { gpuUsdPerJob, serverlessTargets } from "./aws-cost.ts";
 import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
@@ -29,7 +30,7 @@ import { runScenario } from "./scenario-run.ts";
 import { type Mode, scenarios as scenarioList } from "./scenarios.ts";
 import { type DiurnalReport, diurnalTargets, runDiurnal } from "./diurnal.ts";
 import { diurnalPlan } from "./diurnal-plan.ts";
-import { checkTargets } from "./targets.ts";
+import { aboveEngineCeiling, checkTargets, engineCeilingCheck, ENGINE_CEILING_TOLERANCE } from "./targets.ts";
 import { generateTrace } from "./trace.ts";
 import { LANES_SCENARIO, lanesPlan, runLanes } from "./lanes.ts";
 import { lanesTargets, type LanesReport } from "./lanes-summary.ts";
@@ -163,8 +164,9 @@ async function main(): Promise<void> {
     // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
     // (osls, esbuild) and would starve the closed loop's clients.
     log("engine alone: its ceiling, a closed loop at its admission limit");
-    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 25_000 : 90_000, warmupMs: quick ? 10_000 : 20_000 });
-    log(`engine alone: ${ceiling.rpm.toFixed(1)} req/min (${ceiling.concurrency} in flight, GPU busy ${ceiling.gpuBusy.toFixed(2)}; ${ceiling.completedRpm.toFixed(1)} answers/min counted)`);
+    // Quick too, the window after the warm-up holds two turnovers of the batch (about 12 s each).
+    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 40_000 : 90_000, warmupMs: quick ? 15_000 : 20_000 });
+    log(`engine alone: ${ceiling.rpm.toFixed(1)} req/min over ${ceiling.turnovers.toFixed(1)} turnovers (${ceiling.concurrency} in flight, GPU busy ${ceiling.gpuBusy.toFixed(2)}; GPU tokens give ${ceiling.tokenRpm.toFixed(1)})`);
     log(`starting ${args.policies.length} stacks`);
     await startPolicyStacks(args.policies, {
       projectDir, model: MODEL, staticRoutesFile, prompts, log: consoleLogger("ERROR"), runId, atOnce: STARTING_AT_ONCE, into: stacks, onLine: log,
@@ -172,6 +174,7 @@ async function main(): Promise<void> {
     for (const [k, run] of runs.entries()) {
       const { report, outcomes, invocations: spans } = await runScenario(run, {
         catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1 && !args.lanes, log,
+        gpuUsdPerJob: gpuUsdPerJob(gpuHourPrice(component), base.route.gpus, ceiling.rpm),
       });
       raw.set(run.scenario.name, outcomes);
       invocations.set(run.scenario.name, spans);
@@ -207,6 +210,8 @@ async function main(): Promise<void> {
           completed_rpm: ceiling.completedRpm,
           measured_from_s: ceiling.fromS,
           measured_to_s: ceiling.toS,
+          measured_turnovers: ceiling.turnovers,
+          token_rpm: ceiling.tokenRpm,
           tokens_per_s: ceiling.tokensPerS,
           gpu_busy: ceiling.gpuBusy,
           mean_batch: ceiling.meanBatch,
@@ -226,11 +231,19 @@ async function main(): Promise<void> {
         oneAtATime: "a-one-at-a-time",
         baselines: ["b-esm-defaults", "c-fixed-window"],
       }),
+      ...engineCeilingCheck(ceiling?.rpm ?? Number.NaN, scenarioReports),
+      ...serverlessTargets(scenarioReports, "d-adaptive"),
       ...(lanes ? lanesTargets(lanes.idle, lanes.under_batch, lanes.drain) : []),
       ...(diurnal ? diurnalTargets(diurnal) : []),
     ],
   };
   await writeOutputs(args.outDir, report, raw, invocations);
+  // Written first, for a look at the runs; then the run fails (issue 15 item 7).
+  const above = aboveEngineCeiling(report.engine_direct_rpm ?? Number.NaN, scenarioReports);
+  if (above.length > 0) {
+    const which = above.map((a) => `${a.policy} served ${a.rpm.toFixed(1)} req/min in ${a.scenario}, ${a.ratio.toFixed(3)}x`).join("; ");
+    throw new Error(`above the engine's own ceiling of ${report.engine_direct_rpm?.toFixed(1)} req/min by more than ${100 * ENGINE_CEILING_TOLERANCE}%: ${which}. The pipeline only feeds the engine: the measurement is wrong.`);
+  }
 }
 
 /** Per scenario, per policy: its batcher invocations. */

@@ -21,6 +21,7 @@ type PolicyNumbers = {
 };
 type ScenarioNumbers = {
   readonly name: string;
+  readonly kind?: "saturated" | "latency";
   readonly engine_direct_p50_ms: number;
   /** The engine alone on the same trace: the reference a target's latency is read against. */
   readonly engine_direct?: Pick<PolicyNumbers, "p50_ms" | "p99_ms">;
@@ -111,4 +112,38 @@ export function checkTargets(input: TargetInput): TargetCheck[] {
     checks.push({ name: "packing_us_per_message", target: "< 50 us per message", measured: `${fmt(us)} us`, value: us, met: us < 50 });
   }
   return checks;
+}
+
+/** How far above the engine's own ceiling a policy's saturated throughput may be measured: the measurement's noise, no more. */
+export const ENGINE_CEILING_TOLERANCE = 0.03;
+
+/**
+ * Saturated runs that served more than the engine alone can (issue 15 item 7): no policy can, the
+ * pipeline only feeds the engine, so such a number is a measurement's fault and fails the bench.
+ */
+export function aboveEngineCeiling(engineDirectRpm: number, scenarios: readonly ScenarioNumbers[]): { scenario: string; policy: string; rpm: number; ratio: number }[] {
+  if (!(engineDirectRpm > 0)) return [];
+  return scenarios
+    .filter((s) => s.kind === "saturated")
+    .flatMap((s) =>
+      s.policies.flatMap((p) => {
+        const ratio = p.throughput_rpm / engineDirectRpm;
+        return ratio > 1 + ENGINE_CEILING_TOLERANCE ? [{ scenario: s.name, policy: p.name, rpm: p.throughput_rpm, ratio }] : [];
+      }),
+    );
+}
+
+export function engineCeilingCheck(engineDirectRpm: number, scenarios: readonly ScenarioNumbers[]): TargetCheck[] {
+  if (!scenarios.some((s) => s.kind === "saturated") || !(engineDirectRpm > 0)) return [];
+  const above = aboveEngineCeiling(engineDirectRpm, scenarios);
+  const highest = Math.max(0, ...scenarios.filter((s) => s.kind === "saturated").flatMap((s) => s.policies.map((p) => p.throughput_rpm / engineDirectRpm)));
+  return [
+    {
+      name: "no_policy_above_engine",
+      target: `every policy's saturated throughput <= ${1 + ENGINE_CEILING_TOLERANCE}x engine_direct_rpm`,
+      measured: above.length === 0 ? `highest ${fmt(highest)}x of ${fmt(engineDirectRpm, 0)} rpm` : above.map((a) => `${a.policy} ${fmt(a.rpm, 0)} rpm = ${fmt(a.ratio)}x in ${a.scenario}`).join("; "),
+      value: highest,
+      met: above.length === 0,
+    },
+  ];
 }
