@@ -4,7 +4,7 @@
 //   npm run bench                 full run (about an hour on 2 cores, the diurnal day included)
 //   npm run bench -- --quick      the same scenarios, shorter (about 25 minutes; 8 without the day)
 //   npm run bench -- --micro      only the micro-benchmark of the packing and window code
-//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,diurnal,
+//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,batch-lines,lanes,diurnal,
 //            --route-settings '{"interactive_slowdown_percent":50}' (over every policy's settings)
 //
 // Writes bench-results/latest.json (schema in the README, "Benchmark"), latest.txt and SVG curves.
@@ -33,6 +33,7 @@ import { diurnalPlan } from "./diurnal-plan.ts";
 import { aboveEngineCeiling, checkTargets, engineCeilingCheck, ENGINE_CEILING_TOLERANCE } from "./targets.ts";
 import { generateTrace } from "./trace.ts";
 import { LANES_SCENARIO, lanesPlan, runLanes } from "./lanes.ts";
+import { BATCH_LINES_SCENARIO, type BatchLinesReport, batchLinesPlan, runBatchLines } from "./batch-lines.ts";
 import { lanesTargets, type LanesReport } from "./lanes-summary.ts";
 
 const MODEL = "llama-2-7b";
@@ -65,7 +66,7 @@ function parse() {
   const mode: Mode = values.quick ? "quick" : "full";
   const all = scenarioList(mode, seed);
   const wanted = values.scenarios?.split(",").map((s) => s.trim());
-  const known = [...all.map((s) => s.name), LANES_SCENARIO, DIURNAL];
+  const known = [...all.map((s) => s.name), BATCH_LINES_SCENARIO, LANES_SCENARIO, DIURNAL];
   for (const name of wanted ?? []) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(", ")}`);
   return {
     mode,
@@ -74,6 +75,7 @@ function parse() {
     policies,
     scenarios: wanted ? all.filter((s) => wanted.includes(s.name)) : all,
     diurnal: wanted ? wanted.includes(DIURNAL) : true,
+    batchLines: (wanted ? wanted.includes(BATCH_LINES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
     // On (d)'s stack: it measures the lanes batchline ships.
     lanes: (wanted ? wanted.includes(LANES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
     outDir: resolve(values.out),
@@ -160,7 +162,8 @@ async function main(): Promise<void> {
   const scenarioReports: ScenarioReport[] = [];
   let ceiling: EngineCeiling | undefined;
   let lanes: LanesReport | null = null;
-  if (runs.length > 0 || args.lanes) try {
+  let batchLines: BatchLinesReport | null = null;
+  if (runs.length > 0 || args.lanes || args.batchLines) try {
     // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
     // (osls, esbuild) and would starve the closed loop's clients.
     log("engine alone: its ceiling, a closed loop at its admission limit");
@@ -173,7 +176,7 @@ async function main(): Promise<void> {
     });
     for (const [k, run] of runs.entries()) {
       const { report, outcomes, invocations: spans } = await runScenario(run, {
-        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1 && !args.lanes, log,
+        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1 && !args.lanes && !args.batchLines, log,
         gpuUsdPerJob: gpuUsdPerJob(gpuHourPrice(component), base.route.gpus, ceiling.rpm),
       });
       raw.set(run.scenario.name, outcomes);
@@ -181,6 +184,9 @@ async function main(): Promise<void> {
       scenarioReports.push(report);
     }
     const d = stacks.get("d-adaptive");
+    if (args.batchLines && d) {
+      batchLines = await runBatchLines(d, batchLinesPlan(args.mode), { prompts, gpuUsdPerJob: gpuUsdPerJob(gpuHourPrice(component), base.route.gpus, ceiling.rpm), log });
+    }
     if (args.lanes && d) {
       const run = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
       lanes = run.report;
@@ -222,6 +228,7 @@ async function main(): Promise<void> {
     scenarios: scenarioReports,
     diurnal,
     lanes,
+    batch_lines: batchLines,
     targets: [
       ...checkTargets({
         engineDirectRpm: ceiling?.rpm ?? Number.NaN,
@@ -232,7 +239,7 @@ async function main(): Promise<void> {
         baselines: ["b-esm-defaults", "c-fixed-window"],
       }),
       ...engineCeilingCheck(ceiling?.rpm ?? Number.NaN, scenarioReports),
-      ...serverlessTargets(scenarioReports, "d-adaptive"),
+      ...serverlessTargets(scenarioReports, "d-adaptive", batchLines ?? undefined),
       ...(lanes ? lanesTargets(lanes.idle, lanes.under_batch, lanes.drain) : []),
       ...(diurnal ? diurnalTargets(diurnal) : []),
     ],

@@ -5,6 +5,7 @@ import type { MicroResult } from "./micro.ts";
 import type { PredictionCheck } from "./prediction.ts";
 import type { RunResult, RunServerlessCost } from "./run.ts";
 import { biggestContributors } from "./aws-cost.ts";
+import type { BatchLinesReport } from "./batch-lines.ts";
 import type { TargetCheck } from "./targets.ts";
 
 /** bench-results/latest.json: its schema is in the README ("Benchmark"). */
@@ -75,6 +76,8 @@ export type BenchReport = {
   readonly micro: MicroResult | null;
   readonly policies: readonly PolicyReport[];
   readonly scenarios: readonly ScenarioReport[];
+  /** One batch file on (d)'s idle stack: what a line asks of AWS (issue 18 item 2); null when not run. */
+  readonly batch_lines?: BatchLinesReport | null;
   /** The compressed day, autoscaled fleet against a fixed one (issue 10); null when not run. */
   readonly diurnal: DiurnalReport | null;
   /** A batch file draining beside interactive jobs (issue 12 item 3); null or absent when not run. */
@@ -141,6 +144,10 @@ export function formatReport(report: BenchReport): string {
     lines.push(...s.policies.flatMap((p) => (p.eta_error ? [etaLine(p.name, p.eta_error)] : [])));
     lines.push(...s.policies.flatMap((p) => (p.prediction ? [predictionLine(p.name, p.prediction)] : [])));
     lines.push(...s.policies.flatMap((p) => (p.serverless ? [serverlessLine(p.name, p.serverless)] : [])));
+  }
+  if (report.batch_lines) {
+    const b = report.batch_lines;
+    lines.push("", `batch-lines: one file of ${b.jobs} lines on d-adaptive's idle stack, ${b.complete ? "completed" : "NOT completed"} in ${b.drained_in_s.toFixed(1)} s (load ${b.machine_load.toFixed(1)})`, serverlessLine("d-adaptive", b));
   }
   if (report.lanes) lines.push("", ...lanesLines(report.lanes));
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
