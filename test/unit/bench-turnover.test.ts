@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { simulatedClockAt, type TimedSnapshot } from "../../tools/bench/gpu-sampler.ts";
 import { turnoverThroughput, windowThroughput } from "../../tools/bench/metrics.ts";
 import type { Outcome } from "../../tools/bench/outcome.ts";
 import { aboveEngineCeiling, engineCeilingCheck } from "../../tools/bench/targets.ts";
@@ -46,6 +47,28 @@ describe("throughput over whole turnovers (issue 15 item 7)", () => {
     expect(turnoverThroughput(times, 11_000, 13_000, 12_000)).toBeUndefined();
     expect(turnoverThroughput([], 0, 10_000, 1_000)).toBeUndefined();
     expect(turnoverThroughput([5_000], 0, 10_000, 1_000)).toBeUndefined();
+  });
+});
+
+describe("the rate on the GPU's clock", () => {
+  const sample = (atMs: number, nowMs: number): TimedSnapshot => ({ atMs, nowMs, busyMs: 0, sequenceMs: 0, tokensGenerated: 0, outstanding: 0, copies: 1 });
+
+  it("reads the emulator's clock between its snapshots, and at the wall's pace beyond them", () => {
+    // An emulator at twice real time, from wall 1,000 ms.
+    const samples = [sample(1_000, 0), sample(2_000, 2_000), sample(3_000, 4_000)];
+    expect(simulatedClockAt(samples, 1_500)).toBe(1_000);
+    expect(simulatedClockAt(samples, 3_000)).toBe(4_000);
+    expect(simulatedClockAt(samples, 500)).toBe(-500);
+    expect(simulatedClockAt(samples, 3_500)).toBe(4_500);
+    expect(simulatedClockAt([], 42)).toBe(42);
+  });
+
+  it("divides whole waves by the time that passed on it", () => {
+    const times = waves(100, 10_000, 5_000, 8, 300);
+    // The GPU's clock runs twice as fast as the wall's: the same answers over twice the time.
+    const onFastClock = turnoverThroughput(times, 0, 80_000, 20_000, (a, b) => 2 * (b - a));
+    expect(onFastClock?.rpm).toBeCloseTo(300, -1);
+    expect(onFastClock?.turnovers).toBeGreaterThanOrEqual(1);
   });
 });
 
