@@ -62,6 +62,8 @@ export type StackOptions = {
   /** How often expired items are deleted (DynamoDB TTL's stand-in); default a minute. */
   readonly retentionSweepMs?: number | undefined;
   readonly log?: Logger;
+  /** How long osls offline may take to listen; default 120 s (a bench on a loaded machine needs more). */
+  readonly offlineReadyTimeoutMs?: number | undefined;
   /** osls offline's output (handler logs included); default dropped. */
   readonly onOfflineOutput?: (chunk: string) => void;
   /**

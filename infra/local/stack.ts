@@ -89,7 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       parts.frontDoor = await startFrontDoor({ host: HOST, port: offlinePorts.http, upstreamPort: behindDoor, onRequest });
       const ports = { ...offlinePorts, http: behindDoor };
       const onOutput = meter ? meteredOfflineOutput(meter, prefix, () => functionMemoryMb, options.onOfflineOutput) : options.onOfflineOutput;
-      offlineStarting = startOffline({ projectDir, stage, ports, env: functionEnv, ...(onOutput && { onOutput }) });
+      offlineStarting = startOffline({ projectDir, stage, ports, env: functionEnv, readyTimeoutMs: options.offlineReadyTimeoutMs, ...(onOutput && { onOutput }) });
       offlineStarting.catch(() => undefined);
     }
 

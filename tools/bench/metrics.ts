@@ -160,7 +160,7 @@ export type TurnoverThroughput = {
   /** The window, ms after the trace started: from the end of one wave to the end of another. */
   readonly fromMs: number;
   readonly toMs: number;
-  /** The window's length in turnovers: below 1 it cannot hold a whole one, and the rate is not to be trusted. */
+  /** The window's length in turnovers: below 1 it cannot hold a whole one, and the rate is not to be trusted (the report says so). */
   readonly turnovers: number;
 };
 
@@ -184,8 +184,11 @@ export function turnoverThroughput(
   const last = steady.at(-1);
   if (first === undefined || last === undefined || first === last) return undefined;
   const longestPause = (candidates: readonly number[]) => candidates.reduce((best, i) => (pauseAfter(i) > pauseAfter(best) ? i : best));
-  const start = longestPause(steady.filter((i) => (all[i] as number) <= (all[first] as number) + turnoverMs && i < last));
-  const ends = steady.filter((i) => i > start && (all[i] as number) >= (all[last] as number) - turnoverMs);
+  // Each end is looked for within a turnover of the steady part's ends, or half of it where it is
+  // shorter than two: a steady part shorter than a turnover cannot hold a whole one anyway.
+  const searchMs = Math.min(turnoverMs, ((all[last] as number) - (all[first] as number)) / 2);
+  const start = longestPause(steady.filter((i) => (all[i] as number) <= (all[first] as number) + searchMs && i < last));
+  const ends = steady.filter((i) => i > start && (all[i] as number) >= (all[last] as number) - searchMs);
   // The pause after the steady part's last answer is measured to the next one, past the steady part.
   const end = longestPause(ends);
   const fromMs = all[start] as number;

@@ -122,6 +122,8 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
     meter,
+    // Several stacks start at once on a shared 2-core machine: osls offline took over 120 s there.
+    offlineReadyTimeoutMs: 300_000,
     onInvocation: ({ queueArn, records, startedAt, ended }) => {
       const queueName = queueNames.find((name) => queueArn?.endsWith(`:${name}`));
       if (queueName === undefined) return;
