@@ -48,6 +48,7 @@ describe("the serverless half's cost per job", () => {
     const total = Object.values(expected).reduce((a, b) => a + b, 0);
     expect(cost.usd_per_job.total).toBeCloseTo(total / 100, 12);
     expect(cost.usd_per_job.lambda).toBeCloseTo(expected.lambda / 100, 12);
+    expect(cost.lambda_duration_usd_per_job).toBeCloseTo((gbSeconds * p.lambda_gb_second_arm64) / 100, 12);
     expect(cost.share_of_gpu).toBeCloseTo(total / 100 / 1e-3, 9);
   });
 

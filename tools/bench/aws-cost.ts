@@ -52,6 +52,12 @@ export type ServerlessCost = {
   readonly lambda_invocations_per_job: number;
   readonly lambda_gb_seconds_per_job: number;
   readonly usd_per_job: { readonly total: number; readonly sqs: number; readonly dynamodb: number; readonly s3: number; readonly lambda: number; readonly apigateway: number };
+  /**
+   * Lambda's GB-seconds priced, per job: in usd_per_job.lambda, and said apart because the
+   * durations are the embedded stack's, on a shared machine (a handler starved of CPU there runs
+   * longer than in Lambda), where every other figure is a count.
+   */
+  readonly lambda_duration_usd_per_job: number;
   /** The GPU's cost per job at the engine's ceiling (its cheapest: every GPU second at work). */
   readonly gpu_usd_per_job: number;
   /** usd_per_job.total over gpu_usd_per_job. */
@@ -94,6 +100,7 @@ export function serverlessCost(metered: MeterReading, jobs: number, gpuUsdPerJob
     lambda_invocations_per_job: per(invocations),
     lambda_gb_seconds_per_job: per(gbSeconds),
     usd_per_job: { total: per(total), sqs: per(usd.sqs), dynamodb: per(usd.dynamodb), s3: per(usd.s3), lambda: per(usd.lambda), apigateway: per(usd.apigateway) },
+    lambda_duration_usd_per_job: per(gbSeconds * p.lambda_gb_second_arm64),
     gpu_usd_per_job: gpuUsdPerJob,
     share_of_gpu: per(total) / gpuUsdPerJob,
     metered,

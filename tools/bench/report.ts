@@ -141,6 +141,10 @@ export function formatReport(report: BenchReport): string {
     lines.push(resultRow("engine alone", s.engine_direct));
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
     if (s.kind === "latency") lines.push(...s.policies.flatMap((p) => (p.phases ? [phasesLine(p.name, p.phases)] : [])));
+    if (s.kind === "saturated") {
+      const short = [s.engine_direct, ...s.policies].filter((r) => (r.measured_turnovers ?? 1) < 1);
+      lines.push(...short.map((r) => `  ${r.name}: its steady part held ${r.measured_turnovers?.toFixed(2)} turnovers of the batch, less than a whole one: its req/min is not to be trusted`));
+    }
     lines.push(...s.policies.flatMap((p) => (p.eta_error ? [etaLine(p.name, p.eta_error)] : [])));
     lines.push(...s.policies.flatMap((p) => (p.prediction ? [predictionLine(p.name, p.prediction)] : [])));
     lines.push(...s.policies.flatMap((p) => (p.serverless ? [serverlessLine(p.name, p.serverless)] : [])));
@@ -171,7 +175,7 @@ export function formatReport(report: BenchReport): string {
 function serverlessLine(name: string, c: RunServerlessCost): string {
   const units = `DynamoDB units ${c.dynamodb_units_per_job.read.toFixed(1)} read, ${c.dynamodb_units_per_job.write.toFixed(1)} write`;
   const lambda = `Lambda ${c.lambda_invocations_per_job.toFixed(2)} invocations, ${c.lambda_gb_seconds_per_job.toFixed(3)} GB-s`;
-  const usd = `$${c.usd_per_job.total.toExponential(2)}/job = ${(100 * c.share_of_gpu).toFixed(2)}% of the GPU's $${c.gpu_usd_per_job.toExponential(2)}`;
+  const usd = `$${c.usd_per_job.total.toExponential(2)}/job (Lambda's GB-s $${c.lambda_duration_usd_per_job.toExponential(2)} of it) = ${(100 * c.share_of_gpu).toFixed(2)}% of the GPU's $${c.gpu_usd_per_job.toExponential(2)}`;
   return `  ${name}, AWS per ${c.kind} job over ${c.jobs}${c.complete ? "" : " (stopped with jobs unanswered: a lower bound)"}: ${c.requests_per_job.toFixed(2)} requests (${biggestContributors(c).join(", ")}); ${units}; ${lambda}; ${usd}`;
 }
 
