@@ -88,6 +88,13 @@ describe("no policy above the engine alone (issue 15 item 7)", () => {
     expect(check?.measured).toContain("c-fixed-window 617 rpm");
   });
 
+  it("reads the ceiling as the higher of the engine's closed loop and its run of the same trace", () => {
+    const withEngine = { ...scenario({ "d-adaptive": 600 }), engine_direct: { p50_ms: 0, p99_ms: 0, throughput_rpm: 590 } };
+    expect(aboveEngineCeiling(520, [withEngine])).toEqual([]);
+    expect(aboveEngineCeiling(Number.NaN, [withEngine])).toEqual([]);
+    expect(aboveEngineCeiling(520, [{ ...withEngine, engine_direct: { p50_ms: 0, p99_ms: 0, throughput_rpm: 500 } }])).toHaveLength(1);
+  });
+
   it("lets the measurement's noise pass: 3% above is not a failure", () => {
     expect(aboveEngineCeiling(557, [scenario({ "d-adaptive": 557 * 1.029 })])).toEqual([]);
     expect(engineCeilingCheck(557, [scenario({ "d-adaptive": 540 })])[0]?.met).toBe(true);

@@ -249,7 +249,7 @@ async function main(): Promise<void> {
   const above = aboveEngineCeiling(report.engine_direct_rpm ?? Number.NaN, scenarioReports);
   if (above.length > 0) {
     const which = above.map((a) => `${a.policy} served ${a.rpm.toFixed(1)} req/min in ${a.scenario}, ${a.ratio.toFixed(3)}x`).join("; ");
-    throw new Error(`above the engine's own ceiling of ${report.engine_direct_rpm?.toFixed(1)} req/min by more than ${100 * ENGINE_CEILING_TOLERANCE}%: ${which}. The pipeline only feeds the engine: the measurement is wrong.`);
+    throw new Error(`above the engine alone's ceiling by more than ${100 * ENGINE_CEILING_TOLERANCE}%: ${which}. The pipeline only feeds the engine: the measurement is wrong.`);
   }
 }
 
