@@ -12,8 +12,9 @@ const meter = new RequestMeter();
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ stage, meter });
-}, 240_000);
+  // osls offline took over 120 s to listen on the loaded 2-core machine.
+  stack = await startStack({ stage, meter, offlineReadyTimeoutMs: 300_000 });
+}, 400_000);
 
 afterAll(async () => {
   await stack?.stop();
