@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MeterReading, readingDelta, RequestMeter } from "#local/request-meter";
 import { type Stack, startStack } from "#local/stack";
-import { uniqueSuffix } from "../helpers/local-aws.ts";
+import { pollUntil, uniqueSuffix } from "../helpers/local-aws.ts";
 import { EventClient } from "../helpers/ws-client.ts";
 
 // A metered embedded stack (issue 15 item 6): jobs submitted over HTTP and followed on a
@@ -41,7 +41,16 @@ describe("the embedded stack's request meter", () => {
       new Set(all.filter((e) => e.type === "job.succeeded").map((e) => (e.job as { job_id: string }).job_id));
     await events.waitUntil((all) => ids.every((id) => succeeded(all).has(id)), 150_000);
     events.close();
-    const run = readingDelta(meter.read(), before);
+    // An invocation is metered once it has returned: the subscribe's and the batcher's may return after the events arrived.
+    const run = await pollUntil(
+      async () => {
+        const delta = readingDelta(meter.read(), before);
+        return (delta.lambda.wsMessage?.invocations ?? 0) >= 1 && (delta.lambda.batcher?.invocations ?? 0) >= 1 ? delta : undefined;
+      },
+      "the subscribe's and a batcher's invocations metered",
+      90_000,
+      200,
+    );
 
     expect(run.requests["apigateway-http"]).toEqual({ "POST /v1/jobs": 3 });
     const sqs = run.requests.sqs ?? {};
