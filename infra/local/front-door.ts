@@ -82,8 +82,17 @@ async function forwardUnlessFunctionError(answer: IncomingMessage, res: ServerRe
   res.end(body);
 }
 
-export async function startFrontDoor(options: { readonly host: string; readonly port: number; readonly upstreamPort: number }): Promise<FrontDoor> {
+export type FrontDoorOptions = {
+  readonly host: string;
+  readonly port: number;
+  readonly upstreamPort: number;
+  /** Each request as it arrives (API Gateway bills every one, refused or not). */
+  readonly onRequest?: ((method: string, url: string) => void) | undefined;
+};
+
+export async function startFrontDoor(options: FrontDoorOptions): Promise<FrontDoor> {
   const server = createServer((req, res) => {
+    options.onRequest?.(req.method ?? "GET", req.url ?? "/");
     void (async () => {
       const body = await readBody(req, res);
       if (body === undefined) return;

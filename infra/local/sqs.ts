@@ -5,6 +5,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { buildApp, type BuildAppOptions } from "fauxqs";
 import { presignedRefusal } from "./s3-presigned-expiry.ts";
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from "./aws.ts";
+import { fauxqsRequest, type RequestMeter } from "./request-meter.ts";
 
 export type LocalSqs = {
   readonly url: string;
@@ -22,6 +23,8 @@ export type LocalSqsOptions = {
   readonly host?: string;
   /** SQLite persistence under this folder; undefined keeps everything in memory. */
   readonly dataDir?: string | undefined;
+  /** Counts every SQS and S3 request it serves. */
+  readonly meter?: RequestMeter | undefined;
 };
 
 type Stores = NonNullable<BuildAppOptions["stores"]>;
@@ -62,6 +65,14 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     const refusal = presignedRefusal(new URL(request.url, "http://local").searchParams, new Date());
     if (refusal) return reply.code(refusal.status).header("content-type", refusal.contentType).send(refusal.body);
   });
+  const meter = options.meter;
+  if (meter) {
+    app.addHook("onRequest", async (request) => {
+      const target = request.headers["x-amz-target"];
+      const counted = fauxqsRequest(request.method, request.url, typeof target === "string" ? target : undefined);
+      if (counted) meter.request(counted.service, counted.action);
+    });
+  }
   if (persistence) {
     const opened = persistence;
     app.addHook("onClose", async () => opened.close());

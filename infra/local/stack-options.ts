@@ -2,6 +2,7 @@ import { join, resolve } from "node:path";
 import type { Invoker } from "./event-source-mapping.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import type { EventSourceMappingDefinition } from "./template.ts";
+import type { RequestMeter } from "./request-meter.ts";
 
 /** Every server of the stack listens here only. */
 export const HOST = "127.0.0.1";
@@ -61,6 +62,8 @@ export type StackOptions = {
   /** How often expired items are deleted (DynamoDB TTL's stand-in); default a minute. */
   readonly retentionSweepMs?: number | undefined;
   readonly log?: Logger;
+  /** How long osls offline may take to listen; default 120 s (a bench on a loaded machine needs more). */
+  readonly offlineReadyTimeoutMs?: number | undefined;
   /** osls offline's output (handler logs included); default dropped. */
   readonly onOfflineOutput?: (chunk: string) => void;
   /**
@@ -102,6 +105,12 @@ export type StackOptions = {
    * default 30; later steps double it. For tests that watch a receiver come back within a minute.
    */
   readonly webhookFirstRetrySeconds?: number;
+  /**
+   * Counts what the pipeline asks of AWS, where AWS would bill it (stack-metering.ts): SQS and S3
+   * at fauxqs, the functions' DynamoDB calls with their capacity units, their `@connections`
+   * posts, the HTTP API's requests and every Lambda invocation with its billed duration.
+   */
+  readonly meter?: RequestMeter | undefined;
 };
 
 /** One invocation by an event source mapping: its delivery, and when it started and ended (wall clock, epoch ms). */

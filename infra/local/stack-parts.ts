@@ -9,6 +9,7 @@ import { type SageMakerEmulator, startSageMakerEmulator } from "./sagemaker/serv
 import { type LocalSqs, startLocalSqs } from "./sqs.ts";
 import { HOST, type StackOptions, type StackSettings } from "./stack-options.ts";
 import type { RunningSweeper } from "./ttl-sweeper.ts";
+import type { MeteringProxy } from "./metering-proxy.ts";
 import type { RunningScheduler } from "./scheduler.ts";
 
 /** What a stack has running, filled in as it starts, so that a failed start stops what it had started. */
@@ -23,13 +24,15 @@ export type Parts = {
   mappings: RunningEventSourceMapping[];
   sweeper?: RunningSweeper;
   scheduler?: RunningScheduler;
+  /** A metered stack's proxies (stack-metering.ts). */
+  proxies?: MeteringProxy[];
 };
 
 export type Emulators = { readonly sqs: LocalSqs; readonly dynamodb: LocalDynamoDb; readonly sagemaker: SageMakerEmulator | undefined };
 
 /** The emulators the rest stands on: SQS, DynamoDB and (unless turned off) the SageMaker runtime. */
 export async function startEmulators(parts: Parts, settings: StackSettings, options: StackOptions): Promise<Emulators> {
-  parts.sqs = await startLocalSqs({ port: options.ports?.sqs ?? 0, host: HOST, dataDir: settings.dataPath("sqs") });
+  parts.sqs = await startLocalSqs({ port: options.ports?.sqs ?? 0, host: HOST, dataDir: settings.dataPath("sqs"), meter: options.meter });
   parts.dynamodb = await startLocalDynamoDb({ port: options.ports?.dynamodb ?? 0, host: HOST, dataDir: settings.dataPath("dynamodb") });
   if (options.sagemaker ?? true) {
     parts.sagemaker = await startSageMakerEmulator({
@@ -58,6 +61,8 @@ export async function stopParts(parts: Parts, log: Logger): Promise<void> {
   await parts.frontDoor?.close();
   parts.frontDoor = undefined;
   await offline?.stop();
+  await Promise.allSettled((parts.proxies ?? []).map((p) => p.close()));
+  parts.proxies = undefined;
   for (const client of clients ?? []) client.destroy();
   const closing = await Promise.allSettled([sagemaker?.close(), sqs?.close(), dynamodb?.close()]);
   for (const result of closing) if (result.status === "rejected") log.warn(`closing an emulator: ${String(result.reason)}`);

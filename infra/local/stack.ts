@@ -15,6 +15,7 @@ import { type EventSourceMappingDefinition, packageTemplate, parseTemplate } fro
 import { startTtlSweeper } from "./ttl-sweeper.ts";
 import { type RunningScheduler, startScheduler } from "./scheduler.ts";
 import { lambdaEventInvoker } from "./lambda-invoker.ts";
+import { httpApiAction, meteredEndpoints, meteredOfflineOutput } from "./stack-metering.ts";
 
 // The stack's whole API stays here, so that importers need not know how it is split into stack-*.ts.
 export type { MappingOverride, MappingOverrides, PollerInvocation, QueueAttributeOverrides, StackOptions, StackPorts } from "./stack-options.ts";
@@ -73,19 +74,27 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const offlinePorts = settings.offline ? await concreteOfflinePorts(options.ports) : undefined;
     const wsManagement = offlinePorts && `http://${HOST}:${offlinePorts.websocket}`;
-    const functionEnv = functionEnvironment(emulators, wsManagement, settings, options);
+    const { meter } = options;
+    const metered = meter && (await meteredEndpoints(meter, { dynamodb: options.functionEndpoints?.dynamodb ?? dynamodb.url, connections: wsManagement }, (parts.proxies = [])));
+    const functionEnv = metered
+      ? functionEnvironment(emulators, metered.connections, settings, { ...options, functionEndpoints: { ...options.functionEndpoints, dynamodb: metered.dynamodb } })
+      : functionEnvironment(emulators, wsManagement, settings, options);
+    let functionMemoryMb: Readonly<Record<string, number>> = {};
     if (offlinePorts) {
       // Clients reach offline's HTTP API through the front door (API Gateway's and Lambda's
       // request limits), which takes the HTTP port; offline listens behind it.
       await assertPortFree(offlinePorts.http, "HTTP API");
       const behindDoor = await freePort(HOST);
-      parts.frontDoor = await startFrontDoor({ host: HOST, port: offlinePorts.http, upstreamPort: behindDoor });
+      const onRequest = meter && ((method: string, url: string) => meter.request("apigateway-http", httpApiAction(method, url)));
+      parts.frontDoor = await startFrontDoor({ host: HOST, port: offlinePorts.http, upstreamPort: behindDoor, onRequest });
       const ports = { ...offlinePorts, http: behindDoor };
-      offlineStarting = startOffline({ projectDir, stage, ports, env: functionEnv, ...(options.onOfflineOutput && { onOutput: options.onOfflineOutput }) });
+      const onOutput = meter ? meteredOfflineOutput(meter, prefix, () => functionMemoryMb, options.onOfflineOutput) : options.onOfflineOutput;
+      offlineStarting = startOffline({ projectDir, stage, ports, env: functionEnv, readyTimeoutMs: options.offlineReadyTimeoutMs, ...(onOutput && { onOutput }) });
       offlineStarting.catch(() => undefined);
     }
 
     const resources = parseTemplate(await template);
+    functionMemoryMb = resources.functionMemoryMb;
     // Before anything is provisioned, as `osls deploy` fails on a mapping AWS refuses.
     const mappings = applyMappingOverrides(resources.mappings, options.mappingOverrides).map((m) => ({ ...m, polling: settings.pollers && m.enabled }));
     const sqsClient = localSqsClient(sqs.url);

@@ -22,6 +22,8 @@ export type LocalResources = {
   readonly buckets: readonly string[];
   /** EventBridge rules with a rate schedule and a Lambda target: the stack's scheduler runs them. */
   readonly schedules: readonly ScheduleDefinition[];
+  /** Each function's MemorySize by deployed name (Lambda's default 128 where the template has none): what its GB-seconds cost. */
+  readonly functionMemoryMb: Readonly<Record<string, number>>;
 };
 
 export type ScheduleDefinition = {
@@ -119,6 +121,9 @@ const ruleSchema = z.object({
   State: z.string().default("ENABLED"),
   Targets: z.array(z.object({ Arn: z.union([getAtt, z.string()]) })).default([]),
 });
+
+/** Lambda's default memory when a function names none. */
+const functionSchema = z.object({ MemorySize: integer.default(128) });
 
 const tableTtlSchema = z.object({
   TableName: z.string(),
@@ -231,7 +236,14 @@ export function parseTemplate(template: unknown): LocalResources {
     return rule.Targets.map((t) => ({ logicalId, functionName: resolveName(functionNames, t.Arn, `${logicalId}.Targets`), expression, periodMs }));
   });
 
-  return { queues, tables, mappings, ttl, buckets, schedules };
+  const functionMemoryMb = Object.fromEntries(
+    ofType("AWS::Lambda::Function").flatMap(([id, r]) => {
+      const name = functionNames.get(id);
+      return name === undefined ? [] : [[name, parseProperties(functionSchema, id, r.Properties).MemorySize] as const];
+    }),
+  );
+
+  return { queues, tables, mappings, ttl, buckets, schedules, functionMemoryMb };
 }
 
 export type PackageOptions = {

@@ -62,6 +62,13 @@ describe("parseTemplate on the template `osls package` generates", () => {
     expect(LOCAL_SQS_SOCKETS).toBeGreaterThanOrEqual(2 * pollers);
   });
 
+  it("gives each function's memory, the provider's 512 MB where it names none: what its GB-seconds cost", () => {
+    expect(resources.functionMemoryMb[`${prefix}-jobs`]).toBe(512);
+    expect(resources.functionMemoryMb[`${prefix}-batcher`]).toBe(1024);
+    expect(resources.functionMemoryMb[`${prefix}-batchControl`]).toBe(2048);
+    expect(parseTemplate({ Resources: { F: { Type: "AWS::Lambda::Function", Properties: { FunctionName: "f" } } } }).functionMemoryMb).toEqual({ f: 128 });
+  });
+
   it("has the files bucket by name, and not osls's own deployment bucket, which has none of ours", () => {
     expect(resources.buckets).toEqual([`${prefix}-files`]);
   });

@@ -35,3 +35,19 @@ export function nearest(samples: readonly TimedSnapshot[], atMs: number): TimedS
   for (const s of samples) if (!best || Math.abs(s.atMs - atMs) < Math.abs(best.atMs - atMs)) best = s;
   return best;
 }
+
+/**
+ * The emulator's clock (nowMs) at `atMs` (performance.now()), interpolated between the snapshots
+ * around it (extrapolated at the wall's pace beyond the first or last).
+ */
+export function simulatedClockAt(samples: readonly TimedSnapshot[], atMs: number): number {
+  const after = samples.findIndex((s) => s.atMs >= atMs);
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last) return atMs;
+  if (after === 0) return first.nowMs - (first.atMs - atMs);
+  if (after < 0) return last.nowMs + (atMs - last.atMs);
+  const b = samples[after] as TimedSnapshot;
+  const a = samples[after - 1] as TimedSnapshot;
+  return b.atMs === a.atMs ? b.nowMs : a.nowMs + ((b.nowMs - a.nowMs) * (atMs - a.atMs)) / (b.atMs - a.atMs);
+}

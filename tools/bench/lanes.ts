@@ -63,7 +63,7 @@ export function lanesPlan(mode: Mode, seed: number): LanesPlan {
 const TITLE = (plan: LanesPlan) =>
   `a ${plan.batchJobs.toLocaleString("en")}-job batch file (${plan.batchPromptTokens}+${plan.batchMaxTokens}, batch lane) draining while lone jobs arrive at 60/min (Poisson, 512+512, interactive lane)`;
 
-async function api(target: PipelineTarget, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+export async function api(target: PipelineTarget, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
   const response = await fetch(`${target.http}${path}`, { method, headers: { authorization: `Bearer ${target.apiKey}`, "content-type": "application/json" }, body });
   return { status: response.status, text: await response.text() };
 }
@@ -84,7 +84,7 @@ async function submitBatchFiles(target: PipelineTarget, plan: LanesPlan, prompts
  * One file, sent again when the API did not accept it (a 504 from a submit function starved of
  * CPU on the loaded machine): the bench follows only the batch it accepted.
  */
-async function submitFile(target: PipelineTarget, text: string, tries = 3): Promise<string> {
+export async function submitFile(target: PipelineTarget, text: string, tries = 3): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     const answer = await api(target, "POST", "/v1/batches", text);
     if (answer.status === 202) return (JSON.parse(answer.text) as { batch_id: string }).batch_id;

@@ -4,7 +4,7 @@
 //   npm run bench                 full run (about an hour on 2 cores, the diurnal day included)
 //   npm run bench -- --quick      the same scenarios, shorter (about 25 minutes; 8 without the day)
 //   npm run bench -- --micro      only the micro-benchmark of the packing and window code
-//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,diurnal,
+//   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,batch-lines,lanes,diurnal,
 //            --route-settings '{"interactive_slowdown_percent":50}' (over every policy's settings)
 //
 // Writes bench-results/latest.json (schema in the README, "Benchmark"), latest.txt and SVG curves.
@@ -17,6 +17,7 @@ import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-set
 import { gpuHourPrice, type Route } from "#shared/core/routes";
 import { consoleLogger } from "#local/log";
 import { charts, type RawRuns } from "./charts.ts";
+import { gpuUsdPerJob, serverlessTargets } from "./aws-cost.ts";
 import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
@@ -29,9 +30,10 @@ import { runScenario } from "./scenario-run.ts";
 import { type Mode, scenarios as scenarioList } from "./scenarios.ts";
 import { type DiurnalReport, diurnalTargets, runDiurnal } from "./diurnal.ts";
 import { diurnalPlan } from "./diurnal-plan.ts";
-import { checkTargets } from "./targets.ts";
+import { aboveEngineCeiling, checkTargets, engineCeilingCheck, ENGINE_CEILING_TOLERANCE } from "./targets.ts";
 import { generateTrace } from "./trace.ts";
 import { LANES_SCENARIO, lanesPlan, runLanes } from "./lanes.ts";
+import { BATCH_LINES_SCENARIO, type BatchLinesReport, batchLinesPlan, runBatchLines } from "./batch-lines.ts";
 import { lanesTargets, type LanesReport } from "./lanes-summary.ts";
 
 const MODEL = "llama-2-7b";
@@ -64,7 +66,7 @@ function parse() {
   const mode: Mode = values.quick ? "quick" : "full";
   const all = scenarioList(mode, seed);
   const wanted = values.scenarios?.split(",").map((s) => s.trim());
-  const known = [...all.map((s) => s.name), LANES_SCENARIO, DIURNAL];
+  const known = [...all.map((s) => s.name), BATCH_LINES_SCENARIO, LANES_SCENARIO, DIURNAL];
   for (const name of wanted ?? []) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(", ")}`);
   return {
     mode,
@@ -73,6 +75,7 @@ function parse() {
     policies,
     scenarios: wanted ? all.filter((s) => wanted.includes(s.name)) : all,
     diurnal: wanted ? wanted.includes(DIURNAL) : true,
+    batchLines: (wanted ? wanted.includes(BATCH_LINES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
     // On (d)'s stack: it measures the lanes batchline ships.
     lanes: (wanted ? wanted.includes(LANES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
     outDir: resolve(values.out),
@@ -159,25 +162,31 @@ async function main(): Promise<void> {
   const scenarioReports: ScenarioReport[] = [];
   let ceiling: EngineCeiling | undefined;
   let lanes: LanesReport | null = null;
-  if (runs.length > 0 || args.lanes) try {
+  let batchLines: BatchLinesReport | null = null;
+  if (runs.length > 0 || args.lanes || args.batchLines) try {
     // The engine's ceiling first, with the machine to itself: starting stacks is CPU-bound
     // (osls, esbuild) and would starve the closed loop's clients.
     log("engine alone: its ceiling, a closed loop at its admission limit");
-    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 25_000 : 90_000, warmupMs: quick ? 10_000 : 20_000 });
-    log(`engine alone: ${ceiling.rpm.toFixed(1)} req/min (${ceiling.concurrency} in flight, GPU busy ${ceiling.gpuBusy.toFixed(2)}; ${ceiling.completedRpm.toFixed(1)} answers/min counted)`);
+    // Quick too, the window after the warm-up holds two turnovers of the batch (about 12 s each).
+    ceiling = await engineCeiling(catalog, component, { prompts, durationMs: quick ? 40_000 : 90_000, warmupMs: quick ? 15_000 : 20_000 });
+    log(`engine alone: ${ceiling.rpm.toFixed(1)} req/min over ${ceiling.turnovers.toFixed(1)} turnovers (${ceiling.concurrency} in flight, GPU busy ${ceiling.gpuBusy.toFixed(2)}; GPU tokens give ${ceiling.tokenRpm.toFixed(1)})`);
     log(`starting ${args.policies.length} stacks`);
     await startPolicyStacks(args.policies, {
       projectDir, model: MODEL, staticRoutesFile, prompts, log: consoleLogger("ERROR"), runId, atOnce: STARTING_AT_ONCE, into: stacks, onLine: log,
     });
     for (const [k, run] of runs.entries()) {
       const { report, outcomes, invocations: spans } = await runScenario(run, {
-        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1 && !args.lanes, log,
+        catalog, component, stacks, policies: args.policies.map((p) => p.name), mode: args.mode, prompts, last: k === runs.length - 1 && !args.lanes && !args.batchLines, log,
+        gpuUsdPerJob: gpuUsdPerJob(gpuHourPrice(component), base.route.gpus, ceiling.rpm),
       });
       raw.set(run.scenario.name, outcomes);
       invocations.set(run.scenario.name, spans);
       scenarioReports.push(report);
     }
     const d = stacks.get("d-adaptive");
+    if (args.batchLines && d) {
+      batchLines = await runBatchLines(d, batchLinesPlan(args.mode), { prompts, gpuUsdPerJob: gpuUsdPerJob(gpuHourPrice(component), base.route.gpus, ceiling.rpm), log });
+    }
     if (args.lanes && d) {
       const run = await runLanes(d, lanesPlan(args.mode, args.seed), { engineTokensPerS: ceiling.tokensPerS, prompts, log });
       lanes = run.report;
@@ -207,6 +216,8 @@ async function main(): Promise<void> {
           completed_rpm: ceiling.completedRpm,
           measured_from_s: ceiling.fromS,
           measured_to_s: ceiling.toS,
+          measured_turnovers: ceiling.turnovers,
+          token_rpm: ceiling.tokenRpm,
           tokens_per_s: ceiling.tokensPerS,
           gpu_busy: ceiling.gpuBusy,
           mean_batch: ceiling.meanBatch,
@@ -217,6 +228,7 @@ async function main(): Promise<void> {
     scenarios: scenarioReports,
     diurnal,
     lanes,
+    batch_lines: batchLines,
     targets: [
       ...checkTargets({
         engineDirectRpm: ceiling?.rpm ?? Number.NaN,
@@ -226,11 +238,19 @@ async function main(): Promise<void> {
         oneAtATime: "a-one-at-a-time",
         baselines: ["b-esm-defaults", "c-fixed-window"],
       }),
+      ...engineCeilingCheck(ceiling?.rpm ?? Number.NaN, scenarioReports),
+      ...serverlessTargets(scenarioReports, "d-adaptive", batchLines ?? undefined),
       ...(lanes ? lanesTargets(lanes.idle, lanes.under_batch, lanes.drain) : []),
       ...(diurnal ? diurnalTargets(diurnal) : []),
     ],
   };
   await writeOutputs(args.outDir, report, raw, invocations);
+  // Written first, for a look at the runs; then the run fails (issue 15 item 7).
+  const above = aboveEngineCeiling(report.engine_direct_rpm ?? Number.NaN, scenarioReports);
+  if (above.length > 0) {
+    const which = above.map((a) => `${a.policy} served ${a.rpm.toFixed(1)} req/min in ${a.scenario}, ${a.ratio.toFixed(3)}x`).join("; ");
+    throw new Error(`above the engine alone's ceiling by more than ${100 * ENGINE_CEILING_TOLERANCE}%: ${which}. The pipeline only feeds the engine: the measurement is wrong.`);
+  }
 }
 
 /** Per scenario, per policy: its batcher invocations. */

@@ -140,3 +140,61 @@ export function statusCounts(outcomes: readonly Outcome[]): Record<Outcome["stat
 export function admissionLimit(limits: { readonly max_sequences: number; readonly token_budget: number }, tokensPerRequest: number): number {
   return Math.max(1, Math.min(limits.max_sequences, Math.floor(limits.token_budget / Math.max(1, tokensPerRequest))));
 }
+
+/**
+ * Requests served per minute over whole turnovers of the running batch (issue 15 item 7). Answers
+ * come in waves as the batch turns over (all at once when a policy starts its requests together),
+ * so a window that cuts a wave, or is shorter than a turnover, counts a share of a wave that does
+ * not belong to it; the GPU's token rate over such a window depends on which part of the wave it
+ * holds (a prefill or the decode that follows) as much. Here the window starts and ends where a
+ * wave has just ended: at the answer followed by the longest pause within a turnover of the steady
+ * part's first answer, and likewise within a turnover of its last. The answers after the first end
+ * up to the second, over the time between them, are then whole waves; in a steady flow, any two
+ * answers do as well, within one answer. The time between them is read on the GPU's clock where
+ * given: the emulator's simulated time, which a loaded machine slows down for every run alike,
+ * where the wall's would make the engine alone and a policy measured minutes apart incomparable.
+ */
+export type TurnoverThroughput = {
+  readonly rpm: number;
+  readonly completed: number;
+  /** The window, ms after the trace started: from the end of one wave to the end of another. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** The window's length in turnovers: below 1 it cannot hold a whole one, and the rate is not to be trusted (the report says so). */
+  readonly turnovers: number;
+};
+
+/** When each request that succeeded was answered, ms after the trace started. */
+export function succeededAt(outcomes: readonly Outcome[]): number[] {
+  return outcomes.flatMap((o) => (o.status === "succeeded" && o.finishedMs !== undefined ? [o.finishedMs] : []));
+}
+
+export function turnoverThroughput(
+  finishedMs: readonly number[],
+  steadyFromMs: number,
+  steadyToMs: number,
+  turnoverMs: number,
+  /** The time that passed between two instants, by the clock the rate is read on (the GPU's own, simulated); default the wall's. */
+  elapsedMs: (fromMs: number, toMs: number) => number = (from, to) => to - from,
+): TurnoverThroughput | undefined {
+  const all = finishedMs.toSorted((a, b) => a - b);
+  const pauseAfter = (i: number) => (all[i + 1] ?? Number.POSITIVE_INFINITY) - (all[i] as number);
+  const steady = all.flatMap((t, i) => (t >= steadyFromMs && t <= steadyToMs ? [i] : []));
+  const first = steady[0];
+  const last = steady.at(-1);
+  if (first === undefined || last === undefined || first === last) return undefined;
+  const longestPause = (candidates: readonly number[]) => candidates.reduce((best, i) => (pauseAfter(i) > pauseAfter(best) ? i : best));
+  // Each end is looked for within a turnover of the steady part's ends, or half of it where it is
+  // shorter than two: a steady part shorter than a turnover cannot hold a whole one anyway.
+  const searchMs = Math.min(turnoverMs, ((all[last] as number) - (all[first] as number)) / 2);
+  const start = longestPause(steady.filter((i) => (all[i] as number) <= (all[first] as number) + searchMs && i < last));
+  const ends = steady.filter((i) => i > start && (all[i] as number) >= (all[last] as number) - searchMs);
+  // The pause after the steady part's last answer is measured to the next one, past the steady part.
+  const end = longestPause(ends);
+  const fromMs = all[start] as number;
+  const toMs = all[end] as number;
+  const spanMs = elapsedMs(fromMs, toMs);
+  if (!(toMs > fromMs) || !(spanMs > 0)) return undefined;
+  const completed = end - start;
+  return { rpm: (completed * 60_000) / spanMs, completed, fromMs, toMs, turnovers: spanMs / turnoverMs };
+}

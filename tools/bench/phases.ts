@@ -1,9 +1,12 @@
 import type { Lane } from "#shared/core/lanes";
 import type { Component, RouteCatalog } from "#shared/core/routes";
+import { readingDelta } from "#local/request-meter";
 import { startSageMakerEmulator } from "#local/sagemaker/server";
+import { serverlessCost } from "./aws-cost.ts";
 import { closedLoop, driveEngine, type EngineTarget } from "./engine-driver.ts";
+import { simulatedClockAt } from "./gpu-sampler.ts";
 import { holdMeasured } from "./hold-board.ts";
-import { admissionLimit, windowThroughput } from "./metrics.ts";
+import { admissionLimit, succeededAt, turnoverThroughput } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import { drivePipeline } from "./pipeline-driver.ts";
 import type { PolicyStack } from "./policy-stack.ts";
@@ -25,8 +28,12 @@ export type RunOutput = { readonly result: RunResult; readonly outcomes: readonl
 export const ENGINE_ALONE = "engine alone";
 
 export type EngineCeiling = {
-  /** Requests per minute at the admission limit: GPU tokens per second over 512 per request. */
+  /** Requests per minute at the admission limit: answers over whole turnovers (metrics.ts, turnoverThroughput). */
   readonly rpm: number;
+  /** The same from the GPU's tokens per second over the window, over 512 per request. */
+  readonly tokenRpm: number;
+  /** The window's length in turnovers of the running batch. */
+  readonly turnovers: number;
   readonly concurrency: number;
   /** Answers counted in the window. */
   readonly completed: number;
@@ -58,7 +65,7 @@ async function withEmulator<T>(catalog: RouteCatalog, use: (url: string) => Prom
 
 /**
  * The engine's ceiling, on an emulator of its own: a closed loop at its admission limit, 512+512.
- * Measured as the GPU's token rate over the steady window (answers come in waves).
+ * Measured as the answers over whole turnovers within the window after the warm-up.
  */
 export function engineCeiling(catalog: RouteCatalog, component: Component, options: { prompts: PromptBook; durationMs: number; warmupMs: number }): Promise<EngineCeiling> {
   return withEmulator(catalog, async (url) => {
@@ -76,16 +83,23 @@ export function engineCeiling(catalog: RouteCatalog, component: Component, optio
       });
       return { outcomes, originMs };
     });
-    const counted = windowThroughput(result.outcomes, options.warmupMs, options.durationMs);
     const window = gpuOverWindow(gpu, result.originMs + options.warmupMs, result.originMs + options.durationMs);
     const tokensPerS = window.simMs > 0 ? (window.tokens * 1000) / window.simMs : 0;
+    // Answers over whole turnovers, as the policies' saturated runs are measured (run.ts).
+    const tokenRpm = (tokensPerS * 60) / 512;
+    const limit = admissionLimit(component.limits, 1024) * Math.max(1, component.copies);
+    const turnoverMs = tokenRpm > 0 ? (limit * 60_000) / tokenRpm : options.durationMs - options.warmupMs;
+    const onGpuClock = (a: number, b: number) => simulatedClockAt(gpu, result.originMs + b) - simulatedClockAt(gpu, result.originMs + a);
+    const whole = turnoverThroughput(succeededAt(result.outcomes), options.warmupMs, options.durationMs, turnoverMs, onGpuClock);
     return {
-      rpm: (tokensPerS * 60) / 512,
+      rpm: whole?.rpm ?? 0,
+      tokenRpm,
+      turnovers: whole?.turnovers ?? 0,
       concurrency,
-      completed: counted.completed,
-      completedRpm: counted.rpm,
-      fromS: options.warmupMs / 1000,
-      toS: options.durationMs / 1000,
+      completed: whole?.completed ?? 0,
+      completedRpm: whole?.rpm ?? 0,
+      fromS: (whole?.fromMs ?? options.warmupMs) / 1000,
+      toS: (whole?.toMs ?? options.durationMs) / 1000,
       tokensPerS,
       gpuBusy: window.busyFraction,
       meanBatch: window.meanBatch,
@@ -118,9 +132,14 @@ export function runEngineTrace(catalog: RouteCatalog, component: Component, run:
  * One policy on one scenario's trace, end to end. Afterwards the stack is emptied for the next
  * run; after its last run (`last`), whatever still runs is abandoned instead of waited for.
  */
-export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: { prompts: PromptBook; ranWith: readonly string[]; last: boolean }): Promise<RunOutput> {
+export async function runPolicy(
+  stack: PolicyStack,
+  run: ScenarioRun,
+  options: { prompts: PromptBook; ranWith: readonly string[]; last: boolean; gpuUsdPerJob: number },
+): Promise<RunOutput> {
   const { scenario, trace } = run;
   const limit = admissionLimit(stack.component.limits, meanRequestTokens(trace)) * Math.max(1, stack.component.copies);
+  const meteredFrom = stack.meter.read();
   const { result, gpu } = await withGpuSamples(stack.sagemakerUrl, stack.component.name, () =>
     drivePipeline(stack.target, trace, {
       prompts: options.prompts,
@@ -139,6 +158,12 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
     gpu,
     ranWith: options.ranWith,
   });
+  // A run's requests end with its batchers' (their messages are deleted as they end), unless
+  // some jobs are still unanswered (a saturated run stops early): then with its drive.
+  const answered = result.outcomes.every((o) => o.status !== "unfinished");
+  if (answered) await invocationsEnded(stack, METER_WAIT_MS);
+  const accepted = result.outcomes.filter((o) => o.jobId !== undefined).length;
+  const serverless = { kind: "single" as const, complete: answered, ...serverlessCost(readingDelta(stack.meter.read(), meteredFrom), accepted, options.gpuUsdPerJob) };
   // Read before the stack is abandoned: what the hold measured on the route over the run.
   const hold = stack.policy.engine === "static" ? await holdMeasured(stack.stack, stack.route.name).catch(() => null) : null;
   if (options.last) await stack.abandon();
@@ -146,7 +171,16 @@ export async function runPolicy(stack: PolicyStack, run: ScenarioRun, options: {
     const unanswered = result.outcomes.flatMap((o) => (o.status === "unfinished" && o.jobId !== undefined ? [o.jobId] : []));
     if (result.outcomes.some((o) => o.status === "unfinished")) await stack.settle(unanswered, 120_000);
   }
-  return { result: { ...summary, hold }, outcomes: result.outcomes, batcher: invocationLog(stack, result.originMs) };
+  return { result: { ...summary, hold, serverless }, outcomes: result.outcomes, batcher: invocationLog(stack, result.originMs) };
+}
+
+/** How long a run waits for its batchers to end before its requests are read. */
+const METER_WAIT_MS = 30_000;
+
+/** Resolves once every batcher invocation the stack started has ended, or at the deadline. */
+async function invocationsEnded(stack: PolicyStack, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (stack.invocations.some((i) => i.endedAt === undefined) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
 }
 
 /** The stack's batcher invocations that had not ended by `originMs` (performance.now()), ms after it. */

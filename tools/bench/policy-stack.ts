@@ -8,6 +8,7 @@ import type { RouteSettings } from "#shared/core/route-settings";
 import type { Component, Route } from "#shared/core/routes";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "#local/aws";
 import type { Logger } from "#local/log";
+import { RequestMeter } from "#local/request-meter";
 import { type Stack, startStack } from "#local/stack";
 import { gpuSnapshot } from "./gpu.ts";
 import { drivePipeline, type PipelineTarget } from "./pipeline-driver.ts";
@@ -30,6 +31,8 @@ export type PolicyStack = {
   readonly settingsSource: string;
   /** The invocations its route queue's pollers made so far; endedAt once each has answered. */
   readonly invocations: readonly Invocation[];
+  /** What the stack's functions and pollers asked of AWS so far (infra/local/request-meter.ts). */
+  readonly meter: RequestMeter;
   /** The event source mapping of the route's interactive lane (the bench's lone jobs), as the pollers run it; the batch lane's is the same. */
   readonly mapping: { readonly batchSize: number; readonly maximumBatchingWindowSeconds: number; readonly maximumConcurrency: number | undefined };
   /**
@@ -105,6 +108,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
   const queueNames = LANES.map((lane) => `batchline-${options.stage}-${options.model}${laneQueueSuffix(lane)}`);
   const interactiveQueue = `batchline-${options.stage}-${options.model}${laneQueueSuffix("interactive")}`;
   const invocations: Invocation[] = [];
+  const meter = new RequestMeter();
   const mapping = policy.mapping;
   const stack = await startStack({
     projectDir: options.projectDir,
@@ -117,6 +121,9 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     ...(mapping && { mappingOverrides: Object.fromEntries(queueNames.map((name) => [name, mapping])) }),
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
+    meter,
+    // Several stacks start at once on a shared 2-core machine: osls offline took over 120 s there.
+    offlineReadyTimeoutMs: 300_000,
     onInvocation: ({ queueArn, records, startedAt, ended }) => {
       const queueName = queueNames.find((name) => queueArn?.endsWith(`:${name}`));
       if (queueName === undefined) return;
@@ -149,6 +156,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
       settings: view.settings,
       settingsSource: view.source,
       invocations,
+      meter,
       mapping: polled,
       settle: async (unanswered, timeoutMs) => {
         await cancelJobs(target, unanswered);

@@ -3,7 +3,9 @@ import { type LanesReport, lanesLines } from "./lanes-summary.ts";
 import type { Phases } from "./metrics.ts";
 import type { MicroResult } from "./micro.ts";
 import type { PredictionCheck } from "./prediction.ts";
-import type { RunResult } from "./run.ts";
+import type { RunResult, RunServerlessCost } from "./run.ts";
+import { biggestContributors } from "./aws-cost.ts";
+import type { BatchLinesReport } from "./batch-lines.ts";
 import type { TargetCheck } from "./targets.ts";
 
 /** bench-results/latest.json: its schema is in the README ("Benchmark"). */
@@ -63,6 +65,10 @@ export type BenchReport = {
     readonly completed_rpm: number;
     readonly measured_from_s: number;
     readonly measured_to_s: number;
+    /** The window's length in turnovers of the running batch (the rate counts whole ones). */
+    readonly measured_turnovers?: number;
+    /** What the GPU's tokens per second over the window give, for comparison (512 new tokens a request). */
+    readonly token_rpm?: number;
     readonly tokens_per_s: number;
     readonly gpu_busy: number;
     readonly mean_batch: number;
@@ -70,6 +76,8 @@ export type BenchReport = {
   readonly micro: MicroResult | null;
   readonly policies: readonly PolicyReport[];
   readonly scenarios: readonly ScenarioReport[];
+  /** One batch file on (d)'s idle stack: what a line asks of AWS (issue 18 item 2); null when not run. */
+  readonly batch_lines?: BatchLinesReport | null;
   /** The compressed day, autoscaled fleet against a fixed one (issue 10); null when not run. */
   readonly diurnal: DiurnalReport | null;
   /** A batch file draining beside interactive jobs (issue 12 item 3); null or absent when not run. */
@@ -123,7 +131,7 @@ export function formatReport(report: BenchReport): string {
   if (report.engine_direct_rpm !== null && report.engine_direct_closed_loop) {
     const c = report.engine_direct_closed_loop;
     lines.push(
-      `engine alone, closed loop of ${c.concurrency}: ${report.engine_direct_rpm.toFixed(1)} req/min, ${c.tokens_per_s.toFixed(0)} tok/s, GPU busy ${c.gpu_busy.toFixed(2)}, mean batch ${c.mean_batch.toFixed(1)} (${c.completed} answers in ${c.measured_from_s.toFixed(0)}-${c.measured_to_s.toFixed(0)} s)`,
+      `engine alone, closed loop of ${c.concurrency}: ${report.engine_direct_rpm.toFixed(1)} req/min, ${c.tokens_per_s.toFixed(0)} tok/s, GPU busy ${c.gpu_busy.toFixed(2)}, mean batch ${c.mean_batch.toFixed(1)} (${c.completed} answers in ${c.measured_from_s.toFixed(1)}-${c.measured_to_s.toFixed(1)} s, ${c.measured_turnovers?.toFixed(1) ?? "-"} turnovers; GPU tokens give ${c.token_rpm?.toFixed(1) ?? "-"} req/min)`,
     );
   }
   for (const s of report.scenarios) {
@@ -133,8 +141,17 @@ export function formatReport(report: BenchReport): string {
     lines.push(resultRow("engine alone", s.engine_direct));
     for (const p of s.policies) lines.push(resultRow(p.name, p) + (p.ran_with.length > 0 ? `  (ran together with ${p.ran_with.join(", ")})` : ""));
     if (s.kind === "latency") lines.push(...s.policies.flatMap((p) => (p.phases ? [phasesLine(p.name, p.phases)] : [])));
+    if (s.kind === "saturated") {
+      const short = [s.engine_direct, ...s.policies].filter((r) => (r.measured_turnovers ?? 1) < 1);
+      lines.push(...short.map((r) => `  ${r.name}: its steady part held ${r.measured_turnovers?.toFixed(2)} turnovers of the batch, less than a whole one: its req/min is not to be trusted`));
+    }
     lines.push(...s.policies.flatMap((p) => (p.eta_error ? [etaLine(p.name, p.eta_error)] : [])));
     lines.push(...s.policies.flatMap((p) => (p.prediction ? [predictionLine(p.name, p.prediction)] : [])));
+    lines.push(...s.policies.flatMap((p) => (p.serverless ? [serverlessLine(p.name, p.serverless)] : [])));
+  }
+  if (report.batch_lines) {
+    const b = report.batch_lines;
+    lines.push("", `batch-lines: one file of ${b.jobs} lines on d-adaptive's idle stack, ${b.complete ? "completed" : "NOT completed"} in ${b.drained_in_s.toFixed(1)} s (load ${b.machine_load.toFixed(1)})`, serverlessLine("d-adaptive", b));
   }
   if (report.lanes) lines.push("", ...lanesLines(report.lanes));
   if (report.diurnal) lines.push("", ...diurnalLines(report.diurnal));
@@ -145,7 +162,7 @@ export function formatReport(report: BenchReport): string {
   }
   if (report.targets.length > 0) {
     lines.push("");
-    lines.push("targets (issues 4, 10 and 12):");
+    lines.push("targets (issues 4, 10, 12, 15 and 18):");
     for (const t of report.targets) lines.push(`  ${t.met ? "MET   " : "MISSED"} ${t.name}: ${t.measured}  [target ${t.target}]`);
   }
   lines.push("");
@@ -153,6 +170,13 @@ export function formatReport(report: BenchReport): string {
   lines.push("fill: mean running batch over what one copy admits for the trace; load: the machine's 1-minute load average at the end of the run.");
   lines.push("slowest/median: where a request's time went, from its time in the trace: until the job was stored, waiting for the GPU, on it (result written), until its final event arrived.");
   return lines.join("\n");
+}
+
+function serverlessLine(name: string, c: RunServerlessCost): string {
+  const units = `DynamoDB units ${c.dynamodb_units_per_job.read.toFixed(1)} read, ${c.dynamodb_units_per_job.write.toFixed(1)} write`;
+  const lambda = `Lambda ${c.lambda_invocations_per_job.toFixed(2)} invocations, ${c.lambda_gb_seconds_per_job.toFixed(3)} GB-s`;
+  const usd = `$${c.usd_per_job.total.toExponential(2)}/job (Lambda's GB-s $${c.lambda_duration_usd_per_job.toExponential(2)} of it) = ${(100 * c.share_of_gpu).toFixed(2)}% of the GPU's $${c.gpu_usd_per_job.toExponential(2)}`;
+  return `  ${name}, AWS per ${c.kind} job over ${c.jobs}${c.complete ? "" : " (stopped with jobs unanswered: a lower bound)"}: ${c.requests_per_job.toFixed(2)} requests (${biggestContributors(c).join(", ")}); ${units}; ${lambda}; ${usd}`;
 }
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);

@@ -3,22 +3,30 @@ import type { Component } from "#shared/core/routes";
 import { gpuHourPrice } from "#shared/core/routes";
 import { type GpuWindow, gpuWindow } from "./gpu.ts";
 import type { HoldMeasured } from "./hold-board.ts";
-import { nearest, sampleGpu, type TimedSnapshot } from "./gpu-sampler.ts";
+import { nearest, sampleGpu, simulatedClockAt, type TimedSnapshot } from "./gpu-sampler.ts";
 import {
-  admissionLimit, costPerMillionTokens, etaError, type EtaError, latencySummary, percentile, type Phases, queueWaitP50, saturatedUntil, statusCounts, tailPhases, windowThroughput,
+  admissionLimit, costPerMillionTokens, succeededAt, turnoverThroughput, etaError, type EtaError, latencySummary, percentile, type Phases, queueWaitP50, saturatedUntil, statusCounts, tailPhases, windowThroughput,
 } from "./metrics.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Scenario } from "./scenarios.ts";
 import type { PredictionCheck } from "./prediction.ts";
 import type { TraceRequest } from "./trace.ts";
+import type { ServerlessCost } from "./aws-cost.ts";
+
+/**
+ * A pipeline run's AWS requests and serverless cost per job (issue 15 item 6, issue 18 item 2), by
+ * the kind of job it ran; `complete` is false when the run stopped with jobs unanswered (their
+ * remaining requests are not in it).
+ */
+export type RunServerlessCost = ServerlessCost & { readonly kind: "single" | "batch-line"; readonly complete: boolean };
 
 /** The numbers of one policy (or the engine alone) on one scenario. */
 export type RunResult = {
   readonly name: string;
   /**
    * Requests served per minute. Latency scenarios: answers counted over the span of arrivals
-   * shifted by the median latency. Saturated: GPU tokens per second over the steady window, per
-   * request's tokens (completed_rpm counts the answers instead).
+   * shifted by the median latency. Saturated: answers over whole turnovers of the running batch
+   * within the steady part (metrics.ts, turnoverThroughput).
    */
   readonly throughput_rpm: number;
   /** Answers counted over the same window. */
@@ -48,6 +56,8 @@ export type RunResult = {
   /** The span the throughput was measured over, s after the trace started. */
   readonly measured_from_s: number;
   readonly measured_to_s: number;
+  /** Saturated: the span's length in turnovers of the running batch (below 1, no whole turnover was seen); null otherwise. */
+  readonly measured_turnovers?: number | null;
   /** Other policies that ran this trace at the same time (light scenarios of a quick run). */
   readonly ran_with: readonly string[];
   /** The machine's 1-minute load average when the run ended: the machine is shared. */
@@ -57,6 +67,8 @@ export type RunResult = {
   readonly hold?: HoldMeasured | null | undefined;
   /** (d) policies: the tuning simulator's prediction for this run, beside the measurement (issue 14 item 4). */
   readonly prediction?: PredictionCheck | null;
+  /** Pipeline runs: what the serverless half asked of AWS and cost, per job (absent for the engine alone). */
+  readonly serverless?: RunServerlessCost | null;
 };
 
 export type RunInput = {
@@ -88,6 +100,7 @@ export function summarizeRun(input: RunInput): RunResult {
   let rate: { rpm: number; tokensPerS: number };
   let counted: { rpm: number };
   let window: GpuWindow;
+  let turnovers: number | null = null;
   if (scenario.kind === "saturated") {
     // Steady while the copies hold all they admit and more wait: from when they first held it
     // (at the earliest the warm-up's end; the warm-up's end for a run that never filled them)
@@ -96,12 +109,21 @@ export function summarizeRun(input: RunInput): RunResult {
     fromMs = firstFull(input.gpu, input.originMs, limit, scenario.warmupMs, durationMs);
     toMs = Math.max(fromMs + 1, saturatedUntil(outcomes, durationMs, Math.ceil(1.2 * limit), input.runEndMs));
     window = gpuOverWindow(input.gpu, input.originMs + fromMs, input.originMs + toMs);
-    counted = windowThroughput(outcomes, fromMs, toMs);
-    // Answers come in waves as the running batch turns over, so counting them over a short
-    // window is noisy; the tokens the GPU generated are not. Every request runs to its max new
-    // tokens, so tokens per second over tokens per request is the rate requests are served.
+    // Requests served: answers over whole turnovers of the batch (metrics.ts, turnoverThroughput).
+    // The GPU's tokens over the steady part give the tokens per second, and a turnover's length
+    // (the requests a copy admits over the rate it serves them at: Little's law).
     const tokensPerS = window.simMs > 0 ? (window.tokens * 1000) / window.simMs : 0;
-    rate = { rpm: (tokensPerS * 60) / meanNewTokens(shapes), tokensPerS };
+    const tokenRpm = (tokensPerS * 60) / meanNewTokens(shapes);
+    const onGpuClock = (a: number, b: number) => simulatedClockAt(input.gpu, input.originMs + b) - simulatedClockAt(input.gpu, input.originMs + a);
+    const whole = turnoverThroughput(succeededAt(outcomes), fromMs, toMs, tokenRpm > 0 ? (limit * 60_000) / tokenRpm : toMs - fromMs, onGpuClock);
+    turnovers = whole?.turnovers ?? 0;
+    if (whole) {
+      fromMs = whole.fromMs;
+      toMs = whole.toMs;
+      window = gpuOverWindow(input.gpu, input.originMs + fromMs, input.originMs + toMs);
+    }
+    counted = { rpm: whole?.rpm ?? 0 };
+    rate = { rpm: whole?.rpm ?? 0, tokensPerS: window.simMs > 0 ? (window.tokens * 1000) / window.simMs : tokensPerS };
   } else {
     // The trace's span of arrivals, shifted by the run's median latency: the answers to them.
     const finished = outcomes.flatMap((o) => (o.finishedMs === undefined ? [] : [o.finishedMs - o.arrivalMs]));
@@ -139,6 +161,7 @@ export function summarizeRun(input: RunInput): RunResult {
     unfinished: counts.unfinished,
     measured_from_s: fromMs / 1000,
     measured_to_s: toMs / 1000,
+    measured_turnovers: turnovers,
     ran_with: input.ranWith ?? [],
     machine_load: loadavg()[0] ?? 0,
     errors: [...new Set(outcomes.flatMap((o) => (o.error ? [o.error.slice(0, 160)] : [])))].slice(0, 3),
@@ -152,7 +175,7 @@ function firstFull(samples: readonly TimedSnapshot[], originMs: number, limit: n
   return Math.min(durationMs, full.atMs - originMs);
 }
 
-function meanNewTokens(trace: readonly TraceRequest[]): number {
+export function meanNewTokens(trace: readonly TraceRequest[]): number {
   return trace.length === 0 ? 512 : trace.reduce((sum, r) => sum + r.maxTokens, 0) / trace.length;
 }
 

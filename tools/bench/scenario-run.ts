@@ -19,6 +19,8 @@ export type ScenarioContext = {
   /** The stacks' last scenario: what still runs afterwards is abandoned, not waited for. */
   readonly last: boolean;
   readonly log: (line: string) => void;
+  /** The GPU's cost per job at the engine's ceiling, beside which the serverless cost is read. */
+  readonly gpuUsdPerJob: number;
 };
 
 /**
@@ -48,7 +50,7 @@ export async function runScenario(
     const others = (name: string) => together.filter((n) => n !== name);
     const [engineOutput, ...outputs] = await Promise.all([
       engineHere ? runEngineTrace(context.catalog, context.component, run, { prompts: context.prompts, ranWith: others(ENGINE_ALONE) }) : undefined,
-      ...members.map((stack) => runPolicy(stack, run, { prompts: context.prompts, ranWith: others(stack.policy.name), last: context.last })),
+      ...members.map((stack) => runPolicy(stack, run, { prompts: context.prompts, ranWith: others(stack.policy.name), last: context.last, gpuUsdPerJob: context.gpuUsdPerJob })),
     ]);
     engineRun ??= engineOutput;
     members.forEach((stack, i) => results.set(stack.policy.name, outputs[i] as RunOutput));
@@ -63,7 +65,9 @@ export async function runScenario(
     const hold = r.result.hold ? `, latency factor ${r.result.hold.latency_factor?.toFixed(3) ?? "-"}, arrivals ${r.result.hold.arrivals_per_second?.toFixed(2) ?? "-"}/s` : "";
     const p = r.result.prediction;
     const predicted = p ? `; predicted ${p.throughput_rpm.toFixed(1)} req/min (${percent(p.error_throughput)}), p95 ${(p.p95_ms / 1000).toFixed(2)} s (${percent(p.error_p95)})` : "";
-    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s, fill ${r.result.batch_fill.toFixed(3)}${hold}${predicted}`);
+    const cost = r.result.serverless;
+    const aws = cost ? `; AWS ${cost.requests_per_job.toFixed(1)} requests/job, $${cost.usd_per_job.total.toExponential(2)}/job = ${(100 * cost.share_of_gpu).toFixed(1)}% of the GPU's` : "";
+    context.log(`  ${name}: ${r.result.throughput_rpm.toFixed(1)} req/min, p50 ${(r.result.p50_ms / 1000).toFixed(2)} s, p95 ${(r.result.p95_ms / 1000).toFixed(2)} s, fill ${r.result.batch_fill.toFixed(3)}${hold}${predicted}${aws}`);
   }
   return {
     outcomes: new Map([[ENGINE_ALONE, engineRun.outcomes], ...ordered.map(([name, r]) => [name, r.outcomes] as const)]),

@@ -21,9 +21,10 @@ type PolicyNumbers = {
 };
 type ScenarioNumbers = {
   readonly name: string;
+  readonly kind?: "saturated" | "latency";
   readonly engine_direct_p50_ms: number;
   /** The engine alone on the same trace: the reference a target's latency is read against. */
-  readonly engine_direct?: Pick<PolicyNumbers, "p50_ms" | "p99_ms">;
+  readonly engine_direct?: Pick<PolicyNumbers, "p50_ms" | "p99_ms"> & { readonly throughput_rpm?: number };
   readonly policies: readonly PolicyNumbers[];
 };
 
@@ -111,4 +112,50 @@ export function checkTargets(input: TargetInput): TargetCheck[] {
     checks.push({ name: "packing_us_per_message", target: "< 50 us per message", measured: `${fmt(us)} us`, value: us, met: us < 50 });
   }
   return checks;
+}
+
+/** How far above the engine's own ceiling a policy's saturated throughput may be measured: the measurement's noise, no more. */
+export const ENGINE_CEILING_TOLERANCE = 0.03;
+
+/**
+ * Saturated runs that served more than the engine alone can (issue 15 item 7): no policy can, the
+ * pipeline only feeds the engine, so such a number is a measurement's fault and fails the bench.
+ */
+export function aboveEngineCeiling(engineDirectRpm: number, scenarios: readonly ScenarioNumbers[]): { scenario: string; policy: string; rpm: number; ratio: number }[] {
+  return scenarios
+    .filter((s) => s.kind === "saturated")
+    .flatMap((s) => {
+      const ceiling = engineCeilingOf(engineDirectRpm, s);
+      if (!(ceiling > 0)) return [];
+      return s.policies.flatMap((p) => {
+        const ratio = p.throughput_rpm / ceiling;
+        return ratio > 1 + ENGINE_CEILING_TOLERANCE ? [{ scenario: s.name, policy: p.name, rpm: p.throughput_rpm, ratio }] : [];
+      });
+    });
+}
+
+/**
+ * The most the engine alone served: its closed loop before the stacks start, or its run of the
+ * scenario's own trace beside (d), whichever is higher. The machine is shared, and a loaded
+ * minute slows the engine's own clients too: the higher of two measurements is the ceiling.
+ */
+function engineCeilingOf(engineDirectRpm: number, scenario: ScenarioNumbers): number {
+  return Math.max(Number.isFinite(engineDirectRpm) ? engineDirectRpm : 0, scenario.engine_direct?.throughput_rpm ?? 0);
+}
+
+export function engineCeilingCheck(engineDirectRpm: number, scenarios: readonly ScenarioNumbers[]): TargetCheck[] {
+  const saturated = scenarios.filter((s) => s.kind === "saturated" && engineCeilingOf(engineDirectRpm, s) > 0);
+  if (saturated.length === 0) return [];
+  const above = aboveEngineCeiling(engineDirectRpm, scenarios);
+  const highest = Math.max(0, ...saturated.flatMap((s) => s.policies.map((p) => p.throughput_rpm / engineCeilingOf(engineDirectRpm, s))));
+  const ceilings = saturated.map((s) => `${fmt(engineCeilingOf(engineDirectRpm, s), 0)} rpm in ${s.name}`).join(", ");
+  return [
+    {
+      name: "no_policy_above_engine",
+      target: `every policy's saturated throughput <= ${1 + ENGINE_CEILING_TOLERANCE}x the engine alone's (the higher of engine_direct_rpm and its run of the trace)`,
+      measured: above.length === 0 ? `highest ${fmt(highest)}x of ${ceilings}` : above.map((a) => `${a.policy} ${fmt(a.rpm, 0)} rpm = ${fmt(a.ratio)}x in ${a.scenario}`).join("; "),
+      value: highest,
+      met: above.length === 0,
+    },
+  ];
 }
