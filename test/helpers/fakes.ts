@@ -12,14 +12,14 @@ import type { JobMessage, JobRecord } from "#shared/core/jobs";
 import type { Lane } from "#shared/core/lanes";
 import type { Component, RouteCatalog } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
-import type { TenantQuota } from "#shared/core/quotas";
+import { holdingsOf, type TenantQuota } from "#shared/core/quotas";
 import type { RouteSettings } from "#shared/core/route-settings";
 import { addLoad, noLoad } from "#shared/core/gpu-batch-policy";
 import type {
   CopyCount,
   FleetView,
   ApiKeyStore, BatchControlQueue, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RecentJob, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RecentJob, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement, JobSlot, TokenCharge,
 } from "#shared/ports";
 import { MemoryBlobs, MemoryFiles, MemoryUploads, MemoryWebhookOutbox } from "./memory-files.ts";
 import { MemoryQueueBoard } from "./memory-queue-board.ts";
@@ -182,28 +182,59 @@ export class MemoryTenants implements TenantStore {
   }
 }
 
+/** As the DynamoDB meter: slots counted per holding (a job alone, a chunk of a batch's lines), each change keyed so a repeat changes nothing. */
 export class MemoryUsage implements UsageMeter {
-  readonly counters = new Map<string, number>();
-  async takeJobs(tenant: string, count: number, limit: number) {
-    return this.#charge(`jobs#${tenant}`, count, limit);
+  readonly #used = new Map<string, number>();
+  readonly #members = new Map<string, Set<string>>();
+  readonly #chunks = new Map<string, { readonly held: Set<number>; readonly size: number }>();
+
+  async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number) {
+    const holdings = holdingsOf(jobs);
+    const [first] = holdings;
+    if (!first || jobs.length > limit) return jobs.length === 0;
+    for (const h of holdings) {
+      const key = `${tenant}#${h.id}`;
+      if (h.chunk && !this.#chunks.has(key)) this.#chunks.set(key, { held: new Set(h.chunk.lines), size: h.chunk.lines.length });
+    }
+    return this.#charge(`jobs#${tenant}`, holdings.map((h) => h.id), jobs.length, limit);
   }
-  async giveBackJobs(tenant: string, count: number) {
-    this.#add(`jobs#${tenant}`, -count);
+  async giveBackJobs(tenant: string, jobs: readonly JobSlot[]) {
+    for (const h of holdingsOf(jobs)) {
+      if (!h.chunk) {
+        this.#refund(`jobs#${tenant}`, h.id, 1);
+        continue;
+      }
+      const chunk = this.#chunks.get(`${tenant}#${h.id}`);
+      if (!chunk) continue;
+      for (const line of h.chunk.lines) chunk.held.delete(line);
+      if (chunk.held.size === 0) this.#refund(`jobs#${tenant}`, h.id, chunk.size);
+    }
   }
-  async chargeTokens(tenant: string, minute: number, tokens: number, limit: number) {
-    return this.#charge(`tokens#${tenant}#${minute}`, tokens, limit);
+  async jobsInFlight(tenant: string) {
+    return this.#used.get(`jobs#${tenant}`) ?? 0;
   }
-  async refundTokens(tenant: string, minute: number, tokens: number) {
-    this.#add(`tokens#${tenant}#${minute}`, -tokens);
+  async chargeTokens(tenant: string, minute: number, charge: TokenCharge, limit: number) {
+    if (charge.tokens > limit) return false;
+    return this.#charge(`tokens#${tenant}#${minute}`, [charge.id], charge.tokens, limit);
   }
-  #charge(key: string, amount: number, limit: number) {
-    // As the DynamoDB meter: more than the limit at once is refused whatever the counter holds.
-    if (amount > limit || (this.counters.get(key) ?? 0) + amount > limit) return false;
-    this.#add(key, amount);
+  async refundTokens(tenant: string, minute: number, charge: TokenCharge) {
+    this.#refund(`tokens#${tenant}#${minute}`, charge.id, charge.tokens);
+  }
+  async tokensCharged(tenant: string, minute: number) {
+    return this.#used.get(`tokens#${tenant}#${minute}`) ?? 0;
+  }
+  #charge(key: string, ids: readonly string[], amount: number, limit: number) {
+    const members = this.#members.get(key) ?? new Set<string>();
+    if (ids[0] !== undefined && members.has(ids[0])) return true;
+    if ((this.#used.get(key) ?? 0) + amount > limit) return false;
+    for (const id of ids) members.add(id);
+    this.#members.set(key, members);
+    this.#used.set(key, (this.#used.get(key) ?? 0) + amount);
     return true;
   }
-  #add(key: string, amount: number) {
-    this.counters.set(key, (this.counters.get(key) ?? 0) + amount);
+  #refund(key: string, id: string, amount: number) {
+    if (!this.#members.get(key)?.delete(id)) return;
+    this.#used.set(key, (this.#used.get(key) ?? 0) - amount);
   }
 }
 

@@ -152,7 +152,7 @@ describe("a job store write whose answer was lost", () => {
     const { job, created } = await submitJob(wired, "acme", { model: "llama-2-7b", prompt: "Lost and found.", max_tokens: 4 });
     expect(created).toBe(true);
     expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([job.job_id]);
-    expect(deps.usage.counters.get("jobs#acme")).toBe(1);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
 
     await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("c1"));
     // The claim (the first UpdateItem) goes through; the finish, the next one, loses its answer.
@@ -165,6 +165,6 @@ describe("a job store write whose answer was lost", () => {
     expect(exchanges.some((e) => e.fault === "after" && e.operation === "UpdateItem")).toBe(true);
     expect((await store.get(job.job_id))?.status).toBe("SUCCEEDED");
     expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
-    expect(deps.usage.counters.get("jobs#acme")).toBe(0);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
   });
 });

@@ -6,6 +6,7 @@ import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
+import { giveBackSlot } from "../quotas.ts";
 import { invokeStreamed, streamsAny } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
@@ -158,12 +159,16 @@ async function finishJob(deps: BatcherDeps, job: JobRecord, outcome: Parameters<
   await notifyJob(deps, finished);
 }
 
-/** A redelivered message whose job already finished: say so again, then let the message go. */
+/**
+ * A redelivered message whose job already finished: give its slot back (again: its ender may have
+ * been killed between the job's last write and the give-back, which is a no-op if it was not),
+ * say so again, then let the message go.
+ */
 export async function renotifyFinished(deps: BatcherDeps, jobId: string): Promise<void> {
   const job = await deps.jobs.get(jobId);
   if (!job) {
     deps.logger.warn("message for a job that does not exist; dropping it", { jobId });
     return;
   }
-  if (isTerminal(job.status)) await notifyJob(deps, job);
+  if (isTerminal(job.status)) await Promise.all([giveBackSlot(deps.usage, job), notifyJob(deps, job)]);
 }

@@ -38,7 +38,7 @@ describe("quotas", () => {
     await cancelJob(deps, "acme", first.job_id);
     const { job: second } = await submitJob(deps, "acme", job);
     await runBatcher(deps);
-    expect(deps.usage.counters.get("jobs#acme")).toBe(0);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
     expect((await deps.jobs.get(second.job_id))?.status).toBe("SUCCEEDED");
   });
 
@@ -46,7 +46,7 @@ describe("quotas", () => {
     const { deps } = quotaDeps(100, 15);
     await submitJob(deps, "acme", job);
     await expect(submitJob(deps, "acme", job)).rejects.toMatchObject({ code: "rate_limited", retryAfterSeconds: 60 });
-    expect(deps.usage.counters.get("jobs#acme")).toBe(1);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
     deps.clock.advance(60_000);
     await expect(submitJob(deps, "acme", job)).resolves.toMatchObject({ created: true });
   });
