@@ -1,10 +1,10 @@
-import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.ts";
+import type { JobFailure, JobMessage, JobRecord, JobResult, JobStatus } from "./core/jobs.ts";
 import type { JobBreakdown } from "./core/job-breakdown.ts";
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
 import type { ApiKeyRecord, Principal } from "./core/api-keys.ts";
-import type { BatchRecord } from "./core/batches.ts";
+import type { BatchRecord, RequestCounts } from "./core/batches.ts";
 import type { BatchControlMessage } from "./core/batch-control.ts";
 import type { BatchChange, OpenAIBatchStatus } from "./core/openai-batches.ts";
 import type { TenantQuota } from "./core/quotas.ts";
@@ -93,7 +93,23 @@ export type TenantStore = {
  * A job's slot in its tenant's quota: the job, and for a batch's job its batch and line (a batch's
  * slots are kept in chunks of lines, so that giving one back stays a small write).
  */
-export type JobSlot = { readonly job_id: string; readonly batch?: { readonly batch_id: string; readonly line: number } | undefined };
+export type JobSlot = {
+  readonly job_id: string;
+  readonly batch?: { readonly batch_id: string; readonly line: number } | undefined;
+  /** The status a batch's job ended with, given back at its end: its batch counts it there (BatchTally). */
+  readonly ended?: JobStatus | undefined;
+};
+
+/**
+ * A batch's counts by status, kept in its chunks of lines (the quota's) as its jobs start and end:
+ * reading them costs one read per 100 lines, never one per job.
+ */
+export type BatchTally = {
+  /** Counts these jobs of batches running; one started again, or ended, is left as it is. */
+  started(tenant: string, jobs: readonly JobSlot[]): Promise<void>;
+  /** The batch's counts, or undefined for a batch whose chunks were never kept (stored before they were). */
+  countsOf(batch: BatchRecord): Promise<RequestCounts | undefined>;
+};
 
 /**
  * The tenants' quota counters, exact under retries, lost answers and repeats: every change is

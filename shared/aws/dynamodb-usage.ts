@@ -1,6 +1,7 @@
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { holdingsOf, type SlotHolding } from "../core/quotas.ts";
-import type { JobSlot, TokenCharge, UsageMeter } from "../ports.ts";
+import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { countChunks, endedCounts, type BatchRecord, type ChunkTally, type RequestCounts } from "../core/batches.ts";
+import { holdingsOf, SLOT_CHUNK_LINES, type SlotHolding } from "../core/quotas.ts";
+import type { BatchTally, JobSlot, TokenCharge, UsageMeter } from "../ports.ts";
 import { conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
 /** A batch chunk's item outlives any batch (retention is at most 30 days); after its fold it is only a tombstone. */
@@ -18,9 +19,11 @@ const CHUNK_TTL_SECONDS = 35 * 86_400;
  *   which a line leaves once however often it is deleted) and `slots`, how many it held. The give-back that empties
  *   it folds it out of `jobs#<tenant>`; a repeat of any of them finds it empty and folds again,
  *   which the condition on `open` makes a no-op. A batch's slots thus come back per chunk.
+ *   The same item is the batch's tally (BatchTally): `running` (lines started) and a set per
+ *   terminal status, written by the same give-back that ends a line: counting costs no write more.
  * - `tokens#<tenant>#<minute>`: `used` and `charges`, the set of charge ids in it (expires after two minutes).
  */
-export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
+export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, BatchTally {
   async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number): Promise<boolean> {
     const holdings = holdingsOf(jobs);
     const [first] = holdings;
@@ -106,14 +109,16 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
   }
 
   async #giveBackLines(tenant: string, holding: SlotHolding): Promise<void> {
+    const ended = holding.ended === undefined || holding.ended === "QUEUED" || holding.ended === "RUNNING" ? undefined : holding.ended.toLowerCase();
     const out = await conditional(`give back lines of ${holding.id}`, () =>
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { key: chunkKey(tenant, holding.id) },
-          UpdateExpression: "DELETE held :lines",
+          UpdateExpression: ended === undefined ? "DELETE held :lines" : "DELETE held :lines ADD #ended :lines",
           ConditionExpression: "attribute_exists(slots)",
           ExpressionAttributeValues: { ":lines": new Set(holding.chunk?.lines ?? []) },
+          ...(ended !== undefined && { ExpressionAttributeNames: { "#ended": ended } }),
           ReturnValues: "ALL_NEW",
         }),
       ),
@@ -122,6 +127,53 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
     const chunk = out?.Attributes;
     if (!chunk || (chunk.held instanceof Set && chunk.held.size > 0)) return;
     await this.#fold(tenant, holding.id, Number(chunk.slots));
+  }
+
+  async started(tenant: string, jobs: readonly JobSlot[]): Promise<void> {
+    const chunks = holdingsOf(jobs.map((j) => ({ ...j, ended: undefined }))).flatMap((h) => (h.chunk ? [{ id: h.id, lines: h.chunk.lines }] : []));
+    await Promise.all(
+      chunks.map((c) =>
+        conditional(`start lines of ${c.id}`, () =>
+          this.client.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { key: chunkKey(tenant, c.id) },
+              UpdateExpression: "ADD running :lines",
+              ConditionExpression: "attribute_exists(slots)",
+              ExpressionAttributeValues: { ":lines": new Set(c.lines) },
+            }),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async countsOf(batch: BatchRecord): Promise<RequestCounts | undefined> {
+    // Lines are numbered in the file (blank lines skipped), so the chunks are read until their
+    // slots make the batch's total: the chunks its total needs, then a hundred more at a time.
+    const chunks: ChunkTally[] = [];
+    let slots = 0;
+    for (let next = 0, count = Math.floor(batch.total / SLOT_CHUNK_LINES) + 1; slots < batch.total; next += count, count = 100) {
+      const keys = Array.from({ length: count }, (_, i) => ({ key: chunkKey(batch.tenant, `${batch.batch_id}#${next + i}`) }));
+      const found = (await this.#getAll(keys)).map(toChunkTally);
+      if (found.length === 0) break;
+      chunks.push(...found);
+      slots += found.reduce((sum, c) => sum + c.slots, 0);
+    }
+    return chunks.length === 0 ? undefined : countChunks(batch.total, chunks);
+  }
+
+  async #getAll(keys: readonly Record<string, string>[]): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
+      while (pending && pending.length > 0) {
+        const out = await sdk(`read chunks of ${this.tableName}`, () => this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } })));
+        items.push(...(out.Responses?.[this.tableName] ?? []));
+        pending = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return items;
   }
 
   /** Takes a holding out of the tenant's count, if it is still in it. */
@@ -155,6 +207,13 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
     const out = await sdk(`read ${key}`, () => this.client.send(new GetCommand({ TableName: this.tableName, Key: { key }, ConsistentRead: true })));
     return out.Item;
   }
+}
+
+const numbers = (value: unknown): ReadonlySet<number> => (value instanceof Set ? new Set([...value].map(Number)) : new Set());
+
+function toChunkTally(item: Record<string, unknown>): ChunkTally {
+  const ended = Object.fromEntries(endedCounts.map((status) => [status, numbers(item[status])])) as ChunkTally["ended"];
+  return { slots: Number(item.slots ?? 0), running: numbers(item.running), ended };
 }
 
 const jobsKey = (tenant: string) => `jobs#${tenant}`;

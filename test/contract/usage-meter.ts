@@ -1,5 +1,7 @@
 import { expect, it } from "vitest";
-import type { JobSlot, UsageMeter } from "#shared/ports";
+import type { BatchRecord } from "#shared/core/batches";
+import type { JobStatus } from "#shared/core/jobs";
+import type { BatchTally, JobSlot, UsageMeter } from "#shared/ports";
 import { uniqueSuffix } from "../helpers/local-aws.ts";
 
 const newTenant = () => `tenant-${uniqueSuffix()}`;
@@ -10,9 +12,11 @@ const singles = (count: number): JobSlot[] => Array.from({ length: count }, () =
 /** The jobs of a batch, lines `from` to `to` inclusive. */
 const batchLines = (batchId: string, from: number, to: number): JobSlot[] =>
   Array.from({ length: to - from + 1 }, (_, i) => ({ job_id: `${batchId}-job-${from + i}`, batch: { batch_id: batchId, line: from + i } }));
+const endedAs = (status: JobStatus, jobs: readonly JobSlot[]): JobSlot[] => jobs.map((j) => ({ ...j, ended: status }));
+const batchOf = (tenant: string, batchId: string, total: number): BatchRecord => ({ batch_id: batchId, tenant, created_at: "2026-12-07T00:00:00Z", total, models: ["m"], expires_at: 0 });
 const charge = (tokens: number) => ({ id: `job_${uniqueSuffix()}`, tokens });
 
-export function usageMeterContract(makeMeter: () => Promise<UsageMeter>): void {
+export function usageMeterContract(makeMeter: () => Promise<UsageMeter & BatchTally>): void {
   it("takes job slots up to the limit and refuses the take that would pass it, which takes nothing", async () => {
     // Prepare
     const meter = await makeMeter();
@@ -187,5 +191,43 @@ export function usageMeterContract(makeMeter: () => Promise<UsageMeter>): void {
     expect(charges).toEqual([true, true]);
     expect(charged).toBe(40);
     expect(await meter.tokensCharged(tenant, minute)).toBe(0);
+  });
+
+  it("tallies a batch's lines by the status they ended with, each once, those started and not ended as running, the rest as queued", async () => {
+    // Prepare: 150 lines numbered as in a file with four blank lines (1-100, 105-154)
+    const meter = await makeMeter();
+    const tenant = newTenant();
+    const batchId = `batch_${uniqueSuffix()}`;
+    const lines = [...batchLines(batchId, 1, 100), ...batchLines(batchId, 105, 154)];
+    await meter.takeJobs(tenant, lines, 1000);
+
+    // Act
+    await meter.started(tenant, batchLines(batchId, 1, 10));
+    await meter.started(tenant, batchLines(batchId, 1, 2));
+    await meter.giveBackJobs(tenant, endedAs("SUCCEEDED", batchLines(batchId, 1, 5)));
+    await meter.giveBackJobs(tenant, endedAs("SUCCEEDED", batchLines(batchId, 1, 5)));
+    await meter.giveBackJobs(tenant, [...endedAs("FAILED", batchLines(batchId, 6, 6)), ...endedAs("EXPIRED", batchLines(batchId, 7, 7)), ...endedAs("CANCELLED", batchLines(batchId, 154, 154))]);
+    // A start that lands after the line ended (a cancel first) does not count it running
+    await meter.started(tenant, batchLines(batchId, 154, 154));
+
+    // Assess
+    expect(await meter.countsOf(batchOf(tenant, batchId, 150))).toEqual({ total: 150, queued: 139, running: 3, succeeded: 5, failed: 1, cancelled: 1, expired: 1 });
+    expect(await meter.countsOf(batchOf(tenant, `batch_${uniqueSuffix()}`, 150))).toBeUndefined();
+  });
+
+  it("tallies a batch whose every line ended as finished, and gives its slots back", async () => {
+    // Prepare
+    const meter = await makeMeter();
+    const tenant = newTenant();
+    const batchId = `batch_${uniqueSuffix()}`;
+    await meter.takeJobs(tenant, batchLines(batchId, 1, 230), 1000);
+
+    // Act
+    await meter.giveBackJobs(tenant, endedAs("SUCCEEDED", batchLines(batchId, 1, 200)));
+    await meter.giveBackJobs(tenant, endedAs("CANCELLED", batchLines(batchId, 201, 230)));
+
+    // Assess
+    expect(await meter.countsOf(batchOf(tenant, batchId, 230))).toEqual({ total: 230, queued: 0, running: 0, succeeded: 200, failed: 0, cancelled: 30, expired: 0 });
+    expect(await meter.jobsInFlight(tenant)).toBe(0);
   });
 }

@@ -7,6 +7,7 @@ import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
 import { giveBackSlot } from "../quotas.ts";
+import { slotOf } from "../../core/quotas.ts";
 import { invokeStreamed, streamsAny } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
@@ -53,8 +54,11 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
     }),
   );
   if (claimed.length === 0) return;
+  // Beside the GPU call, as the RUNNING event: a write lost here shows the job queued, nothing more.
+  const tallied = tallyStarted(deps, claimed.map((c) => c.job)).catch((error: unknown) => deps.logger.warn("batch jobs not counted running", { error: String(error) }));
 
   const { settled, gpuStartMs, gpuEndMs, cost } = await invokeMetered(deps, call, claimed, run);
+  await tallied;
   call.gpuDone();
   const breakdownOf = (pending: Pending, job: JobRecord, generatedTokens: number): JobBreakdown =>
     jobBreakdown({
@@ -139,6 +143,12 @@ export async function waitInQueue(
   if (!job) return run.settle(pending, { kind: "done" });
   await notifyJob(deps, job);
   await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds });
+}
+
+/** Batch jobs started for the first time count as running in their batch: one write per chunk of lines. */
+async function tallyStarted(deps: BatcherDeps, jobs: readonly JobRecord[]): Promise<void> {
+  const firstStarts = jobs.filter((j) => j.batch_id !== undefined && j.attempt === 1);
+  await Promise.all([...Map.groupBy(firstStarts, (j) => j.tenant)].map(([tenant, started]) => deps.tally.started(tenant, started.map(slotOf))));
 }
 
 async function expireJob(deps: BatcherDeps, pending: Pending, now: Date, run: RunHandle): Promise<void> {
