@@ -61,9 +61,10 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
   try {
     await deps.jobs.create([job]);
   } catch (error) {
-    await Promise.all([refund(), leaveLine(deps, [job])]);
-    if (!(error instanceof ConflictError)) throw error;
-    const winner = await deps.jobs.get(jobId);
+    // The winner (the same idempotency key's other submission) holds this very slot and charge,
+    // keyed by the job id: refunding them would take them from it.
+    const winner = error instanceof ConflictError ? await deps.jobs.get(jobId) : undefined;
+    await Promise.all([winner ? undefined : refund(), leaveLine(deps, [job])]);
     if (winner) return { job: winner, created: false };
     throw error;
   }

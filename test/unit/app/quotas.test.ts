@@ -3,6 +3,7 @@ import { cancelJob } from "#shared/app/cancel";
 import { QuotaReleasingJobStore } from "#shared/app/quotas";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { RateLimitedError } from "#shared/core/errors";
+import { minuteOf } from "#shared/core/quotas";
 import { describeBatch } from "#shared/app/queries";
 import type { UsageMeter } from "#shared/ports";
 import { runBatcher } from "../../helpers/batcher.ts";
@@ -114,5 +115,30 @@ describe("quotas", () => {
     expect(counted.request_counts).toEqual({ total: 3, queued: 0, running: 0, succeeded: 2, failed: 0, cancelled: 1, expired: 0 });
     expect(reads).toBe(0);
     expect(await deps.usage.jobsInFlight("acme")).toBe(0);
+  });
+
+  it("keeps the slot and the tokens of a job whose idempotency key another submission, racing it, won", async () => {
+    // Prepare: the second submission reads the key's job before the first has written it
+    const { deps } = quotaDeps(5);
+    const { job: first } = await submitJob(deps, "acme", { ...job, idempotency_key: "k" });
+    const minute = minuteOf(deps.clock.now());
+    const charged = await deps.usage.tokensCharged("acme", minute);
+    deps.clock.advance(1_000);
+    let misses = 1;
+    const racingJobs = new Proxy(deps.jobs, {
+      get(target, name) {
+        if (name === "get" && misses-- > 0) return async () => undefined;
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+
+    // Act
+    const second = await submitJob({ ...deps, jobs: racingJobs }, "acme", { ...job, idempotency_key: "k" });
+
+    // Assess
+    expect(second).toMatchObject({ job: { job_id: first.job_id }, created: false });
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
+    expect(await deps.usage.tokensCharged("acme", minute)).toBe(charged);
   });
 });
