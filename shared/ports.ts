@@ -1,10 +1,10 @@
-import type { JobFailure, JobMessage, JobRecord, JobResult } from "./core/jobs.ts";
+import type { JobFailure, JobMessage, JobRecord, JobResult, JobStatus } from "./core/jobs.ts";
 import type { JobBreakdown } from "./core/job-breakdown.ts";
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
 import type { ApiKeyRecord, Principal } from "./core/api-keys.ts";
-import type { BatchRecord } from "./core/batches.ts";
+import type { BatchRecord, RequestCounts } from "./core/batches.ts";
 import type { BatchControlMessage } from "./core/batch-control.ts";
 import type { BatchChange, OpenAIBatchStatus } from "./core/openai-batches.ts";
 import type { TenantQuota } from "./core/quotas.ts";
@@ -89,14 +89,49 @@ export type TenantStore = {
  * Counts what tenants hold against their quotas. Charges are conditional (never past the limit);
  * jobs are given back when they reach a terminal state.
  */
-export type UsageMeter = {
-  /** Takes `count` job slots unless that would pass `limit`; whether it did. */
-  takeJobs(tenant: string, count: number, limit: number): Promise<boolean>;
-  giveBackJobs(tenant: string, count: number): Promise<void>;
-  /** Charges tokens to the tenant's minute unless that would pass `limit`; whether it did. */
-  chargeTokens(tenant: string, minute: number, tokens: number, limit: number): Promise<boolean>;
-  refundTokens(tenant: string, minute: number, tokens: number): Promise<void>;
+/**
+ * A job's slot in its tenant's quota: the job, and for a batch's job its batch and line (a batch's
+ * slots are kept in chunks of lines, so that giving one back stays a small write).
+ */
+export type JobSlot = {
+  readonly job_id: string;
+  readonly batch?: { readonly batch_id: string; readonly line: number } | undefined;
+  /** The status a batch's job ended with, given back at its end: its batch counts it there (BatchTally). */
+  readonly ended?: JobStatus | undefined;
 };
+
+/**
+ * A batch's counts by status, kept in its chunks of lines (the quota's) as its jobs start and end:
+ * reading them costs one read per 100 lines, never one per job.
+ */
+export type BatchTally = {
+  /** Counts these jobs of batches running; one started again, or ended, is left as it is. */
+  started(tenant: string, jobs: readonly JobSlot[]): Promise<void>;
+  /** The batch's counts, or undefined for a batch whose chunks were never kept (stored before they were). */
+  countsOf(batch: BatchRecord): Promise<RequestCounts | undefined>;
+};
+
+/**
+ * The tenants' quota counters, exact under retries, lost answers and repeats: every change is
+ * keyed by the jobs it is for, so the same change again changes nothing.
+ */
+export type UsageMeter = {
+  /** Takes a slot for each job unless that would pass `limit`; whether it did. The same jobs taken again take nothing more and answer true. */
+  takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number): Promise<boolean>;
+  /** Gives back these jobs' slots; a slot already given back, or never taken, is left as it is. */
+  giveBackJobs(tenant: string, jobs: readonly JobSlot[]): Promise<void>;
+  /** The slots the tenant holds now. */
+  jobsInFlight(tenant: string): Promise<number>;
+  /** Charges tokens to the tenant's minute under `chargeId` unless that would pass `limit`; whether it did. The same charge again charges nothing more and answers true. */
+  chargeTokens(tenant: string, minute: number, charge: TokenCharge, limit: number): Promise<boolean>;
+  /** Refunds a charge; one refunded already, or never made, is left as it is. */
+  refundTokens(tenant: string, minute: number, charge: TokenCharge): Promise<void>;
+  /** The tokens charged to the tenant's minute. */
+  tokensCharged(tenant: string, minute: number): Promise<number>;
+};
+
+/** Tokens charged for one submission, named by it (a job id) so that a repeat is recognised. */
+export type TokenCharge = { readonly id: string; readonly tokens: number };
 
 export type BatchStore = {
   create(batch: BatchRecord): Promise<void>;

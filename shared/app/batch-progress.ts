@@ -1,11 +1,11 @@
 import { batchTopic } from "../core/events.ts";
 import { changeTo, epochSeconds, type OpenAIBatchStatus } from "../core/openai-batches.ts";
 import type { BatchRecord, RequestCounts } from "../core/batches.ts";
-import type { BatchControlQueue, BatchStore, Clock, JobStore } from "../ports.ts";
+import type { BatchControlQueue, BatchStore, BatchTally, Clock, JobStore } from "../ports.ts";
 import { notifyTopics, type NotifyDeps } from "./notify.ts";
 import { batchCounts } from "./queries.ts";
 
-export type BatchControlDeps = { readonly batches: BatchStore; readonly batchControl: BatchControlQueue; readonly clock: Clock };
+export type BatchControlDeps = { readonly batches: BatchStore; readonly tally: BatchTally; readonly batchControl: BatchControlQueue; readonly clock: Clock };
 
 /**
  * Tells a batch's subscribers its counts by status; an OpenAI batch whose last job just ended

@@ -1,11 +1,12 @@
 import { isTerminal, jobMessageSchema } from "../core/jobs.ts";
-import type { Clock, JobStore } from "../ports.ts";
+import type { Clock, JobStore, UsageMeter } from "../ports.ts";
 import type { Logger } from "./logger.ts";
 import { notifyJob, type NotifyDeps } from "./notify.ts";
 import { finalizeIfDone, type BatchControlDeps } from "./batch-progress.ts";
 import { batchCounts } from "./queries.ts";
+import { giveBackSlot } from "./quotas.ts";
 
-export type DeadLetterDeps = NotifyDeps & BatchControlDeps & { readonly jobs: JobStore; readonly clock: Clock; readonly logger: Logger };
+export type DeadLetterDeps = NotifyDeps & BatchControlDeps & { readonly jobs: JobStore; readonly usage: UsageMeter; readonly clock: Clock; readonly logger: Logger };
 
 /**
  * The end of the line for a message SQS gave up on: its job becomes FAILED with the reason and
@@ -30,7 +31,8 @@ export async function handleDeadLetter(deps: DeadLetterDeps, body: string, recei
     deps.clock.now(),
   );
   const job = failed ?? (await deps.jobs.get(jobId));
-  if (job && isTerminal(job.status)) await notifyJob(deps, job);
+  // Found ended by another: its slot is given back again, a no-op unless its ender died before it did.
+  if (job && isTerminal(job.status)) await Promise.all([failed ? undefined : giveBackSlot(deps.usage, job), notifyJob(deps, job)]);
   // The last job of an OpenAI batch may end here: its batch then goes on to finalize.
   if (failed?.batch_id !== undefined) {
     const batch = await deps.batches.get(failed.batch_id);

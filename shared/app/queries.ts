@@ -1,9 +1,9 @@
 import { batchStatus, countStatuses, type BatchRecord, type RequestCounts } from "../core/batches.ts";
 import { NotFoundError } from "../core/errors.ts";
 import { breakdownOf, type JobRecord } from "../core/jobs.ts";
-import type { BatchStore, JobStore, Page, PageRequest } from "../ports.ts";
+import type { BatchStore, BatchTally, JobStore, Page, PageRequest } from "../ports.ts";
 
-export type QueryDeps = { readonly jobs: JobStore; readonly batches: BatchStore };
+export type QueryDeps = { readonly jobs: JobStore; readonly batches: BatchStore; readonly tally: BatchTally };
 
 /**
  * The ids this API hands out are short (a prefix and 32 hex digits). A much longer one names
@@ -37,9 +37,12 @@ export async function jobsOfBatch(deps: Pick<QueryDeps, "jobs">, batchId: string
   return jobs;
 }
 
-/** Counts the batch's jobs by status, reading every job of the batch. */
-export async function batchCounts(deps: Pick<QueryDeps, "jobs">, batch: BatchRecord): Promise<RequestCounts> {
-  return countStatuses(batch.total, (await jobsOfBatch(deps, batch.batch_id)).map((j) => j.status));
+/**
+ * The batch's counts by status, from its tally (a read per 100 lines); a batch stored before
+ * tallies were kept is counted by reading every job of it.
+ */
+export async function batchCounts(deps: Pick<QueryDeps, "jobs" | "tally">, batch: BatchRecord): Promise<RequestCounts> {
+  return (await deps.tally.countsOf(batch)) ?? countStatuses(batch.total, (await jobsOfBatch(deps, batch.batch_id)).map((j) => j.status));
 }
 
 export type BatchView = {

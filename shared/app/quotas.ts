@@ -1,7 +1,7 @@
 import { RateLimitedError } from "../core/errors.ts";
 import type { JobRecord } from "../core/jobs.ts";
-import { DEFAULT_QUOTA, minuteOf, secondsToNextMinute, tokensCharged } from "../core/quotas.ts";
-import type { Clock, JobStore, TenantStore, UsageMeter } from "../ports.ts";
+import { DEFAULT_QUOTA, minuteOf, secondsToNextMinute, slotOf, tokensCharged } from "../core/quotas.ts";
+import type { Clock, JobSlot, JobStore, TenantStore, UsageMeter } from "../ports.ts";
 import { EndingJobStore } from "./ending-job-store.ts";
 
 export type QuotaDeps = { readonly tenants: TenantStore; readonly usage: UsageMeter; readonly clock: Clock };
@@ -12,30 +12,38 @@ const JOBS_RETRY_AFTER_SECONDS = 5;
 /**
  * Charges a submission to its tenant's quotas before anything is written: job slots always, and
  * for interactive jobs the tokens of this minute (a batch file's jobs queue up and are bounded by
- * the jobs in flight alone). Returns the refund, for a submission that fails before it is stored.
+ * the jobs in flight alone). Every charge is keyed by the submission's job ids, so one sent again
+ * (a lost answer) counts once. Returns the refund, for a submission that fails before it is stored.
  */
 export async function chargeSubmission(
   deps: QuotaDeps,
   tenant: string,
-  jobs: readonly { readonly prompt_tokens: number; readonly max_tokens: number }[],
+  jobs: readonly { readonly slot: JobSlot; readonly prompt_tokens: number; readonly max_tokens: number }[],
   kind: "interactive" | "batch",
 ): Promise<() => Promise<void>> {
   const quota = (await deps.tenants.quotaOf(tenant)) ?? DEFAULT_QUOTA;
-  if (!(await deps.usage.takeJobs(tenant, jobs.length, quota.max_jobs_in_flight))) {
+  const slots = jobs.map((j) => j.slot);
+  if (!(await deps.usage.takeJobs(tenant, slots, quota.max_jobs_in_flight))) {
     throw new RateLimitedError(`tenant ${tenant} would have more than ${quota.max_jobs_in_flight} jobs in flight, its quota; wait for some to finish`, JOBS_RETRY_AFTER_SECONDS);
   }
-  const giveBackJobs = () => deps.usage.giveBackJobs(tenant, jobs.length);
-  if (kind === "batch") return giveBackJobs;
+  const giveBackJobs = () => deps.usage.giveBackJobs(tenant, slots);
+  const [first] = slots;
+  if (kind === "batch" || !first) return giveBackJobs;
   const now = deps.clock.now();
   const minute = minuteOf(now);
-  const tokens = jobs.reduce((sum, j) => sum + tokensCharged(j.prompt_tokens, j.max_tokens), 0);
-  if (!(await deps.usage.chargeTokens(tenant, minute, tokens, quota.tokens_per_minute))) {
+  const charge = { id: first.job_id, tokens: jobs.reduce((sum, j) => sum + tokensCharged(j.prompt_tokens, j.max_tokens), 0) };
+  if (!(await deps.usage.chargeTokens(tenant, minute, charge, quota.tokens_per_minute))) {
     await giveBackJobs();
     throw new RateLimitedError(`tenant ${tenant} would pass ${quota.tokens_per_minute} tokens this minute, its quota`, secondsToNextMinute(now));
   }
   return async () => {
-    await Promise.all([giveBackJobs(), deps.usage.refundTokens(tenant, minute, tokens)]);
+    await Promise.all([giveBackJobs(), deps.usage.refundTokens(tenant, minute, charge)]);
   };
+}
+
+/** Gives an ended job's slot back; again for the same job gives nothing more (a redelivery finding it ended calls this too). */
+export function giveBackSlot(usage: UsageMeter, job: JobRecord): Promise<void> {
+  return usage.giveBackJobs(job.tenant, [slotOf(job)]);
 }
 
 /**
@@ -51,6 +59,6 @@ export class QuotaReleasingJobStore extends EndingJobStore {
   }
 
   protected ended(job: JobRecord): Promise<void> {
-    return this.#usage.giveBackJobs(job.tenant, 1);
+    return giveBackSlot(this.#usage, job);
   }
 }

@@ -48,7 +48,7 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
   let refund: () => Promise<void>;
   let board: QueueBoard;
   try {
-    refund = await chargeSubmission(deps, tenant, [{ prompt_tokens: checked.promptTokens, max_tokens: checked.request.max_tokens }], "interactive");
+    refund = await chargeSubmission(deps, tenant, [{ slot: { job_id: jobId }, prompt_tokens: checked.promptTokens, max_tokens: checked.request.max_tokens }], "interactive");
     board = await deps.queueBoard.takeTickets(checked.route.name, lane, 1).catch(async (error: unknown) => {
       await refund();
       throw error;
@@ -61,9 +61,10 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
   try {
     await deps.jobs.create([job]);
   } catch (error) {
-    await Promise.all([refund(), leaveLine(deps, [job])]);
-    if (!(error instanceof ConflictError)) throw error;
-    const winner = await deps.jobs.get(jobId);
+    // The winner (the same idempotency key's other submission) holds this very slot and charge,
+    // keyed by the job id: refunding them would take them from it.
+    const winner = error instanceof ConflictError ? await deps.jobs.get(jobId) : undefined;
+    await Promise.all([winner ? undefined : refund(), leaveLine(deps, [job])]);
     if (winner) return { job: winner, created: false };
     throw error;
   }
@@ -112,21 +113,23 @@ export async function storeBatchJobs(
   options: { readonly now: Date; readonly jobId: (line: BatchLine) => string; readonly beforeJobs?: () => Promise<void> },
 ): Promise<JobRecord[]> {
   const laneOfLine = (l: BatchLine) => laneOf(l.job.request.priority, true, l.job.route.lanes.interactive_min_priority);
-  const refund = await chargeSubmission(deps, tenant, lines.map((l) => ({ prompt_tokens: l.job.promptTokens, max_tokens: l.job.request.max_tokens })), "batch");
+  const slotted = lines.map((l) => ({ l, slot: { job_id: options.jobId(l), batch: { batch_id: batchId, line: l.line } } }));
+  const refund = await chargeSubmission(deps, tenant, slotted.map(({ l, slot }) => ({ slot, prompt_tokens: l.job.promptTokens, max_tokens: l.job.request.max_tokens })), "batch");
   const tickets = await ticketsInLine(deps, lines.map((l) => ({ route: l.job.route.name, lane: laneOfLine(l) }))).catch(async (error: unknown) => {
     await refund();
     throw error;
   });
-  const jobs = lines.map((l, i) =>
-    newJobRecord(l.job, { jobId: options.jobId(l), tenant, now: options.now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line }, ticket: tickets[i] }),
+  const jobs = slotted.map(({ l, slot }, i) =>
+    newJobRecord(l.job, { jobId: slot.job_id, tenant, now: options.now, batch: { batch_id: batchId, custom_id: l.custom_id, batch_line: l.line }, ticket: tickets[i] }),
   );
   try {
     await options.beforeJobs?.();
     await deps.jobs.create(jobs);
   } catch (error) {
-    // The jobs that were stored are failed (their slots come back as they end); the rest were never held.
-    const ended = await failAll(deps, jobs, "submission_failed", "the batch could not be stored; submit it again");
-    await Promise.all([deps.usage.giveBackJobs(tenant, jobs.length - ended.length), leaveLine(deps, jobs)]);
+    // The jobs that were stored are failed (their slots come back as they end); every slot is
+    // given back again here, which changes nothing for those already back.
+    await failAll(deps, jobs, "submission_failed", "the batch could not be stored; submit it again");
+    await Promise.all([refund(), leaveLine(deps, jobs)]);
     throw error;
   }
   return jobs;

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
   ApiKeyStore, BatchControlQueue, BatchStore, BlobStore, CapacityLedger, Clock, ConnectionStore, FileStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier,
-  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter, WebhookEndpointStore, WebhookOutbox, WebhookRetryQueue,
+  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter, BatchTally, WebhookEndpointStore, WebhookOutbox, WebhookRetryQueue,
   WebhookTransport,
 } from "../ports.ts";
 import { fetchWebhookTransport } from "../webhook-fetch.ts";
@@ -42,6 +42,7 @@ export type Deps = {
   readonly tickets: TicketStore;
   readonly tenants: TenantStore;
   readonly usage: UsageMeter;
+  readonly tally: BatchTally;
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly queue: JobQueue;
@@ -83,6 +84,8 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     // Every terminal transition gives the job's quota slot back, whoever makes it.
     jobs: new QuotaReleasingJobStore(new DynamoDbJobStore(table(config.tables.jobs)), usage),
     usage,
+    // The batches' counts live in the quota's chunks of lines, written by the same give-back.
+    tally: usage,
     tenants: new DynamoDbTenantStore(table(config.tables.tenants)),
     idempotency: new DynamoDbIdempotencyStore(table(config.tables.idempotencyKeys)),
     batches: new DynamoDbBatchStore(table(config.tables.batches)),

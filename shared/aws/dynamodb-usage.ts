@@ -1,48 +1,221 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import type { UsageMeter } from "../ports.ts";
+import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { countChunks, endedCounts, type BatchRecord, type ChunkTally, type RequestCounts } from "../core/batches.ts";
+import { holdingsOf, SLOT_CHUNK_LINES, type SlotHolding } from "../core/quotas.ts";
+import type { BatchTally, JobSlot, TokenCharge, UsageMeter } from "../ports.ts";
 import { conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
-/** Counters in one table: `jobs#<tenant>` (jobs held) and `tokens#<tenant>#<minute>` (expire after two minutes). */
-export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter {
-  takeJobs(tenant: string, count: number, limit: number): Promise<boolean> {
-    return this.#charge(jobsKey(tenant), count, limit, undefined);
-  }
+/** A batch chunk's item outlives any batch (retention is at most 30 days); after its fold it is only a tombstone. */
+const CHUNK_TTL_SECONDS = 35 * 86_400;
 
-  async giveBackJobs(tenant: string, count: number): Promise<void> {
-    await this.#add(jobsKey(tenant), -count);
-  }
-
-  chargeTokens(tenant: string, minute: number, tokens: number, limit: number): Promise<boolean> {
-    return this.#charge(tokensKey(tenant, minute), tokens, limit, (minute + 2) * 60);
-  }
-
-  async refundTokens(tenant: string, minute: number, tokens: number): Promise<void> {
-    await this.#add(tokensKey(tenant, minute), -tokens);
-  }
-
-  async #charge(key: string, amount: number, limit: number, expiresAt: number | undefined): Promise<boolean> {
+/**
+ * Quota counters that a retry, a lost answer or a repeat cannot move twice (no transactions:
+ * dynalite has none, so every change is one conditional write on one item).
+ *
+ * - `jobs#<tenant>`: `used` (slots held) and `open`, the set of holdings counted in it: a job
+ *   submitted alone (its id) or a chunk of a batch's lines. A take adds its holdings and their
+ *   slots in one write, conditioned on the first not being there yet; a give-back removes one
+ *   and its slots, conditioned on it being there. Either again finds its condition false.
+ * - `slots#<tenant>#<batch_id>#<chunk>`: the lines of that chunk still held (`held`, a number set
+ *   which a line leaves once however often it is deleted) and `slots`, how many it held. The give-back that empties
+ *   it folds it out of `jobs#<tenant>`; a repeat of any of them finds it empty and folds again,
+ *   which the condition on `open` makes a no-op. A batch's slots thus come back per chunk.
+ *   The same item is the batch's tally (BatchTally): `running` (lines started) and a set per
+ *   terminal status, written by the same give-back that ends a line: counting costs no write more.
+ * - `tokens#<tenant>#<minute>`: `used` and `charges`, the set of charge ids in it (expires after two minutes).
+ */
+export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, BatchTally {
+  async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number): Promise<boolean> {
+    const holdings = holdingsOf(jobs);
+    const [first] = holdings;
     // The condition lets a counter that does not exist yet take anything: refuse too much here.
-    if (amount > limit) return false;
+    if (!first || jobs.length > limit) return jobs.length === 0;
+    // The chunks first: a counted chunk whose item is missing could never be given back.
+    await Promise.all(holdings.map((h) => (h.chunk ? this.#putChunk(tenant, h) : undefined)));
+    const key = jobsKey(tenant);
+    const out = await conditional(`take job slots ${key}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key },
+          UpdateExpression: "ADD used :n, #open :ids",
+          ConditionExpression: "(attribute_not_exists(used) OR used <= :room) AND NOT contains(#open, :first)",
+          ExpressionAttributeNames: { "#open": "open" },
+          ExpressionAttributeValues: { ":n": jobs.length, ":room": limit - jobs.length, ":ids": new Set(holdings.map((h) => h.id)), ":first": first.id },
+        }),
+      ),
+    );
+    // Refused: over the limit, or this very take applied already (its answer was lost and the SDK sent it again).
+    return out !== undefined || (await this.#holds(key, "open", first.id));
+  }
+
+  async giveBackJobs(tenant: string, jobs: readonly JobSlot[]): Promise<void> {
+    await Promise.all(holdingsOf(jobs).map((h) => (h.chunk ? this.#giveBackLines(tenant, h) : this.#fold(tenant, h.id, 1))));
+  }
+
+  async jobsInFlight(tenant: string): Promise<number> {
+    return this.#used(jobsKey(tenant));
+  }
+
+  async chargeTokens(tenant: string, minute: number, charge: TokenCharge, limit: number): Promise<boolean> {
+    if (charge.tokens > limit) return false;
+    const key = tokensKey(tenant, minute);
     const out = await conditional(`charge ${key}`, () =>
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { key },
-          UpdateExpression: expiresAt === undefined ? "ADD used :n" : "ADD used :n SET expires_at = :exp",
-          ConditionExpression: "attribute_not_exists(used) OR used <= :room",
-          ExpressionAttributeValues: { ":n": amount, ":room": limit - amount, ...(expiresAt === undefined ? {} : { ":exp": expiresAt }) },
+          UpdateExpression: "ADD used :n, charges :id SET expires_at = :exp",
+          ConditionExpression: "(attribute_not_exists(used) OR used <= :room) AND NOT contains(charges, :charge)",
+          ExpressionAttributeValues: { ":n": charge.tokens, ":room": limit - charge.tokens, ":id": new Set([charge.id]), ":charge": charge.id, ":exp": (minute + 2) * 60 },
         }),
       ),
     );
-    return out !== undefined;
+    return out !== undefined || (await this.#holds(key, "charges", charge.id));
   }
 
-  async #add(key: string, amount: number): Promise<void> {
-    await sdk(`adjust ${key}`, () =>
-      this.client.send(new UpdateCommand({ TableName: this.tableName, Key: { key }, UpdateExpression: "ADD used :n", ExpressionAttributeValues: { ":n": amount } })),
+  async refundTokens(tenant: string, minute: number, charge: TokenCharge): Promise<void> {
+    const key = tokensKey(tenant, minute);
+    await conditional(`refund ${key}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key },
+          UpdateExpression: "ADD used :n DELETE charges :id",
+          ConditionExpression: "contains(charges, :charge)",
+          ExpressionAttributeValues: { ":n": -charge.tokens, ":id": new Set([charge.id]), ":charge": charge.id },
+        }),
+      ),
     );
+  }
+
+  tokensCharged(tenant: string, minute: number): Promise<number> {
+    return this.#used(tokensKey(tenant, minute));
+  }
+
+  async #putChunk(tenant: string, holding: SlotHolding): Promise<void> {
+    const lines = holding.chunk?.lines ?? [];
+    const expiresAt = Math.ceil(Date.now() / 1000) + CHUNK_TTL_SECONDS;
+    // Only if absent: a take sent again (an ingest step redelivered) must not re-hold lines given back since.
+    await conditional(`hold chunk ${holding.id}`, () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { key: chunkKey(tenant, holding.id), held: new Set(lines), slots: lines.length, expires_at: expiresAt },
+          ConditionExpression: "attribute_not_exists(#key)",
+          ExpressionAttributeNames: { "#key": "key" },
+        }),
+      ),
+    );
+  }
+
+  async #giveBackLines(tenant: string, holding: SlotHolding): Promise<void> {
+    const ended = holding.ended === undefined || holding.ended === "QUEUED" || holding.ended === "RUNNING" ? undefined : holding.ended.toLowerCase();
+    const out = await conditional(`give back lines of ${holding.id}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key: chunkKey(tenant, holding.id) },
+          UpdateExpression: ended === undefined ? "DELETE held :lines" : "DELETE held :lines ADD #ended :lines",
+          ConditionExpression: "attribute_exists(slots)",
+          ExpressionAttributeValues: { ":lines": new Set(holding.chunk?.lines ?? []) },
+          ...(ended !== undefined && { ExpressionAttributeNames: { "#ended": ended } }),
+          ReturnValues: "ALL_NEW",
+        }),
+      ),
+    );
+    // A chunk never held (or gone with its TTL) has nothing to give back.
+    const chunk = out?.Attributes;
+    if (!chunk || (chunk.held instanceof Set && chunk.held.size > 0)) return;
+    await this.#fold(tenant, holding.id, Number(chunk.slots));
+  }
+
+  async started(tenant: string, jobs: readonly JobSlot[]): Promise<void> {
+    const chunks = holdingsOf(jobs.map((j) => ({ ...j, ended: undefined }))).flatMap((h) => (h.chunk ? [{ id: h.id, lines: h.chunk.lines }] : []));
+    await Promise.all(
+      chunks.map((c) =>
+        conditional(`start lines of ${c.id}`, () =>
+          this.client.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { key: chunkKey(tenant, c.id) },
+              UpdateExpression: "ADD running :lines",
+              ConditionExpression: "attribute_exists(slots)",
+              ExpressionAttributeValues: { ":lines": new Set(c.lines) },
+            }),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async countsOf(batch: BatchRecord): Promise<RequestCounts | undefined> {
+    // Lines are numbered in the file (blank lines skipped), so the chunks are read until their
+    // slots make the batch's total: the chunks its total needs, then a hundred more at a time.
+    const chunks: ChunkTally[] = [];
+    let slots = 0;
+    for (let next = 0, count = Math.floor(batch.total / SLOT_CHUNK_LINES) + 1; slots < batch.total; next += count, count = 100) {
+      const keys = Array.from({ length: count }, (_, i) => ({ key: chunkKey(batch.tenant, `${batch.batch_id}#${next + i}`) }));
+      const found = (await this.#getAll(keys)).map(toChunkTally);
+      if (found.length === 0) break;
+      chunks.push(...found);
+      slots += found.reduce((sum, c) => sum + c.slots, 0);
+    }
+    return chunks.length === 0 ? undefined : countChunks(batch.total, chunks);
+  }
+
+  async #getAll(keys: readonly Record<string, string>[]): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
+      while (pending && pending.length > 0) {
+        const out = await sdk(`read chunks of ${this.tableName}`, () => this.client.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } })));
+        items.push(...(out.Responses?.[this.tableName] ?? []));
+        pending = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return items;
+  }
+
+  /** Takes a holding out of the tenant's count, if it is still in it. */
+  async #fold(tenant: string, holdingId: string, slots: number): Promise<void> {
+    const key = jobsKey(tenant);
+    await conditional(`give back job slots ${key}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key },
+          UpdateExpression: "ADD used :n DELETE #open :ids",
+          ConditionExpression: "contains(#open, :id)",
+          ExpressionAttributeNames: { "#open": "open" },
+          ExpressionAttributeValues: { ":n": -slots, ":ids": new Set([holdingId]), ":id": holdingId },
+        }),
+      ),
+    );
+  }
+
+  async #holds(key: string, attribute: "open" | "charges", id: string): Promise<boolean> {
+    const item = await this.#get(key);
+    const set = item?.[attribute];
+    return set instanceof Set && set.has(id);
+  }
+
+  async #used(key: string): Promise<number> {
+    return Number((await this.#get(key))?.used ?? 0);
+  }
+
+  async #get(key: string): Promise<Record<string, unknown> | undefined> {
+    const out = await sdk(`read ${key}`, () => this.client.send(new GetCommand({ TableName: this.tableName, Key: { key }, ConsistentRead: true })));
+    return out.Item;
   }
 }
 
+const numbers = (value: unknown): ReadonlySet<number> => (value instanceof Set ? new Set([...value].map(Number)) : new Set());
+
+function toChunkTally(item: Record<string, unknown>): ChunkTally {
+  const ended = Object.fromEntries(endedCounts.map((status) => [status, numbers(item[status])])) as ChunkTally["ended"];
+  return { slots: Number(item.slots ?? 0), running: numbers(item.running), ended };
+}
+
 const jobsKey = (tenant: string) => `jobs#${tenant}`;
+const chunkKey = (tenant: string, holdingId: string) => `slots#${tenant}#${holdingId}`;
 const tokensKey = (tenant: string, minute: number) => `tokens#${tenant}#${minute}`;

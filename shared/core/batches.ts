@@ -58,3 +58,31 @@ export function batchStatus(counts: RequestCounts): "in_progress" | "completed" 
   const finished = counts.succeeded + counts.failed + counts.cancelled + counts.expired;
   return finished >= counts.total ? "completed" : "in_progress";
 }
+
+/** The lines of one chunk of a batch that started, and those that ended, by terminal status (lower case, as in RequestCounts). */
+export type ChunkTally = {
+  readonly slots: number;
+  readonly running: ReadonlySet<number>;
+  readonly ended: Readonly<Record<EndedCount, ReadonlySet<number>>>;
+};
+export type EndedCount = "succeeded" | "failed" | "cancelled" | "expired";
+export const endedCounts: readonly EndedCount[] = ["succeeded", "failed", "cancelled", "expired"];
+
+/**
+ * A batch's counts from its chunks' sets: a line counts once in the status it ended with, as
+ * running if it started and has not ended (a job waiting to run again after a failed attempt
+ * included), and as queued otherwise.
+ */
+export function countChunks(total: number, chunks: readonly ChunkTally[]): RequestCounts {
+  const counts = { total, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0 };
+  for (const chunk of chunks) {
+    const ended = new Set<number>();
+    for (const status of endedCounts) {
+      counts[status] += chunk.ended[status].size;
+      for (const line of chunk.ended[status]) ended.add(line);
+    }
+    counts.running += [...chunk.running].filter((line) => !ended.has(line)).length;
+  }
+  counts.queued = Math.max(0, total - counts.running - endedCounts.reduce((sum, s) => sum + counts[s], 0));
+  return counts;
+}

@@ -82,6 +82,9 @@ describe("the chaos suite, in small", () => {
     expect(r.double_terminal_writes).toBe(0);
     expect(r.unobserved_results).toBe(0);
     expect(r.notifications.connected_at_end).toBe(6);
+    // Every counter exact: the quota's slots and tokens, every batch's request_counts against its jobs.
+    expect(r.counter_drift, summary(r)).toMatchObject({ total: 0, jobs_in_flight: { drift: 0 }, tokens_per_minute: { drift: 0, charges_without_job: 0 }, batches: { drift: 0, untallied: 0 } });
+    expect(r.counter_drift.batches.batches).toBeGreaterThan(0);
 
     // Every fault really happened.
     expect(r.batcher.by_outcome.killed).toBeGreaterThanOrEqual(1);

@@ -114,19 +114,20 @@ describe("DynamoDB adapters against dynalite, on the tables of infra/tables.yml"
       expect(String((failure as Error).message)).toMatch(new RegExp(`^table ${config.tables.capacity}: cancel mark cancel#job_x of ${broken} is malformed: job_id: `));
     });
 
-    it("counts a tenant's tokens of a minute on an item that expires two minutes after that minute starts, and its jobs on one that never does", async () => {
+    it("counts a tenant's tokens of a minute (with the charges in it) on an item that expires two minutes after that minute starts, and its jobs (with what holds them) on one that never does", async () => {
       // Prepare
       const meter = new DynamoDbUsageMeter(table(config.tables.usage));
       const tenant = `tenant-${uniqueSuffix()}`;
       const minute = 29_000_000;
 
       // Act
-      await meter.chargeTokens(tenant, minute, 120, 1_000);
-      await meter.takeJobs(tenant, 3, 10);
+      await meter.chargeTokens(tenant, minute, { id: "job_1", tokens: 120 }, 1_000);
+      await meter.takeJobs(tenant, [{ job_id: "job_1" }, { job_id: "job_2", batch: { batch_id: "batch_1", line: 1 } }, { job_id: "job_3", batch: { batch_id: "batch_1", line: 2 } }], 10);
 
       // Assess
-      expect(await getItem(config.tables.usage, { key: `tokens#${tenant}#${minute}` })).toEqual({ key: `tokens#${tenant}#${minute}`, used: 120, expires_at: (minute + 2) * 60 });
-      expect(await getItem(config.tables.usage, { key: `jobs#${tenant}` })).toEqual({ key: `jobs#${tenant}`, used: 3 });
+      expect(await getItem(config.tables.usage, { key: `tokens#${tenant}#${minute}` })).toEqual({ key: `tokens#${tenant}#${minute}`, used: 120, charges: new Set(["job_1"]), expires_at: (minute + 2) * 60 });
+      expect(await getItem(config.tables.usage, { key: `jobs#${tenant}` })).toEqual({ key: `jobs#${tenant}`, used: 3, open: new Set(["job_1", "batch_1#0"]) });
+      expect(await getItem(config.tables.usage, { key: `slots#${tenant}#batch_1#0` })).toMatchObject({ held: new Set([1, 2]), slots: 2 });
     });
   });
 

@@ -6,6 +6,7 @@ import { submitJob } from "#shared/app/submit";
 import { QuotaReleasingJobStore } from "#shared/app/quotas";
 import { DynamoDbJobStore } from "#shared/aws/dynamodb-job-store";
 import { DynamoDbBatchStore } from "#shared/aws/dynamodb-batches";
+import { DynamoDbUsageMeter } from "#shared/aws/dynamodb-usage";
 import { systemClock } from "#shared/aws/deps";
 import { ConflictError } from "#shared/core/errors";
 import { sleep } from "#shared/sleep";
@@ -27,6 +28,8 @@ let client: DynamoDBDocumentClient;
 let store: DynamoDbJobStore;
 let table: string;
 let batchesTable: string;
+let meter: DynamoDbUsageMeter;
+let usageTable: string;
 const exchanges: DynamoDbExchange[] = [];
 /** Sees each exchange as it ends, before the next request is decided. */
 let watch: ((e: DynamoDbExchange) => void) | undefined;
@@ -38,6 +41,7 @@ beforeAll(async () => {
   raw.destroy();
   table = Object.values(tables).find((t) => t.endsWith("-jobs")) ?? "";
   batchesTable = Object.values(tables).find((t) => t.endsWith("-batches")) ?? "";
+  usageTable = Object.values(tables).find((t) => t.endsWith("-usage")) ?? "";
   proxy = await startDynamoDbFaultProxy({
     target: dynalite.endpoint,
     onExchange: (e) => {
@@ -50,6 +54,7 @@ beforeAll(async () => {
   // The functions' client: the SDK's default retries, which is what turns a lost answer into a failed condition.
   client = localDocumentClient(proxy.url);
   store = new DynamoDbJobStore({ client, tableName: table });
+  meter = new DynamoDbUsageMeter({ client, tableName: usageTable });
 });
 
 afterAll(async () => {
@@ -152,7 +157,7 @@ describe("a job store write whose answer was lost", () => {
     const { job, created } = await submitJob(wired, "acme", { model: "llama-2-7b", prompt: "Lost and found.", max_tokens: 4 });
     expect(created).toBe(true);
     expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([job.job_id]);
-    expect(deps.usage.counters.get("jobs#acme")).toBe(1);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
 
     await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("c1"));
     // The claim (the first UpdateItem) goes through; the finish, the next one, loses its answer.
@@ -165,6 +170,64 @@ describe("a job store write whose answer was lost", () => {
     expect(exchanges.some((e) => e.fault === "after" && e.operation === "UpdateItem")).toBe(true);
     expect((await store.get(job.job_id))?.status).toBe("SUCCEEDED");
     expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
-    expect(deps.usage.counters.get("jobs#acme")).toBe(0);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
+  });
+});
+
+describe("a quota counter write whose answer was lost (the SDK sends it again)", () => {
+  const lostUpdates = () => exchanges.filter((e) => e.fault === "after" && e.operation === "UpdateItem" && e.table === usageTable).length;
+  const batchLine = (batchId: string, line: number, ended?: "SUCCEEDED") => ({ job_id: `${batchId}-${line}`, batch: { batch_id: batchId, line }, ended });
+
+  it("a take and a give-back count once, at the limit too", async () => {
+    const tenant = `tenant-${uniqueSuffix()}`;
+    const [a, b] = [{ job_id: `job_${uniqueSuffix()}` }, { job_id: `job_${uniqueSuffix()}` }];
+
+    loseAnswerOfNext("UpdateItem", usageTable);
+    const takenA = await meter.takeJobs(tenant, [a], 2);
+    loseAnswerOfNext("UpdateItem", usageTable);
+    const takenB = await meter.takeJobs(tenant, [b], 2);
+    const held = await meter.jobsInFlight(tenant);
+    loseAnswerOfNext("UpdateItem", usageTable);
+    await meter.giveBackJobs(tenant, [a]);
+
+    expect(lostUpdates()).toBe(3);
+    expect([takenA, takenB, held]).toEqual([true, true, 2]);
+    expect(await meter.jobsInFlight(tenant)).toBe(1);
+  });
+
+  it("a batch line's give-back and the fold of its emptied chunk count once, and its status once", async () => {
+    const tenant = `tenant-${uniqueSuffix()}`;
+    const batchId = `batch_${uniqueSuffix()}`;
+    await meter.takeJobs(tenant, [batchLine(batchId, 1), batchLine(batchId, 2)], 10);
+
+    loseAnswerOfNext("UpdateItem", usageTable);
+    await meter.giveBackJobs(tenant, [batchLine(batchId, 1, "SUCCEEDED")]);
+    // The last line's give-back, then the fold of the chunk: each loses its answer
+    let lose = 2;
+    watch = (e) => {
+      if (e.table === usageTable && e.operation === "UpdateItem" && e.fault === "none" && lose-- > 0) loseAnswerOfNext("UpdateItem", usageTable);
+    };
+    loseAnswerOfNext("UpdateItem", usageTable);
+    await meter.giveBackJobs(tenant, [batchLine(batchId, 2, "SUCCEEDED")]);
+
+    expect(lostUpdates()).toBeGreaterThanOrEqual(3);
+    expect(await meter.jobsInFlight(tenant)).toBe(0);
+    const batch = { batch_id: batchId, tenant, created_at: new Date().toISOString(), total: 2, models: ["llama-2-7b"], expires_at: 0 };
+    expect(await meter.countsOf(batch)).toMatchObject({ total: 2, succeeded: 2, queued: 0, running: 0 });
+  });
+
+  it("a token charge and its refund count once", async () => {
+    const tenant = `tenant-${uniqueSuffix()}`;
+    const charge = { id: `job_${uniqueSuffix()}`, tokens: 60 };
+
+    loseAnswerOfNext("UpdateItem", usageTable);
+    const charged = await meter.chargeTokens(tenant, 29_000_000, charge, 100);
+    const used = await meter.tokensCharged(tenant, 29_000_000);
+    loseAnswerOfNext("UpdateItem", usageTable);
+    await meter.refundTokens(tenant, 29_000_000, charge);
+
+    expect(lostUpdates()).toBe(2);
+    expect([charged, used]).toEqual([true, 60]);
+    expect(await meter.tokensCharged(tenant, 29_000_000)).toBe(0);
   });
 });

@@ -14,6 +14,8 @@ export type WatchedDynamoDb = {
   readonly writes: WriteLog;
   /** Quota counter updates written but answered with an error: the SDK's retry adds them again. */
   readonly counterRetries: { lostAnswers: number; amount: number };
+  /** Requests to the usage table (the quota's and batches' counters), by operation, retries included. */
+  readonly usageRequests: Record<string, number>;
 };
 
 export async function startWatchedDynamoDb(prefix: string): Promise<WatchedDynamoDb> {
@@ -21,10 +23,12 @@ export async function startWatchedDynamoDb(prefix: string): Promise<WatchedDynam
   const writes = new WriteLog(`${prefix}-jobs`);
   const usageTable = `${prefix}-usage`;
   const counterRetries = { lostAnswers: 0, amount: 0 };
+  const usageRequests: Record<string, number> = {};
   const proxy = await startDynamoDbFaultProxy({
     target: `http://127.0.0.1:${port}`,
     onExchange: (e) => {
       writes.observe(e);
+      if (e.table === usageTable) usageRequests[e.operation] = (usageRequests[e.operation] ?? 0) + 1;
       const added = lostCounterAnswer(e, usageTable);
       if (added !== undefined) {
         counterRetries.lostAnswers++;
@@ -32,7 +36,7 @@ export async function startWatchedDynamoDb(prefix: string): Promise<WatchedDynam
       }
     },
   });
-  return { port, proxy, writes, counterRetries };
+  return { port, proxy, writes, counterRetries, usageRequests };
 }
 
 /** The amount a jobs quota counter's ADD wrote when its answer was replaced by an error; undefined for any other exchange. */

@@ -1,14 +1,18 @@
 import { readdir, readFile } from "node:fs/promises";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { type DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { localClientConfig } from "#local/aws";
 import { procCpuMs } from "#local/process-invoker";
 import type { Stack } from "#local/stack";
+import type { JobRecord } from "#shared/core/jobs";
+import { measureDrift, type CounterDrift } from "./drift.ts";
 
 export type EndMeasurements = {
   readonly emulator: Record<string, number>;
   /** The dev tenant's quota counter of jobs in flight: 0 when every slot came back. */
   readonly jobsInFlight: number;
+  /** Every counter against the jobs (tools/chaos/drift.ts). */
+  readonly drift: CounterDrift;
   readonly queuesLeft: Record<string, number>;
   /** This process's CPU since `cpuAtStart`. */
   readonly mainCpu: NodeJS.CpuUsage;
@@ -23,14 +27,15 @@ export async function measureAtEnd(at: {
   readonly ddb: DynamoDBDocumentClient;
   readonly routeQueues: readonly string[];
   readonly cpuAtStart: NodeJS.CpuUsage;
+  readonly records: readonly JobRecord[];
 }): Promise<EndMeasurements> {
   const { stack, ddb, routeQueues } = at;
   const emulator = await emulatorCounters(at.sagemaker);
-  const usage = await ddb.send(new GetCommand({ TableName: `${stack.prefix}-usage`, Key: { key: "jobs#dev" } }));
+  const drift = await measureDrift(ddb, stack.prefix, at.records, "dev");
   const queuesLeft = await queueDepths(stack, [...routeQueues, ...routeQueues.map((q) => `${q}-dlq`)]);
   const mainCpu = process.cpuUsage(at.cpuAtStart);
   const offlineCpuMs = await childCpuMs("offline start");
-  return { emulator, jobsInFlight: Number(usage.Item?.used ?? 0), queuesLeft, mainCpu, offlineCpuMs };
+  return { emulator, jobsInFlight: drift.jobs_in_flight.counter, drift, queuesLeft, mainCpu, offlineCpuMs };
 }
 
 /** The SageMaker emulator's counters, summed over its components. */

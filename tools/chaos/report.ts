@@ -25,6 +25,7 @@ export function summary(results: ChaosResults): string {
     `  WebSocket             ${r.notifications.drops} drops, ${r.notifications.connects} connects (${r.notifications.refused_connects} refused), ${r.notifications.final_events} final events for ${r.notifications.followed_jobs} followed jobs, ${r.notifications.stale_events} stale events after a final one, ${r.notifications.resent_frames} frames resent`,
     `  CPU                   ${JSON.stringify(r.cpu_s)} s`,
     `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back); counter updates written but answered with an error: ${r.quota_counter_lost_answers.updates} (amount ${r.quota_counter_lost_answers.amount})`,
+    `  ${mark(r.counter_drift.total === 0)} counter drift         ${r.counter_drift.total} (jobs in flight ${r.counter_drift.jobs_in_flight.drift}: ${r.counter_drift.jobs_in_flight.counter} held for ${r.counter_drift.jobs_in_flight.expected}; tokens ${r.counter_drift.tokens_per_minute.drift} over ${r.counter_drift.tokens_per_minute.minutes} minutes still stored; batch counts ${r.counter_drift.batches.drift} in ${r.counter_drift.batches.drifted} of ${r.counter_drift.batches.batches} batches); usage table requests ${JSON.stringify(r.usage_table_requests)}`,
     `  queues left           ${JSON.stringify(r.queues_left)}`,
   ];
   if (r.submissions) {

@@ -40,7 +40,7 @@ export type FinishedRun = {
   readonly sampler: StateSampler;
   readonly subscribers: readonly Subscriber[];
   readonly invocations: readonly InvocationReport[];
-  readonly dynamodb: { readonly stats: DynamoDbFaultProxyStats; readonly jobAnswersLost: number; readonly counterRetries: { readonly lostAnswers: number; readonly amount: number } };
+  readonly dynamodb: { readonly stats: DynamoDbFaultProxyStats; readonly jobAnswersLost: number; readonly counterRetries: { readonly lostAnswers: number; readonly amount: number }; readonly usageRequests: Readonly<Record<string, number>> };
   readonly measured: EndMeasurements;
 };
 
@@ -61,7 +61,7 @@ export function chaosResults(run: FinishedRun): ChaosResults {
     backwards: a.backwards,
     notified_ratio: a.notified_ratio,
     failed_without_reason: a.failed_without_reason,
-    passed: a.passed,
+    passed: a.passed && measured.drift.total === 0,
     mode: options.mode,
     seed: options.seed,
     stage: run.stage,
@@ -140,6 +140,8 @@ export function chaosResults(run: FinishedRun): ChaosResults {
       batcher_runner_init_p50_ms: initP50,
     },
     quota_jobs_in_flight_after: measured.jobsInFlight,
+    counter_drift: measured.drift,
+    usage_table_requests: { ...run.dynamodb.usageRequests, per_job: round(Object.values(run.dynamodb.usageRequests).reduce((sum, n) => sum + n, 0) / Math.max(1, a.jobs), 2) },
     quota_counter_lost_answers: { updates: run.dynamodb.counterRetries.lostAnswers, amount: run.dynamodb.counterRetries.amount },
     queues_left: measured.queuesLeft,
     settings: { timeScale: options.timeScale, models: options.models, maxTokens: options.maxTokens, subscribers: options.subscribers, handlers: options.handlers },

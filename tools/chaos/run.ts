@@ -16,6 +16,8 @@ import { FunctionRunners } from "./function-runners.ts";
 import { prepareFunctions } from "./functions.ts";
 import { functionLog, runConsole } from "./logs.ts";
 import { measureAtEnd } from "./measurements.ts";
+// The scan read whole items: the accounting types only the fields it reads.
+import type { JobRecord as StoredJob } from "#shared/core/jobs";
 import type { ChaosOptions } from "./options.ts";
 import { chaosResults, type ChaosResults } from "./results.ts";
 import { scanAll, StateSampler } from "./sampler.ts";
@@ -99,7 +101,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       backwards: { writes: dynamodb.writes.tracker.backwards, samples: sampler.tracker.backwards, streams: subscribers.flatMap((s) => s.tracker.backwards) },
       subscribers,
     });
-    const measured = await measureAtEnd({ stack, sagemaker, ddb, routeQueues, cpuAtStart });
+    const measured = await measureAtEnd({ stack, sagemaker, ddb, routeQueues, cpuAtStart, records: records as unknown as readonly StoredJob[] });
     const results = chaosResults({
       options,
       stage,
@@ -110,7 +112,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       sampler,
       subscribers,
       invocations: runners.invocations,
-      dynamodb: { stats: dynamodb.proxy.stats(), jobAnswersLost: dynamodb.writes.lostAnswers, counterRetries: dynamodb.counterRetries },
+      dynamodb: { stats: dynamodb.proxy.stats(), jobAnswersLost: dynamodb.writes.lostAnswers, counterRetries: dynamodb.counterRetries, usageRequests: dynamodb.usageRequests },
       measured,
     });
     if (options.outDir !== undefined) writeFileSync(join(options.outDir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -6,6 +6,7 @@ import { decideRetry } from "../../core/retry-policy.ts";
 import type { Component, TokenizerName } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
+import { slotOf } from "../../core/quotas.ts";
 import { endUnstarted, expiredEnding, renotifyFinished, waitInQueue } from "./job-endings.ts";
 import { invokeStreamed, streamsAny } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
@@ -53,8 +54,11 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
     }),
   );
   if (claimed.length === 0) return;
+  // Beside the GPU call, as the RUNNING event: a write lost here shows the job queued, nothing more.
+  const tallied = tallyStarted(deps, claimed.map((c) => c.job)).catch((error: unknown) => deps.logger.warn("batch jobs not counted running", { error: String(error) }));
 
   const { settled, gpuStartMs, gpuEndMs, cost } = await invokeMetered(deps, call, claimed, run);
+  await tallied;
   call.gpuDone();
   const breakdownOf = (pending: Pending, job: JobRecord, generatedTokens: number): JobBreakdown =>
     jobBreakdown({
@@ -124,6 +128,12 @@ async function invokeMetered(deps: BatcherDeps, call: GpuCall, claimed: readonly
     throw error;
   }
   return { settled, gpuStartMs, ...ended() };
+}
+
+/** Batch jobs started for the first time count as running in their batch: one write per chunk of lines. */
+async function tallyStarted(deps: BatcherDeps, jobs: readonly JobRecord[]): Promise<void> {
+  const firstStarts = jobs.filter((j) => j.batch_id !== undefined && j.attempt === 1);
+  await Promise.all([...Map.groupBy(firstStarts, (j) => j.tenant)].map(([tenant, started]) => deps.tally.started(tenant, started.map(slotOf))));
 }
 
 async function finishJob(deps: BatcherDeps, job: JobRecord, outcome: Parameters<JobStore["finish"]>[2], run: RunHandle): Promise<void> {

@@ -1,6 +1,7 @@
 import { isTerminal } from "../../core/jobs.ts";
 import { decideWarmingWait } from "../../core/warming-bound.ts";
 import { notifyJob } from "../notify.ts";
+import { giveBackSlot } from "../quotas.ts";
 import { withWarmingSince } from "./messages.ts";
 import type { JobEnding } from "../../ports.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
@@ -56,12 +57,16 @@ export async function endUnstarted(deps: BatcherDeps, pending: Pending, ending: 
   await notifyJob(deps, job);
 }
 
-/** A redelivered message whose job already finished: say so again, then let the message go. */
+/**
+ * A redelivered message whose job already finished: give its slot back (again: its ender may have
+ * been killed between the job's last write and the give-back, which is a no-op if it was not),
+ * say so again, then let the message go.
+ */
 export async function renotifyFinished(deps: BatcherDeps, jobId: string): Promise<void> {
   const job = await deps.jobs.get(jobId);
   if (!job) {
     deps.logger.warn("message for a job that does not exist; dropping it", { jobId });
     return;
   }
-  if (isTerminal(job.status)) await notifyJob(deps, job);
+  if (isTerminal(job.status)) await Promise.all([giveBackSlot(deps.usage, job), notifyJob(deps, job)]);
 }

@@ -3,7 +3,7 @@ import type { JobMessage } from "../../core/jobs.ts";
 import type { Lane } from "../../core/lanes.ts";
 import type { PackItem } from "../../core/packing.ts";
 import type { Component, RouteCatalog } from "../../core/routes.ts";
-import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, QueueBoardStore, RouteSettingsStore, Sleep } from "../../ports.ts";
+import type { BatchStore, CapacityLedger, Clock, FleetView, Ids, Invoker, JobQueue, JobStore, QueueBoardStore, RouteSettingsStore, Sleep, UsageMeter } from "../../ports.ts";
 import type { Logger } from "../logger.ts";
 import type { CostMeter } from "./cost-meter.ts";
 import type { NotifyDeps } from "../notify.ts";
@@ -18,6 +18,8 @@ export type DeliveredMessage = { readonly messageId: string; readonly receiptHan
 export type BatcherDeps = NotifyDeps & BatchControlDeps & {
   readonly catalog: RouteCatalog;
   readonly jobs: JobStore;
+  /** To give back the slot of a job found ended (renotifyFinished): its ender may have died before it did. */
+  readonly usage: UsageMeter;
   readonly batches: BatchStore;
   readonly invoker: Invoker;
   readonly fleet: FleetView;
