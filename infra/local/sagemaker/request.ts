@@ -84,15 +84,16 @@ export function parseRequest(
   try {
     json = JSON.parse(body.toString("utf8"));
   } catch (cause) {
-    return refuse(`request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`, invalidStatus(component));
+    return refuseFor(component, `request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
   const common = readers[component.format](json, component, model);
   if (!common.ok) return common;
   return checkLimits(common.request, component, model.counter);
 }
 
-/** TGI refuses what it cannot use with 422 (its validation errors); the others with 400. */
-const invalidStatus = (component: Component): 400 | 422 => (component.format === "tgi" ? 422 : 400);
+/** TGI refuses what it cannot use with 422 and "Input validation error: ..." (its validation errors); the others with 400. */
+const refuseFor = (component: Component, message: string): ParseResult =>
+  component.format === "tgi" ? refuse(`Input validation error: ${message}`, 422) : refuse(message);
 
 type Reader = (json: unknown, component: Component, model: Parameters<typeof parseRequest>[2]) => { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }>;
 
@@ -208,18 +209,18 @@ function fromOpenAiChat(json: unknown, servedModels: readonly string[], renderCh
 function checkLimits(request: Unchecked, component: Component, counter: TokenCounter): ParseResult {
   const { limits } = component;
   if (request.maxNewTokens > limits.max_new_tokens) {
-    return refuse(`max new tokens ${request.maxNewTokens} is over this model's limit of ${limits.max_new_tokens}`);
+    return refuseFor(component, `max new tokens ${request.maxNewTokens} is over this model's limit of ${limits.max_new_tokens}`);
   }
   const promptTokens = request.prompts.map((p) => counter.countPrompt(p));
   const longest = promptTokens.findIndex((n) => n > limits.max_prompt_tokens);
   if (longest >= 0) {
-    return refuse(`input ${longest} has ${promptTokens[longest]} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`);
+    return refuseFor(component, `input ${longest} has ${promptTokens[longest]} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`);
   }
   const reserved = promptTokens.map((n) => n + request.maxNewTokens);
   const oneBatch = component.engine === "lmi-dynamic";
   const needed = oneBatch ? reserved.reduce((a, b) => a + b, 0) : Math.max(...reserved);
   if ((oneBatch && promptTokens.length > limits.max_sequences) || needed > limits.token_budget) {
-    return refuse(
+    return refuseFor(component, 
       `a batch of ${promptTokens.length} inputs needing ${needed} tokens is over this model's limits of ${limits.max_sequences} sequences and ${limits.token_budget} tokens`,
     );
   }
