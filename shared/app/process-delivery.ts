@@ -1,7 +1,7 @@
 import { notifyJob } from "./notify.ts";
 import { reportBatchProgress } from "./batch-progress.ts";
 import { effectiveRouteSettings } from "../core/route-settings.ts";
-import { renotifyFinished } from "./batcher/gpu-call.ts";
+import { renotifyFinished } from "./batcher/job-endings.ts";
 import { parseJobMessage, toPackItem } from "./batcher/messages.ts";
 import { RouteRun } from "./batcher/route-run.ts";
 import type { BatcherDeps, DeliveredMessage, DeliveryOptions, DeliveryReport, Pending } from "./batcher/types.ts";

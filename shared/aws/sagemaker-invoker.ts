@@ -3,6 +3,7 @@ import type { SageMakerNames } from "../config.ts";
 import { decodeResponse, encodeRequests, type GenerationInput, type GenerationOutput } from "../core/engine-codec.ts";
 import { codecFor } from "../core/codecs/index.ts";
 import { ModelRejectedError } from "../core/errors.ts";
+import { settleByHalves } from "../core/poison-bisection.ts";
 import type { Component, RouteCatalog } from "../core/routes.ts";
 import { createStreamDecoder } from "../core/stream-decoder.ts";
 import { tokenCounter } from "../core/tokens.ts";
@@ -12,7 +13,7 @@ import { translateSageMakerError } from "./errors.ts";
 /**
  * Invokes SageMaker inference components. Rolling-batch and vLLM engines get one call per prompt, all in
  * flight together (the container batches them); dynamic-batch engines one call for the list, and
- * if the model rejects the list, one call per prompt, so that a rejected prompt fails alone.
+ * if the model rejects the list, its halves, until a rejected prompt fails alone (poison-bisection.ts).
  * Endpoints and components are called by their deployed names (`names`, from the config); by
  * default by their routes.yml names, as the SageMaker emulator alone serves them. A streamed call
  * (InvokeEndpointWithResponseStream) is one prompt on a rolling-batch or vLLM engine.
@@ -29,23 +30,13 @@ export class SageMakerInvoker implements Invoker {
   }
 
   async invoke(component: Component, inputs: readonly GenerationInput[], options: InvokeOptions = {}): Promise<readonly PromiseSettledResult<GenerationOutput>[]> {
-    const bodies = encodeRequests(component, inputs);
     const call = async (body: string, prompts: number) => this.#decode(component, await this.#send(component, body, options), prompts);
     if (component.engine !== "lmi-dynamic") {
-      return Promise.allSettled(bodies.map(async (body) => (await call(body, 1))[0] as GenerationOutput));
+      return Promise.allSettled(encodeRequests(component, inputs).map(async (body) => (await call(body, 1))[0] as GenerationOutput));
     }
-    const [body] = bodies;
-    if (body === undefined) return [];
-    try {
-      const outputs = await call(body, inputs.length);
-      return outputs.map((value) => ({ status: "fulfilled" as const, value }));
-    } catch (error) {
-      // The model rejects the whole list for one bad prompt: send each alone, so only that one fails.
-      if (error instanceof ModelRejectedError && inputs.length > 1) {
-        return Promise.allSettled(inputs.map(async (input) => (await call(encodeRequests(component, [input])[0] ?? "", 1))[0] as GenerationOutput));
-      }
-      return inputs.map(() => ({ status: "rejected" as const, reason: error }));
-    }
+    // The model rejects the whole list for one bad prompt: halves of it go again until that one fails alone.
+    const callBatch = (batch: readonly GenerationInput[]) => call(encodeRequests(component, batch)[0] ?? "", batch.length);
+    return settleByHalves(inputs, callBatch, (error) => error instanceof ModelRejectedError);
   }
 
   async invokeStream(component: Component, input: GenerationInput, onText: (text: string) => void, options: InvokeOptions = {}): Promise<GenerationOutput> {

@@ -120,6 +120,8 @@ export const jobMessageSchema = z.strictObject({
   priority: z.number().int().min(0).max(9),
   deadline: z.string().optional(),
   submitted_at: z.string(),
+  /** Set when the job was first put back in the queue for a warming component: its wait is bounded from then (warming-bound.ts). */
+  warming_since: z.string().optional(),
   request: z.strictObject({
     prompt: z.string().optional(),
     messages: z.array(chatMessage).optional(),

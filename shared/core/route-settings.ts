@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ValidationError } from "./errors.ts";
 import { maxSlowdownPercent } from "./batch-lane-cap.ts";
 import type { Route } from "./routes.ts";
+import { DEFAULT_MAX_WARMING_WAIT_SECONDS } from "./warming-bound.ts";
 import { toValidationError } from "./submission.ts";
 
 /**
@@ -18,6 +19,8 @@ import { toValidationError } from "./submission.ts";
  * - latency_objective_ms: end-to-end latency a job should not exceed by being held.
  * - warming_recheck_seconds: how long a job waits in SQS while its component starts a copy
  *   (scale from zero takes minutes) before a batcher looks again.
+ * - max_warming_wait_seconds: the longest a job waits for its component to become ready, from
+ *   its first wait (warming-bound.ts); past it the job ends FAILED (component_not_ready).
  * - batch_lane_floor_percent: while the batch lane has messages, at least this share of what a
  *   batcher takes from the queues comes from it, however busy the interactive lane is.
  * - interactive_slowdown_percent: while interactive work is around (held by any batcher, and for
@@ -37,6 +40,8 @@ export const routeSettingsSchema = z.strictObject({
   latency_objective_ms: z.number({ error: "must be an integer" }).int("must be an integer").positive("must be at least 1").max(3_600_000, "must be at most 3600000"),
   // SQS delays are whole seconds, at most 15 minutes.
   warming_recheck_seconds: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(900, "must be at most 900"),
+  // A day: past it a component is not warming but broken, and SQS keeps a message 4 days by default.
+  max_warming_wait_seconds: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(86_400, "must be at most 86400"),
   // 0 would let a busy interactive lane starve the batch lane; past 50 the batch lane would come first.
   batch_lane_floor_percent: z.number({ error: "must be an integer" }).int("must be an integer").min(1, "must be at least 1").max(50, "must be at most 50"),
   // The route's own ceiling (checkRouteSettings) is lower: the batch lane must leave a copy room for an interactive job.
@@ -70,6 +75,7 @@ export function defaultRouteSettings(route: Route): RouteSettings {
     max_wait_ms: route.window.max_wait_ms,
     latency_objective_ms: 30_000,
     warming_recheck_seconds: 30,
+    max_warming_wait_seconds: DEFAULT_MAX_WARMING_WAIT_SECONDS,
     batch_lane_floor_percent: DEFAULT_BATCH_LANE_FLOOR_PERCENT,
     interactive_slowdown_percent: Math.min(DEFAULT_INTERACTIVE_SLOWDOWN_PERCENT, maxInteractiveSlowdownPercent(route)),
     measured_hold: true,

@@ -3,7 +3,7 @@ import type { RouteSettings } from "#shared/core/route-settings";
 import type { RouteSettingsStore } from "#shared/ports";
 import { uniqueSuffix } from "../helpers/local-aws.ts";
 
-const settings: RouteSettings = { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 64, max_wait_ms: 500, latency_objective_ms: 30_000, warming_recheck_seconds: 30, batch_lane_floor_percent: 10, interactive_slowdown_percent: 25, measured_hold: false };
+const settings: RouteSettings = { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 64, max_wait_ms: 500, latency_objective_ms: 30_000, warming_recheck_seconds: 30, max_warming_wait_seconds: 600, batch_lane_floor_percent: 10, interactive_slowdown_percent: 25, measured_hold: false };
 const newRoute = () => `route-${uniqueSuffix()}`;
 const updatedAt = new Date("2026-11-27T12:00:00.000Z");
 

@@ -138,7 +138,7 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
       expect(new Set(outputs.map((o) => o?.text)).size).toBe(3);
     });
 
-    it("rejects a prompt over max_prompt_tokens alone as ModelRejectedError, sending each prompt alone after the list", async () => {
+    it("rejects a prompt over max_prompt_tokens alone as ModelRejectedError, sending halves of the list until it is alone", async () => {
       // Prepare
       calls = [];
       const inputs = [input("Alpha.", 6), input(overLimit(dynamic), 6), input("Gamma.", 6)];
@@ -147,10 +147,60 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
       const [first, second, third] = await invoker.invoke(dynamic, inputs);
 
       // Assess
-      expect(calls).toHaveLength(1 + inputs.length);
+      // The list, its halves [0, 1] and [2], then [0] and [1].
+      expect(calls).toHaveLength(5);
       expect(first).toMatchObject({ status: "fulfilled", value: { completion_tokens: 6 } });
       expect(third).toMatchObject({ status: "fulfilled", value: { completion_tokens: 6 } });
       expect(second?.status === "rejected" ? second.reason : undefined).toBeInstanceOf(ModelRejectedError);
+    });
+  });
+
+  describe("poison bisection: a batch of 64 the model refuses whole for its bad prompts", () => {
+    const MARKER = "<<poison>>";
+    const faults = (body?: object) =>
+      fetch(`${emulator.url}/_emulator/faults`, { method: body ? "POST" : "DELETE", body: body && JSON.stringify(body) }).then((r) => expect(r.status).toBe(200));
+    beforeAll(() => faults({ reject_prompts_containing: MARKER, components: [dynamic.name] }));
+    afterAll(() => faults());
+
+    const batchOf64 = (bad: readonly number[]) => Array.from({ length: 64 }, (_, i) => input(bad.includes(i) ? `Prompt ${i} ${MARKER}.` : `Prompt ${i}.`, 4));
+
+    // One bad prompt: 2·log2(64) + 1 = 13 calls. Four: 1, then 2, 4, 6, 8, 8, 8 calls a level, 37
+    // (at most 4·2·log2(64) + 1 = 49). One call per prompt after the list would be 65.
+    it.each([
+      { bad: [41], expectedCalls: 13 },
+      { bad: [3, 17, 50, 62], expectedCalls: 37 },
+    ])("fails only prompts $bad, in $expectedCalls calls, and answers the others once", async ({ bad, expectedCalls }) => {
+      // Prepare
+      calls = [];
+
+      // Act
+      const results = await invoker.invoke(dynamic, batchOf64(bad));
+
+      // Assess
+      expect(results.flatMap((r, i) => (r.status === "rejected" ? [i] : []))).toEqual(bad);
+      for (const i of bad) {
+        const result = results[i];
+        expect(result?.status === "rejected" ? result.reason : undefined).toBeInstanceOf(ModelRejectedError);
+      }
+      expect(fulfilled(results).filter((o) => o?.completion_tokens === 4)).toHaveLength(64 - bad.length);
+      expect(calls).toHaveLength(expectedCalls);
+    });
+
+    it("does not split a batch the emulator throttles: each prompt is rejected as retryable after one call", async () => {
+      // Prepare
+      calls = [];
+      await faults({ reject_prompts_containing: MARKER, throttle_fraction: 1, components: [dynamic.name] });
+
+      try {
+        // Act
+        const results = await invoker.invoke(dynamic, batchOf64([9]));
+
+        // Assess
+        expect(calls).toHaveLength(1);
+        for (const r of results) expect(r.status === "rejected" ? r.reason : undefined).toBeInstanceOf(RetryableError);
+      } finally {
+        await faults({ reject_prompts_containing: MARKER, components: [dynamic.name] });
+      }
     });
   });
 

@@ -22,6 +22,7 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   { name: "interactive_slowdown_percent", label: "interactive slowdown (%)", kind: "number" },
   { name: "batch_lane_floor_percent", label: "batch lane floor (%)", kind: "number" },
   { name: "warming_recheck_seconds", label: "warming recheck (s)", kind: "number" },
+  { name: "max_warming_wait_seconds", label: "max warming wait (s)", kind: "number" },
 ];
 
 /** Copies are the component's, not a setting: the prediction may try another count, the API may not set it. */

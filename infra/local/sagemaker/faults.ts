@@ -30,6 +30,11 @@ export const faultSettingsSchema = z.strictObject({
       kind: z.enum(["unavailable", "reset"]).default("unavailable"),
     })
     .optional(),
+  /**
+   * A request with a prompt holding this text is refused whole by the container (a 400 wrapped in
+   * a 424 ModelError), as a real one refuses a list with one malformed or too-long prompt.
+   */
+  reject_prompts_containing: z.string().min(1).optional(),
   /** The inference components the faults apply to; all when absent. */
   components: z.array(z.string()).min(1).optional(),
   seed: z.number().int().default(0),
@@ -71,6 +76,13 @@ export function faultInjector(settings: FaultSettings, sinceMs: number) {
       if (hit(settings.error_fraction)) return { kind: "error", errorType: settings.error_type };
       const delayMs = hit(settings.slow_fraction) ? settings.slow_seconds * 1000 : 0;
       return { kind: "none", delayMs, breakStream: hit(settings.stream_error_fraction) };
+    },
+    /** The first of the prompts that the container refuses (reject_prompts_containing), by its index. */
+    rejectedPrompt(component: string, prompts: readonly string[]): number | undefined {
+      const marker = settings.reject_prompts_containing;
+      if (marker === undefined || (settings.components && !settings.components.includes(component))) return undefined;
+      const index = prompts.findIndex((p) => p.includes(marker));
+      return index < 0 ? undefined : index;
     },
   };
 }

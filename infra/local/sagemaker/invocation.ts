@@ -99,6 +99,8 @@ async function prepare(ctx: InvocationContext, req: IncomingMessage, endpointNam
   if (!parsed.ok) return refuseAsModel(engine, parsed.message, parsed.status);
   if (streaming && component.engine === "lmi-dynamic") return refuseAsModel(engine, "streaming needs a rolling-batch engine; this model runs dynamic batches");
   const { request } = parsed;
+  const poisoned = ctx.faults?.rejectedPrompt(componentName, request.prompts);
+  if (poisoned !== undefined) return refuseAsModel(engine, `input ${poisoned} is malformed: it holds the marker the fault switch reject_prompts_containing names`);
   const generations = request.prompts.map((prompt) => generate(prompt, { maxNewTokens: request.maxNewTokens, seed: request.seed, earlyStop: ctx.earlyStop }));
   const answer: Answer = { request, generations, id: `cmpl-${requestId.replaceAll("-", "")}`, created: Math.floor(Date.now() / 1000) };
   return { engine, answer, fault };

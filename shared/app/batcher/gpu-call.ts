@@ -1,11 +1,12 @@
 import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
 import { jobBreakdown, type JobBreakdown } from "../../core/job-breakdown.ts";
-import { isTerminal, type JobRecord } from "../../core/jobs.ts";
+import type { JobRecord } from "../../core/jobs.ts";
 import type { PackItem } from "../../core/packing.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
 import type { ChatTemplateName, Component } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
+import { endUnstarted, expiredEnding, renotifyFinished, waitInQueue } from "./job-endings.ts";
 import { invokeStreamed, streamsAny } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
@@ -37,7 +38,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
       const now = deps.clock.now();
       if (pending.item.deadlineMs !== undefined && pending.item.deadlineMs <= now.getTime()) {
         // Past its deadline the job is worth nothing to its caller: it must not use the GPU.
-        await expireJob(deps, pending, now, run);
+        await endUnstarted(deps, pending, expiredEnding(pending), run);
         await run.settle(pending, { kind: "done" });
         return;
       }
@@ -89,7 +90,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
         }
         if (decision.kind === "wait") {
           run.componentWarming(component);
-          await waitInQueue(deps, pending, decision, run, job.attempt);
+          await waitInQueue(deps, pending, { delaySeconds: decision.delaySeconds, waitingFor: component.name }, run, job.attempt);
           return;
         }
         await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason }, breakdown: breakdownOf(pending, job, 0) }, run);
@@ -125,45 +126,9 @@ async function invokeMetered(deps: BatcherDeps, call: GpuCall, claimed: readonly
   return { settled, gpuStartMs, ...ended() };
 }
 
-/** The job waits in the queue for its component, saying why; a job this run had claimed is QUEUED again. */
-export async function waitInQueue(
-  deps: BatcherDeps,
-  pending: Pending,
-  decision: { readonly delaySeconds: number; readonly reason: string },
-  run: RunHandle,
-  claimedAttempt?: number,
-): Promise<void> {
-  const job = await deps.jobs.noteWaiting(pending.message.job_id, decision.reason, claimedAttempt);
-  // Finished meanwhile, or held by a later attempt that has its own message: nothing to wait for.
-  if (!job) return run.settle(pending, { kind: "done" });
-  await notifyJob(deps, job);
-  await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds });
-}
-
-async function expireJob(deps: BatcherDeps, pending: Pending, now: Date, run: RunHandle): Promise<void> {
-  const deadline = pending.message.deadline ?? "";
-  const ending = { status: "EXPIRED", error: { code: "deadline_exceeded", message: `deadline ${deadline} passed before the job could start` } } as const;
-  const job = await deps.jobs.endUnfinished(pending.message.job_id, ending, now);
-  if (!job) return renotifyFinished(deps, pending.message.job_id);
-  // Ended before it ever ran: it leaves the line now. One that ran once was counted out then.
-  if (job.attempt === 0) run.departed(pending.source.lane);
-  if (job.batch_id !== undefined) run.touched(job.batch_id);
-  await notifyJob(deps, job);
-}
-
 async function finishJob(deps: BatcherDeps, job: JobRecord, outcome: Parameters<JobStore["finish"]>[2], run: RunHandle): Promise<void> {
   const finished = await deps.jobs.finish(job.job_id, job.attempt, outcome, deps.clock.now());
   if (!finished) return;
   if (finished.batch_id !== undefined) run.touched(finished.batch_id);
   await notifyJob(deps, finished);
-}
-
-/** A redelivered message whose job already finished: say so again, then let the message go. */
-export async function renotifyFinished(deps: BatcherDeps, jobId: string): Promise<void> {
-  const job = await deps.jobs.get(jobId);
-  if (!job) {
-    deps.logger.warn("message for a job that does not exist; dropping it", { jobId });
-    return;
-  }
-  if (isTerminal(job.status)) await notifyJob(deps, job);
 }

@@ -12,6 +12,12 @@ export function parseJobMessage(body: string): JobMessage | undefined {
   }
 }
 
+/** The message's body, saying since when the job has waited for warming (undefined: it is not waiting). */
+export function withWarmingSince(message: JobMessage, since: string | undefined): string {
+  const { warming_since: _, ...rest } = message;
+  return JSON.stringify(since === undefined ? rest : { ...rest, warming_since: since });
+}
+
 /** A job of a route whose chat template is `chatTemplate`, as the packer sees it. */
 export function toPackItem(m: JobMessage, chatTemplate: ChatTemplateName): PackItem {
   return {

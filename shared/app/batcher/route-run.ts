@@ -9,8 +9,9 @@ import { capacityOf, kvTokensOf, type Load } from "../../core/gpu-batch-policy.t
 import { reportBatchProgress } from "../batch-progress.ts";
 import { CostMeter } from "./cost-meter.ts";
 import { FleetSync } from "./fleet-sync.ts";
-import { runOnGpu, waitInQueue } from "./gpu-call.ts";
+import { runOnGpu } from "./gpu-call.ts";
 import { HoldSync } from "./hold-sync.ts";
+import { waitInQueue } from "./job-endings.ts";
 import { LedgerSync } from "./ledger-sync.ts";
 import { Settlements } from "./settlement.ts";
 import { QueueReporter, serviceStateOf, type ServiceState } from "./queue-report.ts";
@@ -330,8 +331,8 @@ export class RouteRun implements RunHandle {
     const waiting = this.#waiting;
     this.#waiting = [];
     if (step.reason === "late") return this.#settlements.requeueAll(waiting);
-    const decision = { delaySeconds: step.delaySeconds, reason: "warming" };
-    await Promise.all(waiting.map((p) => waitInQueue(this.#deps, p, decision, this)));
+    const wait = { delaySeconds: step.delaySeconds, waitingFor: this.#route.components.map((c) => c.name).join(", ") };
+    await Promise.all(waiting.map((p) => waitInQueue(this.#deps, p, wait, this)));
   }
 
   settle(pending: Pending, outcome: Settlement): Promise<void> {
@@ -340,6 +341,10 @@ export class RouteRun implements RunHandle {
 
   get warmingRecheckSeconds(): number {
     return this.#settings.warming_recheck_seconds;
+  }
+
+  get maxWarmingWaitSeconds(): number {
+    return this.#settings.max_warming_wait_seconds;
   }
 
   componentWarming(component: Component): void {

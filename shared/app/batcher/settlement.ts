@@ -1,4 +1,5 @@
 import type { JobQueue } from "../../ports.ts";
+import { withWarmingSince } from "./messages.ts";
 import type { Pending, Settlement } from "./types.ts";
 
 /**
@@ -27,7 +28,7 @@ export class Settlements {
     const { source } = pending;
     if (outcome.kind === "requeue") {
       // A new message for later; the original is done (deleted now, or by the event source mapping).
-      await this.#queue.requeue(this.#route, source, outcome.delaySeconds);
+      await this.#queue.requeue(this.#route, outcome.body === undefined ? source : { ...source, body: outcome.body }, outcome.delaySeconds);
     } else if (outcome.kind === "retry") {
       // Reported before the release: a release that fails must still not count as a success.
       if (source.kind === "delivered") this.#retry.add(source.messageId);
@@ -48,8 +49,12 @@ export class Settlements {
     }
   }
 
-  /** Work that could not start in time goes back as new messages: not a failed delivery. */
+  /**
+   * Work that could not start in time goes back as new messages: not a failed delivery. Its
+   * component was serving, so a wait for warming it may have had is over: its bound starts afresh.
+   */
   async requeueAll(waiting: readonly Pending[]): Promise<void> {
-    await Promise.all(waiting.map((p) => this.#queue.requeue(this.#route, p.source, 0)));
+    const freshly = (p: Pending) => (p.message.warming_since === undefined ? p.source : { ...p.source, body: withWarmingSince(p.message, undefined) });
+    await Promise.all(waiting.map((p) => this.#queue.requeue(this.#route, freshly(p), 0)));
   }
 }

@@ -64,7 +64,8 @@ export type Pending = { readonly source: Source; readonly message: JobMessage; r
 export type Settlement =
   | { readonly kind: "done" }
   | { readonly kind: "retry"; readonly delaySeconds: number }
-  | { readonly kind: "requeue"; readonly delaySeconds: number };
+  /** `body`: the new message's, when it differs from the one received. */
+  | { readonly kind: "requeue"; readonly delaySeconds: number; readonly body?: string | undefined };
 
 /** What a GPU call needs from the run that launched it. */
 export type RunHandle = {
@@ -76,6 +77,8 @@ export type RunHandle = {
   componentWarming(component: Component): void;
   /** How long a job waits in the queue for a warming component before it is looked at again. */
   readonly warmingRecheckSeconds: number;
+  /** The longest a job waits for its components to become ready, from its first wait. */
+  readonly maxWarmingWaitSeconds: number;
   /** Counts a job out of its lane's line: it started for the first time, or ended before starting. */
   departed(lane: Lane): void;
   /** Shares the copies' cost among the run's calls. */

@@ -10,13 +10,14 @@ const current: RouteSettings = {
   max_wait_ms: 250,
   latency_objective_ms: 30_000,
   warming_recheck_seconds: 30,
+  max_warming_wait_seconds: 1800,
   batch_lane_floor_percent: 10,
   interactive_slowdown_percent: 15,
   measured_hold: true,
 };
 const form = (over: Record<string, string | boolean> = {}) => ({
   dispatch: "adaptive", top_up: true, measured_hold: true, max_in_flight_per_copy: "128", max_wait_ms: "250", latency_objective_ms: "30000",
-  warming_recheck_seconds: "30", batch_lane_floor_percent: "10", interactive_slowdown_percent: "15", copies: "", ...over,
+  warming_recheck_seconds: "30", max_warming_wait_seconds: "1800", batch_lane_floor_percent: "10", interactive_slowdown_percent: "15", copies: "", ...over,
 });
 
 describe("the dashboard's settings form", () => {

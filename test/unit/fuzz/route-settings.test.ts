@@ -29,6 +29,7 @@ function validSettings(route: Route): fc.Arbitrary<RouteSettings> {
       max_wait_ms: fc.integer({ min: 0, max: 60_000 }),
       latency_objective_ms: fc.integer({ min: 1, max: 3_600_000 }),
       warming_recheck_seconds: fc.integer({ min: 1, max: 900 }),
+      max_warming_wait_seconds: fc.integer({ min: 1, max: 86_400 }),
       batch_lane_floor_percent: fc.integer({ min: 1, max: 50 }),
       interactive_slowdown_percent: fc.integer({ min: 1, max: maxInteractiveSlowdownPercent(route) }),
       measured_hold: fc.boolean(),
@@ -57,6 +58,8 @@ function invalidSetting(field: keyof RouteSettings, route: Route): fc.Arbitrary<
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 3_600_001 }));
     case "warming_recheck_seconds":
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 901 }));
+    case "max_warming_wait_seconds":
+      return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 86_401 }));
     case "batch_lane_floor_percent":
       return fc.oneof(notAnInteger, fc.integer({ max: 0 }), fc.integer({ min: 51 }));
     case "interactive_slowdown_percent":
