@@ -28,7 +28,7 @@ const VARIANT_NAME = "AllTraffic";
 const TARGET_METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution";
 
 /** Container image parameter (serverless.yml `params`) of each engine. */
-const IMAGE_PARAMS = { "lmi-rolling": "lmiImageUri", "lmi-dynamic": "lmiImageUri", "vllm-openai": "vllmImageUri" };
+const IMAGE_PARAMS = { "lmi-rolling": "lmiImageUri", "lmi-dynamic": "lmiImageUri", "vllm-openai": "vllmImageUri", tgi: "tgiImageUri" };
 
 const join_ = (...parts) => ({ "Fn::Join": ["", parts] });
 const partition = { Ref: "AWS::Partition" };
@@ -104,7 +104,18 @@ function containerEnvironment(component) {
   const { limits, model } = component;
   const maxModelLen = String(limits.max_prompt_tokens + limits.max_new_tokens);
   const derived =
-    component.engine === "vllm-openai"
+    component.engine === "tgi"
+      ? {
+          // Hugging Face TGI DLC: SM_NUM_GPUS shards the model; the token limits are TGI's launcher options.
+          ...(model.hf_model_id && { HF_MODEL_ID: model.hf_model_id }),
+          SM_NUM_GPUS: String(component.accelerators_per_copy),
+          MAX_INPUT_TOKENS: String(limits.max_prompt_tokens),
+          MAX_TOTAL_TOKENS: maxModelLen,
+          MAX_BATCH_TOTAL_TOKENS: String(limits.token_budget),
+          MAX_BATCH_SIZE: String(limits.max_sequences),
+          MAX_CONCURRENT_REQUESTS: String(component.max_queue_length),
+        }
+      : component.engine === "vllm-openai"
       ? {
           // vLLM DLC (SageMaker variant): SM_VLLM_<ARG> is vLLM's --<arg>; weights from /opt/ml/model when given by S3.
           ...(model.hf_model_id && { SM_VLLM_MODEL: model.hf_model_id }),

@@ -37,7 +37,7 @@ export async function processDelivery(deps: BatcherDeps, delivered: readonly Del
       const route = deps.catalog.routes.get(model);
       if (!route) return failUnroutable(deps, model, received);
       // Sized with the route's chat template: the text its engine will be sent.
-      const pending = received.map((r): Pending => ({ ...r, item: toPackItem(r.message, route.tokenizer) }));
+      const pending = received.map((r): Pending => ({ ...r, item: toPackItem(r.message, route.chat_template) }));
       const settings = effectiveRouteSettings(route, await deps.routeSettings.get(model));
       return new RouteRun(deps, route, settings, options).run(pending);
     }),

@@ -47,17 +47,18 @@ function isNetworkError(e: SdkErrorShape): boolean {
 const NO_CAPACITY = /has no capacity to process this request/i;
 
 /**
- * SageMaker errors: a model that rejects the prompt (424 with a 4xx original status) fails the
- * job with the model's message; a model that crashed or timed out (before or during its response
+ * SageMaker errors: a model that rejects the prompt (424 with a 4xx original status: vLLM's 400,
+ * TGI's 422, LMI's 424) fails the job with the model's message; a model that crashed or timed out (before or during its response
  * stream), throttling, a component not ready and 5xx are worth another attempt. An unknown
  * endpoint or component is a deployment problem that fixing the routes file cures, so the job
  * waits in SQS for it rather than failing.
  */
-export function translateSageMakerError(error: unknown, endpoint: string): unknown {
+export function translateSageMakerError(error: unknown, endpoint: string, containerMessage: (body: string) => string | undefined = () => undefined): unknown {
   const e = shape(error);
   if (e.name === "ModelError") {
     const original = e.OriginalStatusCode ?? 500;
-    const message = e.OriginalMessage ?? e.message ?? "model error";
+    // The container's own words, out of its error body (codecs/: each format's shape), where they are in one.
+    const message = (e.OriginalMessage && containerMessage(e.OriginalMessage)) ?? e.OriginalMessage ?? e.message ?? "model error";
     // The container's queue is full (LMI's WlmCapacityException): the prompt is fine, the copy busy.
     if (original === 429) return new RetryableError("throttled", `model container is full: ${message}`, error);
     if (original >= 400 && original < 500) return new ModelRejectedError(`model rejected the request: ${message}`, error);

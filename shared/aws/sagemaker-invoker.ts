@@ -1,6 +1,7 @@
 import { InvokeEndpointCommand, InvokeEndpointWithResponseStreamCommand, type SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import type { SageMakerNames } from "../config.ts";
 import { decodeResponse, encodeRequests, type GenerationInput, type GenerationOutput } from "../core/engine-codec.ts";
+import { codecFor } from "../core/codecs/index.ts";
 import { ModelRejectedError } from "../core/errors.ts";
 import { settleByHalves } from "../core/poison-bisection.ts";
 import type { Component, RouteCatalog } from "../core/routes.ts";
@@ -31,16 +32,16 @@ export class SageMakerInvoker implements Invoker {
   async invoke(component: Component, inputs: readonly GenerationInput[], options: InvokeOptions = {}): Promise<readonly PromiseSettledResult<GenerationOutput>[]> {
     const call = async (body: string, prompts: number) => this.#decode(component, await this.#send(component, body, options), prompts);
     if (component.engine !== "lmi-dynamic") {
-      return Promise.allSettled(encodeRequests(component.engine, inputs).map(async (body) => (await call(body, 1))[0] as GenerationOutput));
+      return Promise.allSettled(encodeRequests(component, inputs).map(async (body) => (await call(body, 1))[0] as GenerationOutput));
     }
     // The model rejects the whole list for one bad prompt: halves of it go again until that one fails alone.
-    const callBatch = (batch: readonly GenerationInput[]) => call(encodeRequests(component.engine, batch)[0] ?? "", batch.length);
+    const callBatch = (batch: readonly GenerationInput[]) => call(encodeRequests(component, batch)[0] ?? "", batch.length);
     return settleByHalves(inputs, callBatch, (error) => error instanceof ModelRejectedError);
   }
 
   async invokeStream(component: Component, input: GenerationInput, onText: (text: string) => void, options: InvokeOptions = {}): Promise<GenerationOutput> {
-    const decoder = createStreamDecoder(component.engine, this.#countCompletion(component));
-    const [body = ""] = encodeRequests(component.engine, [input], { stream: true });
+    const decoder = createStreamDecoder(component, this.#countCompletion(component));
+    const [body = ""] = encodeRequests(component, [input], { stream: true });
     const command = new InvokeEndpointWithResponseStreamCommand({ ...this.#target(component), ContentType: "application/json", Accept: "application/json", Body: new TextEncoder().encode(body) });
     await this.#translated(component, options, async () => {
       const response = await this.#client.send(command, { abortSignal: options.signal });
@@ -65,7 +66,7 @@ export class SageMakerInvoker implements Invoker {
       return await call();
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      throw translateSageMakerError(error, this.#names.endpoint(component.endpointName));
+      throw translateSageMakerError(error, this.#names.endpoint(component.endpointName), (body) => codecFor(component.format).errorMessage(body));
     }
   }
 
@@ -74,7 +75,7 @@ export class SageMakerInvoker implements Invoker {
   }
 
   #decode(component: Component, body: Uint8Array | undefined, prompts: number): GenerationOutput[] {
-    return decodeResponse(component.engine, new TextDecoder().decode(body), prompts, this.#countCompletion(component));
+    return decodeResponse(component, new TextDecoder().decode(body), prompts, this.#countCompletion(component));
   }
 
   #countCompletion(component: Component): (text: string) => number {

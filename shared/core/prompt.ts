@@ -1,4 +1,4 @@
-import type { TokenizerName } from "./routes.ts";
+import type { ChatTemplateName } from "./routes.ts";
 
 /** A chat message as clients send it (OpenAI shape). */
 export type ChatMessage = { readonly role: "system" | "user" | "assistant"; readonly content: string };
@@ -51,21 +51,33 @@ export function renderLlama3Chat(messages: readonly ChatMessage[]): string {
   return `${out}<|start_header_id|>assistant<|end_header_id|>\n\n`;
 }
 
-/** A route's chat template, chosen by its tokenizer: the model family it serves. */
-const chatTemplates: Record<TokenizerName, (messages: readonly ChatMessage[]) => string> = {
-  llama2: renderLlama2Chat,
-  llama3: renderLlama3Chat,
-};
-
-/** Messages rendered with the chat template of a route whose tokenizer is `tokenizer`. */
-export function renderChat(messages: readonly ChatMessage[], tokenizer: TokenizerName): string {
-  return chatTemplates[tokenizer](messages);
+/**
+ * ChatML, the generic template a route can name (Qwen's, and many fine-tunes'): every message as
+ * `<|im_start|>{role}\n{content}<|im_end|>\n`, then `<|im_start|>assistant\n` for the answer. It
+ * has no BOS token of its own.
+ */
+export function renderChatMl(messages: readonly ChatMessage[]): string {
+  let out = "";
+  for (const m of messages) out += `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`;
+  return `${out}<|im_start|>assistant\n`;
 }
 
-/** The text the engine receives for a job of a route with this tokenizer: its prompt, or its messages rendered. */
+/** A route's chat template (routes.yml `chat_template`, by default its tokenizer's family). */
+const chatTemplates: Record<ChatTemplateName, (messages: readonly ChatMessage[]) => string> = {
+  llama2: renderLlama2Chat,
+  llama3: renderLlama3Chat,
+  chatml: renderChatMl,
+};
+
+/** Messages rendered with a chat template. */
+export function renderChat(messages: readonly ChatMessage[], template: ChatTemplateName): string {
+  return chatTemplates[template](messages);
+}
+
+/** The text of a job with this chat template: its prompt, or its messages rendered. */
 export function promptTextOf(
   request: { readonly prompt?: string | undefined; readonly messages?: readonly ChatMessage[] | undefined },
-  tokenizer: TokenizerName,
+  template: ChatTemplateName,
 ): string {
-  return request.prompt ?? renderChat(request.messages ?? [], tokenizer);
+  return request.prompt ?? renderChat(request.messages ?? [], template);
 }

@@ -3,6 +3,7 @@ import { DEFAULT_INTERACTIVE_MIN_PRIORITY, laneQueueSuffix } from "./lanes.ts";
 import { describeRefusal, eventSourceMappingRefusal } from "./event-source-mapping-rules.ts";
 import { planPlacement } from "./placement.ts";
 import { gpuNames, kvCapacityTokens, profileHardware, profileNames } from "./profiles.ts";
+import { containerFormats, type ContainerFormat } from "./codecs/index.ts";
 
 /**
  * The schema of infra/routes.yml. Parsed once at start-up; every reader (functions, serverless
@@ -12,13 +13,33 @@ const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$/, "letters, digi
 const positiveInt = z.number().int().positive();
 
 /**
- * The container's engine, which fixes the request body and how it batches:
- * - lmi-rolling: LMI (DJL Serving) rolling batch, one prompt per request, continuous batching;
+ * The container's engine, which fixes how it batches (and its default request format, `format`):
+ * - lmi-rolling: LMI (DJL Serving) rolling batch (vLLM, TensorRT-LLM or LMI-dist backend), one
+ *   prompt per request, continuous batching;
  * - lmi-dynamic: LMI dynamic batch, a list of prompts per request, run as one static batch;
- * - vllm-openai: vLLM's OpenAI-compatible completions body through /invocations, continuous batching.
+ * - vllm-openai: a vLLM (or SGLang) container's OpenAI-compatible server through /invocations,
+ *   continuous batching;
+ * - tgi: Hugging Face TGI, continuous batching.
  */
-export const engineModes = ["lmi-rolling", "lmi-dynamic", "vllm-openai"] as const;
+export const engineModes = ["lmi-rolling", "lmi-dynamic", "vllm-openai", "tgi"] as const;
 export type EngineMode = (typeof engineModes)[number];
+
+/** The request formats each engine serves; the first is its default. */
+export const engineFormats: Readonly<Record<EngineMode, readonly ContainerFormat[]>> = {
+  "lmi-rolling": ["lmi", "openai-chat", "openai-completions"],
+  // A list of prompts in one body: LMI's own format only.
+  "lmi-dynamic": ["lmi"],
+  "vllm-openai": ["openai-completions", "openai-chat"],
+  tgi: ["tgi", "openai-chat"],
+};
+
+/**
+ * The chat templates batchline renders for a text-only format (lmi, tgi, openai-completions), by
+ * model family: Llama 2's, Llama 3's, and ChatML (`<|im_start|>role ... <|im_end|>`, Qwen's and
+ * many others') for a route that names it. A chat-format component gets the messages as they are.
+ */
+export const chatTemplateNames = ["llama2", "llama3", "chatml"] as const;
+export type ChatTemplateName = (typeof chatTemplateNames)[number];
 
 /**
  * How a continuous-batching engine admits sequences to its KV cache: `reserve` holds prompt +
@@ -108,6 +129,8 @@ const componentSchema = z.strictObject({
   endpoint: name,
   profile: z.enum(profileNames),
   engine: z.enum(engineModes),
+  /** The request format the container is called with; default: the engine's own (engineFormats). */
+  format: z.enum(containerFormats).optional(),
   accelerators_per_copy: positiveInt,
   copies: z.number().int().nonnegative(),
   limits: limitsSchema,
@@ -154,6 +177,8 @@ const windowSchema = z
 const routeSchema = z.strictObject({
   description: z.string().default(""),
   tokenizer: z.enum(tokenizerNames),
+  /** The template batchline renders chat with for text-only formats; default: the tokenizer's family. */
+  chat_template: z.enum(chatTemplateNames).optional(),
   components: z.array(name).min(1),
   window: windowSchema,
   max_receive_count: positiveInt.max(1000),
@@ -292,12 +317,13 @@ export type ComponentLimits = ComponentSpec["limits"];
 export type WindowSettings = RoutesFile["routes"][string]["window"];
 export type AutoscalingSettings = NonNullable<ComponentSpec["autoscaling"]>;
 
-/** A component with its name, endpoint and KV admission resolved. */
+/** A component with its name, endpoint, request format and KV admission resolved. */
 export type Component = ComponentSpec & {
   readonly name: string;
   readonly endpointName: string;
   readonly endpointSpec: EndpointSpec;
   readonly kv_admission: KvAdmission;
+  readonly format: ContainerFormat;
 };
 
 /** The KV admission a component's engine uses when the routes file names none. */
@@ -305,9 +331,17 @@ export function defaultKvAdmission(engine: EngineMode): KvAdmission {
   return engine === "vllm-openai" ? "paged" : "reserve";
 }
 
-/** A route with its components resolved: what the pipeline works with. */
-export type Route = Omit<RoutesFile["routes"][string], "components"> & {
+function formatOf(componentName: string, spec: ComponentSpec): ContainerFormat {
+  const served = engineFormats[spec.engine];
+  const format = spec.format ?? served[0] ?? "lmi";
+  if (!served.includes(format)) throw new RoutesFileError(`component ${componentName}: engine ${spec.engine} does not serve format ${format}; it serves ${served.join(", ")}`);
+  return format;
+}
+
+/** A route with its components and chat template resolved: what the pipeline works with. */
+export type Route = Omit<RoutesFile["routes"][string], "components" | "chat_template"> & {
   readonly name: string;
+  readonly chat_template: ChatTemplateName;
   readonly components: readonly Component[];
   /** The tightest limits over the route's components: what any one job must fit. */
   readonly limits: ComponentLimits;
@@ -336,7 +370,7 @@ export function buildRouteCatalog(raw: unknown): RouteCatalog {
     const endpointSpec = file.endpoints[spec.endpoint];
     if (!endpointSpec) throw new RoutesFileError(`component ${componentName}: unknown endpoint ${spec.endpoint}`);
     const kv_admission = spec.kv_admission ?? defaultKvAdmission(spec.engine);
-    components.set(componentName, { ...spec, name: componentName, endpointName: spec.endpoint, endpointSpec, kv_admission });
+    components.set(componentName, { ...spec, name: componentName, endpointName: spec.endpoint, endpointSpec, kv_admission, format: formatOf(componentName, spec) });
   }
   const routes = new Map<string, Route>();
   for (const [routeName, spec] of Object.entries(file.routes)) {
@@ -345,7 +379,7 @@ export function buildRouteCatalog(raw: unknown): RouteCatalog {
       if (!component) throw new RoutesFileError(`route ${routeName}: unknown component ${c}`);
       return component;
     });
-    routes.set(routeName, { ...spec, name: routeName, components: resolved, limits: tightestLimits(resolved) });
+    routes.set(routeName, { ...spec, name: routeName, chat_template: spec.chat_template ?? spec.tokenizer, components: resolved, limits: tightestLimits(resolved) });
   }
   return { routes, components, endpoints: new Map(Object.entries(file.endpoints)) };
 }

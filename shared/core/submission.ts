@@ -77,7 +77,7 @@ export function checkJob(raw: unknown, catalog: RouteCatalog, now: Date, fieldPr
   if (typeof metadata === "object" && metadata !== null && Object.hasOwn(metadata, "__proto__")) {
     throw new ValidationError(`${field("metadata.__proto__")}: is not allowed as a metadata key`, field("metadata.__proto__"));
   }
-  const promptText = promptTextOf(request, route.tokenizer);
+  const promptText = promptTextOf(request, route.chat_template);
   const promptField = field(request.prompt === undefined ? "messages" : "prompt");
   const promptBytes = Buffer.byteLength(promptText, "utf8");
   if (promptBytes + REQUEST_ENVELOPE_BYTES > route.limits.payload_bytes) {

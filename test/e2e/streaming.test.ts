@@ -35,7 +35,7 @@ const finalOf = (events: readonly Event[]) => events.find((e) => finalTypes.has(
  */
 async function engineTimeToFirstTokenMs(): Promise<number> {
   if (!route || !component) throw new Error("no llama-2-7b route");
-  const [body] = encodeRequests(component.engine, [generationInputOf(request, route.tokenizer)], { stream: true });
+  const [body] = encodeRequests(component, [generationInputOf(request, route.chat_template, component.format)], { stream: true });
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
     const started = performance.now();

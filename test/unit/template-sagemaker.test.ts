@@ -262,6 +262,7 @@ describe("infra/sagemaker.cjs on other routes files", () => {
   const images = {
     lmiImageUri: "763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.36.0-lmi20.0.0-cu128-v1.0",
     vllmImageUri: "763104351884.dkr.ecr.eu-west-1.amazonaws.com/vllm:0.11.2-gpu-py312",
+    tgiImageUri: "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
   };
   const generate = (raw: unknown, options: { prefix?: string; images?: Record<string, string> } = {}) =>
     generator.generate({ prefix: options.prefix ?? "batchline-dev", catalog: buildRouteCatalog(raw), images: options.images ?? images }).Resources;
@@ -278,6 +279,28 @@ describe("infra/sagemaker.cjs on other routes files", () => {
     const scaled = ofType("AWS::ApplicationAutoScaling::ScalableTarget", generated).map(([, r]) => r.Properties.ResourceId);
     expect(scaled.sort()).toEqual(["inference-component/batchline-dev-llama-2-7b-ic", "inference-component/batchline-dev-llama-3-8b-ic"]);
     expect(ofType("AWS::CloudWatch::Alarm", generated)).toHaveLength(2);
+  });
+
+  it("runs a TGI component on Hugging Face's TGI image, with TGI's launcher settings from its limits", () => {
+    // Prepare
+    const raw = routesFile();
+    raw.components["llama-2-7b-ic"].engine = "tgi";
+
+    // Act
+    const generated = generate(raw);
+
+    // Assess
+    const container = generated.Llama27bIcModel?.Properties.PrimaryContainer;
+    expect(container?.Image).toBe(images.tgiImageUri);
+    expect(container?.Environment).toEqual({
+      HF_MODEL_ID: "meta-llama/Llama-2-7b-chat-hf",
+      SM_NUM_GPUS: "1",
+      MAX_INPUT_TOKENS: "3072",
+      MAX_TOTAL_TOKENS: String(3072 + 2048),
+      MAX_BATCH_TOTAL_TOKENS: String(catalog.components.get("llama-2-7b-ic")?.limits.token_budget),
+      MAX_BATCH_SIZE: "128",
+      MAX_CONCURRENT_REQUESTS: "1000",
+    });
   });
 
   it("reads S3 weights with the endpoint's role, only under their prefix", () => {

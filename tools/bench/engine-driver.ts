@@ -28,7 +28,7 @@ function client(url: string): SageMakerRuntimeClient {
 
 async function invokeOne(sdk: SageMakerRuntimeClient, target: EngineTarget, prompt: string, maxTokens: number): Promise<number> {
   const { component } = target;
-  const [body] = encodeRequests(component.engine, [{ prompt, max_new_tokens: maxTokens }]);
+  const [body] = encodeRequests(component, [{ prompt, max_new_tokens: maxTokens }]);
   const response = await sdk.send(
     new InvokeEndpointCommand({
       EndpointName: component.endpointName,
@@ -39,7 +39,7 @@ async function invokeOne(sdk: SageMakerRuntimeClient, target: EngineTarget, prom
     }),
   );
   const counter = tokenCounter("llama2");
-  const [output] = decodeResponse(component.engine, new TextDecoder().decode(response.Body), 1, (t) => counter.countCompletion(t));
+  const [output] = decodeResponse(component, new TextDecoder().decode(response.Body), 1, (t) => counter.countCompletion(t));
   return output?.completion_tokens ?? 0;
 }
 

@@ -1,4 +1,4 @@
-import type { EngineMode } from "#shared/core/routes";
+import type { ContainerFormat } from "#shared/core/codecs/index";
 
 /**
  * SageMaker runtime error replies, in the shape the AWS SDK v3 (restJson1) deserialises: it takes
@@ -102,18 +102,22 @@ function modelError(component: string, originalStatus: number, originalMessage: 
 }
 
 /**
- * The body a container answers an error with: DJL Serving's (LMI) `{code, type, message}`, or
- * vLLM's OpenAI-style `{object: "error", message, type, code}`.
+ * The body a container answers an error with, in its format's words: DJL Serving's (LMI)
+ * `{code, type, message}`, TGI's `{error, error_type}`, or vLLM's OpenAI-style
+ * `{object: "error", message, type, code}`.
  */
-function containerErrorBody(engine: EngineMode, status: number, type: string, message: string): string {
-  if (engine === "vllm-openai") return JSON.stringify({ object: "error", message, type, param: null, code: status });
+function containerErrorBody(format: ContainerFormat, status: number, type: string, message: string): string {
+  if (format === "openai-completions" || format === "openai-chat") return JSON.stringify({ object: "error", message, type, param: null, code: status });
+  if (format === "tgi") return JSON.stringify({ error: message, error_type: tgiErrorType(status) });
   return JSON.stringify({ code: status, type, message });
 }
 
-/** The model server rejected the request body (400), or named a model it does not serve (vLLM's 404). */
-export function modelClientError(component: string, engine: EngineMode, message: string, status = 400): Reply {
-  const type = engine === "vllm-openai" ? (status === 404 ? "NotFoundError" : "BadRequestError") : "BadRequestException";
-  return modelError(component, status, containerErrorBody(engine, status, type, message), "CLIENT_ERROR_FROM_MODEL");
+const tgiErrorType = (status: number) => (status === 422 ? "validation" : status === 429 ? "overloaded" : "generation");
+
+/** The model server rejected the request body (400, TGI's 422), or named a model it does not serve (vLLM's 404). */
+export function modelClientError(component: string, format: ContainerFormat, message: string, status = 400): Reply {
+  const type = format.startsWith("openai") ? (status === 404 ? "NotFoundError" : "BadRequestError") : "BadRequestException";
+  return modelError(component, status, containerErrorBody(format, status, type, message), "CLIENT_ERROR_FROM_MODEL");
 }
 
 /**
@@ -123,14 +127,14 @@ export function modelClientError(component: string, engine: EngineMode, message:
  * `Received server error (503) from primary with message "{"code": 503, "type": "WlmCapacityException", ...}"`
  * with DJL's default throttle status.
  */
-export function containerQueueFull(component: string, engine: EngineMode, queueLength: number): Reply {
-  const message = `Worker queue capacity exceeded for model: ${component} (READY): ${queueLength} requests waiting`;
-  return modelError(component, 429, containerErrorBody(engine, 429, "WlmCapacityException", message), "CLIENT_ERROR_FROM_MODEL");
+export function containerQueueFull(component: string, format: ContainerFormat, queueLength: number): Reply {
+  const message = format === "tgi" ? "Model is overloaded" : `Worker queue capacity exceeded for model: ${component} (READY): ${queueLength} requests waiting`;
+  return modelError(component, 429, containerErrorBody(format, 429, "WlmCapacityException", message), "CLIENT_ERROR_FROM_MODEL");
 }
 
 /** The container crashed on the request (an injected fault): ModelError with OriginalStatusCode 500. */
-export function modelServerError(component: string, engine: EngineMode): Reply {
-  return modelError(component, 500, containerErrorBody(engine, 500, "InternalServerException", "Prediction failed"), "SERVER_ERROR_FROM_MODEL");
+export function modelServerError(component: string, format: ContainerFormat): Reply {
+  return modelError(component, 500, containerErrorBody(format, 500, "InternalServerException", "Prediction failed"), "SERVER_ERROR_FROM_MODEL");
 }
 
 const timeoutMessage = (limitSeconds: number) =>

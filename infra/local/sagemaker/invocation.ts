@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Component, RouteCatalog, TokenizerName } from "#shared/core/routes";
 import { tokenCounter } from "#shared/core/tokens";
+import { renderChat } from "#shared/core/prompt";
 import type { EngineClock } from "./clock.ts";
 import type { ComponentEngine, Outcome } from "./component.ts";
 import * as errors from "./errors.ts";
@@ -43,7 +44,7 @@ export async function invoke(ctx: InvocationContext, req: IncomingMessage, res: 
   const { component } = engine;
   if (routed.kind === "queue-full") {
     engine.countError("invocationModelErrors");
-    return errors.containerQueueFull(component.name, component.engine, component.max_queue_length);
+    return errors.containerQueueFull(component.name, component.format, component.max_queue_length);
   }
   // The caller closed its connection before the answer. SageMaker is taken to close its own to
   // the container then (AWS does not say), and the container learns of it from that connection.
@@ -93,7 +94,8 @@ async function prepare(ctx: InvocationContext, req: IncomingMessage, endpointNam
     engine.countError("noCapacityInvocationFailures");
     return errors.noCapacity();
   }
-  const parsed = parseRequest(body, component, tokenCounter(tokenizerOf(ctx.catalog, component)), servedModels(ctx.catalog, component));
+  const family = tokenizerOf(ctx.catalog, component);
+  const parsed = parseRequest(body, component, { counter: tokenCounter(family), servedModels: servedModels(ctx.catalog, component), renderChat: (messages) => renderChat(messages, family) });
   if (!parsed.ok) return refuseAsModel(engine, parsed.message, parsed.status);
   if (streaming && component.engine === "lmi-dynamic") return refuseAsModel(engine, "streaming needs a rolling-batch engine; this model runs dynamic batches");
   const { request } = parsed;
@@ -119,7 +121,7 @@ function refuseByFault(fault: Exclude<FaultDecision, { kind: "none" }>, engine: 
     case "error":
       if (fault.errorType === "ModelError") {
         engine.countError("invocationModelErrors");
-        return errors.modelServerError(engine.component.name, engine.component.engine);
+        return errors.modelServerError(engine.component.name, engine.component.format);
       }
       engine.countError("invocation5xxErrors");
       return errors.serviceFaults[fault.errorType]();
@@ -127,9 +129,9 @@ function refuseByFault(fault: Exclude<FaultDecision, { kind: "none" }>, engine: 
 }
 
 /** The container refused the body: the model's own 4xx, wrapped in a ModelError. */
-function refuseAsModel(engine: ComponentEngine, message: string, status?: 400 | 404): Reply {
+function refuseAsModel(engine: ComponentEngine, message: string, status?: 400 | 404 | 422): Reply {
   engine.countError("invocationModelErrors");
-  return errors.modelClientError(engine.component.name, engine.component.engine, message, status);
+  return errors.modelClientError(engine.component.name, engine.component.format, message, status);
 }
 
 /**
@@ -185,7 +187,7 @@ function openStream(res: ServerResponse, answer: Answer, requestId: string, brea
   };
 }
 
-/** The tokenizer of the route a component serves; generate.ts's words are one token in each. */
+/** The tokenizer of the route a component serves: its model's family (its chat template too); generate.ts's words are one token in each. */
 function tokenizerOf(catalog: RouteCatalog, component: Component): TokenizerName {
   for (const route of catalog.routes.values()) {
     if (route.components.some((c) => c.name === component.name)) return route.tokenizer;

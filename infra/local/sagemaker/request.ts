@@ -1,13 +1,19 @@
 import { z } from "zod";
+import type { ContainerFormat } from "#shared/core/codecs/index";
+import type { ChatMessage } from "#shared/core/prompt";
 import type { Component } from "#shared/core/routes";
 import type { TokenCounter } from "#shared/core/tokens";
 
 /**
- * Request bodies as the containers take them, checked as their model servers would: a body they
- * cannot use is the model's 400, which SageMaker wraps in a ModelError.
+ * Request bodies as the containers take them, in the component's format, checked as their model
+ * servers would: a body they cannot use is the model's 400 (TGI's 422), which SageMaker wraps in
+ * a ModelError.
  *
- * - LMI (DJL Serving), engines lmi-rolling and lmi-dynamic: `{"inputs": "..." | [...], "parameters": {...}}`;
- * - vLLM's OpenAI-compatible completions, engine vllm-openai: `{"model"?, "prompt": "..." | [...], "max_tokens", ...}`.
+ * - lmi (DJL Serving): `{"inputs": "..." | [...], "parameters": {...}}`;
+ * - tgi: `{"inputs": "...", "parameters": {...}, "stream"?}`; TGI refuses a temperature of 0 and a top_p of 1;
+ * - openai-completions (vLLM, SGLang): `{"model"?, "prompt": "..." | [...], "max_tokens", ...}`;
+ * - openai-chat: `{"model"?, "messages": [...], "max_tokens", ...}`, rendered with the model's own
+ *   chat template (its family's, `renderChat`) as the container's tokenizer would.
  *
  * The token limits (max_new_tokens or max_tokens) are required although both servers have a
  * default: the emulator is stricter than the real servers so that callers that work against it
@@ -42,7 +48,7 @@ const openAiSchema = z.object({
 });
 
 export type ParsedRequest = {
-  readonly format: "lmi" | "openai";
+  readonly format: ContainerFormat;
   readonly prompts: readonly string[];
   readonly promptTokens: readonly number[];
   /** LMI: `inputs` was a string, so the answer is one object, not a list. */
@@ -51,7 +57,7 @@ export type ParsedRequest = {
   readonly seed: number | undefined;
   /** LMI `parameters.details`: answer with finish reason and token counts. */
   readonly details: boolean;
-  /** OpenAI `stream`: answer in server-sent events. */
+  /** OpenAI's and TGI's `stream`: answer in server-sent events. */
   readonly stream: boolean;
   /** OpenAI `stream_options.include_usage`: end the events with the token counts. */
   readonly includeUsage: boolean;
@@ -61,25 +67,42 @@ export type ParsedRequest = {
 
 export type ParseResult =
   | { readonly ok: true; readonly request: ParsedRequest }
-  | { readonly ok: false; readonly status: 400 | 404; readonly message: string };
+  | { readonly ok: false; readonly status: 400 | 404 | 422; readonly message: string };
 
-const refuse = (message: string, status: 400 | 404 = 400): ParseResult => ({ ok: false, status, message });
+const refuse = (message: string, status: 400 | 404 | 422 = 400): ParseResult => ({ ok: false, status, message });
 
 /**
  * @param servedModels the names a vLLM container answers to (its component and the routes it
  * serves); a request may also leave `model` out.
  */
-export function parseRequest(body: Buffer, component: Component, counter: TokenCounter, servedModels: readonly string[]): ParseResult {
+export function parseRequest(
+  body: Buffer,
+  component: Component,
+  model: { readonly counter: TokenCounter; readonly servedModels: readonly string[]; readonly renderChat: (messages: readonly ChatMessage[]) => string },
+): ParseResult {
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));
   } catch (cause) {
-    return refuse(`request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    return refuseFor(component, `request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
-  const common = component.engine === "vllm-openai" ? fromOpenAi(json, servedModels) : fromLmi(json, component);
+  const common = readers[component.format](json, component, model);
   if (!common.ok) return common;
-  return checkLimits(common.request, component, counter);
+  return checkLimits(common.request, component, model.counter);
 }
+
+/** TGI refuses what it cannot use with 422 and "Input validation error: ..." (its validation errors); the others with 400. */
+const refuseFor = (component: Component, message: string): ParseResult =>
+  component.format === "tgi" ? refuse(`Input validation error: ${message}`, 422) : refuse(message);
+
+type Reader = (json: unknown, component: Component, model: Parameters<typeof parseRequest>[2]) => { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }>;
+
+const readers: Record<ContainerFormat, Reader> = {
+  lmi: (json, component) => fromLmi(json, component),
+  tgi: (json) => fromTgi(json),
+  "openai-completions": (json, _component, model) => fromOpenAi(json, model.servedModels),
+  "openai-chat": (json, _component, model) => fromOpenAiChat(json, model.servedModels, model.renderChat),
+};
 
 type Unchecked = Omit<ParsedRequest, "promptTokens">;
 
@@ -120,7 +143,7 @@ function fromOpenAi(json: unknown, servedModels: readonly string[]): { ok: true;
   return {
     ok: true,
     request: {
-      format: "openai",
+      format: "openai-completions",
       prompts: Array.isArray(body.prompt) ? body.prompt : [body.prompt],
       single: !Array.isArray(body.prompt),
       maxNewTokens: body.max_tokens,
@@ -133,6 +156,52 @@ function fromOpenAi(json: unknown, servedModels: readonly string[]): { ok: true;
   };
 }
 
+const tgiSchema = z.object({
+  inputs: z.string(),
+  parameters: z.object({
+    max_new_tokens: z.number().int().positive(),
+    do_sample: z.boolean().optional(),
+    temperature: z.number().gt(0, "`temperature` must be strictly positive").optional(),
+    top_p: z.number().gt(0).lt(1, "`top_p` must be > 0.0 and < 1.0").optional(),
+    seed,
+    stop: z.array(z.string()).optional(),
+    details: z.boolean().optional(),
+  }),
+  stream: z.boolean().optional(),
+});
+
+function fromTgi(json: unknown): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
+  const parsed = tgiSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, status: 422, message: `Input validation error: ${problems(parsed.error)}` };
+  const { inputs, parameters, stream } = parsed.data;
+  return {
+    ok: true,
+    request: {
+      format: "tgi",
+      prompts: [inputs],
+      single: false,
+      maxNewTokens: parameters.max_new_tokens,
+      seed: parameters.seed,
+      details: parameters.details ?? false,
+      stream: stream ?? false,
+      includeUsage: false,
+      model: "tgi",
+    },
+  };
+}
+
+const chatSchema = openAiSchema.omit({ prompt: true }).extend({
+  messages: z.array(z.object({ role: z.enum(["system", "user", "assistant"]), content: z.string() })).min(1),
+});
+
+function fromOpenAiChat(json: unknown, servedModels: readonly string[], renderChat: (messages: readonly ChatMessage[]) => string): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
+  const parsed = chatSchema.safeParse(json);
+  if (!parsed.success) return { ok: false, status: 400, message: problems(parsed.error) };
+  const { messages, ...rest } = parsed.data;
+  const asCompletion = fromOpenAi({ ...rest, prompt: renderChat(messages) }, servedModels);
+  return asCompletion.ok ? { ok: true, request: { ...asCompletion.request, format: "openai-chat" } } : asCompletion;
+}
+
 /**
  * The component's limits: tokens per prompt and per answer, and what must fit in one copy's KV
  * cache: each sequence for continuous batching, the whole list for a static batch.
@@ -140,18 +209,18 @@ function fromOpenAi(json: unknown, servedModels: readonly string[]): { ok: true;
 function checkLimits(request: Unchecked, component: Component, counter: TokenCounter): ParseResult {
   const { limits } = component;
   if (request.maxNewTokens > limits.max_new_tokens) {
-    return refuse(`max new tokens ${request.maxNewTokens} is over this model's limit of ${limits.max_new_tokens}`);
+    return refuseFor(component, `max new tokens ${request.maxNewTokens} is over this model's limit of ${limits.max_new_tokens}`);
   }
   const promptTokens = request.prompts.map((p) => counter.countPrompt(p));
   const longest = promptTokens.findIndex((n) => n > limits.max_prompt_tokens);
   if (longest >= 0) {
-    return refuse(`input ${longest} has ${promptTokens[longest]} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`);
+    return refuseFor(component, `input ${longest} has ${promptTokens[longest]} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`);
   }
   const reserved = promptTokens.map((n) => n + request.maxNewTokens);
   const oneBatch = component.engine === "lmi-dynamic";
   const needed = oneBatch ? reserved.reduce((a, b) => a + b, 0) : Math.max(...reserved);
   if ((oneBatch && promptTokens.length > limits.max_sequences) || needed > limits.token_budget) {
-    return refuse(
+    return refuseFor(component, 
       `a batch of ${promptTokens.length} inputs needing ${needed} tokens is over this model's limits of ${limits.max_sequences} sequences and ${limits.token_budget} tokens`,
     );
   }

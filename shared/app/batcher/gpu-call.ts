@@ -3,7 +3,7 @@ import { jobBreakdown, type JobBreakdown } from "../../core/job-breakdown.ts";
 import type { JobRecord } from "../../core/jobs.ts";
 import type { PackItem } from "../../core/packing.ts";
 import { decideRetry } from "../../core/retry-policy.ts";
-import type { Component, TokenizerName } from "../../core/routes.ts";
+import type { ChatTemplateName, Component } from "../../core/routes.ts";
 import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
 import { slotOf } from "../../core/quotas.ts";
@@ -17,8 +17,8 @@ export type GpuCall = {
   /** KV tokens the whole GPU batch takes, over its calls. */
   readonly kvTokens: number;
   readonly component: Component;
-  /** The route's tokenizer: its jobs' chat template. */
-  readonly tokenizer: TokenizerName;
+  /** The route's chat template, for a text-only format. */
+  readonly chatTemplate: ChatTemplateName;
   readonly members: readonly Pending[];
   /** Called once the copy has answered: its room is free while the results are being written. */
   readonly gpuDone: () => void;
@@ -122,7 +122,7 @@ async function invokeMetered(deps: BatcherDeps, call: GpuCall, claimed: readonly
   try {
     settled = streamsAny(call, claimed)
       ? await invokeStreamed(deps, call, claimed, options)
-      : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.tokenizer)), options);
+      : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.chatTemplate, component.format)), options);
   } catch (error) {
     ended();
     throw error;

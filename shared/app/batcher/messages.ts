@@ -1,7 +1,7 @@
 import { jobMessageSchema, type JobMessage } from "../../core/jobs.ts";
 import type { PackItem } from "../../core/packing.ts";
 import { promptTextOf } from "../../core/prompt.ts";
-import type { TokenizerName } from "../../core/routes.ts";
+import type { ChatTemplateName } from "../../core/routes.ts";
 
 export function parseJobMessage(body: string): JobMessage | undefined {
   try {
@@ -18,13 +18,13 @@ export function withWarmingSince(message: JobMessage, since: string | undefined)
   return JSON.stringify(since === undefined ? rest : { ...rest, warming_since: since });
 }
 
-/** A job of a route whose tokenizer is `tokenizer`, as the packer sees it. */
-export function toPackItem(m: JobMessage, tokenizer: TokenizerName): PackItem {
+/** A job of a route whose chat template is `chatTemplate`, as the packer sees it. */
+export function toPackItem(m: JobMessage, chatTemplate: ChatTemplateName): PackItem {
   return {
     id: m.job_id,
     promptTokens: m.prompt_tokens,
     maxNewTokens: m.request.max_tokens,
-    payloadBytes: Buffer.byteLength(promptTextOf(m.request, tokenizer), "utf8"),
+    payloadBytes: Buffer.byteLength(promptTextOf(m.request, chatTemplate), "utf8"),
     priority: m.priority,
     deadlineMs: m.deadline === undefined ? undefined : Date.parse(m.deadline),
     submittedMs: Date.parse(m.submitted_at),

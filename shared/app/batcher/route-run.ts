@@ -280,7 +280,7 @@ export class RouteRun implements RunHandle {
     const { kvTokens, ...batch } = gpuBatch;
     const timing = this.#staticBatching ? this.#hold.beginCall(component, this.#overfull(component)) : undefined;
     const timed = timing && ((measuredMs: number, jobs: readonly PackItem[]) => this.#hold.noteBatch(timing, measuredMs, jobs, this.#now()));
-    const call = { placement: { ...batch, component: component.name }, kvTokens, component, tokenizer: this.#route.tokenizer, members, gpuDone: giveBack, signal: controller?.signal, timed };
+    const call = { placement: { ...batch, component: component.name }, kvTokens, component, chatTemplate: this.#route.chat_template, members, gpuDone: giveBack, signal: controller?.signal, timed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });

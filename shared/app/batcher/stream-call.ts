@@ -37,7 +37,7 @@ export function streamsAny(call: GpuCall, claimed: readonly Claimed[]): boolean 
 export function invokeStreamed(deps: BatcherDeps, call: GpuCall, claimed: readonly Claimed[], options: InvokeOptions = {}): Promise<PromiseSettledResult<GenerationOutput>[]> {
   return Promise.allSettled(
     claimed.map(async ({ job, told }) => {
-      const input = generationInputOf(job.request, call.tokenizer);
+      const input = generationInputOf(job.request, call.chatTemplate, call.component.format);
       if (streams(call.component, job.request)) return streamJob(deps, call.component, job, told, input, options);
       const [settled] = await deps.invoker.invoke(call.component, [input], options);
       if (settled?.status === "fulfilled") return settled.value;

@@ -24,7 +24,7 @@ export async function pullFromQueue(
       await deps.queue.release(route.name, m.receiptHandle, 0, m.lane);
       continue;
     }
-    jobs.push({ source: { kind: "pulled", ...m, lane: request.lane }, message, item: toPackItem(message, route.tokenizer), receivedMs: nowMs() });
+    jobs.push({ source: { kind: "pulled", ...m, lane: request.lane }, message, item: toPackItem(message, route.chat_template), receivedMs: nowMs() });
   }
   return { received: received.length, jobs };
 }

@@ -1,6 +1,6 @@
 import llama3 from "llama3-tokenizer-js";
 import { describe, expect, it } from "vitest";
-import { LLAMA3_BOS, promptTextOf, renderChat, renderLlama2Chat, renderLlama3Chat, type ChatMessage } from "#shared/core/prompt";
+import { LLAMA3_BOS, promptTextOf, renderChat, renderChatMl, renderLlama2Chat, renderLlama3Chat, type ChatMessage } from "#shared/core/prompt";
 import { checkJob } from "#shared/core/submission";
 import { tokenCounter } from "#shared/core/tokens";
 import { defaultCatalog } from "../../helpers/fakes.ts";
@@ -97,5 +97,13 @@ describe("the route's chat template", () => {
       expect(checked.promptTokens).toBe(llama3.encode(LLAMA3_BOS + renderLlama3Chat(chat), { bos: false, eos: false }).length);
     }
     expect(checkJob({ model: "llama-2-7b", max_tokens: 8, messages: chat }, catalog, now).promptText).toBe(renderLlama2Chat(chat));
+  });
+});
+
+describe("renderChatMl", () => {
+  it("renders ChatML, the generic template a route can name, ending with the assistant's turn", () => {
+    const chat: ChatMessage[] = [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }];
+    expect(renderChatMl(chat)).toBe("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    expect(renderChat(chat, "chatml")).toBe(renderChatMl(chat));
   });
 });

@@ -160,6 +160,38 @@ describe("buildRouteCatalog", () => {
   });
 });
 
+describe("buildRouteCatalog: container formats and chat templates", () => {
+  it("calls each engine in its own format unless the component names another it serves", () => {
+    const raw = routesFile();
+    raw.components["llama-2-7b-ic"].engine = "tgi";
+    raw.components["llama-3-1b-ic"].format = "openai-chat";
+    const catalog = buildRouteCatalog(raw);
+    expect(catalog.components.get("llama-2-7b-ic")?.format).toBe("tgi");
+    expect(catalog.components.get("llama-3-8b-ic")?.format).toBe("openai-completions");
+    expect(catalog.components.get("llama-3-1b-ic")?.format).toBe("openai-chat");
+  });
+
+  it("refuses a format the engine does not serve, naming both and what it serves", () => {
+    const raw = routesFile();
+    raw.components["llama-2-7b-ic"].engine = "lmi-dynamic";
+    raw.components["llama-2-7b-ic"].format = "openai-chat";
+    expect(problemOf(raw)).toBe("component llama-2-7b-ic: engine lmi-dynamic does not serve format openai-chat; it serves lmi");
+    raw.components["llama-2-7b-ic"].format = "grpc";
+    expect(problemOf(raw)).toContain("components.llama-2-7b-ic.format");
+  });
+
+  it("renders chat with the tokenizer's family unless the route names a template", () => {
+    const raw = routesFile();
+    raw.routes["llama-3-1b"].chat_template = "chatml";
+    const catalog = buildRouteCatalog(raw);
+    expect(catalog.routes.get("llama-2-7b")?.chat_template).toBe("llama2");
+    expect(catalog.routes.get("llama-3-8b")?.chat_template).toBe("llama3");
+    expect(catalog.routes.get("llama-3-1b")?.chat_template).toBe("chatml");
+    raw.routes["llama-3-1b"].chat_template = "mistral";
+    expect(problemOf(raw)).toContain("routes.llama-3-1b.chat_template");
+  });
+});
+
 describe("buildRouteCatalog: what SageMaker would refuse, or never do", () => {
   it("defaults managed instance scaling to the endpoint's instance_count", () => {
     // Prepare

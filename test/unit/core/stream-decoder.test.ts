@@ -2,13 +2,14 @@ import { describe, expect, it } from "vitest";
 import { ModelRejectedError, RetryableError } from "#shared/core/errors";
 import { createStreamDecoder, type StreamDecoder } from "#shared/core/stream-decoder";
 import type { EngineMode } from "#shared/core/routes";
+import { codecTarget } from "../../helpers/codec-targets.ts";
 
 const count = (text: string) => text.split(" ").filter(Boolean).length;
 const bytes = (text: string) => new TextEncoder().encode(text);
 
 /** Feeds the stream cut at the given byte offsets; the tokens each push gave, and the end. */
 function decode(engine: EngineMode, stream: string, cuts: readonly number[] = []) {
-  const decoder = createStreamDecoder(engine, count);
+  const decoder = createStreamDecoder(codecTarget[engine], count);
   const all = bytes(stream);
   const bounds = [0, ...cuts, all.length];
   const tokens = bounds.slice(1).flatMap((end, i) => decoder.push(all.slice(bounds[i], end)));
@@ -56,8 +57,8 @@ describe("createStreamDecoder", () => {
 
   it("gives a token as soon as its line or event is complete, not at the next one", () => {
     // Prepare
-    const lmi = createStreamDecoder("lmi-rolling", count);
-    const vllm = createStreamDecoder("vllm-openai", count);
+    const lmi = createStreamDecoder(codecTarget["lmi-rolling"], count);
+    const vllm = createStreamDecoder(codecTarget["vllm-openai"], count);
 
     // Act and assess
     expect(lmi.push(bytes(`${JSON.stringify({ token: { id: 1, text: "a" } })}`))).toEqual([]);
@@ -99,7 +100,7 @@ describe("createStreamDecoder", () => {
   it("calls vLLM's error event mid-stream a failure worth another try, in both its forms", () => {
     for (const error of [{ error: { message: "engine died", type: "InternalServerError", code: 500 } }, { object: "error", message: "engine died" }]) {
       // Prepare
-      const decoder = createStreamDecoder("vllm-openai", count);
+      const decoder = createStreamDecoder(codecTarget["vllm-openai"], count);
 
       // Act and assess
       expect(() => decoder.push(bytes(`${chunk("a", null)}data: ${JSON.stringify(error)}\n\n`))).toThrow(new RetryableError("unavailable", "model stream failed: engine died"));
@@ -113,7 +114,7 @@ describe("createStreamDecoder", () => {
     ["vllm-openai", `data: ${JSON.stringify({ choices: [{ text: 3 }] })}\n\n`, "model returned an unexpected stream event: choices.0.text: Invalid input: expected string, received number"],
   ] as const)("calls a %s stream of the wrong shape the model's fault: %j", (engine, stream, message) => {
     // Prepare
-    const decoder: StreamDecoder = createStreamDecoder(engine, count);
+    const decoder: StreamDecoder = createStreamDecoder(codecTarget[engine], count);
 
     // Act and assess
     expect(() => decoder.push(bytes(stream))).toThrow(new ModelRejectedError(message));
@@ -121,13 +122,13 @@ describe("createStreamDecoder", () => {
 
   it("refuses LMI tokens after the last one", () => {
     // Prepare
-    const decoder = createStreamDecoder("lmi-rolling", count);
+    const decoder = createStreamDecoder(codecTarget["lmi-rolling"], count);
 
     // Act and assess
     expect(() => decoder.push(bytes(`${lmiStream}${JSON.stringify({ token: { text: "more" } })}\n`))).toThrow(new ModelRejectedError("model sent tokens after its last one"));
   });
 
   it("has no stream for a dynamic-batch engine", () => {
-    expect(() => createStreamDecoder("lmi-dynamic", count)).toThrow(ModelRejectedError);
+    expect(() => createStreamDecoder(codecTarget["lmi-dynamic"], count)).toThrow(ModelRejectedError);
   });
 });

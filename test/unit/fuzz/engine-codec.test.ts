@@ -2,13 +2,16 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeResponse, type GenerationOutput } from "#shared/core/engine-codec";
 import { ModelRejectedError } from "#shared/core/errors";
-import { engineModes, type EngineMode } from "#shared/core/routes";
+/** The engines whose bodies this fuzzes, each in its default format; TGI and the chat format are pinned by fixtures (codecs.test.ts). */
+const fuzzedEngines = ["lmi-rolling", "lmi-dynamic", "vllm-openai"] as const;
+type EngineMode = (typeof fuzzedEngines)[number];
 import { fuzzParams, junkJson, mangledJsonText, nastyNumber, nastyString, numberToken, outcomeOf } from "../../helpers/fuzz.ts";
+import { codecTarget } from "../../helpers/codec-targets.ts";
 
 // What a model container answers is input too: a body that is not what the engine format
 // promises must be a ModelRejectedError that says what was wrong, never a crash.
 const countWords = (text: string) => (text === "" ? 0 : text.split(" ").length);
-const engine = fc.constantFrom(...engineModes);
+const engine = fc.constantFrom(...fuzzedEngines);
 
 type Generation = { text: string; details?: { finish_reason: string; generated_tokens: number } | undefined };
 
@@ -106,7 +109,7 @@ describe("decodeResponse under fuzzing", () => {
     );
     fc.assert(
       fc.property(engine, bodies, fc.integer({ min: 1, max: 6 }), (mode, body, expected) => {
-        const outcome = outcomeOf(() => decodeResponse(mode, body, expected, countWords), ModelRejectedError);
+        const outcome = outcomeOf(() => decodeResponse(codecTarget[mode], body, expected, countWords), ModelRejectedError);
         if (!outcome.ok) return;
         expect(outcome.value).toHaveLength(expected);
         for (const out of outcome.value) {
@@ -122,7 +125,7 @@ describe("decodeResponse under fuzzing", () => {
   it("decodes every valid body of each engine to its outputs", () => {
     fc.assert(
       fc.property(validResponse, ({ mode, body, expected, outputs }) => {
-        expect(decodeResponse(mode, body, expected, countWords)).toEqual(outputs);
+        expect(decodeResponse(codecTarget[mode], body, expected, countWords)).toEqual(outputs);
       }),
       fuzzParams(1000),
     );
@@ -135,7 +138,7 @@ describe("decodeResponse under fuzzing", () => {
     });
     fc.assert(
       fc.property(input, ({ mode, body, expected, path }) => {
-        const outcome = outcomeOf(() => decodeResponse(mode, body, expected, countWords), ModelRejectedError);
+        const outcome = outcomeOf(() => decodeResponse(codecTarget[mode], body, expected, countWords), ModelRejectedError);
         expect(outcome.ok).toBe(false);
         if (outcome.ok) return;
         expect(outcome.error.message).toMatch(/^model returned an unexpected body: /);
@@ -152,7 +155,7 @@ describe("decodeResponse under fuzzing", () => {
     fc.assert(
       fc.property(input, ([gs, expected]) => {
         const body = JSON.stringify(gs.map((g) => ({ generated_text: g.text })));
-        const outcome = outcomeOf(() => decodeResponse("lmi-dynamic", body, expected, countWords), ModelRejectedError);
+        const outcome = outcomeOf(() => decodeResponse(codecTarget["lmi-dynamic"], body, expected, countWords), ModelRejectedError);
         expect(outcome.ok ? "accepted" : outcome.error.message).toBe(`model returned ${gs.length} generations for ${expected} prompts`);
       }),
       fuzzParams(300),
