@@ -86,7 +86,7 @@ export async function boardsOf(deps: WaitingDeps, jobs: readonly JobRecord[]): P
 export async function watchWaiting(deps: WaitingDeps, connection: Connection, jobs: readonly JobRecord[], boards: ReadonlyMap<string, QueueBoard>): Promise<Map<string, WaitingEvent>> {
   const now = deps.clock.now();
   const expiresAt = new Date(now.getTime() + WATCH_TTL_MS);
-  const estimates = new Map<string, WaitingEvent>();
+  const events = new Map<string, WaitingEvent>();
   const waiting = jobs.flatMap((job) => {
     const shape = shapeOf(job);
     return shape ? [{ job, shape }] : [];
@@ -97,7 +97,7 @@ export async function watchWaiting(deps: WaitingDeps, connection: Connection, jo
       const watch = { jobId: job.job_id, lane: shape.ticket.lane, ticket: shape.ticket.ticket, promptTokens: shape.promptTokens, maxTokens: shape.maxTokens };
       const board = boards.get(shape.route);
       const queue = board && estimate(deps, shape, board);
-      if (queue) estimates.set(job.job_id, waitingEvent(job, queue, now));
+      if (queue) events.set(job.job_id, waitingEvent(job, queue, now));
       const told = queue && { sent: { position: queue.position, startMs: Date.parse(queue.estimated_start_at) }, at: now };
       return deps.queueBoard.watch(shape.route, watch, connection.connection_id, expiresAt, told);
     }),
@@ -106,7 +106,7 @@ export async function watchWaiting(deps: WaitingDeps, connection: Connection, jo
   for (const result of await Promise.allSettled(writes)) {
     if (result.status === "rejected") deps.logger.warn("could not watch a waiting job; its subscriber gets its other events", { error: String(result.reason) });
   }
-  return estimates;
+  return events;
 }
 
 export type TellWatchersDeps = WaitingDeps & NotifyDeps & { readonly jobs: JobStore };
