@@ -1,3 +1,4 @@
+import { waitingEvent, type WaitingEvent } from "../core/events.ts";
 import type { JobRecord, JobView } from "../core/jobs.ts";
 import { toJobView } from "../core/jobs.ts";
 import { changedMaterially, estimateQueue, type QueueBoard, type QueueEstimate, type QueueTicket } from "../core/queue-position.ts";
@@ -79,12 +80,13 @@ export async function boardsOf(deps: WaitingDeps, jobs: readonly JobRecord[]): P
  * Watches the connection's waiting jobs: the batchers send it `job.waiting` as they move. `boards`:
  * what the caller read of their routes' boards, to flag them only where their flag runs out soon,
  * and to give the estimate the caller sends now, which the next one waits a second after.
- * A watch that cannot be written leaves the job with its other events. Returns the estimates.
+ * A watch that cannot be written leaves the job with its other events. Returns the job.waiting
+ * events to send now, by job, indexed at the time the watch records them as told.
  */
-export async function watchWaiting(deps: WaitingDeps, connection: Connection, jobs: readonly JobRecord[], boards: ReadonlyMap<string, QueueBoard>): Promise<Map<string, QueueEstimate>> {
+export async function watchWaiting(deps: WaitingDeps, connection: Connection, jobs: readonly JobRecord[], boards: ReadonlyMap<string, QueueBoard>): Promise<Map<string, WaitingEvent>> {
   const now = deps.clock.now();
   const expiresAt = new Date(now.getTime() + WATCH_TTL_MS);
-  const estimates = new Map<string, QueueEstimate>();
+  const events = new Map<string, WaitingEvent>();
   const waiting = jobs.flatMap((job) => {
     const shape = shapeOf(job);
     return shape ? [{ job, shape }] : [];
@@ -95,7 +97,7 @@ export async function watchWaiting(deps: WaitingDeps, connection: Connection, jo
       const watch = { jobId: job.job_id, lane: shape.ticket.lane, ticket: shape.ticket.ticket, promptTokens: shape.promptTokens, maxTokens: shape.maxTokens };
       const board = boards.get(shape.route);
       const queue = board && estimate(deps, shape, board);
-      if (queue) estimates.set(job.job_id, queue);
+      if (queue) events.set(job.job_id, waitingEvent(job, queue, now));
       const told = queue && { sent: { position: queue.position, startMs: Date.parse(queue.estimated_start_at) }, at: now };
       return deps.queueBoard.watch(shape.route, watch, connection.connection_id, expiresAt, told);
     }),
@@ -104,7 +106,7 @@ export async function watchWaiting(deps: WaitingDeps, connection: Connection, jo
   for (const result of await Promise.allSettled(writes)) {
     if (result.status === "rejected") deps.logger.warn("could not watch a waiting job; its subscriber gets its other events", { error: String(result.reason) });
   }
-  return estimates;
+  return events;
 }
 
 export type TellWatchersDeps = WaitingDeps & NotifyDeps & { readonly jobs: JobStore };
@@ -135,7 +137,7 @@ export async function tellWatchers(deps: TellWatchersDeps, route: string, board:
       }
       if (!moved) return;
       if (!(await deps.queueBoard.noteSent(route, watch.jobId, sent, now, WAITING_EVENT_GAP_MS))) return;
-      await postToConnections(deps, watch.connections, { type: "job.waiting", job_id: watch.jobId, queue });
+      await postToConnections(deps, watch.connections, waitingEvent(job, queue, now));
     }),
   );
   if (left.length > 0) await deps.queueBoard.unwatch(route, left);

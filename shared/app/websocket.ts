@@ -110,13 +110,13 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     // neither. Read before answering: a read that fails is an error the client answers by asking
     // again, whereas after "subscribed" it would leave finished jobs untold with nothing to retry.
     const jobs = await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
-    const estimates = await watchWaiting(deps, connection, jobs, await boardsOf(deps, jobs));
+    const waiting = await watchWaiting(deps, connection, jobs, await boardsOf(deps, jobs));
     await reply({ type: "subscribed", job_ids: jobIds });
     await Promise.all(
       jobs.map((job) => {
         if (isTerminal(job.status)) return reply(jobEvent(toJobView(job)));
-        const queue = estimates.get(job.job_id);
-        return queue ? reply({ type: "job.waiting", job_id: job.job_id, queue }) : undefined;
+        const event = waiting.get(job.job_id);
+        return event ? reply(event) : undefined;
       }),
     );
   } catch (error) {

@@ -43,6 +43,7 @@ export const jobItem = z.object({
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   waiting_reason: z.string().optional(),
   breakdown: jobBreakdownSchema.optional(),
+  version: z.number().optional(),
   expires_at: z.number(),
 }) satisfies z.ZodType<JobRecord>;
 
@@ -138,10 +139,10 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: { job_id: jobId },
-          UpdateExpression: change.update,
+          UpdateExpression: movingVersionOn(change.update),
           ConditionExpression: change.condition,
           ExpressionAttributeNames: { "#status": "status", ...change.names },
-          ExpressionAttributeValues: change.values,
+          ExpressionAttributeValues: { ...change.values, ":versionStep": 1 },
           ReturnValues: "ALL_NEW",
         }),
       ),
@@ -200,6 +201,15 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
   #decode(item: Record<string, unknown>): JobRecord {
     return this.decode(jobItem, withGpuBatchNames(item), `job ${String(item.job_id)}`);
   }
+}
+
+/**
+ * Every change of a job moves its version on in the very write that makes it: no request of its
+ * own, and a write whose condition fails moves nothing. ADD on a record stored before versions
+ * starts from 0. An update may have one ADD clause only, so the step joins one it has.
+ */
+function movingVersionOn(update: string): string {
+  return /\bADD\b/.test(update) ? update.replace(/\bADD\b/, "ADD version :versionStep,") : `${update} ADD version :versionStep`;
 }
 
 /** Items claimed before the GPU batch had its name carry it as window_id and window_size. */

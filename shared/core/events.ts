@@ -1,4 +1,4 @@
-import type { JobStatus, JobView } from "./jobs.ts";
+import { versionOf, type JobRecord, type JobStatus, type JobView } from "./jobs.ts";
 import type { RequestCounts } from "./batches.ts";
 import type { QueueEstimate } from "./queue-position.ts";
 
@@ -13,18 +13,28 @@ export type ServerEvent =
   | { readonly type: "subscribed"; readonly job_ids: readonly string[]; readonly batch_id?: string | undefined }
   | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string; readonly field?: string | undefined }; readonly request_id?: string | undefined };
 
-/** A waiting job's place in line and estimated start and finish, sent when they move (docs/queue-position.md). */
-export type WaitingEvent = { readonly type: "job.waiting"; readonly job_id: string; readonly queue: QueueEstimate };
+/**
+ * A waiting job's place in line and estimated start and finish, sent when they move
+ * (docs/queue-position.md). `version` is the job's version while it waits; `index`, the time the
+ * estimate was recorded as told (epoch ms), grows with each job.waiting of that version, as the
+ * queue board's conditional write lets at most one through a second per job.
+ */
+export type WaitingEvent = { readonly type: "job.waiting"; readonly job_id: string; readonly version: number; readonly index: number; readonly queue: QueueEstimate };
+
+export function waitingEvent(job: Pick<JobRecord, "job_id" | "version">, queue: QueueEstimate, toldAt: Date): WaitingEvent {
+  return { type: "job.waiting", job_id: job.job_id, version: versionOf(job), index: toldAt.getTime(), queue };
+}
 
 /**
- * Text of a streamed job as it is generated (README, WebSocket events). `index` numbers the events
- * of one attempt from 0; `tokens` counts the tokens sent so far, this event's included. A retried
- * job streams again from the start: its first event says `restarted`, and the text of earlier
- * attempts is void.
+ * Text of a streamed job as it is generated (README, WebSocket events). `version` is the job's
+ * version as the attempt claimed it; `index` numbers the events of one attempt from 0; `tokens`
+ * counts the tokens sent so far, this event's included. A retried job streams again from the
+ * start: its first event says `restarted`, and the text of earlier attempts is void.
  */
 export type TokenEvent = {
   readonly type: "job.token";
   readonly job_id: string;
+  readonly version: number;
   readonly attempt: number;
   readonly index: number;
   readonly text: string;
@@ -33,8 +43,9 @@ export type TokenEvent = {
 };
 
 /** A frame of a streamed job's text as its event: the first frame of a later attempt says the stream restarted. */
-export function tokenEvent(jobId: string, attempt: number, frame: { readonly index: number; readonly text: string; readonly tokens: number }): TokenEvent {
-  const event: TokenEvent = { type: "job.token", job_id: jobId, attempt, index: frame.index, text: frame.text, tokens: frame.tokens };
+export function tokenEvent(claimed: Pick<JobRecord, "job_id" | "attempt" | "version">, frame: { readonly index: number; readonly text: string; readonly tokens: number }): TokenEvent {
+  const { job_id, attempt } = claimed;
+  const event: TokenEvent = { type: "job.token", job_id, version: versionOf(claimed), attempt, index: frame.index, text: frame.text, tokens: frame.tokens };
   return frame.index === 0 && attempt > 1 ? { ...event, restarted: true } : event;
 }
 

@@ -46,6 +46,7 @@ export function newJobRecord(checked: CheckedJob, context: NewJobContext): JobRe
     lane: context.ticket?.lane,
     ticket: context.ticket?.ticket,
     attempt: 0,
+    version: 1,
     created_at: context.now.toISOString(),
     expires_at: expiryOf(context.now, route.retention_days),
   };

@@ -107,8 +107,17 @@ export type JobRecord = {
   readonly waiting_reason?: string | undefined;
   /** Written with the outcome of an attempt that reached the GPU (docs/cost.md). */
   readonly breakdown?: JobBreakdown | undefined;
+  /**
+   * The job's own version: 1 when created, moved on by the very conditional write that changes
+   * the job, so that its events can be ordered (README, "Ordered events"). A record stored
+   * before versions has none and reads as version 0; its next write makes it 1.
+   */
+  readonly version?: number | undefined;
   readonly expires_at: number;
 };
+
+/** A job's version; 0 for a record stored before versions. */
+export const versionOf = (job: Pick<JobRecord, "version">): number => job.version ?? 0;
 
 /** The SQS message for one job. Carries the request so the batcher can pack without a read. */
 export const jobMessageSchema = z.strictObject({
@@ -139,6 +148,8 @@ export type JobMessage = z.infer<typeof jobMessageSchema>;
 export type JobView = {
   readonly job_id: string;
   readonly status: JobStatus;
+  /** Higher for every later state of the job: a client ignores an event whose version is not above the last it saw. */
+  readonly version: number;
   readonly model: string;
   readonly batch_id?: string | undefined;
   readonly custom_id?: string | undefined;
@@ -172,6 +183,7 @@ export function toJobView(job: JobRecord, queue?: QueueEstimate): JobView {
   return {
     job_id: job.job_id,
     status: job.status,
+    version: versionOf(job),
     model: job.model,
     batch_id: job.batch_id,
     custom_id: job.custom_id,

@@ -9,6 +9,8 @@ const id = (name: string) => `job_${name}_${uniqueSuffix()}`;
 const placement = (window: string) => ({ gpu_batch_id: window, gpu_batch_size: 7, component: "llama-2-7b-ic" });
 const result = { text: "one two three", prompt_tokens: 37, completion_tokens: 3, finish_reason: "length" as const };
 const deadLetter = { code: "dead_letter", message: "delivered 5 times" };
+/** The version a change of `job` gives it: every change moves it on by one, from 0 for a record without one. */
+const versionAfter = (job: JobRecord | undefined) => (job?.version ?? 0) + 1;
 
 /** A job with every optional part filled in, so that a round trip shows nothing is lost. */
 export function fullJob(jobId: string, change: Partial<JobRecord> = {}): JobRecord {
@@ -104,11 +106,63 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
 
     // Assess
     const { waiting_reason: _, ...withoutReason } = job;
-    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, started_at: at(1).toISOString(), first_claimed_at: at(1).toISOString(), gpu_batch_id: "win_a", gpu_batch_size: 7, component: "llama-2-7b-ic" });
+    expect(first).toEqual({ ...withoutReason, status: "RUNNING", attempt: 1, version: 1, started_at: at(1).toISOString(), first_claimed_at: at(1).toISOString(), gpu_batch_id: "win_a", gpu_batch_size: 7, component: "llama-2-7b-ic" });
     expect(first).not.toHaveProperty("waiting_reason");
     // The first claim's time stays: the queue wait is measured to it.
     expect(second).toMatchObject({ status: "RUNNING", attempt: 2, gpu_batch_id: "win_b", started_at: at(2).toISOString(), first_claimed_at: at(1).toISOString() });
     expect(await store.get(job.job_id)).toEqual(second);
+  });
+
+  it("moves a job's version on by one with each change it makes: claim, put back to wait, claim again, finish", async () => {
+    // Prepare: a job as submissions now create it
+    const job = fullJob(id("versions"), { version: 1 });
+    const store = await storeWith(job);
+
+    // Act
+    const claimed = await store.claim(job.job_id, placement("win_1"), at(1));
+    const waiting = await store.noteWaiting(job.job_id, "warming", 1);
+    const noted = await store.noteWaiting(job.job_id, "warming");
+    const reclaimed = await store.claim(job.job_id, placement("win_2"), at(2));
+    const finished = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(3));
+
+    // Assess
+    expect([claimed, waiting, noted, reclaimed, finished].map((j) => j?.version)).toEqual([2, 3, 4, 5, 6]);
+    expect(await store.get(job.job_id)).toEqual(finished);
+  });
+
+  it("reads a record stored before versions without one, and its next change makes it version 1", async () => {
+    // Prepare
+    const job = fullJob(id("unversioned"));
+    const store = await storeWith(job);
+
+    // Act
+    const before = await store.get(job.job_id);
+    const cancelled = await store.endUnfinished(job.job_id, { status: "CANCELLED", error: { code: "cancelled", message: "by its owner" } }, at(1));
+
+    // Assess
+    expect(before).not.toHaveProperty("version");
+    expect(cancelled?.version).toBe(1);
+  });
+
+  it("moves no version when a change is refused, and once only for a change repeated after its answer was lost", async () => {
+    // Prepare: claimed twice (version 3), the first attempt's result then comes too late
+    const job = fullJob(id("versions-fenced"), { version: 1 });
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    await store.claim(job.job_id, placement("win_2"), at(2));
+
+    // Act
+    const stale = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(3));
+    const staleWait = await store.noteWaiting(job.job_id, "warming", 1);
+    const finished = await store.finish(job.job_id, 2, { status: "SUCCEEDED", result }, at(4));
+    const retried = await store.finish(job.job_id, 2, { status: "SUCCEEDED", result }, at(4));
+    const ended = await store.endUnfinished(job.job_id, { status: "FAILED", error: deadLetter }, at(5));
+
+    // Assess
+    expect([stale, staleWait, ended]).toEqual([undefined, undefined, undefined]);
+    expect(finished?.version).toBe(4);
+    expect(retried).toEqual(finished);
+    expect((await store.get(job.job_id))?.version).toBe(4);
   });
 
   it("keeps the first claim's time through a wait for warming and the claim after it", async () => {
@@ -145,7 +199,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     const failed = await store.finish(failing.job_id, 1, { status: "FAILED", error: { code: "model_error", message: "refused" }, breakdown: { ...breakdown, generated_tokens: 0 } }, at(5));
 
     // Assess
-    expect(finished).toEqual({ ...claimed, status: "SUCCEEDED", result, breakdown, finished_at: at(4).toISOString() });
+    expect(finished).toEqual({ ...claimed, status: "SUCCEEDED", result, breakdown, version: versionAfter(claimed), finished_at: at(4).toISOString() });
     expect(await store.get(job.job_id)).toEqual(finished);
     expect(failed?.breakdown).toEqual({ ...breakdown, generated_tokens: 0 });
   });
@@ -183,7 +237,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     // Assess
     expect(stale).toBeUndefined();
     expect(afterStale).toEqual(latest);
-    expect(finished).toEqual({ ...latest, status: "SUCCEEDED", result, finished_at: at(4).toISOString() });
+    expect(finished).toEqual({ ...latest, status: "SUCCEEDED", result, version: versionAfter(latest), finished_at: at(4).toISOString() });
     expect(twice).toBeUndefined();
     expect(await store.get(job.job_id)).toEqual(finished);
   });
@@ -243,7 +297,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     const next = await store.claim(job.job_id, placement("win_2"), at(2));
 
     // Assess
-    expect(waiting).toEqual({ ...claimed, status: "QUEUED", waiting_reason: "warming", attempt: 0 });
+    expect(waiting).toEqual({ ...claimed, status: "QUEUED", waiting_reason: "warming", attempt: 0, version: versionAfter(claimed) });
     expect(next).toMatchObject({ status: "RUNNING", attempt: 1 });
     expect(next).not.toHaveProperty("waiting_reason");
   });
@@ -278,8 +332,8 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     const notedMissing = await store.noteWaiting(id("never-created"), "warming");
 
     // Assess
-    expect(notedQueued).toEqual({ ...queued, waiting_reason: "warming" });
-    expect(notedRunning).toEqual({ ...claimed, waiting_reason: "no room" });
+    expect(notedQueued).toEqual({ ...queued, waiting_reason: "warming", version: versionAfter(queued) });
+    expect(notedRunning).toEqual({ ...claimed, waiting_reason: "no room", version: versionAfter(claimed) });
     expect(notedDone).toBeUndefined();
     expect(notedMissing).toBeUndefined();
     expect(await store.get(done.job_id)).toEqual(finished);
@@ -300,7 +354,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     const endedMissing = await store.endUnfinished(id("never-created"), { status: "FAILED", error: deadLetter }, at(3));
 
     // Assess
-    expect(endedQueued).toEqual({ ...queued, status: "FAILED", error: deadLetter, finished_at: at(3).toISOString() });
+    expect(endedQueued).toEqual({ ...queued, status: "FAILED", error: deadLetter, version: versionAfter(queued), finished_at: at(3).toISOString() });
     expect(endedRunning).toMatchObject({ status: "CANCELLED", attempt: 1, gpu_batch_id: "win_1" });
     expect(endedDone).toBeUndefined();
     expect(endedMissing).toBeUndefined();

@@ -19,7 +19,7 @@ const outDir = mkdtempSync(join(tmpdir(), "batchline-chaos-test-"));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 describe("the chaos suite, in small", () => {
-  it("accounts for every job under every fault at once: none lost, none written twice, none backwards, every subscriber told, every failure explained", async () => {
+  it("accounts for every job under every fault at once: none lost, none written twice, none backwards, every subscriber told, every failure explained, no event applied out of order", async () => {
     const lines: string[] = [];
     let results: ChaosResults | undefined;
     try {
@@ -68,12 +68,13 @@ describe("the chaos suite, in small", () => {
     }
     const r = results as ChaosResults & Record<string, any>;
 
-    expect({ lost: r.lost, double_writes: r.double_writes, backwards: r.backwards, notified_ratio: r.notified_ratio, failed_without_reason: r.failed_without_reason }, summary(r)).toEqual({
+    expect({ lost: r.lost, double_writes: r.double_writes, backwards: r.backwards, notified_ratio: r.notified_ratio, failed_without_reason: r.failed_without_reason, events_out_of_order: r.events_out_of_order }, summary(r)).toEqual({
       lost: 0,
       double_writes: 0,
       backwards: 0,
       notified_ratio: 1,
       failed_without_reason: 0,
+      events_out_of_order: 0,
     });
     // With the report as the message: CI shows only the end of the output.
     expect(r.accepted, summary(r)).toBe(200);

@@ -109,9 +109,12 @@ describe("the pipeline on the embedded stack", () => {
     expect(got.status).toBe(200);
     expect(got.json).toMatchObject({ job_id: jobId, status: "SUCCEEDED", result: final.job.result, gpu_batch: { gpu_batch_size: expect.any(Number) }, window: { window_size: expect.any(Number) } });
     expect(Date.parse(got.json.timings.finished_at)).toBeGreaterThanOrEqual(Date.parse(got.json.timings.started_at));
+    // Queued (1), claimed (2), finished (3): GET shows the version of the final event.
+    expect(got.json.version).toBe(3);
+    expect(final.job.version).toBe(3);
 
     const item = await ddb.send(new GetCommand({ TableName: table("jobs"), Key: { job_id: jobId } }));
-    expect(item.Item).toMatchObject({ job_id: jobId, tenant: "dev", status: "SUCCEEDED", attempt: 1, result: final.job.result });
+    expect(item.Item).toMatchObject({ job_id: jobId, tenant: "dev", status: "SUCCEEDED", attempt: 1, version: 3, result: final.job.result });
     expect(item.Item?.expires_at).toBeGreaterThan(Date.now() / 1000);
   });
 

@@ -25,7 +25,7 @@ let sagemaker: SageMakerRuntimeClient;
 
 const request = { model: "llama-2-7b", prompt: "Tell me, at length, how a queue of requests becomes batches on a GPU.", max_tokens: 64, stream: true };
 const finalTypes = new Set(["job.succeeded", "job.failed", "job.cancelled", "job.expired"]);
-type TokenEvent = Event & { job_id: string; attempt: number; index: number; text: string; tokens: number; restarted?: true };
+type TokenEvent = Event & { job_id: string; version: number; attempt: number; index: number; text: string; tokens: number; restarted?: true };
 const tokensOf = (events: readonly Event[]) => events.filter((e) => e.type === "job.token") as TokenEvent[];
 const finalOf = (events: readonly Event[]) => events.find((e) => finalTypes.has(e.type)) as (Event & { job: any }) | undefined;
 
@@ -93,8 +93,11 @@ describe("a streamed job on the embedded stack", () => {
     expect(tokens.every((t) => t.job_id === final?.job.job_id && t.attempt === 1 && t.restarted === undefined)).toBe(true);
     expect(tokens.map((t) => t.text).join("")).toBe(final?.job.result.text);
     expect(tokens.at(-1)?.tokens).toBe(64);
-    // Ordered: running, the tokens, the final event.
+    // Ordered: running, the tokens, the final event; each state's version above the one before, the tokens at the claim's.
     expect(events.map((e) => e.type).filter((t) => t !== "job.token")).toEqual(["job.queued", "job.running", "job.succeeded"]);
+    expect(events.flatMap((e) => (e.type === "job.token" ? [] : [(e.job as { version: number }).version]))).toEqual([1, 2, 3]);
+    expect(tokens.every((t) => t.version === 2)).toBe(true);
+    expect(client.applied).toEqual(events);
     expect(events.findIndex((e) => e.type === "job.succeeded")).toBeGreaterThan(events.findLastIndex((e) => e.type === "job.token"));
     // 64 tokens take the engine about 0.4 s: a frame per 50 ms and the last one, not a frame per token.
     expect(tokens.length).toBeLessThan(16);
@@ -120,6 +123,12 @@ describe("a streamed job on the embedded stack", () => {
     expect(first.length).toBeGreaterThan(0);
     expect(first.at(-1)?.tokens).toBeLessThan(64);
     expect(retry[0]).toMatchObject({ index: 0, restarted: true });
+    // The retry's claim moved the job's version on: the first attempt's tokens are older than any of the retry's.
+    const versions = (attempt: number) => new Set(tokens.filter((t) => t.attempt === attempt).map((t) => t.version));
+    expect([...versions(1)]).toHaveLength(1);
+    expect([...versions(2)]).toHaveLength(1);
+    expect([...versions(2)][0]).toBeGreaterThan([...versions(1)][0] ?? Infinity);
+    expect((final?.job as { version: number }).version).toBeGreaterThan([...versions(2)][0] ?? Infinity);
     expect(retry.map((t) => t.index)).toEqual(retry.map((_, i) => i));
     expect(retry.map((t) => t.text).join("")).toBe(final?.job.result.text);
   });

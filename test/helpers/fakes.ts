@@ -151,7 +151,8 @@ export class MemoryJobStore implements JobStore {
     const job = this.jobs.get(jobId);
     if (!job) return undefined;
     if (!allowed(job)) return mine?.(job) ? asStored(job) : undefined;
-    const changed = asStored(change(job));
+    // As the DynamoDB store: the write that changes the job moves its version on (from 0 for a record without one).
+    const changed = asStored({ ...change(job), version: (job.version ?? 0) + 1 });
     this.jobs.set(jobId, changed);
     return asStored(changed);
   }

@@ -1,17 +1,25 @@
 import WebSocket from "ws";
+import { JobEventOrder } from "#shared/core/event-order";
 
 export type Event = { readonly type: string; readonly [key: string]: unknown };
 
-/** A real WebSocket client that keeps every event and lets a test wait for the ones it expects. */
+/**
+ * A real WebSocket client that keeps every event and lets a test wait for the ones it expects.
+ * `applied` keeps those a client applies under the version rule (README, "Ordered events").
+ */
 export class EventClient {
   readonly events: Event[] = [];
+  readonly applied: Event[] = [];
+  readonly #order = new JobEventOrder();
   readonly #socket: WebSocket;
   readonly #waiters = new Set<() => void>();
 
   private constructor(socket: WebSocket) {
     this.#socket = socket;
     socket.on("message", (data) => {
-      this.events.push(JSON.parse(String(data)) as Event);
+      const event = JSON.parse(String(data)) as Event;
+      this.events.push(event);
+      if (this.#order.accept(event)) this.applied.push(event);
       for (const wake of this.#waiters) wake();
     });
   }

@@ -41,6 +41,7 @@ function startGateway(ids: { live: Set<string>; goneBare: Set<string>; goneTyped
 const event: ServerEvent = jobEvent({
   job_id: "job_1",
   status: "SUCCEEDED",
+  version: 3,
   model: "llama-2-7b",
   result: { text: "Queues wait; GPUs hum. ✨", prompt_tokens: 9, completion_tokens: 7, finish_reason: "length" },
   metadata: { team: "search" },

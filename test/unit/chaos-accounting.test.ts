@@ -13,6 +13,7 @@ function subscriber(name: string, finals: Record<string, string>, change: Partia
     unanswered: new Set(),
     acknowledged: new Set(Object.keys(finals)),
     errorKinds: new Map(),
+    order: { outOfOrder: 0, outOfOrderBeforeVersions: 0, staleByVersion: 0, repeated: 0 },
     ...change,
   };
 }
@@ -39,10 +40,10 @@ function cleanRun(change: Partial<ObservedRun> = {}): ObservedRun {
 /** The figures the verdict rests on, with it. */
 const verdict = (run: ObservedRun) => {
   const a = accountFor(run);
-  return { jobs: a.jobs, lost: a.lost, accepted_twice: a.accepted_twice, double_writes: a.double_writes, backwards: a.backwards, notified_ratio: a.notified_ratio, failed_without_reason: a.failed_without_reason, passed: a.passed };
+  return { jobs: a.jobs, lost: a.lost, accepted_twice: a.accepted_twice, double_writes: a.double_writes, backwards: a.backwards, notified_ratio: a.notified_ratio, failed_without_reason: a.failed_without_reason, events_out_of_order: a.events_out_of_order, passed: a.passed };
 };
 
-const CLEAN = { jobs: 3, lost: 0, accepted_twice: 0, double_writes: 0, backwards: 0, notified_ratio: 1, failed_without_reason: 0, passed: true };
+const CLEAN = { jobs: 3, lost: 0, accepted_twice: 0, double_writes: 0, backwards: 0, notified_ratio: 1, failed_without_reason: 0, events_out_of_order: 0, passed: true };
 
 describe("the chaos run's accounting", () => {
   it("passes a clean run, and counts its states, failures and claims", () => {
@@ -164,5 +165,13 @@ describe("the chaos run's accounting", () => {
     const many = Array.from({ length: 30_000 }, (_, i) => subscriber(`s${i}`, { j1: "SUCCEEDED", j2: "SUCCEEDED", j3: "FAILED" }));
     const run = cleanRun({ subscribers: [...many, subscriber("late", { j1: "SUCCEEDED" }, { jobs: new Set(["j1", "j2"]) })] });
     expect(verdict(run)).toEqual({ ...CLEAN, notified_ratio: 1, passed: false });
+  });
+
+  it("passes events that arrived out of order and were dropped by the version rule, and fails any the rule applied out of order", () => {
+    const dropped = subscriber("steady-0", { j1: "SUCCEEDED", j2: "SUCCEEDED", j3: "FAILED" }, { order: { outOfOrder: 0, outOfOrderBeforeVersions: 4, staleByVersion: 4, repeated: 7 } });
+    expect(verdict(cleanRun({ subscribers: [dropped] }))).toEqual(CLEAN);
+    expect(accountFor(cleanRun({ subscribers: [dropped, dropped] })).events_order).toEqual({ out_of_order_before_versions: 8, out_of_order_after_versions: 0, dropped_stale: 8, dropped_repeats: 14 });
+    const applied = subscriber("steady-1", { j1: "SUCCEEDED", j2: "SUCCEEDED", j3: "FAILED" }, { order: { outOfOrder: 1, outOfOrderBeforeVersions: 1, staleByVersion: 0, repeated: 0 } });
+    expect(verdict(cleanRun({ subscribers: [dropped, applied] }))).toEqual({ ...CLEAN, events_out_of_order: 1, passed: false });
   });
 });

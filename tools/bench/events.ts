@@ -1,4 +1,5 @@
 import WebSocket from "ws";
+import { JobEventOrder } from "#shared/core/event-order";
 
 /** A WebSocket event of the public API, reduced to what the bench reads. */
 export type JobEvent = {
@@ -32,6 +33,7 @@ export class FinalEvents {
   readonly #onFinal: (event: JobEvent, atMs: number) => void;
   #timer: NodeJS.Timeout | undefined;
   readonly #seen = new Set<string>();
+  readonly #order = new JobEventOrder();
 
   private constructor(socket: WebSocket, onFinal: (event: JobEvent, atMs: number) => void, onWaiting: OnWaiting | undefined) {
     this.#socket = socket;
@@ -40,7 +42,8 @@ export class FinalEvents {
       const atMs = performance.now();
       const event = JSON.parse(String(data)) as JobEvent;
       const id = event.job?.job_id;
-      if (id === undefined) return;
+      // A stale job.queued (its version below the job.running applied) must not count as a wait.
+      if (id === undefined || !this.#order.accept(event)) return;
       const reason = event.job?.waiting_reason;
       if (reason !== undefined && !FINAL_TYPES.has(event.type)) onWaiting?.(id, reason);
       if (!FINAL_TYPES.has(event.type) || this.#seen.has(id)) return;

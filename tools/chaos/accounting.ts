@@ -1,4 +1,5 @@
 import { countBy, round } from "./counting.ts";
+import type { EventOrderFigures } from "./event-order.ts";
 import { isTerminalStatus, type Backwards } from "./writes.ts";
 
 /**
@@ -37,6 +38,8 @@ export type SubscriberAtEnd = {
   readonly unanswered: ReadonlySet<string>;
   readonly acknowledged: ReadonlySet<string>;
   readonly errorKinds: ReadonlyMap<string, number>;
+  /** Its job events' order, before and after the version rule. */
+  readonly order: EventOrderFigures;
 };
 
 /** One job id answered for two submissions: two requests made one job, or one was told another's id. */
@@ -84,6 +87,8 @@ export function accountFor(run: ObservedRun) {
   }));
   const notified = missingFinals.filter((m) => m.missing.length === 0).length;
   const notifiedRatio = connectedAtEnd.length === 0 ? 0 : notified / connectedAtEnd.length;
+  const eventsOrder = (figure: keyof EventOrderFigures) => run.subscribers.reduce((sum, s) => sum + s.order[figure], 0);
+  const outOfOrder = eventsOrder("outOfOrder");
 
   const lost = notTerminal.length + missing.length;
   const passed =
@@ -93,7 +98,8 @@ export function accountFor(run: ObservedRun) {
     doubleResults.length === 0 &&
     backwardJobs.size === 0 &&
     notifiedRatio === 1 &&
-    failedWithoutReason.length === 0;
+    failedWithoutReason.length === 0 &&
+    outOfOrder === 0;
 
   return {
     // The verdict's figures.
@@ -109,6 +115,8 @@ export function accountFor(run: ObservedRun) {
     /** Share of the subscribers connected at the end that had every final event (0 when none is). */
     notified_ratio: round(notifiedRatio, 4),
     failed_without_reason: failedWithoutReason.length,
+    /** Job events the subscribers applied, under the version rule, out of the order the job's history allows. */
+    events_out_of_order: outOfOrder,
     passed,
     // What explains them.
     accepted: run.accepted.size,
@@ -132,6 +140,13 @@ export function accountFor(run: ObservedRun) {
     double_writes_detail: doubleResults.slice(0, EXAMPLES),
     backwards_by_source: { dynamodb_writes: run.backwards.writes.length, dynamodb_samples: run.backwards.samples.length, event_streams: run.backwards.streams.length },
     backwards_examples: allBackwards.slice(0, EXAMPLES),
+    /** The subscribers' job events as they arrived: out of order, and what the version rule dropped. */
+    events_order: {
+      out_of_order_before_versions: eventsOrder("outOfOrderBeforeVersions"),
+      out_of_order_after_versions: outOfOrder,
+      dropped_stale: eventsOrder("staleByVersion"),
+      dropped_repeats: eventsOrder("repeated"),
+    },
     connected_at_end: connectedAtEnd.length,
     fully_notified: notified,
     missing_finals: missingFinals

@@ -16,6 +16,7 @@ export type ChaosResults = {
   readonly backwards: number;
   readonly notified_ratio: number;
   readonly failed_without_reason: number;
+  readonly events_out_of_order: number;
   readonly passed: boolean;
   readonly [figure: string]: unknown;
 };
@@ -61,6 +62,7 @@ export function chaosResults(run: FinishedRun): ChaosResults {
     backwards: a.backwards,
     notified_ratio: a.notified_ratio,
     failed_without_reason: a.failed_without_reason,
+    events_out_of_order: a.events_out_of_order,
     passed: a.passed && measured.drift.total === 0,
     mode: options.mode,
     seed: options.seed,
@@ -102,7 +104,7 @@ export function chaosResults(run: FinishedRun): ChaosResults {
       fully_notified: a.fully_notified,
       missing_finals: a.missing_finals,
       final_events: sumOver(subscribers, (s) => s.finalEvents),
-      stale_events: sumOver(subscribers, (s) => s.staleEvents),
+      events_order: a.events_order,
       followed_jobs: sumOver(subscribers, (s) => s.jobs.size),
       events: sumOver(subscribers, (s) => s.events),
       drops: sumOver(subscribers, (s) => s.drops),

@@ -1,12 +1,14 @@
 import WebSocket from "ws";
+import { EventOrderCheck, type ReceivedJobEvent } from "./event-order.ts";
 import { isTerminalStatus, StatusTracker } from "./writes.ts";
 
 /**
  * WebSocket subscribers for the chaos run: each keeps a set of jobs it follows, subscribes to them
  * (100 a frame, resent when the answer is an error or does not come), and, if it is flaky, drops
  * its connection now and then (abruptly or with a close frame), reconnects and subscribes again to
- * every job it has not seen the end of. Every job event is kept as the job's last status per subscriber, with the moves
- * backwards the stream showed.
+ * every job it has not seen the end of. Job events go through the clients' version rule (the
+ * order check counts what arrived out of order, and what the rule let through out of order); those
+ * applied are kept as the job's last status per subscriber, with the moves backwards they showed.
  */
 
 const SUBSCRIBE_CHUNK = 100;
@@ -33,8 +35,8 @@ export class Subscriber {
   readonly finalStatus = new Map<string, string>();
   /** Final events received in all (a final event may come more than once: delivery is at least once). */
   finalEvents = 0;
-  /** Non-final events that came after the job's final one (posted before it, delivered after). */
-  staleEvents = 0;
+  /** The order of the job events, before and after the version rule. */
+  readonly order = new EventOrderCheck();
   readonly tracker: StatusTracker;
   connects = 0;
   refusedConnects = 0;
@@ -222,7 +224,7 @@ export class Subscriber {
 
   #receive(text: string): void {
     this.events++;
-    let event: { type?: string; request_id?: string; job_ids?: string[]; job?: { job_id?: string; status?: string } };
+    let event: ReceivedJobEvent & { type?: string; request_id?: string; job_ids?: string[] };
     try {
       event = JSON.parse(text) as typeof event;
     } catch {
@@ -251,25 +253,20 @@ export class Subscriber {
         if (frame && this.#pending.get(requestId) === frame) this.#sendFrame(requestId, frame);
         if (submit && this.#submits.get(requestId) === submit) this.#sendSubmit(requestId, submit);
       }, 200 + this.#options.random() * 800);
-    } else if (event.type?.startsWith("job.") && event.job?.job_id && event.job.status) {
-      const { job_id: jobId, status } = event.job;
+    } else if (event.type?.startsWith("job.")) {
       const submit = event.request_id === undefined ? undefined : this.#submits.get(event.request_id);
-      if (submit) {
+      const jobId = event.job?.job_id;
+      if (submit && jobId) {
         this.#submits.delete(event.request_id ?? "");
         this.jobs.add(jobId);
         submit.accepted(jobId);
       }
-      if (this.finalStatus.has(jobId) && !isTerminalStatus(status)) {
-        // A job's events come from different functions (a batcher, a cancel) and may arrive out
-        // of order; a final event is final, so a later non-final one is stale, as the README tells
-        // clients. Another final state after it still counts as a move backwards.
-        this.staleEvents++;
-        return;
-      }
-      this.tracker.observe(jobId, status);
-      if (isTerminalStatus(status)) {
-        this.finalEvents++;
-        this.finalStatus.set(jobId, status);
+      const status = event.job?.status;
+      if (status && isTerminalStatus(status)) this.finalEvents++;
+      // As the README tells clients: an event whose version is not above the last applied is dropped.
+      if (this.order.observe(event) && jobId && status) {
+        this.tracker.observe(jobId, status);
+        if (isTerminalStatus(status)) this.finalStatus.set(jobId, status);
       }
     }
     this.#onChange?.();

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import WebSocket from "ws";
+import { JobEventOrder } from "#shared/core/event-order";
 import type { Api } from "./client.ts";
 import { CliError, EXIT, exitCodeOfJob, type ExitCode } from "./exit-codes.ts";
 import type { Settings } from "./settings.ts";
@@ -7,13 +8,19 @@ import type { Settings } from "./settings.ts";
 type Event = { readonly type: string; readonly [key: string]: unknown };
 const FINAL = new Set(["job.succeeded", "job.failed", "job.cancelled", "job.expired"]);
 
-/** Sends `frame` on a WebSocket and prints every event as a JSON line until `done` says the wait is over. */
+/**
+ * Sends `frame` on a WebSocket and prints every event as a JSON line until `done` says the wait is
+ * over. A job event whose version is not above the last one applied is stale or repeated, and
+ * left out (README, "Ordered events").
+ */
 function printUntil(settings: Settings, frame: object, done: (event: Event) => boolean): Promise<Event> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${settings.wsUrl}?token=${encodeURIComponent(settings.apiKey)}`);
+    const order = new JobEventOrder();
     socket.on("open", () => socket.send(JSON.stringify(frame)));
     socket.on("message", (data) => {
       const event = JSON.parse(String(data)) as Event;
+      if (!order.accept(event)) return;
       process.stdout.write(`${JSON.stringify(event)}\n`);
       if (event.type === "error") {
         socket.close();

@@ -75,7 +75,7 @@ class TokenFrames {
   constructor(deps: BatcherDeps, job: JobRecord, told: Promise<unknown>) {
     this.#deps = deps;
     this.#job = job;
-    const longest: TokenEvent = { type: "job.token", job_id: job.job_id, attempt: job.attempt, index: Number.MAX_SAFE_INTEGER, text: "", tokens: Number.MAX_SAFE_INTEGER, restarted: true };
+    const longest: TokenEvent = { type: "job.token", job_id: job.job_id, version: Number.MAX_SAFE_INTEGER, attempt: job.attempt, index: Number.MAX_SAFE_INTEGER, text: "", tokens: Number.MAX_SAFE_INTEGER, restarted: true };
     this.#coalescer = new TokenCoalescer({ intervalMs: TOKEN_FRAME_INTERVAL_MS, maxTextBytes: WEBSOCKET_FRAME_BYTES - jsonBytes(longest) });
     // Read while the engine reads the prompt, so that the first token does not wait for it.
     this.#subscribers = this.#readSubscribers();
@@ -121,7 +121,7 @@ class TokenFrames {
     for (const frame of frames) {
       const connections = await this.#currentSubscribers();
       try {
-        const { gone } = await postToConnections(this.#deps, connections, tokenEvent(this.#job.job_id, this.#job.attempt, frame));
+        const { gone } = await postToConnections(this.#deps, connections, tokenEvent(this.#job, frame));
         if (gone.length > 0) this.#subscribers = { ...this.#subscribers, list: Promise.resolve(connections.filter((c) => !gone.includes(c))) };
       } catch (error) {
         this.#deps.logger.warn("could not post a streamed job's text", { jobId: this.#job.job_id, index: frame.index, error: String(error) });

@@ -56,8 +56,12 @@ describe("a streamed job in the batcher", () => {
     // Tokens come at 30, 40, ... 220 ms: frames at 30 (1 token), 80 (4: a token of a frame's instant
     // goes in the next), 130 and 180 (5 each), and at the end (5).
     expect(tokens.map((p) => p.atMs - startMs)).toEqual([30, 80, 130, 180, 220]);
+    // Each carries the version of the claim that runs it: the job.running's, below the final event's.
+    const versionOf = (type: string) => posts.flatMap((p) => (p.event.type === type && "job" in p.event ? [p.event.job.version] : []))[0];
+    expect(versionOf("job.running")).toBe(2);
+    expect(versionOf("job.succeeded")).toBe(3);
     expect(tokens.map((p) => p.event)).toEqual(
-      [1, 5, 10, 15, 20].map((count, index) => ({ type: "job.token", job_id: job.job_id, attempt: 1, index, text: expect.any(String), tokens: count })),
+      [1, 5, 10, 15, 20].map((count, index) => ({ type: "job.token", job_id: job.job_id, version: 2, attempt: 1, index, text: expect.any(String), tokens: count })),
     );
     expect(tokens.map((p) => p.event.text).join("")).toBe(textOf(stored));
     expect(deps.invoker.streamCalls).toHaveLength(1);
@@ -122,6 +126,8 @@ describe("a streamed job in the batcher", () => {
     expect(firstTokens.map((e) => e.attempt)).toEqual(firstTokens.map(() => 1));
     expect(firstTokens.at(-1)?.tokens).toBeLessThan(7);
     expect(secondTokens[0]).toMatchObject({ attempt: 2, index: 0, restarted: true });
+    // The retry's claim moved the version on: a client drops the first attempt's tokens that come late.
+    expect(secondTokens.every((e) => e.version > (firstTokens[0]?.version ?? Infinity))).toBe(true);
     expect(secondTokens.slice(1).every((e) => e.attempt === 2 && e.restarted === undefined)).toBe(true);
     expect(secondTokens.map((e) => e.text).join("")).toBe(textOf(deps.jobs.jobs.get(job.job_id)));
     expect(deps.jobs.finishes).toEqual([{ jobId: job.job_id, attempt: 2, status: "SUCCEEDED" }]);

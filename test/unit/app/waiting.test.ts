@@ -88,6 +88,9 @@ describe("a waiting job's place in line", () => {
     expect(waiting.map(({ event }) => event.queue.position)).toEqual([4, 2, 1]);
     expect(waiting.every(({ event }) => event.job_id === last && event.queue.lane === "interactive")).toBe(true);
     for (let i = 1; i < waiting.length; i++) expect((waiting[i]?.atMs ?? 0) - (waiting[i - 1]?.atMs ?? 0)).toBeGreaterThanOrEqual(1_000);
+    // Each belongs to the version the job waits at, below its job.running's, indexed by when it was told: a client orders them.
+    expect(waiting.map(({ event }) => ({ version: event.version, index: event.index }))).toEqual(waiting.map(({ atMs }) => ({ version: 1, index: atMs })));
+    expect(told.flatMap(({ event }) => (event.type === "job.running" ? [event.job.version] : []))).toEqual([2]);
     // No estimate starts the job before it was sent; each finishes after it starts.
     for (const { atMs, event } of waiting) {
       expect(Date.parse(event.queue.estimated_start_at)).toBeGreaterThanOrEqual(atMs);
