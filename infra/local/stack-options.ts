@@ -22,6 +22,12 @@ export type StackOptions = {
   readonly stage?: string;
   /** SQS under `<dataDir>/sqs`, DynamoDB under `<dataDir>/dynamodb`, the dev key file; undefined: all in memory. */
   readonly dataDir?: string | undefined;
+  /**
+   * fauxqs and dynalite each in a process of their own, their data on disk (under `dataDir`, or a
+   * scratch folder removed at stop), so that `Stack.stores` can SIGKILL and restart them (the
+   * chaos run's store crashes). Default false: both in this process.
+   */
+  readonly storeProcesses?: boolean;
   /** A missing or 0 port is a free one, picked at start. */
   readonly ports?: Partial<StackPorts>;
   /** The SageMaker emulator's simulated ms per wall ms; default 1. */
