@@ -84,10 +84,10 @@ export type StackOptions = {
   readonly routesFile?: string;
   /**
    * Endpoints the functions get instead of the stack's own emulators (their AWS_ENDPOINT_URL_*),
-   * e.g. a fault proxy in front of dynalite; the stack itself (provisioning, the dev key) still
-   * talks to the emulators directly.
+   * e.g. a fault proxy in front of dynalite; the stack itself (provisioning, the dev key, the
+   * pollers) still talks to the emulators directly. `sqs` is SQS alone (S3 stays on fauxqs).
    */
-  readonly functionEndpoints?: { readonly dynamodb?: string };
+  readonly functionEndpoints?: { readonly dynamodb?: string; readonly sqs?: string };
   /**
    * Queue attributes that replace the template's, keyed by queue name, applied when the queues
    * are provisioned (in AWS: the queue's properties in the template). For tests that cannot wait

@@ -64,8 +64,8 @@ export async function startStoreProcess(kind: StoreKind, options: { readonly hos
 }
 
 async function spawnStore(start: StoreServerStart): Promise<{ child: ChildProcess; port: number }> {
-  // No execArgv of ours (a test runner's loaders): the store needs plain node.
-  const child = fork(SERVER, [JSON.stringify(start)], { execArgv: [], stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "json" });
+  // None of our execArgv (a test runner's loaders): plain node, without node:sqlite's warning on every start.
+  const child = fork(SERVER, [JSON.stringify(start)], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "json" });
   const answer = await new Promise<StoreServerMessage>((resolve) => {
     const timer = setTimeout(() => resolve({ kind: "failed", error: `no answer in ${START_TIMEOUT_MS / 1000} s` }), START_TIMEOUT_MS);
     const settle = (message: StoreServerMessage) => {

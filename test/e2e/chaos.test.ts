@@ -32,6 +32,7 @@ describe("the chaos suite, in small", () => {
           maxTokens: [4, 16],
           sagemakerFaults: { throttle_fraction: 0.05, error_fraction: 0.05, error_type: "ServiceUnavailable", outage: { after_wall_seconds: 4, for_wall_seconds: 3, kind: "reset" } },
           dynamodbFaults: { beforeFraction: 0.03, afterFraction: 0.03, throttleShare: 0.5 },
+          storeCrashes: { dynamodb: { afterWallSeconds: 6, forWallSeconds: 3 }, sqs: { afterWallSeconds: 14, forWallSeconds: 3 } },
           killFraction: 0.1,
           killFirst: 1,
           killWindowMs: [300, 2500],
@@ -92,6 +93,12 @@ describe("the chaos suite, in small", () => {
     expect(r.faults.sagemaker.throttles).toBeGreaterThan(0);
     expect(r.faults.sagemaker.invocation5xxErrors).toBeGreaterThan(0);
     expect(r.notifications.drops).toBeGreaterThan(0);
+    // Both stores were SIGKILLed mid-run and came back on their data; the functions met the outage.
+    const crashes = r.faults.store_crashes;
+    expect(crashes.dynamodb, summary(r)).toMatchObject({ happened: true });
+    expect(crashes.sqs, summary(r)).toMatchObject({ happened: true });
+    expect(crashes.dynamodb.down_s).toBeGreaterThanOrEqual(3);
+    expect(crashes.dynamodb.failed_meanwhile.dynamodb_attempts_unanswered).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(outDir, "latest.json"), "utf8"))).toMatchObject({ jobs: r.jobs, lost: 0, passed: true });
   }, 240_000);
 });

@@ -2,12 +2,22 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateTableCommand, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import { ChangeMessageVisibilityCommand, CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from "@aws-sdk/client-sqs";
+import type { SQSEvent } from "aws-lambda";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { localDynamoDbClient } from "#local/dynamodb";
-import { localSqsClient } from "#local/sqs";
+import { startEventSourceMapping } from "#local/event-source-mapping";
+import type { Logger } from "#local/log";
+import { localQueueArn, localSqsClient } from "#local/sqs";
 import { type StoreProcess, startStoreProcess } from "#local/store-process";
-import { uniqueSuffix } from "../helpers/local-aws.ts";
+import { pollUntil, uniqueSuffix } from "../helpers/local-aws.ts";
 
 // The stores as the chaos run crashes them: SIGKILL, no warning, then a new process on the same
 // port and data folder. The same SDK clients (kept-alive sockets and all) go on once it is back.
@@ -75,4 +85,50 @@ describe("a store in a process of its own, killed and restarted", () => {
       client.destroy();
     }
   });
+
+  it("an event source mapping rides out fauxqs's crash: the delete of a finished batch waits for it, and polling goes on", async () => {
+    store = await startStoreProcess("sqs", { host: "127.0.0.1", port: 0, dataDir });
+    const client = localSqsClient(store.url);
+    const warnings: string[] = [];
+    const log: Logger = { debug: () => undefined, info: () => undefined, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
+    const events: SQSEvent[] = [];
+    const gate = Promise.withResolvers<void>();
+    const name = `crash-esm-${uniqueSuffix()}`;
+    const { QueueUrl = "" } = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: "60" } }));
+    const mapping = startEventSourceMapping({
+      sqs: client,
+      queueUrl: QueueUrl,
+      queueArn: localQueueArn(name),
+      mapping: { functionName: "f", batchSize: 10, maximumBatchingWindowSeconds: 0, maximumConcurrency: 2, reportBatchItemFailures: true },
+      invoke: async (_name, event) => {
+        events.push(event);
+        if (events.length === 1) await gate.promise;
+        return { payload: "" };
+      },
+      log,
+      wakeReceivers: () => store?.wakeReceivers(),
+    });
+    try {
+      await client.send(new SendMessageCommand({ QueueUrl, MessageBody: "before" }));
+      await pollUntil(async () => (events.length === 1 ? true : undefined), "the first invocation", 15_000, 50);
+      await store.kill();
+      gate.resolve();
+      await pollUntil(async () => (warnings.some((w) => w.startsWith("DeleteMessageBatch")) ? true : undefined), "a delete that found no server", 15_000, 50);
+      await store.restart();
+
+      // Deleted once fauxqs is back: with a 60 s visibility timeout, nothing but the delete empties the queue this soon.
+      const count = async () => {
+        const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));
+        return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+      };
+      await pollUntil(async () => ((await count()) === 0 ? true : undefined), "the finished message deleted", 15_000, 100);
+      await client.send(new SendMessageCommand({ QueueUrl, MessageBody: "after" }));
+      await pollUntil(async () => (events.length === 2 ? true : undefined), "a message sent after the restart delivered", 15_000, 50);
+      expect(events.map((e) => e.Records.map((r) => r.body))).toEqual([["before"], ["after"]]);
+    } finally {
+      gate.resolve();
+      await mapping.stop();
+      client.destroy();
+    }
+  }, 60_000);
 });
