@@ -6,6 +6,8 @@ import type { StoreKind, StoreServerCommand, StoreServerMessage, StoreServerStar
 const SERVER = fileURLToPath(new URL("./store-server.ts", import.meta.url));
 /** Loading fauxqs or dynalite and opening the data file; a loaded 2-core machine needs seconds. */
 const START_TIMEOUT_MS = 30_000;
+/** How long a SIGTERMed store gets to close its files. */
+const CLOSE_GRACE_MS = 10_000;
 
 /** A store's process seen from the stack: kill it as a crash would, start it again on the same port and data. */
 export type StoreControl = {
@@ -42,7 +44,10 @@ export async function startStoreProcess(kind: StoreKind, options: { readonly hos
     if (!current || current.exitCode !== null || current.signalCode !== null) return;
     const exited = once(current, "exit");
     current.kill(signal);
+    // A store that does not close in time (a socket held open) is killed all the same.
+    const stubborn = setTimeout(() => current.kill("SIGKILL"), CLOSE_GRACE_MS);
     await exited;
+    clearTimeout(stubborn);
   };
   return {
     kind,
