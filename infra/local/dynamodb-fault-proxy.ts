@@ -43,6 +43,11 @@ export type DynamoDbExchange = {
   readonly upstreamStatus: number | undefined;
   /** DynamoDB's answer (also when the client got an injected error instead). */
   readonly upstreamBody: string | undefined;
+  /**
+   * Why DynamoDB gave no answer (the network error's code, e.g. ECONNREFUSED, ECONNRESET). Any
+   * other than ECONNREFUSED may have been written: a server killed mid-request.
+   */
+  readonly upstreamError?: string | undefined;
   /** What the client got. */
   readonly status: number;
   /** When DynamoDB answered (or the proxy did, for a fault before), ms since the epoch. */
@@ -128,7 +133,7 @@ export async function startDynamoDbFaultProxy(options: DynamoDbFaultProxyOptions
     const request = parseJson(body.toString("utf8"));
     const table = tableOf(request);
     const decision = faults.decide(operation, table);
-    const report = (fields: Pick<DynamoDbExchange, "upstreamStatus" | "upstreamBody" | "status">) =>
+    const report = (fields: Pick<DynamoDbExchange, "upstreamStatus" | "upstreamBody" | "upstreamError" | "status">) =>
       options.onExchange?.({ operation, table, request, fault: decision.fault, faultKind: decision.kind, at: Date.now(), ...fields });
 
     if (decision.fault === "before") {
@@ -143,7 +148,7 @@ export async function startDynamoDbFaultProxy(options: DynamoDbFaultProxyOptions
     } catch (error) {
       counts.unreachable++;
       reply(res, { status: 502, body: JSON.stringify({ message: `fault proxy: DynamoDB unreachable: ${String(error)}` }) });
-      report({ upstreamStatus: undefined, upstreamBody: undefined, status: 502 });
+      report({ upstreamStatus: undefined, upstreamBody: undefined, upstreamError: (error as NodeJS.ErrnoException).code ?? String(error), status: 502 });
       return;
     }
     counts.forwarded++;

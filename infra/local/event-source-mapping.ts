@@ -29,6 +29,12 @@ export const DEFAULT_MAXIMUM_CONCURRENCY = 5;
 export const MAX_BATCH_BYTES = 6 * 1024 * 1024;
 const LONG_POLL_SECONDS = 20;
 const ERROR_BACKOFF_MS = 1000;
+/**
+ * How long a poller goes on deleting what the function finished while SQS does not answer (its
+ * server down): AWS's pollers retry the delete too, rather than let a done message come back.
+ * Past it the messages come back after their visibility timeout and are delivered again.
+ */
+const SETTLE_RETRY_MS = 30_000;
 
 export type MappingSettings = Pick<
   EventSourceMappingDefinition,
@@ -222,12 +228,11 @@ async function invokeAndSettle(options: EventSourceMappingOptions, batch: readon
 
 async function deleteMessages(options: EventSourceMappingOptions, records: readonly SQSRecord[]): Promise<void> {
   for (const chunk of chunks(records, 10)) {
-    const output = await options.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: options.queueUrl,
-        Entries: chunk.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
-      }),
-    );
+    const command = new DeleteMessageBatchCommand({
+      QueueUrl: options.queueUrl,
+      Entries: chunk.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+    });
+    const output = await untilAnswered(() => options.sqs.send(command), options, "DeleteMessageBatch");
     for (const failure of output.Failed ?? []) options.log?.warn(`DeleteMessage ${options.queueUrl}: ${failure.Code} ${failure.Message ?? ""}`);
   }
 }
@@ -241,6 +246,22 @@ async function release(options: EventSourceMappingOptions, records: readonly SQS
         Entries: chunk.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle, VisibilityTimeout: 0 })),
       }),
     );
+  }
+}
+
+/** `call` again, with a growing pause, while SQS gives no answer (network error or 5xx), for up to SETTLE_RETRY_MS. */
+async function untilAnswered<T>(call: () => Promise<T>, options: EventSourceMappingOptions, what: string): Promise<T> {
+  const deadline = Date.now() + SETTLE_RETRY_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const unanswered = status === undefined || status >= 500;
+      if (!unanswered || Date.now() >= deadline) throw error;
+      options.log?.warn(`${what} ${options.queueUrl}: ${String(error)}; trying again`);
+      await delay(Math.min(ERROR_BACKOFF_MS, 50 * 2 ** attempt));
+    }
   }
 }
 

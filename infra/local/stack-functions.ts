@@ -27,7 +27,7 @@ export function functionEnvironment(emulators: Emulators, wsManagement: string |
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     AWS_REGION: LOCAL_REGION,
-    AWS_ENDPOINT_URL_SQS: sqs.url,
+    AWS_ENDPOINT_URL_SQS: options.functionEndpoints?.sqs ?? sqs.url,
     // fauxqs serves S3 too, on the same port: the files bucket and its presigned URLs.
     AWS_ENDPOINT_URL_S3: sqs.url,
     AWS_ENDPOINT_URL_DYNAMODB: options.functionEndpoints?.dynamodb ?? dynamodb.url,

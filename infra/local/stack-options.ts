@@ -23,6 +23,12 @@ export type StackOptions = {
   readonly stage?: string;
   /** SQS under `<dataDir>/sqs`, DynamoDB under `<dataDir>/dynamodb`, the dev key file; undefined: all in memory. */
   readonly dataDir?: string | undefined;
+  /**
+   * fauxqs and dynalite each in a process of their own, their data on disk (under `dataDir`, or a
+   * scratch folder removed at stop), so that `Stack.stores` can SIGKILL and restart them (the
+   * chaos run's store crashes). Default false: both in this process.
+   */
+  readonly storeProcesses?: boolean;
   /** A missing or 0 port is a free one, picked at start. */
   readonly ports?: Partial<StackPorts>;
   /** The SageMaker emulator's simulated ms per wall ms; default 1. */
@@ -81,10 +87,10 @@ export type StackOptions = {
   readonly routesFile?: string;
   /**
    * Endpoints the functions get instead of the stack's own emulators (their AWS_ENDPOINT_URL_*),
-   * e.g. a fault proxy in front of dynalite; the stack itself (provisioning, the dev key) still
-   * talks to the emulators directly.
+   * e.g. a fault proxy in front of dynalite; the stack itself (provisioning, the dev key, the
+   * pollers) still talks to the emulators directly. `sqs` is SQS alone (S3 stays on fauxqs).
    */
-  readonly functionEndpoints?: { readonly dynamodb?: string };
+  readonly functionEndpoints?: { readonly dynamodb?: string; readonly sqs?: string };
   /**
    * Queue attributes that replace the template's, keyed by queue name, applied when the queues
    * are provisioned (in AWS: the queue's properties in the template). For tests that cannot wait

@@ -12,6 +12,7 @@ import { HOST, type StackOptions, stackSettings } from "./stack-options.ts";
 import { applyMappingOverrides, applyQueueAttributeOverrides } from "./stack-overrides.ts";
 import { type Parts, startEmulators, stopParts } from "./stack-parts.ts";
 import { type EventSourceMappingDefinition, packageTemplate, parseTemplate } from "./template.ts";
+import type { StoreControl } from "./store-process.ts";
 import { startTtlSweeper } from "./ttl-sweeper.ts";
 import { type RunningScheduler, startScheduler } from "./scheduler.ts";
 import { lambdaEventInvoker } from "./lambda-invoker.ts";
@@ -21,6 +22,7 @@ import { httpApiAction, meteredEndpoints, meteredOfflineOutput } from "./stack-m
 export type { MappingOverride, MappingOverrides, PollerInvocation, QueueAttributeOverrides, StackOptions, StackPorts } from "./stack-options.ts";
 export { applyMappingOverrides, applyQueueAttributeOverrides } from "./stack-overrides.ts";
 export { observedInvoker, withReservedConcurrency } from "./stack-functions.ts";
+export type { StoreControl } from "./store-process.ts";
 
 export type StackEndpoints = {
   readonly sqs: string;
@@ -49,6 +51,8 @@ export type Stack = {
   readonly sagemaker: SageMakerEmulator | undefined;
   /** The template's schedules (EventBridge rules); undefined when offline or the pollers do not run. */
   readonly scheduler: Pick<RunningScheduler, "runNow"> | undefined;
+  /** SIGKILL and restart of the SQS and DynamoDB servers; undefined unless `storeProcesses` is on. */
+  readonly stores: { readonly sqs: StoreControl; readonly dynamodb: StoreControl } | undefined;
   /** Stops pollers (waiting for invocations in flight), then offline, then the emulators. */
   stop(): Promise<void>;
 };
@@ -142,6 +146,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       mappings,
       functionEnv,
       sagemaker,
+      stores: parts.stores,
       scheduler: parts.scheduler && { runNow: (name: string) => parts.scheduler?.runNow(name) ?? Promise.resolve() },
       stop,
     };

@@ -27,6 +27,7 @@ function cleanRun(change: Partial<ObservedRun> = {}): ObservedRun {
     records: [done("j1"), done("j2"), done("j3", "FAILED", { code: "model_error", message: "the model refused the prompt" })],
     writes: {
       resultWrites: new Map([["j1", 1], ["j2", 1]]),
+      uncertainResultWrites: new Map(),
       terminalWrites: new Map([["j1", 1], ["j2", 1], ["j3", 1]]),
       claims: new Map([["j1", 1], ["j2", 1], ["j3", 1]]),
       history: new Map([["j1", ["PutItem QUEUED"]]]),
@@ -105,6 +106,12 @@ describe("the chaos run's accounting", () => {
     const writes = { ...cleanRun().writes, resultWrites: new Map([["j1", 1]]), terminalWrites: new Map([["j1", 1], ["j2", 1], ["j3", 2]]) };
     expect(verdict(cleanRun({ writes }))).toEqual(CLEAN);
     expect(accountFor(cleanRun({ writes }))).toMatchObject({ double_terminal_writes: 1, unobserved_results: 1 });
+  });
+
+  it("does not count as unobserved a result whose write was cut off by a store crash", () => {
+    const writes = { ...cleanRun().writes, resultWrites: new Map([["j1", 1]]), uncertainResultWrites: new Map([["j2", 1]]) };
+    expect(verdict(cleanRun({ writes }))).toEqual(CLEAN);
+    expect(accountFor(cleanRun({ writes }))).toMatchObject({ unobserved_results: 0 });
   });
 
   it("fails on a job moving backwards, counting each job once whatever the sources that saw it", () => {

@@ -83,4 +83,15 @@ describe("the chaos suite's reading of DynamoDB writes", () => {
     expect(log.history.get("j1")).toHaveLength(4);
     expect(log.history.get("j1")?.[2]).toContain("200->500 (fault after");
   });
+
+  it("keeps apart the result writes a store crash cut off (they may have landed) from those that never reached it", () => {
+    const log = new WriteLog(JOBS);
+    const unanswered = (upstreamError: string) => ({ upstreamStatus: undefined, upstreamBody: undefined, upstreamError, status: 502 });
+    log.observe(finish("j1", "SUCCEEDED", unanswered("ECONNRESET")));
+    log.observe(finish("j2", "SUCCEEDED", unanswered("ECONNREFUSED")));
+    log.observe(finish("j3", "FAILED", unanswered("ECONNRESET")));
+    expect(Object.fromEntries(log.uncertainResultWrites)).toEqual({ j1: 1 });
+    expect(log.resultWrites.size).toBe(0);
+    expect(log.terminalWrites.size).toBe(0);
+  });
 });

@@ -20,6 +20,8 @@ export type JobRecord = {
 export type ObservedWrites = {
   /** Writes that set a SUCCEEDED result, per job. */
   readonly resultWrites: ReadonlyMap<string, number>;
+  /** Result writes cut off by a store crash, which may have landed; per job. */
+  readonly uncertainResultWrites: ReadonlyMap<string, number>;
   /** Writes that set any terminal status, per job. */
   readonly terminalWrites: ReadonlyMap<string, number>;
   /** Claims (RUNNING writes), per job. */
@@ -131,7 +133,8 @@ export function accountFor(run: ObservedRun) {
     /** Jobs given a terminal status more than once: reported, not part of the verdict. */
     double_terminal_writes: [...writes.terminalWrites.values()].filter((n) => n > 1).length,
     /** SUCCEEDED records whose result write the proxy never saw. */
-    unobserved_results: records.filter((r) => r.status === "SUCCEEDED" && !writes.resultWrites.has(r.job_id)).length,
+    // A result write cut off by a store crash may have landed unseen: not a write behind the proxy's back.
+    unobserved_results: records.filter((r) => r.status === "SUCCEEDED" && !writes.resultWrites.has(r.job_id) && !writes.uncertainResultWrites.has(r.job_id)).length,
     accepted_twice_detail: run.acceptedTwice.slice(0, EXAMPLES),
     lost_detail: {
       not_terminal: notTerminal.slice(0, EXAMPLES).map((r) => ({ job_id: r.job_id, status: r.status, attempt: r.attempt, writes: writesOf(r.job_id) })),

@@ -8,9 +8,13 @@ export type ChaosStackSettings = {
   readonly stage: string;
   /** The route queues' names, both lanes (`batchline-<stage>-<model>`, `...-interactive`). */
   readonly routeQueues: readonly string[];
-  /** Where dynalite listens; the functions reach it through `functionsDynamoDb` instead. */
+  /** Where dynalite and fauxqs listen; the functions reach them through `functionsDynamoDb` and `functionsSqs` instead. */
   readonly dynamodbPort: number;
   readonly functionsDynamoDb: string;
+  readonly sqsPort: number;
+  readonly functionsSqs: string;
+  /** Each store in a process of its own, which `Stack.stores` can SIGKILL and restart. */
+  readonly storeProcesses: boolean;
   readonly invoke: Invoker;
   readonly writeLog: (line: string) => void;
 };
@@ -24,9 +28,10 @@ export function startChaosStack(settings: ChaosStackSettings): Promise<Stack> {
     timeScale: options.timeScale,
     // A fixed fleet: the faults under test are the endpoint's and the stores', not scaling's.
     autoscaling: false,
-    ports: { dynamodb: settings.dynamodbPort },
+    ports: { dynamodb: settings.dynamodbPort, sqs: settings.sqsPort },
+    storeProcesses: settings.storeProcesses,
     invoke: settings.invoke,
-    functionEndpoints: { dynamodb: settings.functionsDynamoDb },
+    functionEndpoints: { dynamodb: settings.functionsDynamoDb, sqs: settings.functionsSqs },
     queueAttributeOverrides: Object.fromEntries([
       ...routeQueues.map((q) => [q, { VisibilityTimeout: String(options.visibilityTimeoutSeconds) }]),
       // The template's DLQs hide a message six times the dead-letter function's 29 s; under

@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { defaultChaosOptions, type ChaosOptions } from "./options.ts";
 import { runChaos } from "./run.ts";
+import type { StoreCrash, StoreName } from "./store-crashes.ts";
 import { summary } from "./report.ts";
 
 const { values } = parseArgs({
@@ -21,6 +22,9 @@ const { values } = parseArgs({
     "submit-concurrency": { type: "string" },
     models: { type: "string" },
     "drain-timeout": { type: "string" },
+    "crash-dynamodb": { type: "string" },
+    "crash-sqs": { type: "string" },
+    "no-store-crashes": { type: "boolean", default: false },
     source: { type: "boolean", default: false },
     out: { type: "string" },
     help: { type: "boolean", default: false },
@@ -30,10 +34,14 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`npm run chaos -- [--burst] [--jobs N] [--seed N] [--no-faults | --faults] [--time-scale X]
   [--lambda-timeout S] [--visibility-timeout S] [--kill-fraction F] [--subscribers N] [--models a,b]
-  [--submit-concurrency N] [--drain-timeout S] [--source] [--out DIR]
+  [--submit-concurrency N] [--drain-timeout S] [--crash-dynamodb AT,FOR] [--crash-sqs AT,FOR]
+  [--no-store-crashes] [--source] [--out DIR]
   --burst        20,000 jobs submitted at once as batch files of 1,000 lines, faults off unless --faults,
                  the batcher's AWS timings (150 s timeout, 900 s visibility), two subscribers following
                  a tenth of the jobs; reports the batcher runners' peak RSS
+  --crash-dynamodb AT,FOR, --crash-sqs AT,FOR
+                 SIGKILL the DynamoDB (SQS) server AT seconds after faults go on, restart it on its
+                 data FOR seconds later (default ${crashText("dynamodb")}, ${crashText("sqs")}); --no-store-crashes: neither
   --source       the batcher runners import the TypeScript source instead of an esbuild bundle
 `);
   process.exit(0);
@@ -45,6 +53,20 @@ const number = (value: string | undefined, name: string): number | undefined => 
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${value}"`);
   return n;
 };
+
+function crashText(store: StoreName): string {
+  const crash = defaultChaosOptions.storeCrashes[store];
+  return crash ? `${crash.afterWallSeconds},${crash.forWallSeconds}` : "none";
+}
+
+function crashOption(value: string | undefined, store: StoreName): StoreCrash | undefined {
+  if (value === undefined) return defaultChaosOptions.storeCrashes[store];
+  const [after, lasting, ...rest] = value.split(",").map(Number);
+  if (after === undefined || lasting === undefined || rest.length > 0 || !(after >= 0) || !(lasting >= 0)) {
+    throw new Error(`--crash-${store} must be AT,FOR (seconds, non-negative), got "${value}"`);
+  }
+  return { afterWallSeconds: after, forWallSeconds: lasting };
+}
 
 const burst: Partial<ChaosOptions> = values.burst
   ? {
@@ -74,6 +96,11 @@ const given = {
   handlers: values.source ? ("source" as const) : undefined,
   models: values.models?.split(",").map((m) => m.trim()).filter(Boolean),
   outDir: values.out,
+  storeCrashes: values["no-store-crashes"]
+    ? {}
+    : values["crash-dynamodb"] === undefined && values["crash-sqs"] === undefined
+      ? undefined
+      : { dynamodb: crashOption(values["crash-dynamodb"], "dynamodb"), sqs: crashOption(values["crash-sqs"], "sqs") },
   drainTimeoutMs: values["drain-timeout"] === undefined ? undefined : (number(values["drain-timeout"], "drain-timeout") ?? 0) * 1000,
 };
 const options: ChaosOptions = {

@@ -1,4 +1,5 @@
 import type { DynamoDbFaultSettings } from "#local/dynamodb-fault-proxy";
+import type { StoreCrashSchedule } from "./store-crashes.ts";
 
 /** Everything a chaos run does; `defaultChaosOptions` is `npm run chaos`. */
 export type ChaosOptions = {
@@ -19,6 +20,11 @@ export type ChaosOptions = {
     readonly error_type: "ServiceUnavailable" | "InternalFailure" | "InternalDependencyException" | "ModelError";
     readonly outage?: { readonly after_wall_seconds: number; readonly for_wall_seconds: number; readonly kind: "unavailable" | "reset" };
   };
+  /**
+   * The DynamoDB and SQS servers SIGKILLed mid-run and restarted on their data (seconds from when
+   * faults go on; with faults on only). The stores then run in processes of their own.
+   */
+  readonly storeCrashes: StoreCrashSchedule;
   /** Share of batcher invocations SIGKILLed, at a moment drawn uniformly in `killWindowMs` after the handler starts. */
   readonly killFraction: number;
   /**
@@ -79,6 +85,8 @@ export const defaultChaosOptions: ChaosOptions = {
     // Long enough that jobs caught in it use up their deliveries: the DLQ and the dead-letter function get work.
     outage: { after_wall_seconds: 30, for_wall_seconds: 30, kind: "unavailable" },
   },
+  // Mid-submit (5,000 jobs take minutes to submit), after the SageMaker outage, one store at a time.
+  storeCrashes: { dynamodb: { afterWallSeconds: 70, forWallSeconds: 10 }, sqs: { afterWallSeconds: 110, forWallSeconds: 10 } },
   killFraction: 0.15,
   killFirst: 1,
   killWindowMs: [500, 10_000],

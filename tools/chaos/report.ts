@@ -1,4 +1,5 @@
 import type { ChaosResults } from "./results.ts";
+import type { StoreCrashFigures } from "./store-crashes.ts";
 import type { SubmitStats } from "./submit.ts";
 
 /** The figures a person reads first, then the rest. */
@@ -23,6 +24,7 @@ export function summary(results: ChaosResults): string {
     `  batcher runners       ${r.batcher.invocations} invocations ${JSON.stringify(r.batcher.by_outcome)}; peak RSS ${r.batcher.peak_rss_mb} MB (p50 ${r.batcher.rss_p50_mb}, p95 ${r.batcher.rss_p95_mb}); init p50 ${r.batcher.init_ms_p50} ms`,
     `  DynamoDB faults       ${JSON.stringify(r.faults.dynamodb.injected)} of ${r.faults.dynamodb.requests} requests; ${r.faults.dynamodb.answers_lost_after_a_job_write} job writes whose answer was lost`,
     `  SageMaker             ${JSON.stringify(r.faults.sagemaker)}`,
+    ...storeCrashLines(r.faults.store_crashes ?? {}),
     `  WebSocket             ${r.notifications.drops} drops, ${r.notifications.connects} connects (${r.notifications.refused_connects} refused), ${r.notifications.final_events} final events for ${r.notifications.followed_jobs} followed jobs, ${r.notifications.resent_frames} frames resent`,
     `  CPU                   ${JSON.stringify(r.cpu_s)} s`,
     `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back); counter updates written but answered with an error: ${r.quota_counter_lost_answers.updates} (amount ${r.quota_counter_lost_answers.amount})`,
@@ -42,4 +44,12 @@ export function summary(results: ChaosResults): string {
   if (r.backwards > 0) lines.push(`  backwards examples    ${JSON.stringify(r.backwards_detail.examples.slice(0, 5))}`);
   if (r.notified_ratio < 1) lines.push(`  missing finals        ${JSON.stringify(r.notifications.missing_finals.slice(0, 5))}`);
   return lines.join("\n");
+}
+
+function storeCrashLines(crashes: Readonly<Record<string, StoreCrashFigures>>): string[] {
+  return Object.entries(crashes).map(([store, c]) =>
+    c.happened
+      ? `  ${`${store} crash`.padEnd(22)}SIGKILL at ${c.killed_at_s} s, down ${c.down_s} s (restart ${c.restart_s} s); meanwhile and ${c.settle_s} s after: ${JSON.stringify(c.failed_meanwhile)}`
+      : `  ${`${store} crash`.padEnd(22)}did not happen (the run ended first)`,
+  );
 }

@@ -6,6 +6,7 @@ import type { EndMeasurements } from "./measurements.ts";
 import type { ChaosOptions } from "./options.ts";
 import type { StateSampler } from "./sampler.ts";
 import type { SubmitStats } from "./submit.ts";
+import type { StoreCrashFigures, StoreName } from "./store-crashes.ts";
 import type { Subscriber } from "./subscribers.ts";
 
 /** chaos-results/latest.json: the verdict's figures first, then everything that explains them. */
@@ -43,6 +44,7 @@ export type FinishedRun = {
   readonly invocations: readonly InvocationReport[];
   readonly dynamodb: { readonly stats: DynamoDbFaultProxyStats; readonly jobAnswersLost: number; readonly counterRetries: { readonly lostAnswers: number; readonly amount: number }; readonly usageRequests: Readonly<Record<string, number>> };
   readonly measured: EndMeasurements;
+  readonly storeCrashes: Readonly<Partial<Record<StoreName, StoreCrashFigures>>>;
 };
 
 /** The results as `npm run chaos` writes and summarizes them; the keys' order is the file's. */
@@ -132,6 +134,7 @@ export function chaosResults(run: FinishedRun): ChaosResults {
       batcher_kill_fraction: options.faults ? options.killFraction : 0,
       subscriber_drops: sumOver(subscribers, (s) => s.drops),
       faults_on_s: seconds(times.faultsOn, times.drained),
+      store_crashes: run.storeCrashes,
     },
     submissions: run.submitStats ?? null,
     cpu_s: {

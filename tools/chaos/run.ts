@@ -21,9 +21,13 @@ import type { JobRecord as StoredJob } from "#shared/core/jobs";
 import type { ChaosOptions } from "./options.ts";
 import { chaosResults, type ChaosResults } from "./results.ts";
 import { scanAll, StateSampler } from "./sampler.ts";
+import { type RunningStoreCrashes, startSqsWatch, startStoreCrashes } from "./store-crashes.ts";
 import { Submissions } from "./submissions.ts";
 import { Subscriber } from "./subscribers.ts";
 import { waitFor } from "./wait-for.ts";
+
+/** After a crashed store is back, how long its toll (retries, redeliveries) goes on being counted. */
+const STORE_CRASH_SETTLE_MS = 5000;
 
 // What a caller of runChaos needs, from one place (test/e2e/chaos.test.ts imports them from here).
 export { defaultChaosOptions, type ChaosOptions } from "./options.ts";
@@ -57,14 +61,34 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
   functions.ready.catch(() => undefined);
 
   const dynamodb = await startWatchedDynamoDb(prefix);
+  const sqs = await startSqsWatch();
+  const crashSchedule = options.faults ? options.storeCrashes : {};
+  // The stack's warnings (pollers' failed SQS calls among them), counted for the store crashes' toll.
+  const stackWarnings = { lines: 0 };
+  const logLine = (line: string) => {
+    if (line.startsWith("[stack]")) stackWarnings.lines++;
+    writeLog(line);
+  };
   const runners = new FunctionRunners({ options, prefix, modules: functions.modules, writes: dynamodb.writes, random, writeLog });
   // Both lanes of each route: batch files go to the batch lane, single jobs to the interactive one.
   const routeQueues = options.models.flatMap((m) => LANES.map((lane) => `${prefix}-${m}${laneQueueSuffix(lane)}`));
   let stack: Stack | undefined;
+  let crashes: RunningStoreCrashes | undefined;
   const subscribers: Subscriber[] = [];
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ ...localClientConfig(`http://127.0.0.1:${dynamodb.port}`), maxAttempts: 10 }));
   try {
-    stack = await startChaosStack({ options, stage, routeQueues, dynamodbPort: dynamodb.port, functionsDynamoDb: dynamodb.proxy.url, invoke: runners.invoker.invoke, writeLog });
+    stack = await startChaosStack({
+      options,
+      stage,
+      routeQueues,
+      dynamodbPort: dynamodb.port,
+      functionsDynamoDb: dynamodb.proxy.url,
+      sqsPort: sqs.port,
+      functionsSqs: sqs.proxy.url,
+      storeProcesses: Object.keys(crashSchedule).length > 0,
+      invoke: runners.invoker.invoke,
+      writeLog: logLine,
+    });
     await functions.ready;
     runners.setEnv({ ...stack.functionEnv, BATCHLINE_LOG_LEVEL: "WARN", POWERTOOLS_METRICS_NAMESPACE: "batchline", POWERTOOLS_SERVICE_NAME: "batchline" });
     const { http, websocket, sagemaker } = stack.endpoints;
@@ -81,9 +105,26 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
 
     const sampler = new StateSampler(ddb, jobsTable);
     const submissions = new Submissions(options, { http, apiKey: stack.apiKey }, subscribers, random);
+    if (stack.stores) {
+      crashes = startStoreCrashes({
+        stores: stack.stores,
+        schedule: crashSchedule,
+        console: out,
+        settleMs: STORE_CRASH_SETTLE_MS,
+        counters: () => ({
+          // Each SDK attempt by a function that found no server (answered 502 by the proxy).
+          dynamodb_attempts_unanswered: dynamodb.proxy.stats().unreachable,
+          sqs_attempts_unanswered: sqs.proxy.stats().unreachable,
+          stack_warnings: stackWarnings.lines,
+          batcher_invocations_failed: runners.invocations.filter((r) => r.functionName.endsWith("-batcher") && r.outcome !== "ok" && r.outcome !== "killed").length,
+          sampler_scans_failed: sampler.failedScans,
+        }),
+      });
+    }
     const submitEnded = await drain({ options, submissions, sampler, history: dynamodb.writes.history, invocations: runners.invocations, console: out, signal });
     await submissions.done;
     const drained = Date.now();
+    await crashes?.end();
 
     await faultsOff(faultSources);
     for (const s of subscribers) s.calm();
@@ -113,6 +154,7 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
       subscribers,
       invocations: runners.invocations,
       dynamodb: { stats: dynamodb.proxy.stats(), jobAnswersLost: dynamodb.writes.lostAnswers, counterRetries: dynamodb.counterRetries, usageRequests: dynamodb.usageRequests },
+      storeCrashes: crashes?.figures() ?? {},
       measured,
     });
     if (options.outDir !== undefined) writeFileSync(join(options.outDir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
@@ -120,10 +162,12 @@ export async function runChaos(options: ChaosOptions, print: (line: string) => v
   } finally {
     for (const s of subscribers) s.close();
     runners.killing = false;
+    await crashes?.end().catch((error: unknown) => print(`ending the store crashes: ${String(error)}`));
     await stack?.stop().catch((error: unknown) => print(`stopping the stack: ${String(error)}`));
     runners.invoker.killAll();
     ddb.destroy();
     await dynamodb.proxy.close().catch(() => undefined);
+    await sqs.proxy.close().catch(() => undefined);
     rmSync(scratch, { recursive: true, force: true });
   }
 }

@@ -77,10 +77,11 @@ export async function submitAll(
   }
   while (next < plan.jobs) {
     const body = job();
-    // At least 10 s ahead: a submit takes seconds on a loaded machine (3 s on average in the small
-    // run on 2 cores, more when retried), and a deadline already past when the API reads it is
-    // refused (400), as it should be, which would leave the run a job short.
-    const deadlineInMs = plan.deadlineShare > 0 && random() < plan.deadlineShare ? 10_000 + random() * 20_000 : undefined;
+    // At least 20 s ahead: a submit takes seconds on a loaded machine (3 s on average in the small
+    // run on 2 cores, more when retried: a store crash's outage and restart add 10 s or more), and
+    // a deadline already past when the API reads it is refused (400), as it should be, which would
+    // leave the run a job short.
+    const deadlineInMs = plan.deadlineShare > 0 && random() < plan.deadlineShare ? 20_000 + random() * 20_000 : undefined;
     const viaWs = wsSubmitters.length > 0 && random() < plan.wsShare;
     units.push(() => {
       if (deadlineInMs !== undefined) body.deadline = new Date(Date.now() + deadlineInMs).toISOString();

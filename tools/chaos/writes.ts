@@ -126,6 +126,11 @@ export class WriteLog {
   readonly resultWrites = new Map<string, number>();
   /** Successful writes that set a terminal status, per job. */
   readonly terminalWrites = new Map<string, number>();
+  /**
+   * Writes of a result whose request reached dynalite as it was SIGKILLed (a store crash): the
+   * proxy saw no answer, yet the write may be on disk. Per job.
+   */
+  readonly uncertainResultWrites = new Map<string, number>();
   /** Successful claims (status set to RUNNING), per job. */
   readonly claims = new Map<string, number>();
   /** Requests on the jobs table whose answer was replaced by an injected error after they were written. */
@@ -146,6 +151,9 @@ export class WriteLog {
       const list = this.history.get(w.jobId);
       if (list) list.push(entry);
       else this.history.set(w.jobId, [entry]);
+    }
+    if (exchange.upstreamError !== undefined && exchange.upstreamError !== "ECONNREFUSED") {
+      for (const w of attemptedJobWritesOf(exchange, this.#jobsTable)) if (w.setsResult) bump(this.uncertainResultWrites, w.jobId);
     }
     const writes = jobWritesOf(exchange, this.#jobsTable);
     if (writes.length > 0 && exchange.fault === "after") this.lostAnswers++;
