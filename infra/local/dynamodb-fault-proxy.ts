@@ -74,6 +74,8 @@ export type DynamoDbFaultProxy = {
 export type DynamoDbFaultProxyOptions = {
   /** Where DynamoDB listens, e.g. `http://127.0.0.1:8000`; it need not listen yet. */
   readonly target: string;
+  /** The server behind it, as its 502 names it (the chaos run passes SQS through one too). */
+  readonly serverName?: string;
   readonly host?: string;
   /** 0 or absent: a free port. */
   readonly port?: number;
@@ -147,7 +149,7 @@ export async function startDynamoDbFaultProxy(options: DynamoDbFaultProxyOptions
       upstream = await forward(req, body);
     } catch (error) {
       counts.unreachable++;
-      reply(res, { status: 502, body: JSON.stringify({ message: `fault proxy: DynamoDB unreachable: ${String(error)}` }) });
+      reply(res, { status: 502, body: JSON.stringify({ message: `fault proxy: ${options.serverName ?? "DynamoDB"} unreachable: ${String(error)}` }) });
       report({ upstreamStatus: undefined, upstreamBody: undefined, upstreamError: (error as NodeJS.ErrnoException).code ?? String(error), status: 502 });
       return;
     }

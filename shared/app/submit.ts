@@ -7,7 +7,8 @@ import { laneOf, type Lane } from "../core/lanes.ts";
 import type { QueueBoard, QueueEstimate, QueueTicket } from "../core/queue-position.ts";
 import type { RouteCatalog } from "../core/routes.ts";
 import { checkJob } from "../core/submission.ts";
-import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore, QueueBoardStore } from "../ports.ts";
+import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore, QueueBoardStore, Sleep } from "../ports.ts";
+import type { Logger } from "./logger.ts";
 import { chargeSubmission, type QuotaDeps } from "./quotas.ts";
 import { estimateOf, leaveLine } from "./waiting.ts";
 
@@ -20,6 +21,8 @@ export type SubmitDeps = QuotaDeps & {
   readonly queueBoard: QueueBoardStore;
   readonly clock: Clock;
   readonly ids: Ids;
+  readonly sleep: Sleep;
+  readonly logger: Logger;
 };
 
 /** `queue`: where a job just queued stands in line, from `board`, the board its ticket came with. */
@@ -156,11 +159,27 @@ async function enqueueLanesOrFail(deps: SubmitDeps, entries: readonly { readonly
   }
 }
 
-/** Fails every job that was stored and not finished; returns those it ended. */
+/**
+ * After a store failed mid-way, the seconds to wait before each further try at failing the jobs
+ * that were stored: the store that just failed may be the one these writes need (the chaos run's
+ * DynamoDB crash: down 4-20 s). A job stored but neither queued nor failed would wait forever.
+ */
+const FAIL_RETRY_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000];
+
+/** Fails every job that was stored and not finished, trying again while the store fails; returns those it ended. */
 async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<JobRecord[]> {
   const at = deps.clock.now();
-  const ended = await Promise.allSettled(jobs.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
-  return ended.flatMap((r) => (r.status === "fulfilled" && r.value !== undefined ? [r.value] : []));
+  const ended: JobRecord[] = [];
+  let left = jobs;
+  for (const delayMs of [0, ...FAIL_RETRY_DELAYS_MS]) {
+    if (left.length === 0) break;
+    if (delayMs > 0) await deps.sleep(delayMs);
+    const tries = await Promise.allSettled(left.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
+    ended.push(...tries.flatMap((r) => (r.status === "fulfilled" && r.value !== undefined ? [r.value] : [])));
+    left = left.filter((_, i) => tries[i]?.status === "rejected");
+  }
+  if (left.length > 0) deps.logger.error("jobs stored but neither queued nor failed", { jobIds: left.map((j) => j.job_id) });
+  return ended;
 }
 
 /**

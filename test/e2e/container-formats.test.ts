@@ -1,10 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "#local/stack";
 import { pollUntil } from "../helpers/local-aws.ts";
+import { componentIn, startRoutesStack, type RoutesStack } from "../helpers/routes-stack.ts";
 
 /**
  * Every container format end to end on the embedded stack (real SDK, real servers): the routes
@@ -13,34 +9,21 @@ import { pollUntil } from "../helpers/local-aws.ts";
  * llama-3-8b in the other end-to-end tests). A job with a prompt and one with chat messages, each
  * whole and streamed, succeed on each, with the emulator answering in that format.
  */
-const stage = `e2efmt${Math.random().toString(36).slice(2, 7)}`;
 const formats = { "llama-2-7b": "tgi", "llama-3-8b": "openai-chat", "llama-3-1b": "lmi" } as const;
 
-let dir: string;
-let stack: Stack;
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${stack.endpoints.http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json() };
-}
+let running: RoutesStack;
+let api: RoutesStack["api"];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "batchline-formats-"));
-  const raw = parseYaml(await readFile(join(process.cwd(), "infra", "routes.yml"), "utf8")) as { components: Record<string, Record<string, unknown>> };
-  Object.assign(raw.components["llama-2-7b-ic"] ?? {}, { engine: "tgi" });
-  Object.assign(raw.components["llama-3-8b-ic"] ?? {}, { format: "openai-chat" });
-  const routesFile = join(dir, "routes.yml");
-  await writeFile(routesFile, stringifyYaml(raw));
-  stack = await startStack({ stage, routesFile });
+  running = await startRoutesStack("e2efmt", (raw) => {
+    Object.assign(componentIn(raw, "llama-2-7b-ic"), { engine: "tgi" });
+    Object.assign(componentIn(raw, "llama-3-8b-ic"), { format: "openai-chat" });
+  });
+  ({ api } = running);
 }, 240_000);
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 const jobs = (model: string) => [

@@ -1,10 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "#local/stack";
+import type { Stack } from "#local/stack";
 import { pollUntil } from "../helpers/local-aws.ts";
+import { componentIn, startRoutesStack, type RoutesStack } from "../helpers/routes-stack.ts";
 
 /**
  * Scale from zero and back, end to end on the embedded stack (real SDK, real servers): a job
@@ -13,41 +10,27 @@ import { pollUntil } from "../helpers/local-aws.ts";
  * target tracking takes the component back to zero. Every scaling delay runs 100 times faster
  * (a 60 s warm-up and alarm minute take 0.6 s, the 15 minutes before a scale-in 9 s).
  */
-const stage = `itscale${Math.random().toString(36).slice(2, 7)}`;
 const model = "llama-2-7b";
 const component = "llama-2-7b-ic";
 const TIME_COMPRESSION = 100;
 
-let dir: string;
+let running: RoutesStack;
 let stack: Stack;
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${stack.endpoints.http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json() };
-}
+let api: RoutesStack["api"];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "batchline-scaling-"));
-  const raw = parseYaml(await readFile(join(process.cwd(), "infra", "routes.yml"), "utf8")) as { components: Record<string, Record<string, unknown>> };
-  const routed = raw.components[component];
-  if (!routed) throw new Error(`no ${component} in infra/routes.yml`);
-  Object.assign(routed, {
-    copies: 0,
-    warmup_seconds: 60,
-    autoscaling: { min_copies: 0, max_copies: 1, target_concurrent_requests_per_copy: 4, scale_out_cooldown_seconds: 60, scale_in_cooldown_seconds: 60 },
-  });
-  const routesFile = join(dir, "routes.yml");
-  await writeFile(routesFile, stringifyYaml(raw));
-  stack = await startStack({ stage, routesFile, scalingTimeCompression: TIME_COMPRESSION });
+  running = await startRoutesStack("itscale", (raw) => {
+    Object.assign(componentIn(raw, component), {
+      copies: 0,
+      warmup_seconds: 60,
+      autoscaling: { min_copies: 0, max_copies: 1, target_concurrent_requests_per_copy: 4, scale_out_cooldown_seconds: 60, scale_in_cooldown_seconds: 60 },
+    });
+  }, { scalingTimeCompression: TIME_COMPRESSION });
+  ({ stack, api } = running);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 describe("autoscaling on the embedded stack", () => {

@@ -1,10 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "#local/stack";
+import type { Stack } from "#local/stack";
 import { pollUntil } from "../helpers/local-aws.ts";
+import { componentIn, startRoutesStack, type RoutesStack } from "../helpers/routes-stack.ts";
 
 /**
  * Poison bisection through the whole pipeline on the embedded stack (real SDK, real servers): a
@@ -13,38 +10,24 @@ import { pollUntil } from "../helpers/local-aws.ts";
  * with the model's message, the 62 others succeed, each written once (attempt 1), and the calls
  * to SageMaker stay within the bisection's bound for the static batches the batcher formed.
  */
-const stage = `itpoison${Math.random().toString(36).slice(2, 7)}`;
 const model = "llama-2-7b";
 const component = "llama-2-7b-ic";
 const MARKER = "<<poison>>";
 const BAD = new Set([7, 40]);
 
-let dir: string;
+let running: RoutesStack;
 let stack: Stack;
-
-async function api(method: string, path: string, body?: string | object): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${stack.endpoints.http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": typeof body === "string" ? "application/jsonl" : "application/json" },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json() };
-}
+let api: RoutesStack["api"];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "batchline-poison-"));
-  const raw = parseYaml(await readFile(join(process.cwd(), "infra", "routes.yml"), "utf8")) as { components: Record<string, Record<string, unknown>> };
-  const routed = raw.components[component];
-  if (!routed) throw new Error(`no ${component} in infra/routes.yml`);
-  routed["engine"] = "lmi-dynamic";
-  const routesFile = join(dir, "routes.yml");
-  await writeFile(routesFile, stringifyYaml(raw));
-  stack = await startStack({ stage, routesFile, autoscaling: false });
+  running = await startRoutesStack("itpoison", (raw) => {
+    componentIn(raw, component)["engine"] = "lmi-dynamic";
+  }, { autoscaling: false });
+  ({ stack, api } = running);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 describe("poison bisection through the pipeline", () => {

@@ -1,10 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "#local/stack";
+import type { Stack } from "#local/stack";
 import { pollUntil } from "../helpers/local-aws.ts";
+import { componentIn, startRoutesStack, type RoutesStack, type RoutesYaml } from "../helpers/routes-stack.ts";
 
 /**
  * A component that never becomes ready, end to end on the embedded stack (real SDK, real servers):
@@ -12,39 +9,26 @@ import { pollUntil } from "../helpers/local-aws.ts";
  * and its jobs wait in SQS for warming. Past the route's max_warming_wait_seconds they end FAILED
  * with component_not_ready instead of being requeued forever.
  */
-const stage = `itwarm${Math.random().toString(36).slice(2, 7)}`;
 const model = "llama-2-7b";
 const component = "llama-2-7b-ic";
 const MAX_WAIT_SECONDS = 4;
 
-let dir: string;
+let running: RoutesStack;
 let stack: Stack;
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(`${stack.endpoints.http}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, json: await response.json() };
-}
+let api: RoutesStack["api"];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "batchline-warming-bound-"));
-  const raw = parseYaml(await readFile(join(process.cwd(), "infra", "routes.yml"), "utf8")) as { components: Record<string, Record<string, unknown>> };
-  const routed = raw.components[component];
-  if (!routed) throw new Error(`no ${component} in infra/routes.yml`);
-  const autoscaling = routed["autoscaling"] as Record<string, unknown>;
-  Object.assign(routed, { copies: 0, autoscaling: { ...autoscaling, min_copies: 0 } });
-  const routesFile = join(dir, "routes.yml");
-  await writeFile(routesFile, stringifyYaml(raw));
+  const atZero = (raw: RoutesYaml) => {
+    const routed = componentIn(raw, component);
+    Object.assign(routed, { copies: 0, autoscaling: { ...(routed["autoscaling"] as Record<string, unknown>), min_copies: 0 } });
+  };
   // No autoscaler: nothing answers the NoCapacityInvocationFailures alarm, so no copy ever starts.
-  stack = await startStack({ stage, routesFile, autoscaling: false });
+  running = await startRoutesStack("itwarm", atZero, { autoscaling: false });
+  ({ stack, api } = running);
 });
 
 afterAll(async () => {
-  await stack?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await running?.stop();
 });
 
 describe("a component that never becomes ready, on the embedded stack", () => {

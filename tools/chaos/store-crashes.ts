@@ -95,5 +95,5 @@ export function startStoreCrashes({ stores, schedule, counters, console, settleM
  */
 export async function startSqsWatch(): Promise<{ readonly port: number; readonly proxy: DynamoDbFaultProxy }> {
   const port = await freePort();
-  return { port, proxy: await startDynamoDbFaultProxy({ target: `http://127.0.0.1:${port}` }) };
+  return { port, proxy: await startDynamoDbFaultProxy({ target: `http://127.0.0.1:${port}`, serverName: "SQS" }) };
 }

@@ -85,6 +85,34 @@ describe("submitBatch", () => {
     expect(deps.queue.sent).toHaveLength(3);
   });
 
+  it("fails the lines it stored when the store dies mid-file, trying again until the store is back: none is left QUEUED without a message", async () => {
+    // Prepare: the store takes the first 25 lines, then is down for 3 s (the chaos run's DynamoDB crash).
+    const deps = memoryDeps();
+    const create = deps.jobs.create.bind(deps.jobs);
+    const endUnfinished = deps.jobs.endUnfinished.bind(deps.jobs);
+    const downUntilMs = deps.time.nowMs + 3_000;
+    const down = () => deps.time.nowMs < downUntilMs;
+    deps.jobs.create = async (jobs) => {
+      await create(jobs.slice(0, 25));
+      throw new RetryableError("unavailable", "DynamoDB unreachable");
+    };
+    deps.jobs.endUnfinished = async (...args) => {
+      if (down()) throw new RetryableError("unavailable", "DynamoDB unreachable");
+      return endUnfinished(...args);
+    };
+
+    // Act
+    const lines = Array.from({ length: 60 }, (_, i) => line(`l${i}`));
+    await expect(submitBatch(deps, "acme", lines.join("\n"))).rejects.toThrow("DynamoDB unreachable");
+
+    // Assess
+    const stored = [...deps.jobs.jobs.values()];
+    expect(stored).toHaveLength(25);
+    expect(stored.every((j) => j.status === "FAILED" && j.error?.code === "submission_failed")).toBe(true);
+    expect(deps.queue.sent).toHaveLength(0);
+    expect(deps.time.nowMs).toBeGreaterThanOrEqual(downUntilMs);
+  });
+
   it("sends a line without a priority to the batch lane, and one whose priority reaches interactive_min_priority to the interactive lane", async () => {
     const deps = memoryDeps();
     const withPriority = (id: string, priority: number) => JSON.stringify({ custom_id: id, body: { ...job, priority } });
