@@ -160,7 +160,7 @@ async function enqueueLanesOrFail(deps: SubmitDeps, entries: readonly { readonly
 }
 
 /**
- * After a store failed mid-way, the seconds to wait before each further try at failing the jobs
+ * After a store failed mid-way, how long to wait before each further try at failing the jobs
  * that were stored: the store that just failed may be the one these writes need (the chaos run's
  * DynamoDB crash: down 4-20 s). A job stored but neither queued nor failed would wait forever.
  */

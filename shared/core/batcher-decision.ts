@@ -203,8 +203,7 @@ function freeSequences(s: BatcherSnapshot): number {
  * after the first 15 s, 0.1 s idle). What it takes from there never yields (isYielding).
  */
 function mayTopUp(s: BatcherSnapshot, yielding: boolean): boolean {
-  const interactiveOnly = yielding && !s.othersInteractiveWaiting && batchLaneCapped(s);
-  if (!s.settings.top_up || (yielding && !interactiveOnly) || s.nowMs >= topUpDeadline(s) || nextReceive(s, yielding) === undefined) return false;
+  if (!s.settings.top_up || (yielding && !pullsInteractiveWhileYielding(s)) || s.nowMs >= topUpDeadline(s) || nextReceive(s, yielding) === undefined) return false;
   // What it pulled would only wait in the queue again.
   if (s.components.every((c) => c.warmingUntilMs > s.nowMs)) return false;
   return freeSequences(s) > s.waiting.length;
@@ -226,10 +225,15 @@ function laneOpen(s: BatcherSnapshot, lane: Lane): boolean {
  */
 function mayWatch(s: BatcherSnapshot, yielding: boolean): boolean {
   if (!s.settings.top_up || s.interactiveWatching || s.waiting.length === 0 || freeSequences(s) === 0) return false;
-  // A yielding batcher pulls interactive work only where a top-up would (mayTopUp).
-  if (yielding && (s.othersInteractiveWaiting || !batchLaneCapped(s))) return false;
-  return topUpDeadline(s) - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
+  if (yielding && !pullsInteractiveWhileYielding(s)) return false;
+  return longPollFits(s);
 }
+
+/** A yielding batcher may still pull interactive-lane jobs while the batch lane is capped, unless another batcher's interactive job waits (mayTopUp). */
+const pullsInteractiveWhileYielding = (s: BatcherSnapshot): boolean => !s.othersInteractiveWaiting && batchLaneCapped(s);
+
+/** Whether a long poll ends before the batcher stops pulling. */
+const longPollFits = (s: BatcherSnapshot): boolean => topUpDeadline(s) - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
 
 function watch(s: BatcherSnapshot): BatcherStep {
   const interactiveWaiting = s.waiting.filter((w) => w.lane === "interactive").length;
@@ -301,7 +305,7 @@ export function nextLane(s: BatcherSnapshot): Lane | undefined {
 function nextReceive(s: BatcherSnapshot, interactiveOnly = false): { readonly lane: Lane; readonly waitSeconds: number } | undefined {
   const lane = interactiveOnly ? (laneOpen(s, "interactive") ? "interactive" : undefined) : nextLane(s);
   if (lane) return { lane, waitSeconds: 0 };
-  const mayWait = s.waiting.length === 0 && !s.longPolledSinceIdle && !s.interactiveWatching && topUpDeadline(s) - s.nowMs >= TOP_UP_LONG_POLL_SECONDS * 1000;
+  const mayWait = s.waiting.length === 0 && !s.longPolledSinceIdle && !s.interactiveWatching && longPollFits(s);
   return mayWait ? { lane: "interactive", waitSeconds: TOP_UP_LONG_POLL_SECONDS } : undefined;
 }
 
