@@ -206,6 +206,8 @@ export type LedgerView = {
   readonly topUpUntilMs: number | undefined;
   /** Jobs running on the component that were cancelled: their calls are to be aborted. Not load. */
   readonly cancelled: readonly string[];
+  /** The other holders with a job waiting for room there: they share the room under the batch lane's cap with this one. */
+  readonly waitingHolders: readonly string[];
 };
 
 export type CapacityLedger = {

@@ -44,6 +44,7 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
       interactiveLoad: live.reduce<Load>((sum, e) => addLoad(sum, { sequences: e.interactive_sequences ?? 0, tokens: e.interactive_tokens ?? 0 }), noLoad),
       interactiveSeenMs: seen.length === 0 ? undefined : Math.max(...seen),
       topUpUntilMs: toppingUp.length === 0 ? undefined : Math.max(...toppingUp),
+      waitingHolders: live.filter((e) => e.oldest_waiting_ms !== undefined).map((e) => e.holder),
       cancelled: marks.filter((m) => !hasExpired(m.expires_at, now)).map((m) => m.job_id),
     };
   }

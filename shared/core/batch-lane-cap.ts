@@ -1,4 +1,4 @@
-import { addLoad, type Load } from "./gpu-batch-policy.ts";
+import { addLoad, subtractLoad, type Load } from "./gpu-batch-policy.ts";
 import { decodeStepMs } from "./latency-model.ts";
 import { getProfile, type LatencyProfile } from "./profiles.ts";
 import type { Component } from "./routes.ts";
@@ -40,6 +40,43 @@ export function batchFitsUnderCap(component: Component, batchHeld: Load, demand:
   const perCopy = { sequences: after.sequences / copies, tokens: after.tokens / copies };
   const profile = getProfile(component.profile);
   return addedStepMs(profile, perCopy) <= batchStepAllowanceMs(profile, slowdownPercent);
+}
+
+/**
+ * A batcher's part of the room under the cap. The others' load it decides on is what they published
+ * when it last read the ledger, up to LEDGER_REFRESH_WAITING_MS old, so batchers that saw the same
+ * room each filled it: as a batch file landed, four of them held 2.4 times the cap between them.
+ */
+export type BatchRoomShare = {
+  /** The batch-lane load this batcher started on the component since it last read the others'. */
+  readonly startedSinceRead: Load;
+  /** The batchers waiting for room there, this one included. */
+  readonly contenders: number;
+  /** Whether its holder id sorts before every other waiting batcher's: the one that takes a job when the shares are each smaller than one. */
+  readonly firstInLine: boolean;
+  /**
+   * Whether it read the ledger after it told the others it waits. Batchers that start together
+   * (a batch file lands, and the mappings invoke several) each see no other waiting; until the
+   * read after its own word, a batcher cannot know who shares the room, and takes none of it.
+   */
+  readonly readSinceWaiting: boolean;
+};
+
+/**
+ * Whether a batch-lane job of `demand` stays within this batcher's share of the room under the cap:
+ * since its last read it takes at most the room it saw then divided among the batchers waiting for
+ * it; the first in line takes one job past its share, so that shares each smaller than a job do
+ * not leave room no batcher takes (and the cap is passed by one job at most, not one a batcher);
+ * and none before it has read the ledger since it said it waits.
+ */
+export function withinRoomShare(component: Component, batchHeld: Load, share: BatchRoomShare, demand: Load, slowdownPercent: number): boolean {
+  if (!share.readSinceWaiting) return false;
+  if (share.contenders <= 1 || (share.firstInLine && share.startedSinceRead.sequences <= 0)) return true;
+  const copies = Math.max(1, component.copies);
+  const perCopy = (load: Load): Load => ({ sequences: load.sequences / copies, tokens: load.tokens / copies });
+  const profile = getProfile(component.profile);
+  const roomMs = batchStepAllowanceMs(profile, slowdownPercent) - addedStepMs(profile, perCopy(subtractLoad(batchHeld, share.startedSinceRead)));
+  return addedStepMs(profile, perCopy(addLoad(share.startedSinceRead, demand))) <= roomMs / share.contenders;
 }
 
 /** Whether a batch-lane load on the component is under the cap: another batch job may be pulled for it. */

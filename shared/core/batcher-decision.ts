@@ -4,7 +4,7 @@ import { LANES, type Lane } from "./lanes.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component } from "./routes.ts";
 import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "./gpu-batch-policy.ts";
-import { batchFitsUnderCap, batchUnderCap } from "./batch-lane-cap.ts";
+import { batchFitsUnderCap, batchUnderCap, withinRoomShare, type BatchRoomShare } from "./batch-lane-cap.ts";
 
 /**
  * A job another batcher has held waiting for room this much longer than this batcher's oldest
@@ -68,6 +68,8 @@ export type ComponentState = {
   readonly interactiveHeld?: Load;
   /** Until when it is left alone because it answered "warming" (0: it is not). */
   readonly warmingUntilMs: number;
+  /** This batcher's part of the room under the batch lane's cap (default: all of it, as when it alone decides). */
+  readonly batchRoomShare?: BatchRoomShare;
 };
 
 /** Everything the next step depends on, as plain data: no clock, no I/O. */
@@ -349,15 +351,26 @@ function planRollingStarts(s: BatcherSnapshot): BatcherStep | undefined {
   const held = heldByName(s);
   const capped = batchLaneCapped(s);
   const batchHeld = new Map(s.components.map((c) => [c.component.name, batchHeldOf(c)]));
+  const shares = new Map(s.components.flatMap((c) => (c.batchRoomShare ? [[c.component.name, c.batchRoomShare] as const] : [])));
   const calls: PlannedCall[] = [];
   for (const job of s.waiting) {
-    const underCap = (c: Component) =>
-      !capped || job.lane !== "batch" || batchFitsUnderCap(c, batchHeld.get(c.name) ?? noLoad, demandOf(job.item, c.kv_admission), s.settings.interactive_slowdown_percent);
+    const underCap = (c: Component) => {
+      if (!capped || job.lane !== "batch") return true;
+      const held = batchHeld.get(c.name) ?? noLoad;
+      const demand = demandOf(job.item, c.kv_admission);
+      const share = shares.get(c.name);
+      const percent = s.settings.interactive_slowdown_percent;
+      return batchFitsUnderCap(c, held, demand, percent) && (!share || withinRoomShare(c, held, share, demand, percent));
+    };
     const component = placeFor(s, held, (c) => demandOf(job.item, c.kv_admission), underCap);
     if (!component) break;
     const load = demandOf(job.item, component.kv_admission);
     held.set(component.name, addLoad(held.get(component.name) ?? noLoad, load));
-    if (job.lane === "batch") batchHeld.set(component.name, addLoad(batchHeld.get(component.name) ?? noLoad, load));
+    if (job.lane === "batch") {
+      batchHeld.set(component.name, addLoad(batchHeld.get(component.name) ?? noLoad, load));
+      const share = shares.get(component.name);
+      if (share) shares.set(component.name, { ...share, startedSinceRead: addLoad(share.startedSinceRead, load) });
+    }
     calls.push({ component: component.name, jobIds: [job.item.id], load });
   }
   return calls.length === 0 ? undefined : { kind: "start", calls };

@@ -11,7 +11,7 @@ const holding = (sequences: number, tokens: number, oldestWaitingMs?: number): L
 export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>): void {
   it("sees nothing held on a component nobody published on", async () => {
     const ledger = await makeLedger();
-    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(await ledger.others(newComponent(), "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: [] });
   });
 
   it("sums what the other holders of the component hold, leaving out the asking holder and other components", async () => {
@@ -27,7 +27,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const others = await ledger.others(component, "me", at(0));
 
     // Assess
-    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(others).toEqual({ load: { sequences: 7, tokens: 700 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: [] });
     expect((await ledger.others(component, "b", at(0))).load).toEqual({ sequences: 54, tokens: 5_400 });
   });
 
@@ -63,9 +63,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const after = await ledger.others(component, "me", at(20_000));
 
     // Assess
-    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
-    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
-    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(before).toEqual({ load: { sequences: 5, tokens: 500 }, oldestWaitingMs: noon - 9_000, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: ["short"] });
+    expect(atExpiry).toEqual({ load: { sequences: 3, tokens: 300 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: [] });
+    expect(after).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: [] });
   });
 
   it("keeps expiries in whole seconds, rounded up: an entry lives to the end of the second it expires in", async () => {
@@ -169,7 +169,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: [] });
   });
 
   it("keeps the entry of a holder with nothing held but a job waiting for room", async () => {
@@ -181,7 +181,24 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(0, 0, noon - 2_000), inAMinute);
 
     // Assess
-    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(await ledger.others(component, "me", at(0))).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: noon - 2_000, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: ["b"] });
+  });
+
+  it("names the other live holders with a job waiting for room, who share the room under the batch lane's cap", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const component = newComponent();
+    await ledger.publish(component, "waits-1", holding(1, 100, noon - 2_000), inAMinute);
+    await ledger.publish(component, "waits-2", holding(0, 0, noon - 1_000), inAMinute);
+    await ledger.publish(component, "runs", holding(4, 400), inAMinute);
+    await ledger.publish(component, "expired", holding(1, 100, noon - 3_000), at(0));
+
+    // Act
+    const seen = await ledger.others(component, "waits-1", at(0));
+
+    // Assess
+    expect(seen.waitingHolders).toEqual(["waits-2"]);
+    expect((await ledger.others(component, "me", at(0))).waitingHolders.toSorted()).toEqual(["waits-1", "waits-2"]);
   });
 
   it("replaces a holder's entry when it publishes again, instead of adding to it", async () => {
@@ -194,7 +211,7 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     await ledger.publish(component, "b", holding(2, 250), at(30_000));
 
     // Assess
-    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [] });
+    expect(await ledger.others(component, "me", at(20_000))).toEqual({ load: { sequences: 2, tokens: 250 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: [], waitingHolders: [] });
   });
 
   it("gives every reader of the component the jobs marked cancelled there, as no load and no wait", async () => {
@@ -211,9 +228,9 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     const seenByHolder = await ledger.others(component, "b", at(0));
 
     // Assess
-    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByOther).toEqual({ load: { sequences: 2, tokens: 200 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: expect.arrayContaining(["job_1", "job_2"]), waitingHolders: [] });
     expect(seenByOther.cancelled).toHaveLength(2);
-    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: expect.arrayContaining(["job_1", "job_2"]) });
+    expect(seenByHolder).toEqual({ load: { sequences: 0, tokens: 0 }, oldestWaitingMs: undefined, interactiveWaiting: false, interactiveLoad: { sequences: 0, tokens: 0 }, cancelled: expect.arrayContaining(["job_1", "job_2"]), waitingHolders: [] });
   });
 
   it("keeps a job marked once however often it is marked, and a holder's publishing leaves the marks alone", async () => {

@@ -413,6 +413,7 @@ export class MemoryLedger implements CapacityLedger {
     let interactiveLoad = noLoad;
     let interactiveSeenMs: number | undefined;
     let topUpUntilMs: number | undefined;
+    const waitingHolders: string[] = [];
     for (const [key, entry] of this.holders) {
       if (!key.startsWith(`${component}|`) || key === `${component}|${holder}` || entry.expiresAt <= now) continue;
       load = addLoad(load, entry.load);
@@ -421,9 +422,10 @@ export class MemoryLedger implements CapacityLedger {
       if (entry.topUpUntilMs !== undefined) topUpUntilMs = Math.max(topUpUntilMs ?? Number.NEGATIVE_INFINITY, entry.topUpUntilMs);
       if (entry.interactiveWaiting === true && entry.oldestWaitingMs !== undefined) interactiveWaiting = true;
       if (entry.oldestWaitingMs !== undefined) oldestWaitingMs = Math.min(oldestWaitingMs ?? Number.POSITIVE_INFINITY, entry.oldestWaitingMs);
+      if (entry.oldestWaitingMs !== undefined) waitingHolders.push(key.slice(component.length + 1));
     }
     const cancelled = [...this.marks].filter(([key, expiresAt]) => key.startsWith(`${component}|`) && expiresAt > now).map(([key]) => key.slice(component.length + 1));
-    return { load, oldestWaitingMs, interactiveWaiting, interactiveLoad, interactiveSeenMs, topUpUntilMs, cancelled };
+    return { load, oldestWaitingMs, interactiveWaiting, interactiveLoad, interactiveSeenMs, topUpUntilMs, cancelled, waitingHolders };
   }
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
     if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);

@@ -1,4 +1,5 @@
 import { addLoad, noLoad, subtractLoad, type Load } from "../../core/gpu-batch-policy.ts";
+import type { BatchRoomShare } from "../../core/batch-lane-cap.ts";
 import type { Lane } from "../../core/lanes.ts";
 import type { CapacityLedger } from "../../ports.ts";
 
@@ -23,6 +24,10 @@ export class LedgerSync {
   readonly #ownInteractive = new Map<string, Load>();
   #others = new Map<string, Load>();
   #othersInteractive = new Map<string, Load>();
+  /** The other holders waiting for room on each component, as of the last read. */
+  #othersWaitingHolders = new Map<string, readonly string[]>();
+  /** The batch-lane load this run started on each component since it last read the others'. */
+  #batchSinceRead = new Map<string, Load>();
   /** When another batcher got the oldest job it holds waiting for room on these components. */
   othersOldestWaitingMs: number | undefined;
   /** Whether another batcher holds an interactive-lane job waiting for room on these components. */
@@ -40,6 +45,8 @@ export class LedgerSync {
   /** A change the others must see before they next decide (reserve's `tellAtOnce`). */
   #tellAtOnce = false;
   #publishedWaiting = false;
+  /** When it last told the others it has jobs waiting (after none). */
+  #waitingPublishedAtMs = Number.NEGATIVE_INFINITY;
   #publishedInteractive = false;
   #publishedTopUpUntilMs: number | undefined;
   /** Whether this run's waiting jobs include an interactive one, as of the last refresh. */
@@ -69,13 +76,28 @@ export class LedgerSync {
   }
 
   /**
-   * `tellAtOnce`: publish at the next refresh rather than within LEDGER_REFRESH_MS. For a batch-lane
+   * This run's share of the room under the batch lane's cap on the component (batch-lane-cap.ts):
+   * what it started there since it last read the others, and how many batchers wait for that room.
+   */
+  batchRoomShare(component: string): BatchRoomShare {
+    const othersWaiting = this.#othersWaitingHolders.get(component) ?? [];
+    return {
+      startedSinceRead: this.#batchSinceRead.get(component) ?? noLoad,
+      contenders: 1 + othersWaiting.length,
+      firstInLine: othersWaiting.every((holder) => this.#holder < holder),
+      readSinceWaiting: this.#publishedWaiting && this.#readAtMs > this.#waitingPublishedAtMs,
+    };
+  }
+
+  /**
+   * `tellAtOnce`: publish at the next refresh (RouteRun calls one at once) rather than within LEDGER_REFRESH_MS. For a batch-lane
    * start under the cap: the others decide on what this run published, and with starts published
    * only every 500 ms up to four batchers each filled the same room (the batch held 40% over the cap).
    */
   reserve(component: string, load: Load, lane: Lane, tellAtOnce = false): void {
     this.#own.set(component, addLoad(this.#own.get(component) ?? noLoad, load));
     if (lane === "interactive") this.#ownInteractive.set(component, addLoad(this.#ownInteractive.get(component) ?? noLoad, load));
+    else this.#batchSinceRead.set(component, addLoad(this.#batchSinceRead.get(component) ?? noLoad, load));
     this.#ownChanged = true;
     this.#tellAtOnce ||= tellAtOnce;
   }
@@ -97,9 +119,11 @@ export class LedgerSync {
     this.#interactiveWaiting = waiting && interactiveWaiting;
     if (nowMs - this.#readAtMs >= (waiting || yielding() ? LEDGER_REFRESH_WAITING_MS : LEDGER_REFRESH_MS)) {
       this.#readAtMs = nowMs;
+      this.#batchSinceRead.clear();
       const others = await Promise.all(this.#components.map((c) => this.#ledger.others(c, this.#holder, new Date(nowMs))));
       this.#others = new Map(this.#components.map((c, i) => [c, others[i]?.load ?? noLoad]));
       this.#othersInteractive = new Map(this.#components.map((c, i) => [c, others[i]?.interactiveLoad ?? noLoad]));
+      this.#othersWaitingHolders = new Map(this.#components.map((c, i) => [c, others[i]?.waitingHolders ?? []]));
       const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
       this.othersInteractiveWaiting = others.some((o) => o.interactiveWaiting);
@@ -126,6 +150,7 @@ export class LedgerSync {
     this.#ownChanged = false;
     this.#tellAtOnce = false;
     const waitingSince = final ? undefined : oldestWaitingMs;
+    if (waitingSince !== undefined && !this.#publishedWaiting) this.#waitingPublishedAtMs = nowMs;
     this.#publishedWaiting = waitingSince !== undefined;
     const interactiveWaiting = waitingSince !== undefined && this.#interactiveWaiting;
     this.#publishedInteractive = interactiveWaiting;

@@ -104,9 +104,15 @@ export class RouteRun implements RunHandle {
       const snapshot = this.snapshot();
       const step = decideNext(snapshot);
       switch (step.kind) {
-        case "start":
-          this.#start(step.calls, batchLaneCapped(snapshot));
+        case "start": {
+          const capped = batchLaneCapped(snapshot);
+          this.#start(step.calls, capped);
+          // Batch-lane starts under the cap are told before the next decision, not at the next
+          // loop's refresh: that one reads before it publishes, so batchers refreshing together
+          // would each read the other's load from before its starts.
+          if (capped) await this.#refreshLedger();
           break;
+        }
         case "hold":
           this.#holdUntilMs = step.untilMs;
           break;
@@ -139,6 +145,7 @@ export class RouteRun implements RunHandle {
         held: this.#ledger.heldOn(component.name),
         interactiveHeld: this.#ledger.interactiveHeldOn(component.name),
         warmingUntilMs: this.#fleet.warmingUntilMs(component.name),
+        batchRoomShare: this.#ledger.batchRoomShare(component.name),
       })),
       waiting: this.#waiting.map(waitingJobOf),
       callsInFlight: this.#inFlight.size,

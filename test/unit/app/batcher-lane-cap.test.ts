@@ -16,11 +16,11 @@ type Deps = ReturnType<typeof memoryDeps>;
 const COMPONENT = "llama-2-7b-ic";
 const CALL_MS = 1_000;
 
-async function setup(): Promise<{ deps: Deps; startMs: number; starts: { atMs: number; inFlight: number }[] }> {
+async function setup(slowdownPercent = 1): Promise<{ deps: Deps; startMs: number; starts: { atMs: number; inFlight: number }[] }> {
   const deps = memoryDeps();
   const route = deps.catalog.routes.get("llama-2-7b");
   if (!route) throw new Error("no default route");
-  await deps.routeSettings.put("llama-2-7b", { ...defaultRouteSettings(route), interactive_slowdown_percent: 1 }, deps.clock.now());
+  await deps.routeSettings.put("llama-2-7b", { ...defaultRouteSettings(route), interactive_slowdown_percent: slowdownPercent }, deps.clock.now());
   const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ custom_id: `b${i}`, body: { model: "llama-2-7b", prompt: `b${i}`, max_tokens: 200 } }));
   await submitBatch(deps, "acme", lines.join("\n"));
   // Every call takes a second of virtual time; each start notes how many run with it.
@@ -40,8 +40,8 @@ async function setup(): Promise<{ deps: Deps; startMs: number; starts: { atMs: n
   return { deps, startMs, starts };
 }
 
-function run(deps: Deps) {
-  return processDelivery(deps, deps.queue.takeDelivery("llama-2-7b", 1, "batch"), { topUpUntil: new Date(deps.time.nowMs + 60_000) });
+function run(deps: Deps, messages = 1) {
+  return processDelivery(deps, deps.queue.takeDelivery("llama-2-7b", messages, "batch"), { topUpUntil: new Date(deps.time.nowMs + 60_000) });
 }
 
 describe("the batch lane's cap, on memory fakes and FakeTime", () => {
@@ -95,6 +95,21 @@ describe("the batch lane's cap, on memory fakes and FakeTime", () => {
     expect(starts).toHaveLength(20);
     // Nothing fits under the cap beside the other's batch job until 8 s in; then all of it.
     expect(starts.every((s) => s.atMs === INTERACTIVE_MEMORY_MS - 2_000)).toBe(true);
+  });
+
+  it("shares the room under the cap with a batcher that started beside it, rather than each filling it", async () => {
+    // At 10% the batch lane may add 0.595 ms to the step: 3,420 context tokens, 17 of these jobs.
+    const { deps, startMs, starts } = await setup(10);
+    const interactive = { sequences: 1, tokens: 1_024 };
+    await deps.ledger.publish(COMPONENT, "interactive-batcher", { load: interactive, interactiveLoad: interactive }, new Date(startMs + 5_000));
+
+    // Two batchers handed ten batch-lane messages each at once, as the mappings invoke them when a file lands.
+    await Promise.all([run(deps, 10), run(deps, 10)]);
+
+    expect(starts).toHaveLength(20);
+    // Each saw room for 17 and, without sharing it, started its ten: 20 on the copy.
+    expect(deps.invoker.maxInFlight).toBeLessThanOrEqual(17);
+    expect(deps.invoker.maxInFlight).toBeGreaterThanOrEqual(15);
   });
 
   it("runs the whole batch at once with no interactive work around, as before the cap", async () => {

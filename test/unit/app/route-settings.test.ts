@@ -13,7 +13,7 @@ describe("route settings", () => {
     expect(await getRouteSettings(deps, "llama-2-7b")).toEqual({
       model: "llama-2-7b",
       source: "default",
-      settings: { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 128, max_wait_ms: 1000, latency_objective_ms: 30_000, warming_recheck_seconds: 30, max_warming_wait_seconds: 1800, batch_lane_floor_percent: 10, interactive_slowdown_percent: 15, measured_hold: true },
+      settings: { dispatch: "adaptive", top_up: true, max_in_flight_per_copy: 128, max_wait_ms: 1000, latency_objective_ms: 30_000, warming_recheck_seconds: 30, max_warming_wait_seconds: 1800, batch_lane_floor_percent: 10, interactive_slowdown_percent: 35, measured_hold: true },
     });
     await updateRouteSettings(deps, ops, "llama-2-7b", { max_in_flight_per_copy: 64, top_up: false });
     expect(await getRouteSettings(deps, "llama-2-7b")).toMatchObject({ source: "stored", settings: { max_in_flight_per_copy: 64, top_up: false, dispatch: "adaptive" } });

@@ -227,6 +227,31 @@ describe("the batch lane's cap beside interactive work (interactive_slowdown_per
     expect(started(decideNext(at25({ waiting: waiting.slice(0, 2), held: batchJobs(60), interactiveHeld: oneInteractive })))).toEqual(["i1", "i2"]);
   });
 
+  it("takes since its last read of the ledger only its share of the room it saw, split among the batchers waiting for it; the first in line one job past it", () => {
+    const waiting = ["b1", "b2", "b3", "b4", "b5"].map((id) => job(id, big));
+    type Share = { startedSinceRead?: Load; firstInLine?: boolean; readSinceWaiting?: boolean };
+    const withShare = (contenders: number, share: Share = {}, patch: SnapshotPatch = {}): BatcherSnapshot => {
+      const { startedSinceRead = noLoad, firstInLine = true, readSinceWaiting = true } = share;
+      const s = at25({ waiting, held: plus(startedSinceRead, oneInteractive), interactiveHeld: oneInteractive, ...patch });
+      return { ...s, components: s.components.map((c) => ({ ...c, batchRoomShare: { startedSinceRead, contenders, firstInLine, readSinceWaiting } })) };
+    };
+    // Alone it may fill the cap's eight jobs; four batchers saw the same room: two each, not eight each.
+    expect(started(decideNext(withShare(1)))).toEqual(["b1", "b2", "b3", "b4", "b5"]);
+    expect(started(decideNext(withShare(2)))).toEqual(["b1", "b2", "b3", "b4"]);
+    expect(started(decideNext(withShare(4)))).toEqual(["b1", "b2"]);
+    expect(started(decideNext(withShare(4, { firstInLine: false })))).toEqual(["b1", "b2"]);
+    // Two started since the read: its share is taken until it reads again.
+    expect(started(decideNext(withShare(4, { startedSinceRead: batchJobs(2) }, { callsInFlight: 2, settings: { top_up: false } })))).toEqual([]);
+    // Shares each smaller than a job: the first in line takes one, the others none.
+    expect(started(decideNext(withShare(100)))).toEqual(["b1"]);
+    expect(started(decideNext(withShare(100, { firstInLine: false })))).toEqual([]);
+    // Before it has read the ledger since it said it waits, it cannot know who shares the room: no
+    // batch-lane job starts, an interactive one does.
+    expect(started(decideNext(withShare(1, { readSinceWaiting: false })))).toEqual([]);
+    const interactiveToo = withShare(1, { readSinceWaiting: false }, { waiting: [job("i1", big, "t0", "interactive"), ...waiting] });
+    expect(started(decideNext(interactiveToo))).toEqual(["i1"]);
+  });
+
   it("caps while another batcher's interactive job waits (this one holding an interactive job too, so it does not yield)", () => {
     const waiting = [job("i1", big, "t0", "interactive"), job("b1", big)];
     const step = decideNext(at25({ waiting, held: batchJobs(8), othersInteractiveWaiting: true, othersOldestWaitingMs: NOW }));
