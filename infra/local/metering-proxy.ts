@@ -78,6 +78,12 @@ const DYNAMODB_WRITES = new Set(["PutItem", "UpdateItem", "DeleteItem", "BatchWr
 
 type Consumed = { CapacityUnits?: number };
 
+/** The tables (and index) a call names: its own, or its batch's. */
+function tablesOf(input: { TableName?: string; IndexName?: string; RequestItems?: Record<string, unknown> }): string[] {
+  if (input.TableName !== undefined) return [input.IndexName === undefined ? input.TableName : `${input.TableName}/${input.IndexName}`];
+  return Object.keys(input.RequestItems ?? {}).toSorted();
+}
+
 /**
  * DynamoDB's JSON protocol: each call counted by its action, and the capacity units it consumed,
  * as the table's ConsumedCapacity says (dynalite computes it from the items' sizes as DynamoDB
@@ -91,12 +97,13 @@ export function dynamoDbExchange(meter: RequestMeter): (request: ProxiedRequest)
     const action = target.slice(target.indexOf(".") + 1);
     meter.request("dynamodb", action || "unknown");
     if (!DYNAMODB_READS.has(action) && !DYNAMODB_WRITES.has(action)) return {};
-    let input: { ReturnConsumedCapacity?: string };
+    let input: { ReturnConsumedCapacity?: string; TableName?: string; IndexName?: string; RequestItems?: Record<string, unknown> };
     try {
       input = JSON.parse(request.body.toString("utf8")) as typeof input;
     } catch {
       return {};
     }
+    meter.dynamoDbTable(action, tablesOf(input));
     const asked = input.ReturnConsumedCapacity === "TOTAL" || input.ReturnConsumedCapacity === "INDEXES";
     const kind = DYNAMODB_READS.has(action) ? "read" : "write";
     return {

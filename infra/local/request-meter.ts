@@ -17,20 +17,29 @@ export type MeterReading = {
   readonly dynamodb_capacity: { readonly read_units: number; readonly write_units: number };
   /** By serverless.yml function name. */
   readonly lambda: Readonly<Record<string, LambdaUse>>;
+  /** DynamoDB's reads and writes by action and what they touched (`Query jobs/route-finished-index`): which part of the pipeline asks. */
+  readonly dynamodb_by_table: Readonly<Record<string, number>>;
 };
 
-export const emptyReading = (): MeterReading => ({ requests: {}, dynamodb_capacity: { read_units: 0, write_units: 0 }, lambda: {} });
+export const emptyReading = (): MeterReading => ({ requests: {}, dynamodb_capacity: { read_units: 0, write_units: 0 }, lambda: {}, dynamodb_by_table: {} });
 
 export class RequestMeter {
   readonly #requests = new Map<MeteredService, Map<string, number>>();
   #readUnits = 0;
   #writeUnits = 0;
   readonly #lambda = new Map<string, { invocations: number; billedMs: number; mbMs: number }>();
+  readonly #dynamoDbByTable = new Map<string, number>();
 
   request(service: MeteredService, action: string, count = 1): void {
     let actions = this.#requests.get(service);
     if (!actions) this.#requests.set(service, (actions = new Map()));
     actions.set(action, (actions.get(action) ?? 0) + count);
+  }
+
+  /** A DynamoDB read or write by what it touched (counted under `request` too). */
+  dynamoDbTable(action: string, tables: readonly string[]): void {
+    const key = `${action} ${tables.join(",")}`;
+    this.#dynamoDbByTable.set(key, (this.#dynamoDbByTable.get(key) ?? 0) + 1);
   }
 
   capacity(kind: "read" | "write", units: number): void {
@@ -53,6 +62,7 @@ export class RequestMeter {
     return {
       requests: Object.fromEntries([...this.#requests].map(([service, actions]) => [service, Object.fromEntries(actions)])),
       dynamodb_capacity: { read_units: this.#readUnits, write_units: this.#writeUnits },
+      dynamodb_by_table: Object.fromEntries(this.#dynamoDbByTable),
       lambda: Object.fromEntries(
         [...this.#lambda].map(([name, use]) => [name, { invocations: use.invocations, billed_ms: use.billedMs, gb_seconds: use.mbMs / 1024 / 1000 }]),
       ),
@@ -85,6 +95,7 @@ export function readingDelta(after: MeterReading, before: MeterReading): MeterRe
       write_units: after.dynamodb_capacity.write_units - before.dynamodb_capacity.write_units,
     },
     lambda,
+    dynamodb_by_table: minusRecord(after.dynamodb_by_table, before.dynamodb_by_table),
   };
 }
 

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dynamoDbExchange, type MeteringProxy, startMeteringProxy } from "#local/metering-proxy";
-import { RequestMeter } from "#local/request-meter";
+import { readingDelta, RequestMeter } from "#local/request-meter";
 import { localClientConfig, type LocalServer, startDynalite, uniqueSuffix } from "../helpers/local-aws.ts";
 
 // The metering proxy in front of dynalite, with a real DynamoDB client through it: every call
@@ -50,6 +50,8 @@ describe("the DynamoDB metering proxy", () => {
     expect(after.requests.dynamodb).toMatchObject({ PutItem: 1, GetItem: 2, Query: 1, CreateTable: 1 });
     expect(after.dynamodb_capacity.write_units - before.dynamodb_capacity.write_units).toBe(3);
     expect(after.dynamodb_capacity.read_units - before.dynamodb_capacity.read_units).toBe(1 + 0.5 + 0.5);
+    // And by what each touched: which part of the pipeline asks.
+    expect(readingDelta(after, before).dynamodb_by_table).toEqual({ [`PutItem ${table}`]: 1, [`GetItem ${table}`]: 2, [`Query ${table}`]: 1 });
   });
 
   it("counts a write refused by its condition as the unit DynamoDB charges for it, and passes the refusal on", async () => {

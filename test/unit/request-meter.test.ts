@@ -28,9 +28,11 @@ describe("the request meter", () => {
     const before = meter.read();
     meter.request("sqs", "ReceiveMessage", 4);
     meter.request("dynamodb", "GetItem");
+    meter.dynamoDbTable("GetItem", ["jobs"]);
     meter.capacity("read", 1);
     meter.invocation("batcher", 300, 1024);
     const delta = readingDelta(meter.read(), before);
+    expect(delta.dynamodb_by_table).toEqual({ "GetItem jobs": 1 });
     expect(delta.requests).toEqual({ sqs: { ReceiveMessage: 4 }, dynamodb: { GetItem: 1 }, lambda: { Invoke: 1 } });
     expect(delta.dynamodb_capacity).toEqual({ read_units: 1, write_units: 0 });
     expect(delta.lambda.batcher?.invocations).toBe(1);

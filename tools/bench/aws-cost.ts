@@ -47,6 +47,8 @@ export type ServerlessCost = {
   readonly by_service_per_job: Readonly<Record<string, number>>;
   readonly by_action_per_job: Readonly<Record<string, number>>;
   readonly dynamodb_units_per_job: { readonly read: number; readonly write: number };
+  /** DynamoDB's reads and writes by action and table (and index), largest first: which part of the pipeline asks. */
+  readonly dynamodb_by_table_per_job: Readonly<Record<string, number>>;
   /** HTTP API requests and Lambda invocations per job (not in requests_per_job). */
   readonly http_api_requests_per_job: number;
   readonly lambda_invocations_per_job: number;
@@ -96,6 +98,7 @@ export function serverlessCost(metered: MeterReading, jobs: number, gpuUsdPerJob
     by_service_per_job: byService,
     by_action_per_job: Object.fromEntries(actions.toSorted((a, b) => b[1] - a[1]).map(([name, n]) => [name, per(n)])),
     dynamodb_units_per_job: { read: per(metered.dynamodb_capacity.read_units), write: per(metered.dynamodb_capacity.write_units) },
+    dynamodb_by_table_per_job: Object.fromEntries(Object.entries(metered.dynamodb_by_table).toSorted((a, b) => b[1] - a[1]).map(([name, n]) => [name, per(n)])),
     http_api_requests_per_job: per(count("apigateway-http")),
     lambda_invocations_per_job: per(invocations),
     lambda_gb_seconds_per_job: per(gbSeconds),
