@@ -1,6 +1,5 @@
 import {
   ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
@@ -10,6 +9,7 @@ import { RetryableError } from "../core/errors.ts";
 import type { JobMessage } from "../core/jobs.ts";
 import type { Lane } from "../core/lanes.ts";
 import type { JobQueue, ReceivedMessage } from "../ports.ts";
+import { SqsDeleteBatcher } from "./sqs-delete-batcher.ts";
 import { QueueUrls, translateQueueError } from "./sqs-queue-urls.ts";
 
 /** SendMessageBatch takes 10 entries and 256 KiB in all; stay under both. */
@@ -17,17 +17,24 @@ const MAX_ENTRIES = 10;
 const MAX_BATCH_BYTES = 250 * 1024;
 /** Batches sent at once: enough to keep a large batch file fast without flooding the client. */
 const PARALLEL_SENDS = 8;
+/**
+ * How long a delete waits for others of its queue to share a DeleteMessageBatch call. Short beside
+ * what it saves: a batcher's run ends at most this much after its last job's result is durable.
+ */
+export const DELETE_LINGER_MS = 250;
 
 export class SqsJobQueue implements JobQueue {
   readonly #client: SQSClient;
   readonly #queueName: (route: string, lane: Lane) => string;
   /** By queue name: one GetQueueUrl per lane of a route, for the life of the function. */
   readonly #urls: QueueUrls;
+  readonly #deletes: SqsDeleteBatcher;
 
-  constructor(options: { client: SQSClient; queueName: (route: string, lane: Lane) => string }) {
+  constructor(options: { client: SQSClient; queueName: (route: string, lane: Lane) => string; deleteLingerMs?: number }) {
     this.#client = options.client;
     this.#queueName = options.queueName;
     this.#urls = new QueueUrls(options.client);
+    this.#deletes = new SqsDeleteBatcher(options.client, options.deleteLingerMs ?? DELETE_LINGER_MS);
   }
 
   async enqueue(route: string, messages: readonly JobMessage[], lane: Lane = "batch"): Promise<void> {
@@ -54,8 +61,7 @@ export class SqsJobQueue implements JobQueue {
   }
 
   async delete(route: string, receiptHandle: string, lane: Lane = "batch"): Promise<void> {
-    const url = await this.#queueUrl(route, lane);
-    await this.#call("delete from queue", () => this.#client.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receiptHandle })));
+    await this.#deletes.delete(await this.#queueUrl(route, lane), receiptHandle);
   }
 
   async release(route: string, receiptHandle: string, delaySeconds: number, lane: Lane = "batch"): Promise<void> {

@@ -1,4 +1,4 @@
-import { CreateQueueCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chunkMessages, messageBody, SqsJobQueue } from "#shared/aws/sqs-job-queue";
 import { loadConfig, type Config } from "#shared/config";
@@ -162,6 +162,34 @@ describe("SqsJobQueue against fauxqs", () => {
     // Assess
     const bodies = await receiveAll(queueUrl, 5);
     expect(bodies.map((b) => JSON.parse(b) as JobMessage).toSorted(byJobId)).toEqual(messages.toSorted(byJobId));
+  });
+
+  it("deletes messages ten to a DeleteMessageBatch call", async () => {
+    // Prepare: a client of its own that notes each command it sends
+    const { route, queueUrl } = await routeWithQueue();
+    const counted = new SQSClient({ ...localClientConfig(server.endpoint), useQueueUrlAsEndpoint: false });
+    const commands: string[] = [];
+    counted.middlewareStack.add((next, context) => (args) => {
+      commands.push(String(context.commandName));
+      return next(args);
+    }, { step: "initialize" });
+    const queue = new SqsJobQueue({ client: counted, queueName: config.queueName, deleteLingerMs: 100 });
+    await queue.enqueue(route, Array.from({ length: 12 }, (_, i) => message(`job_del${i}_${uniqueSuffix()}`)));
+    const received: string[] = [];
+    await pollUntil(async () => {
+      received.push(...(await queue.receive(route, 10, 1)).map((m) => m.receiptHandle));
+      return received.length >= 12 ? received : undefined;
+    }, "12 messages received");
+    commands.length = 0;
+
+    // Act: twelve deletes at once
+    await Promise.all(received.map((handle) => queue.delete(route, handle)));
+
+    // Assess
+    expect(commands).toEqual(["DeleteMessageBatchCommand", "DeleteMessageBatchCommand"]);
+    const left = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));
+    expect(left.Attributes).toMatchObject({ ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0" });
+    counted.destroy();
   });
 
   it("hides a message released with a delay until the delay passes", async () => {
