@@ -108,12 +108,12 @@ describe("SageMakerInvoker.invokeStream's errors", () => {
 
   it("translates an error before the first byte as InvokeEndpoint's: a prompt over the limit is the model's refusal", async () => {
     // Act
-    const { tokens, error } = await stream(invoker(), rolling, input("7".repeat(rolling.limits.max_prompt_tokens + 10), 4));
+    const { tokens, error } = await stream(invoker(), rolling, input("7".repeat(rolling.limits.max_prompt_tokens + rolling.limits.max_new_tokens + 10), 4));
 
     // Assess
     expect(tokens).toEqual([]);
     expect(error).toBeInstanceOf(ModelRejectedError);
-    expect(String((error as Error).message)).toContain(`${rolling.limits.max_prompt_tokens} prompt tokens`);
+    expect(String((error as Error).message)).toContain(`This model's maximum context length is ${rolling.limits.max_prompt_tokens + rolling.limits.max_new_tokens} tokens.`);
   });
 
   it("refuses to stream from a dynamic-batch engine without calling it", async () => {
