@@ -104,6 +104,8 @@ describe("SageMakerInvoker.invokeStream's errors", () => {
     expect(tokens.length).toBeGreaterThan(100);
     expect(error).toBeInstanceOf(RetryableError);
     expect(error).toMatchObject({ message: expect.stringContaining("ModelInvocationTimeExceeded") });
+    // SageMaker's own words for a stream cut at the limit.
+    expect(error).toMatchObject({ message: expect.stringContaining("did not complete sending the inference response in the allotted time") });
   });
 
   it("translates an error before the first byte as InvokeEndpoint's: a prompt over the limit is the model's refusal", async () => {
