@@ -29,7 +29,7 @@ export const NO_PROGRESS: Progress = { text: "", tokens: 0, calls: 0, extra_pref
 /** Fraction of the call's time limit a call is planned to take: room for prefill bursts of others and a slow copy. */
 export const CALL_HEADROOM = 0.8;
 
-type CallLimits = Pick<Component, "limits" | "format">;
+type CallLimits = Pick<Component, "limits">;
 
 /**
  * The most new tokens one call of a job is planned for: what a copy at its admission limits

@@ -55,7 +55,7 @@ export async function runContinued(deps: BatcherDeps, call: GpuCall, job: JobRec
   const frames = streams(component, job.request) ? new TokenFrames(deps, job, told) : undefined;
   let progress = job.progress ?? NO_PROGRESS;
   const requestBytes = new TextEncoder().encode(JSON.stringify(job.request)).length;
-  if (frames && progress.text.length > 0) frames.add(progress.text);
+  if (frames && progress.text.length > 0) frames.add(progress.text, progress.tokens);
   let ok = false;
   try {
     for (let callsHere = 0; ; callsHere++) {

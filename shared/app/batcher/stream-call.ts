@@ -82,8 +82,8 @@ export class TokenFrames {
     this.#pump = this.#run(told);
   }
 
-  add(text: string): void {
-    this.#coalescer.add(text);
+  add(text: string, tokens = 1): void {
+    this.#coalescer.add(text, tokens);
     this.#text.resolve();
   }
 

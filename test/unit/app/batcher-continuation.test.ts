@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { tokensPerCall } from "#shared/core/continuation";
+import { jobTopic, type TokenEvent } from "#shared/core/events";
 import type { GenerationInput } from "#shared/core/engine-codec";
 import { getProfile } from "#shared/core/profiles";
 import { runBatcher } from "../../helpers/batcher.ts";
-import { memoryDeps } from "../../helpers/fakes.ts";
+import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
 // The batcher running a generation longer than one call (core/continuation.ts) on the default
 // route (Llama-2-7B, LMI rolling batch), with every port in memory and GPU calls on virtual time.
@@ -69,6 +70,30 @@ describe("the batcher on a generation longer than one call", () => {
     expect(deps.queue.requeued).toEqual([]);
   });
 
+  it("streams a stream: true job's text across its calls as one stream, in order, its token count going on from call to call", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stream: true });
+    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    const tokens: TokenEvent[] = [];
+    const post = deps.notifier.post.bind(deps.notifier);
+    deps.notifier.post = async (connectionId, event) => {
+      await post(connectionId, event);
+      if (event.type === "job.token") tokens.push(event);
+    };
+
+    // Act
+    await runBatcher(deps);
+
+    // Assess
+    const done = deps.jobs.jobs.get(job.job_id);
+    expect(deps.invoker.streamCalls).toHaveLength(2);
+    expect(done).toMatchObject({ status: "SUCCEEDED", result: { completion_tokens: MAX_TOKENS } });
+    expect(tokens.map((t) => t.index)).toEqual(tokens.map((_, i) => i));
+    expect(tokens.map((t) => t.text).join("")).toBe(done?.result?.text);
+    expect(tokens.at(-1)?.tokens).toBe(MAX_TOKENS);
+  });
+
   it("counts the job's whole prompt + max_tokens in its GPU batch's KV tokens", async () => {
     // Prepare
     const deps = memoryDeps();
@@ -101,6 +126,35 @@ describe("the batcher on a generation longer than one call", () => {
     expect(done).toMatchObject({ status: "SUCCEEDED", attempt: 2, result: { completion_tokens: MAX_TOKENS } });
     expect(done?.result?.text).toBe(stored.text + Array.from({ length: MAX_TOKENS - perCall }, (_, i) => ` c0w${i}`).join(""));
     expect(done?.breakdown?.continuation).toEqual({ calls: 2, extra_prefill_tokens: perCall });
+  });
+
+  it("streams a resumed stream: true job from its stored text on, restarted as any retried attempt, with the stored tokens counted", async () => {
+    // Prepare
+    const deps = memoryDeps();
+    const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stream: true });
+    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    const perCall = perCallOf(deps, job.prompt_tokens);
+    const stored = { text: " earlier".repeat(perCall), tokens: perCall, calls: 1, extra_prefill_tokens: 0 };
+    const claimed = await deps.jobs.claim(job.job_id, { gpu_batch_id: "g0", gpu_batch_size: 1, component: "llama-2-7b-ic" }, deps.time.now());
+    await deps.jobs.saveProgress(job.job_id, claimed?.attempt ?? 0, stored, 0);
+    const tokens: TokenEvent[] = [];
+    const post = deps.notifier.post.bind(deps.notifier);
+    deps.notifier.post = async (connectionId, event) => {
+      await post(connectionId, event);
+      if (event.type === "job.token") tokens.push(event);
+    };
+
+    // Act
+    await runBatcher(deps);
+
+    // Assess
+    const done = deps.jobs.jobs.get(job.job_id);
+    expect(deps.invoker.streamCalls).toHaveLength(1);
+    expect(tokens.map((t) => t.text).join("")).toBe(done?.result?.text);
+    expect(tokens.every((t) => t.attempt === 2)).toBe(true);
+    expect(tokens[0]?.restarted).toBe(true);
+    expect(tokens.find((t) => t.text.length > 0 && !t.text.startsWith(" earlier"))?.tokens).toBeGreaterThan(perCall);
+    expect(tokens.at(-1)?.tokens).toBe(MAX_TOKENS);
   });
 
   it("hands the job over with its text stored when a next call could outlive the batcher, and the next batcher finishes it", async () => {
