@@ -109,7 +109,9 @@ function containerEnvironment(component) {
           // Hugging Face TGI DLC: SM_NUM_GPUS shards the model; the token limits are TGI's launcher options.
           ...(model.hf_model_id && { HF_MODEL_ID: model.hf_model_id }),
           SM_NUM_GPUS: String(component.accelerators_per_copy),
-          MAX_INPUT_TOKENS: String(limits.max_prompt_tokens),
+          // A continued generation sends its text so far as input (shared/core/continuation.ts):
+          // any input that leaves room for a token; batchline holds callers to max_prompt_tokens.
+          MAX_INPUT_TOKENS: String(limits.max_prompt_tokens + limits.max_new_tokens - 1),
           MAX_TOTAL_TOKENS: maxModelLen,
           MAX_BATCH_TOTAL_TOKENS: String(limits.token_budget),
           MAX_BATCH_SIZE: String(limits.max_sequences),

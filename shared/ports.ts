@@ -1,5 +1,6 @@
 import type { JobFailure, JobMessage, JobRecord, JobResult, JobStatus } from "./core/jobs.ts";
 import type { JobBreakdown } from "./core/job-breakdown.ts";
+import type { Progress } from "./core/continuation.ts";
 import type { Component } from "./core/routes.ts";
 import type { GenerationInput, GenerationOutput } from "./core/engine-codec.ts";
 import type { ServerEvent } from "./core/events.ts";
@@ -53,6 +54,13 @@ export type JobStore = {
    * or a final state got there first (the write is fenced, so a result is never written twice).
    */
   finish(jobId: string, attempt: number, outcome: JobOutcome, at: Date): Promise<JobRecord | undefined>;
+  /**
+   * Stores a long generation's text so far at a call boundary (core/continuation.ts), fenced like
+   * a finish (only `attempt`, still running) and on the progress it extends (`fromTokens`: the
+   * tokens stored before, 0 for none), so that it never goes back. Does not move the job's
+   * version: no state changes. False when the fence or the progress refused it.
+   */
+  saveProgress(jobId: string, attempt: number, progress: Progress, fromTokens: number): Promise<boolean>;
   /**
    * Says why an unfinished job waits (e.g. "warming"); undefined when it has finished. A job the
    * caller had claimed (`claimedAttempt`) goes back to QUEUED, as it waits in the queue again,

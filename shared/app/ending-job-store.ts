@@ -1,3 +1,4 @@
+import type { Progress } from "../core/continuation.ts";
 import type { JobRecord } from "../core/jobs.ts";
 import type { GpuBatchPlacement, JobEnding, JobOutcome, JobStore } from "../ports.ts";
 
@@ -23,6 +24,9 @@ export abstract class EndingJobStore implements JobStore {
   }
   claim(jobId: string, placement: GpuBatchPlacement, at: Date) {
     return this.#jobs.claim(jobId, placement, at);
+  }
+  saveProgress(jobId: string, attempt: number, progress: Progress, fromTokens: number) {
+    return this.#jobs.saveProgress(jobId, attempt, progress, fromTokens);
   }
   noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
     return this.#jobs.noteWaiting(jobId, reason, claimedAttempt);

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from "node:util";
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
+import type { Progress } from "../core/continuation.ts";
 import { ConflictError } from "../core/errors.ts";
 import { jobBreakdownSchema } from "../core/job-breakdown.ts";
 import { jobMessageSchema, jobStatuses, type JobRecord } from "../core/jobs.ts";
@@ -43,6 +45,7 @@ export const jobItem = z.object({
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   waiting_reason: z.string().optional(),
   breakdown: jobBreakdownSchema.optional(),
+  progress: z.object({ text: z.string(), tokens: z.number(), calls: z.number(), extra_prefill_tokens: z.number() }).optional(),
   version: z.number().optional(),
   expires_at: z.number(),
 }) satisfies z.ZodType<JobRecord>;
@@ -90,13 +93,35 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
     const detail = outcome.status === "SUCCEEDED" ? { name: "result", value: outcome.result } : { name: "error", value: outcome.error };
     const breakdown = outcome.breakdown === undefined ? {} : { ":breakdown": outcome.breakdown };
     return this.#transition(`finish job ${jobId}`, jobId, {
-      update: `SET #status = :status, #detail = :detail, finished_at = :at${outcome.breakdown === undefined ? "" : ", breakdown = :breakdown"}`,
+      // A long generation's text so far is in the result now: kept twice it would double the item.
+      update: `SET #status = :status, #detail = :detail, finished_at = :at${outcome.breakdown === undefined ? "" : ", breakdown = :breakdown"} REMOVE progress`,
       // The fence: only the latest attempt, still running, may write the outcome.
       condition: "#status = :running AND attempt = :attempt",
       names: { "#detail": detail.name },
       values: { ":running": "RUNNING", ":status": outcome.status, ":detail": detail.value, ":at": at.toISOString(), ":attempt": attempt, ...breakdown },
       mine: (job) => job.status === outcome.status && job.attempt === attempt && job.finished_at === at.toISOString(),
     });
+  }
+
+  async saveProgress(jobId: string, attempt: number, progress: Progress, fromTokens: number): Promise<boolean> {
+    const extending = fromTokens === 0 ? "attribute_not_exists(progress)" : "progress.#tokens = :from";
+    const out = await conditional(`store the progress of job ${jobId}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { job_id: jobId },
+          // No version step: the job's state does not change, and no event goes out for it.
+          UpdateExpression: "SET progress = :progress",
+          ConditionExpression: `#status = :running AND attempt = :attempt AND ${extending}`,
+          ExpressionAttributeNames: { "#status": "status", ...(fromTokens === 0 ? {} : { "#tokens": "tokens" }) },
+          ExpressionAttributeValues: { ":running": "RUNNING", ":attempt": attempt, ":progress": progress, ...(fromTokens === 0 ? {} : { ":from": fromTokens }) },
+        }),
+      ),
+    );
+    if (out) return true;
+    // Refused: by a later attempt or an ending, or by this very write retried after its answer was lost.
+    const current = await this.get(jobId);
+    return current?.status === "RUNNING" && current.attempt === attempt && isDeepStrictEqual(current.progress, progress);
   }
 
   noteWaiting(jobId: string, reason: string, claimedAttempt?: number): Promise<JobRecord | undefined> {

@@ -3,7 +3,7 @@ import { packGpuBatches, type PackItem } from "./packing.ts";
 import { LANES, type Lane } from "./lanes.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component } from "./routes.ts";
-import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, subtractLoad, type Load } from "./gpu-batch-policy.ts";
+import { addLoad, capacityOf, decideStaticBatch, demandOn, fits, noLoad, subtractLoad, type Load } from "./gpu-batch-policy.ts";
 import { batchFitsUnderCap, batchUnderCap, withinRoomShare, type BatchRoomShare } from "./batch-lane-cap.ts";
 
 /**
@@ -272,7 +272,7 @@ function batchLaneHasRoom(s: BatcherSnapshot): boolean {
   if (!batchLaneCapped(s)) return true;
   const waitingBatch = s.waiting.filter((w) => w.lane === "batch");
   return s.components.some((c) => {
-    const waiting = waitingBatch.reduce((sum, w) => addLoad(sum, demandOf(w.item, c.component.kv_admission)), noLoad);
+    const waiting = waitingBatch.reduce((sum, w) => addLoad(sum, demandOn(w.item, c.component)), noLoad);
     return batchUnderCap(c.component, addLoad(batchHeldOf(c), waiting), s.settings.interactive_slowdown_percent);
   });
 }
@@ -323,15 +323,15 @@ function topUp(s: BatcherSnapshot, interactiveOnly = false): BatcherStep {
   return { kind: "top-up", lane, max: Math.min(most, freeSequences(s) - s.waiting.length), waitSeconds };
 }
 
-/** The component with the least load per copy that can take `demandOn(component)` (and passes `allowed`), if any. */
-function placeFor(s: BatcherSnapshot, held: ReadonlyMap<string, Load>, demandOn: (component: Component) => Load, allowed: (component: Component) => boolean = () => true): Component | undefined {
+/** The component with the least load per copy that can take `demandAt(component)` (and passes `allowed`), if any. */
+function placeFor(s: BatcherSnapshot, held: ReadonlyMap<string, Load>, demandAt: (component: Component) => Load, allowed: (component: Component) => boolean = () => true): Component | undefined {
   const anyRunning = s.components.some((c) => c.component.copies > 0);
   let best: Component | undefined;
   let bestLoad = Number.POSITIVE_INFINITY;
   for (const { component, warmingUntilMs } of s.components) {
     if (warmingUntilMs > s.nowMs || (component.copies === 0 && anyRunning)) continue;
     const load = held.get(component.name) ?? noLoad;
-    if (!fits(capacityOf(component, s.settings), load, demandOn(component)) || !allowed(component)) continue;
+    if (!fits(capacityOf(component, s.settings), load, demandAt(component)) || !allowed(component)) continue;
     const perCopy = load.sequences / Math.max(1, component.copies);
     if (perCopy < bestLoad) {
       best = component;
@@ -357,14 +357,14 @@ function planRollingStarts(s: BatcherSnapshot): BatcherStep | undefined {
     const underCap = (c: Component) => {
       if (!capped || job.lane !== "batch") return true;
       const held = batchHeld.get(c.name) ?? noLoad;
-      const demand = demandOf(job.item, c.kv_admission);
+      const demand = demandOn(job.item, c);
       const share = shares.get(c.name);
       const percent = s.settings.interactive_slowdown_percent;
       return batchFitsUnderCap(c, held, demand, percent) && (!share || withinRoomShare(c, held, share, demand, percent));
     };
-    const component = placeFor(s, held, (c) => demandOf(job.item, c.kv_admission), underCap);
+    const component = placeFor(s, held, (c) => demandOn(job.item, c), underCap);
     if (!component) break;
-    const load = demandOf(job.item, component.kv_admission);
+    const load = demandOn(job.item, component);
     held.set(component.name, addLoad(held.get(component.name) ?? noLoad, load));
     if (job.lane === "batch") {
       batchHeld.set(component.name, addLoad(batchHeld.get(component.name) ?? noLoad, load));

@@ -1,6 +1,7 @@
+import { continues, needsSeveralCalls, tokensPerCall } from "./continuation.ts";
 import { staticBatchMs } from "./latency-model.ts";
 import type { PackItem } from "./packing.ts";
-import type { LatencyProfile } from "./profiles.ts";
+import { getProfile, type LatencyProfile } from "./profiles.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component, KvAdmission } from "./routes.ts";
 
@@ -21,6 +22,22 @@ export function demandOf(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, 
   const held = admission === "paged" ? Math.ceil(item.maxNewTokens / 2) : item.maxNewTokens;
   return { sequences: 1, tokens: item.promptTokens + held };
 }
+
+/**
+ * KV tokens a job takes on a component: as demandOf, except that a job too long for one call,
+ * which runs over several (core/continuation.ts), counts its prompt and all its max_tokens on any
+ * engine. Each of its calls sends the text so far as prompt, so its KV at a paged engine is no
+ * early-stop average: it grows call after call to prompt + max_tokens, and the batcher holds that
+ * room for it from its first call to its last.
+ */
+export function demandOn(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, component: ContinuationTarget): Load {
+  if (!continues(component)) return demandOf(item, component.kv_admission);
+  const perCall = tokensPerCall(getProfile(component.profile), component, item.promptTokens + item.maxNewTokens);
+  return needsSeveralCalls(item.maxNewTokens, perCall) ? { sequences: 1, tokens: item.promptTokens + item.maxNewTokens } : demandOf(item, component.kv_admission);
+}
+
+/** What demandOn reads of a component. */
+export type ContinuationTarget = Pick<Component, "kv_admission" | "profile" | "limits" | "format">;
 
 /** KV tokens a set of jobs takes on an engine, as it admits them: a GPU batch's size in tokens. */
 export function kvTokensOf(items: readonly Pick<PackItem, "promptTokens" | "maxNewTokens">[], admission: KvAdmission = "reserve"): number {

@@ -21,6 +21,12 @@ export const jobBreakdownSchema = z.object({
   generated_tokens: z.number(),
   /** The job's share of the copy's cost while its call ran; `rule` says how it was divided. */
   cost: z.object({ usd: z.number(), rule: z.enum(["static-batch", "rolling-share"]) }),
+  /**
+   * Only on a generation longer than one call (core/continuation.ts): the calls that made its
+   * text, over all its attempts, and the prompt tokens they read again (the text so far, at each
+   * call after the first), which the copy prefilled on top of the job's own prompt.
+   */
+  continuation: z.object({ calls: z.number(), extra_prefill_tokens: z.number() }).optional(),
 });
 export type JobBreakdown = z.infer<typeof jobBreakdownSchema>;
 export type CostRule = JobBreakdown["cost"]["rule"];
@@ -128,6 +134,7 @@ export type BreakdownInput = {
   readonly promptTokens: number;
   readonly generatedTokens: number;
   readonly cost: { readonly usd: number; readonly rule: CostRule };
+  readonly continuation?: { readonly calls: number; readonly extraPrefillTokens: number } | undefined;
 };
 
 /**
@@ -188,5 +195,6 @@ export function jobBreakdown(input: BreakdownInput): JobBreakdown {
     prompt_tokens: input.promptTokens,
     generated_tokens: input.generatedTokens,
     cost: { usd: input.cost.usd, rule: input.cost.rule },
+    ...(input.continuation && { continuation: { calls: input.continuation.calls, extra_prefill_tokens: input.continuation.extraPrefillTokens } }),
   };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { offGpuBreakdown, type JobBreakdown, type OffGpuBreakdown } from "./job-breakdown.ts";
+import type { Progress } from "./continuation.ts";
 import type { Lane } from "./lanes.ts";
 import type { ChatMessage } from "./prompt.ts";
 import type { QueueEstimate } from "./queue-position.ts";
@@ -107,6 +108,8 @@ export type JobRecord = {
   readonly waiting_reason?: string | undefined;
   /** Written with the outcome of an attempt that reached the GPU (docs/cost.md). */
   readonly breakdown?: JobBreakdown | undefined;
+  /** A generation longer than one call: its text so far, stored at each call boundary (core/continuation.ts). */
+  readonly progress?: Progress | undefined;
   /**
    * The job's own version: 1 when created, moved on by the very conditional write that changes
    * the job, so that its events can be ordered (README, "Ordered events"). A record stored

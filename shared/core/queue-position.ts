@@ -1,6 +1,6 @@
 import { LANES, type Lane } from "./lanes.ts";
 import { decodeStepMs, prefillMs, staticBatchMs } from "./latency-model.ts";
-import { demandOf } from "./gpu-batch-policy.ts";
+import { demandOn } from "./gpu-batch-policy.ts";
 import type { LatencyFactor } from "./hold-measurements.ts";
 import { getProfile } from "./profiles.ts";
 import type { Component } from "./routes.ts";
@@ -107,7 +107,7 @@ export function estimateQueue(input: EstimateInput): QueueEstimate {
   const copies = Math.max(1, report?.copies ?? input.components.reduce((sum, c) => sum + c.copies, 0));
   // Jobs of this one's size that fit at once, by sequences and by KV tokens, whichever binds:
   // 512 + 512 jobs fill a 128-sequence copy's KV budget at 109.
-  const demand = demandOf({ promptTokens: job.promptTokens, maxNewTokens: job.maxTokens }, component.kv_admission).tokens;
+  const demand = demandOn({ promptTokens: job.promptTokens, maxNewTokens: job.maxTokens }, component).tokens;
   const admitted = (sequences: number, tokens: number) => Math.max(0, Math.min(sequences, Math.floor(tokens / demand)));
   const perCopy = Math.max(1, admitted(Math.min(input.maxInFlightPerCopy, component.limits.max_sequences), component.limits.token_budget));
   const slots = Math.max(1, report ? admitted(report.slots, report.tokens ?? Number.POSITIVE_INFINITY) : copies * perCopy);

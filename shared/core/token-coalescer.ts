@@ -35,6 +35,8 @@ export class TokenCoalescer {
   readonly #maxTextBytes: number;
   /** Text not sent yet, one piece per token; the first may be the rest of a token already split. */
   #pieces: string[] = [];
+  /** The tokens each piece stands for (1, but for text of earlier calls added at once). */
+  #pieceTokens: number[] = [];
   #index = 0;
   #tokens = 0;
   #lastSentMs = Number.NEGATIVE_INFINITY;
@@ -46,9 +48,10 @@ export class TokenCoalescer {
     this.#maxTextBytes = options.maxTextBytes;
   }
 
-  /** One token's text, as the engine sent it. */
-  add(text: string): void {
+  /** One token's text, as the engine sent it; or `tokens` tokens' text at once (a resumed generation's text so far). */
+  add(text: string, tokens = 1): void {
     this.#pieces.push(text);
+    this.#pieceTokens.push(tokens);
   }
 
   /** When the next frame may go; undefined while no text waits. */
@@ -83,7 +86,7 @@ export class TokenCoalescer {
         text += piece;
         bytes += pieceBytes;
         this.#pieces.shift();
-        this.#tokens++;
+        this.#tokens += this.#pieceTokens.shift() ?? 1;
         continue;
       }
       if (text.length === 0) {

@@ -242,6 +242,51 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     expect(await store.get(job.job_id)).toEqual(finished);
   });
 
+  it("stores a long generation's progress for the running attempt, extending what is stored, without moving the version", async () => {
+    // Prepare
+    const job = fullJob(id("progress"));
+    const store = await storeWith(job);
+    const claimed = await store.claim(job.job_id, placement("win_1"), at(1));
+    const first = { text: " one two", tokens: 2, calls: 1, extra_prefill_tokens: 0 };
+    const second = { text: " one two three 🚀", tokens: 4, calls: 2, extra_prefill_tokens: 2 };
+
+    // Act
+    const savedFirst = await store.saveProgress(job.job_id, 1, first, 0);
+    const savedSecond = await store.saveProgress(job.job_id, 1, second, 2);
+
+    // Assess
+    expect([savedFirst, savedSecond]).toEqual([true, true]);
+    expect(await store.get(job.job_id)).toEqual({ ...claimed, progress: second });
+  });
+
+  it("refuses progress of a stale attempt, of a finished job, or that does not extend what is stored; a repeat of its own write is taken", async () => {
+    // Prepare
+    const job = fullJob(id("progress-fence"));
+    const store = await storeWith(job);
+    await store.claim(job.job_id, placement("win_1"), at(1));
+    const stored = { text: " one", tokens: 1, calls: 1, extra_prefill_tokens: 0 };
+    await store.saveProgress(job.job_id, 1, stored, 0);
+
+    // Act
+    const behind = await store.saveProgress(job.job_id, 1, { ...stored, text: " uno", calls: 1 }, 0);
+    const repeated = await store.saveProgress(job.job_id, 1, stored, 0);
+    const later = await store.claim(job.job_id, placement("win_2"), at(2));
+    const stale = await store.saveProgress(job.job_id, 1, { text: " one two", tokens: 2, calls: 2, extra_prefill_tokens: 1 }, 1);
+    await store.finish(job.job_id, 2, { status: "SUCCEEDED", result }, at(3));
+    const afterFinish = await store.saveProgress(job.job_id, 2, { text: " one two", tokens: 2, calls: 2, extra_prefill_tokens: 1 }, 1);
+
+    // Assess
+    expect(behind).toBe(false);
+    expect(repeated).toBe(true);
+    expect(stale).toBe(false);
+    expect(later?.progress).toEqual(stored);
+    expect(afterFinish).toBe(false);
+    // The result's write leaves the text in the result only.
+    const finished = await store.get(job.job_id);
+    expect(finished?.progress).toBeUndefined();
+    expect(finished?.result).toEqual(result);
+  });
+
   it("answers a finish repeated with the same attempt, status and time with the finished job: its own write whose answer was lost", async () => {
     // Prepare
     const job = fullJob(id("finish-retried"));

@@ -5,6 +5,7 @@ import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "
 import { countChunks, type BatchRecord, type EndedCount } from "#shared/core/batches";
 import type { BatchControlMessage } from "#shared/core/batch-control";
 import { applyChange, type BatchChange, type OpenAIBatchStatus } from "#shared/core/openai-batches";
+import type { Progress } from "#shared/core/continuation";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
 import type { ServerEvent } from "#shared/core/events";
@@ -104,10 +105,23 @@ export class MemoryJobStore implements JobStore {
       (job) => job.status === "RUNNING" && job.attempt === attempt,
       (job) => {
         this.finishes.push({ jobId, attempt, status: outcome.status });
-        return { ...job, ...outcome, finished_at: at.toISOString() };
+        const { progress: _, ...rest } = job;
+        return { ...rest, ...outcome, finished_at: at.toISOString() };
       },
       (job) => job.status === outcome.status && job.attempt === attempt && job.finished_at === at.toISOString(),
     );
+  }
+  /** Every stored progress, to count the writes of a long generation. */
+  readonly progressWrites: { jobId: string; attempt: number; tokens: number }[] = [];
+  async saveProgress(jobId: string, attempt: number, progress: Progress, fromTokens: number) {
+    const job = this.jobs.get(jobId);
+    if (!job || job.status !== "RUNNING" || job.attempt !== attempt) return false;
+    // As the DynamoDB store: a refused write that is already there is this caller's own, retried.
+    if ((job.progress?.tokens ?? 0) !== fromTokens) return isDeepStrictEqual(job.progress, progress);
+    // As the DynamoDB store: no state changes, so the version stays.
+    this.jobs.set(jobId, asStored({ ...job, progress }));
+    this.progressWrites.push({ jobId, attempt, tokens: progress.tokens });
+    return true;
   }
   async noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
     if (claimedAttempt === undefined) return this.#transition(jobId, isUnfinished, (job) => ({ ...job, waiting_reason: reason }));

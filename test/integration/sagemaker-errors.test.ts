@@ -85,7 +85,7 @@ describe("SageMaker emulator errors, as the SDK raises them", () => {
       { problem: "a missing max_new_tokens", payload: { inputs: "x", parameters: {} }, says: /max_new_tokens/ },
       { problem: "max_new_tokens over the limit", payload: { inputs: "x", parameters: { max_new_tokens: 1_000_000 } }, says: /over this model's limit/ },
       { problem: "a list sent to a rolling batch", payload: { inputs: ["a", "b"], parameters: { max_new_tokens: 5 } }, says: /one prompt per request/ },
-      { problem: "a prompt over max_prompt_tokens", payload: { inputs: "7".repeat(rolling.limits.max_prompt_tokens + 10), parameters: { max_new_tokens: 1 } }, says: /prompt tokens/ },
+      { problem: "a prompt past the context", payload: { inputs: "7".repeat(rolling.limits.max_prompt_tokens + rolling.limits.max_new_tokens + 10), parameters: { max_new_tokens: 1 } }, says: /maximum context length/ },
     ])("$problem: 400", async ({ payload, says }) => {
       // Act
       const error = await caught(call(rolling, payload));

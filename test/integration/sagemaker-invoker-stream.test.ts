@@ -104,16 +104,18 @@ describe("SageMakerInvoker.invokeStream's errors", () => {
     expect(tokens.length).toBeGreaterThan(100);
     expect(error).toBeInstanceOf(RetryableError);
     expect(error).toMatchObject({ message: expect.stringContaining("ModelInvocationTimeExceeded") });
+    // SageMaker's own words for a stream cut at the limit.
+    expect(error).toMatchObject({ message: expect.stringContaining("did not complete sending the inference response in the allotted time") });
   });
 
   it("translates an error before the first byte as InvokeEndpoint's: a prompt over the limit is the model's refusal", async () => {
     // Act
-    const { tokens, error } = await stream(invoker(), rolling, input("7".repeat(rolling.limits.max_prompt_tokens + 10), 4));
+    const { tokens, error } = await stream(invoker(), rolling, input("7".repeat(rolling.limits.max_prompt_tokens + rolling.limits.max_new_tokens + 10), 4));
 
     // Assess
     expect(tokens).toEqual([]);
     expect(error).toBeInstanceOf(ModelRejectedError);
-    expect(String((error as Error).message)).toContain(`${rolling.limits.max_prompt_tokens} prompt tokens`);
+    expect(String((error as Error).message)).toContain(`This model's maximum context length is ${rolling.limits.max_prompt_tokens + rolling.limits.max_new_tokens} tokens.`);
   });
 
   it("refuses to stream from a dynamic-batch engine without calling it", async () => {

@@ -72,7 +72,8 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
    * this process, and at timeScale 500 a 120 ms stall of the event loop (counting " the" x 3000
    * takes about 200 ms) is 60 simulated seconds, which times the other prompts out.
    */
-  const overLimit = (component: Component) => "7".repeat(component.limits.max_prompt_tokens + 10);
+  // Past the engine's context (max_prompt_tokens + max_new_tokens) with any new tokens at all.
+  const overLimit = (component: Component) => "7".repeat(component.limits.max_prompt_tokens + component.limits.max_new_tokens + 10);
 
   describe("rolling batch", () => {
     it("sends one call per prompt and gives each its own completion of exactly max_new_tokens", async () => {
@@ -92,7 +93,7 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
       expect(calls).toEqual(Array(3).fill(`/endpoints/${rolling.endpointName}/invocations`));
     });
 
-    it("rejects a prompt over the component's max_prompt_tokens alone, as ModelRejectedError", async () => {
+    it("rejects a prompt past the component's context alone, as ModelRejectedError", async () => {
       // Prepare
       const inputs = [input("First prompt.", 8), input(overLimit(rolling), 8), input("Third prompt.", 8)];
 
@@ -106,7 +107,7 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
       const reason = second?.status === "rejected" ? second.reason : undefined;
       expect(reason).toBeInstanceOf(ModelRejectedError);
       expect(reason).toMatchObject({ code: "model_error", retryable: false });
-      expect(String((reason as Error).message)).toContain(`${rolling.limits.max_prompt_tokens} prompt tokens`);
+      expect(String((reason as Error).message)).toContain(`This model's maximum context length is ${rolling.limits.max_prompt_tokens + rolling.limits.max_new_tokens} tokens.`);
     });
 
     it("gives nothing and calls nothing for no prompts", async () => {
@@ -138,7 +139,7 @@ describe("SageMakerInvoker against the SageMaker emulator", () => {
       expect(new Set(outputs.map((o) => o?.text)).size).toBe(3);
     });
 
-    it("rejects a prompt over max_prompt_tokens alone as ModelRejectedError, sending halves of the list until it is alone", async () => {
+    it("rejects a prompt past the context alone as ModelRejectedError, sending halves of the list until it is alone", async () => {
       // Prepare
       calls = [];
       const inputs = [input("Alpha.", 6), input(overLimit(dynamic), 6), input("Gamma.", 6)];

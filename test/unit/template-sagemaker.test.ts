@@ -112,7 +112,7 @@ describe("the SageMaker resources of the packaged template", () => {
       SM_VLLM_MODEL: "meta-llama/Llama-3.1-8B-Instruct",
       SM_VLLM_TENSOR_PARALLEL_SIZE: "1",
       SM_VLLM_MAX_NUM_SEQS: "256",
-      SM_VLLM_MAX_MODEL_LEN: String(6144 + 2048),
+      SM_VLLM_MAX_MODEL_LEN: String(131_072),
     });
   });
 
@@ -295,7 +295,7 @@ describe("infra/sagemaker.cjs on other routes files", () => {
     expect(container?.Environment).toEqual({
       HF_MODEL_ID: "meta-llama/Llama-2-7b-chat-hf",
       SM_NUM_GPUS: "1",
-      MAX_INPUT_TOKENS: "3072",
+      MAX_INPUT_TOKENS: String(3072 + 2048 - 1),
       MAX_TOTAL_TOKENS: String(3072 + 2048),
       MAX_BATCH_TOTAL_TOKENS: String(catalog.components.get("llama-2-7b-ic")?.limits.token_budget),
       MAX_BATCH_SIZE: "128",

@@ -157,8 +157,14 @@ export function modelTimeout(component: string, limitSeconds: number): Reply {
  */
 export type StreamFailure = { readonly exceptionType: "ModelStreamError"; readonly body: { readonly Message: string; readonly ErrorCode: string } };
 
-export function streamTimedOut(limitSeconds: number): StreamFailure {
-  return { exceptionType: "ModelStreamError", body: { Message: timeoutMessage(limitSeconds), ErrorCode: "ModelInvocationTimeExceeded" } };
+/**
+ * A stream past the invocation limit, in the words SageMaker sent a client on re:Post
+ * ("invoke-streaming-timeout-error": "Your model primary did not complete sending the inference
+ * response in the allotted time."). AWS documents no streaming limit longer than InvokeEndpoint's
+ * 60 s (docs/long-generations.md), so the stream is cut at the same max_invocation_seconds.
+ */
+export function streamTimedOut(): StreamFailure {
+  return { exceptionType: "ModelStreamError", body: { Message: "Your model primary did not complete sending the inference response in the allotted time.", ErrorCode: "ModelInvocationTimeExceeded" } };
 }
 
 export function streamBroken(): StreamFailure {

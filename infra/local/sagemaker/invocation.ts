@@ -177,7 +177,7 @@ function openStream(res: ServerResponse, answer: Answer, requestId: string, brea
       if (broken) return "streamed";
       if (outcome.kind === "timeout") {
         if (!res.headersSent) return errors.modelTimeout(component.name, component.limits.max_invocation_seconds);
-        fail(errors.streamTimedOut(component.limits.max_invocation_seconds));
+        fail(errors.streamTimedOut());
         return "streamed";
       }
       write(streamEnd(answer));

@@ -212,10 +212,14 @@ function checkLimits(request: Unchecked, component: Component, counter: TokenCou
     return refuseFor(component, `max new tokens ${request.maxNewTokens} is over this model's limit of ${limits.max_new_tokens}`);
   }
   const promptTokens = request.prompts.map((p) => counter.countPrompt(p));
-  const longest = promptTokens.findIndex((n) => n > limits.max_prompt_tokens);
-  if (longest >= 0) {
-    return refuseFor(component, `input ${longest} has ${promptTokens[longest]} tokens, over this model's limit of ${limits.max_prompt_tokens} prompt tokens`);
-  }
+  // The engine's own bound is its context: prompt and new tokens together within its max model
+  // length (vLLM's max_model_len, TGI's MAX_TOTAL_TOKENS), which infra/sagemaker.cjs sets to
+  // max_prompt_tokens + max_new_tokens. A prompt longer than max_prompt_tokens with fewer new
+  // tokens fits, as a continued generation's does (core/continuation.ts); batchline holds its
+  // callers' prompts to max_prompt_tokens itself.
+  const contextTokens = limits.max_prompt_tokens + limits.max_new_tokens;
+  const longest = promptTokens.findIndex((n) => n + request.maxNewTokens > contextTokens);
+  if (longest >= 0) return refuseFor(component, overContext(component, longest, promptTokens[longest] ?? 0, request.maxNewTokens, contextTokens));
   const reserved = promptTokens.map((n) => n + request.maxNewTokens);
   const oneBatch = component.engine === "lmi-dynamic";
   const needed = oneBatch ? reserved.reduce((a, b) => a + b, 0) : Math.max(...reserved);
@@ -225,4 +229,11 @@ function checkLimits(request: Unchecked, component: Component, counter: TokenCou
     );
   }
   return { ok: true, request: { ...request, promptTokens } };
+}
+
+/** The engine's words for a request past its context: TGI's validation error, or vLLM's (LMI's rolling batch runs vLLM). */
+function overContext(component: Component, input: number, promptTokens: number, maxNewTokens: number, contextTokens: number): string {
+  if (component.format === "tgi") return `\`inputs\` tokens + \`max_new_tokens\` must be <= ${contextTokens}. Given: ${promptTokens} \`inputs\` tokens and ${maxNewTokens} \`max_new_tokens\``;
+  const words = `This model's maximum context length is ${contextTokens} tokens. However, you requested ${promptTokens + maxNewTokens} tokens (${promptTokens} in the messages, ${maxNewTokens} in the completion). Please reduce the length of the messages or completion.`;
+  return component.engine === "lmi-dynamic" ? `input ${input}: ${words}` : words;
 }

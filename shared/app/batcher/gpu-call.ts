@@ -1,4 +1,4 @@
-import { generationInputOf, type GenerationOutput } from "../../core/engine-codec.ts";
+import { generationInputOf } from "../../core/engine-codec.ts";
 import { jobBreakdown, type JobBreakdown } from "../../core/job-breakdown.ts";
 import type { JobRecord } from "../../core/jobs.ts";
 import type { PackItem } from "../../core/packing.ts";
@@ -8,6 +8,7 @@ import type { JobStore, GpuBatchPlacement } from "../../ports.ts";
 import { notifyJob } from "../notify.ts";
 import { slotOf } from "../../core/quotas.ts";
 import { endUnstarted, expiredEnding, renotifyFinished, waitInQueue } from "./job-endings.ts";
+import { callPlanOf, HandedOver, ProgressFencedOut, runContinued, type CallOutput, type ContinuedOutput } from "./continued-call.ts";
 import { invokeStreamed, streamsAny } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
@@ -57,10 +58,10 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   // Beside the GPU call, as the RUNNING event: a write lost here shows the job queued, nothing more.
   const tallied = tallyStarted(deps, claimed.map((c) => c.job)).catch((error: unknown) => deps.logger.warn("batch jobs not counted running", { error: String(error) }));
 
-  const { settled, gpuStartMs, gpuEndMs, cost } = await invokeMetered(deps, call, claimed, run);
+  const { settled, gpuStartMs, gpuEndMs, cost, continued } = await invokeMetered(deps, call, claimed, run);
   await tallied;
   call.gpuDone();
-  const breakdownOf = (pending: Pending, job: JobRecord, generatedTokens: number): JobBreakdown =>
+  const breakdownOf = (pending: Pending, job: JobRecord, generatedTokens: number, continuation?: ContinuedOutput["continuation"]): JobBreakdown =>
     jobBreakdown({
       createdAt: job.created_at,
       firstClaimedAt: job.first_claimed_at,
@@ -74,17 +75,28 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
       promptTokens: job.prompt_tokens,
       generatedTokens,
       cost: { usd: cost.usdPerSequence, rule: cost.rule },
+      continuation,
     });
   if (call.signal?.aborted) {
     // Given up for a cancel: the job has ended already, so nothing is written or retried.
     await Promise.all(claimed.map(({ pending }) => run.settle(pending, { kind: "done" })));
     return;
   }
-  if (settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item));
+  // A generation over several calls took their time and their prefills: no measure of one call.
+  if (!continued && settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item));
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
       await told;
-      const result: PromiseSettledResult<GenerationOutput> = settled[i] ?? { status: "rejected", reason: new Error("no result") };
+      const result: PromiseSettledResult<CallOutput> = settled[i] ?? { status: "rejected", reason: new Error("no result") };
+      if (result.status === "rejected" && result.reason instanceof HandedOver) {
+        deps.logger.info("long generation handed over to the next batcher", { jobId: job.job_id, tokens: result.reason.progress.tokens, calls: result.reason.progress.calls });
+        await run.settle(pending, { kind: "requeue", delaySeconds: 0 });
+        return;
+      }
+      if (result.status === "rejected" && result.reason instanceof ProgressFencedOut) {
+        await run.settle(pending, { kind: "done" });
+        return;
+      }
       if (result.status === "rejected") {
         const decision = decideRetry(result.reason, job.attempt, deps.random, run.warmingRecheckSeconds);
         if (decision.kind === "retry") {
@@ -100,7 +112,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
         await finishJob(deps, job, { status: "FAILED", error: { code: decision.code, message: decision.reason }, breakdown: breakdownOf(pending, job, 0) }, run);
       } else {
         const { text, completion_tokens, finish_reason } = result.value;
-        const breakdown = breakdownOf(pending, job, completion_tokens);
+        const breakdown = breakdownOf(pending, job, completion_tokens, result.value.continuation);
         await finishJob(deps, job, { status: "SUCCEEDED", result: { text, prompt_tokens: job.prompt_tokens, completion_tokens, finish_reason }, breakdown }, run);
       }
       await run.settle(pending, { kind: "done" });
@@ -118,16 +130,19 @@ async function invokeMetered(deps: BatcherDeps, call: GpuCall, claimed: readonly
     return { gpuEndMs, cost: run.costs.ended(component, claimed.length, gpuStartMs, gpuEndMs) };
   };
   const options = { signal: call.signal };
-  let settled: readonly PromiseSettledResult<GenerationOutput>[];
+  // A rolling engine's call holds one job: one too long for a call runs over several.
+  const [only] = claimed;
+  const perCall = claimed.length === 1 && only ? callPlanOf(call, only.job) : undefined;
+  let settled: readonly PromiseSettledResult<CallOutput>[];
   try {
-    settled = streamsAny(call, claimed)
-      ? await invokeStreamed(deps, call, claimed, options)
-      : await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.chatTemplate, component.format)), options);
+    if (only && perCall !== undefined) settled = await Promise.allSettled([runContinued(deps, call, only.job, only.told, perCall, run, options)]);
+    else if (streamsAny(call, claimed)) settled = await invokeStreamed(deps, call, claimed, options);
+    else settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.chatTemplate, component.format)), options);
   } catch (error) {
     ended();
     throw error;
   }
-  return { settled, gpuStartMs, ...ended() };
+  return { settled, gpuStartMs, continued: perCall !== undefined, ...ended() };
 }
 
 /** Batch jobs started for the first time count as running in their batch: one write per chunk of lines. */

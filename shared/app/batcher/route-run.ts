@@ -1,11 +1,11 @@
-import { batchLaneCapped, decideNext, EMPTY_LANE_BACKOFF_MS, IDLE_TICK_MS, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
+import { batchLaneCapped, decideNext, EMPTY_LANE_BACKOFF_MS, IDLE_TICK_MS, REQUEUE_GRACE_MS, interactiveWorkNow, isYielding, oldestWaitingMs, topUpDeadline, type BatcherSnapshot, type BatcherStep, type LaneQueueState, type WaitingJob } from "../../core/batcher-decision.ts";
 import { stopsWhenCallerLeaves } from "../../core/client-abort.ts";
 import { samplingKey, samplingOf } from "../../core/engine-codec.ts";
 import type { Lane } from "../../core/lanes.ts";
 import { byUrgency, type PackItem } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
-import { capacityOf, kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
+import { capacityOf, demandOn, kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { CostMeter } from "./cost-meter.ts";
 import { FleetSync } from "./fleet-sync.ts";
@@ -248,8 +248,12 @@ export class RouteRun implements RunHandle {
     const started = calls.map((call) => ({ call, members: call.jobIds.map((id) => byId.get(id)).filter((p) => p !== undefined) }));
     const startedIds = new Set(calls.flatMap((c) => c.jobIds));
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
-    const admissionOf = (name: string) => this.#fleet.components.find((c) => c.name === name)?.kv_admission;
-    const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOf(members.map((p) => p.item), admissionOf(call.component)), 0);
+    const componentNamed = (name: string) => this.#fleet.components.find((c) => c.name === name);
+    const kvTokensOn = (name: string, members: readonly Pending[]) => {
+      const component = componentNamed(name);
+      return component ? members.reduce((sum, p) => sum + demandOn(p.item, component).tokens, 0) : kvTokensOf(members.map((p) => p.item));
+    };
+    const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOn(call.component, members), 0);
     const gpuBatch = { gpu_batch_id: this.#deps.ids.gpuBatch(), gpu_batch_size: startedIds.size, kvTokens };
     if (this.#staticBatching) {
       this.#holdUntilMs = undefined;
@@ -352,6 +356,11 @@ export class RouteRun implements RunHandle {
 
   get maxWarmingWaitSeconds(): number {
     return this.#settings.max_warming_wait_seconds;
+  }
+
+  /** A job held after the top-up may still start this long after it: the finish reserve is sized for one call from then. */
+  get lastCallStartMs(): number {
+    return this.#topUpLatestMs + REQUEUE_GRACE_MS;
   }
 
   componentWarming(component: Component): void {

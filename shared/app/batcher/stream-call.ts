@@ -62,7 +62,7 @@ async function streamJob(deps: BatcherDeps, component: Component, job: JobRecord
  * Posts a job's text to its subscribers as it comes, coalesced into frames (TokenCoalescer). Best
  * effort, as every notification: a post or read that fails is logged and the job runs on.
  */
-class TokenFrames {
+export class TokenFrames {
   readonly #deps: BatcherDeps;
   readonly #job: JobRecord;
   readonly #coalescer: TokenCoalescer;
@@ -82,8 +82,8 @@ class TokenFrames {
     this.#pump = this.#run(told);
   }
 
-  add(text: string): void {
-    this.#coalescer.add(text);
+  add(text: string, tokens = 1): void {
+    this.#coalescer.add(text, tokens);
     this.#text.resolve();
   }
 

@@ -81,6 +81,8 @@ export type RunHandle = {
   readonly warmingRecheckSeconds: number;
   /** The longest a job waits for its components to become ready, from its first wait. */
   readonly maxWarmingWaitSeconds: number;
+  /** The last moment a GPU call may start and still answer before the batcher's time is up (a long generation hands over past it). */
+  readonly lastCallStartMs: number;
   /** Counts a job out of its lane's line: it started for the first time, or ended before starting. */
   departed(lane: Lane): void;
   /** Shares the copies' cost among the run's calls. */

@@ -94,6 +94,20 @@ describe("TokenCoalescer", () => {
     expect(c.drain()).toEqual([]);
   });
 
+  it("counts text added for several tokens at once (a resumed generation's text so far) as those tokens, when its last part goes", () => {
+    // Prepare
+    const c = coalescer(10);
+
+    // Act
+    c.add("earlier text of 30 chars here.", 7);
+    c.add(" next");
+    const frames = c.drain();
+
+    // Assess
+    expect(frames.map((f) => f.text).join("")).toBe("earlier text of 30 chars here. next");
+    expect(frames.map((f) => f.tokens)).toEqual([0, 0, 7, 8]);
+  });
+
   it("refuses a limit that cannot hold a character", () => {
     expect(() => coalescer(5)).toThrow(RangeError);
   });
