@@ -1,6 +1,5 @@
 import { SCALE_IN_ALARM } from "#shared/core/autoscaling-alarms";
 import type { CopyPlacement } from "#shared/core/placement";
-import { getProfile } from "#shared/core/profiles";
 import { stopsWhenCallerLeaves } from "#shared/core/client-abort";
 import type { Component } from "#shared/core/routes";
 import type { EngineClock } from "./clock.ts";
@@ -84,7 +83,7 @@ const RECENT_DATAPOINTS = SCALE_IN_ALARM.datapoints * SCALE_IN_ALARM.metricPerio
 
 export function createComponentEngine(component: Component, options: ComponentEngineOptions) {
   const { clock } = options;
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const limitMs = component.limits.max_invocation_seconds * 1000;
   const bucketMs = options.bucketMs ?? 1000;
   const copies: Copy[] = [];

@@ -1,7 +1,6 @@
 import { holdArrivalsPerMs, latencyFactorAt, updateArrivalRate, updateLatencyFactor, type ArrivalRate, type LatencyFactor } from "../../core/hold-measurements.ts";
 import { staticBatchMs } from "../../core/latency-model.ts";
 import type { PackItem } from "../../core/packing.ts";
-import { getProfile } from "../../core/profiles.ts";
 import type { QueueBoard } from "../../core/queue-position.ts";
 import type { Component } from "../../core/routes.ts";
 import type { QueueBoardStore } from "../../ports.ts";
@@ -75,7 +74,7 @@ export class HoldSync {
   noteBatch(call: TimedCall, measuredMs: number, jobs: readonly PackItem[], nowMs: number): void {
     this.#calls.delete(call);
     if (!this.#measured || call.shared) return;
-    const predictedMs = staticBatchMs(getProfile(call.component.profile), jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
+    const predictedMs = staticBatchMs(call.component.latency, jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
     this.#latency = updateLatencyFactor(this.#latency, { measuredMs, predictedMs, atMs: nowMs });
   }
 
