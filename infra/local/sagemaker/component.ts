@@ -33,6 +33,8 @@ export type Invocation = {
   readonly delayMs?: number | undefined;
   /** Tokens as they are made, until the request is answered: how many each sequence has, and when. */
   readonly onProgress?: ((generated: readonly number[], atMs: number) => void) | undefined;
+  /** Simulated time the request reached the container (before the emulator parsed it); default now. */
+  readonly receivedMs?: number | undefined;
 };
 
 export type Routed =
@@ -115,7 +117,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
 
   function run(copy: Copy, invocation: Invocation): { outcome: Promise<Outcome>; abandon(): void } {
     const { promise, resolve } = Promise.withResolvers<Outcome>();
-    const arrivedMs = clock.now();
+    const arrivedMs = Math.min(clock.now(), invocation.receivedMs ?? Number.POSITIVE_INFINITY);
     const deadlineMs = arrivedMs + limitMs;
     let answered = false;
     let delivered = false;
@@ -136,6 +138,8 @@ export function createComponentEngine(component: Component, options: ComponentEn
     };
     const timeout = () => answer({ kind: "timeout", copy: copy.index, arrivedMs, answeredMs: deadlineMs });
     const job: CopyJob = {
+      // An injected slow call reaches the container that much later.
+      arrivedMs: arrivedMs + (invocation.delayMs ?? 0),
       sequences: invocation.sequences,
       onProgress: (generated, atMs) => {
         if (!answered && atMs <= deadlineMs) invocation.onProgress?.(generated, atMs);
@@ -146,7 +150,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
     const cancelDeadline = clock.setTimer(() => {
       copy.engine.withdraw(job);
       timeout();
-    }, limitMs);
+    }, deadlineMs - clock.now());
     const deliver = () => {
       if (answered) return;
       delivered = true;
