@@ -8,7 +8,7 @@ import type { Invoker } from "../ports.ts";
  * Runs a calibration plan (core/profile-fit.ts) on a component through the batcher's own
  * invoker: each burst's prompts go out together as the batcher sends a GPU batch (one call each to
  * a continuous-batching engine, one list to a dynamic-batch one), and the burst is timed from the
- * first send to the last answer. Bursts run one after another, so that each has the copy alone.
+ * first send to its answer (sendBurst). Bursts run one after another, so that each has the copy alone.
  */
 
 export type CalibrationPrompt = { readonly input: GenerationInput; readonly promptTokens: number };
@@ -18,6 +18,27 @@ export type CalibrationDeps = {
   /** Monotonic ms. */
   readonly now: () => number;
 };
+
+/**
+ * Sends a burst as the batcher sends a GPU batch, and when it was answered. A continuous-batching
+ * engine gets one call per prompt (as the invoker makes them) and the burst is answered at its
+ * first answer: the B answers come out of the same iteration or the next, and a busy client
+ * decodes them one after another, so the last answer's time holds B decodes of the client's
+ * beside the GPU's. A dynamic-batch engine answers the list at once.
+ */
+async function sendBurst(deps: CalibrationDeps, component: Component, inputs: readonly GenerationInput[]): Promise<{ readonly results: readonly PromiseSettledResult<GenerationOutput>[]; readonly answeredMs: number }> {
+  if (component.engine === "lmi-dynamic") {
+    const results = await deps.invoker.invoke(component, inputs);
+    return { results, answeredMs: deps.now() };
+  }
+  let answeredMs = Number.POSITIVE_INFINITY;
+  const calls = inputs.map(async (input) => {
+    const [result] = await deps.invoker.invoke(component, [input]);
+    answeredMs = Math.min(answeredMs, deps.now());
+    return result ?? { status: "rejected" as const, reason: new Error("no result") };
+  });
+  return { results: await Promise.all(calls), answeredMs };
+}
 
 /** Times a burst is sent again after a retryable failure before the calibration gives up. */
 export const BURST_RETRIES = 2;
@@ -47,8 +68,8 @@ export async function runCalibration(
     for (;;) {
       const prompts = Array.from({ length: burst.batch }, () => prompt(burst, sent++));
       const startedMs = deps.now();
-      const results = await deps.invoker.invoke(component, prompts.map((p) => p.input));
-      timed = { prompts, results, ms: deps.now() - startedMs };
+      const { results, answeredMs } = await sendBurst(deps, component, prompts.map((p) => p.input));
+      timed = { prompts, results, ms: answeredMs - startedMs };
       const failed = results.find((r) => r.status === "rejected");
       if (!failed) break;
       const reason = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);

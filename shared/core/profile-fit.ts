@@ -35,7 +35,7 @@ export const DEFAULT_GRID: CalibrationGrid = { batchSizes: [1, 4, 16, 64], promp
 /**
  * Prefill bursts are single prompts: B prompts sent together reach the container over some ms
  * (each call is signed and sent on its own), and that spread would be timed as prefill. They are
- * cheap, so each goes this many times per repeat, and the fit takes the median.
+ * cheap, so each goes this many times per repeat, and the fit takes the fastest.
  */
 export const PREFILL_SENDS = 3;
 
@@ -123,7 +123,7 @@ const decodeFeatures = (sequences: readonly SequenceShape[]) => UNITS.map((u) =>
  * CalibrationFitError where the bursts do not determine a number (too few cells or lengths).
  */
 export function fitProfile(all: readonly BurstMeasurement[], base: LatencyProfile, name: string): ProfileFit {
-  const measurements = medianBursts(all);
+  const measurements = fastestBursts(all);
   const [decodeBaseMs, decodePerSequenceMs, decodePerContextTokenMs] = fitDecode(measurements.filter((m) => longest(m) > 1));
   const prefill = fitPrefill(measurements.filter((m) => longest(m) === 1).map((m) => ({ tokens: promptTokensOf(m), ms: m.ms })));
   const latency: LatencyProfile = {
@@ -143,10 +143,13 @@ export function fitProfile(all: readonly BurstMeasurement[], base: LatencyProfil
   };
 }
 
-/** The burst of median time of each (batch, prompt, output) point: a call that met a pause of the network or the caller weighs nothing. */
-function medianBursts(measurements: readonly BurstMeasurement[]): BurstMeasurement[] {
+/**
+ * The fastest burst of each (batch, prompt, output) point: a pause of the network, the endpoint's
+ * front end or the caller only ever adds time, so the fastest repeat is the nearest the GPU's own.
+ */
+function fastestBursts(measurements: readonly BurstMeasurement[]): BurstMeasurement[] {
   const points = Map.groupBy(measurements, (m) => `${m.burst.batch}x${m.burst.promptTokens}x${m.burst.newTokens}`);
-  return [...points.values()].map((list) => [...list].sort((x, y) => x.ms - y.ms)[Math.floor((list.length - 1) / 2)] as BurstMeasurement);
+  return [...points.values()].map((list) => list.reduce((fastest, m) => (m.ms < fastest.ms ? m : fastest)));
 }
 
 const longest = (m: BurstMeasurement) => Math.max(0, ...m.sequences.map((s) => s.newTokens));

@@ -30,9 +30,11 @@ const hidden: LatencyProfile = {
   prefillMinMs: shipped.latency.prefillMinMs * 2,
   prefillTokensPerMs: shipped.latency.prefillTokensPerMs * 0.1,
 };
-// Outputs long enough that every burst runs all its prompts together for most of its steps: a
-// loaded machine spreads the 32 calls of a burst over some 20 decode steps of this GPU.
-const GRID = { batchSizes: [1, 8, 32], promptTokens: [128, 512], newTokens: [48, 160] };
+// Outputs long enough that every burst runs all its prompts together for most of its steps (a
+// loaded machine spreads the 32 calls of a burst over some 20 decode steps of this GPU), and that
+// a few hundred ms of the loaded machine's lateness at a burst's end is a few % of the 272 steps
+// between its two lengths.
+const GRID = { batchSizes: [1, 8, 32], promptTokens: [128, 384], newTokens: [48, 320] };
 const dir = mkdtempSync(join(tmpdir(), "batchline-e2e-calibrate-"));
 const routesText = readFileSync("infra/routes.yml", "utf8");
 let emulator: SageMakerEmulator;
