@@ -13,9 +13,9 @@
 //   <component>-copies-at-max  an autoscaled component wanted its max_copies for 15 minutes
 // They have no actions: subscribe a topic to them per stage (README, "Metrics").
 const { readFileSync } = require("node:fs");
-const { join } = require("node:path");
+const { join, resolve } = require("node:path");
 const YAML = require("yaml");
-const { buildRouteCatalog } = require("../shared/core/routes.ts");
+const { buildRouteCatalog, readProfileFiles } = require("../shared/core/routes.ts");
 const { LANES, laneQueueSuffix } = require("../shared/core/lanes.ts");
 const { sageMakerNames } = require("../shared/config.ts");
 const names = require("../shared/core/metric-names.ts");
@@ -29,7 +29,8 @@ const GPU_BUSY_PERCENT = 90;
 const AT_MAX_MINUTES = 15;
 
 function readCatalog() {
-  return buildRouteCatalog(YAML.parse(readFileSync(join(__dirname, "routes.yml"), "utf8")));
+  const raw = YAML.parse(readFileSync(join(__dirname, "routes.yml"), "utf8"));
+  return buildRouteCatalog(readProfileFiles(raw, (reference) => readFileSync(resolve(__dirname, reference), "utf8")));
 }
 
 /** "llama-2-7b" -> "Llama27b": CloudFormation logical ids are alphanumeric. */

@@ -11,9 +11,9 @@
 // configurations get CloudFormation's generated names: any change to them replaces them, which a
 // fixed name would make fail.
 const { readFileSync } = require("node:fs");
-const { join } = require("node:path");
+const { join, resolve } = require("node:path");
 const YAML = require("yaml");
-const { buildRouteCatalog, deploymentSettings, SAGEMAKER_NAME_MAX_LENGTH } = require("../shared/core/routes.ts");
+const { buildRouteCatalog, readProfileFiles, deploymentSettings, SAGEMAKER_NAME_MAX_LENGTH } = require("../shared/core/routes.ts");
 const { sageMakerNames } = require("../shared/config.ts");
 
 /** The one production variant of each endpoint: inference components name it. */
@@ -36,7 +36,8 @@ const region = { Ref: "AWS::Region" };
 const account = { Ref: "AWS::AccountId" };
 
 function readCatalog() {
-  return buildRouteCatalog(YAML.parse(readFileSync(join(__dirname, "routes.yml"), "utf8")));
+  const raw = YAML.parse(readFileSync(join(__dirname, "routes.yml"), "utf8"));
+  return buildRouteCatalog(readProfileFiles(raw, (reference) => readFileSync(resolve(__dirname, reference), "utf8")));
 }
 
 /** "batchline-h100" -> "BatchlineH100": CloudFormation logical ids are alphanumeric. */

@@ -1,10 +1,10 @@
 import { laneQueueSuffix, type Lane } from "./core/lanes.ts";
 import { readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { LogLevel as LogLevels } from "@aws-lambda-powertools/logger";
 import { parse as parseYaml } from "yaml";
 import { REQUEUE_GRACE_MS } from "./core/batcher-decision.ts";
-import { buildRouteCatalog, type RouteCatalog } from "./core/routes.ts";
+import { buildRouteCatalog, readProfileFiles, type RouteCatalog } from "./core/routes.ts";
 
 /**
  * Every environment variable the functions read, parsed once at cold start. A missing or malformed
@@ -256,7 +256,8 @@ export function loadRouteCatalog(path: string): RouteCatalog {
   } catch (cause) {
     throw new ConfigError(`cannot read routes file ${path}`, { cause });
   }
-  return buildRouteCatalog(parseYaml(text));
+  // A component's profile file is named relative to the routes file (readProfileFiles).
+  return buildRouteCatalog(readProfileFiles(parseYaml(text), (reference) => readFileSync(resolve(dirname(path), reference), "utf8")));
 }
 
 export function loadConfig(env: Env = process.env): Config {

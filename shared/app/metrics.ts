@@ -1,4 +1,5 @@
 import type { Principal } from "../core/api-keys.ts";
+import { profileDriftMetrics } from "../core/drift-metrics.ts";
 import { ForbiddenError } from "../core/errors.ts";
 import { LANES, type Lane } from "../core/lanes.ts";
 import {
@@ -49,7 +50,7 @@ export async function readMetrics(deps: MetricsDeps, principal: Principal): Prom
         Promise.all(LANES.map((lane) => laneReading(deps, route.name, lane, now))),
         deps.finishedJobs.finishedSince(route.name, since, METRICS_MAX_JOBS),
       ]);
-      return routeMetrics(route, lanes, finishedJobsSummary(finished.jobs, METRICS_WINDOW_SECONDS, finished.truncated), components);
+      return routeMetrics(route, lanes, finishedJobsSummary(finished.jobs, METRICS_WINDOW_SECONDS, finished.truncated), components, profileDriftMetrics(finished.jobs, route.components));
     }),
   );
   return { generated_at: now.toISOString(), source: deps.metricsSource, window_seconds: METRICS_WINDOW_SECONDS, routes, components };

@@ -28,17 +28,25 @@ export function s3PathStyle(env: Readonly<Record<string, string | undefined>>): 
   return Boolean(env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
 }
 
+/**
+ * The batcher's SageMaker runtime client (batchline calibrate times calls through the same): the
+ * batcher decides about retries itself (visibility timeout, DLQ), so one attempt per call; a
+ * rolling engine's GPU batch is one call per job, all in flight together, so that many sockets.
+ */
+export function sageMakerRuntimeClient(config: { readonly region?: string | undefined } = {}): SageMakerRuntimeClient {
+  return new SageMakerRuntimeClient({
+    ...(config.region !== undefined && { region: config.region }),
+    maxAttempts: 1,
+    requestHandler: { httpAgent: { keepAlive: true, maxSockets: 1024 }, httpsAgent: { keepAlive: true, maxSockets: 1024 } },
+  });
+}
+
 export function createClients(options: { wsEndpoint: string }): Clients {
   return {
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
     // Queue URLs from emulators carry hosts that do not resolve; always use the configured endpoint.
     sqs: new SQSClient({ useQueueUrlAsEndpoint: false }),
-    // The batcher decides about retries itself (visibility timeout, DLQ); one attempt per call.
-    // A rolling engine's GPU batch is one call per job, all in flight together: allow that many sockets.
-    sagemaker: new SageMakerRuntimeClient({
-      maxAttempts: 1,
-      requestHandler: { httpAgent: { keepAlive: true, maxSockets: 1024 }, httpsAgent: { keepAlive: true, maxSockets: 1024 } },
-    }),
+    sagemaker: sageMakerRuntimeClient(),
     sagemakerControl: new SageMakerClient({}),
     connections: new ApiGatewayManagementApiClient({ endpoint: options.wsEndpoint }),
     s3: new S3Client({ forcePathStyle: s3PathStyle(process.env) }),

@@ -1,6 +1,6 @@
 import { addLoad, subtractLoad, type Load } from "./gpu-batch-policy.ts";
 import { decodeStepMs } from "./latency-model.ts";
-import { getProfile, type LatencyProfile } from "./profiles.ts";
+import type { LatencyProfile } from "./profiles.ts";
 import type { Component } from "./routes.ts";
 
 /**
@@ -38,7 +38,7 @@ export function batchFitsUnderCap(component: Component, batchHeld: Load, demand:
   const copies = Math.max(1, component.copies);
   const after = addLoad(batchHeld, demand);
   const perCopy = { sequences: after.sequences / copies, tokens: after.tokens / copies };
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   return addedStepMs(profile, perCopy) <= batchStepAllowanceMs(profile, slowdownPercent);
 }
 
@@ -74,7 +74,7 @@ export function withinRoomShare(component: Component, batchHeld: Load, share: Ba
   if (share.contenders <= 1 || (share.firstInLine && share.startedSinceRead.sequences <= 0)) return true;
   const copies = Math.max(1, component.copies);
   const perCopy = (load: Load): Load => ({ sequences: load.sequences / copies, tokens: load.tokens / copies });
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const roomMs = batchStepAllowanceMs(profile, slowdownPercent) - addedStepMs(profile, perCopy(subtractLoad(batchHeld, share.startedSinceRead)));
   return addedStepMs(profile, perCopy(addLoad(share.startedSinceRead, demand))) <= roomMs / share.contenders;
 }
@@ -83,7 +83,7 @@ export function withinRoomShare(component: Component, batchHeld: Load, share: Ba
 export function batchUnderCap(component: Component, batchLoad: Load, slowdownPercent: number): boolean {
   if (batchLoad.sequences <= 0) return true;
   const copies = Math.max(1, component.copies);
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   return addedStepMs(profile, { sequences: batchLoad.sequences / copies, tokens: batchLoad.tokens / copies }) < batchStepAllowanceMs(profile, slowdownPercent);
 }
 
@@ -93,7 +93,7 @@ export function batchUnderCap(component: Component, batchLoad: Load, slowdownPer
  * the cap would leave an interactive job no room to start at once.
  */
 export function maxSlowdownPercent(component: Component, largestJobTokens: number): number {
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const rest = { sequences: component.limits.max_sequences - 1, tokens: Math.max(0, component.limits.token_budget - largestJobTokens) };
   return Math.floor((100 * addedStepMs(profile, rest)) / profile.decodeBaseMs);
 }

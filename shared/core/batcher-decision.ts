@@ -1,4 +1,3 @@
-import { getProfile } from "./profiles.ts";
 import { packGpuBatches, type PackItem } from "./packing.ts";
 import { LANES, type Lane } from "./lanes.ts";
 import type { RouteSettings } from "./route-settings.ts";
@@ -384,7 +383,7 @@ function planStaticBatch(s: BatcherSnapshot): BatcherStep | undefined {
   const component = placeFor(s, heldByName(s), wholeCopy);
   if (!component) return undefined;
   const group = s.waiting.filter((w) => w.samplingKey === first.samplingKey).map((w) => w.item);
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const packs = packGpuBatches(group, { limits: component.limits, profile, oneRequestPerBatch: true });
   const batch = packs[0] ?? [];
   const full = packs.length > 1 || batch.length >= component.limits.max_sequences;

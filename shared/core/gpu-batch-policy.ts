@@ -1,7 +1,7 @@
 import { continues, needsSeveralCalls, tokensPerCall } from "./continuation.ts";
 import { staticBatchMs } from "./latency-model.ts";
 import type { PackItem } from "./packing.ts";
-import { getProfile, type LatencyProfile } from "./profiles.ts";
+import type { LatencyProfile } from "./profiles.ts";
 import type { RouteSettings } from "./route-settings.ts";
 import type { Component, KvAdmission } from "./routes.ts";
 
@@ -32,12 +32,12 @@ export function demandOf(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, 
  */
 export function demandOn(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, component: ContinuationTarget): Load {
   if (!continues(component)) return demandOf(item, component.kv_admission);
-  const perCall = tokensPerCall(getProfile(component.profile), component, item.promptTokens + item.maxNewTokens);
+  const perCall = tokensPerCall(component.latency, component, item.promptTokens + item.maxNewTokens);
   return needsSeveralCalls(item.maxNewTokens, perCall) ? { sequences: 1, tokens: item.promptTokens + item.maxNewTokens } : demandOf(item, component.kv_admission);
 }
 
 /** What demandOn reads of a component. */
-export type ContinuationTarget = Pick<Component, "kv_admission" | "profile" | "limits" | "format">;
+export type ContinuationTarget = Pick<Component, "kv_admission" | "latency" | "limits" | "format">;
 
 /** KV tokens a set of jobs takes on an engine, as it admits them: a GPU batch's size in tokens. */
 export function kvTokensOf(items: readonly Pick<PackItem, "promptTokens" | "maxNewTokens">[], admission: KvAdmission = "reserve"): number {

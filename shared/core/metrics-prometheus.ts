@@ -48,6 +48,13 @@ const GAUGES: readonly GaugeSpec[] = [
   },
   { name: "batchline_job_error_ratio", help: "Errors over finished jobs (succeeded or errored) of the route in the window", labels: ["route"], samples: (s) => perRoute(s, (r) => r.errors.rate) },
   { name: "batchline_cost_dollars_per_hour", help: "What the route's components' copies cost an hour", labels: ["route"], samples: (s) => perRoute(s, (r) => r.cost.dollars_per_hour) },
+  {
+    name: "batchline_profile_drift_ratio",
+    help: "Median measured over predicted time of the route's recent GPU batches (1: as the latency profile says)",
+    labels: ["route"],
+    samples: (s) => perRoute(s, (r) => r.profile_drift?.ratio ?? null),
+  },
+  { name: "batchline_profile_correction_factor", help: "The factor the batcher's packing and ETAs multiply the profile's times by", labels: ["route"], samples: (s) => perRoute(s, (r) => r.profile_drift?.factor ?? null) },
   { name: "batchline_cost_per_million_tokens_dollars", help: "Dollars per million generated tokens of the route over the window", labels: ["route"], samples: (s) => perRoute(s, (r) => r.cost.per_million_tokens) },
   {
     name: "batchline_copies",

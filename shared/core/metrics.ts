@@ -1,3 +1,4 @@
+import type { ProfileDriftMetrics } from "./drift-metrics.ts";
 import type { JobRecord } from "./jobs.ts";
 import { LANES, type Lane } from "./lanes.ts";
 import { gpuHourPrice, type Component, type RouteCatalog } from "./routes.ts";
@@ -75,6 +76,8 @@ export type RouteMetrics = {
   readonly generated_tokens_per_second: number;
   readonly errors: { readonly total: number; readonly rate: number | null; readonly by_kind: Readonly<Record<string, number>> };
   readonly cost: { readonly dollars_per_hour: number; readonly per_million_tokens: number | null };
+  /** Its GPU batches against the latency profile (drift-metrics.ts); null where no component is timed per batch. */
+  readonly profile_drift: ProfileDriftMetrics | null;
 };
 
 export type CopyMetrics = {
@@ -214,6 +217,7 @@ export function routeMetrics(
   lanes: readonly LaneReading[],
   summary: FinishedJobsSummary,
   components: readonly ComponentMetrics[],
+  profileDrift: ProfileDriftMetrics | null = null,
 ): RouteMetrics {
   const own = components.filter((c) => route.components.some((rc) => rc.name === c.component));
   const dollarsPerHour = own.reduce((sum, c) => sum + c.dollars_per_hour, 0);
@@ -223,6 +227,7 @@ export function routeMetrics(
     lanes: [...lanes].sort((a, b) => LANES.indexOf(a.lane) - LANES.indexOf(b.lane)).map(laneMetrics),
     ...summary,
     cost: { dollars_per_hour: dollarsPerHour, per_million_tokens: orNull(costPerMillionTokens(dollarsPerHour, 1, summary.generated_tokens_per_second)) },
+    profile_drift: profileDrift,
   };
 }
 

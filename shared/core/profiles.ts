@@ -5,7 +5,9 @@
  * The H100 profiles are measurements (docs/calibration.md; tools/calibration/calibrate.py took
  * them). The A10G, A100 and FP8 profiles are derived from the Llama-2-7B H100 measurement by
  * roofline: the same fraction of each GPU's peak memory bandwidth and tensor FLOPs that the H100
- * achieved, applied to the other GPU's peaks (docs/gpu-profiles.md shows every number).
+ * achieved, applied to the other GPU's peaks (docs/gpu-profiles.md shows every number). Each says
+ * so in its provenance. A component may instead name a profile file that `batchline calibrate`
+ * fitted on its own endpoint (profile-file.ts, profile-fit.ts).
  */
 export type LatencyProfile = {
   readonly name: string;
@@ -106,12 +108,51 @@ function rooflineLlama2(name: string, gpu: GpuSpec, precision: "bf16" | "fp8"): 
   };
 }
 
-type ProfileEntry = { readonly latency: LatencyProfile; readonly gpu: GpuName; readonly footprint: ModelFootprint };
+/**
+ * Where a profile's numbers come from: what they were measured on (or derived for), with which
+ * engine and weights' type, when, and whether measured or derived from another measurement.
+ */
+export type ProfileProvenance = {
+  readonly gpu: string;
+  readonly engine: string;
+  readonly dtype: string;
+  /** ISO date (YYYY-MM-DD). */
+  readonly date: string;
+  readonly method: "measured" | "derived";
+  /** The measurement or derivation, where to read it. */
+  readonly source: string;
+};
 
-const measuredEntry = (latency: LatencyProfile, footprint: ModelFootprint): ProfileEntry => ({ latency, gpu: "h100-80gb", footprint });
-const derivedEntry = (name: string, gpu: GpuName, precision: "bf16" | "fp8"): ProfileEntry => {
+/** A profile with what the routes file checks it against (its GPU and memory footprint) and where it came from. */
+export type ResolvedProfile = {
+  readonly latency: LatencyProfile;
+  readonly gpu: GpuName;
+  readonly footprint: ModelFootprint;
+  readonly provenance: ProfileProvenance;
+};
+
+/** The H100 measurements of docs/calibration.md. */
+const h100Measurement: ProfileProvenance = {
+  gpu: "NVIDIA H100 80GB HBM3 (one GPU)",
+  engine: "PyTorch 2.11, CUDA 13.0: decode steps replayed as CUDA graphs, eager prefill (tools/calibration/calibrate.py)",
+  dtype: "bf16",
+  date: "2026-11-27",
+  method: "measured",
+  source: "docs/calibration.md; measurements in docs/calibration/",
+};
+
+const measuredEntry = (latency: LatencyProfile, footprint: ModelFootprint): ResolvedProfile => ({ latency, gpu: "h100-80gb", footprint, provenance: h100Measurement });
+const derivedEntry = (name: string, gpu: GpuName, precision: "bf16" | "fp8"): ResolvedProfile => {
   const { footprint, ...latency } = rooflineLlama2(name, gpus[gpu], precision);
-  return { latency, gpu, footprint };
+  const provenance: ProfileProvenance = {
+    gpu,
+    engine: "roofline of the H100 Llama-2-7B measurement (same fractions of peak bandwidth and FLOPs)",
+    dtype: precision,
+    date: "2026-11-27",
+    method: "derived",
+    source: "docs/gpu-profiles.md, \"Derived by roofline\"",
+  };
+  return { latency, gpu, footprint, provenance };
 };
 
 const profiles = {
@@ -144,7 +185,7 @@ const profiles = {
   "llama2-7b-bf16-a100-40gb": derivedEntry("llama2-7b-bf16-a100-40gb", "a100-40gb", "bf16"),
   "llama2-7b-bf16-a100-80gb": derivedEntry("llama2-7b-bf16-a100-80gb", "a100-80gb", "bf16"),
   "llama2-7b-fp8-h100": derivedEntry("llama2-7b-fp8-h100", "h100-80gb", "fp8"),
-} as const satisfies Record<string, ProfileEntry>;
+} as const satisfies Record<string, ResolvedProfile>;
 
 export type ProfileName = keyof typeof profiles;
 export const profileNames = Object.keys(profiles) as [ProfileName, ...ProfileName[]];
@@ -158,13 +199,22 @@ export function profileHardware(name: ProfileName): { readonly gpu: GpuName; rea
   return profiles[name];
 }
 
+/** A shipped profile with its GPU, footprint and provenance. */
+export function shippedProfile(name: ProfileName): ResolvedProfile {
+  return profiles[name];
+}
+
+export function isProfileName(name: string): name is ProfileName {
+  return Object.hasOwn(profiles, name);
+}
+
 /**
  * KV-cache tokens one copy can hold on `accelerators` GPUs: the profile's own figure on one GPU,
  * plus the usable memory of each further GPU (tensor parallelism shards the weights, so the extra
  * memory is all cache).
  */
-export function kvCapacityTokens(name: ProfileName, accelerators: number): number {
-  const { gpu, footprint } = profileHardware(name);
+export function kvCapacityTokens(profile: ProfileName | ResolvedProfile, accelerators: number): number {
+  const { gpu, footprint, latency } = typeof profile === "string" ? shippedProfile(profile) : profile;
   const extraBytes = Math.max(0, accelerators - 1) * GPU_MEMORY_UTILIZATION * gpus[gpu].memoryBytes;
-  return getProfile(name).kvCapacityTokens + Math.floor(extraBytes / footprint.kvBytesPerToken);
+  return latency.kvCapacityTokens + Math.floor(extraBytes / footprint.kvBytesPerToken);
 }

@@ -2,7 +2,6 @@ import { LANES, type Lane } from "./lanes.ts";
 import { decodeStepMs, prefillMs, staticBatchMs } from "./latency-model.ts";
 import { demandOn } from "./gpu-batch-policy.ts";
 import type { LatencyFactor } from "./hold-measurements.ts";
-import { getProfile } from "./profiles.ts";
 import type { Component } from "./routes.ts";
 
 /**
@@ -129,7 +128,7 @@ export function estimateQueue(input: EstimateInput): QueueEstimate {
 
 /** A job's time on a copy running `sequences` like it: a rolling engine's steps, or a static batch of them. */
 function jobOnCopyMs(component: Component, job: EstimateInput["job"], sequences: number): number {
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   if (component.engine === "lmi-dynamic") {
     return staticBatchMs(profile, Array.from({ length: sequences }, () => ({ promptTokens: job.promptTokens, newTokens: job.maxTokens })));
   }

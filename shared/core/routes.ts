@@ -2,7 +2,8 @@ import { z } from "zod";
 import { DEFAULT_INTERACTIVE_MIN_PRIORITY, laneQueueSuffix } from "./lanes.ts";
 import { describeRefusal, eventSourceMappingRefusal } from "./event-source-mapping-rules.ts";
 import { planPlacement } from "./placement.ts";
-import { gpuNames, kvCapacityTokens, profileHardware, profileNames } from "./profiles.ts";
+import { gpuNames, isProfileName, kvCapacityTokens, profileNames, shippedProfile, type LatencyProfile, type ResolvedProfile } from "./profiles.ts";
+import { isProfileFileReference, profileFileSchema, resolveProfileFile, type ProfileFile } from "./profile-file.ts";
 import { containerFormats, type ContainerFormat } from "./codecs/index.ts";
 
 /**
@@ -125,9 +126,38 @@ const modelSchema = z
   })
   .refine((m) => (m.hf_model_id === undefined) !== (m.s3_uri === undefined), { message: "give exactly one of hf_model_id or s3_uri" });
 
+/**
+ * A shipped profile's name (shared/core/profiles.ts), or a profile file's contents: the routes
+ * file names the file (`profile: ./profiles/mine.json`) and readProfileFiles puts its contents here.
+ */
+const profileSchema = z.unknown().transform((profile, ctx): string | ProfileFile => {
+  if (typeof profile === "string") {
+    if (!isProfileName(profile)) {
+      ctx.addIssue({
+        code: "custom",
+        message: isProfileFileReference(profile)
+          ? `profile file ${profile} was not read: load the routes file with loadRouteCatalog, which reads the files it names`
+          : `unknown profile "${profile}": name a shipped one (${profileNames.join(", ")}) or a profile file (./file.json, as batchline calibrate writes)`,
+      });
+    }
+    return profile;
+  }
+  // Parsed on its own so that a problem names its field (a union would say only "Invalid input").
+  const file = profileFileSchema.safeParse(profile);
+  if (file.success) return file.data;
+  for (const issue of file.error.issues) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+  return z.NEVER;
+});
+
+/** The profile a component names, resolved; undefined for an unknown name (profileSchema says so). */
+function profileOf(profile: string | ProfileFile): ResolvedProfile | undefined {
+  if (typeof profile !== "string") return resolveProfileFile(profile);
+  return isProfileName(profile) ? shippedProfile(profile) : undefined;
+}
+
 const componentSchema = z.strictObject({
   endpoint: name,
-  profile: z.enum(profileNames),
+  profile: profileSchema,
   engine: z.enum(engineModes),
   /** The request format the container is called with; default: the engine's own (engineFormats). */
   format: z.enum(containerFormats).optional(),
@@ -211,11 +241,13 @@ export const routesFileSchema = z
     }
     for (const [id, component] of Object.entries(file.components)) {
       const endpoint = file.endpoints[component.endpoint];
-      const { gpu } = profileHardware(component.profile);
+      const profile = profileOf(component.profile);
+      if (!profile) continue;
+      const { gpu } = profile;
       if (endpoint && endpoint.gpu !== gpu) {
-        ctx.addIssue({ code: "custom", path: ["components", id, "profile"], message: `profile ${component.profile} is for ${gpu}, endpoint ${component.endpoint} has ${endpoint.gpu}` });
+        ctx.addIssue({ code: "custom", path: ["components", id, "profile"], message: `profile ${profile.latency.name} is for ${gpu}, endpoint ${component.endpoint} has ${endpoint.gpu}` });
       }
-      const room = kvCapacityTokens(component.profile, component.accelerators_per_copy);
+      const room = kvCapacityTokens(profile, component.accelerators_per_copy);
       if (component.limits.token_budget > room) {
         ctx.addIssue({ code: "custom", path: ["components", id, "limits", "token_budget"], message: `${component.limits.token_budget} tokens is over the ${room}-token KV cache of ${component.accelerators_per_copy} ${gpu}` });
       }
@@ -317,8 +349,15 @@ export type ComponentLimits = ComponentSpec["limits"];
 export type WindowSettings = RoutesFile["routes"][string]["window"];
 export type AutoscalingSettings = NonNullable<ComponentSpec["autoscaling"]>;
 
-/** A component with its name, endpoint, request format and KV admission resolved. */
-export type Component = ComponentSpec & {
+/**
+ * A component with its name, endpoint, request format, KV admission and latency profile resolved.
+ * `profile` is the profile's name (a shipped one's, or a profile file's `name`); `latency` its
+ * numbers, which every reader of the component's timing uses.
+ */
+export type Component = Omit<ComponentSpec, "profile"> & {
+  readonly profile: string;
+  readonly latency: LatencyProfile;
+  readonly hardware: Omit<ResolvedProfile, "latency">;
   readonly name: string;
   readonly endpointName: string;
   readonly endpointSpec: EndpointSpec;
@@ -357,6 +396,36 @@ export class RoutesFileError extends Error {
   override readonly name = "RoutesFileError";
 }
 
+/**
+ * The routes file with the profile files its components name read in: `read` gets the name as
+ * written (relative to the routes file) and returns the file's text. A file that cannot be read or
+ * is not JSON is a RoutesFileError naming the component and the file; its contents are checked
+ * with the rest of the routes file.
+ */
+export function readProfileFiles(raw: unknown, read: (reference: string) => string): unknown {
+  if (!isRecord(raw) || !isRecord(raw.components)) return raw;
+  const components = Object.fromEntries(
+    Object.entries(raw.components).map(([id, spec]) => {
+      if (!isRecord(spec) || typeof spec.profile !== "string" || !isProfileFileReference(spec.profile)) return [id, spec];
+      const reference = spec.profile;
+      let text: string;
+      try {
+        text = read(reference);
+      } catch (error) {
+        throw new RoutesFileError(`components.${id}.profile: cannot read profile file ${reference}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      try {
+        return [id, { ...spec, profile: JSON.parse(text) as unknown }];
+      } catch (error) {
+        throw new RoutesFileError(`components.${id}.profile: profile file ${reference} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }),
+  );
+  return { ...raw, components };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
 /** Validates a parsed routes file and resolves its references. */
 export function buildRouteCatalog(raw: unknown): RouteCatalog {
   const parsed = routesFileSchema.safeParse(raw);
@@ -370,7 +439,12 @@ export function buildRouteCatalog(raw: unknown): RouteCatalog {
     const endpointSpec = file.endpoints[spec.endpoint];
     if (!endpointSpec) throw new RoutesFileError(`component ${componentName}: unknown endpoint ${spec.endpoint}`);
     const kv_admission = spec.kv_admission ?? defaultKvAdmission(spec.engine);
-    components.set(componentName, { ...spec, name: componentName, endpointName: spec.endpoint, endpointSpec, kv_admission, format: formatOf(componentName, spec) });
+    const resolved = profileOf(spec.profile);
+    if (!resolved) throw new RoutesFileError(`component ${componentName}: unknown profile ${JSON.stringify(spec.profile)}`);
+    const { latency, ...hardware } = resolved;
+    components.set(componentName, {
+      ...spec, profile: latency.name, latency, hardware, name: componentName, endpointName: spec.endpoint, endpointSpec, kv_admission, format: formatOf(componentName, spec),
+    });
   }
   const routes = new Map<string, Route>();
   for (const [routeName, spec] of Object.entries(file.routes)) {
@@ -418,8 +492,8 @@ const SERVER_OVERHEAD_MB = 8 * 1024;
  * timeout to twice warmup_seconds, the start-up a copy is expected to take, within SageMaker's
  * 60-3600 s.
  */
-export function deploymentSettings(component: ComponentSpec): DeploymentSettings {
-  const weightsMb = profileHardware(component.profile).footprint.weightBytes / 2 ** 20;
+export function deploymentSettings(component: Component): DeploymentSettings {
+  const weightsMb = component.hardware.footprint.weightBytes / 2 ** 20;
   const minMemoryMb = component.min_memory_mb ?? Math.ceil((weightsMb + SERVER_OVERHEAD_MB) / 1024) * 1024;
   const fromWarmup = Math.min(3600, Math.max(60, Math.ceil(2 * component.warmup_seconds)));
   return {

@@ -25,6 +25,8 @@ export type JobRun = {
 };
 
 export type CopyJob = {
+  /** When the request reached the copy, if before it was enqueued (the emulator's parsing of it is not GPU time); default now. */
+  readonly arrivedMs?: number | undefined;
   readonly sequences: readonly SequenceWork[];
   /** After each iteration that made tokens for this request: how many each of its sequences has now, and when. */
   readonly onProgress?: ((generated: readonly number[], atMs: number) => void) | undefined;
@@ -193,7 +195,7 @@ export function createCopyEngine(options: CopyEngineOptions): CopyEngine {
 
   return {
     enqueue(job) {
-      const live: Live = { job, arrivedMs: clock.now(), sequences: [], startedMs: undefined, firstTokenMs: undefined, batchSize: 0, preemptions: 0, aborted: false };
+      const live: Live = { job, arrivedMs: Math.min(clock.now(), job.arrivedMs ?? Number.POSITIVE_INFINITY), sequences: [], startedMs: undefined, firstTokenMs: undefined, batchSize: 0, preemptions: 0, aborted: false };
       live.sequences.push(...job.sequences.map((s) => ({ ...s, owner: live, generated: 0 })));
       liveOf.set(job, live);
       waiting.push(...live.sequences);

@@ -1,6 +1,5 @@
 import { addLoad, noLoad, subtractLoad, type Load } from "../core/gpu-batch-policy.ts";
 import type { Lane } from "../core/lanes.ts";
-import { getProfile } from "../core/profiles.ts";
 import type { RouteSettings } from "../core/route-settings.ts";
 import type { Component, Route } from "../core/routes.ts";
 import { createCopyEngine, type CopyEngine, type CopyJob } from "./copy-engine.ts";
@@ -191,7 +190,7 @@ export class SimComponent {
   }
 }
 
-const profileOf = (component: Component) => getProfile(component.profile);
+const profileOf = (component: Component) => component.latency;
 
 /** The route as one simulation runs it: its components with `copies`, and the settings. */
 export type SimSetup = {

@@ -1,7 +1,6 @@
 import { ModelError, ModelStreamError, ValidationError, type SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { describe, expect, it } from "vitest";
 import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
 import type { Component } from "#shared/core/routes";
 import { tokenCounter } from "#shared/core/tokens";
 import { caught, componentOf, control, emulatorForTests, routesCatalog, streamCommand, withTestComponents } from "../helpers/sagemaker.ts";
@@ -45,7 +44,7 @@ describe("response streaming in real time (time scale 1)", () => {
     // Prepare
     const prompt = "Tell me about streams.";
     const tokens = 40;
-    const profile = getProfile(rolling.profile);
+    const profile = rolling.latency;
     const promptTokens = tokenCounter("llama2").countPrompt(prompt);
     const decodeMs = Array.from({ length: tokens - 1 }, (_, i) => decodeStepMs(profile, 1, promptTokens + i + 1)).reduce((a, b) => a + b, 0);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeStepMs, iterationMs, prefillMs, staticBatchTimeline } from "#shared/core/latency-model";
-import { getProfile, kvCapacityTokens, profileHardware, profileNames } from "#shared/core/profiles";
+import { getProfile, kvCapacityTokens, profileHardware, profileNames, shippedProfile } from "#shared/core/profiles";
 
 const llama2 = getProfile("llama2-7b-bf16-h100");
 const requests = (count: number, promptTokens: number, newTokens: number) =>
@@ -115,6 +115,18 @@ describe("GPU profiles derived by roofline from the H100 measurement (docs/gpu-p
       // Assess
       expect(gpu).toMatch(/^(a10g|a100|h100)/);
       expect(footprint.weightBytes + footprint.kvBytesPerToken * getProfile(name).kvCapacityTokens).toBeLessThan(80e9);
+    }
+  });
+
+  it("states where every profile came from: the H100 ones measured on 2026-11-27, the others derived by roofline", () => {
+    for (const name of profileNames) {
+      // Act
+      const { provenance, gpu } = shippedProfile(name);
+
+      // Assess
+      expect(provenance).toMatchObject({ date: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), dtype: name.includes("fp8") ? "fp8" : "bf16", engine: expect.any(String), source: expect.stringContaining("docs/") });
+      expect(provenance.method).toBe(name.endsWith("bf16-h100") ? "measured" : "derived");
+      if (provenance.method === "derived") expect(provenance.gpu).toBe(gpu);
     }
   });
 

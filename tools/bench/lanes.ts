@@ -1,7 +1,6 @@
 import { loadavg } from "node:os";
 import { batchJobsUnderCap } from "#shared/core/batch-lane-cap";
 import { demandOf } from "#shared/core/gpu-batch-policy";
-import { getProfile } from "#shared/core/profiles";
 import { nearest } from "./gpu-sampler.ts";
 import { capacityAtInteractiveBound } from "./lanes-capacity.ts";
 import { batchDrain, interactiveRun, LANES_P95_BOUND, LANES_SCENARIO, type LanesReport } from "./lanes-summary.ts";
@@ -174,7 +173,7 @@ export async function runLanes(
     admissionLimit: limit,
     batchLeftAtEnd: succeeded === null ? null : plan.batchJobs - succeeded,
     atBound: capacityAtInteractiveBound({
-      profile: getProfile(stack.component.profile),
+      profile: stack.component.latency,
       batch: batchShape,
       interactive: {
         promptTokens: trace[0]?.promptTokens ?? 0,

@@ -1,5 +1,4 @@
 import { packGpuBatches, type PackItem } from "#shared/core/packing";
-import { getProfile } from "#shared/core/profiles";
 import type { RouteSettings } from "#shared/core/route-settings";
 import type { Component } from "#shared/core/routes";
 import { addLoad, capacityOf, decideStaticBatch, demandOf, fits, noLoad, type Load } from "#shared/core/gpu-batch-policy";
@@ -33,7 +32,7 @@ function items(n: number, seed: number): PackItem[] {
 
 /** One window, as the batcher handles it: pack, place each job, decide each static batch. */
 function oneWindow(window: readonly PackItem[], component: Component, settings: RouteSettings): number {
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const batches = packGpuBatches(window, { limits: component.limits, profile, oneRequestPerBatch: component.engine === "lmi-dynamic" });
   const capacity = capacityOf(component, settings);
   let load: Load = noLoad;
@@ -75,7 +74,7 @@ export function runMicro(component: Component, settings: RouteSettings, options:
       sink += oneWindow(w, component, settings);
       perMessage.push(((performance.now() - t) * 1000) / n);
       t = performance.now();
-      sink += packGpuBatches(w, { limits: component.limits, profile: getProfile(component.profile), oneRequestPerBatch: true }).length;
+      sink += packGpuBatches(w, { limits: component.limits, profile: component.latency, oneRequestPerBatch: true }).length;
       packOnly.push(((performance.now() - t) * 1000) / n);
       rep++;
     }

@@ -11,6 +11,8 @@ import { CliError, EXIT, type ExitCode } from "./exit-codes.ts";
 import * as jobs from "./jobs.ts";
 import { configPath, resolveSettings, type Settings } from "./settings.ts";
 import { exportTrace, tuneRoute, type TraceSource } from "./tune.ts";
+import { calibrate } from "./calibrate.ts";
+import { DEFAULT_GRID } from "#shared/core/profile-fit";
 
 type Global = { readonly json: boolean; readonly profile?: string };
 
@@ -49,6 +51,8 @@ const keyValue = (value: string, previous: Record<string, string> = {}) => {
   if (at < 1) throw new InvalidArgumentError(`"${value}" is not key=value`);
   return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
 };
+
+const positiveIntegers = (value: string) => value.split(",").map((part) => positiveInteger(part.trim()));
 
 /** The results file of an input file unless --out says otherwise: beside it, `<name>.results.jsonl`. */
 const resultsPathOf = (input: string) => join(dirname(input), `${basename(input).replace(/\.jsonl?$/i, "")}.results.jsonl`);
@@ -185,6 +189,28 @@ function program(run: (action: Promise<ExitCode>) => void): Command {
     .option("--minutes <n>", "how far back, minutes (1-60)", positiveInteger, 5)
     .option("--out <file>", "where it goes (default: stdout)")
     .action((options: { model: string; minutes: number; out?: string }, command: Command) => run(exportTrace(context(command).api, options.model, options.minutes, options.out)));
+
+  cli
+    .command("calibrate")
+    .description("fit a component's latency profile from its own endpoint and write a profile file routes.yml can name")
+    .requiredOption("--component <name>", "the component in the routes file (its engine, format, limits and current profile)")
+    .requiredOption("--out <file>", "the profile file to write (JSON)")
+    .option("--prefix <prefix>", "the stack's resource prefix (<service>-<stage>): the endpoint and component are called <prefix>-<name>")
+    .option("--endpoint <name>", "the EndpointName as deployed (default: the routes file's, after --prefix)")
+    .option("--inference-component <name>", "the InferenceComponentName as deployed (default: --component, after --prefix)")
+    .option("--region <region>", "the endpoint's AWS region (default: the SDK's, AWS_REGION)")
+    .option("--routes <file>", "the routes file (BATCHLINE_ROUTES_FILE)", process.env.BATCHLINE_ROUTES_FILE ?? "infra/routes.yml")
+    .option("--batch-sizes <list>", "prompts sent at once, comma-separated", positiveIntegers, [...DEFAULT_GRID.batchSizes])
+    .option("--prompt-tokens <list>", "prompt lengths, comma-separated", positiveIntegers, [...DEFAULT_GRID.promptTokens])
+    .option("--new-tokens <list>", "output lengths of the decode bursts, at least two (bursts of 1 for the prefill are added)", positiveIntegers, [...DEFAULT_GRID.newTokens])
+    .option("--repeats <n>", "times round the grid", positiveInteger, DEFAULT_GRID.repeats)
+    .option("--name <name>", "the profile's name (default: <component>-calibrated)")
+    .option("--dtype <type>", "the weights' type, for the provenance (default: the current profile's)")
+    .option("--yes", "send without asking", false)
+    .action((options) => {
+      const grid = { batchSizes: options.batchSizes, promptTokens: options.promptTokens, newTokens: options.newTokens, repeats: options.repeats };
+      run(calibrate({ routesFile: options.routes, component: options.component, prefix: options.prefix, endpoint: options.endpoint, inferenceComponent: options.inferenceComponent, region: options.region, grid, name: options.name, dtype: options.dtype, out: options.out, yes: options.yes }));
+    });
 
   return cli;
 }

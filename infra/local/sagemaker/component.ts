@@ -1,6 +1,5 @@
 import { SCALE_IN_ALARM } from "#shared/core/autoscaling-alarms";
 import type { CopyPlacement } from "#shared/core/placement";
-import { getProfile } from "#shared/core/profiles";
 import { stopsWhenCallerLeaves } from "#shared/core/client-abort";
 import type { Component } from "#shared/core/routes";
 import type { EngineClock } from "./clock.ts";
@@ -34,6 +33,8 @@ export type Invocation = {
   readonly delayMs?: number | undefined;
   /** Tokens as they are made, until the request is answered: how many each sequence has, and when. */
   readonly onProgress?: ((generated: readonly number[], atMs: number) => void) | undefined;
+  /** Simulated time the request reached the container (before the emulator parsed it); default now. */
+  readonly receivedMs?: number | undefined;
 };
 
 export type Routed =
@@ -84,7 +85,7 @@ const RECENT_DATAPOINTS = SCALE_IN_ALARM.datapoints * SCALE_IN_ALARM.metricPerio
 
 export function createComponentEngine(component: Component, options: ComponentEngineOptions) {
   const { clock } = options;
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const limitMs = component.limits.max_invocation_seconds * 1000;
   const bucketMs = options.bucketMs ?? 1000;
   const copies: Copy[] = [];
@@ -116,7 +117,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
 
   function run(copy: Copy, invocation: Invocation): { outcome: Promise<Outcome>; abandon(): void } {
     const { promise, resolve } = Promise.withResolvers<Outcome>();
-    const arrivedMs = clock.now();
+    const arrivedMs = Math.min(clock.now(), invocation.receivedMs ?? Number.POSITIVE_INFINITY);
     const deadlineMs = arrivedMs + limitMs;
     let answered = false;
     let delivered = false;
@@ -137,6 +138,8 @@ export function createComponentEngine(component: Component, options: ComponentEn
     };
     const timeout = () => answer({ kind: "timeout", copy: copy.index, arrivedMs, answeredMs: deadlineMs });
     const job: CopyJob = {
+      // An injected slow call reaches the container that much later.
+      arrivedMs: arrivedMs + (invocation.delayMs ?? 0),
       sequences: invocation.sequences,
       onProgress: (generated, atMs) => {
         if (!answered && atMs <= deadlineMs) invocation.onProgress?.(generated, atMs);
@@ -147,7 +150,7 @@ export function createComponentEngine(component: Component, options: ComponentEn
     const cancelDeadline = clock.setTimer(() => {
       copy.engine.withdraw(job);
       timeout();
-    }, limitMs);
+    }, deadlineMs - clock.now());
     const deliver = () => {
       if (answered) return;
       delivered = true;

@@ -1,7 +1,6 @@
 import { advance, continues, needsSeveralCalls, nextCall, nextCallFits, NO_PROGRESS, outputOf, tokensPerCall, type Progress } from "../../core/continuation.ts";
 import { generationInputOf, type GenerationInput, type GenerationOutput } from "../../core/engine-codec.ts";
 import type { JobRecord } from "../../core/jobs.ts";
-import { getProfile } from "../../core/profiles.ts";
 import type { InvokeOptions } from "../../ports.ts";
 import type { GpuCall } from "./gpu-call.ts";
 import { streams, TokenFrames } from "./stream-call.ts";
@@ -37,7 +36,7 @@ export class ProgressFencedOut extends Error {
 /** The new tokens one call of this job is planned for, when the job runs over several calls on this call's component; else undefined. */
 export function callPlanOf(call: Pick<GpuCall, "component">, job: JobRecord): number | undefined {
   if (!continues(call.component)) return undefined;
-  const perCall = tokensPerCall(getProfile(call.component.profile), call.component, job.prompt_tokens + job.request.max_tokens);
+  const perCall = tokensPerCall(call.component.latency, call.component, job.prompt_tokens + job.request.max_tokens);
   return needsSeveralCalls(job.request.max_tokens, perCall, job.progress ?? NO_PROGRESS) ? perCall : undefined;
 }
 

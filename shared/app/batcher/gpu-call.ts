@@ -25,8 +25,8 @@ export type GpuCall = {
   readonly gpuDone: () => void;
   /** Aborted when the call's one job is cancelled, on an engine that then stops generating it. */
   readonly signal?: AbortSignal | undefined;
-  /** Told how long the copy took to answer the jobs it ran, when it answered each of them. */
-  readonly timed?: ((measuredMs: number, jobs: readonly PackItem[]) => void) | undefined;
+  /** Told how long the copy took to answer the jobs it ran, and the tokens each generated, when it answered each of them. */
+  readonly timed?: ((measuredMs: number, jobs: readonly PackItem[], generatedTokens: readonly number[]) => void) | undefined;
 };
 
 /** Claims, runs and finishes the jobs of one call. */
@@ -83,7 +83,9 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
     return;
   }
   // A generation over several calls took their time and their prefills: no measure of one call.
-  if (!continued && settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item));
+  if (!continued && settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) {
+    call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item), settled.map((r) => (r.status === "fulfilled" ? r.value.completion_tokens : 0)));
+  }
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
       await told;

@@ -1,7 +1,7 @@
 import { holdArrivalsPerMs, latencyFactorAt, updateArrivalRate, updateLatencyFactor, type ArrivalRate, type LatencyFactor } from "../../core/hold-measurements.ts";
 import { staticBatchMs } from "../../core/latency-model.ts";
 import type { PackItem } from "../../core/packing.ts";
-import { getProfile } from "../../core/profiles.ts";
+import { correctedProfile, NO_DRIFT, noteDrift, type ProfileDrift } from "../../core/profile-drift.ts";
 import type { QueueBoard } from "../../core/queue-position.ts";
 import type { Component } from "../../core/routes.ts";
 import type { QueueBoardStore } from "../../ports.ts";
@@ -27,6 +27,8 @@ export class HoldSync {
   /** The last sample of the factor this batcher reported: it reports only a newer one. */
   #reportedAtMs = Number.NEGATIVE_INFINITY;
   readonly #calls = new Set<TimedCall>();
+  /** Each component's drift from its profile, over this batcher's own unshared batches (core/profile-drift.ts). */
+  readonly #drift = new Map<string, ProfileDrift>();
 
   constructor(deps: { readonly queueBoard: QueueBoardStore; readonly logger: Logger }, route: string, measured: boolean) {
     this.#board = deps.queueBoard;
@@ -71,12 +73,26 @@ export class HoldSync {
     for (const call of this.#calls) call.shared ||= overfull(call.component);
   }
 
-  /** A static batch the copy answered in full: its time from the call to the answer against the model's, unless it shared the copy. */
-  noteBatch(call: TimedCall, measuredMs: number, jobs: readonly PackItem[], nowMs: number): void {
+  /**
+   * A static batch the copy answered in full: its time from the call to the answer against the
+   * model's, unless it shared the copy. The drift compares it with what the batch generated; the
+   * hold's factor, as before, with its max new tokens.
+   */
+  noteBatch(call: TimedCall, measuredMs: number, jobs: readonly PackItem[], generatedTokens: readonly number[], nowMs: number): void {
     this.#calls.delete(call);
-    if (!this.#measured || call.shared) return;
-    const predictedMs = staticBatchMs(getProfile(call.component.profile), jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
+    if (call.shared) return;
+    const { name, latency } = call.component;
+    const ran = jobs.map((j, i) => ({ promptTokens: j.promptTokens, newTokens: generatedTokens[i] ?? j.maxNewTokens }));
+    this.#drift.set(name, noteDrift(this.#drift.get(name) ?? NO_DRIFT, { measuredMs, predictedMs: staticBatchMs(latency, ran) }));
+    if (!this.#measured) return;
+    const predictedMs = staticBatchMs(latency, jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
     this.#latency = updateLatencyFactor(this.#latency, { measuredMs, predictedMs, atMs: nowMs });
+  }
+
+  /** The component as packing and ETAs should see it: its profile corrected once its drift passed the threshold. */
+  corrected(component: Component): Component {
+    const factor = this.#drift.get(component.name)?.factor ?? 1;
+    return factor === 1 ? component : { ...component, latency: correctedProfile(component.latency, factor) };
   }
 
   /** The call ended, timed or not. */

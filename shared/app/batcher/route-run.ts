@@ -141,7 +141,7 @@ export class RouteRun implements RunHandle {
       nowMs,
       settings: this.#settings,
       components: this.#fleet.components.map((component) => ({
-        component,
+        component: this.#hold.corrected(component),
         held: this.#ledger.heldOn(component.name),
         interactiveHeld: this.#ledger.interactiveHeldOn(component.name),
         warmingUntilMs: this.#fleet.warmingUntilMs(component.name),
@@ -234,7 +234,7 @@ export class RouteRun implements RunHandle {
     const latency = this.#hold.toReport();
     const state = serviceStateOf({
       nowMs: this.#now(),
-      components: this.#fleet.components,
+      components: this.#fleet.components.map((c) => this.#hold.corrected(c)),
       settings: this.#settings,
       heldOn: (component) => this.#ledger.heldOn(component),
       jobsWaitingForRoom: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
@@ -290,7 +290,7 @@ export class RouteRun implements RunHandle {
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
     const { kvTokens, ...batch } = gpuBatch;
     const timing = this.#staticBatching ? this.#hold.beginCall(component, this.#overfull(component)) : undefined;
-    const timed = timing && ((measuredMs: number, jobs: readonly PackItem[]) => this.#hold.noteBatch(timing, measuredMs, jobs, this.#now()));
+    const timed = timing && ((measuredMs: number, jobs: readonly PackItem[], generated: readonly number[]) => this.#hold.noteBatch(timing, measuredMs, jobs, generated, this.#now()));
     const call = { placement: { ...batch, component: component.name }, kvTokens, component, chatTemplate: this.#route.chat_template, members, gpuDone: giveBack, signal: controller?.signal, timed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {

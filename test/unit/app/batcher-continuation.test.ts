@@ -4,7 +4,6 @@ import { submitJob } from "#shared/app/submit";
 import { tokensPerCall } from "#shared/core/continuation";
 import { jobTopic, type TokenEvent } from "#shared/core/events";
 import type { GenerationInput } from "#shared/core/engine-codec";
-import { getProfile } from "#shared/core/profiles";
 import { runBatcher } from "../../helpers/batcher.ts";
 import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
@@ -40,7 +39,7 @@ async function submitLong(deps: Deps) {
 function perCallOf(deps: Deps, promptTokens: number): number {
   const component = deps.catalog.components.get("llama-2-7b-ic");
   if (!component) throw new Error("no llama-2-7b-ic");
-  return tokensPerCall(getProfile(component.profile), component, promptTokens + MAX_TOKENS);
+  return tokensPerCall(component.latency, component, promptTokens + MAX_TOKENS);
 }
 
 describe("the batcher on a generation longer than one call", () => {

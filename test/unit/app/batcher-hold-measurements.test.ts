@@ -5,7 +5,6 @@ import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { LATENCY_FACTOR_DECAY_MS, LATENCY_SAMPLE_WEIGHT } from "#shared/core/hold-measurements";
 import { staticBatchMs } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
 import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import { buildRouteCatalog } from "#shared/core/routes";
 import { memoryDeps } from "../../helpers/fakes.ts";
@@ -34,7 +33,7 @@ async function submitOne(deps: Deps): Promise<number> {
   const { job } = await submitJob(deps, "acme", { model: MODEL, prompt: "a prompt", max_tokens: 64 });
   const component = deps.catalog.components.get(COMPONENT);
   if (!component) throw new Error("no default component");
-  return staticBatchMs(getProfile(component.profile), [{ promptTokens: job.prompt_tokens, newTokens: 64 }]);
+  return staticBatchMs(component.latency, [{ promptTokens: job.prompt_tokens, newTokens: 64 }]);
 }
 
 const run = (deps: Deps) => processDelivery(deps, deps.queue.takeDelivery(MODEL, 1), { topUpUntil: new Date(deps.time.nowMs + 60_000) });

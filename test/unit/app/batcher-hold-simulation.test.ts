@@ -5,7 +5,6 @@ import { seededRandom } from "#shared/sim/trace";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { staticBatchMs } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
 import { defaultRouteSettings } from "#shared/core/route-settings";
 import { buildRouteCatalog } from "#shared/core/routes";
 import { memoryDeps } from "../../helpers/fakes.ts";
@@ -30,7 +29,7 @@ async function simulate(options: { rpm: number; slowdown: number; measuredHold: 
   const component = route?.components[0];
   if (!route || !component) throw new Error("no default route");
   await deps.routeSettings.put(MODEL, { ...defaultRouteSettings(route), measured_hold: options.measuredHold }, deps.clock.now());
-  const profile = getProfile(component.profile);
+  const profile = component.latency;
   const prompt = Array.from({ length: 480 }, (_, i) => `w${i % 50}`).join(" ");
   let promptTokens = 0;
   let copyFree = Promise.resolve();

@@ -3,7 +3,6 @@ import { advance, CALL_HEADROOM, continues, ITEM_LIMIT_BYTES, needsSeveralCalls,
 import type { GenerationInput } from "#shared/core/engine-codec";
 import { demandOn } from "#shared/core/gpu-batch-policy";
 import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
 import type { Component } from "#shared/core/routes";
 import { loadRouteCatalog } from "#shared/config";
 
@@ -14,7 +13,7 @@ const componentNamed = (name: string): Component => {
   return component;
 };
 const llama31 = componentNamed("llama-3-8b-ic");
-const profile = getProfile(llama31.profile);
+const profile = llama31.latency;
 const input = (over: Partial<GenerationInput> = {}): GenerationInput => ({ prompt: "Write a long story.", max_new_tokens: 16_000, seed: 3, ...over });
 const output = (text: string, tokens: number, finish: "length" | "stop" = "length") => ({ text, completion_tokens: tokens, finish_reason: finish });
 

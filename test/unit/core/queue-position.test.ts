@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
 import { RATE_WINDOW_MS, REPORT_FRESH_MS, changedMaterially, closeRateWindow, estimateQueue, positionOf, type EstimateInput, type QueueBoard } from "#shared/core/queue-position";
 import type { Component } from "#shared/core/routes";
 import { defaultCatalog } from "../../helpers/fakes.ts";
@@ -9,7 +8,7 @@ const NOW = Date.parse("2026-12-07T12:00:00.000Z");
 const route = defaultCatalog().routes.get("llama-2-7b");
 if (!route) throw new Error("routes.yml has no llama-2-7b");
 const rolling = route.components[0] as Component;
-const profile = getProfile(rolling.profile);
+const profile = rolling.latency;
 
 const board = (patch: Partial<QueueBoard> = {}): QueueBoard => ({
   submitted: { interactive: 5, batch: 100 },

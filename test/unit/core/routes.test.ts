@@ -3,6 +3,8 @@ import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { planPlacement } from "#shared/core/placement";
 import { buildRouteCatalog, deploymentSettings, RoutesFileError } from "#shared/core/routes";
+import { profileFileOf } from "#shared/core/profile-file";
+import { shippedProfile } from "#shared/core/profiles";
 
 /** infra/routes.yml as parsed YAML, untyped: each test reaches in to change one value. */
 const routesFile = (): any => parseYaml(readFileSync("infra/routes.yml", "utf8"));
@@ -116,6 +118,16 @@ describe("buildRouteCatalog", () => {
       problem: "a profile of another GPU",
       change: (raw: any) => (raw.components["llama-2-7b-ic"].profile = "llama2-7b-bf16-a10g"),
       says: "components.llama-2-7b-ic.profile: profile llama2-7b-bf16-a10g is for a10g-24gb, endpoint batchline-h100 has h100-80gb",
+    },
+    {
+      problem: "an unknown profile name",
+      change: (raw: any) => (raw.components["llama-2-7b-ic"].profile = "llama2-7b-bf16-tpu"),
+      says: 'components.llama-2-7b-ic.profile: unknown profile "llama2-7b-bf16-tpu": name a shipped one',
+    },
+    {
+      problem: "a profile file with a negative decode step",
+      change: (raw: any) => (raw.components["llama-2-7b-ic"].profile = { ...profileFileOf(shippedProfile("llama2-7b-bf16-h100")), latency: { ...profileFileOf(shippedProfile("llama2-7b-bf16-h100")).latency, decode_base_ms: -1 } }),
+      says: "components.llama-2-7b-ic.profile.latency.decode_base_ms",
     },
     {
       problem: "a KV budget over the GPU's memory",

@@ -15,6 +15,7 @@ const route = (over: Partial<RouteMetrics> = {}): RouteMetrics => ({
   generated_tokens_per_second: 3.3,
   errors: { total: 1, rate: 1 / 12, by_kind: { model_error: 1 } },
   cost: { dollars_per_hour: 14.13, per_million_tokens: 1189.5 },
+  profile_drift: null,
   ...over,
 });
 

@@ -2,7 +2,6 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadRouteCatalog } from "#shared/config";
 import { decodeStepMs, prefillMs, staticBatchTimeline } from "#shared/core/latency-model";
-import { getProfile } from "#shared/core/profiles";
 import { defaultRouteSettings } from "#shared/core/route-settings";
 import type { Component, Route } from "#shared/core/routes";
 import { simulate } from "#shared/sim/pipeline";
@@ -13,7 +12,7 @@ import type { Overheads } from "#shared/sim/world";
 
 const route = loadRouteCatalog(join(process.cwd(), "infra", "routes.yml")).routes.get("llama-2-7b") as Route;
 const component = route.components[0] as Component;
-const profile = getProfile(component.profile);
+const profile = component.latency;
 const NO_OVERHEADS: Overheads = { submitMs: 0, deliverMs: 0, receiveMs: 0, refreshMs: 0, claimMs: 0, invokeMs: 0, resultMs: 0, notifyMs: 0 };
 const poisson = (rpm: number, durationMs: number, seed = 7) =>
   simJobsOf(generateTrace({ seed, durationMs, arrivals: { kind: "poisson", rpm }, lengths: { kind: "fixed", promptTokens: 512, maxTokens: 512 } }));
