@@ -6,8 +6,10 @@ import { seededRandom } from "#local/sagemaker/random";
 import { routesCatalog } from "../../helpers/sagemaker.ts";
 
 const llama3 = getProfile("llama3-8b-bf16-h100");
-const limits = routesCatalog().components.get("llama-3-8b-ic")?.limits;
-if (!limits) throw new Error("no llama-3-8b-ic in routes.yml");
+const routeLimits = routesCatalog().components.get("llama-3-8b-ic")?.limits;
+if (!routeLimits) throw new Error("no llama-3-8b-ic in routes.yml");
+// The route takes generations longer than one call; a calibration burst is one call, of at most 2,048 new tokens here.
+const limits = { ...routeLimits, max_new_tokens: 2_048 };
 
 /** Each burst timed as the model says plus a call's overhead, a start spread that grows with the batch, and jitter. */
 function measure(bursts: readonly CalibrationBurst[], truth: LatencyProfile, options: { overheadMs: number; jitterMs: number; seed: string }): BurstMeasurement[] {
