@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, type CliRun } from "../helpers/cli-process.ts";
 import { parse as parseYaml } from "yaml";
 import { loadRouteCatalog } from "#shared/config";
 import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
@@ -39,16 +39,8 @@ const dir = mkdtempSync(join(tmpdir(), "batchline-e2e-calibrate-"));
 const routesText = readFileSync("infra/routes.yml", "utf8");
 let emulator: SageMakerEmulator;
 
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["tools/cli/main.ts", "calibrate", ...args], {
-    env: { ...process.env, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: emulator.url, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+function cli(args: readonly string[]): Promise<CliRun> {
+  return runCli(["calibrate", ...args], { AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: emulator.url, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" });
 }
 
 const gridArgs = ["--batch-sizes", GRID.batchSizes.join(","), "--prompt-tokens", GRID.promptTokens.join(","), "--new-tokens", GRID.newTokens.join(",")];

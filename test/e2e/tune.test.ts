@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, type CliRun } from "../helpers/cli-process.ts";
 import { generateApiKey } from "#shared/core/api-keys";
 import { startStackProcess, stackPorts, type StackProcess } from "../helpers/stack-process.ts";
 
@@ -15,16 +15,8 @@ const apiKey = generateApiKey();
 const MODEL = "llama-2-7b";
 let stack: StackProcess;
 
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["tools/cli/main.ts", ...args], {
-    env: { ...process.env, BATCHLINE_API_KEY: apiKey, BATCHLINE_API_URL: stack.http, BATCHLINE_WS_URL: stack.ws, BATCHLINE_CONFIG: join(dir, "none.json") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+function cli(args: readonly string[]): Promise<CliRun> {
+  return runCli(args, { BATCHLINE_API_KEY: apiKey, BATCHLINE_API_URL: stack.http, BATCHLINE_WS_URL: stack.ws, BATCHLINE_CONFIG: join(dir, "none.json") });
 }
 
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {

@@ -36,6 +36,17 @@ async function submitLong(deps: Deps) {
   return (await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS })).job;
 }
 
+/** The job.token events the notifier posts from now on, in order. */
+function tokensPosted(deps: Deps): TokenEvent[] {
+  const tokens: TokenEvent[] = [];
+  const post = deps.notifier.post.bind(deps.notifier);
+  deps.notifier.post = async (connectionId, event) => {
+    await post(connectionId, event);
+    if (event.type === "job.token") tokens.push(event);
+  };
+  return tokens;
+}
+
 function perCallOf(deps: Deps, promptTokens: number): number {
   const component = deps.catalog.components.get("llama-2-7b-ic");
   if (!component) throw new Error("no llama-2-7b-ic");
@@ -74,12 +85,7 @@ describe("the batcher on a generation longer than one call", () => {
     const deps = memoryDeps();
     const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stream: true });
     await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
-    const tokens: TokenEvent[] = [];
-    const post = deps.notifier.post.bind(deps.notifier);
-    deps.notifier.post = async (connectionId, event) => {
-      await post(connectionId, event);
-      if (event.type === "job.token") tokens.push(event);
-    };
+    const tokens = tokensPosted(deps);
 
     // Act
     await runBatcher(deps);
@@ -136,12 +142,7 @@ describe("the batcher on a generation longer than one call", () => {
     const stored = { text: " earlier".repeat(perCall), tokens: perCall, calls: 1, extra_prefill_tokens: 0 };
     const claimed = await deps.jobs.claim(job.job_id, { gpu_batch_id: "g0", gpu_batch_size: 1, component: "llama-2-7b-ic" }, deps.time.now());
     await deps.jobs.saveProgress(job.job_id, claimed?.attempt ?? 0, stored, 0);
-    const tokens: TokenEvent[] = [];
-    const post = deps.notifier.post.bind(deps.notifier);
-    deps.notifier.post = async (connectionId, event) => {
-      await post(connectionId, event);
-      if (event.type === "job.token") tokens.push(event);
-    };
+    const tokens = tokensPosted(deps);
 
     // Act
     await runBatcher(deps);
