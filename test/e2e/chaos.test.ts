@@ -15,10 +15,11 @@ import { defaultChaosOptions, runChaos, type ChaosResults } from "../../tools/ch
 // handler keeps 75 s for its last calls): each invocation runs the window it was given, so the
 // mappings batch for a second, as they did before the batcher topped up, rather than start a
 // process for every 10 messages. Both stores (dynalite, fauxqs) are SIGKILLed once, mid-run, and
-// restarted on their data (3 s down each, at 10 s and 25 s: inside the ~30 s of submitting, so
-// submits, subscribes and batchers all meet the outages). The two defects they found are fixed:
-// a job put that landed unanswered while every try met the outage (its retry by key answered 200
-// for a job never queued) and a WebSocket submit whose subscribe met it (no final event).
+// restarted on their data (3 s down each, at 10 s and 25 s: inside the 34-58 s of submitting, so
+// submits, subscribes and batchers all meet the outages). The defects they found are fixed
+// (README, Store crashes): a job put that landed unanswered while every try met the outage (its
+// retry by key answered 200 for a job never queued), a WebSocket submit whose subscribe met it
+// (no final event), and a batch file's take that landed unanswered (40 slots held for no job).
 const outDir = mkdtempSync(join(tmpdir(), "batchline-chaos-test-"));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
