@@ -22,6 +22,8 @@ const READ_KEY = { "api-keys": ["GetItem"] };
 /** Submitting charges the tenant's quotas; every terminal transition gives the job's slot back. */
 const QUOTAS = { tenants: ["GetItem"], usage: ["UpdateItem"] };
 const RELEASE = { usage: ["UpdateItem"] };
+/** The slot sweep (app/slot-sweep.ts) scans the usage table for the tenants' counters and reads a chunk's slots. */
+const SLOT_SWEEP = { usage: ["UpdateItem", "GetItem", "Scan"] };
 const NOTIFY = { subscriptions: ["Query", "BatchWriteItem"] };
 /** Cancelling a running job marks it in the capacity ledger, for its batcher to abort its call. */
 const CANCEL_MARK = { capacity: ["PutItem"] };
@@ -84,7 +86,7 @@ const POLICIES = {
     webhookQueue: WEBHOOK_SEND,
   },
   batchSweep: {
-    tables: { ...NOTIFY, ...RELEASE, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem", "Query"] },
+    tables: { ...NOTIFY, ...SLOT_SWEEP, ...CANCEL_MARK, ...QUEUE_BOARD, jobs: ["GetItem", "UpdateItem", "Query"], batches: ["GetItem", "UpdateItem", "Query"] },
     connections: true,
     ...TO_FINALIZE,
     webhookQueue: WEBHOOK_SEND,

@@ -138,6 +138,24 @@ export type UsageMeter = {
   tokensCharged(tenant: string, minute: number): Promise<number>;
 };
 
+/** A holding the slot sweep found without its job (`id`: a job id or `<batch_id>#<chunk>`), and since when. */
+export type SuspectHolding = { readonly id: string; readonly sinceMs: number };
+
+/** One tenant's holdings as its counter lists them, and those a slot sweep found without their job. */
+export type TenantHoldings = { readonly tenant: string; readonly open: readonly string[]; readonly suspect: readonly SuspectHolding[] };
+
+/**
+ * For the slot sweep (app/slot-sweep.ts): every tenant's holdings, and the two steps, a sweep
+ * apart, that give back one whose job was never stored (its submit stopped after the take).
+ */
+export type SlotAudit = {
+  holdings(): Promise<readonly TenantHoldings[]>;
+  /** Replaces the tenant's suspect holdings. */
+  setSuspect(tenant: string, suspect: readonly SuspectHolding[]): Promise<void>;
+  /** Gives back the holding and all its slots if it is still held and still this very suspect; whether it did. */
+  giveBackSuspect(tenant: string, suspect: SuspectHolding): Promise<boolean>;
+};
+
 /** Tokens charged for one submission, named by it (a job id) so that a repeat is recognised. */
 export type TokenCharge = { readonly id: string; readonly tokens: number };
 

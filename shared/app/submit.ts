@@ -10,6 +10,7 @@ import { checkJob } from "../core/submission.ts";
 import type { Clock, IdempotencyStore, Ids, JobQueue, JobStore, BatchStore, QueueBoardStore, Sleep } from "../ports.ts";
 import type { Logger } from "./logger.ts";
 import { chargeSubmission, type QuotaDeps } from "./quotas.ts";
+import { retryWhileUnavailable, STORE_RETRY_DELAYS_MS } from "./store-retry.ts";
 import { estimateOf, leaveLine } from "./waiting.ts";
 
 export type SubmitDeps = QuotaDeps & {
@@ -42,7 +43,7 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
     const boundId = await deps.idempotency.bind(tenant, key, jobId, expiryOf(now, checked.route.retention_days));
     if (boundId !== jobId) {
       const existing = await deps.jobs.get(boundId);
-      if (existing) return { job: existing, created: false };
+      if (existing) return replayed(deps, existing);
       // The first submission stopped between binding the key and writing its job: finish it.
       jobId = boundId;
     }
@@ -62,17 +63,38 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
   }
   const job = newJobRecord(checked, { jobId, tenant, now, ticket: { lane, ticket: board.submitted[lane] } });
   try {
-    await deps.jobs.create([job]);
+    // Tried again while the store is down: the put is conditional and takes a try that landed
+    // unanswered (its answer lost, or its store killed mid-request) for its own, so it stays one job.
+    await retryWhileUnavailable(deps.sleep, () => deps.jobs.create([job]));
   } catch (error) {
     // The winner (the same idempotency key's other submission) holds this very slot and charge,
     // keyed by the job id: refunding them would take them from it.
     const winner = error instanceof ConflictError ? await deps.jobs.get(jobId) : undefined;
-    await Promise.all([winner ? undefined : refund(), leaveLine(deps, [job])]);
-    if (winner) return { job: winner, created: false };
+    if (winner) {
+      await leaveLine(deps, [job]);
+      return { job: winner, created: false };
+    }
+    // Down past every try, the put may have landed all the same: the job is failed (a no-op where
+    // it is absent) before its slot, charge and ticket are given back. One that could not be
+    // failed keeps them: a retry with its idempotency key finds it QUEUED and queues it (replayed).
+    const { left } = await failAll(deps, [job], "submission_failed", "the job could not be stored; submit it again", []);
+    if (left.length === 0) await Promise.all([refund(), leaveLine(deps, [job])]);
     throw error;
   }
   await enqueueLanesOrFail(deps, [{ job, lane }]);
   return { job, created: true, queue: estimateOf(deps, job, board), board };
+}
+
+/**
+ * The job a repeated idempotency key names. One still QUEUED that no batcher ever claimed is sent
+ * to its queue again: the first submission may have stopped between storing and queueing it
+ * (killed, out of time, or its store down past every try), and nothing else would ever send it.
+ * Where it was queued already, a second message is what SQS's at-least-once delivery allows
+ * anyway (claims are fenced by attempt); it costs one SendMessage per such repeat.
+ */
+async function replayed(deps: SubmitDeps, job: JobRecord): Promise<Submitted> {
+  if (job.status === "QUEUED" && job.first_claimed_at === undefined) await enqueueOrFail(deps, [job]);
+  return { job, created: false };
 }
 
 export type SubmittedBatch = { readonly batch: BatchRecord; readonly request_counts: RequestCounts };
@@ -154,32 +176,35 @@ async function enqueueLanesOrFail(deps: SubmitDeps, entries: readonly { readonly
       }),
     );
   } catch (error) {
-    await leaveLine(deps, await failAll(deps, jobs, "enqueue_failed", "the job could not be queued; submit it again"));
+    await leaveLine(deps, (await failAll(deps, jobs, "enqueue_failed", "the job could not be queued; submit it again")).ended);
     throw error instanceof RetryableError ? error : new RetryableError("unavailable", "the queue is unavailable; try again", error);
   }
 }
 
 /**
- * After a store failed mid-way, how long to wait before each further try at failing the jobs
- * that were stored: the store that just failed may be the one these writes need (the chaos run's
- * DynamoDB crash: down 4-20 s). A job stored but neither queued nor failed would wait forever.
+ * Fails every job that was stored and not finished, trying again after each delay while the store
+ * fails (a job stored but neither queued nor failed would wait forever); a job that is absent is
+ * left as it is. Returns those it ended, and those it could not settle.
  */
-const FAIL_RETRY_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000];
-
-/** Fails every job that was stored and not finished, trying again while the store fails; returns those it ended. */
-async function failAll(deps: SubmitDeps, jobs: readonly JobRecord[], code: string, message: string): Promise<JobRecord[]> {
+async function failAll(
+  deps: SubmitDeps,
+  jobs: readonly JobRecord[],
+  code: string,
+  message: string,
+  delaysMs: readonly number[] = STORE_RETRY_DELAYS_MS,
+): Promise<{ ended: JobRecord[]; left: readonly JobRecord[] }> {
   const at = deps.clock.now();
   const ended: JobRecord[] = [];
   let left = jobs;
-  for (const delayMs of [0, ...FAIL_RETRY_DELAYS_MS]) {
+  for (const delayMs of [0, ...delaysMs]) {
     if (left.length === 0) break;
     if (delayMs > 0) await deps.sleep(delayMs);
     const tries = await Promise.allSettled(left.map((j) => deps.jobs.endUnfinished(j.job_id, { status: "FAILED", error: { code, message } }, at)));
     ended.push(...tries.flatMap((r) => (r.status === "fulfilled" && r.value !== undefined ? [r.value] : [])));
     left = left.filter((_, i) => tries[i]?.status === "rejected");
   }
-  if (left.length > 0) deps.logger.error("jobs stored but neither queued nor failed", { jobIds: left.map((j) => j.job_id) });
-  return ended;
+  if (left.length > 0) deps.logger.error("jobs perhaps stored, neither queued nor failed", { jobIds: left.map((j) => j.job_id) });
+  return { ended, left };
 }
 
 /**

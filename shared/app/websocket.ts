@@ -1,7 +1,7 @@
 import type { BatchControlDeps } from "./batch-progress.ts";
 import { z } from "zod";
 import { hashApiKey, type Principal } from "../core/api-keys.ts";
-import { BatchlineError, ConnectionGoneError, UnauthorizedError, ValidationError } from "../core/errors.ts";
+import { BatchlineError, ConnectionGoneError, RetryableError, UnauthorizedError, ValidationError } from "../core/errors.ts";
 import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
 import { isTerminal, toJobView } from "../core/jobs.ts";
 import { toValidationError } from "../core/submission.ts";
@@ -10,6 +10,7 @@ import { authenticate } from "./auth.ts";
 import type { Logger } from "./logger.ts";
 import { cancelBatch, cancelJobs } from "./cancel.ts";
 import { batchCounts, getBatch, getJob, type QueryDeps } from "./queries.ts";
+import { retryWhileUnavailable } from "./store-retry.ts";
 import { submitJob, type SubmitDeps } from "./submit.ts";
 import { boardsOf, watchWaiting, type WaitingDeps } from "./waiting.ts";
 
@@ -82,8 +83,12 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
       // The answer goes before the subscription: once subscribed, a batcher's job.running may be
       // posted at any moment, and the answer (the job as stored) must not arrive after it.
       await reply(jobEvent(toJobView(job, queue), requestId));
-      await Promise.all([deps.subscriptions.subscribe(jobTopic(job.job_id), connection), watchWaiting(deps, connection, [job], new Map(board ? [[job.model, board]] : []))]);
-      await sendIfFinished(deps, connection.tenant, job.job_id, reply);
+      // Accepted and answered: its subscription and the check for an end meanwhile are tried
+      // again while the store is down. If they still fail, the error that follows the job event
+      // with the same request id tells the client to subscribe to the job (README, WebSocket).
+      const subscribed = retryWhileUnavailable(deps.sleep, () => deps.subscriptions.subscribe(jobTopic(job.job_id), connection), SUBSCRIBE_RETRY_DELAYS_MS);
+      await Promise.all([subscribed.catch(unsubscribedError(job.job_id)), watchWaiting(deps, connection, [job], new Map(board ? [[job.model, board]] : []))]);
+      await retryWhileUnavailable(deps.sleep, () => sendIfFinished(deps, connection.tenant, job.job_id, reply), SUBSCRIBE_RETRY_DELAYS_MS).catch(unsubscribedError(job.job_id));
       return;
     }
     if ((message.job_ids === undefined) === (message.batch_id === undefined)) {
@@ -130,6 +135,15 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     await reply({ type: "error", error: { code: error.code, message: error.message, field }, request_id: requestId });
   }
 }
+
+/** 7.5 s in all: after a submit's own tries (up to 15.5 s), inside the function's 29 s. */
+const SUBSCRIBE_RETRY_DELAYS_MS = [500, 1_000, 2_000, 4_000];
+
+/** A submitted job's subscription that could not be stored (or its end checked): the client is to subscribe to it. */
+const unsubscribedError = (jobId: string) => (error: unknown) => {
+  if (!(error instanceof RetryableError)) throw error;
+  throw new RetryableError("unavailable", `job ${jobId} was accepted, but subscribing to it failed (${error.message}): subscribe to it`, error);
+};
 
 function parseFrame(frame: string): z.infer<typeof clientMessageSchema> {
   let raw: unknown;

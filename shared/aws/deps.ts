@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config.ts";
 import type {
   ApiKeyStore, BatchControlQueue, BatchStore, BlobStore, CapacityLedger, Clock, ConnectionStore, FileStore, IdempotencyStore, Ids, FleetView, Invoker, JobQueue, JobStore, Notifier,
-  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter, BatchTally, WebhookEndpointStore, WebhookOutbox, WebhookRetryQueue,
+  QueueBoardStore, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UploadStore, UsageMeter, BatchTally, SlotAudit, WebhookEndpointStore, WebhookOutbox, WebhookRetryQueue,
   WebhookTransport,
 } from "../ports.ts";
 import { fetchWebhookTransport } from "../webhook-fetch.ts";
@@ -43,6 +43,7 @@ export type Deps = {
   readonly tenants: TenantStore;
   readonly usage: UsageMeter;
   readonly tally: BatchTally;
+  readonly slots: SlotAudit;
   readonly connections: ConnectionStore;
   readonly subscriptions: SubscriptionStore;
   readonly queue: JobQueue;
@@ -86,6 +87,8 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     usage,
     // The batches' counts live in the quota's chunks of lines, written by the same give-back.
     tally: usage,
+    // The slot sweep reads and fixes the same counters (app/slot-sweep.ts).
+    slots: usage,
     tenants: new DynamoDbTenantStore(table(config.tables.tenants)),
     idempotency: new DynamoDbIdempotencyStore(table(config.tables.idempotencyKeys)),
     batches: new DynamoDbBatchStore(table(config.tables.batches)),

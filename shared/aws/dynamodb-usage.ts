@@ -1,7 +1,7 @@
-import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { countChunks, endedCounts, type BatchRecord, type ChunkTally, type RequestCounts } from "../core/batches.ts";
 import { holdingsOf, SLOT_CHUNK_LINES, type SlotHolding } from "../core/quotas.ts";
-import type { BatchTally, JobSlot, TokenCharge, UsageMeter } from "../ports.ts";
+import type { BatchTally, JobSlot, SlotAudit, SuspectHolding, TenantHoldings, TokenCharge, UsageMeter } from "../ports.ts";
 import { conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
 /** A batch chunk's item outlives any batch (retention is at most 30 days); after its fold it is only a tombstone. */
@@ -22,8 +22,10 @@ const CHUNK_TTL_SECONDS = 35 * 86_400;
  *   The same item is the batch's tally (BatchTally): `running` (lines started) and a set per
  *   terminal status, written by the same give-back that ends a line: counting costs no write more.
  * - `tokens#<tenant>#<minute>`: `used` and `charges`, the set of charge ids in it (expires after two minutes).
+ * - `suspect` on `jobs#<tenant>`: the slot sweep's holdings found without their job, each
+ *   `<since ms> <holding>` (SlotAudit), given back with their slots in one conditional write.
  */
-export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, BatchTally {
+export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, BatchTally, SlotAudit {
   async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number): Promise<boolean> {
     const holdings = holdingsOf(jobs);
     const [first] = holdings;
@@ -193,6 +195,61 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, Bat
     );
   }
 
+  /** A Scan of the table for its `jobs#` items (the chunks and minutes are read too: Scan reads the whole table). */
+  async holdings(): Promise<TenantHoldings[]> {
+    const found: TenantHoldings[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await sdk(`scan ${this.tableName} for slot holdings`, () =>
+        this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            FilterExpression: "begins_with(#key, :jobs)",
+            ProjectionExpression: "#key, #open, suspect",
+            ExpressionAttributeNames: { "#key": "key", "#open": "open" },
+            ExpressionAttributeValues: { ":jobs": jobsKey("") },
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      for (const item of out.Items ?? []) {
+        found.push({ tenant: String(item.key).slice(jobsKey("").length), open: strings(item.open), suspect: strings(item.suspect).flatMap(suspectOf) });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return found.filter((t) => t.open.length > 0 || t.suspect.length > 0);
+  }
+
+  async setSuspect(tenant: string, suspect: readonly SuspectHolding[]): Promise<void> {
+    const key = jobsKey(tenant);
+    // DynamoDB has no empty set: none suspect is no attribute. Never creates the counter.
+    const change = suspect.length === 0 ? { UpdateExpression: "REMOVE suspect" } : { UpdateExpression: "SET suspect = :suspect", ExpressionAttributeValues: { ":suspect": new Set(suspect.map(suspectEntry)) } };
+    await conditional(`mark suspect holdings of ${key}`, () =>
+      this.client.send(new UpdateCommand({ TableName: this.tableName, Key: { key }, ConditionExpression: "attribute_exists(#key)", ExpressionAttributeNames: { "#key": "key" }, ...change })),
+    );
+  }
+
+  async giveBackSuspect(tenant: string, suspect: SuspectHolding): Promise<boolean> {
+    // A chunk holds its lines' slots, as its item says; a job alone, one.
+    const slots = suspect.id.includes("#") ? Number((await this.#get(chunkKey(tenant, suspect.id)))?.slots) : 1;
+    if (!Number.isInteger(slots)) return false;
+    const key = jobsKey(tenant);
+    const entry = suspectEntry(suspect);
+    const out = await conditional(`give back suspect holding of ${key}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { key },
+          UpdateExpression: "ADD used :n DELETE #open :ids, suspect :entries",
+          ConditionExpression: "contains(#open, :id) AND contains(suspect, :entry)",
+          ExpressionAttributeNames: { "#open": "open" },
+          ExpressionAttributeValues: { ":n": -slots, ":ids": new Set([suspect.id]), ":entries": new Set([entry]), ":id": suspect.id, ":entry": entry },
+        }),
+      ),
+    );
+    return out !== undefined;
+  }
+
   async #holds(key: string, attribute: "open" | "charges", id: string): Promise<boolean> {
     const item = await this.#get(key);
     const set = item?.[attribute];
@@ -208,6 +265,13 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, Bat
     return out.Item;
   }
 }
+
+const strings = (value: unknown): string[] => (value instanceof Set ? [...value].map(String) : []);
+const suspectEntry = (s: SuspectHolding) => `${s.sinceMs} ${s.id}`;
+const suspectOf = (entry: string): SuspectHolding[] => {
+  const space = entry.indexOf(" ");
+  return space < 0 ? [] : [{ sinceMs: Number(entry.slice(0, space)), id: entry.slice(space + 1) }];
+};
 
 const numbers = (value: unknown): ReadonlySet<number> => (value instanceof Set ? new Set([...value].map(Number)) : new Set());
 

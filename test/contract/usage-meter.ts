@@ -1,7 +1,7 @@
 import { expect, it } from "vitest";
 import type { BatchRecord } from "#shared/core/batches";
 import type { JobStatus } from "#shared/core/jobs";
-import type { BatchTally, JobSlot, UsageMeter } from "#shared/ports";
+import type { BatchTally, JobSlot, SlotAudit, UsageMeter } from "#shared/ports";
 import { uniqueSuffix } from "../helpers/local-aws.ts";
 
 const newTenant = () => `tenant-${uniqueSuffix()}`;
@@ -16,7 +16,7 @@ const endedAs = (status: JobStatus, jobs: readonly JobSlot[]): JobSlot[] => jobs
 const batchOf = (tenant: string, batchId: string, total: number): BatchRecord => ({ batch_id: batchId, tenant, created_at: "2026-12-07T00:00:00Z", total, models: ["m"], expires_at: 0 });
 const charge = (tokens: number) => ({ id: `job_${uniqueSuffix()}`, tokens });
 
-export function usageMeterContract(makeMeter: () => Promise<UsageMeter & BatchTally>): void {
+export function usageMeterContract(makeMeter: () => Promise<UsageMeter & BatchTally & SlotAudit>): void {
   it("takes job slots up to the limit and refuses the take that would pass it, which takes nothing", async () => {
     // Prepare
     const meter = await makeMeter();
@@ -229,5 +229,42 @@ export function usageMeterContract(makeMeter: () => Promise<UsageMeter & BatchTa
     // Assess
     expect(await meter.countsOf(batchOf(tenant, batchId, 230))).toEqual({ total: 230, queued: 0, running: 0, succeeded: 200, failed: 0, cancelled: 30, expired: 0 });
     expect(await meter.jobsInFlight(tenant)).toBe(0);
+  });
+
+  it("lists a tenant's holdings, keeps its suspects, and gives back a suspect holding's slots once, only while still held and that very suspect", async () => {
+    // Prepare: two jobs alone and a batch of 150 lines (two chunks)
+    const meter = await makeMeter();
+    const tenant = newTenant();
+    const [lost, kept] = singles(2) as [JobSlot, JobSlot];
+    const batchId = `batch_${uniqueSuffix()}`;
+    await meter.takeJobs(tenant, [lost], 1000);
+    await meter.takeJobs(tenant, [kept], 1000);
+    await meter.takeJobs(tenant, batchLines(batchId, 0, 149), 1000);
+    const mine = async () => (await meter.holdings()).find((t) => t.tenant === tenant);
+    expect((await mine())?.open.toSorted()).toEqual([lost.job_id, kept.job_id, `${batchId}#0`, `${batchId}#1`].toSorted());
+    expect((await mine())?.suspect).toEqual([]);
+
+    // Act
+    const lostMark = { id: lost.job_id, sinceMs: 1_000 };
+    const chunkMark = { id: `${batchId}#1`, sinceMs: 2_000 };
+    const suspect = [lostMark, chunkMark];
+    await meter.setSuspect(tenant, suspect);
+    const marked = (await mine())?.suspect;
+    const staleMark = await meter.giveBackSuspect(tenant, { id: lost.job_id, sinceMs: 999 });
+    const notSuspect = await meter.giveBackSuspect(tenant, { id: kept.job_id, sinceMs: 1_000 });
+    const given = [await meter.giveBackSuspect(tenant, lostMark), await meter.giveBackSuspect(tenant, chunkMark)];
+    const again = await meter.giveBackSuspect(tenant, lostMark);
+
+    // Assess: 1 + 50 slots back, the job kept and the first chunk still held
+    expect(marked?.toSorted((a, b) => a.sinceMs - b.sinceMs)).toEqual(suspect);
+    expect({ staleMark, notSuspect, given, again }).toEqual({ staleMark: false, notSuspect: false, given: [true, true], again: false });
+    expect(await meter.jobsInFlight(tenant)).toBe(1 + 100);
+    expect(await mine()).toEqual({ tenant, open: expect.arrayContaining([kept.job_id, `${batchId}#0`]), suspect: [] });
+    expect((await mine())?.open).toHaveLength(2);
+    // A line of the given-back chunk that ends after all gives nothing back again
+    await meter.giveBackJobs(tenant, endedAs("SUCCEEDED", batchLines(batchId, 100, 149)));
+    expect(await meter.jobsInFlight(tenant)).toBe(101);
+    await meter.setSuspect(tenant, []);
+    expect((await mine())?.suspect).toEqual([]);
   });
 }

@@ -20,7 +20,7 @@ import type {
   CopyCount,
   FleetView,
   ApiKeyStore, BatchControlQueue, BatchStore, CapacityLedger, LedgerEntry, LedgerView, Connection, ConnectionStore, IdempotencyStore, Ids, Invoker, InvokeOptions, JobEnding, JobOutcome, JobQueue,
-  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RecentJob, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement, JobSlot, TokenCharge, BatchTally,
+  JobStore, Notifier, Page, PageRequest, ReceivedMessage, RecentJob, RouteSettingsStore, Sleep, SubscriptionStore, TenantStore, TicketStore, UsageMeter, GpuBatchPlacement, JobSlot, TokenCharge, BatchTally, SlotAudit, SuspectHolding,
 } from "#shared/ports";
 import { MemoryBlobs, MemoryFiles, MemoryUploads, MemoryWebhookOutbox } from "./memory-files.ts";
 import { MemoryQueueBoard } from "./memory-queue-board.ts";
@@ -198,9 +198,10 @@ export class MemoryTenants implements TenantStore {
 }
 
 /** As the DynamoDB meter: slots counted per holding (a job alone, a chunk of a batch's lines), each change keyed so a repeat changes nothing. */
-export class MemoryUsage implements UsageMeter, BatchTally {
+export class MemoryUsage implements UsageMeter, BatchTally, SlotAudit {
   readonly #used = new Map<string, number>();
   readonly #members = new Map<string, Set<string>>();
+  readonly #suspect = new Map<string, readonly SuspectHolding[]>();
   readonly #chunks = new Map<string, { readonly held: Set<number>; readonly size: number; readonly running: Set<number>; readonly ended: Record<EndedCount, Set<number>> }>();
 
   async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number) {
@@ -252,6 +253,24 @@ export class MemoryUsage implements UsageMeter, BatchTally {
   }
   async tokensCharged(tenant: string, minute: number) {
     return this.#used.get(`tokens#${tenant}#${minute}`) ?? 0;
+  }
+  async holdings() {
+    const tenants = new Set([...[...this.#members.keys()].flatMap((key) => (key.startsWith("jobs#") ? [key.slice("jobs#".length)] : [])), ...this.#suspect.keys()]);
+    return [...tenants]
+      .map((tenant) => ({ tenant, open: [...(this.#members.get(`jobs#${tenant}`) ?? [])], suspect: this.#suspect.get(tenant) ?? [] }))
+      .filter((t) => t.open.length > 0 || t.suspect.length > 0);
+  }
+  async setSuspect(tenant: string, suspect: readonly SuspectHolding[]) {
+    this.#suspect.set(tenant, [...suspect]);
+  }
+  async giveBackSuspect(tenant: string, suspect: SuspectHolding) {
+    const marked = this.#suspect.get(tenant) ?? [];
+    if (!this.#members.get(`jobs#${tenant}`)?.has(suspect.id) || !marked.some((s) => s.id === suspect.id && s.sinceMs === suspect.sinceMs)) return false;
+    const slots = suspect.id.includes("#") ? this.#chunks.get(`${tenant}#${suspect.id}`)?.size : 1;
+    if (slots === undefined) return false;
+    this.#refund(`jobs#${tenant}`, suspect.id, slots);
+    this.#suspect.set(tenant, marked.filter((s) => s !== suspect && !(s.id === suspect.id && s.sinceMs === suspect.sinceMs)));
+    return true;
   }
   #charge(key: string, ids: readonly string[], amount: number, limit: number) {
     const members = this.#members.get(key) ?? new Set<string>();

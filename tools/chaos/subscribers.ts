@@ -60,6 +60,8 @@ export class Subscriber {
   /** Subscribe frames of the current connection not answered yet, by request id. */
   #pending = new Map<string, PendingFrame>();
   readonly #submits = new Map<string, PendingSubmit>();
+  /** Submits answered with their job, by request id: an error with the same id after it means subscribing to the job failed. */
+  readonly #answeredSubmits = new Map<string, string>();
   #sequence = 0;
   #onChange: (() => void) | undefined;
 
@@ -248,6 +250,9 @@ export class Subscriber {
       const requestId = event.request_id ?? "";
       const frame = this.#pending.get(requestId);
       const submit = this.#submits.get(requestId);
+      // As the README tells clients: the job was accepted, its subscription was not; subscribe to it.
+      const unsubscribed = this.#answeredSubmits.get(requestId);
+      if (unsubscribed !== undefined) this.#subscribe([unsubscribed]);
       // A transient failure (DynamoDB refused): ask again shortly.
       setTimeout(() => {
         if (frame && this.#pending.get(requestId) === frame) this.#sendFrame(requestId, frame);
@@ -258,6 +263,7 @@ export class Subscriber {
       const jobId = event.job?.job_id;
       if (submit && jobId) {
         this.#submits.delete(event.request_id ?? "");
+        this.#answeredSubmits.set(event.request_id ?? "", jobId);
         this.jobs.add(jobId);
         submit.accepted(jobId);
       }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { cancelJob } from "#shared/app/cancel";
 import { QuotaReleasingJobStore } from "#shared/app/quotas";
 import { submitBatch, submitJob } from "#shared/app/submit";
-import { RateLimitedError } from "#shared/core/errors";
+import { RateLimitedError, RetryableError } from "#shared/core/errors";
 import { minuteOf } from "#shared/core/quotas";
 import { describeBatch } from "#shared/app/queries";
 import type { UsageMeter } from "#shared/ports";
@@ -140,5 +140,33 @@ describe("quotas", () => {
     expect(second).toMatchObject({ job: { job_id: first.job_id }, created: false });
     expect(await deps.usage.jobsInFlight("acme")).toBe(1);
     expect(await deps.usage.tokensCharged("acme", minute)).toBe(charged);
+  });
+
+  // Found by the chaos run's DynamoDB crash: a batch file's take landed as the store died, its
+  // answer lost; nothing gave the 40 slots back, and the file sent again took 40 more.
+  it("gives back a take that landed unanswered, and tries a give-back again until the store is back", async () => {
+    // Prepare: the take lands and its answer is lost; give-backs fail for 3 s
+    const { deps } = quotaDeps(100);
+    const usage = deps.usage;
+    const downUntilMs = deps.time.nowMs + 3_000;
+    const meter = Object.assign(Object.create(usage) as UsageMeter, {
+      takeJobs: async (...args: Parameters<UsageMeter["takeJobs"]>) => {
+        await usage.takeJobs(...args);
+        throw new RetryableError("unavailable", "take job slots: DynamoDB unreachable");
+      },
+      giveBackJobs: async (...args: Parameters<UsageMeter["giveBackJobs"]>) => {
+        if (deps.time.nowMs < downUntilMs) throw new RetryableError("unavailable", "give back job slots: DynamoDB unreachable");
+        return usage.giveBackJobs(...args);
+      },
+    });
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ custom_id: `l${i}`, body: job })).join("\n");
+
+    // Act
+    await expect(submitBatch({ ...deps, usage: meter }, "acme", lines)).rejects.toThrow("DynamoDB unreachable");
+    await expect(submitJob({ ...deps, usage: meter }, "acme", job)).rejects.toThrow("DynamoDB unreachable");
+
+    // Assess
+    expect(await usage.jobsInFlight("acme")).toBe(0);
+    expect(deps.time.nowMs).toBeGreaterThanOrEqual(downUntilMs);
   });
 });

@@ -52,7 +52,94 @@ describe("submitJob", () => {
     const otherTenant = await submitJob(deps, "globex", { ...job, idempotency_key: "k1" });
     expect(again).toEqual({ job: first.job, created: false });
     expect(otherTenant.job.job_id).not.toBe(first.job.job_id);
+    // The repeat finds the first job QUEUED and never claimed: its message is sent again (replayed).
+    expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([first.job.job_id, first.job.job_id, otherTenant.job.job_id]);
+  });
+
+  it("sends nothing again for a repeated key whose job a batcher has claimed or that has ended", async () => {
+    const deps = memoryDeps();
+    const first = await submitJob(deps, "acme", { ...job, idempotency_key: "k1" });
+    await deps.jobs.claim(first.job.job_id, { gpu_batch_id: "g1", gpu_batch_size: 1, component: "c" }, deps.clock.now());
+    await submitJob(deps, "acme", { ...job, idempotency_key: "k1" });
+    const failed = await submitJob(deps, "acme", { ...job, idempotency_key: "k2" });
+    await deps.jobs.endUnfinished(failed.job.job_id, { status: "FAILED", error: { code: "enqueue_failed", message: "x" } }, deps.clock.now());
+    await expect(submitJob(deps, "acme", { ...job, idempotency_key: "k2" })).resolves.toMatchObject({ job: { status: "FAILED" }, created: false });
     expect(deps.queue.sent).toHaveLength(2);
+  });
+
+  // Found by the chaos run's DynamoDB crash: the store died under the job's put, which landed
+  // unanswered; every try met the outage, the 5xx's retry found the job by its key and answered
+  // 200, and the job, never queued, stayed QUEUED for good.
+  it("tries the put again while the store is down, taking one that landed unanswered for its own: one job, queued", async () => {
+    const deps = memoryDeps();
+    const create = deps.jobs.create.bind(deps.jobs);
+    const downUntilMs = deps.time.nowMs + 5_000;
+    deps.jobs.create = async (jobs) => {
+      if (deps.jobs.jobs.size === 0) await create(jobs);
+      if (deps.time.nowMs < downUntilMs) throw new RetryableError("unavailable", "DynamoDB unreachable");
+      return create(jobs);
+    };
+
+    const { job: record, created } = await submitJob(deps, "acme", { ...job, idempotency_key: "k1" });
+
+    expect(created).toBe(true);
+    expect([...deps.jobs.jobs.values()]).toMatchObject([{ job_id: record.job_id, status: "QUEUED" }]);
+    expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([record.job_id]);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
+    expect(deps.time.nowMs).toBeGreaterThanOrEqual(downUntilMs);
+  });
+
+  it("when the store stays down past every try, keeps the slot of a job whose put may have landed, and the key's retry queues it", async () => {
+    const deps = memoryDeps();
+    const create = deps.jobs.create.bind(deps.jobs);
+    const endUnfinished = deps.jobs.endUnfinished.bind(deps.jobs);
+    let down = true;
+    deps.jobs.create = async (jobs) => {
+      if (deps.jobs.jobs.size === 0) await create(jobs);
+      if (down) throw new RetryableError("unavailable", "DynamoDB unreachable");
+      return create(jobs);
+    };
+    deps.jobs.endUnfinished = async (...args) => {
+      if (down) throw new RetryableError("unavailable", "DynamoDB unreachable");
+      return endUnfinished(...args);
+    };
+
+    await expect(submitJob(deps, "acme", { ...job, idempotency_key: "k1" })).rejects.toThrow(RetryableError);
+    const [stored] = deps.jobs.jobs.values();
+    expect(stored).toMatchObject({ status: "QUEUED" });
+    expect(deps.queue.sent).toHaveLength(0);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
+
+    down = false;
+    const again = await submitJob(deps, "acme", { ...job, idempotency_key: "k1" });
+    expect(again).toMatchObject({ job: { job_id: stored?.job_id, status: "QUEUED" }, created: false });
+    expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([stored?.job_id]);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(1);
+  });
+
+  it("when the store stays down for the put alone, fails a job whose put landed, and only then gives its slot back", async () => {
+    const deps = memoryDeps();
+    const create = deps.jobs.create.bind(deps.jobs);
+    deps.jobs.create = async (jobs) => {
+      if (deps.jobs.jobs.size === 0) await create(jobs);
+      throw new RetryableError("unavailable", "DynamoDB unreachable");
+    };
+
+    await expect(submitJob(deps, "acme", job)).rejects.toThrow(RetryableError);
+
+    expect([...deps.jobs.jobs.values()]).toMatchObject([{ status: "FAILED", error: { code: "submission_failed" } }]);
+    expect(deps.queue.sent).toHaveLength(0);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
+  });
+
+  it("gives the slot back at once when the store refuses the put for good (not a store outage)", async () => {
+    const deps = memoryDeps();
+    deps.jobs.create = async () => {
+      throw new Error("ValidationException: item too large");
+    };
+    await expect(submitJob(deps, "acme", job)).rejects.toThrow("item too large");
+    expect(deps.time.sleeps).toEqual([]);
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
   });
 
   it("finishes a submission that stopped between binding its key and writing its job", async () => {

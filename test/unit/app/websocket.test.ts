@@ -46,6 +46,50 @@ describe("WebSocket use cases", () => {
     expect(await deps.subscriptions.subscribers(jobTopic(jobId))).toEqual(["c1"]);
   });
 
+  // Found by the chaos run's DynamoDB crash: a submit answered job.queued, its subscribe met the
+  // outage, and the sender, never subscribed and never told, missed the job's final event.
+  it("subscribes a submitter whose subscribe meets a store outage, once the store is back", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", { token: "key-acme" });
+    const subscribe = deps.subscriptions.subscribe.bind(deps.subscriptions);
+    const downUntilMs = deps.time.nowMs + 3_000;
+    deps.subscriptions.subscribe = async (...args) => {
+      if (deps.time.nowMs < downUntilMs) throw new RetryableError("unavailable", "subscribe: DynamoDB unreachable");
+      return subscribe(...args);
+    };
+
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "submit", job, request_id: "r1" }));
+
+    const events = deps.notifier.eventsFor("c1");
+    expect(events.map((e) => e.type)).toEqual(["job.queued"]);
+    const jobId = events[0]?.type === "job.queued" ? events[0].job.job_id : "";
+    expect(await deps.subscriptions.subscribers(jobTopic(jobId))).toEqual(["c1"]);
+    await runBatcher(deps);
+    expect(deps.notifier.eventsFor("c1").map((e) => e.type).filter((t) => t !== "job.waiting")).toEqual(["job.queued", "job.running", "job.succeeded"]);
+  });
+
+  it("tells a submitter whose subscribe still fails, after its job.queued and with its request id, to subscribe; the subscribe gets the final state", async () => {
+    const deps = withTenants();
+    await connect(deps, "c1", { token: "key-acme" });
+    const subscribe = deps.subscriptions.subscribe.bind(deps.subscriptions);
+    let down = true;
+    deps.subscriptions.subscribe = async (...args) => {
+      if (down) throw new RetryableError("unavailable", "subscribe: DynamoDB unreachable");
+      return subscribe(...args);
+    };
+
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "submit", job, request_id: "r1" }));
+
+    const [queued, error] = deps.notifier.eventsFor("c1");
+    const jobId = queued?.type === "job.queued" ? queued.job.job_id : "";
+    expect(queued).toMatchObject({ type: "job.queued", request_id: "r1" });
+    expect(error).toEqual({ type: "error", error: { code: "unavailable", message: expect.stringContaining(`job ${jobId} was accepted, but subscribing to it failed`) }, request_id: "r1" });
+    down = false;
+    await runBatcher(deps);
+    await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [jobId] }));
+    expect(deps.notifier.eventsFor("c1").slice(2).map((e) => e.type).filter((t) => t !== "job.waiting")).toEqual(["subscribed", "job.succeeded"]);
+  });
+
   it("sends the final event at once when subscribing to a finished job", async () => {
     const deps = withTenants();
     await connect(deps, "c1", { token: "key-acme" });
