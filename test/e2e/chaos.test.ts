@@ -110,5 +110,5 @@ describe("the chaos suite, in small", () => {
     expect(crashes.dynamodb.failed_meanwhile.dynamodb_attempts_unanswered).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(outDir, "latest.json"), "utf8"))).toMatchObject({ jobs: r.jobs, lost: 0, passed: true });
     // The store crashes add their outages and restarts (3 s each, and a store process takes 4-9 s to start on 2 busy cores).
-  }, 300_000);
+  }, 480_000);
 });
