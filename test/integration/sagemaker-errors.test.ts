@@ -147,7 +147,8 @@ describe("SageMaker emulator errors, as the SDK raises them", () => {
         client.destroy();
         await slow.close();
       }
-    });
+      // Two 12-second calls at 5x take 5 s alone; a loaded CI machine ran past vitest's default 10 s.
+    }, 60_000);
 
     it("a component with no copy in service is a ValidationError saying it has no capacity, which starts nothing; a copy scaled out answers after its warm-up", async () => {
       // Prepare
