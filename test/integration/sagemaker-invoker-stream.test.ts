@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SageMakerInvoker } from "#shared/aws/sagemaker-invoker";
 import type { GenerationInput } from "#shared/core/engine-codec";
 import { ModelRejectedError, RetryableError } from "#shared/core/errors";
-import { prefillMs } from "#shared/core/latency-model";
+import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
 import type { Component } from "#shared/core/routes";
 import { tokenCounter } from "#shared/core/tokens";
 import { componentOf, control, emulatorForTests, routesCatalog, withTestComponents } from "../helpers/sagemaker.ts";
@@ -57,10 +57,12 @@ describe("SageMakerInvoker.invokeStream in real time (time scale 1)", () => {
     expect(output).toMatchObject({ completion_tokens: 60, finish_reason: "length" });
     expect(tokens).toHaveLength(60);
     expect(tokens.map((t) => t.text).join("")).toBe(output?.text);
-    const [first, last] = [tokens[0]?.atMs ?? Number.NaN, tokens.at(-1)?.atMs ?? Number.NaN];
-    expect(first).toBeGreaterThanOrEqual(prefillMs(rolling.latency, promptTokens));
-    // 59 decode steps of about 6 ms each come after the first token.
-    expect(last - first).toBeGreaterThan(59 * 5);
+    // Lower bounds from the call's start only: a loaded machine delivers late, never early, so
+    // the gap between the first and last arrival may shrink but neither bound can be beaten.
+    const decodeMs = Array.from({ length: 59 }, (_, i) => decodeStepMs(rolling.latency, 1, promptTokens + i + 1)).reduce((a, b) => a + b, 0);
+    expect(tokens[0]?.atMs).toBeGreaterThanOrEqual(prefillMs(rolling.latency, promptTokens));
+    expect(tokens.at(-1)?.atMs).toBeGreaterThanOrEqual(prefillMs(rolling.latency, promptTokens) + decodeMs);
+    expect(new Set(tokens.map((t) => Math.round(t.atMs))).size).toBeGreaterThan(30);
   });
 
   it("gives a vLLM engine's tokens from its server-sent events, and its count from the usage event", async () => {
