@@ -2,7 +2,7 @@ import { LANES, type Lane } from "../core/lanes.ts";
 import { SimBatcher } from "./sim-batcher.ts";
 import { virtualClock } from "./virtual-clock.ts";
 import type { Component } from "../core/routes.ts";
-import { SimComponent, SimLedger, SimQueue, type SimJob, type SimOutcome, type SimSetup } from "./world.ts";
+import { SimComponent, SimCpu, SimLedger, SimQueue, type SimJob, type SimOutcome, type SimSetup } from "./world.ts";
 
 /** A poller's long poll (the event source mapping's, and the local poller's): 20 s, SQS's longest. */
 const POLL_WAIT_MS = 20_000;
@@ -30,10 +30,21 @@ export function simulate(setup: SimSetup, trace: readonly SimJob[], options: { r
   const ledger = new SimLedger();
   const components = new Map(setup.route.components.map((c) => [c.name, new SimComponent(c, clock)]));
   const outcomes = new Map(trace.map((job) => [job.id, { job, completionTokens: 0 } as SimOutcome]));
-  const world = { clock, setup, queues, ledger, components, outcomes };
+  const cpu = new SimCpu(clock, setup.cpu);
+  const world = { clock, setup, queues, ledger, components, outcomes, cpu };
   let invocations = 0;
 
-  for (const job of trace) clock.setTimer(() => queues[job.lane].send(job), job.atMs + setup.overheads.submitMs);
+  for (const job of trace) {
+    // A batch-lane job is a batch file's line, queued by the file's ingestion in bulk before its
+    // time here (the lanes bench: the time its files were accepted); a lone POST costs its own.
+    if (job.lane === "batch") clock.setTimer(() => queues.batch.send(job), job.atMs);
+    else {
+      clock.setTimer(() => {
+        cpu.run(setup.overheads.submitMs, () => queues[job.lane].send(job));
+        cpu.run(setup.cpu?.offPathMsPerJob ?? 0, () => undefined);
+      }, job.atMs);
+    }
+  }
 
   const { mapping } = setup;
   const poll = (lane: Lane) => {
@@ -41,10 +52,10 @@ export function simulate(setup: SimSetup, trace: readonly SimJob[], options: { r
     queue.longPoll(mapping.batchSize, POLL_WAIT_MS, (first) => {
       if (first.length === 0) return poll(lane);
       const deliver = (jobs: SimJob[]) =>
-        clock.setTimer(() => {
+        cpu.run(setup.overheads.deliverMs, () => {
           invocations++;
           new SimBatcher(world, jobs, lane, () => poll(lane));
-        }, setup.overheads.deliverMs);
+        });
       // A batching window: the mapping gathers until BatchSize or the window's end.
       if (mapping.batchingWindowMs <= 0 || first.length >= mapping.batchSize) return deliver(first);
       clock.setTimer(() => deliver([...first, ...queue.receive(mapping.batchSize - first.length)]), mapping.batchingWindowMs);

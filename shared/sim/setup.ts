@@ -3,7 +3,7 @@ import type { RouteSettings } from "../core/route-settings.ts";
 import type { Route } from "../core/routes.ts";
 import { gpuHourPrice } from "../core/routes.ts";
 import type { TraceRequest } from "./trace.ts";
-import { DEFAULT_BATCHER_TIMING, EMBEDDED_STACK_OVERHEADS, type Mapping, type Overheads, type SimJob, type SimSetup } from "./world.ts";
+import { DEFAULT_BATCHER_TIMING, EMBEDDED_STACK_CPU, EMBEDDED_STACK_OVERHEADS, type Mapping, type Overheads, type SimJob, type SimSetup, type StackCpu } from "./world.ts";
 
 /** What a simulation may change of a route besides its live settings. */
 export type RouteVariant = {
@@ -12,6 +12,8 @@ export type RouteVariant = {
   /** The event source mapping (default: routes.yml's window). */
   readonly mapping?: Partial<Mapping> | undefined;
   readonly overheads?: Overheads | undefined;
+  /** The cores the stack's steps share (default: the embedded stack's); null: they never wait for one. */
+  readonly cpu?: StackCpu | null | undefined;
 };
 
 /** The route as a simulation runs it. */
@@ -28,6 +30,7 @@ export function simSetup(route: Route, settings: RouteSettings, variant: RouteVa
       ...variant.mapping,
     },
     overheads: variant.overheads ?? EMBEDDED_STACK_OVERHEADS,
+    cpu: variant.cpu === null ? undefined : (variant.cpu ?? EMBEDDED_STACK_CPU),
     timing: DEFAULT_BATCHER_TIMING,
   };
 }

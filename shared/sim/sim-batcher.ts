@@ -6,7 +6,7 @@ import type { Load } from "../core/gpu-batch-policy.ts";
 import { LANES, type Lane } from "../core/lanes.ts";
 import { byUrgency } from "../core/packing.ts";
 import { DEFAULT_PRIORITY } from "../core/submission.ts";
-import type { SimComponent, SimJob, SimLedger, SimOutcome, SimQueue, SimSetup } from "./world.ts";
+import type { SimComponent, SimCpu, SimJob, SimLedger, SimOutcome, SimQueue, SimSetup } from "./world.ts";
 import type { VirtualClock } from "./virtual-clock.ts";
 
 /** Every simulated job has the same sampling parameters: one static batch may take them all. */
@@ -19,6 +19,7 @@ export type SimBatcherWorld = {
   readonly ledger: SimLedger;
   readonly components: ReadonlyMap<string, SimComponent>;
   readonly outcomes: ReadonlyMap<string, SimOutcome>;
+  readonly cpu: SimCpu;
 };
 
 /**
@@ -57,7 +58,7 @@ export class SimBatcher {
     this.#onEnd = onEnd;
     this.#waiting = delivered.map((job) => this.#waitingJob(job, lane)).sort(byLaneThenUrgency);
     this.#publish();
-    this.#after(world.setup.overheads.refreshMs, () => this.#loop());
+    this.#work(world.setup.overheads.refreshMs, () => this.#loop());
   }
 
   #now(): number {
@@ -66,6 +67,11 @@ export class SimBatcher {
 
   #after(ms: number, fn: () => void): void {
     this.#world.clock.setTimer(fn, ms);
+  }
+
+  /** A step of the stack's own: `ms` of CPU, on a core when one is free. */
+  #work(ms: number, fn: () => void): void {
+    this.#world.cpu.run(ms, fn);
   }
 
   #waitingJob(job: SimJob, lane: Lane): WaitingJob {
@@ -169,7 +175,7 @@ export class SimBatcher {
       this.#queues.interactive.answeredEmpty = false;
       this.#queues.batch.answeredEmpty = false;
       this.#longPolledSinceIdle = false;
-      this.#after(this.#world.setup.overheads.refreshMs, () => this.#loop());
+      this.#work(this.#world.setup.overheads.refreshMs, () => this.#loop());
     };
     this.#asleep = wake;
     this.#after(IDLE_TICK_MS, wake);
@@ -181,7 +187,7 @@ export class SimBatcher {
 
   #topUp(request: Extract<BatcherStep, { kind: "top-up" }>): void {
     if (request.waitSeconds > 0) this.#longPolledSinceIdle = true;
-    this.#receive(request, false, () => this.#loop(), () => this.#after(this.#world.setup.overheads.refreshMs, () => this.#loop()));
+    this.#receive(request, false, () => this.#loop(), () => this.#work(this.#world.setup.overheads.refreshMs, () => this.#loop()));
   }
 
   /** The watch step, as RouteRun's: a long poll beside the loop, whose jobs join the waiting ones and wake it. */
@@ -197,7 +203,7 @@ export class SimBatcher {
   #receive(request: { readonly lane: Lane; readonly max: number; readonly waitSeconds: number }, watched: boolean, onEmpty: () => void, onJobs: () => void): void {
     const { overheads } = this.#world.setup;
     const queue = this.#world.queues[request.lane];
-    this.#after(overheads.receiveMs, () =>
+    this.#work(overheads.receiveMs, () =>
       queue.longPoll(request.max, request.waitSeconds * 1000, (jobs) => {
         const state = this.#queues[request.lane];
         state.mayHaveMore = jobs.length === request.max;
@@ -235,37 +241,31 @@ export class SimBatcher {
     ledger.reserve(componentName, load, lane, 1);
     this.#inFlight++;
     const { overheads } = setup;
-    const claimedMs = clock.now() + overheads.claimMs;
-    for (const w of jobs) {
-      const outcome = outcomes.get(w.item.id);
-      if (outcome) {
-        outcome.startedMs ??= claimedMs;
+    const outcomesOf = () => jobs.flatMap((w) => outcomes.get(w.item.id) ?? []);
+    const claimed = () => {
+      for (const outcome of outcomesOf()) {
+        outcome.startedMs ??= clock.now();
         outcome.gpuBatchSize = gpuBatchSize;
       }
-    }
-    this.#after(overheads.claimMs + overheads.invokeMs, () =>
+      this.#work(overheads.invokeMs, invoke);
+    };
+    const invoke = () =>
       component.run({
         sequences: jobs.map((w) => ({ promptTokens: w.item.promptTokens, newTokens: w.item.maxNewTokens, maxNewTokens: w.item.maxNewTokens })),
         onDone: () => {
           // The answer back and the result written: then the room is the ledger's again, and the client hears.
-          this.#after(overheads.resultMs, () => {
+          this.#work(overheads.resultMs, () => {
             ledger.reserve(componentName, load, lane, -1);
             this.#inFlight--;
-            for (const w of jobs) {
-              const outcome = outcomes.get(w.item.id);
-              if (outcome) outcome.completionTokens = w.item.maxNewTokens;
-            }
-            this.#after(overheads.notifyMs, () => {
-              for (const w of jobs) {
-                const outcome = outcomes.get(w.item.id);
-                if (outcome) outcome.finishedMs = clock.now();
-              }
+            for (const outcome of outcomesOf()) outcome.completionTokens = outcome.job.maxTokens;
+            this.#work(overheads.notifyMs, () => {
+              for (const outcome of outcomesOf()) outcome.finishedMs = clock.now();
             });
             this.#wake();
           });
         },
-      }),
-    );
+      });
+    this.#work(overheads.claimMs, claimed);
   }
 
   #end(): void {

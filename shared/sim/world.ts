@@ -53,6 +53,81 @@ export type Overheads = {
 /** The embedded stack on 2 shared cores (README, "The tuning simulator"). */
 export const EMBEDDED_STACK_OVERHEADS: Overheads = { submitMs: 8, deliverMs: 25, receiveMs: 10, refreshMs: 15, claimMs: 25, invokeMs: 15, resultMs: 35, notifyMs: 17 };
 
+/**
+ * The cores the stack's own steps share. On the embedded stack the handlers, fauxqs, dynalite, the
+ * front doors and the poller run on the machine's few cores, so when many jobs arrive at once (a
+ * burst of submits, a backlog) a step waits for a core: the bursty bench's jobs waited 1.5 s
+ * between stored and started at the median with the copy a quarter full, which fixed costs alone
+ * cannot show. Each of a job's `Overheads` is taken as CPU work; `offPathMsPerJob` is the work a
+ * job costs beside its own path (the POST's answer after the message is sent, the WebSocket
+ * subscribe, its events to other watchers).
+ */
+export type StackCpu = { readonly cores: number; readonly offPathMsPerJob: number };
+
+/** The embedded stack on the bench's 2 cores (README, "The tuning simulator"). */
+export const EMBEDDED_STACK_CPU: StackCpu = { cores: 2, offPathMsPerJob: 30 };
+
+/**
+ * The stack's CPU on the virtual clock, shared as the OS shares it among the stack's processes:
+ * while more steps run than there are cores, each goes at cores/steps of a core's speed. (First
+ * come, first served put a batcher's short step behind every submit of a burst, and the backlog
+ * bench's GPU idled in the simulation while the real one did not.) Without a `StackCpu` (Lambda
+ * scales out) every step takes its own time.
+ */
+export class SimCpu {
+  readonly #clock: VirtualClock;
+  readonly #cores: number;
+  /** The steps running, by the service each has had when it is done; ties in the order they came. */
+  readonly #running: { readonly doneAt: number; readonly then: () => void }[] = [];
+  /** Service every running step has had since the first: ms of a core, growing at the share's rate. */
+  #served = 0;
+  #servedAtMs = 0;
+  #cancelNext: (() => void) | undefined;
+
+  constructor(clock: VirtualClock, cpu: StackCpu | undefined) {
+    this.#clock = clock;
+    this.#cores = cpu?.cores ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Calls `then` once `ms` of a core's work is done. */
+  run(ms: number, then: () => void): void {
+    if (this.#cores === Number.POSITIVE_INFINITY) {
+      this.#clock.setTimer(then, ms);
+      return;
+    }
+    this.#catchUp();
+    const doneAt = this.#served + ms;
+    const at = this.#running.findLastIndex((r) => r.doneAt <= doneAt) + 1;
+    this.#running.splice(at, 0, { doneAt, then });
+    this.#scheduleNext();
+  }
+
+  #share(): number {
+    return Math.min(1, this.#cores / Math.max(1, this.#running.length));
+  }
+
+  #catchUp(): void {
+    const now = this.#clock.now();
+    this.#served += (now - this.#servedAtMs) * this.#share();
+    this.#servedAtMs = now;
+  }
+
+  #scheduleNext(): void {
+    this.#cancelNext?.();
+    const next = this.#running[0];
+    if (!next) return;
+    this.#cancelNext = this.#clock.setTimer(() => {
+      this.#cancelNext = undefined;
+      this.#catchUp();
+      const done: (() => void)[] = [];
+      // A little slack for the rounding of shares.
+      while (this.#running[0] && this.#running[0].doneAt <= this.#served + 1e-6) done.push((this.#running.shift() as { then: () => void }).then);
+      this.#scheduleNext();
+      for (const then of done) then();
+    }, (next.doneAt - this.#served) / this.#share());
+  }
+}
+
 /** The event source mapping of each lane: routes.yml's window. */
 export type Mapping = { readonly batchSize: number; readonly batchingWindowMs: number; readonly maximumConcurrency: number };
 
@@ -198,5 +273,7 @@ export type SimSetup = {
   readonly settings: RouteSettings;
   readonly mapping: Mapping;
   readonly overheads: Overheads;
+  /** Undefined: the steps never wait for a core. */
+  readonly cpu: StackCpu | undefined;
   readonly timing: BatcherTiming;
 };

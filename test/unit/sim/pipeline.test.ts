@@ -7,8 +7,10 @@ import type { Component, Route } from "#shared/core/routes";
 import { simulate } from "#shared/sim/pipeline";
 import { simJobsOf, simSetup, routeGpuHourPrice } from "#shared/sim/setup";
 import { summarize } from "#shared/sim/summary";
+import { percentile } from "#shared/core/stats";
 import { generateTrace } from "#shared/sim/trace";
-import type { Overheads } from "#shared/sim/world";
+import { virtualClock } from "#shared/sim/virtual-clock";
+import { EMBEDDED_STACK_CPU, SimCpu, type Overheads } from "#shared/sim/world";
 
 const route = loadRouteCatalog(join(process.cwd(), "infra", "routes.yml")).routes.get("llama-2-7b") as Route;
 const component = route.components[0] as Component;
@@ -77,5 +79,55 @@ describe("the pipeline simulator", () => {
     expect(run.outcomes.every((o) => o.finishedMs !== undefined)).toBe(true);
     const sizes = run.outcomes.map((o) => o.gpuBatchSize ?? 0);
     expect(Math.max(...sizes)).toBeGreaterThan(1);
+  });
+
+  it("makes a burst wait for the stack's cores, and leaves a lone job's time as the fixed costs give it", () => {
+    // Prepare: 40 jobs in 100 ms; one job alone.
+    const burst = Array.from({ length: 40 }, (_, i) => ({ id: `b${i}`, atMs: i * 2.5, promptTokens: 512, maxTokens: 512, lane: "interactive" as const }));
+    const alone = [{ id: "alone", atMs: 0, promptTokens: 512, maxTokens: 512, lane: "interactive" as const }];
+    const settings = defaultRouteSettings(route);
+    const [withCores, unbounded] = [simSetup(route, settings, { cpu: EMBEDDED_STACK_CPU }), simSetup(route, settings, { cpu: null })];
+    const p95 = (run: ReturnType<typeof simulate>) => percentile(run.outcomes.map((o) => (o.finishedMs ?? Number.NaN) - o.job.atMs), 0.95);
+
+    // Act
+    const [burstOnCores, burstUnbounded] = [simulate(withCores, burst), simulate(unbounded, burst)];
+    const [aloneOnCores, aloneUnbounded] = [simulate(withCores, alone), simulate(unbounded, alone)];
+
+    // Assess
+    // 40 submits of 8 ms, each with 30 ms beside its path, on 2 cores: the last stored about
+    // 0.75 s after it came, then its claim and invoke wait behind the others' too.
+    expect(p95(burstOnCores)).toBeGreaterThan(p95(burstUnbounded) + 750);
+    expect(aloneOnCores.outcomes[0]?.finishedMs).toBe(aloneUnbounded.outcomes[0]?.finishedMs);
+  });
+});
+
+describe("the stack's CPU in the simulator", () => {
+  it("shares its cores among the steps running, as the OS shares them among processes", () => {
+    // Prepare
+    const clock = virtualClock();
+    const cpu = new SimCpu(clock, { cores: 2, offPathMsPerJob: 0 });
+    const done: [string, number][] = [];
+
+    // Act
+    for (const [name, ms] of [["a", 10], ["b", 30], ["c", 5], ["d", 5]] as const) cpu.run(ms, () => done.push([name, clock.now()]));
+    clock.run();
+
+    // Assess: four steps on two cores go at half speed until c and d are done at 10 ms (5 ms of
+    // work each); then a (5 left) and b (25 left) have a core each.
+    expect(done).toEqual([["c", 10], ["d", 10], ["a", 15], ["b", 35]]);
+  });
+
+  it("runs every step at once without a core count (Lambda scales out)", () => {
+    // Prepare
+    const clock = virtualClock();
+    const cpu = new SimCpu(clock, undefined);
+    const done: number[] = [];
+
+    // Act
+    for (let i = 0; i < 5; i++) cpu.run(10, () => done.push(clock.now()));
+    clock.run();
+
+    // Assess
+    expect(done).toEqual([10, 10, 10, 10, 10]);
   });
 });
