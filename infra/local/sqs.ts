@@ -39,12 +39,13 @@ type Persistence = NonNullable<Stores["sqsStore"]["persistence"]>;
 export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
   const base = import.meta.resolve("fauxqs");
   const load = (path: string) => import(new URL(path, base).href);
-  const [{ SqsStore }, { SnsStore }, { S3Store }] = await Promise.all([
+  const [{ SqsStore, SqsQueue }, { SnsStore }, { S3Store }] = await Promise.all([
     load("./sqs/sqsStore.js"),
     load("./sns/snsStore.js"),
     load("./s3/s3Store.js"),
   ]);
   const stores: Stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  wakeOneWaiterPerMessage(SqsQueue);
 
   let persistence: Persistence | undefined;
   if (options.dataDir !== undefined) {
@@ -86,6 +87,43 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     wakeReceivers: () => stores.sqsStore.shutdown(),
     close: () => app.close(),
   };
+}
+
+type WaitingQueue = { pollWaiters: { resolve(): void; timer: ReturnType<typeof setTimeout> }[]; receiving?: boolean };
+type QueuePrototype = Record<"notifyWaiters" | "dequeue" | "dequeueFifo", (this: WaitingQueue, ...args: unknown[]) => unknown>;
+
+/**
+ * A long poll comes back before its WaitTimeSeconds only with a message, as SQS's does. fauxqs
+ * 2.4.1 wakes every ReceiveMessage waiting on a queue for each message that becomes visible, and
+ * all but the one that takes it come back empty at once. A batcher that gets an empty answer
+ * stays off the lane for a second (shared/core/batcher-decision.ts, EMPTY_LANE_BACKOFF_MS), and
+ * every early empty answer was a ReceiveMessage that AWS would not have made. Now each message
+ * wakes one waiter (fauxqs calls this once per message sent, and every 20 ms while messages it
+ * moved back are visible), not while a receive is taking messages (its own look at the timers
+ * would wake another for the message it is about to take), and the others go on waiting.
+ * Patched on the class, as `keepReceiveCountOnRelease` patches the persistence: package.json
+ * pins fauxqs 2.4.1.
+ */
+function wakeOneWaiterPerMessage(queueClass: { prototype: unknown }): void {
+  const proto = queueClass.prototype as QueuePrototype;
+  proto.notifyWaiters = function () {
+    if (this.receiving) return;
+    const waiter = this.pollWaiters.shift();
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    waiter.resolve();
+  };
+  for (const name of ["dequeue", "dequeueFifo"] as const) {
+    const take = proto[name];
+    proto[name] = function (...args) {
+      this.receiving = true;
+      try {
+        return take.apply(this, args);
+      } finally {
+        this.receiving = false;
+      }
+    };
+  }
 }
 
 /**
