@@ -261,7 +261,8 @@ export class RouteRun implements RunHandle {
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
     const componentNamed = (name: string) => this.#fleet.components.find((c) => c.name === name);
     const kvTokensOn = (name: string, members: readonly Pending[]) => {
-      const component = componentNamed(name);
+      const named = componentNamed(name);
+      const component = named && this.#drift.corrected(named);
       return component ? members.reduce((sum, p) => sum + demandOn(p.item, component).tokens, 0) : kvTokensOf(members.map((p) => p.item));
     };
     const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOn(call.component, members), 0);
@@ -309,7 +310,9 @@ export class RouteRun implements RunHandle {
     });
     const rolling = !this.#staticBatching && members.length === 1 ? this.#drift.beginRolling(component, this.#ledger.heldOn(component.name), this.#now()) : undefined;
     const observed = rolling && ((measure: RollingMeasure) => this.#drift.endRolling(rolling, measure));
-    const call = { placement: { ...batch, component: component.name }, kvTokens, component, chatTemplate: this.#route.chat_template, members, gpuDone: giveBack, signal: controller?.signal, timed, observed };
+    // The call plans (a long job's tokens a call) on the corrected profile; its timings are against the profile itself.
+    const planned = this.#drift.corrected(component);
+    const call = { placement: { ...batch, component: component.name }, kvTokens, component: planned, chatTemplate: this.#route.chat_template, members, gpuDone: giveBack, signal: controller?.signal, timed, observed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { estimateOf } from "#shared/app/waiting";
-import { DRIFT_MIN_SAMPLES } from "#shared/core/profile-drift";
+import { tokensPerCall } from "#shared/core/continuation";
+import { correctedProfile, DRIFT_MIN_SAMPLES } from "#shared/core/profile-drift";
 import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
 import type { Component } from "#shared/core/routes";
 import { memoryDeps } from "../../helpers/fakes.ts";
@@ -95,6 +96,30 @@ describe("the batcher's profile drift on a continuous-batching route", () => {
     const uncorrected = estimateOf(deps, asStored, profileBoard);
     const runMs = (e: typeof corrected) => Date.parse(e?.estimated_finish_at ?? "") - Date.parse(e?.estimated_start_at ?? "");
     expect(runMs(corrected) / runMs(uncorrected)).toBeGreaterThan(1.3);
+  });
+
+  it("plans a long generation's calls on the corrected profile: fewer tokens a call on copies 40% slower, so that each still fits the invocation", async () => {
+    // Prepare: an invocation corrected the profile to 1.4.
+    const deps = memoryDeps();
+    const pace = { times: 1.4, perCopy: 8 };
+    copiesAt(deps, pace, PROMPT_TOKENS);
+    await runJobs(deps, 16);
+    const before = deps.invoker.calls.length;
+    const { latency } = component(deps);
+    const factors = await deps.ledger.drift(COMPONENT, new Date(deps.time.nowMs));
+    const corrected = { ...component(deps), latency: correctedProfile(latency, { decode: factors?.decode.factor ?? 1, prefill: factors?.prefill.factor ?? 1 }) };
+
+    // Act: the next invocation runs a job longer than one call.
+    pace.perCopy = 1;
+    const { job } = await submitJob(deps, "acme", { model: ROUTE, prompt: "A long story.", max_tokens: 4_000 });
+    await processDelivery(deps, deps.queue.takeDelivery(ROUTE, 1), { topUpUntil: new Date(deps.time.nowMs + 10 * 60_000) });
+
+    // Assess
+    const asked = deps.invoker.calls.slice(before).map((c) => c.inputs[0]?.max_new_tokens);
+    const context = job.prompt_tokens + 4_000;
+    expect(tokensPerCall(corrected.latency, corrected, context)).toBeLessThan(tokensPerCall(latency, component(deps), context));
+    expect(asked[0]).toBe(tokensPerCall(corrected.latency, corrected, context));
+    expect(deps.jobs.jobs.get(job.job_id)?.result?.completion_tokens).toBe(4_000);
   });
 
   it("leaves the profile as it is on copies at its pace: no correction, nothing reported", async () => {
