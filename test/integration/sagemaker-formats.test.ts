@@ -101,12 +101,14 @@ describe("container formats against the SageMaker emulator", () => {
 
     // Act
     const [continued] = await invoker.invoke(chatFormat, [next]);
-    const refused = await caught(sagemaker.send(invokeCommand(chatFormat, { messages: chat, max_tokens: 4, continue_final_message: true })));
+    const refused = await caught(sagemaker.send(invokeCommand(chatFormat, { messages: chat, max_tokens: 4, continue_final_message: true, add_generation_prompt: true })));
+    const byDefault = await caught(sagemaker.send(invokeCommand(chatFormat, { messages: chat, max_tokens: 4, continue_final_message: true })));
 
     // Assess
     expect(continued?.status === "fulfilled" && continued.value.completion_tokens).toBe(8);
     expect(JSON.parse(bodies[0] ?? "")).toMatchObject({ messages: [...chat, { role: "assistant", content: " The sea is" }], continue_final_message: true, add_generation_prompt: false });
     expect(refused.name).toBe("ModelError");
     expect(String(refused.message)).toContain("Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
+    expect(String(byDefault.message)).toContain("continue_final_message and add_generation_prompt are not compatible.");
   });
 });

@@ -196,10 +196,14 @@ const chatSchema = openAiSchema.omit({ prompt: true }).extend({
   continue_final_message: z.boolean().optional(),
 });
 
+const TRANSFORMERS_PREFILL_CONFLICT =
+  "continue_final_message and add_generation_prompt are not compatible. Use continue_final_message when you want the model to continue the final message, and add_generation_prompt when you want to add a header that will prompt it to start a new assistant message instead.";
+
 /**
  * vLLM (and SGLang) and TGI continue the final message when asked (continue_final_message: the
  * chat rendered without a new turn, core/continuation.ts says where each documents it), vLLM
- * refusing it beside a generation prompt in its own words. LMI's chat schema has no such field: it
+ * refusing it beside a generation prompt: in its own words when asked for one, in transformers'
+ * when the request leaves it at its default (on). LMI's chat schema has no such field: it
  * renders the chat with a new assistant turn whatever the request says.
  */
 function fromOpenAiChat(json: unknown, component: Component, servedModels: readonly string[], renderChat: (messages: readonly ChatMessage[], continuing: boolean) => string): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
@@ -207,8 +211,12 @@ function fromOpenAiChat(json: unknown, component: Component, servedModels: reado
   if (!parsed.success) return { ok: false, status: 400, message: problems(parsed.error) };
   const { messages, add_generation_prompt: generationPrompt, continue_final_message: continueFinal, ...rest } = parsed.data;
   const continuing = continueFinal === true && component.engine !== "lmi-rolling";
-  if (continuing && component.engine === "vllm-openai" && generationPrompt !== false) {
+  // vLLM's request check sees only a generation prompt asked for; left out, it defaults on and transformers' renderer refuses.
+  if (continuing && component.engine === "vllm-openai" && generationPrompt === true) {
     return { ok: false, status: 400, message: "Cannot set both `continue_final_message` and `add_generation_prompt` to True." };
+  }
+  if (continuing && component.engine === "vllm-openai" && generationPrompt === undefined) {
+    return { ok: false, status: 400, message: TRANSFORMERS_PREFILL_CONFLICT };
   }
   const asCompletion = fromOpenAi({ ...rest, prompt: renderChat(messages, continuing) }, servedModels);
   return asCompletion.ok ? { ok: true, request: { ...asCompletion.request, format: "openai-chat" } } : asCompletion;
