@@ -127,7 +127,8 @@ const POLICIES = {
   },
   // GET /v1/metrics: queue depths, the jobs index of finished jobs, the components' copies, and CloudWatch.
   metrics: {
-    tables: READ_KEY,
+    // The components' profile drift, which the batchers store in the capacity ledger.
+    tables: { ...READ_KEY, capacity: ["GetItem"] },
     // The sparse index of finished jobs only: not the table, nor its other indexes.
     indexQueries: { jobs: ["route-finished-index"] },
     routeQueues: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],

@@ -1,3 +1,4 @@
+import type { ComponentDrift } from "./core/component-drift.ts";
 import type { JobFailure, JobMessage, JobRecord, JobResult, JobStatus } from "./core/jobs.ts";
 import type { JobBreakdown } from "./core/job-breakdown.ts";
 import type { Progress } from "./core/continuation.ts";
@@ -234,6 +235,8 @@ export type LedgerView = {
   readonly cancelled: readonly string[];
   /** The other holders with a job waiting for room there: they share the room under the batch lane's cap with this one. */
   readonly waitingHolders: readonly string[];
+  /** The component's drift from its latency profile as a batcher last stored it (core/component-drift.ts), read with the holders. */
+  readonly drift?: ComponentDrift | undefined;
 };
 
 export type CapacityLedger = {
@@ -251,6 +254,10 @@ export type CapacityLedger = {
   markCancelled(component: string, jobId: string, expiresAt: Date): Promise<void>;
   /** Removes a cancel mark once its call is aborted, so that reads stop carrying it until DynamoDB's TTL deletes it. */
   clearCancelled(component: string, jobId: string): Promise<void>;
+  /** Stores the component's drift from its profile for the batchers after this one, until `expiresAt`; the last store wins. */
+  saveDrift(component: string, drift: ComponentDrift, expiresAt: Date): Promise<void>;
+  /** The component's stored drift, alone (GET /v1/metrics): one small read. */
+  drift(component: string, now: Date): Promise<ComponentDrift | undefined>;
 };
 
 export type RouteSettingsStore = {

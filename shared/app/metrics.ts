@@ -1,5 +1,5 @@
 import type { Principal } from "../core/api-keys.ts";
-import { profileDriftMetrics } from "../core/drift-metrics.ts";
+import { profileDriftMetrics, storedDriftMetrics } from "../core/drift-metrics.ts";
 import { ForbiddenError } from "../core/errors.ts";
 import { LANES, type Lane } from "../core/lanes.ts";
 import {
@@ -7,7 +7,7 @@ import {
   type LaneReading, type MetricsSnapshot, type MetricsSourceKind,
 } from "../core/metrics.ts";
 import type { RouteCatalog } from "../core/routes.ts";
-import type { Clock, EngineMetrics, FinishedJobIndex, QueueMetrics } from "../ports.ts";
+import type { CapacityLedger, Clock, EngineMetrics, FinishedJobIndex, QueueMetrics } from "../ports.ts";
 
 export type MetricsDeps = {
   readonly catalog: RouteCatalog;
@@ -16,6 +16,8 @@ export type MetricsDeps = {
   readonly engineMetrics: EngineMetrics;
   readonly finishedJobs: FinishedJobIndex;
   readonly metricsSource: MetricsSourceKind;
+  /** Where the batchers store each component's drift from its profile: one GetItem a component a read. */
+  readonly ledger: Pick<CapacityLedger, "drift">;
   /** The SQS queue of a route's lane (shared/config.ts). */
   queueName(route: string, lane?: Lane): string;
 };
@@ -43,14 +45,20 @@ export async function readMetrics(deps: MetricsDeps, principal: Principal): Prom
   const now = deps.clock.now();
   const windowMs = METRICS_WINDOW_SECONDS * 1000;
   const since = new Date(now.getTime() - windowMs);
-  const components = await Promise.all(catalogComponents(deps.catalog).map(async (c) => componentMetrics(c, await deps.engineMetrics.read(c, now, windowMs))));
+  const components = await Promise.all(
+    catalogComponents(deps.catalog).map(async (c) => {
+      const [reading, drift] = await Promise.all([deps.engineMetrics.read(c, now, windowMs), deps.ledger.drift(c.name, now)]);
+      return componentMetrics(c, reading, storedDriftMetrics(c.name, drift));
+    }),
+  );
   const routes = await Promise.all(
     [...deps.catalog.routes.values()].map(async (route) => {
       const [lanes, finished] = await Promise.all([
         Promise.all(LANES.map((lane) => laneReading(deps, route.name, lane, now))),
         deps.finishedJobs.finishedSince(route.name, since, METRICS_MAX_JOBS),
       ]);
-      return routeMetrics(route, lanes, finishedJobsSummary(finished.jobs, METRICS_WINDOW_SECONDS, finished.truncated), components, profileDriftMetrics(finished.jobs, route.components));
+      const stored = components.find((c) => c.component === route.components[0]?.name)?.profile_drift ?? null;
+      return routeMetrics(route, lanes, finishedJobsSummary(finished.jobs, METRICS_WINDOW_SECONDS, finished.truncated), components, profileDriftMetrics(finished.jobs, route.components) ?? stored);
     }),
   );
   return { generated_at: now.toISOString(), source: deps.metricsSource, window_seconds: METRICS_WINDOW_SECONDS, routes, components };

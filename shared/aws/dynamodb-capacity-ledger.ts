@@ -1,6 +1,7 @@
-import { DeleteCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { addLoad, noLoad, type Load } from "../core/gpu-batch-policy.ts";
+import type { ComponentDrift } from "../core/component-drift.ts";
 import type { CapacityLedger, LedgerEntry, LedgerView } from "../ports.ts";
 import { DynamoDbTable, hasExpired, sdk, ttlSeconds } from "./dynamodb-table.ts";
 
@@ -26,13 +27,32 @@ const markItem = z.object({ holder: z.string().startsWith(MARK_PREFIX), job_id: 
 
 const markKey = (component: string, jobId: string) => ({ component, holder: `${MARK_PREFIX}${jobId}` });
 
+/**
+ * The component's drift from its profile: one item in the holders' partition, so that the
+ * batchers' one Query reads it with them. Two windows of at most 16 numbers: some 400 bytes,
+ * one write unit a store.
+ */
+const DRIFT_HOLDER = "drift#";
+const driftKey = (component: string) => ({ component, holder: DRIFT_HOLDER });
+const driftItem = z.object({
+  holder: z.literal(DRIFT_HOLDER),
+  decode_log_ratios: z.array(z.number()),
+  decode_factor: z.number(),
+  prefill_log_ratios: z.array(z.number()),
+  prefill_factor: z.number(),
+  at_ms: z.number(),
+  expires_at: z.number(),
+});
+const isSpecial = (item: Record<string, unknown>) => String(item.holder).startsWith(MARK_PREFIX) || item.holder === DRIFT_HOLDER;
+
 /** One item per (component, holder): what that batcher holds there, until it expires; and one per cancelled running job. */
 export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLedger {
   async others(component: string, holder: string, now: Date): Promise<LedgerView> {
     const items = await this.queryAll(`read capacity of ${component}`, { KeyConditionExpression: "component = :c", ExpressionAttributeValues: { ":c": component } });
     const isMark = (item: Record<string, unknown>) => String(item.holder).startsWith(MARK_PREFIX);
     const marks = items.filter(isMark).map((item) => this.decode(markItem, item, `cancel mark ${String(item.holder)} of ${component}`));
-    const entries = items.filter((item) => !isMark(item)).map((item) => this.decode(entryItem, item, `capacity entry of ${component} held by ${String(item.holder)}`));
+    const drift = this.#driftOf(items.find((item) => item.holder === DRIFT_HOLDER), component, now);
+    const entries = items.filter((item) => !isSpecial(item)).map((item) => this.decode(entryItem, item, `capacity entry of ${component} held by ${String(item.holder)}`));
     const live = entries.filter((e) => e.holder !== holder && !hasExpired(e.expires_at, now));
     const waiting = live.flatMap((e) => (e.oldest_waiting_ms === undefined ? [] : [e.oldest_waiting_ms]));
     const seen = live.flatMap((e) => (e.interactive_seen_ms === undefined ? [] : [e.interactive_seen_ms]));
@@ -46,7 +66,30 @@ export class DynamoDbCapacityLedger extends DynamoDbTable implements CapacityLed
       topUpUntilMs: toppingUp.length === 0 ? undefined : Math.max(...toppingUp),
       waitingHolders: live.filter((e) => e.oldest_waiting_ms !== undefined).map((e) => e.holder),
       cancelled: marks.filter((m) => !hasExpired(m.expires_at, now)).map((m) => m.job_id),
+      ...(drift && { drift }),
     };
+  }
+
+  async saveDrift(component: string, drift: ComponentDrift, expiresAt: Date): Promise<void> {
+    const item = {
+      ...driftKey(component),
+      decode_log_ratios: [...drift.decode.logRatios], decode_factor: drift.decode.factor,
+      prefill_log_ratios: [...drift.prefill.logRatios], prefill_factor: drift.prefill.factor,
+      at_ms: drift.atMs, expires_at: ttlSeconds(expiresAt),
+    };
+    await sdk(`store the profile drift of ${component}`, () => this.client.send(new PutCommand({ TableName: this.tableName, Item: item })));
+  }
+
+  async drift(component: string, now: Date): Promise<ComponentDrift | undefined> {
+    const { Item } = await sdk(`read the profile drift of ${component}`, () => this.client.send(new GetCommand({ TableName: this.tableName, Key: driftKey(component) })));
+    return this.#driftOf(Item, component, now);
+  }
+
+  #driftOf(item: Record<string, unknown> | undefined, component: string, now: Date): ComponentDrift | undefined {
+    if (!item) return undefined;
+    const d = this.decode(driftItem, item, `profile drift of ${component}`);
+    if (hasExpired(d.expires_at, now)) return undefined;
+    return { decode: { logRatios: d.decode_log_ratios, factor: d.decode_factor }, prefill: { logRatios: d.prefill_log_ratios, factor: d.prefill_factor }, atMs: d.at_ms };
   }
 
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date): Promise<void> {

@@ -21,6 +21,8 @@ const boardItem = z.object({
   service_held: z.number().optional(),
   service_tokens: z.number().optional(),
   service_held_tokens: z.number().optional(),
+  service_decode_factor: z.number().optional(),
+  service_prefill_factor: z.number().optional(),
   rate_per_second: z.number().optional(),
   rate_backlogged: z.boolean().optional(),
   rate_at_ms: z.number().optional(),
@@ -65,6 +67,7 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
     const sets = [
       ...(service ? ["service_at_ms = :at", "service_copies = :copies", "service_slots = :slots", "service_held = :held"] : []),
       ...(service?.tokens !== undefined && service.heldTokens !== undefined ? ["service_tokens = :tokens", "service_held_tokens = :heldTokens"] : []),
+      ...(service?.profileFactors ? ["service_decode_factor = :decodeFactor", "service_prefill_factor = :prefillFactor"] : []),
       ...(backlogged ? ["window_backlogged = :true"] : []),
       ...(latency ? ["latency_factor = :factor", "latency_factor_at_ms = :factorAt"] : []),
     ];
@@ -72,10 +75,13 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
       ":di": departed.interactive, ":db": departed.batch,
       ...(service && { ":at": service.atMs, ":copies": service.copies, ":slots": service.slots, ":held": service.held }),
       ...(service?.tokens !== undefined && service.heldTokens !== undefined && { ":tokens": service.tokens, ":heldTokens": service.heldTokens }),
+      ...(service?.profileFactors && { ":decodeFactor": service.profileFactors.decode, ":prefillFactor": service.profileFactors.prefill }),
       ...(backlogged && { ":true": true }),
       ...(latency && { ":factor": latency.factor, ":factorAt": latency.atMs }),
     };
-    const expression = `ADD departed_interactive :di, departed_batch :db${sets.length > 0 ? ` SET ${sets.join(", ")}` : ""}`;
+    // A report without a correction says the profile holds again: the last one's goes.
+    const removes = service && !service.profileFactors ? " REMOVE service_decode_factor, service_prefill_factor" : "";
+    const expression = `ADD departed_interactive :di, departed_batch :db${sets.length > 0 ? ` SET ${sets.join(", ")}` : ""}${removes}`;
     return this.#update(route, `count jobs that left the queues of ${route}`, expression, undefined, values);
   }
 
@@ -177,7 +183,10 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
       submitted: { interactive: b.submitted_interactive, batch: b.submitted_batch },
       departed: { interactive: b.departed_interactive, batch: b.departed_batch },
       service: b.service_at_ms !== undefined && b.service_copies !== undefined && b.service_slots !== undefined && b.service_held !== undefined
-        ? { atMs: b.service_at_ms, copies: b.service_copies, slots: b.service_slots, held: b.service_held, tokens: b.service_tokens, heldTokens: b.service_held_tokens }
+        ? {
+            atMs: b.service_at_ms, copies: b.service_copies, slots: b.service_slots, held: b.service_held, tokens: b.service_tokens, heldTokens: b.service_held_tokens,
+            ...(b.service_decode_factor !== undefined && b.service_prefill_factor !== undefined && { profileFactors: { decode: b.service_decode_factor, prefill: b.service_prefill_factor } }),
+          }
         : undefined,
       rate: b.rate_per_second !== undefined && b.rate_at_ms !== undefined
         ? { perSecond: b.rate_per_second, backlogged: b.rate_backlogged ?? false, atMs: b.rate_at_ms, ...(b.rate_arrivals_per_second !== undefined && { arrivalsPerSecond: b.rate_arrivals_per_second }) }

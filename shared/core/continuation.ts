@@ -1,7 +1,7 @@
 import { takesMessages, type GenerationInput, type GenerationOutput } from "./codecs/index.ts";
 import { decodeStepMs, prefillMs } from "./latency-model.ts";
 import type { LatencyProfile } from "./profiles.ts";
-import type { Component } from "./routes.ts";
+import type { Component, EngineMode } from "./routes.ts";
 
 /**
  * Generations longer than one invocation (README, "Generations longer than one call"). SageMaker
@@ -49,13 +49,41 @@ export function tokensPerCall(profile: LatencyProfile, component: CallLimits, lo
 }
 
 /**
- * Whether the component can continue a job over several calls: its format takes the text to
- * continue as a prompt. A chat format sends the messages for the container to render, and
- * continuing an assistant message is a container option (vLLM's continue_final_message) this
- * project does not set: such a job runs in one call, as before.
+ * Engines whose chat completions continue the final assistant message when asked
+ * (`continue_final_message`, with `add_generation_prompt` off): vLLM's OpenAI server
+ * (docs.vllm.ai, "Extra parameters for Chat API") and SGLang's, both vllm-openai here, and TGI's
+ * Messages API (huggingface/text-generation-inference#2733, in TGI 3.0). The container renders the
+ * chat with the model's own template and stops right after the message's text (Hugging Face's
+ * assistant prefill), so the model goes on within its own turn. LMI's chat completions schema
+ * documents no such field (its user guide's chat_input_output_schema.md): asked to go on, it would
+ * open a new assistant turn after the text so far, a different answer than one call would give.
  */
-export function continues(component: Pick<Component, "format">): boolean {
-  return !takesMessages(component.format);
+export const CONTINUES_CHAT: readonly EngineMode[] = ["vllm-openai", "tgi"];
+
+/**
+ * Whether the component can continue a job over several calls faithfully: a text format takes
+ * the text so far at the end of its prompt; a chat format, as an assistant message the engine
+ * continues (CONTINUES_CHAT). routes.yml refuses a component that cannot, where its max_new_tokens
+ * does not fit one call (checkContinuable).
+ */
+export function continues(component: Pick<Component, "format" | "engine">): boolean {
+  return !takesMessages(component.format) || CONTINUES_CHAT.includes(component.engine);
+}
+
+/**
+ * Why a component that cannot continue a generation must keep max_new_tokens within one call, or
+ * undefined when it may: the routes file's check (routes.ts). One call of its longest job at its
+ * admission limits must fit the invocation's time, or such a job would be lost to the timeout.
+ */
+export function continuationProblem(component: Pick<Component, "format" | "engine" | "limits" | "latency">): string | undefined {
+  if (continues(component)) return undefined;
+  const { limits } = component;
+  const perCall = tokensPerCall(component.latency, component, limits.max_prompt_tokens + limits.max_new_tokens);
+  if (limits.max_new_tokens <= perCall) return undefined;
+  return (
+    `format ${component.format} on engine ${component.engine} cannot continue a generation over several calls (LMI's chat completions schema has no continue_final_message), ` +
+    `so max_new_tokens ${limits.max_new_tokens} must fit one ${limits.max_invocation_seconds} s call: at most ${perCall} at its limits; lower it, or use format lmi or engine vllm-openai`
+  );
 }
 
 /** Whether a job runs over several calls on this component: its whole length does not fit one. */
@@ -63,25 +91,80 @@ export function needsSeveralCalls(maxTokens: number, perCall: number, progress: 
   return progress.calls > 0 || maxTokens > perCall;
 }
 
-/** The next call of a job: its input (the prompt plus the text so far, at most perCall new tokens), or undefined when the job is done. */
+/**
+ * The next call of a job, or undefined when the job is done: at most perCall new tokens, on the
+ * prompt plus the text so far; for a chat format, the messages with the text so far as the
+ * assistant's message to continue (`continue_final_message`).
+ */
 export function nextCall(input: GenerationInput, maxTokens: number, progress: Progress, perCall: number): GenerationInput | undefined {
   const left = maxTokens - progress.tokens;
   if (left <= 0) return undefined;
-  return { ...input, prompt: input.prompt + progress.text, max_new_tokens: Math.min(left, perCall) };
+  const next = { ...input, max_new_tokens: Math.min(left, perCall) };
+  if (progress.text === "") return next;
+  const continued = input.messages && { messages: [...input.messages, { role: "assistant" as const, content: progress.text }], continue_final_message: true };
+  return { ...next, prompt: input.prompt + progress.text, ...continued };
 }
 
-/** After a call: the progress with its text, and whether the job is done ("stop": the model ended it; "length": max_tokens reached). */
-export function advance(progress: Progress, output: GenerationOutput, asked: number, maxTokens: number): { readonly progress: Progress; readonly done: GenerationOutput["finish_reason"] | undefined } {
+/** The stop sequences of a request, as one list. */
+export function stopsOf(stop: GenerationInput["stop"]): readonly string[] {
+  return (stop === undefined ? [] : typeof stop === "string" ? [stop] : stop).filter((s) => s.length > 0);
+}
+
+/**
+ * Where a stop sequence that the seam between two calls split begins in `before + added`: it
+ * starts in the text so far and ends in the new call's text, so neither engine call saw it whole.
+ * The earliest such start over all the stop sequences, or undefined.
+ *
+ * @example
+ * stopAcrossSeam("the END", "ING. More", ["ENDING"]) // 4
+ */
+export function stopAcrossSeam(before: string, added: string, stops: readonly string[]): number | undefined {
+  const text = before + added;
+  let earliest: number | undefined;
+  for (const stop of stops) {
+    // The first occurrence that ends past the seam; one that starts past it the engine saw whole.
+    const at = text.indexOf(stop, Math.max(0, before.length - stop.length + 1));
+    if (at >= 0 && at < before.length && (earliest === undefined || at < earliest)) earliest = at;
+  }
+  return earliest;
+}
+
+/**
+ * After a call: the progress with its text, and whether the job is done ("stop": the model ended
+ * it, or a stop sequence split across the seam, where the text is cut as the engine cuts at a
+ * stop; "length": max_tokens reached). Tokens stay those the engine generated, as its usage counts
+ * a stop sequence's.
+ */
+export function advance(progress: Progress, output: GenerationOutput, asked: number, maxTokens: number, stops: readonly string[] = []): { readonly progress: Progress; readonly done: GenerationOutput["finish_reason"] | undefined } {
   const next: Progress = {
     text: progress.text + output.text,
     tokens: progress.tokens + output.completion_tokens,
     calls: progress.calls + 1,
     extra_prefill_tokens: progress.extra_prefill_tokens + progress.tokens,
   };
+  const seam = progress.calls > 0 ? stopAcrossSeam(progress.text, output.text, stops) : undefined;
+  if (seam !== undefined) return { progress: { ...next, text: next.text.slice(0, seam) }, done: "stop" };
   // A call that stopped before what it was asked for ended the answer (EOS or a stop sequence).
   if (output.finish_reason === "stop" || output.completion_tokens < asked) return { progress: next, done: "stop" };
   if (next.tokens >= maxTokens) return { progress: next, done: "length" };
   return { progress: next, done: undefined };
+}
+
+/**
+ * The longest end of `text` that is the start of a stop sequence: a streamed continued job holds
+ * it back from its subscribers until the next call's text shows whether the stop completes.
+ */
+export function stopPrefixAtEnd(text: string, stops: readonly string[]): number {
+  let longest = 0;
+  for (const stop of stops) {
+    for (let n = Math.min(stop.length - 1, text.length); n > longest; n--) {
+      if (text.endsWith(stop.slice(0, n))) {
+        longest = n;
+        break;
+      }
+    }
+  }
+  return longest;
 }
 
 /** The job's one output over all its calls. */

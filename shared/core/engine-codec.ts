@@ -27,7 +27,8 @@ export function samplingOf(request: GenerationRequest): Omit<GenerationInput, "p
  * the model's own template.
  */
 export function generationInputOf(request: GenerationRequest, chatTemplate: ChatTemplateName, format: ContainerFormat): GenerationInput {
-  const messages = takesMessages(format) ? request.messages : undefined;
+  // A job with a prompt asks a chat format as one user message: a continued call adds the text so far after it.
+  const messages = takesMessages(format) ? (request.messages ?? [{ role: "user" as const, content: request.prompt ?? "" }]) : undefined;
   return { prompt: promptTextOf(request, chatTemplate), ...(messages && { messages }), ...samplingOf(request) };
 }
 

@@ -37,7 +37,7 @@ export function demandOn(item: Pick<PackItem, "promptTokens" | "maxNewTokens">, 
 }
 
 /** What demandOn reads of a component. */
-export type ContinuationTarget = Pick<Component, "kv_admission" | "latency" | "limits" | "format">;
+export type ContinuationTarget = Pick<Component, "kv_admission" | "latency" | "limits" | "format" | "engine">;
 
 /** KV tokens a set of jobs takes on an engine, as it admits them: a GPU batch's size in tokens. */
 export function kvTokensOf(items: readonly Pick<PackItem, "promptTokens" | "maxNewTokens">[], admission: KvAdmission = "reserve"): number {

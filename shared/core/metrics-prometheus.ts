@@ -55,6 +55,13 @@ const GAUGES: readonly GaugeSpec[] = [
     samples: (s) => perRoute(s, (r) => r.profile_drift?.ratio ?? null),
   },
   { name: "batchline_profile_correction_factor", help: "The factor the batcher's packing and ETAs multiply the profile's times by", labels: ["route"], samples: (s) => perRoute(s, (r) => r.profile_drift?.factor ?? null) },
+  {
+    name: "batchline_component_profile_correction_factor",
+    help: "The factor the batchers multiply the component's decode-step or prefill times by (1: as the latency profile says)",
+    labels: ["component", "part"],
+    samples: (s) =>
+      s.components.flatMap((c): Sample[] => (c.profile_drift ? [[{ component: c.component, part: "decode" }, c.profile_drift.factor], [{ component: c.component, part: "prefill" }, c.profile_drift.prefill?.factor ?? c.profile_drift.factor]] : [])),
+  },
   { name: "batchline_cost_per_million_tokens_dollars", help: "Dollars per million generated tokens of the route over the window", labels: ["route"], samples: (s) => perRoute(s, (r) => r.cost.per_million_tokens) },
   {
     name: "batchline_copies",

@@ -76,7 +76,7 @@ export type RouteMetrics = {
   readonly generated_tokens_per_second: number;
   readonly errors: { readonly total: number; readonly rate: number | null; readonly by_kind: Readonly<Record<string, number>> };
   readonly cost: { readonly dollars_per_hour: number; readonly per_million_tokens: number | null };
-  /** Its GPU batches against the latency profile (drift-metrics.ts); null where no component is timed per batch. */
+  /** Its GPU batches against the latency profile (drift-metrics.ts): a static engine's from its finished jobs, else its first component's stored drift; null before any. */
   readonly profile_drift: ProfileDriftMetrics | null;
 };
 
@@ -102,6 +102,8 @@ export type ComponentMetrics = {
   readonly gpus_held: number;
   readonly dollars_per_hour: number;
   readonly per_copy: readonly CopyMetrics[];
+  /** Its calls against its latency profile as the batchers stored it (drift-metrics.ts); null before any did. */
+  readonly profile_drift: ProfileDriftMetrics | null;
 };
 
 export type MetricsSnapshot = {
@@ -124,7 +126,7 @@ export function maxCopies(component: Component): number {
   return component.autoscaling?.max_copies ?? component.copies;
 }
 
-export function componentMetrics(component: Component, reading: ComponentReading): ComponentMetrics {
+export function componentMetrics(component: Component, reading: ComponentReading, profileDrift: ProfileDriftMetrics | null = null): ComponentMetrics {
   const { serving, warming, draining } = reading.copies;
   // Every copy placed is billed, warming and draining ones too.
   const gpusHeld = (serving + warming + draining) * component.accelerators_per_copy;
@@ -149,6 +151,7 @@ export function componentMetrics(component: Component, reading: ComponentReading
       gpu_busy_fraction: orNull(c.gpuBusyFraction),
       generated_tokens_per_second: orNull(c.generatedTokensPerSecond),
     })),
+    profile_drift: profileDrift,
   };
 }
 

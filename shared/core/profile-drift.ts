@@ -65,15 +65,22 @@ export function noteDrift(state: ProfileDrift, sample: DriftSample): ProfileDrif
   return { logRatios, factor: Math.abs(recent) <= band ? 1 : Math.exp(recent) };
 }
 
-/** The profile with every time multiplied by `factor` (prefill throughput divided by it). */
-export function correctedProfile(profile: LatencyProfile, factor: number): LatencyProfile {
-  if (factor === 1) return profile;
+/** What the profile's decode-step times and its prefill times are each multiplied by for planning. */
+export type DriftFactors = { readonly decode: number; readonly prefill: number };
+
+/**
+ * The profile with its times multiplied: a number scales every time (a static batch's one factor),
+ * DriftFactors the decode step's terms and the prefill's apart (prefill throughput divided).
+ */
+export function correctedProfile(profile: LatencyProfile, factor: number | DriftFactors): LatencyProfile {
+  const { decode, prefill } = typeof factor === "number" ? { decode: factor, prefill: factor } : factor;
+  if (decode === 1 && prefill === 1) return profile;
   return {
     ...profile,
-    decodeBaseMs: profile.decodeBaseMs * factor,
-    decodePerSequenceMs: profile.decodePerSequenceMs * factor,
-    decodePerContextTokenMs: profile.decodePerContextTokenMs * factor,
-    prefillMinMs: profile.prefillMinMs * factor,
-    prefillTokensPerMs: profile.prefillTokensPerMs / factor,
+    decodeBaseMs: profile.decodeBaseMs * decode,
+    decodePerSequenceMs: profile.decodePerSequenceMs * decode,
+    decodePerContextTokenMs: profile.decodePerContextTokenMs * decode,
+    prefillMinMs: profile.prefillMinMs * prefill,
+    prefillTokensPerMs: profile.prefillTokensPerMs / prefill,
   };
 }

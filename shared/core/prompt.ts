@@ -74,6 +74,19 @@ export function renderChat(messages: readonly ChatMessage[], template: ChatTempl
   return chatTemplates[template](messages);
 }
 
+/**
+ * The chat as a container renders it for Hugging Face's assistant prefill (`continue_final_message`,
+ * transformers' apply_chat_template): rendered as it stands, then cut right after the final
+ * message's text as the template wrote it (trimmed), so that the model goes on within that message
+ * instead of closing it and opening a new turn.
+ */
+export function renderChatContinuing(messages: readonly ChatMessage[], template: ChatTemplateName): string {
+  const rendered = renderChat(messages, template);
+  const text = messages.at(-1)?.content.trim() ?? "";
+  const at = text === "" ? -1 : rendered.lastIndexOf(text);
+  return at < 0 ? rendered : rendered.slice(0, at + text.length);
+}
+
 /** The text of a job with this chat template: its prompt, or its messages rendered. */
 export function promptTextOf(
   request: { readonly prompt?: string | undefined; readonly messages?: readonly ChatMessage[] | undefined },

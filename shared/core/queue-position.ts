@@ -2,6 +2,7 @@ import { LANES, type Lane } from "./lanes.ts";
 import { decodeStepMs, prefillMs, staticBatchMs } from "./latency-model.ts";
 import { demandOn } from "./gpu-batch-policy.ts";
 import type { LatencyFactor } from "./hold-measurements.ts";
+import { correctedProfile, type DriftFactors } from "./profile-drift.ts";
 import type { Component } from "./routes.ts";
 
 /**
@@ -27,6 +28,8 @@ export type ServiceReport = {
   /** KV tokens the copies admit at once, and those every batcher holds (absent in reports from before they were kept). */
   readonly tokens?: number | undefined;
   readonly heldTokens?: number | undefined;
+  /** The correction of the route's first component's profile in force (DriftSync): ETAs use the profile it gives. Absent in reports from before it was kept. */
+  readonly profileFactors?: DriftFactors | undefined;
 };
 
 /** What a batcher's report sets beside the departures it counts. */
@@ -100,9 +103,11 @@ export type EstimateInput = {
  */
 export function estimateQueue(input: EstimateInput): QueueEstimate {
   const { nowMs, board, ticket, job } = input;
-  const component = input.components[0];
-  if (!component) throw new Error("a route has at least one component");
   const report = board.service && nowMs - board.service.atMs <= REPORT_FRESH_MS ? board.service : undefined;
+  const first = input.components[0];
+  if (!first) throw new Error("a route has at least one component");
+  // The pace the batchers measured on the copies, where their report is fresh (profile drift).
+  const component = report?.profileFactors ? { ...first, latency: correctedProfile(first.latency, report.profileFactors) } : first;
   const copies = Math.max(1, report?.copies ?? input.components.reduce((sum, c) => sum + c.copies, 0));
   // Jobs of this one's size that fit at once, by sequences and by KV tokens, whichever binds:
   // 512 + 512 jobs fill a 128-sequence copy's KV budget at 109.

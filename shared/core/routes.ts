@@ -5,6 +5,7 @@ import { planPlacement } from "./placement.ts";
 import { gpuNames, isProfileName, kvCapacityTokens, profileNames, shippedProfile, type LatencyProfile, type ResolvedProfile } from "./profiles.ts";
 import { isProfileFileReference, profileFileSchema, resolveProfileFile, type ProfileFile } from "./profile-file.ts";
 import { containerFormats, type ContainerFormat } from "./codecs/index.ts";
+import { continuationProblem } from "./continuation.ts";
 
 /**
  * The schema of infra/routes.yml. Parsed once at start-up; every reader (functions, serverless
@@ -442,9 +443,12 @@ export function buildRouteCatalog(raw: unknown): RouteCatalog {
     const resolved = profileOf(spec.profile);
     if (!resolved) throw new RoutesFileError(`component ${componentName}: unknown profile ${JSON.stringify(spec.profile)}`);
     const { latency, ...hardware } = resolved;
-    components.set(componentName, {
+    const component: Component = {
       ...spec, profile: latency.name, latency, hardware, name: componentName, endpointName: spec.endpoint, endpointSpec, kv_admission, format: formatOf(componentName, spec),
-    });
+    };
+    const problem = continuationProblem(component);
+    if (problem) throw new RoutesFileError(`component ${componentName}: ${problem}`);
+    components.set(componentName, component);
   }
   const routes = new Map<string, Route>();
   for (const [routeName, spec] of Object.entries(file.routes)) {

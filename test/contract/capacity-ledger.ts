@@ -276,4 +276,28 @@ export function capacityLedgerContract(makeLedger: () => Promise<CapacityLedger>
     // Assess
     expect((await ledger.others(component, "me", at(0))).cancelled).toEqual(["job_2"]);
   });
+
+  it("stores a component's drift for the next batcher: read with the holders and alone, the last store winning, gone once expired", async () => {
+    // Prepare
+    const ledger = await makeLedger();
+    const [component, elsewhere] = [newComponent(), newComponent()];
+    const first = { decode: { logRatios: [0.1, 0.2], factor: 1 }, prefill: { logRatios: [], factor: 1 }, atMs: noon };
+    const later = { decode: { logRatios: [0.69, 0.7, 0.71], factor: 2.01 }, prefill: { logRatios: [-0.05], factor: 1 }, atMs: noon + 5_000 };
+    await ledger.publish(component, "b", holding(3, 300), inAMinute);
+    await ledger.saveDrift(component, first, inAMinute);
+
+    // Act
+    await ledger.saveDrift(component, later, inAMinute);
+
+    // Assess
+    const others = await ledger.others(component, "me", at(0));
+    expect(others.drift).toEqual(later);
+    expect(others.load).toEqual({ sequences: 3, tokens: 300 });
+    expect(others.waitingHolders).toEqual([]);
+    expect(await ledger.drift(component, at(0))).toEqual(later);
+    expect(await ledger.drift(elsewhere, at(0))).toBeUndefined();
+    expect((await ledger.others(elsewhere, "me", at(0))).drift).toBeUndefined();
+    expect(await ledger.drift(component, at(61_000))).toBeUndefined();
+    expect((await ledger.others(component, "me", at(61_000))).drift).toBeUndefined();
+  });
 }

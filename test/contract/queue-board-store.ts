@@ -35,6 +35,24 @@ export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore
     expect(again.submitted.batch).toBe(10);
   });
 
+  it("keeps the profile correction a service report carries, and drops it with a report that carries none", async () => {
+    // Prepare
+    const store = await makeStore();
+    const service = { atMs: 5_000, copies: 2, slots: 128, held: 100, tokens: 224_000, heldTokens: 102_400 };
+    const corrected = { ...service, profileFactors: { decode: 1.42, prefill: 1 } };
+
+    // Act
+    const withFactors = await store.depart("llama", { interactive: 0, batch: 1 }, { service: corrected, backlogged: false });
+    const read = await store.read("llama");
+    const without = await store.depart("llama", { interactive: 0, batch: 1 }, { service: { ...service, atMs: 6_000 }, backlogged: false });
+
+    // Assess
+    expect(withFactors.service).toEqual(corrected);
+    expect(read.service).toEqual(corrected);
+    expect(without.service).toEqual({ ...service, atMs: 6_000 });
+    expect((await store.read("llama")).service?.profileFactors).toBeUndefined();
+  });
+
   it("closes a rate window once: a second closer of the same window changes nothing", async () => {
     const store = await makeStore();
     const first = { startedMs: 1_000, departedAtStart: 0, backlogged: true };

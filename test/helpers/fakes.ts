@@ -3,6 +3,7 @@ import type { Logger } from "#shared/app/logger";
 import { decodeCursor, encodeCursor } from "#shared/aws/cursor";
 import { hashApiKey, type ApiKeyRecord, type ApiKeyRole, type Principal } from "#shared/core/api-keys";
 import { countChunks, type BatchRecord, type EndedCount } from "#shared/core/batches";
+import type { ComponentDrift } from "#shared/core/component-drift";
 import type { BatchControlMessage } from "#shared/core/batch-control";
 import { applyChange, type BatchChange, type OpenAIBatchStatus } from "#shared/core/openai-batches";
 import type { Progress } from "#shared/core/continuation";
@@ -439,6 +440,8 @@ export class MemoryLedger implements CapacityLedger {
   readonly holders = new Map<string, LedgerEntry & { expiresAt: Date }>();
   /** Cancel marks by `component|jobId`, with their expiry. */
   readonly marks = new Map<string, Date>();
+  /** Each component's stored drift, with its expiry. */
+  readonly drifts = new Map<string, { readonly drift: ComponentDrift; readonly expiresAt: Date }>();
   async others(component: string, holder: string, now: Date): Promise<LedgerView> {
     let load = noLoad;
     let oldestWaitingMs: number | undefined;
@@ -458,7 +461,15 @@ export class MemoryLedger implements CapacityLedger {
       if (entry.oldestWaitingMs !== undefined) waitingHolders.push(key.slice(component.length + 1));
     }
     const cancelled = [...this.marks].filter(([key, expiresAt]) => key.startsWith(`${component}|`) && expiresAt > now).map(([key]) => key.slice(component.length + 1));
-    return { load, oldestWaitingMs, interactiveWaiting, interactiveLoad, interactiveSeenMs, topUpUntilMs, cancelled, waitingHolders };
+    const drift = await this.drift(component, now);
+    return { load, oldestWaitingMs, interactiveWaiting, interactiveLoad, interactiveSeenMs, topUpUntilMs, cancelled, waitingHolders, ...(drift && { drift }) };
+  }
+  async saveDrift(component: string, drift: ComponentDrift, expiresAt: Date) {
+    this.drifts.set(component, { drift, expiresAt: toTtlPrecision(expiresAt) });
+  }
+  async drift(component: string, now: Date): Promise<ComponentDrift | undefined> {
+    const stored = this.drifts.get(component);
+    return stored && stored.expiresAt > now ? stored.drift : undefined;
   }
   async publish(component: string, holder: string, entry: LedgerEntry, expiresAt: Date) {
     if (entry.load.sequences === 0 && entry.oldestWaitingMs === undefined) this.holders.delete(`${component}|${holder}`);

@@ -3,11 +3,13 @@ import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { SageMakerInvoker } from "#shared/aws/sagemaker-invoker";
+import { nextCall } from "#shared/core/continuation";
 import { generationInputOf } from "#shared/core/engine-codec";
 import { ModelRejectedError } from "#shared/core/errors";
 import { buildRouteCatalog, type Component, type RoutesFile } from "#shared/core/routes";
 import { startSageMakerEmulator, type SageMakerEmulator } from "#local/sagemaker/server";
 import { localClientConfig } from "../helpers/local-aws.ts";
+import { caught, invokeCommand } from "../helpers/sagemaker.ts";
 
 /**
  * Each container format through the real SDK and the invoker against the emulator serving it:
@@ -30,6 +32,7 @@ const chat = [{ role: "system" as const, content: "Be brief." }, { role: "user" 
 describe("container formats against the SageMaker emulator", () => {
   let emulator: SageMakerEmulator;
   let invoker: SageMakerInvoker;
+  let sagemaker: SageMakerRuntimeClient;
   const bodies: string[] = [];
 
   beforeAll(async () => {
@@ -44,9 +47,11 @@ describe("container formats against the SageMaker emulator", () => {
       { step: "build", name: "recordBodies" },
     );
     invoker = new SageMakerInvoker({ client, catalog });
+    sagemaker = new SageMakerRuntimeClient({ ...localClientConfig(emulator.url), maxAttempts: 1 });
   });
 
   afterAll(async () => {
+    sagemaker?.destroy();
     await emulator?.close();
   });
 
@@ -84,5 +89,26 @@ describe("container formats against the SageMaker emulator", () => {
     const chatFormat = component("llama-3-8b-ic");
     const [refused] = await invoker.invoke(chatFormat, [{ prompt: "x", max_new_tokens: chatFormat.limits.max_new_tokens + 1 }]);
     expect(refused?.status === "rejected" && String(refused.reason.message)).toBe(`model rejected the request: max new tokens ${chatFormat.limits.max_new_tokens + 1} is over this model's limit of ${chatFormat.limits.max_new_tokens}`);
+  });
+
+  it("continues a chat-format generation with the text so far as the assistant's message (continue_final_message), and vLLM refuses it beside a generation prompt", async () => {
+    // Prepare
+    bodies.length = 0;
+    const chatFormat = component("llama-3-8b-ic");
+    const base = generationInputOf({ messages: chat, max_tokens: 8 }, "llama3", chatFormat.format);
+    const next = nextCall(base, 16, { text: " The sea is", tokens: 3, calls: 1, extra_prefill_tokens: 0 }, 8);
+    if (!next) throw new Error("no next call");
+
+    // Act
+    const [continued] = await invoker.invoke(chatFormat, [next]);
+    const refused = await caught(sagemaker.send(invokeCommand(chatFormat, { messages: chat, max_tokens: 4, continue_final_message: true, add_generation_prompt: true })));
+    const byDefault = await caught(sagemaker.send(invokeCommand(chatFormat, { messages: chat, max_tokens: 4, continue_final_message: true })));
+
+    // Assess
+    expect(continued?.status === "fulfilled" && continued.value.completion_tokens).toBe(8);
+    expect(JSON.parse(bodies[0] ?? "")).toMatchObject({ messages: [...chat, { role: "assistant", content: " The sea is" }], continue_final_message: true, add_generation_prompt: false });
+    expect(refused.name).toBe("ModelError");
+    expect(String(refused.message)).toContain("Cannot set both `continue_final_message` and `add_generation_prompt` to True.");
+    expect(String(byDefault.message)).toContain("continue_final_message and add_generation_prompt are not compatible.");
   });
 });

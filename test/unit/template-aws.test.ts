@@ -359,7 +359,7 @@ describe("IAM", () => {
     }
   });
 
-  it("lets the functions that cancel jobs only put cancel marks in the capacity ledger, which only the batcher reads", () => {
+  it("lets the functions that cancel jobs only put cancel marks in the capacity ledger, which only the batcher reads (and metrics, the stored profile drift)", () => {
     const capacityTable = `arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-capacity`;
     const capacityActions = Object.fromEntries(
       roles(defaults).map(([id, role]) => [id, statementsOf(role).filter((s) => list(s.Resource as unknown).map(text).includes(capacityTable)).flatMap((s) => list(s.Action)).sort()]),
@@ -372,15 +372,17 @@ describe("IAM", () => {
       BatchControlRole: ["dynamodb:PutItem"],
       BatchSweepRole: ["dynamodb:PutItem"],
       BatcherRole: ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+      MetricsRole: ["dynamodb:GetItem"],
     });
   });
 
-  it("lets the metrics function query only the finished-jobs index, describe the components, and read CloudWatch", () => {
+  it("lets the metrics function query only the finished-jobs index, read the components' stored drift, describe the components, and read CloudWatch", () => {
     const role = functionRoles(defaults).find(([id]) => id === "MetricsLambdaFunction")?.[2];
     const grants = statementsOf(role!).map((s) => [list(s.Action).sort(), list(s.Resource as unknown).map(text)] as const);
     const jobsTable = `arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-jobs`;
     expect(grants.filter(([actions]) => actions.some((a) => a.startsWith("dynamodb:")))).toEqual([
       [["dynamodb:GetItem"], [`arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-api-keys`]],
+      [["dynamodb:GetItem"], [`arn:{AWS::Partition}:dynamodb:{AWS::Region}:{AWS::AccountId}:table/${prefix}-capacity`]],
       [["dynamodb:Query"], [`${jobsTable}/index/route-finished-index`]],
     ]);
     expect(grants.filter(([actions]) => actions.some((a) => a.startsWith("cloudwatch:")))).toEqual([[["cloudwatch:GetMetricData"], ["*"]]]);

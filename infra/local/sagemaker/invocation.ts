@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Component, RouteCatalog, TokenizerName } from "#shared/core/routes";
 import { tokenCounter } from "#shared/core/tokens";
-import { renderChat } from "#shared/core/prompt";
+import { renderChat, renderChatContinuing } from "#shared/core/prompt";
 import type { EngineClock } from "./clock.ts";
 import type { ComponentEngine, Outcome } from "./component.ts";
 import * as errors from "./errors.ts";
@@ -98,7 +98,7 @@ async function prepare(ctx: InvocationContext, req: IncomingMessage, endpointNam
     return errors.noCapacity();
   }
   const family = tokenizerOf(ctx.catalog, component);
-  const parsed = parseRequest(body, component, { counter: tokenCounter(family), servedModels: servedModels(ctx.catalog, component), renderChat: (messages) => renderChat(messages, family) });
+  const parsed = parseRequest(body, component, { counter: tokenCounter(family), servedModels: servedModels(ctx.catalog, component), renderChat: (messages, continuing) => (continuing ? renderChatContinuing(messages, family) : renderChat(messages, family)) });
   if (!parsed.ok) return refuseAsModel(engine, parsed.message, parsed.status);
   if (streaming && component.engine === "lmi-dynamic") return refuseAsModel(engine, "streaming needs a rolling-batch engine; this model runs dynamic batches");
   const { request } = parsed;

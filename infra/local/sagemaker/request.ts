@@ -78,7 +78,7 @@ const refuse = (message: string, status: 400 | 404 | 422 = 400): ParseResult => 
 export function parseRequest(
   body: Buffer,
   component: Component,
-  model: { readonly counter: TokenCounter; readonly servedModels: readonly string[]; readonly renderChat: (messages: readonly ChatMessage[]) => string },
+  model: { readonly counter: TokenCounter; readonly servedModels: readonly string[]; readonly renderChat: (messages: readonly ChatMessage[], continuing: boolean) => string },
 ): ParseResult {
   let json: unknown;
   try {
@@ -101,7 +101,7 @@ const readers: Record<ContainerFormat, Reader> = {
   lmi: (json, component) => fromLmi(json, component),
   tgi: (json) => fromTgi(json),
   "openai-completions": (json, _component, model) => fromOpenAi(json, model.servedModels),
-  "openai-chat": (json, _component, model) => fromOpenAiChat(json, model.servedModels, model.renderChat),
+  "openai-chat": (json, component, model) => fromOpenAiChat(json, component, model.servedModels, model.renderChat),
 };
 
 type Unchecked = Omit<ParsedRequest, "promptTokens">;
@@ -192,13 +192,33 @@ function fromTgi(json: unknown): { ok: true; request: Unchecked } | Extract<Pars
 
 const chatSchema = openAiSchema.omit({ prompt: true }).extend({
   messages: z.array(z.object({ role: z.enum(["system", "user", "assistant"]), content: z.string() })).min(1),
+  add_generation_prompt: z.boolean().optional(),
+  continue_final_message: z.boolean().optional(),
 });
 
-function fromOpenAiChat(json: unknown, servedModels: readonly string[], renderChat: (messages: readonly ChatMessage[]) => string): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
+const TRANSFORMERS_PREFILL_CONFLICT =
+  "continue_final_message and add_generation_prompt are not compatible. Use continue_final_message when you want the model to continue the final message, and add_generation_prompt when you want to add a header that will prompt it to start a new assistant message instead.";
+
+/**
+ * vLLM (and SGLang) and TGI continue the final message when asked (continue_final_message: the
+ * chat rendered without a new turn, core/continuation.ts says where each documents it), vLLM
+ * refusing it beside a generation prompt: in its own words when asked for one, in transformers'
+ * when the request leaves it at its default (on). LMI's chat schema has no such field: it
+ * renders the chat with a new assistant turn whatever the request says.
+ */
+function fromOpenAiChat(json: unknown, component: Component, servedModels: readonly string[], renderChat: (messages: readonly ChatMessage[], continuing: boolean) => string): { ok: true; request: Unchecked } | Extract<ParseResult, { ok: false }> {
   const parsed = chatSchema.safeParse(json);
   if (!parsed.success) return { ok: false, status: 400, message: problems(parsed.error) };
-  const { messages, ...rest } = parsed.data;
-  const asCompletion = fromOpenAi({ ...rest, prompt: renderChat(messages) }, servedModels);
+  const { messages, add_generation_prompt: generationPrompt, continue_final_message: continueFinal, ...rest } = parsed.data;
+  const continuing = continueFinal === true && component.engine !== "lmi-rolling";
+  // vLLM's request check sees only a generation prompt asked for; left out, it defaults on and transformers' renderer refuses.
+  if (continuing && component.engine === "vllm-openai" && generationPrompt === true) {
+    return { ok: false, status: 400, message: "Cannot set both `continue_final_message` and `add_generation_prompt` to True." };
+  }
+  if (continuing && component.engine === "vllm-openai" && generationPrompt === undefined) {
+    return { ok: false, status: 400, message: TRANSFORMERS_PREFILL_CONFLICT };
+  }
+  const asCompletion = fromOpenAi({ ...rest, prompt: renderChat(messages, continuing) }, servedModels);
   return asCompletion.ok ? { ok: true, request: { ...asCompletion.request, format: "openai-chat" } } : asCompletion;
 }
 

@@ -1,4 +1,4 @@
-import { advance, continues, needsSeveralCalls, nextCall, nextCallFits, NO_PROGRESS, outputOf, tokensPerCall, type Progress } from "../../core/continuation.ts";
+import { advance, continues, needsSeveralCalls, nextCall, nextCallFits, NO_PROGRESS, outputOf, stopAcrossSeam, stopPrefixAtEnd, stopsOf, tokensPerCall, type Progress } from "../../core/continuation.ts";
 import { generationInputOf, type GenerationInput, type GenerationOutput } from "../../core/engine-codec.ts";
 import type { JobRecord } from "../../core/jobs.ts";
 import type { InvokeOptions } from "../../ports.ts";
@@ -51,10 +51,11 @@ export async function runContinued(deps: BatcherDeps, call: GpuCall, job: JobRec
   const { component } = call;
   const base = generationInputOf(job.request, call.chatTemplate, component.format);
   const maxTokens = job.request.max_tokens;
-  const frames = streams(component, job.request) ? new TokenFrames(deps, job, told) : undefined;
+  const stops = stopsOf(job.request.stop);
+  const frames = streams(component, job.request) ? new SeamHeldFrames(new TokenFrames(deps, job, told), stops) : undefined;
   let progress = job.progress ?? NO_PROGRESS;
   const requestBytes = new TextEncoder().encode(JSON.stringify(job.request)).length;
-  if (frames && progress.text.length > 0) frames.add(progress.text, progress.tokens);
+  if (frames && progress.text.length > 0) frames.resume(progress);
   let ok = false;
   try {
     for (let callsHere = 0; ; callsHere++) {
@@ -72,7 +73,8 @@ export async function runContinued(deps: BatcherDeps, call: GpuCall, job: JobRec
       // The finish reserve holds one call started by lastCallStartMs: a later one could outlive the batcher.
       if (callsHere > 0 && deps.clock.now().getTime() > run.lastCallStartMs) throw new HandedOver(progress);
       const output = await callOnce(deps, call, input, frames, options);
-      const step = advance(progress, output, input.max_new_tokens, maxTokens);
+      const step = advance(progress, output, input.max_new_tokens, maxTokens, stops);
+      frames?.callEnded(step.progress.text, step.done !== undefined);
       if (step.done) {
         ok = true;
         return finished(step.progress, step.done);
@@ -89,9 +91,68 @@ function finished(progress: Progress, reason: GenerationOutput["finish_reason"])
   return { ...outputOf(progress, reason), continuation: { calls: progress.calls, extraPrefillTokens: progress.extra_prefill_tokens } };
 }
 
-async function callOnce(deps: BatcherDeps, call: GpuCall, input: GenerationInput, frames: TokenFrames | undefined, options: InvokeOptions): Promise<GenerationOutput> {
+async function callOnce(deps: BatcherDeps, call: GpuCall, input: GenerationInput, frames: SeamHeldFrames | undefined, options: InvokeOptions): Promise<GenerationOutput> {
   if (frames) return deps.invoker.invokeStream(call.component, input, (text) => frames.add(text), options);
   const [settled] = await deps.invoker.invoke(call.component, [input], options);
   if (settled?.status === "fulfilled") return settled.value;
   throw settled?.reason ?? new Error("no result");
+}
+
+/**
+ * A streamed continued job's text to its subscribers, as one stream over its calls, with what a
+ * stop sequence split by a seam would show held back: the end of the text that could begin a
+ * stop waits for the text after it (the next call's, at a seam), and once the text is cut at
+ * such a stop, nothing past the cut goes out. Held text goes out as the job ends.
+ */
+class SeamHeldFrames {
+  readonly #frames: TokenFrames;
+  readonly #stops: readonly string[];
+  /** The job's text over its calls, where the call under way began in it, and how much of it went out. */
+  #text = "";
+  #callStart = 0;
+  #sent = 0;
+  #stopped = false;
+
+  constructor(frames: TokenFrames, stops: readonly string[]) {
+    this.#frames = frames;
+    this.#stops = stops;
+  }
+
+  /** A resumed job's stored text goes out first, its end held back as any call's. */
+  resume(progress: Progress): void {
+    this.#text = progress.text;
+    this.#callStart = progress.text.length;
+    this.#release(this.#text.length - stopPrefixAtEnd(this.#text, this.#stops), progress.tokens);
+  }
+
+  add(text: string): void {
+    if (this.#stopped) return;
+    this.#text += text;
+    const cut = stopAcrossSeam(this.#text.slice(0, this.#callStart), this.#text.slice(this.#callStart), this.#stops);
+    if (cut !== undefined) {
+      this.#release(cut, 1);
+      this.#stopped = true;
+      return;
+    }
+    // The engine lets out what could begin a stop once its call ends at its length: held here, until the next call tells.
+    this.#release(this.#text.length - stopPrefixAtEnd(this.#text, this.#stops), 1);
+  }
+
+  /** The call ended with the job's text as `advance` left it (cut at a stop across the seam, if any); `done`: the job too. */
+  callEnded(text: string, done: boolean): void {
+    if (this.#stopped) return;
+    this.#text = text;
+    this.#callStart = text.length;
+    this.#release(done ? text.length : text.length - stopPrefixAtEnd(text, this.#stops), 0);
+  }
+
+  end(ok: boolean): Promise<void> {
+    return this.#frames.end(ok);
+  }
+
+  #release(upTo: number, tokens: number): void {
+    if (upTo <= this.#sent) return;
+    this.#frames.add(this.#text.slice(this.#sent, upTo), tokens);
+    this.#sent = upTo;
+  }
 }

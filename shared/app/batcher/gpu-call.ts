@@ -9,7 +9,8 @@ import { notifyJob } from "../notify.ts";
 import { slotOf } from "../../core/quotas.ts";
 import { endUnstarted, expiredEnding, renotifyFinished, waitInQueue } from "./job-endings.ts";
 import { callPlanOf, HandedOver, ProgressFencedOut, runContinued, type CallOutput, type ContinuedOutput } from "./continued-call.ts";
-import { invokeStreamed, streamsAny } from "./stream-call.ts";
+import type { RollingMeasure } from "./drift-sync.ts";
+import { invokeStreamed, streamsAny, type TextTimes } from "./stream-call.ts";
 import type { BatcherDeps, Pending, RunHandle } from "./types.ts";
 
 /** One call to a component copy: one job for rolling engines, a batch for dynamic ones. */
@@ -27,6 +28,8 @@ export type GpuCall = {
   readonly signal?: AbortSignal | undefined;
   /** Told how long the copy took to answer the jobs it ran, and the tokens each generated, when it answered each of them. */
   readonly timed?: ((measuredMs: number, jobs: readonly PackItem[], generatedTokens: readonly number[]) => void) | undefined;
+  /** A rolling call of one job: told what it measured (its text's first and last arrival when streamed) when the copy answered it whole. */
+  readonly observed?: ((measure: RollingMeasure) => void) | undefined;
 };
 
 /** Claims, runs and finishes the jobs of one call. */
@@ -58,7 +61,7 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   // Beside the GPU call, as the RUNNING event: a write lost here shows the job queued, nothing more.
   const tallied = tallyStarted(deps, claimed.map((c) => c.job)).catch((error: unknown) => deps.logger.warn("batch jobs not counted running", { error: String(error) }));
 
-  const { settled, gpuStartMs, gpuEndMs, cost, continued } = await invokeMetered(deps, call, claimed, run);
+  const { settled, gpuStartMs, gpuEndMs, cost, continued, textTimes } = await invokeMetered(deps, call, claimed, run);
   await tallied;
   call.gpuDone();
   const breakdownOf = (pending: Pending, job: JobRecord, generatedTokens: number, continuation?: ContinuedOutput["continuation"]): JobBreakdown =>
@@ -85,6 +88,12 @@ export async function runOnGpu(deps: BatcherDeps, call: GpuCall, run: RunHandle)
   // A generation over several calls took their time and their prefills: no measure of one call.
   if (!continued && settled.length === claimed.length && settled.every((r) => r.status === "fulfilled")) {
     call.timed?.(gpuEndMs - gpuStartMs, claimed.map(({ pending }) => pending.item), settled.map((r) => (r.status === "fulfilled" ? r.value.completion_tokens : 0)));
+    const [one] = claimed;
+    const [answer] = settled;
+    if (one && claimed.length === 1 && answer?.status === "fulfilled") {
+      const { promptTokens, maxNewTokens } = one.pending.item;
+      call.observed?.({ promptTokens, maxNewTokens, generatedTokens: answer.value.completion_tokens, startMs: gpuStartMs, endMs: gpuEndMs, firstTokenMs: textTimes.firstMs, lastTokenMs: textTimes.lastMs });
+    }
   }
   await Promise.all(
     claimed.map(async ({ pending, job, told }, i) => {
@@ -132,19 +141,20 @@ async function invokeMetered(deps: BatcherDeps, call: GpuCall, claimed: readonly
     return { gpuEndMs, cost: run.costs.ended(component, claimed.length, gpuStartMs, gpuEndMs) };
   };
   const options = { signal: call.signal };
+  const textTimes: TextTimes = {};
   // A rolling engine's call holds one job: one too long for a call runs over several.
   const [only] = claimed;
   const perCall = claimed.length === 1 && only ? callPlanOf(call, only.job) : undefined;
   let settled: readonly PromiseSettledResult<CallOutput>[];
   try {
     if (only && perCall !== undefined) settled = await Promise.allSettled([runContinued(deps, call, only.job, only.told, perCall, run, options)]);
-    else if (streamsAny(call, claimed)) settled = await invokeStreamed(deps, call, claimed, options);
+    else if (streamsAny(call, claimed)) settled = await invokeStreamed(deps, call, claimed, options, textTimes);
     else settled = await deps.invoker.invoke(component, claimed.map(({ job }) => generationInputOf(job.request, call.chatTemplate, component.format)), options);
   } catch (error) {
     ended();
     throw error;
   }
-  return { settled, gpuStartMs, continued: perCall !== undefined, ...ended() };
+  return { settled, gpuStartMs, continued: perCall !== undefined, textTimes, ...ended() };
 }
 
 /** Batch jobs started for the first time count as running in their batch: one write per chunk of lines. */

@@ -1,7 +1,7 @@
 import { holdArrivalsPerMs, latencyFactorAt, updateArrivalRate, updateLatencyFactor, type ArrivalRate, type LatencyFactor } from "../../core/hold-measurements.ts";
 import { staticBatchMs } from "../../core/latency-model.ts";
 import type { PackItem } from "../../core/packing.ts";
-import { correctedProfile, NO_DRIFT, noteDrift, type ProfileDrift } from "../../core/profile-drift.ts";
+import type { DriftSample } from "../../core/profile-drift.ts";
 import type { QueueBoard } from "../../core/queue-position.ts";
 import type { Component } from "../../core/routes.ts";
 import type { QueueBoardStore } from "../../ports.ts";
@@ -27,8 +27,6 @@ export class HoldSync {
   /** The last sample of the factor this batcher reported: it reports only a newer one. */
   #reportedAtMs = Number.NEGATIVE_INFINITY;
   readonly #calls = new Set<TimedCall>();
-  /** Each component's drift from its profile, over this batcher's own unshared batches (core/profile-drift.ts). */
-  readonly #drift = new Map<string, ProfileDrift>();
 
   constructor(deps: { readonly queueBoard: QueueBoardStore; readonly logger: Logger }, route: string, measured: boolean) {
     this.#board = deps.queueBoard;
@@ -75,24 +73,19 @@ export class HoldSync {
 
   /**
    * A static batch the copy answered in full: its time from the call to the answer against the
-   * model's, unless it shared the copy. The drift compares it with what the batch generated; the
-   * hold's factor, as before, with its max new tokens.
+   * model's, unless it shared the copy. The hold's factor counts it against its max new tokens;
+   * returned, for the profile's drift (DriftSync), against what the batch generated.
    */
-  noteBatch(call: TimedCall, measuredMs: number, jobs: readonly PackItem[], generatedTokens: readonly number[], nowMs: number): void {
+  noteBatch(call: TimedCall, measuredMs: number, jobs: readonly PackItem[], generatedTokens: readonly number[], nowMs: number): DriftSample | undefined {
     this.#calls.delete(call);
-    if (call.shared) return;
-    const { name, latency } = call.component;
+    if (call.shared) return undefined;
+    const { latency } = call.component;
     const ran = jobs.map((j, i) => ({ promptTokens: j.promptTokens, newTokens: generatedTokens[i] ?? j.maxNewTokens }));
-    this.#drift.set(name, noteDrift(this.#drift.get(name) ?? NO_DRIFT, { measuredMs, predictedMs: staticBatchMs(latency, ran) }));
-    if (!this.#measured) return;
-    const predictedMs = staticBatchMs(latency, jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
-    this.#latency = updateLatencyFactor(this.#latency, { measuredMs, predictedMs, atMs: nowMs });
-  }
-
-  /** The component as packing and ETAs should see it: its profile corrected once its drift passed the threshold. */
-  corrected(component: Component): Component {
-    const factor = this.#drift.get(component.name)?.factor ?? 1;
-    return factor === 1 ? component : { ...component, latency: correctedProfile(component.latency, factor) };
+    if (this.#measured) {
+      const predictedMs = staticBatchMs(latency, jobs.map((j) => ({ promptTokens: j.promptTokens, newTokens: j.maxNewTokens })));
+      this.#latency = updateLatencyFactor(this.#latency, { measuredMs, predictedMs, atMs: nowMs });
+    }
+    return { measuredMs, predictedMs: staticBatchMs(latency, ran) };
   }
 
   /** The call ended, timed or not. */

@@ -1,6 +1,7 @@
 import { addLoad, noLoad, subtractLoad, type Load } from "../../core/gpu-batch-policy.ts";
 import type { BatchRoomShare } from "../../core/batch-lane-cap.ts";
 import type { Lane } from "../../core/lanes.ts";
+import type { ComponentDrift } from "../../core/component-drift.ts";
 import type { CapacityLedger } from "../../ports.ts";
 
 /** How often the batcher re-reads what other batchers hold, and re-publishes its own load. */
@@ -26,6 +27,8 @@ export class LedgerSync {
   #othersInteractive = new Map<string, Load>();
   /** The other holders waiting for room on each component, as of the last read. */
   #othersWaitingHolders = new Map<string, readonly string[]>();
+  /** Each component's drift from its profile as the batchers last stored it, as of the last read. */
+  #storedDrift = new Map<string, ComponentDrift | undefined>();
   /** The batch-lane load this run started on each component since it last read the others'. */
   #batchSinceRead = new Map<string, Load>();
   /** When another batcher got the oldest job it holds waiting for room on these components. */
@@ -63,6 +66,11 @@ export class LedgerSync {
   /** What every batcher holds on the component. */
   heldOn(component: string): Load {
     return addLoad(this.#own.get(component) ?? noLoad, this.#others.get(component) ?? noLoad);
+  }
+
+  /** The component's stored drift, as of the last read (it comes with the holders, at no cost). */
+  storedDrift(component: string): ComponentDrift | undefined {
+    return this.#storedDrift.get(component);
   }
 
   /** What the other batchers hold on the component, as of the last read. */
@@ -124,6 +132,7 @@ export class LedgerSync {
       this.#others = new Map(this.#components.map((c, i) => [c, others[i]?.load ?? noLoad]));
       this.#othersInteractive = new Map(this.#components.map((c, i) => [c, others[i]?.interactiveLoad ?? noLoad]));
       this.#othersWaitingHolders = new Map(this.#components.map((c, i) => [c, others[i]?.waitingHolders ?? []]));
+      this.#storedDrift = new Map(this.#components.map((c, i) => [c, others[i]?.drift]));
       const oldest = Math.min(...others.map((o) => o.oldestWaitingMs ?? Number.POSITIVE_INFINITY));
       this.othersOldestWaitingMs = Number.isFinite(oldest) ? oldest : undefined;
       this.othersInteractiveWaiting = others.some((o) => o.interactiveWaiting);

@@ -1,5 +1,6 @@
 import { capacityOf, type Load } from "../../core/gpu-batch-policy.ts";
 import type { LatencyFactor } from "../../core/hold-measurements.ts";
+import type { DriftFactors } from "../../core/profile-drift.ts";
 import type { Lane } from "../../core/lanes.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component } from "../../core/routes.ts";
@@ -32,6 +33,8 @@ export function serviceStateOf(input: {
   readonly settings: RouteSettings;
   readonly heldOn: (component: string) => Load;
   readonly jobsWaitingForRoom: boolean;
+  /** The correction in force on the first component's profile (DriftSync), for the ETAs. */
+  readonly profileFactors?: DriftFactors | undefined;
 }): ServiceState {
   const sum = (of: (c: Component) => number) => input.components.reduce((total, c) => total + of(c), 0);
   const service = {
@@ -41,6 +44,7 @@ export function serviceStateOf(input: {
     held: sum((c) => input.heldOn(c.name).sequences),
     tokens: sum((c) => capacityOf(c, input.settings).tokens),
     heldTokens: sum((c) => input.heldOn(c.name).tokens),
+    ...(input.profileFactors && { profileFactors: input.profileFactors }),
   };
   const full = service.held >= FULL_SHARE * service.slots || service.heldTokens >= FULL_SHARE * service.tokens;
   return { service, backlogged: input.jobsWaitingForRoom || full };
@@ -57,6 +61,8 @@ export class QueueReporter {
   readonly #route: string;
   #departed: Record<Lane, number> = { ...noCounts };
   #lastReportMs = Number.NEGATIVE_INFINITY;
+  /** The profile correction the last report carried. */
+  #reportedFactors: DriftFactors | undefined;
   #reporting: Promise<void> | undefined;
   /** Told of the board each report reads back. */
   readonly #onBoard: ((board: QueueBoard) => void) | undefined;
@@ -82,11 +88,15 @@ export class QueueReporter {
     return this.#start(nowMs, state());
   }
 
-  /** The last report of a run: what it took out of line since its last one, and a latency factor it measured since. */
+  /**
+   * The last report of a run: what it took out of line since its last one, a latency factor it
+   * measured since, or a profile correction other than the one it last reported (the ETAs' pace).
+   */
   async finish(state: () => ServiceState): Promise<void> {
     await this.#reporting;
     const last = state();
-    if (this.#anyDeparted() || last.latency) await this.#start(this.#deps.clock.now().getTime(), last);
+    const corrected = !sameFactors(last.service.profileFactors, this.#reportedFactors);
+    if (this.#anyDeparted() || last.latency || corrected) await this.#start(this.#deps.clock.now().getTime(), last);
   }
 
   #anyDeparted(): boolean {
@@ -95,6 +105,7 @@ export class QueueReporter {
 
   #start(nowMs: number, state: ServiceState): Promise<void> {
     this.#lastReportMs = nowMs;
+    this.#reportedFactors = state.service.profileFactors;
     const reporting = this.#report(nowMs, state).finally(() => {
       this.#reporting = undefined;
     });
@@ -124,3 +135,5 @@ export class QueueReporter {
     }
   }
 }
+
+const sameFactors = (a: DriftFactors | undefined, b: DriftFactors | undefined): boolean => a?.decode === b?.decode && a?.prefill === b?.prefill;

@@ -8,6 +8,7 @@ import type { Component, Route } from "../../core/routes.ts";
 import { capacityOf, demandOn, kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
 import { reportBatchProgress } from "../batch-progress.ts";
 import { CostMeter } from "./cost-meter.ts";
+import { DriftSync, type RollingMeasure } from "./drift-sync.ts";
 import { FleetSync } from "./fleet-sync.ts";
 import { runOnGpu } from "./gpu-call.ts";
 import { HoldSync } from "./hold-sync.ts";
@@ -39,6 +40,8 @@ export class RouteRun implements RunHandle {
   readonly #queueReport: QueueReporter;
   /** The static-batch hold's measured inputs: the route's arrival rate and the copies' latency factor. */
   readonly #hold: HoldSync;
+  /** The components' drift from their profiles: what packing, admission and the ETAs plan with. */
+  readonly #drift: DriftSync;
   #waiting: Pending[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   /** Running calls that a cancel may abort, by their one job: stop() aborts the call and frees its room. */
@@ -73,6 +76,7 @@ export class RouteRun implements RunHandle {
     this.#fleet = new FleetSync(deps, route.components, settings.warming_recheck_seconds * 1000);
     this.#settlements = new Settlements(deps.queue, route.name);
     this.#hold = new HoldSync(deps, route.name, this.#staticBatching && settings.measured_hold);
+    this.#drift = new DriftSync(deps);
     this.#queueReport = new QueueReporter(deps, route.name, (board) => this.#hold.noteBoard(board, this.#now()));
   }
 
@@ -92,7 +96,7 @@ export class RouteRun implements RunHandle {
     } finally {
       await Promise.allSettled(this.#inFlight);
       await Promise.allSettled(this.#chores);
-      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(() => this.#serviceState())]);
+      await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(() => this.#serviceState()), this.#drift.store(this.#now(), true)]);
       await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
     }
     return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled(), pulledByLane: { ...this.#pulledByLane } };
@@ -141,7 +145,7 @@ export class RouteRun implements RunHandle {
       nowMs,
       settings: this.#settings,
       components: this.#fleet.components.map((component) => ({
-        component: this.#hold.corrected(component),
+        component: this.#drift.corrected(component),
         held: this.#ledger.heldOn(component.name),
         interactiveHeld: this.#ledger.interactiveHeldOn(component.name),
         warmingUntilMs: this.#fleet.warmingUntilMs(component.name),
@@ -194,8 +198,13 @@ export class RouteRun implements RunHandle {
       isYielding({ othersOldestWaitingMs: this.#ledger.othersOldestWaitingMs, othersInteractiveWaiting: this.#ledger.othersInteractiveWaiting, waiting, nowMs: this.#now() });
     const deadline = topUpDeadline({ nowMs: this.#now(), topUpUntilMs: this.#topUpUntilMs, topUpLatestMs: this.#topUpLatestMs, othersTopUpUntilMs: this.#ledger.othersTopUpUntilMs });
     await this.#ledger.refresh(this.#now(), oldest, interactive, yielding, deadline);
-    for (const component of this.#fleet.components) this.costs.othersRead(component.name, this.#ledger.othersOn(component.name).sequences, this.#now());
+    for (const component of this.#fleet.components) {
+      this.costs.othersRead(component.name, this.#ledger.othersOn(component.name).sequences, this.#now());
+      this.#drift.adopt(component.name, this.#ledger.storedDrift(component.name));
+      this.#drift.noteLoad(component, this.#ledger.heldOn(component.name), this.#now());
+    }
     this.#hold.noteShared((component) => this.#overfull(component));
+    this.#chore(this.#drift.store(this.#now(), false));
     this.#abortCancelled();
   }
 
@@ -232,12 +241,14 @@ export class RouteRun implements RunHandle {
 
   #serviceState(): ServiceState {
     const latency = this.#hold.toReport();
+    const [first] = this.#route.components;
     const state = serviceStateOf({
       nowMs: this.#now(),
-      components: this.#fleet.components.map((c) => this.#hold.corrected(c)),
+      components: this.#fleet.components.map((c) => this.#drift.corrected(c)),
       settings: this.#settings,
       heldOn: (component) => this.#ledger.heldOn(component),
       jobsWaitingForRoom: this.#waiting.length > 0 || this.#ledger.othersOldestWaitingMs !== undefined,
+      profileFactors: first && this.#drift.correction(first.name),
     });
     return latency ? { ...state, latency } : state;
   }
@@ -250,7 +261,8 @@ export class RouteRun implements RunHandle {
     this.#waiting = this.#waiting.filter((p) => !startedIds.has(p.item.id));
     const componentNamed = (name: string) => this.#fleet.components.find((c) => c.name === name);
     const kvTokensOn = (name: string, members: readonly Pending[]) => {
-      const component = componentNamed(name);
+      const named = componentNamed(name);
+      const component = named && this.#drift.corrected(named);
       return component ? members.reduce((sum, p) => sum + demandOn(p.item, component).tokens, 0) : kvTokensOf(members.map((p) => p.item));
     };
     const kvTokens = started.reduce((sum, { call, members }) => sum + kvTokensOn(call.component, members), 0);
@@ -272,11 +284,13 @@ export class RouteRun implements RunHandle {
     // A static batch may mix the lanes: one interactive job makes its whole load interactive.
     const lane: Lane = members.some((p) => p.source.lane === "interactive") ? "interactive" : "batch";
     this.#ledger.reserve(component.name, load, lane, capped && lane === "batch");
+    this.#drift.noteLoad(component, this.#ledger.heldOn(component.name), this.#now());
     let reserved = true;
     const giveBack = () => {
       if (!reserved) return;
       reserved = false;
       this.#ledger.release(component.name, load, lane);
+      this.#drift.noteLoad(component, this.#ledger.heldOn(component.name), this.#now());
       this.#wake.resolve();
     };
     // One job per call only: aborting a static batch's call would stop every other prompt in it.
@@ -290,8 +304,15 @@ export class RouteRun implements RunHandle {
     if (only && abortable) this.#abortable.set(only.item.id, abortable);
     const { kvTokens, ...batch } = gpuBatch;
     const timing = this.#staticBatching ? this.#hold.beginCall(component, this.#overfull(component)) : undefined;
-    const timed = timing && ((measuredMs: number, jobs: readonly PackItem[], generated: readonly number[]) => this.#hold.noteBatch(timing, measuredMs, jobs, generated, this.#now()));
-    const call = { placement: { ...batch, component: component.name }, kvTokens, component, chatTemplate: this.#route.chat_template, members, gpuDone: giveBack, signal: controller?.signal, timed };
+    const timed = timing && ((measuredMs: number, jobs: readonly PackItem[], generated: readonly number[]) => {
+      const sample = this.#hold.noteBatch(timing, measuredMs, jobs, generated, this.#now());
+      if (sample) this.#drift.noteStatic(component.name, sample, this.#now());
+    });
+    const rolling = !this.#staticBatching && members.length === 1 ? this.#drift.beginRolling(component, this.#ledger.heldOn(component.name), this.#now()) : undefined;
+    const observed = rolling && ((measure: RollingMeasure) => this.#drift.endRolling(rolling, measure));
+    // The call plans (a long job's tokens a call) on the corrected profile; its timings are against the profile itself.
+    const planned = this.#drift.corrected(component);
+    const call = { placement: { ...batch, component: component.name }, kvTokens, component: planned, chatTemplate: this.#route.chat_template, members, gpuDone: giveBack, signal: controller?.signal, timed, observed };
     const task = runOnGpu(this.#deps, call, this)
       .catch((error: unknown) => {
         this.#deps.logger.error("GPU call task failed; its unsettled messages will be delivered again", { error: String(error) });

@@ -20,6 +20,9 @@ export function streams(component: Component, request: GenerationRequest): boole
   return request.stream === true && component.engine !== "lmi-dynamic";
 }
 
+/** When a streamed call's text first and last arrived, on the batcher's clock (the profile's drift times its decode steps by them). */
+export type TextTimes = { firstMs?: number; lastMs?: number };
+
 /** A claimed job of the call, with its job.running event on its way. */
 type Claimed = { readonly job: JobRecord; readonly told: Promise<unknown> };
 
@@ -34,11 +37,11 @@ export function streamsAny(call: GpuCall, claimed: readonly Claimed[]): boolean 
  * other alone through invoke. Settles as Invoker.invoke does, once each job's last token frame has
  * been posted, so that its final event comes after it.
  */
-export function invokeStreamed(deps: BatcherDeps, call: GpuCall, claimed: readonly Claimed[], options: InvokeOptions = {}): Promise<PromiseSettledResult<GenerationOutput>[]> {
+export function invokeStreamed(deps: BatcherDeps, call: GpuCall, claimed: readonly Claimed[], options: InvokeOptions = {}, textTimes: TextTimes = {}): Promise<PromiseSettledResult<GenerationOutput>[]> {
   return Promise.allSettled(
     claimed.map(async ({ job, told }) => {
       const input = generationInputOf(job.request, call.chatTemplate, call.component.format);
-      if (streams(call.component, job.request)) return streamJob(deps, call.component, job, told, input, options);
+      if (streams(call.component, job.request)) return streamJob(deps, call.component, job, told, input, options, textTimes);
       const [settled] = await deps.invoker.invoke(call.component, [input], options);
       if (settled?.status === "fulfilled") return settled.value;
       throw settled?.reason ?? new Error("no result");
@@ -46,11 +49,17 @@ export function invokeStreamed(deps: BatcherDeps, call: GpuCall, claimed: readon
   );
 }
 
-async function streamJob(deps: BatcherDeps, component: Component, job: JobRecord, told: Promise<unknown>, input: GenerationInput, options: InvokeOptions): Promise<GenerationOutput> {
+async function streamJob(deps: BatcherDeps, component: Component, job: JobRecord, told: Promise<unknown>, input: GenerationInput, options: InvokeOptions, textTimes: TextTimes): Promise<GenerationOutput> {
   const frames = new TokenFrames(deps, job, told);
+  const arrived = (text: string) => {
+    const nowMs = deps.clock.now().getTime();
+    textTimes.firstMs ??= nowMs;
+    textTimes.lastMs = nowMs;
+    frames.add(text);
+  };
   let ok = false;
   try {
-    const output = await deps.invoker.invokeStream(component, input, (text) => frames.add(text), options);
+    const output = await deps.invoker.invokeStream(component, input, arrived, options);
     ok = true;
     return output;
   } finally {

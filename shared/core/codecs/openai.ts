@@ -64,10 +64,12 @@ const chatChunk = z.object({
 
 /** The messages as the client sent them; a job with a prompt instead asks as one user message. */
 const messagesOf = (p: GenerationInput) => p.messages ?? [{ role: "user" as const, content: p.prompt }];
+/** vLLM, SGLang and TGI: the chat rendered without a new assistant turn, ending right after the last message's text. */
+const continuing = (p: GenerationInput) => (p.continue_final_message ? { continue_final_message: true, add_generation_prompt: false } : {});
 
 export const openAiChatCodec: ContainerCodec = {
   format: "openai-chat",
-  encode: (inputs, { stream }) => inputs.map((p) => JSON.stringify({ messages: messagesOf(p), ...sampling(p), ...streaming(stream) })),
+  encode: (inputs, { stream }) => inputs.map((p) => JSON.stringify({ messages: messagesOf(p), ...sampling(p), ...continuing(p), ...streaming(stream) })),
   decode(body, expected, countTokens) {
     const schema = chatCompletion.transform((c) => outputs(c.choices, c.usage, (choice) => ({ text: choice.message.content ?? "", finish: choice.finish_reason }), countTokens));
     return decodeWith(schema, parsedJson(body, "body"), expected, (o) => o);

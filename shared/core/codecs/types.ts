@@ -23,6 +23,11 @@ export type GenerationInput = {
   readonly top_p?: number | undefined;
   readonly stop?: string | readonly string[] | undefined;
   readonly seed?: number | undefined;
+  /**
+   * A chat format only: the last of `messages` is the assistant's text so far, for the engine to go
+   * on within that turn (a generation continued over several calls, core/continuation.ts).
+   */
+  readonly continue_final_message?: boolean | undefined;
 };
 
 export type GenerationOutput = { readonly text: string; readonly completion_tokens: number; readonly finish_reason: "length" | "stop" };

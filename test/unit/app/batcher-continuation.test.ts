@@ -1,9 +1,12 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { tokensPerCall } from "#shared/core/continuation";
 import { jobTopic, type TokenEvent } from "#shared/core/events";
 import type { GenerationInput } from "#shared/core/engine-codec";
+import { buildRouteCatalog } from "#shared/core/routes";
 import { runBatcher } from "../../helpers/batcher.ts";
 import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
 
@@ -200,5 +203,53 @@ describe("the batcher on a generation longer than one call", () => {
     expect(deps.jobs.progressWrites).toEqual([]);
     expect(deps.jobs.jobs.get(job.job_id)).toMatchObject({ status: "RUNNING", attempt: 2 });
     expect(deps.jobs.finishes).toEqual([]);
+  });
+
+  it("continues a chat job on a vLLM chat-format component: its messages with the text so far as the assistant's message to continue", async () => {
+    // Prepare: Llama-3.1-8B's vLLM called in the chat completions format; 2 000 tokens take two calls there.
+    const raw = parseYaml(readFileSync("infra/routes.yml", "utf8"));
+    raw.components["llama-3-8b-ic"].format = "openai-chat";
+    const deps = memoryDeps(buildRouteCatalog(raw));
+    numberedWords(deps);
+    const messages = [{ role: "user" as const, content: "A long story." }];
+    const { job } = await submitJob(deps, "acme", { model: "llama-3-8b", messages, max_tokens: 2_000 });
+
+    // Act
+    await processDelivery(deps, deps.queue.takeDelivery("llama-3-8b"), { topUpUntil: new Date(deps.time.nowMs + 60_000) });
+
+    // Assess
+    const [first, second] = deps.invoker.calls.map((c) => c.inputs[0]);
+    const firstText = Array.from({ length: first?.max_new_tokens ?? 0 }, (_, i) => ` c0w${i}`).join("");
+    expect(deps.invoker.calls).toHaveLength(2);
+    expect(first?.messages).toEqual(messages);
+    expect(first?.continue_final_message).toBeUndefined();
+    expect(second?.messages).toEqual([...messages, { role: "assistant", content: firstText }]);
+    expect(second?.continue_final_message).toBe(true);
+    expect(deps.jobs.jobs.get(job.job_id)).toMatchObject({ status: "SUCCEEDED", result: { completion_tokens: 2_000 } });
+  });
+
+  it("cuts the text at a stop sequence the seam between two calls split, ends the job there, and streams nothing of the stop", async () => {
+    // Prepare: the first call ends in "EN", the second begins with "D": the stop "END" spans the seam.
+    const deps = memoryDeps();
+    let call = 0;
+    deps.invoker.behaviour = (input) => {
+      const words = Array.from({ length: input.max_new_tokens - 1 }, (_, i) => ` c${call}w${i}`).join("");
+      const text = call++ === 0 ? `${words} EN` : `D${words}`;
+      return { text, completion_tokens: input.max_new_tokens, finish_reason: "length" };
+    };
+    const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stop: ["END"], stream: true });
+    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    const tokens = tokensPosted(deps);
+    const perCall = perCallOf(deps, job.prompt_tokens);
+
+    // Act
+    await runBatcher(deps);
+
+    // Assess
+    const done = deps.jobs.jobs.get(job.job_id);
+    const firstWords = Array.from({ length: perCall - 1 }, (_, i) => ` c0w${i}`).join("");
+    expect(deps.invoker.streamCalls).toHaveLength(2);
+    expect(done).toMatchObject({ status: "SUCCEEDED", result: { text: `${firstWords} `, finish_reason: "stop", completion_tokens: MAX_TOKENS } });
+    expect(tokens.map((t) => t.text).join("")).toBe(done?.result?.text);
   });
 });

@@ -6,7 +6,7 @@ import { testBreakdown } from "../../helpers/breakdown.ts";
 import { METRICS_MAX_JOBS, METRICS_WINDOW_SECONDS, type FinishedJob } from "#shared/core/metrics";
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from "#shared/core/metrics-prometheus";
 import type { Component } from "#shared/core/routes";
-import { defaultCatalog } from "../../helpers/fakes.ts";
+import { defaultCatalog, MemoryLedger } from "../../helpers/fakes.ts";
 
 const now = new Date("2026-01-01T00:10:00Z");
 const catalog = defaultCatalog();
@@ -24,6 +24,7 @@ function deps(overrides: Partial<MetricsDeps> = {}): MetricsDeps & { readonly re
     catalog,
     clock: { now: () => now },
     metricsSource: "embedded",
+    ledger: new MemoryLedger(),
     queueName,
     queueMetrics: {
       depth: async (queue) => (queue.endsWith("-dlq") ? { visible: queue.includes("interactive") ? 0 : 2, inFlight: 0, delayed: 0 } : { visible: 5, inFlight: 1, delayed: 0 }),
@@ -84,6 +85,30 @@ describe("readMetrics", () => {
     expect(route.latency_ms.inference?.p99).toBe(8000);
     expect(route.generated_tokens_per_second).toBe(600 / METRICS_WINDOW_SECONDS);
     expect(snapshot.components.map((c) => c.component)).toEqual([...catalog.components.keys()]);
+  });
+});
+
+describe("profile drift of continuous-batching components", () => {
+  it("shows each component's drift as the batchers stored it, decode and prefill apart, and a rolling route's as its first component's", async () => {
+    // Prepare: the default route runs on a rolling engine (lmi-rolling).
+    const ledger = new MemoryLedger();
+    const [component] = catalog.routes.get(routeName)?.components ?? [];
+    if (!component) throw new Error("no component");
+    const decode = Array.from({ length: 10 }, () => Math.log(1.4));
+    await ledger.saveDrift(component.name, { decode: { logRatios: decode, factor: 1.4 }, prefill: { logRatios: [0, 0], factor: 1 }, atMs: now.getTime() }, new Date(now.getTime() + 60_000));
+
+    // Act
+    const snapshot = await readMetrics(deps({ ledger }), { tenant: "ops", role: "admin" });
+    const text = await renderPrometheus(snapshot);
+
+    // Assess
+    const stored = snapshot.components.find((c) => c.component === component.name)?.profile_drift;
+    expect(stored).toMatchObject({ factor: 1.4, batches: 10, threshold: 0.15, prefill: { ratio: 1, factor: 1, samples: 2 }, component: component.name });
+    expect(stored?.ratio).toBeCloseTo(1.4, 6);
+    expect(snapshot.routes.find((r) => r.route === routeName)?.profile_drift).toEqual(stored);
+    expect(snapshot.components.filter((c) => c.component !== component.name).every((c) => c.profile_drift === null)).toBe(true);
+    expect(text).toContain(`batchline_component_profile_correction_factor{component="${component.name}",part="decode"} 1.4`);
+    expect(text).toContain(`batchline_component_profile_correction_factor{component="${component.name}",part="prefill"} 1`);
   });
 });
 

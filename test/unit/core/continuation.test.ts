@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { advance, CALL_HEADROOM, continues, ITEM_LIMIT_BYTES, needsSeveralCalls, nextCall, nextCallFits, NO_PROGRESS, outputOf, tokensPerCall, type Progress } from "#shared/core/continuation";
+import {
+  advance, CALL_HEADROOM, continuationProblem, continues, ITEM_LIMIT_BYTES, needsSeveralCalls, nextCall, nextCallFits, NO_PROGRESS, outputOf, stopAcrossSeam, stopPrefixAtEnd, tokensPerCall, type Progress,
+} from "#shared/core/continuation";
 import type { GenerationInput } from "#shared/core/engine-codec";
 import { demandOn } from "#shared/core/gpu-batch-policy";
 import { decodeStepMs, prefillMs } from "#shared/core/latency-model";
@@ -49,11 +51,78 @@ describe("needsSeveralCalls and continues", () => {
     expect(needsSeveralCalls(100, 1_690, { ...NO_PROGRESS, calls: 1, tokens: 50, text: "x" })).toBe(true);
   });
 
-  it("continues text formats, not a chat format whose container renders the messages", () => {
-    expect(continues({ format: "openai-completions" })).toBe(true);
-    expect(continues({ format: "lmi" })).toBe(true);
-    expect(continues({ format: "tgi" })).toBe(true);
-    expect(continues({ format: "openai-chat" })).toBe(false);
+  it("continues text formats, and a chat format on the engines that continue an assistant message (vLLM, SGLang, TGI), not on LMI's", () => {
+    expect(continues({ format: "openai-completions", engine: "vllm-openai" })).toBe(true);
+    expect(continues({ format: "lmi", engine: "lmi-rolling" })).toBe(true);
+    expect(continues({ format: "tgi", engine: "tgi" })).toBe(true);
+    expect(continues({ format: "openai-chat", engine: "vllm-openai" })).toBe(true);
+    expect(continues({ format: "openai-chat", engine: "tgi" })).toBe(true);
+    expect(continues({ format: "openai-chat", engine: "lmi-rolling" })).toBe(false);
+  });
+
+  it("says why a component that cannot continue must keep max_new_tokens within one call, and lets it when it does", () => {
+    // Prepare
+    const lmiChat = { ...componentNamed("llama-3-1b-ic"), format: "openai-chat" as const };
+    const perCall = tokensPerCall(lmiChat.latency, lmiChat, lmiChat.limits.max_prompt_tokens + 1_000);
+
+    // Act
+    const problem = continuationProblem(lmiChat);
+    const fits = continuationProblem({ ...lmiChat, limits: { ...lmiChat.limits, max_new_tokens: 1_000 } });
+
+    // Assess
+    expect(problem).toMatch(/^format openai-chat on engine lmi-rolling cannot continue a generation over several calls \(LMI's chat completions schema has no continue_final_message\), so max_new_tokens 124928 must fit one 60 s call: at most \d+ at its limits/);
+    expect(perCall).toBeGreaterThan(1_000);
+    expect(fits).toBeUndefined();
+    expect(continuationProblem({ ...lmiChat, engine: "vllm-openai" })).toBeUndefined();
+  });
+});
+
+describe("a chat format's continued calls", () => {
+  it("sends the messages with the text so far as the assistant's message to continue, the prompt job's as one user message", () => {
+    // Prepare
+    const messages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: "A story." }];
+    const progress: Progress = { text: "Once upon", tokens: 2, calls: 1, extra_prefill_tokens: 0 };
+
+    // Act
+    const first = nextCall(input({ messages }), 5, NO_PROGRESS, 3);
+    const second = nextCall(input({ messages }), 5, progress, 3);
+
+    // Assess
+    expect(first).toEqual(input({ messages, max_new_tokens: 3 }));
+    expect(second).toEqual(input({ prompt: "Write a long story.Once upon", messages: [...messages, { role: "assistant", content: "Once upon" }], continue_final_message: true, max_new_tokens: 3 }));
+  });
+});
+
+describe("a stop sequence across the seam of two calls", () => {
+  it("finds a stop that begins in the text so far and ends in the next call's, the earliest over the stop sequences", () => {
+    expect(stopAcrossSeam("the END", "ING. More", ["ENDING"])).toBe(4);
+    expect(stopAcrossSeam("a b ##", "# c", ["###", "b ###"])).toBe(2);
+    // Whole within one call: the engine saw it there.
+    expect(stopAcrossSeam("a STOP b", " c", ["STOP"])).toBeUndefined();
+    expect(stopAcrossSeam("a b", " STOP", ["STOP"])).toBeUndefined();
+    expect(stopAcrossSeam("a ST", "xOP", ["STOP"])).toBeUndefined();
+  });
+
+  it("cuts the job's text where the stop begins and ends it as a stop, its tokens those generated", () => {
+    // Prepare
+    const before = advance(NO_PROGRESS, output("one two ST", 3), 3, 9, ["STOP"]);
+
+    // Act
+    const after = advance(before.progress, output("OP three", 2), 3, 9, ["STOP"]);
+    const unsplit = advance(before.progress, output("AY three four", 3), 3, 9, ["STOP"]);
+
+    // Assess
+    expect(before.done).toBeUndefined();
+    expect(after).toEqual({ progress: { text: "one two ", tokens: 5, calls: 2, extra_prefill_tokens: 3 }, done: "stop" });
+    expect(unsplit.progress.text).toBe("one two STAY three four");
+    expect(unsplit.done).toBeUndefined();
+  });
+
+  it("holds back the end of the text that could begin a stop sequence", () => {
+    expect(stopPrefixAtEnd("one two ST", ["STOP", "TWO"])).toBe(2);
+    expect(stopPrefixAtEnd("one two S", ["STOP", "SIGN"])).toBe(1);
+    expect(stopPrefixAtEnd("one two", ["STOP"])).toBe(0);
+    expect(stopPrefixAtEnd("xSTOP", ["STOP"])).toBe(0);
   });
 });
 
@@ -148,10 +217,13 @@ describe("demandOn", () => {
     const long = demandOn({ promptTokens: 100, maxNewTokens: 16_000 }, llama31);
     const short = demandOn({ promptTokens: 100, maxNewTokens: 1_000 }, llama31);
     const chat = demandOn({ promptTokens: 100, maxNewTokens: 16_000 }, { ...llama31, format: "openai-chat" });
+    const lmiChat = demandOn({ promptTokens: 100, maxNewTokens: 16_000 }, { ...llama31, format: "openai-chat", engine: "lmi-rolling" });
 
     // Assess
     expect(long).toEqual({ sequences: 1, tokens: 16_100 });
     expect(short).toEqual({ sequences: 1, tokens: 600 });
-    expect(chat).toEqual({ sequences: 1, tokens: 8_100 });
+    // vLLM's chat continues the assistant's message: the job runs over several calls too.
+    expect(chat).toEqual({ sequences: 1, tokens: 16_100 });
+    expect(lmiChat).toEqual({ sequences: 1, tokens: 8_100 });
   });
 });

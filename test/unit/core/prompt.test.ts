@@ -1,6 +1,6 @@
 import llama3 from "llama3-tokenizer-js";
 import { describe, expect, it } from "vitest";
-import { LLAMA3_BOS, promptTextOf, renderChat, renderChatMl, renderLlama2Chat, renderLlama3Chat, type ChatMessage } from "#shared/core/prompt";
+import { LLAMA3_BOS, promptTextOf, renderChat, renderChatContinuing, renderChatMl, renderLlama2Chat, renderLlama3Chat, type ChatMessage } from "#shared/core/prompt";
 import { checkJob } from "#shared/core/submission";
 import { tokenCounter } from "#shared/core/tokens";
 import { defaultCatalog } from "../../helpers/fakes.ts";
@@ -107,3 +107,16 @@ describe("renderChatMl", () => {
     expect(renderChat(chat, "chatml")).toBe(renderChatMl(chat));
   });
 });
+
+describe("renderChatContinuing (Hugging Face's continue_final_message)", () => {
+  it("cuts the rendered chat right after the final assistant message's text, as the template wrote it, so the model goes on within that turn", () => {
+    // Prepare
+    const prefilled: ChatMessage[] = [{ role: "user", content: "Name a prime." }, { role: "assistant", content: "Seven, and then " }];
+
+    // Act & Assess
+    expect(renderChatContinuing(prefilled, "llama3")).toBe("<|start_header_id|>user<|end_header_id|>\n\nName a prime.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nSeven, and then");
+    expect(renderChatContinuing(prefilled, "chatml")).toBe("<|im_start|>user\nName a prime.<|im_end|>\n<|im_start|>assistant\nSeven, and then");
+    expect(renderChatContinuing(prefilled, "llama2")).toBe("[INST] Name a prime. [/INST] Seven, and then");
+  });
+});
+

@@ -177,10 +177,21 @@ describe("buildRouteCatalog: container formats and chat templates", () => {
     const raw = routesFile();
     raw.components["llama-2-7b-ic"].engine = "tgi";
     raw.components["llama-3-1b-ic"].format = "openai-chat";
+    // LMI's chat cannot continue a generation: its longest must fit one call.
+    raw.components["llama-3-1b-ic"].limits.max_new_tokens = 1_024;
     const catalog = buildRouteCatalog(raw);
     expect(catalog.components.get("llama-2-7b-ic")?.format).toBe("tgi");
     expect(catalog.components.get("llama-3-8b-ic")?.format).toBe("openai-completions");
     expect(catalog.components.get("llama-3-1b-ic")?.format).toBe("openai-chat");
+  });
+
+  it("refuses a chat format on LMI whose max_new_tokens would need more than one call, saying why", () => {
+    const raw = routesFile();
+    raw.components["llama-3-1b-ic"].format = "openai-chat";
+    expect(problemOf(raw)).toMatch(/^component llama-3-1b-ic: format openai-chat on engine lmi-rolling cannot continue a generation over several calls \(LMI's chat completions schema has no continue_final_message\), so max_new_tokens 124928 must fit one 60 s call/);
+    raw.components["llama-3-8b-ic"].format = "openai-chat";
+    raw.components["llama-3-1b-ic"].format = "lmi";
+    expect(() => buildRouteCatalog(raw)).not.toThrow();
   });
 
   it("refuses a format the engine does not serve, naming both and what it serves", () => {

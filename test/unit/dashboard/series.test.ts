@@ -32,6 +32,7 @@ const component = (over: Partial<ComponentMetrics> = {}): ComponentMetrics => ({
   gpus_held: 3,
   dollars_per_hour: 42.39,
   per_copy: [],
+  profile_drift: null,
   ...over,
 });
 
