@@ -1,5 +1,5 @@
 import { ConnectionGoneError } from "../core/errors.ts";
-import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
+import { jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
 import { toJobView, type JobRecord } from "../core/jobs.ts";
 import type { Notifier, SubscriptionStore } from "../ports.ts";
 import type { Logger } from "./logger.ts";
@@ -45,8 +45,11 @@ export async function postToConnections(deps: NotifyDeps, connections: readonly 
   return { delivered, gone };
 }
 
-/** Tells the subscribers of a job (and of its batch) about the job's current state. */
+/**
+ * Tells the subscribers of a job about its current state. Its batch's subscribers are told of it
+ * in the batch's paced `batch.progress` (batcher/paced-progress.ts), not line by line: a look-up
+ * of the batch's subscribers per line's event was most of what a line asked of AWS.
+ */
 export function notifyJob(deps: NotifyDeps, job: JobRecord): Promise<number> {
-  const topics = job.batch_id === undefined ? [jobTopic(job.job_id)] : [jobTopic(job.job_id), batchTopic(job.batch_id)];
-  return notifyTopics(deps, topics, jobEvent(toJobView(job)));
+  return notifyTopics(deps, [jobTopic(job.job_id)], jobEvent(toJobView(job)));
 }

@@ -188,14 +188,15 @@ describe("processDelivery on a rolling-batch engine", () => {
     expect(deps.jobs.jobs.get(job!.job_id)?.status).toBe("SUCCEEDED");
   });
 
-  it("reports batch progress to the batch's subscribers", async () => {
+  it("reports batch progress to the batch's subscribers, not each line's events", async () => {
     const deps = memoryDeps();
     const line = (id: string) => JSON.stringify({ custom_id: id, body: { model: "llama-2-7b", prompt: id, max_tokens: 2 } });
     const { batch } = await submitBatch(deps, "acme", `${line("a")}\n${line("b")}`);
     await deps.subscriptions.subscribe(`batch#${batch.batch_id}`, connectionOf("watcher"));
     await runBatcher(deps);
     const events = deps.notifier.eventsFor("watcher");
-    expect(events.filter((e) => e.type === "job.succeeded")).toHaveLength(2);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.type === "batch.progress")).toBe(true);
     expect(events.at(-1)).toEqual({ type: "batch.progress", batch_id: batch.batch_id, request_counts: expect.objectContaining({ total: 2, succeeded: 2 }) });
   });
 });

@@ -150,7 +150,8 @@ describe("a streamed job in the batcher", () => {
     // Assess
     expect(tokensOf(posts, "conn-job").length).toBeGreaterThan(0);
     expect(typesOf(posts, "conn-batch")).not.toContain("job.token");
-    expect(typesOf(posts, "conn-batch")).toContain("job.succeeded");
+    expect(typesOf(posts, "conn-batch")).not.toContain("job.succeeded");
+    expect(typesOf(posts, "conn-batch")).toContain("batch.progress");
   });
 
   it("stops posting to a connection that is gone, and goes on for the others", async () => {
