@@ -4,12 +4,11 @@ import { describe, expect, it } from "vitest";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { ModelRejectedError, ModelWarmingError, RetryableError } from "#shared/core/errors";
-import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
 import { defaultRouteSettings } from "#shared/core/route-settings";
 import { buildRouteCatalog } from "#shared/core/routes";
 import { runBatcher } from "../../helpers/batcher.ts";
-import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
+import { connectionOf, memoryDeps, subscribeToJob } from "../../helpers/fakes.ts";
 
 type Deps = ReturnType<typeof memoryDeps>;
 
@@ -49,7 +48,7 @@ describe("processDelivery on a rolling-batch engine", () => {
   it("notifies subscribers of running and succeeded", async () => {
     const deps = memoryDeps();
     const [job] = await submitMany(deps, 1);
-    await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("conn-1"));
+    await subscribeToJob(deps, job!.job_id, "conn-1");
     await runBatcher(deps);
     expect(deps.notifier.eventsFor("conn-1").map((e) => e.type)).toEqual(["job.running", "job.succeeded"]);
   });
@@ -76,7 +75,7 @@ describe("processDelivery on a rolling-batch engine", () => {
     const [job] = await submitMany(deps, 1);
     const window = deps.queue.takeDelivery();
     await processDelivery(deps, window, inAMinute(deps));
-    await deps.subscriptions.subscribe(jobTopic(job!.job_id), connectionOf("late"));
+    await subscribeToJob(deps, job!.job_id, "late");
     const { retry } = await processDelivery(deps, window, inAMinute(deps));
     expect(retry).toEqual([]);
     expect(deps.invoker.calls).toHaveLength(1);
