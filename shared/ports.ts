@@ -310,6 +310,8 @@ export type QueueWatch = {
   /** The job's size, for its estimate without a read of the job. */
   readonly promptTokens: number;
   readonly maxTokens: number;
+  /** The job's version while it waits, for its `job.waiting` without a read of the job; absent on a watch from before. */
+  readonly version?: number | undefined;
   readonly connections: readonly string[];
   readonly lastSent?: SentEstimate | undefined;
 };
