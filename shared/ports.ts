@@ -63,6 +63,12 @@ export type JobStore = {
    */
   saveProgress(jobId: string, attempt: number, progress: Progress, fromTokens: number): Promise<boolean>;
   /**
+   * Counts a subscribe on the job (`subscriptions`), after its subscription is stored, and returns
+   * the job as it now is (undefined when it does not exist): the read the subscribe makes anyway,
+   * so it costs no request more. Does not move the job's version.
+   */
+  noteSubscribed(jobId: string): Promise<JobRecord | undefined>;
+  /**
    * Says why an unfinished job waits (e.g. "warming"); undefined when it has finished. A job the
    * caller had claimed (`claimedAttempt`) goes back to QUEUED, as it waits in the queue again,
    * unless a later attempt holds it meanwhile.
@@ -311,6 +317,8 @@ export type QueueWatch = {
   /** The job's size, for its estimate without a read of the job. */
   readonly promptTokens: number;
   readonly maxTokens: number;
+  /** The job's version while it waits, for its `job.waiting` without a read of the job; absent on a watch from before. */
+  readonly version?: number | undefined;
   readonly connections: readonly string[];
   readonly lastSent?: SentEstimate | undefined;
 };

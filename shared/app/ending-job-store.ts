@@ -28,6 +28,9 @@ export abstract class EndingJobStore implements JobStore {
   saveProgress(jobId: string, attempt: number, progress: Progress, fromTokens: number) {
     return this.#jobs.saveProgress(jobId, attempt, progress, fromTokens);
   }
+  noteSubscribed(jobId: string) {
+    return this.#jobs.noteSubscribed(jobId);
+  }
   noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
     return this.#jobs.noteWaiting(jobId, reason, claimedAttempt);
   }

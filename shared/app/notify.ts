@@ -1,13 +1,16 @@
 import { ConnectionGoneError } from "../core/errors.ts";
-import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
+import { jobEvent, type ServerEvent } from "../core/events.ts";
 import { toJobView, type JobRecord } from "../core/jobs.ts";
 import type { Notifier, SubscriptionStore } from "../ports.ts";
+import { subscribersOf, type JobSubscriberCache } from "./job-subscribers.ts";
 import type { Logger } from "./logger.ts";
 
 export type NotifyDeps = {
   readonly subscriptions: SubscriptionStore;
   readonly notifier: Notifier;
   readonly logger: Logger;
+  /** A batcher invocation's look-ups of its jobs' subscribers, shared by each job's events. */
+  readonly jobSubscribers?: JobSubscriberCache | undefined;
 };
 
 /**
@@ -45,8 +48,15 @@ export async function postToConnections(deps: NotifyDeps, connections: readonly 
   return { delivered, gone };
 }
 
-/** Tells the subscribers of a job (and of its batch) about the job's current state. */
-export function notifyJob(deps: NotifyDeps, job: JobRecord): Promise<number> {
-  const topics = job.batch_id === undefined ? [jobTopic(job.job_id)] : [jobTopic(job.job_id), batchTopic(job.batch_id)];
-  return notifyTopics(deps, topics, jobEvent(toJobView(job)));
+/**
+ * Tells the subscribers of a job about its current state. Its batch's subscribers are told of it
+ * in the batch's paced `batch.progress` (batcher/paced-progress.ts), not line by line: a look-up
+ * of the batch's subscribers per line's event was most of what a line asked of AWS. The job's own
+ * are looked up only when its subscribe count says there may be some (core/subscriber-lookup.ts).
+ */
+export async function notifyJob(deps: NotifyDeps, job: JobRecord): Promise<number> {
+  const connections = await (deps.jobSubscribers ? deps.jobSubscribers.connectionsOf(deps.subscriptions, job) : subscribersOf(deps.subscriptions, job));
+  const { delivered, gone } = await postToConnections(deps, connections, jobEvent(toJobView(job)));
+  deps.jobSubscribers?.posted(job, gone);
+  return delivered;
 }

@@ -1,3 +1,4 @@
+import { JobSubscriberCache } from "./job-subscribers.ts";
 import { notifyJob } from "./notify.ts";
 import { reportBatchProgress } from "./batch-progress.ts";
 import { effectiveRouteSettings } from "../core/route-settings.ts";
@@ -18,7 +19,9 @@ type Received = Omit<Pending, "item">;
  * time allows, the batcher tops the delivery up from the route's queue itself. Each job is claimed (fenced by attempt), run, written once and notified; each
  * message is deleted or released only once its job's state is durable.
  */
-export async function processDelivery(deps: BatcherDeps, delivered: readonly DeliveredMessage[], options: DeliveryOptions): Promise<DeliveryReport> {
+export async function processDelivery(shared: BatcherDeps, delivered: readonly DeliveredMessage[], options: DeliveryOptions): Promise<DeliveryReport> {
+  // A job's running and final events share one look-up of its subscribers within the invocation.
+  const deps: BatcherDeps = { ...shared, jobSubscribers: new JobSubscriberCache() };
   const retry: string[] = [];
   const byRoute = new Map<string, Received[]>();
   for (const m of delivered) {

@@ -14,7 +14,15 @@ const mayExist = (id: string) => id.length > 0 && id.length <= MAX_ID_LENGTH;
 
 /** A job of the caller's tenant. Another tenant's job is "not found", never "forbidden". */
 export async function getJob(deps: Pick<QueryDeps, "jobs">, tenant: string, jobId: string): Promise<JobRecord> {
-  const job = mayExist(jobId) ? await deps.jobs.get(jobId) : undefined;
+  return ofTenant(tenant, jobId, mayExist(jobId) ? await deps.jobs.get(jobId) : undefined);
+}
+
+/** A job of the caller's tenant, read by counting a subscribe to it (JobStore.noteSubscribed): after its subscription is stored. */
+export async function subscribedJob(deps: Pick<QueryDeps, "jobs">, tenant: string, jobId: string): Promise<JobRecord> {
+  return ofTenant(tenant, jobId, mayExist(jobId) ? await deps.jobs.noteSubscribed(jobId) : undefined);
+}
+
+function ofTenant(tenant: string, jobId: string, job: JobRecord | undefined): JobRecord {
   if (!job || job.tenant !== tenant) throw new NotFoundError(`job ${jobId} not found`);
   return job;
 }

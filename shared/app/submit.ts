@@ -34,7 +34,7 @@ export type Submitted = { readonly job: JobRecord; readonly created: boolean; re
  * ticket in line, record it QUEUED, enqueue it. The same idempotency key from the same tenant
  * gives back the first job.
  */
-export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown): Promise<Submitted> {
+export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown, options: { readonly subscribing?: boolean } = {}): Promise<Submitted> {
   const now = deps.clock.now();
   const checked = checkJob(raw, deps.catalog, now);
   let jobId = deps.ids.job();
@@ -61,7 +61,7 @@ export async function submitJob(deps: SubmitDeps, tenant: string, raw: unknown):
     if (key !== undefined) await deps.idempotency.unbind(tenant, key, jobId);
     throw error;
   }
-  const job = newJobRecord(checked, { jobId, tenant, now, ticket: { lane, ticket: board.submitted[lane] } });
+  const job = newJobRecord(checked, { jobId, tenant, now, ticket: { lane, ticket: board.submitted[lane] }, subscribing: options.subscribing });
   try {
     // Tried again while the store is down: the put is conditional and takes a try that landed
     // unanswered (its answer lost, or its store killed mid-request) for its own, so it stays one job.

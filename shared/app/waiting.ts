@@ -1,9 +1,9 @@
 import { waitingEvent, type WaitingEvent } from "../core/events.ts";
 import type { JobRecord, JobView } from "../core/jobs.ts";
-import { toJobView } from "../core/jobs.ts";
+import { toJobView, versionOf } from "../core/jobs.ts";
 import { changedMaterially, estimateQueue, type QueueBoard, type QueueEstimate, type QueueTicket } from "../core/queue-position.ts";
 import type { RouteCatalog } from "../core/routes.ts";
-import type { Clock, Connection, JobStore, QueueBoardStore, QueueWatch } from "../ports.ts";
+import type { Clock, Connection, QueueBoardStore, QueueWatch } from "../ports.ts";
 import type { Logger } from "./logger.ts";
 import { postToConnections, type NotifyDeps } from "./notify.ts";
 
@@ -94,7 +94,7 @@ export async function watchWaiting(deps: WaitingDeps, connection: Connection, jo
   const routesToFlag = [...new Set(waiting.map((w) => w.shape.route))].filter((route) => (boards.get(route)?.watchedUntilMs ?? 0) < expiresAt.getTime() - FLAG_SLACK_MS);
   const writes = [
     ...waiting.map(({ job, shape }) => {
-      const watch = { jobId: job.job_id, lane: shape.ticket.lane, ticket: shape.ticket.ticket, promptTokens: shape.promptTokens, maxTokens: shape.maxTokens };
+      const watch = { jobId: job.job_id, lane: shape.ticket.lane, ticket: shape.ticket.ticket, promptTokens: shape.promptTokens, maxTokens: shape.maxTokens, version: versionOf(job) };
       const board = boards.get(shape.route);
       const queue = board && estimate(deps, shape, board);
       if (queue) events.set(job.job_id, waitingEvent(job, queue, now));
@@ -109,13 +109,15 @@ export async function watchWaiting(deps: WaitingDeps, connection: Connection, jo
   return events;
 }
 
-export type TellWatchersDeps = WaitingDeps & NotifyDeps & { readonly jobs: JobStore };
+export type TellWatchersDeps = WaitingDeps & NotifyDeps;
 
 /**
  * Sends `job.waiting` to the watchers of a route's waiting jobs whose estimate moved materially,
  * at most once a second per job across batchers (the store's noteSent), and forgets the watches
- * of jobs that left the line. A job's record is read only when its estimate moved or its ticket
- * was reached: the event must not follow its `job.running`.
+ * of jobs whose ticket the departures reached: they left the line, or are about to. No job is
+ * read: the event carries the version the job waited at when it was watched, so a client drops
+ * one that comes after the job's `job.running` (a higher version; README, "Ordered events").
+ * Where a read of the job per event was most of a single job's `GetItem`s (issue 18).
  */
 export async function tellWatchers(deps: TellWatchersDeps, route: string, board: QueueBoard): Promise<void> {
   const now = deps.clock.now();
@@ -128,16 +130,13 @@ export async function tellWatchers(deps: TellWatchersDeps, route: string, board:
       if (!queue) return;
       const sent = { position: queue.position, startMs: Date.parse(queue.estimated_start_at) };
       const moved = changedMaterially(watch.lastSent, sent, now.getTime());
-      const reached = watch.ticket <= board.departed[watch.lane];
-      if (!moved && !reached) return;
-      const job = await deps.jobs.get(watch.jobId);
-      if (job?.status !== "QUEUED") {
+      if (watch.ticket <= board.departed[watch.lane]) {
         left.push(watch.jobId);
         return;
       }
       if (!moved) return;
       if (!(await deps.queueBoard.noteSent(route, watch.jobId, sent, now, WAITING_EVENT_GAP_MS))) return;
-      await postToConnections(deps, watch.connections, waitingEvent(job, queue, now));
+      await postToConnections(deps, watch.connections, waitingEvent({ job_id: watch.jobId, version: watch.version }, queue, now));
     }),
   );
   if (left.length > 0) await deps.queueBoard.unwatch(route, left);

@@ -3,13 +3,13 @@ import { z } from "zod";
 import { hashApiKey, type Principal } from "../core/api-keys.ts";
 import { BatchlineError, ConnectionGoneError, RetryableError, UnauthorizedError, ValidationError } from "../core/errors.ts";
 import { batchTopic, jobEvent, jobTopic, type ServerEvent } from "../core/events.ts";
-import { isTerminal, toJobView } from "../core/jobs.ts";
+import { isTerminal, toJobView, type JobRecord } from "../core/jobs.ts";
 import { toValidationError } from "../core/submission.ts";
 import type { ApiKeyStore, CapacityLedger, Clock, Connection, ConnectionStore, Notifier, SubscriptionStore, TicketStore } from "../ports.ts";
 import { authenticate } from "./auth.ts";
 import type { Logger } from "./logger.ts";
 import { cancelBatch, cancelJobs } from "./cancel.ts";
-import { batchCounts, getBatch, getJob, type QueryDeps } from "./queries.ts";
+import { batchCounts, getBatch, getJob, subscribedJob, type QueryDeps } from "./queries.ts";
 import { retryWhileUnavailable } from "./store-retry.ts";
 import { submitJob, type SubmitDeps } from "./submit.ts";
 import { boardsOf, watchWaiting, type WaitingDeps } from "./waiting.ts";
@@ -79,7 +79,9 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     const message = parseFrame(frame);
     requestId = message.request_id;
     if (message.action === "submit") {
-      const { job, queue, board } = await submitJob(deps, connection.tenant, message.job);
+      // Counted as subscribed from its creation: a batcher claiming it before the subscription is
+      // stored looks its subscribers up (and finds the sender once it is), as before the count.
+      const { job, created, queue, board } = await submitJob(deps, connection.tenant, message.job, { subscribing: true });
       // The answer goes before the subscription: once subscribed, a batcher's job.running may be
       // posted at any moment, and the answer (the job as stored) must not arrive after it.
       await reply(jobEvent(toJobView(job, queue), requestId));
@@ -88,7 +90,9 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
       // with the same request id tells the client to subscribe to the job (README, WebSocket).
       const subscribed = retryWhileUnavailable(deps.sleep, () => deps.subscriptions.subscribe(jobTopic(job.job_id), connection), SUBSCRIBE_RETRY_DELAYS_MS);
       await Promise.all([subscribed.catch(unsubscribedError(job.job_id)), watchWaiting(deps, connection, [job], new Map(board ? [[job.model, board]] : []))]);
-      await retryWhileUnavailable(deps.sleep, () => sendIfFinished(deps, connection.tenant, job.job_id, reply), SUBSCRIBE_RETRY_DELAYS_MS).catch(unsubscribedError(job.job_id));
+      // A job created by another submit (the same idempotency key) had no count for this one: it counts it now.
+      const read = created ? getJob : subscribedJob;
+      await retryWhileUnavailable(deps.sleep, () => sendIfFinished(read(deps, connection.tenant, job.job_id), reply), SUBSCRIBE_RETRY_DELAYS_MS).catch(unsubscribedError(job.job_id));
       return;
     }
     if ((message.job_ids === undefined) === (message.batch_id === undefined)) {
@@ -114,7 +118,9 @@ export async function handleClientMessage(deps: WebSocketDeps, connectionId: str
     // Read after subscribing: a job finishing in between is then seen by one path or both, never
     // neither. Read before answering: a read that fails is an error the client answers by asking
     // again, whereas after "subscribed" it would leave finished jobs untold with nothing to retry.
-    const jobs = await Promise.all(jobIds.map((id) => getJob(deps, connection.tenant, id)));
+    // The read is the count of the subscribe on the job, which its next events' writes answer
+    // with: a batcher looks the job's subscribers up only once there are some (core/subscriber-lookup.ts).
+    const jobs = await Promise.all(jobIds.map((id) => subscribedJob(deps, connection.tenant, id)));
     const waiting = await watchWaiting(deps, connection, jobs, await boardsOf(deps, jobs));
     await reply({ type: "subscribed", job_ids: jobIds });
     await Promise.all(
@@ -157,8 +163,8 @@ function parseFrame(frame: string): z.infer<typeof clientMessageSchema> {
   return parsed.data;
 }
 
-async function sendIfFinished(deps: WebSocketDeps, tenant: string, jobId: string, reply: (e: ServerEvent) => Promise<void>): Promise<void> {
-  const job = await getJob(deps, tenant, jobId);
+async function sendIfFinished(read: Promise<JobRecord>, reply: (e: ServerEvent) => Promise<void>): Promise<void> {
+  const job = await read;
   if (isTerminal(job.status)) await reply(jobEvent(toJobView(job)));
 }
 

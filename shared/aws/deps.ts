@@ -6,6 +6,7 @@ import type {
   WebhookTransport,
 } from "../ports.ts";
 import { fetchWebhookTransport } from "../webhook-fetch.ts";
+import { CoalescedLineSlots } from "../app/line-slots.ts";
 import { QuotaReleasingJobStore } from "../app/quotas.ts";
 import { sleep } from "../sleep.ts";
 import type { RouteCatalog } from "../core/routes.ts";
@@ -78,7 +79,9 @@ export const randomIds: Ids = { job: id("job"), batch: id("batch"), gpuBatch: id
 
 export function buildDeps(config: Config, clients: Clients = createClients({ wsEndpoint: config.wsEndpoint })): Deps {
   const table = (tableName: string) => ({ client: clients.dynamodb, tableName });
-  const usage = new DynamoDbUsageMeter(table(config.tables.usage));
+  const meter = new DynamoDbUsageMeter(table(config.tables.usage));
+  // A batch's lines are given back and counted started together, not a write per line (app/line-slots.ts).
+  const usage = new CoalescedLineSlots(meter, sleep);
   const webhookQueue = new SqsWebhookOutbox({ client: clients.sqs, queueName: config.webhookQueueName });
   return {
     catalog: config.catalog,
@@ -88,7 +91,7 @@ export function buildDeps(config: Config, clients: Clients = createClients({ wsE
     // The batches' counts live in the quota's chunks of lines, written by the same give-back.
     tally: usage,
     // The slot sweep reads and fixes the same counters (app/slot-sweep.ts).
-    slots: usage,
+    slots: meter,
     tenants: new DynamoDbTenantStore(table(config.tables.tenants)),
     idempotency: new DynamoDbIdempotencyStore(table(config.tables.idempotencyKeys)),
     batches: new DynamoDbBatchStore(table(config.tables.batches)),

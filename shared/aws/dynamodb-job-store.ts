@@ -47,6 +47,7 @@ export const jobItem = z.object({
   breakdown: jobBreakdownSchema.optional(),
   progress: z.object({ text: z.string(), tokens: z.number(), calls: z.number(), extra_prefill_tokens: z.number() }).optional(),
   version: z.number().optional(),
+  subscriptions: z.number().optional(),
   expires_at: z.number(),
 }) satisfies z.ZodType<JobRecord>;
 
@@ -122,6 +123,24 @@ export class DynamoDbJobStore extends DynamoDbTable implements JobStore {
     // Refused: by a later attempt or an ending, or by this very write retried after its answer was lost.
     const current = await this.get(jobId);
     return current?.status === "RUNNING" && current.attempt === attempt && isDeepStrictEqual(current.progress, progress);
+  }
+
+  async noteSubscribed(jobId: string): Promise<JobRecord | undefined> {
+    const out = await conditional(`count a subscribe of job ${jobId}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { job_id: jobId },
+          // No version step: the job's state does not change. A retry after a lost answer counts
+          // twice, which only makes a batcher look its subscribers up once more.
+          UpdateExpression: "ADD subscriptions :one",
+          ConditionExpression: "attribute_exists(job_id)",
+          ExpressionAttributeValues: { ":one": 1 },
+          ReturnValues: "ALL_NEW",
+        }),
+      ),
+    );
+    return out?.Attributes && this.#decode(out.Attributes);
   }
 
   noteWaiting(jobId: string, reason: string, claimedAttempt?: number): Promise<JobRecord | undefined> {

@@ -42,6 +42,7 @@ const watchItem = z.object({
   ticket: z.number(),
   prompt_tokens: z.number(),
   max_tokens: z.number(),
+  version: z.number().optional(),
   connections: z.set(z.string()).default(new Set()),
   last_position: z.number().optional(),
   last_start_ms: z.number().optional(),
@@ -116,7 +117,11 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
   }
 
   async watch(route: string, watch: Omit<QueueWatch, "connections" | "lastSent">, connectionId: string, expiresAt: Date, told?: { readonly sent: SentEstimate; readonly at: Date }): Promise<void> {
-    const sets = ["job_id = :job", "#lane = :lane", "ticket = :ticket", "prompt_tokens = :prompt", "max_tokens = :max", "expires_at = :expires", ...(told ? ["last_position = :position", "last_start_ms = :start", "last_sent_ms = :sentAt"] : [])];
+    const sets = [
+      "job_id = :job", "#lane = :lane", "ticket = :ticket", "prompt_tokens = :prompt", "max_tokens = :max", "expires_at = :expires",
+      ...(watch.version === undefined ? [] : ["version = :version"]),
+      ...(told ? ["last_position = :position", "last_start_ms = :start", "last_sent_ms = :sentAt"] : []),
+    ];
     await sdk(`watch job ${watch.jobId} of ${route}`, () =>
       this.client.send(
         new UpdateCommand({
@@ -126,6 +131,7 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
           ExpressionAttributeNames: { "#lane": "lane" },
           ExpressionAttributeValues: {
             ":job": watch.jobId, ":lane": watch.lane, ":ticket": watch.ticket, ":prompt": watch.promptTokens, ":max": watch.maxTokens, ":expires": ttlSeconds(expiresAt), ":connection": new Set([connectionId]),
+            ...(watch.version !== undefined && { ":version": watch.version }),
             ...(told && { ":position": told.sent.position, ":start": told.sent.startMs, ":sentAt": told.at.getTime() }),
           },
         }),
@@ -145,7 +151,7 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
     return items.map((item) => {
       const watch = this.decode(watchItem, item, `watch ${String(item.entry)} of ${route}`);
       const lastSent = watch.last_position !== undefined && watch.last_start_ms !== undefined ? { position: watch.last_position, startMs: watch.last_start_ms } : undefined;
-      return { jobId: watch.job_id, lane: watch.lane, ticket: watch.ticket, promptTokens: watch.prompt_tokens, maxTokens: watch.max_tokens, connections: [...watch.connections], lastSent };
+      return { jobId: watch.job_id, lane: watch.lane, ticket: watch.ticket, promptTokens: watch.prompt_tokens, maxTokens: watch.max_tokens, version: watch.version, connections: [...watch.connections], lastSent };
     });
   }
 

@@ -8,6 +8,8 @@ export type NewJobContext = {
   readonly now: Date;
   readonly batch?: { readonly batch_id: string; readonly custom_id: string; readonly batch_line: number } | undefined;
   readonly ticket?: QueueTicket | undefined;
+  /** Submitted by a client that subscribes to it next (a WebSocket submit): counted as one subscribe from the start. */
+  readonly subscribing?: boolean | undefined;
 };
 
 /** Epoch seconds at which a record made now expires under a route's retention. */
@@ -47,6 +49,7 @@ export function newJobRecord(checked: CheckedJob, context: NewJobContext): JobRe
     ticket: context.ticket?.ticket,
     attempt: 0,
     version: 1,
+    subscriptions: context.subscribing ? 1 : 0,
     created_at: context.now.toISOString(),
     expires_at: expiryOf(context.now, route.retention_days),
   };

@@ -116,6 +116,13 @@ export type JobRecord = {
    * before versions has none and reads as version 0; its next write makes it 1.
    */
   readonly version?: number | undefined;
+  /**
+   * How many subscribes the job has had (shared/core/subscriber-lookup.ts): 0 from its creation,
+   * counted by each subscribe after it stores its subscription, and answered by every write that
+   * changes the job, so that an event of a job nobody subscribed to looks nobody up. A record
+   * stored before the count has none, and its subscribers are looked up.
+   */
+  readonly subscriptions?: number | undefined;
   readonly expires_at: number;
 };
 

@@ -287,6 +287,32 @@ export function jobStoreContract(makeStore: () => Promise<JobStore>): void {
     expect(finished?.result).toEqual(result);
   });
 
+  it("counts subscribes on a job without moving its version, and every later change answers with the count", async () => {
+    // Prepare
+    const job = fullJob(id("subscribed"), { subscriptions: 0, version: 1 });
+    const older = fullJob(id("subscribed-older"));
+    const store = await storeWith(job, older);
+
+    // Act
+    const first = await store.noteSubscribed(job.job_id);
+    const second = await store.noteSubscribed(job.job_id);
+    const claimed = await store.claim(job.job_id, placement("win_1"), at(1));
+    const finished = await store.finish(job.job_id, 1, { status: "SUCCEEDED", result }, at(2));
+    const afterEnd = await store.noteSubscribed(job.job_id);
+    const fromBefore = await store.noteSubscribed(older.job_id);
+    const missing = await store.noteSubscribed(id("missing"));
+
+    // Assess
+    expect(first).toEqual({ ...job, subscriptions: 1 });
+    expect(second).toEqual({ ...job, subscriptions: 2 });
+    expect(claimed?.subscriptions).toBe(2);
+    expect(finished?.subscriptions).toBe(2);
+    expect(afterEnd).toEqual({ ...finished, subscriptions: 3 });
+    expect(fromBefore).toEqual({ ...older, subscriptions: 1 });
+    expect(missing).toBeUndefined();
+    expect(await store.get(id("missing"))).toBeUndefined();
+  });
+
   it("answers a finish repeated with the same attempt, status and time with the finished job: its own write whose answer was lost", async () => {
     // Prepare
     const job = fullJob(id("finish-retried"));

@@ -93,14 +93,14 @@ export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore
     expect((await store.read("mistral")).latency).toBeUndefined();
   });
 
-  it("keeps a job's watchers, one entry per job, and flags the board until a given time", async () => {
+  it("keeps a job's watchers, one entry per job, with the version it waits at, and flags the board until a given time", async () => {
     const store = await makeStore();
-    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));
-    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-b", later(90_000));
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256, version: 3 }, "conn-a", later(60_000));
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256, version: 3 }, "conn-b", later(90_000));
     await store.watch("llama", { jobId: "job_2", lane: "interactive", ticket: 1, promptTokens: 20, maxTokens: 30 }, "conn-a", later(120_000));
     const watches = await store.watches("llama");
     expect(watches.map((w) => ({ ...w, connections: [...w.connections].sort() })).sort((a, b) => a.jobId.localeCompare(b.jobId))).toEqual([
-      { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256, connections: ["conn-a", "conn-b"], lastSent: undefined },
+      { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256, version: 3, connections: ["conn-a", "conn-b"], lastSent: undefined },
       { jobId: "job_2", lane: "interactive", ticket: 1, promptTokens: 20, maxTokens: 30, connections: ["conn-a"], lastSent: undefined },
     ]);
     expect((await store.read("llama")).watchedUntilMs).toBeUndefined();

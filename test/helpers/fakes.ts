@@ -9,7 +9,7 @@ import { applyChange, type BatchChange, type OpenAIBatchStatus } from "#shared/c
 import type { Progress } from "#shared/core/continuation";
 import type { GenerationInput, GenerationOutput } from "#shared/core/engine-codec";
 import { ConflictError, ConnectionGoneError, ValidationError } from "#shared/core/errors";
-import type { ServerEvent } from "#shared/core/events";
+import { jobTopic, type ServerEvent } from "#shared/core/events";
 import type { JobMessage, JobRecord } from "#shared/core/jobs";
 import type { Lane } from "#shared/core/lanes";
 import type { Component, RouteCatalog } from "#shared/core/routes";
@@ -123,6 +123,14 @@ export class MemoryJobStore implements JobStore {
     this.jobs.set(jobId, asStored({ ...job, progress }));
     this.progressWrites.push({ jobId, attempt, tokens: progress.tokens });
     return true;
+  }
+  async noteSubscribed(jobId: string) {
+    const job = this.jobs.get(jobId);
+    if (!job) return undefined;
+    // As the DynamoDB store: no state changes, so the version stays.
+    const counted = asStored({ ...job, subscriptions: (job.subscriptions ?? 0) + 1 });
+    this.jobs.set(jobId, counted);
+    return asStored(counted);
   }
   async noteWaiting(jobId: string, reason: string, claimedAttempt?: number) {
     if (claimedAttempt === undefined) return this.#transition(jobId, isUnfinished, (job) => ({ ...job, waiting_reason: reason }));
@@ -721,6 +729,12 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     sleep: time.sleep,
     random: () => 0.5,
   };
+}
+
+/** What a subscribe to a job does: stores the subscription, then counts it on the job (JobStore.noteSubscribed). */
+export async function subscribeToJob(deps: { readonly subscriptions: SubscriptionStore; readonly jobs: JobStore }, jobId: string, connectionId: string, tenant = "acme"): Promise<void> {
+  await deps.subscriptions.subscribe(jobTopic(jobId), connectionOf(connectionId, tenant));
+  await deps.jobs.noteSubscribed(jobId);
 }
 
 /** A connection of tenant acme, for subscribing in tests. */

@@ -10,10 +10,9 @@ import { DynamoDbUsageMeter } from "#shared/aws/dynamodb-usage";
 import { systemClock } from "#shared/aws/deps";
 import { ConflictError } from "#shared/core/errors";
 import { sleep } from "#shared/sleep";
-import { jobTopic } from "#shared/core/events";
 import type { JobRecord } from "#shared/core/jobs";
 import { runBatcher } from "../helpers/batcher.ts";
-import { connectionOf, memoryDeps } from "../helpers/fakes.ts";
+import { memoryDeps, subscribeToJob } from "../helpers/fakes.ts";
 import { createTablesFromInfra, localClientConfig, localDocumentClient, startDynalite, uniqueSuffix, type LocalServer } from "../helpers/local-aws.ts";
 
 // Found by the chaos suite (npm run chaos): DynamoDB wrote a conditional update, its answer was lost
@@ -159,7 +158,7 @@ describe("a job store write whose answer was lost", () => {
     expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([job.job_id]);
     expect(await deps.usage.jobsInFlight("acme")).toBe(1);
 
-    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("c1"));
+    await subscribeToJob(deps, job.job_id, "c1");
     // The claim (the first UpdateItem) goes through; the finish, the next one, loses its answer.
     let updates = 0;
     watch = (e) => {

@@ -6,7 +6,6 @@ import { byUrgency, type PackItem } from "../../core/packing.ts";
 import type { RouteSettings } from "../../core/route-settings.ts";
 import type { Component, Route } from "../../core/routes.ts";
 import { capacityOf, demandOn, kvTokensOf, type Load } from "../../core/gpu-batch-policy.ts";
-import { reportBatchProgress } from "../batch-progress.ts";
 import { CostMeter } from "./cost-meter.ts";
 import { DriftSync, type RollingMeasure } from "./drift-sync.ts";
 import { FleetSync } from "./fleet-sync.ts";
@@ -14,6 +13,7 @@ import { runOnGpu } from "./gpu-call.ts";
 import { HoldSync } from "./hold-sync.ts";
 import { waitInQueue } from "./job-endings.ts";
 import { LedgerSync } from "./ledger-sync.ts";
+import { PacedBatchProgress } from "./paced-progress.ts";
 import { Settlements } from "./settlement.ts";
 import { QueueReporter, serviceStateOf, type ServiceState } from "./queue-report.ts";
 import { pullFromQueue } from "./top-up.ts";
@@ -62,7 +62,8 @@ export class RouteRun implements RunHandle {
   #interactiveWatching = false;
   readonly #gpuBatchSizes: number[] = [];
   readonly costs = new CostMeter();
-  readonly #touchedBatches = new Set<string>();
+  /** The batch.progress events of the batches whose lines this run ends: paced, and a last one at the run's end. */
+  readonly #progress: PacedBatchProgress;
 
   constructor(deps: BatcherDeps, route: Route, settings: RouteSettings, options: DeliveryOptions) {
     this.#deps = deps;
@@ -77,6 +78,7 @@ export class RouteRun implements RunHandle {
     this.#settlements = new Settlements(deps.queue, route.name);
     this.#hold = new HoldSync(deps, route.name, this.#staticBatching && settings.measured_hold);
     this.#drift = new DriftSync(deps);
+    this.#progress = new PacedBatchProgress(deps);
     this.#queueReport = new QueueReporter(deps, route.name, (board) => this.#hold.noteBoard(board, this.#now()));
   }
 
@@ -97,7 +99,7 @@ export class RouteRun implements RunHandle {
       await Promise.allSettled(this.#inFlight);
       await Promise.allSettled(this.#chores);
       await Promise.all([this.#ledger.publish(this.#now(), undefined, true), this.#queueReport.finish(() => this.#serviceState()), this.#drift.store(this.#now(), true)]);
-      await Promise.all([...this.#touchedBatches].map((id) => reportBatchProgress(this.#deps, id)));
+      await this.#progress.end();
     }
     return { retry: this.#settlements.retry, gpuBatchSizes: this.#gpuBatchSizes, pulled: this.#pulled(), pulledByLane: { ...this.#pulledByLane } };
   }
@@ -390,7 +392,7 @@ export class RouteRun implements RunHandle {
   }
 
   touched(batchId: string): void {
-    this.#touchedBatches.add(batchId);
+    this.#progress.changed(batchId);
   }
 
   departed(lane: Lane): void {

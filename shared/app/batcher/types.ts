@@ -73,7 +73,7 @@ export type Settlement =
 export type RunHandle = {
   /** Acknowledges, retries or requeues a job's message once the job's state is durable. */
   settle(pending: Pending, outcome: Settlement): Promise<void>;
-  /** Notes a batch whose counts changed, for one progress report at the end. */
+  /** Notes a batch whose counts changed: its subscribers get its progress within a second, and again at the run's end. */
   touched(batchId: string): void;
   /** Leaves a component that answered "not ready" alone for the route's warming recheck period. */
   componentWarming(component: Component): void;

@@ -4,11 +4,11 @@ import { describe, expect, it } from "vitest";
 import { processDelivery } from "#shared/app/process-delivery";
 import { submitJob } from "#shared/app/submit";
 import { tokensPerCall } from "#shared/core/continuation";
-import { jobTopic, type TokenEvent } from "#shared/core/events";
+import type { TokenEvent } from "#shared/core/events";
 import type { GenerationInput } from "#shared/core/engine-codec";
 import { buildRouteCatalog } from "#shared/core/routes";
 import { runBatcher } from "../../helpers/batcher.ts";
-import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
+import { memoryDeps, subscribeToJob } from "../../helpers/fakes.ts";
 
 // The batcher running a generation longer than one call (core/continuation.ts) on the default
 // route (Llama-2-7B, LMI rolling batch), with every port in memory and GPU calls on virtual time.
@@ -87,7 +87,7 @@ describe("the batcher on a generation longer than one call", () => {
     // Prepare
     const deps = memoryDeps();
     const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stream: true });
-    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    await subscribeToJob(deps, job.job_id, "conn-1");
     const tokens = tokensPosted(deps);
 
     // Act
@@ -140,7 +140,7 @@ describe("the batcher on a generation longer than one call", () => {
     // Prepare
     const deps = memoryDeps();
     const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stream: true });
-    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    await subscribeToJob(deps, job.job_id, "conn-1");
     const perCall = perCallOf(deps, job.prompt_tokens);
     const stored = { text: " earlier".repeat(perCall), tokens: perCall, calls: 1, extra_prefill_tokens: 0 };
     const claimed = await deps.jobs.claim(job.job_id, { gpu_batch_id: "g0", gpu_batch_size: 1, component: "llama-2-7b-ic" }, deps.time.now());
@@ -238,7 +238,7 @@ describe("the batcher on a generation longer than one call", () => {
       return { text, completion_tokens: input.max_new_tokens, finish_reason: "length" };
     };
     const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "A long story.", max_tokens: MAX_TOKENS, stop: ["END"], stream: true });
-    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    await subscribeToJob(deps, job.job_id, "conn-1");
     const tokens = tokensPosted(deps);
     const perCall = perCallOf(deps, job.prompt_tokens);
 

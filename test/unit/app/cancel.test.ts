@@ -3,10 +3,9 @@ import { CANCEL_MARK_TTL_MS, cancelBatch, cancelJob } from "#shared/app/cancel";
 import { submitBatch, submitJob } from "#shared/app/submit";
 import { connect, handleClientMessage } from "#shared/app/websocket";
 import { ConflictError, NotFoundError } from "#shared/core/errors";
-import { jobTopic } from "#shared/core/events";
 import { defaultRouteSettings } from "#shared/core/route-settings";
 import { runBatcher } from "../../helpers/batcher.ts";
-import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
+import { memoryDeps, subscribeToJob } from "../../helpers/fakes.ts";
 
 const job = { model: "llama-2-7b", prompt: "hi", max_tokens: 4 };
 
@@ -14,7 +13,7 @@ describe("cancellation", () => {
   it("cancels a queued job, which then never reaches the GPU, and tells its subscribers", async () => {
     const deps = memoryDeps();
     const { job: submitted } = await submitJob(deps, "acme", job);
-    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
+    await subscribeToJob(deps, submitted.job_id, "c1");
     const cancelled = await cancelJob(deps, "acme", submitted.job_id);
     expect(cancelled).toMatchObject({ status: "CANCELLED", error: { code: "cancelled", message: "cancelled by request" } });
     const report = await runBatcher(deps);

@@ -2,11 +2,10 @@ import type { Context, SQSEvent } from "aws-lambda";
 import { describe, expect, it, vi } from "vitest";
 import { handleDeadLetter } from "#shared/app/dead-letter";
 import { submitJob } from "#shared/app/submit";
-import { jobTopic } from "#shared/core/events";
 import { logger } from "#shared/observability";
 import { runtimeDeps } from "#shared/runtime";
 import { runBatcher } from "../../helpers/batcher.ts";
-import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
+import { memoryDeps, subscribeToJob } from "../../helpers/fakes.ts";
 
 // The dead-letter function as deployed, on the fakes instead of AWS.
 vi.mock("#shared/runtime", async () => {
@@ -21,7 +20,7 @@ describe("handleDeadLetter", () => {
   it("fails the job with the reason and tells its subscribers", async () => {
     const deps = memoryDeps();
     const { job: submitted } = await submitJob(deps, "acme", job);
-    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
+    await subscribeToJob(deps, submitted.job_id, "c1");
     await handleDeadLetter(deps, JSON.stringify(deps.queue.sent[0]?.message), 5);
     expect(deps.jobs.jobs.get(submitted.job_id)).toMatchObject({
       status: "FAILED",
@@ -35,7 +34,7 @@ describe("handleDeadLetter", () => {
     const { job: submitted } = await submitJob(deps, "acme", job);
     const body = JSON.stringify(deps.queue.sent[0]?.message);
     await runBatcher(deps);
-    await deps.subscriptions.subscribe(jobTopic(submitted.job_id), connectionOf("c1"));
+    await subscribeToJob(deps, submitted.job_id, "c1");
     await handleDeadLetter(deps, body, 6);
     expect(deps.jobs.jobs.get(submitted.job_id)?.status).toBe("SUCCEEDED");
     expect(deps.notifier.eventsFor("c1").map((e) => e.type)).toEqual(["job.succeeded"]);

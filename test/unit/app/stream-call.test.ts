@@ -9,7 +9,7 @@ import type { JobRecord } from "#shared/core/jobs";
 import { buildRouteCatalog } from "#shared/core/routes";
 import { jsonBytes, TOKEN_FRAME_INTERVAL_MS, WEBSOCKET_FRAME_BYTES } from "#shared/core/token-coalescer";
 import { runBatcher } from "../../helpers/batcher.ts";
-import { connectionOf, memoryDeps } from "../../helpers/fakes.ts";
+import { connectionOf, memoryDeps, subscribeToJob } from "../../helpers/fakes.ts";
 
 /** The batcher's streaming path (shared/app/batcher/stream-call.ts) on memory fakes and FakeTime: every instant is virtual and exact. */
 type Deps = ReturnType<typeof memoryDeps>;
@@ -17,7 +17,7 @@ type Post = { readonly atMs: number; readonly connectionId: string; readonly eve
 
 async function streamedJob(deps: Deps, maxTokens = 20, extra: object = {}): Promise<JobRecord> {
   const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "Tell me a story.", max_tokens: maxTokens, stream: true, ...extra });
-  await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+  await subscribeToJob(deps, job.job_id, "conn-1");
   return job;
 }
 
@@ -90,7 +90,7 @@ describe("a streamed job in the batcher", () => {
     // Prepare
     const deps = memoryDeps();
     const { job } = await submitJob(deps, "acme", { model: "llama-2-7b", prompt: "Hi", max_tokens: 20 });
-    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-1"));
+    await subscribeToJob(deps, job.job_id, "conn-1");
     const posts = recordPosts(deps);
 
     // Act
@@ -140,7 +140,7 @@ describe("a streamed job in the batcher", () => {
     const file = JSON.stringify({ custom_id: "a", body: { model: "llama-2-7b", prompt: "Hi", max_tokens: 10, stream: true } });
     const { batch } = await submitBatch(deps, "acme", file);
     const [job] = (await deps.jobs.listByBatch(batch.batch_id, { limit: 10 })).items;
-    await deps.subscriptions.subscribe(jobTopic(job?.job_id ?? ""), connectionOf("conn-job"));
+    await subscribeToJob(deps, job?.job_id ?? "", "conn-job");
     await deps.subscriptions.subscribe(batchTopic(batch.batch_id), connectionOf("conn-batch"));
     const posts = recordPosts(deps);
 
@@ -150,14 +150,15 @@ describe("a streamed job in the batcher", () => {
     // Assess
     expect(tokensOf(posts, "conn-job").length).toBeGreaterThan(0);
     expect(typesOf(posts, "conn-batch")).not.toContain("job.token");
-    expect(typesOf(posts, "conn-batch")).toContain("job.succeeded");
+    expect(typesOf(posts, "conn-batch")).not.toContain("job.succeeded");
+    expect(typesOf(posts, "conn-batch")).toContain("batch.progress");
   });
 
   it("stops posting to a connection that is gone, and goes on for the others", async () => {
     // Prepare
     const deps = memoryDeps();
     const job = await streamedJob(deps);
-    await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-2"));
+    await subscribeToJob(deps, job.job_id, "conn-2");
     const posts = recordPosts(deps);
     const post = deps.notifier.post.bind(deps.notifier);
     const tried: string[] = [];
@@ -185,7 +186,7 @@ describe("a streamed job in the batcher", () => {
     let subscribedAtMs = Number.NaN;
     const late = (async () => {
       await deps.time.sleep(1_200);
-      await deps.subscriptions.subscribe(jobTopic(job.job_id), connectionOf("conn-late"));
+      await subscribeToJob(deps, job.job_id, "conn-late");
       subscribedAtMs = deps.time.nowMs;
     })();
 

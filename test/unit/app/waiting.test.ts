@@ -79,6 +79,12 @@ describe("a waiting job's place in line", () => {
 
     // Act
     await handleClientMessage(deps, "c1", JSON.stringify({ action: "subscribe", job_ids: [last] }));
+    let jobReads = 0;
+    const get = deps.jobs.get.bind(deps.jobs);
+    deps.jobs.get = (jobId) => {
+      jobReads++;
+      return get(jobId);
+    };
     await processDelivery(deps, deps.queue.takeDelivery(ROUTE, 4), { topUpUntil: new Date(deps.time.nowMs + 60_000) });
 
     // Assess
@@ -96,8 +102,9 @@ describe("a waiting job's place in line", () => {
       expect(Date.parse(event.queue.estimated_start_at)).toBeGreaterThanOrEqual(atMs);
       expect(Date.parse(event.queue.estimated_finish_at)).toBeGreaterThan(Date.parse(event.queue.estimated_start_at));
     }
-    // The job has started: its watch is gone, so no batcher reads it again.
+    // The job has started: its watch is gone. No job was read for its events (its watch carries its version).
     expect(await deps.queueBoard.watches(ROUTE)).toEqual([]);
+    expect(jobReads).toBe(0);
     // Jobs waited for room while the window ran: the rate it closes into is the copy's.
     const board = await deps.queueBoard.read(ROUTE);
     expect(board.departed.interactive).toBe(4);

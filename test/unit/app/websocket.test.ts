@@ -107,14 +107,14 @@ describe("WebSocket use cases", () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await submitJob(deps, "acme", job)).job.job_id);
     await runBatcher(deps);
-    // DynamoDB fails the last read of the frame (past the SDK's own retries), once.
+    // DynamoDB fails the last read of the frame (the count of its subscribe, which answers with the job; past the SDK's own retries), once.
     let reads = 0;
     const jobs = new Proxy(deps.jobs, {
       get(target, property) {
-        if (property === "get") {
+        if (property === "noteSubscribed") {
           return async (jobId: string) => {
-            if (++reads === 2 * ids.length) throw new RetryableError("unavailable", `get job ${jobId}: InternalServerError`);
-            return target.get(jobId);
+            if (++reads === ids.length) throw new RetryableError("unavailable", `count a subscribe of job ${jobId}: InternalServerError`);
+            return target.noteSubscribed(jobId);
           };
         }
         const value: unknown = Reflect.get(target, property, target);
