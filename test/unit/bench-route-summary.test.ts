@@ -69,6 +69,8 @@ describe("the 8B and 1B routes' targets (issue 15 item 8, issue 18 item 3)", () 
     expect(incomplete?.met).toBe(false);
     expect(incomplete?.measured).toContain("not every line answered");
     expect(incomplete?.measured).toContain("0.24 AWS requests a line");
+    const partial = { ...file(1_200, 5_700, false), pipeline: { ...cost(20_000, false), lines_answered: 4_400 } };
+    expect(routeLines(report({ small_batch_file: partial })).join("\n")).toContain("d-adaptive answered 4400 of them, NOT completed, in 220.0 s (1200 lines/min");
   });
 
   it("holds single jobs to 3,000 a minute sustained, naming where the ramp broke", () => {
@@ -85,7 +87,7 @@ describe("the 8B and 1B routes' targets (issue 15 item 8, issue 18 item 3)", () 
     const text = routeLines(report({ gqa_saturated: gqa(2_500, 2_450, 2_400), small_batch_file: file(5_500, 5_700), small_singles: singles(3_000) })).join("\n");
     expect(text).toContain("route llama-3-8b: llama-3-8b-ic, 2 copies; engine alone, closed loop of 512: 2450.0 req/min");
     expect(text).toMatch(/d-adaptive, s: slowest 20 \(1%\) submit 0\.90, queue 15\.00/);
-    expect(text).toContain("(5500 lines/min, load 1.2); the engine alone answered them in 210.5 s (5700 lines/min): 0.96x");
+    expect(text).toContain("d-adaptive completed it in 220.0 s (5500 lines/min, load 1.2); the engine alone answered them in 210.5 s (5700 lines/min): 0.96x");
     expect(text).toContain("d-adaptive, AWS per batch-line job over 20000: 0.24 requests");
     expect(text).toMatch(/4500\/min BROKE .*shed 12.*: 12 of 1500 submits shed/);
     expect(text).toContain("CPU over the 4500/min step, busiest process first:");

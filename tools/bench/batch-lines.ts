@@ -22,7 +22,12 @@ export function batchLinesPlan(mode: Mode): BatchLinesPlan {
   return mode === "quick" ? { lines: 400, promptTokens: 512, maxTokens: 512, timeoutMs: 240_000 } : { lines: 2_000, promptTokens: 512, maxTokens: 512, timeoutMs: 600_000 };
 }
 
-export type BatchLinesReport = RunServerlessCost & { readonly drained_in_s: number; readonly machine_load: number };
+export type BatchLinesReport = RunServerlessCost & {
+  readonly drained_in_s: number;
+  /** Lines answered by the end, as the batch's last read said (null: never read). */
+  readonly lines_answered?: number | null;
+  readonly machine_load: number;
+};
 
 const POLL_MS = 3_000;
 
@@ -57,10 +62,15 @@ export async function meteredDrain(
   const started = drainFromMs ?? submitted;
   const deadline = started + batch.timeoutMs;
   let status = "";
+  let answered: number | null = null;
   while (!FINAL_STATUSES.has(status) && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, batch.pollMs ?? POLL_MS));
     const answer = await api(stack.target, "GET", `/v1/batches/${id}`);
-    if (answer.status === 200) status = (JSON.parse(answer.text) as { status: string }).status;
+    if (answer.status !== 200) continue;
+    // OpenAI's counts (completed) or a JSON-lines batch's own (succeeded).
+    const read = JSON.parse(answer.text) as { status: string; request_counts?: { completed?: number; succeeded?: number } };
+    status = read.status;
+    answered = read.request_counts?.completed ?? read.request_counts?.succeeded ?? answered;
   }
   const completed = status === "completed";
   const drainedInS = (performance.now() - started) / 1000;
@@ -69,5 +79,5 @@ export async function meteredDrain(
   while (stack.invocations.some((i) => i.endedAt === undefined) && performance.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 250));
   const cost = serverlessCost(readingDelta(stack.meter.read(), before), batch.lines, context.gpuUsdPerJob);
   context.log(`  ${completed ? "completed" : `NOT completed (${status || "no answer"})`} in ${drainedInS.toFixed(1)} s: ${cost.requests_per_job.toFixed(2)} AWS requests a line, $${cost.usd_per_job.total.toExponential(2)} (${(100 * cost.share_of_gpu).toFixed(2)}% of the GPU's per job)`);
-  return { ...cost, kind: "batch-line", complete: completed, drained_in_s: drainedInS, machine_load: loadavg()[0] ?? 0 };
+  return { ...cost, kind: "batch-line", complete: completed, drained_in_s: drainedInS, lines_answered: answered, machine_load: loadavg()[0] ?? 0 };
 }

@@ -146,7 +146,7 @@ export function routeLines(report: RouteScenariosReport): string[] {
     lines.push(
       "",
       `small-batch-file: one file of ${file.lines} lines (${file.prompt_tokens}+${file.max_tokens}) on ${file.model}, uploaded in ${file.upload_s.toFixed(1)} s; ` +
-        `d-adaptive ${p.complete ? "completed" : "NOT completed"} it in ${p.drained_in_s.toFixed(1)} s (${file.pipeline_lines_per_min.toFixed(0)} lines/min, load ${p.machine_load.toFixed(1)}); ` +
+        `d-adaptive ${p.complete ? "completed it" : `answered ${p.lines_answered ?? "?"} of them, NOT completed,`} in ${p.drained_in_s.toFixed(1)} s (${file.pipeline_lines_per_min.toFixed(0)} lines/min, load ${p.machine_load.toFixed(1)}); ` +
         `the engine alone ${file.engine.complete ? "answered" : `answered ${file.engine.answered} of`} them in ${file.engine.drained_in_s.toFixed(1)} s (${file.engine.lines_per_min.toFixed(0)} lines/min): ${fmt(drainRatio(file.pipeline_lines_per_min, file.engine))}x`,
       serverlessLine(ADAPTIVE, p),
     );

@@ -62,7 +62,9 @@ export async function runSmallBatchFile(
       // The GPU's cost per line at the engine's own drain rate: every GPU second at work.
       { ...context, gpuUsdPerJob: context.gpuUsdPerJobAt(engine.lines_per_min) },
     );
-    const pipelineLinesPerMin = pipeline.drained_in_s > 0 && pipeline.complete ? (plan.lines * 60) / pipeline.drained_in_s : 0;
+    // Not completed: the lines answered by the end, over the time it had (the target still needs every line).
+    const done = pipeline.complete ? plan.lines : (pipeline.lines_answered ?? 0);
+    const pipelineLinesPerMin = pipeline.drained_in_s > 0 ? (done * 60) / pipeline.drained_in_s : 0;
     return { model: stack.route.name, component: component.name, lines: plan.lines, prompt_tokens: plan.promptTokens, max_tokens: plan.maxTokens, upload_s: uploadS, pipeline, pipeline_lines_per_min: pipelineLinesPerMin, engine };
   } finally {
     await rm(file, { force: true });

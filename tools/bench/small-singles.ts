@@ -58,7 +58,8 @@ export async function runSmallSingles(
     // The GPU's cost per job at this step's rate: what these jobs cost on a copy serving only them.
     const gpuUsd = gpuUsdPerJob(gpuHourPrice(component), component.copies * component.accelerators_per_copy, rpm);
     const ran = await runPolicy(stack, run, { prompts: context.prompts, ranWith: [], last: false, gpuUsdPerJob: gpuUsd }).catch((error: unknown) => error as Error);
-    const toUs = monotonicUs();
+    // The profiles' window is the step's drive: not the clean-up after it (cancels, purges).
+    const toUs = Math.min(monotonicUs(), fromUs + (plan.stepMs + plan.drainMs) * 1000);
     if (ran instanceof Error) {
       // The stack did not settle after the step: it cannot run another.
       steps.push({ ...emptyStep(rpm, run.trace.length, engine.result.p95_ms), reason: `the stack did not recover: ${ran.message.split("\n")[0]}`, fromUs, toUs });
