@@ -9,7 +9,7 @@ import { cpuProfNodeOptions, profileThisProcess, readProfiles } from "./cpu-capt
 import { busiestFirst, summarizeProfile } from "./cpu-profile.ts";
 import { closedLoopReport, engineCeiling } from "./phases.ts";
 import { policyNamed } from "./policies.ts";
-import { type PolicyStack, startPolicyStack } from "./policy-stack.ts";
+import { type PolicyStack, startPolicyStacks } from "./policy-stack.ts";
 import { promptBook, type PromptBook } from "./prompts.ts";
 import { P95_OVER_ENGINE_BOUND_MS } from "./ramp.ts";
 import type { GqaSaturatedReport, RouteScenariosReport, SmallBatchFileReport, SmallSinglesReport } from "./route-summary.ts";
@@ -61,8 +61,13 @@ export async function runRouteScenarios(wanted: readonly RouteScenarioName[], co
 /** A d-adaptive stack for `model` alone on the machine, for `use`, stopped afterwards however it ends. */
 async function withStack<T>(context: RouteContext, model: string, letter: string, prompts: PromptBook, use: (stack: PolicyStack) => Promise<T>, offlineNodeOptions?: string): Promise<T> {
   context.log(`starting a d-adaptive stack for ${model}`);
-  const stack = await startPolicyStack(policyNamed(ADAPTIVE), {
-    stage: `bench${context.runId}${letter}`,
+  // Tried twice, as the 7B stacks are: a port picked as free can be taken before osls binds it.
+  const started = new Map<string, PolicyStack>();
+  await startPolicyStacks([policyNamed(ADAPTIVE)], {
+    runId: `${context.runId}${letter}`,
+    atOnce: 1,
+    into: started,
+    onLine: context.log,
     projectDir: context.projectDir,
     model,
     // d-adaptive runs the rolling engine: the static routes file is not read.
@@ -70,7 +75,12 @@ async function withStack<T>(context: RouteContext, model: string, letter: string
     prompts,
     log: context.stackLog,
     ...(offlineNodeOptions !== undefined && { offlineNodeOptions }),
+  }).catch(async (error: unknown) => {
+    await Promise.all([...started.values()].map((s) => s.stop().catch(() => undefined)));
+    throw error;
   });
+  const stack = started.get(ADAPTIVE);
+  if (!stack) throw new Error(`no d-adaptive stack for ${model}`);
   try {
     return await use(stack);
   } finally {
@@ -134,7 +144,8 @@ async function smallSingles(context: RouteContext): Promise<SmallSinglesReport> 
   // Beside osls's, for a flame chart of it too.
   await writeFile(join(profileDir, "bench-process.json"), JSON.stringify(ran.bench));
   const profiles = [{ name: "bench process (stores, emulator, pollers, front door, clients)", profile: ran.bench }, ...offline.map((p) => ({ name: `osls offline ${p.name} (HTTP and WebSocket APIs, functions)`, profile: p.profile }))];
-  const summaries = window ? busiestFirst(profiles.map((p) => summarizeProfile(p.name, p.profile, window))) : [];
+  // A process that was not running during the step (an osls that failed to start and was tried again) has nothing to say.
+  const summaries = window ? busiestFirst(profiles.map((p) => summarizeProfile(p.name, p.profile, window)).filter((p) => p.window_ms > 0)) : [];
   return {
     model: SMALL_MODEL,
     component: component.name,
