@@ -70,6 +70,12 @@ export type StackOptions = {
   readonly log?: Logger;
   /** How long osls offline may take to listen; default 120 s (a bench on a loaded machine needs more). */
   readonly offlineReadyTimeoutMs?: number | undefined;
+  /**
+   * NODE_OPTIONS for osls offline's process (and so for the functions it runs in process), e.g.
+   * `--cpu-prof --cpu-prof-dir=DIR` for a profile of the HTTP and WebSocket APIs and the functions
+   * (npm run bench profiles them so). Default: this process's own.
+   */
+  readonly offlineNodeOptions?: string | undefined;
   /** osls offline's output (handler logs included); default dropped. */
   readonly onOfflineOutput?: (chunk: string) => void;
   /**

@@ -93,7 +93,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       parts.frontDoor = await startFrontDoor({ host: HOST, port: offlinePorts.http, upstreamPort: behindDoor, onRequest });
       const ports = { ...offlinePorts, http: behindDoor };
       const onOutput = meter ? meteredOfflineOutput(meter, prefix, () => functionMemoryMb, options.onOfflineOutput) : options.onOfflineOutput;
-      offlineStarting = startOffline({ projectDir, stage, ports, env: functionEnv, readyTimeoutMs: options.offlineReadyTimeoutMs, ...(onOutput && { onOutput }) });
+      const env = options.offlineNodeOptions === undefined ? functionEnv : { ...functionEnv, NODE_OPTIONS: options.offlineNodeOptions };
+      offlineStarting = startOffline({ projectDir, stage, ports, env, readyTimeoutMs: options.offlineReadyTimeoutMs, ...(onOutput && { onOutput }) });
       offlineStarting.catch(() => undefined);
     }
 

@@ -74,21 +74,23 @@ export async function driveEngine(
 /**
  * The engine's ceiling: a closed loop of `concurrency` clients (its admission limit), each
  * sending its next request as soon as it has an answer. Clients start spread over `staggerMs`
- * so that they do not all finish, and come back, in step. Returns every answer's time.
+ * so that they do not all finish, and come back, in step. With `total`, no more than that many
+ * requests are sent (a batch of that size drained). Returns every answer's time.
  */
 export async function closedLoop(
   target: EngineTarget,
-  options: { prompts: PromptBook; concurrency: number; promptTokens: number; maxTokens: number; staggerMs: number; durationMs: number },
+  options: { prompts: PromptBook; concurrency: number; promptTokens: number; maxTokens: number; staggerMs: number; durationMs: number; total?: number },
 ): Promise<Outcome[]> {
   const sdk = client(target.sagemakerUrl);
   const outcomes: Outcome[] = [];
   const originMs = performance.now() + 100;
   const endMs = originMs + options.durationMs;
+  let sent = 0;
   const clientLoop = async (i: number) => {
     await sleepUntil(originMs + (i * options.staggerMs) / options.concurrency);
-    while (performance.now() < endMs) {
+    while (performance.now() < endMs && sent < (options.total ?? Number.POSITIVE_INFINITY)) {
       const arrivalMs = performance.now() - originMs;
-      const index = outcomes.length;
+      const index = sent++;
       try {
         const tokens = await invokeOne(sdk, target, options.prompts.prompt(options.promptTokens, index), options.maxTokens);
         outcomes.push({ index, arrivalMs, promptTokens: options.promptTokens, maxTokens: options.maxTokens, status: "succeeded", finishedMs: performance.now() - originMs, completionTokens: tokens });

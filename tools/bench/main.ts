@@ -5,10 +5,11 @@
 //   npm run bench -- --quick      the same scenarios, shorter (about 25 minutes; 8 without the day)
 //   npm run bench -- --micro      only the micro-benchmark of the packing and window code
 //   options: --seed N, --policies a,d, --scenarios poisson-400,saturated,batch-lines,lanes,diurnal,
+//            (the 8B and 1B routes, on stacks of their own) gqa-saturated,small-batch-file,small-singles,
 //            --route-settings '{"interactive_slowdown_percent":50}' (over every policy's settings)
 //
 // Writes bench-results/latest.json (schema in the README, "Benchmark"), latest.txt and SVG curves.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,16 +17,18 @@ import { loadRouteCatalog } from "#shared/config";
 import { defaultRouteSettings, type RouteSettings } from "#shared/core/route-settings";
 import { gpuHourPrice, type Route } from "#shared/core/routes";
 import { consoleLogger } from "#local/log";
-import { charts, type RawRuns } from "./charts.ts";
 import { gpuUsdPerJob, serverlessTargets } from "./aws-cost.ts";
 import { admissionLimit } from "./metrics.ts";
 import { runMicro, type MicroResult } from "./micro.ts";
 import type { Outcome } from "./outcome.ts";
-import { type EngineCeiling, engineCeiling, type InvocationLog, type ScenarioRun } from "./phases.ts";
+import { closedLoopReport, type EngineCeiling, engineCeiling, type ScenarioRun } from "./phases.ts";
 import { type Policy, POLICIES, policyNamed } from "./policies.ts";
 import { type PolicyStack, startPolicyStacks, writeStaticRoutesFile } from "./policy-stack.ts";
 import { promptBook } from "./prompts.ts";
-import { type BenchReport, formatReport, type PolicyReport, type ScenarioReport } from "./report.ts";
+import { type BenchReport, type PolicyReport, type ScenarioReport } from "./report.ts";
+import { type Invocations, writeOutputs } from "./outputs.ts";
+import { ROUTE_SCENARIOS, runRouteScenarios } from "./route-scenarios.ts";
+import { type RouteScenariosReport, routeTargets } from "./route-summary.ts";
 import { runScenario } from "./scenario-run.ts";
 import { type Mode, scenarios as scenarioList } from "./scenarios.ts";
 import { type DiurnalReport, diurnalTargets, runDiurnal } from "./diurnal.ts";
@@ -66,7 +69,7 @@ function parse() {
   const mode: Mode = values.quick ? "quick" : "full";
   const all = scenarioList(mode, seed);
   const wanted = values.scenarios?.split(",").map((s) => s.trim());
-  const known = [...all.map((s) => s.name), BATCH_LINES_SCENARIO, LANES_SCENARIO, DIURNAL];
+  const known = [...all.map((s) => s.name), BATCH_LINES_SCENARIO, LANES_SCENARIO, DIURNAL, ...ROUTE_SCENARIOS];
   for (const name of wanted ?? []) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(", ")}`);
   return {
     mode,
@@ -78,6 +81,8 @@ function parse() {
     batchLines: (wanted ? wanted.includes(BATCH_LINES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
     // On (d)'s stack: it measures the lanes batchline ships.
     lanes: (wanted ? wanted.includes(LANES_SCENARIO) : true) && policies.some((p) => p.name === "d-adaptive"),
+    // On d-adaptive stacks of their own, one route each (route-scenarios.ts).
+    routes: policies.some((p) => p.name === "d-adaptive") ? ROUTE_SCENARIOS.filter((name) => (wanted ? wanted.includes(name) : true)) : [],
     outDir: resolve(values.out),
   };
 }
@@ -139,7 +144,7 @@ async function main(): Promise<void> {
       micro: microResult, policies: [], scenarios: [], diurnal: null,
       targets: checkTargets({ engineDirectRpm: Number.NaN, scenarios: [], microUsPerMessage: microResult.us_per_message, adaptive: "d-adaptive", oneAtATime: "a-one-at-a-time", baselines: [] }),
     };
-    await writeOutputs(args.outDir, report, new Map(), new Map());
+    await writeOutputs(args.outDir, report, new Map(), new Map(), log);
     return;
   }
 
@@ -198,6 +203,8 @@ async function main(): Promise<void> {
     log("stopping the stacks");
     await stopAll();
   }
+  // After the 7B stacks are gone: each route's stack has the machine to itself.
+  const routes: RouteScenariosReport | null = args.routes.length > 0 ? await runRouteScenarios(args.routes, { projectDir, outDir: args.outDir, runId, mode: args.mode, seed: args.seed, log, stackLog: consoleLogger("ERROR") }) : null;
   let diurnal: DiurnalReport | null = null;
   if (args.diurnal) {
     diurnal = await runDiurnal(diurnalPlan(args.mode, args.seed), { projectDir, outDir: args.outDir, model: MODEL, runId, prompts, log, stackLog: consoleLogger("ERROR") });
@@ -209,26 +216,14 @@ async function main(): Promise<void> {
     machine: { ...base.machine, load_average_at_end: loadavg() },
     wall_s: (performance.now() - started) / 1000,
     engine_direct_rpm: ceiling?.rpm ?? null,
-    engine_direct_closed_loop: ceiling
-      ? {
-          concurrency: ceiling.concurrency,
-          completed: ceiling.completed,
-          completed_rpm: ceiling.completedRpm,
-          measured_from_s: ceiling.fromS,
-          measured_to_s: ceiling.toS,
-          measured_turnovers: ceiling.turnovers,
-          token_rpm: ceiling.tokenRpm,
-          tokens_per_s: ceiling.tokensPerS,
-          gpu_busy: ceiling.gpuBusy,
-          mean_batch: ceiling.meanBatch,
-        }
-      : null,
+    engine_direct_closed_loop: ceiling ? closedLoopReport(ceiling) : null,
     micro: microResult,
     policies: args.policies.flatMap((p) => { const s = stacks.get(p.name); return s ? [policyReport(s)] : []; }),
     scenarios: scenarioReports,
     diurnal,
     lanes,
     batch_lines: batchLines,
+    routes,
     targets: [
       ...checkTargets({
         engineDirectRpm: ceiling?.rpm ?? Number.NaN,
@@ -241,52 +236,18 @@ async function main(): Promise<void> {
       ...engineCeilingCheck(ceiling?.rpm ?? Number.NaN, scenarioReports),
       ...serverlessTargets(scenarioReports, "d-adaptive", batchLines ?? undefined),
       ...(lanes ? lanesTargets(lanes.idle, lanes.under_batch, lanes.drain) : []),
+      ...(routes ? routeTargets(routes) : []),
       ...(diurnal ? diurnalTargets(diurnal) : []),
     ],
   };
-  await writeOutputs(args.outDir, report, raw, invocations);
+  await writeOutputs(args.outDir, report, raw, invocations, log);
   // Written first, for a look at the runs; then the run fails (issue 15 item 7).
-  const above = aboveEngineCeiling(report.engine_direct_rpm ?? Number.NaN, scenarioReports);
+  const gqa = routes?.gqa_saturated;
+  const above = [...aboveEngineCeiling(report.engine_direct_rpm ?? Number.NaN, scenarioReports), ...(gqa ? aboveEngineCeiling(gqa.engine_direct_rpm, [gqa.scenario]) : [])];
   if (above.length > 0) {
     const which = above.map((a) => `${a.policy} served ${a.rpm.toFixed(1)} req/min in ${a.scenario}, ${a.ratio.toFixed(3)}x`).join("; ");
     throw new Error(`above the engine alone's ceiling by more than ${100 * ENGINE_CEILING_TOLERANCE}%: ${which}. The pipeline only feeds the engine: the measurement is wrong.`);
   }
-}
-
-/** Per scenario, per policy: its batcher invocations. */
-type Invocations = Map<string, ReadonlyMap<string, InvocationLog>>;
-
-async function writeOutputs(outDir: string, report: BenchReport, raw: RawRuns, invocations: Invocations): Promise<void> {
-  const text = formatReport(report);
-  process.stdout.write(`${text}\n`);
-  await writeFile(join(outDir, "latest.json"), `${JSON.stringify(report, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`);
-  await writeFile(join(outDir, "latest.txt"), `${text}\n`);
-  // Every request of every run, for a closer look, ms after the trace started: [arrival, answered,
-  // queue wait, GPU batch size, status, POST answered, submitted_at, started_at, finished_at,
-  // start estimated at submit] (null where unknown; the last five are the pipeline's only).
-  const ms = (v: number | undefined) => (v === undefined ? null : Math.round(v));
-  const perRequest = Object.fromEntries(
-    [...raw].map(([scenario, runs]) => [
-      scenario,
-      Object.fromEntries(
-        [...runs].map(([name, outcomes]) => [
-          name,
-          outcomes.map((o) => [
-            Math.round(o.arrivalMs), ms(o.finishedMs), o.queueWaitMs ?? null, o.gpuBatchSize ?? null, o.status,
-            ms(o.timeline?.acceptedMs), ms(o.timeline?.submittedMs), ms(o.timeline?.startedMs), ms(o.timeline?.doneMs), ms(o.timeline?.estimatedStartMs),
-          ]),
-        ]),
-      ),
-    ]),
-  );
-  await writeFile(join(outDir, "requests.json"), `${JSON.stringify(perRequest)}\n`);
-  // The batcher invocations of every pipeline run, [start ms, end ms, messages delivered, FunctionError | null,
-  // lane], and when its trace started (wall clock).
-  const perInvocation = Object.fromEntries([...invocations].map(([scenario, runs]) => [scenario, Object.fromEntries(runs)]));
-  await writeFile(join(outDir, "invocations.json"), `${JSON.stringify(perInvocation)}\n`);
-  const svgs = charts(report, raw);
-  for (const [name, svg] of svgs) await writeFile(join(outDir, name), svg);
-  log(`wrote ${join(outDir, "latest.json")}, latest.txt, requests.json, invocations.json${[...svgs.keys()].map((n) => `, ${n}`).join("")}`);
 }
 
 main().then(

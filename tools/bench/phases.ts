@@ -13,6 +13,7 @@ import type { PolicyStack } from "./policy-stack.ts";
 import type { PromptBook } from "./prompts.ts";
 import { gpuOverWindow, meanRequestTokens, summarizeRun, withGpuSamples, type RunResult } from "./run.ts";
 import type { Scenario } from "./scenarios.ts";
+import type { EngineClosedLoopReport } from "./report.ts";
 import type { TraceRequest } from "./trace.ts";
 
 export type ScenarioRun = { readonly scenario: Scenario; readonly trace: readonly TraceRequest[] };
@@ -44,6 +45,22 @@ export type EngineCeiling = {
   readonly gpuBusy: number;
   readonly meanBatch: number;
 };
+
+/** The ceiling as the report gives it. */
+export function closedLoopReport(ceiling: EngineCeiling): EngineClosedLoopReport {
+  return {
+    concurrency: ceiling.concurrency,
+    completed: ceiling.completed,
+    completed_rpm: ceiling.completedRpm,
+    measured_from_s: ceiling.fromS,
+    measured_to_s: ceiling.toS,
+    measured_turnovers: ceiling.turnovers,
+    token_rpm: ceiling.tokenRpm,
+    tokens_per_s: ceiling.tokensPerS,
+    gpu_busy: ceiling.gpuBusy,
+    mean_batch: ceiling.meanBatch,
+  };
+}
 
 /**
  * Clients of the closed loop: as many as a copy could ever run (max_sequences). The engine admits
@@ -103,6 +120,33 @@ export function engineCeiling(catalog: RouteCatalog, component: Component, optio
       tokensPerS,
       gpuBusy: window.busyFraction,
       meanBatch: window.meanBatch,
+    };
+  });
+}
+
+/** A batch drained by the engine alone: how long its last answer took from the moment the batch landed. */
+export type EngineDrain = { readonly lines: number; readonly answered: number; readonly drained_in_s: number; readonly lines_per_min: number; readonly complete: boolean };
+
+/**
+ * `lines` requests straight to the engine, all there at once, on an emulator of its own: a closed
+ * loop as wide as the copies run (closedLoopConcurrency), so the engine always has the batch's
+ * next line waiting, until every one is answered or `timeoutMs` (issue 18 item 3: what a batch
+ * file's drain through the pipeline is held against).
+ */
+export function engineDrain(catalog: RouteCatalog, component: Component, options: { prompts: PromptBook; lines: number; promptTokens: number; maxTokens: number; timeoutMs: number }): Promise<EngineDrain> {
+  return withEmulator(catalog, async (url) => {
+    const outcomes = await closedLoop(
+      { sagemakerUrl: url, component },
+      { prompts: options.prompts, concurrency: closedLoopConcurrency(component), promptTokens: options.promptTokens, maxTokens: options.maxTokens, staggerMs: 0, durationMs: options.timeoutMs, total: options.lines },
+    );
+    const answeredAt = succeededAt(outcomes);
+    const drainedInS = Math.max(0, ...answeredAt) / 1000;
+    return {
+      lines: options.lines,
+      answered: answeredAt.length,
+      drained_in_s: drainedInS,
+      lines_per_min: drainedInS > 0 ? (answeredAt.length * 60) / drainedInS : 0,
+      complete: answeredAt.length === options.lines,
     };
   });
 }

@@ -56,6 +56,8 @@ export type StackStart = {
   readonly staticRoutesFile: string;
   readonly prompts: PromptBook;
   readonly log?: Logger;
+  /** NODE_OPTIONS of osls offline (a CPU profile of it: cpu-capture.ts). */
+  readonly offlineNodeOptions?: string;
 };
 
 /** A routes file as parsed YAML, loosely typed: a variant changes a few fields of it. */
@@ -121,6 +123,7 @@ export async function startPolicyStack(policy: Policy, options: StackStart): Pro
     ...(mapping && { mappingOverrides: Object.fromEntries(queueNames.map((name) => [name, mapping])) }),
     ...(policy.batcherReservedConcurrency !== undefined && { reservedConcurrency: { batcher: policy.batcherReservedConcurrency } }),
     ...(options.log && { log: options.log }),
+    ...(options.offlineNodeOptions !== undefined && { offlineNodeOptions: options.offlineNodeOptions }),
     meter,
     // Several stacks start at once on a shared 2-core machine: osls offline took over 120 s there.
     offlineReadyTimeoutMs: 300_000,

@@ -22,9 +22,12 @@ export type Mode = "quick" | "full";
 
 const fixed512 = { kind: "fixed", promptTokens: 512, maxTokens: 512 } as const;
 
+/** ms from a length in seconds for each mode. */
+const byMode = (mode: Mode) => (seconds: { quick: number; full: number }) => 1000 * (mode === "quick" ? seconds.quick : seconds.full);
+
 /** Offered loads are fixed numbers, not fractions of a measured ceiling, so that a seed gives one trace. */
 export function scenarios(mode: Mode, seed: number): Scenario[] {
-  const s = (seconds: { quick: number; full: number }) => 1000 * (mode === "quick" ? seconds.quick : seconds.full);
+  const s = byMode(mode);
   return [
     {
       name: "ten-percent",
@@ -74,17 +77,7 @@ export function scenarios(mode: Mode, seed: number): Scenario[] {
       warmupMs: 0,
       targeted: false,
     },
-    {
-      name: "saturated",
-      title: "saturated: Poisson 720 rpm (above the engine's ~590), 512+512",
-      kind: "saturated",
-      // Long enough for whole turnovers of the running batch (about 12 s each) to fit in the
-      // steady part, quick too: a shorter one measured a share of a wave (issue 15 item 7).
-      trace: { seed: seed + 5, durationMs: s({ quick: 45, full: 60 }), arrivals: { kind: "poisson", rpm: 720 }, lengths: fixed512 },
-      drainMs: s({ quick: 15, full: 15 }),
-      warmupMs: s({ quick: 10, full: 20 }),
-      targeted: true,
-    },
+    saturatedScenario(mode, { name: "saturated", title: "saturated: Poisson 720 rpm (above the engine's ~590), 512+512", seed: seed + 5, rpm: 720 }),
     {
       // Jobs that wait tens of seconds, all answered: where a start estimated at submit is worth
       // something and can be far off (issue 12 item 2). The other scenarios seldom keep a job waiting.
@@ -97,6 +90,36 @@ export function scenarios(mode: Mode, seed: number): Scenario[] {
       targeted: false,
     },
   ];
+}
+
+/**
+ * A saturated run: Poisson arrivals above the engine's ceiling, 512+512, throughput over whole
+ * turnovers of the running batch within the steady part. Long enough for whole turnovers (about
+ * 12 s each on the 7B and 8B routes) to fit in the steady part, quick too: a shorter one measured
+ * a share of a wave (issue 15 item 7).
+ */
+export function saturatedScenario(mode: Mode, spec: { readonly name: string; readonly title: string; readonly seed: number; readonly rpm: number }): Scenario {
+  const s = byMode(mode);
+  return {
+    name: spec.name,
+    title: spec.title,
+    kind: "saturated",
+    trace: { seed: spec.seed, durationMs: s({ quick: 45, full: 60 }), arrivals: { kind: "poisson", rpm: spec.rpm }, lengths: fixed512 },
+    drainMs: s({ quick: 15, full: 15 }),
+    warmupMs: s({ quick: 10, full: 20 }),
+    targeted: true,
+  };
+}
+
+/**
+ * Issue 15 item 8: the Llama-3.1-8B route (vLLM, paged KV, two copies of 256 sequences) saturated.
+ * By its profile the two copies answer about 2,500 requests of 512+512 a minute: 3,000 keeps them full.
+ */
+export const GQA_SATURATED = "gqa-saturated";
+export const GQA_MODEL = "llama-3-8b";
+
+export function gqaSaturatedScenario(mode: Mode, seed: number): Scenario {
+  return saturatedScenario(mode, { name: GQA_SATURATED, title: `saturated on ${GQA_MODEL} (GQA, vLLM, 2 copies): Poisson 3,000 rpm (above the engine's ~2,500), 512+512`, seed: seed + 8, rpm: 3_000 });
 }
 
 /** The policy whose slot the engine-alone run of each trace shares: the two are compared. */

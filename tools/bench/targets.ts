@@ -143,7 +143,7 @@ function engineCeilingOf(engineDirectRpm: number, scenario: ScenarioNumbers): nu
   return Math.max(Number.isFinite(engineDirectRpm) ? engineDirectRpm : 0, scenario.engine_direct?.throughput_rpm ?? 0);
 }
 
-export function engineCeilingCheck(engineDirectRpm: number, scenarios: readonly ScenarioNumbers[]): TargetCheck[] {
+export function engineCeilingCheck(engineDirectRpm: number, scenarios: readonly ScenarioNumbers[], name = "no_policy_above_engine"): TargetCheck[] {
   const saturated = scenarios.filter((s) => s.kind === "saturated" && engineCeilingOf(engineDirectRpm, s) > 0);
   if (saturated.length === 0) return [];
   const above = aboveEngineCeiling(engineDirectRpm, scenarios);
@@ -151,7 +151,7 @@ export function engineCeilingCheck(engineDirectRpm: number, scenarios: readonly 
   const ceilings = saturated.map((s) => `${fmt(engineCeilingOf(engineDirectRpm, s), 0)} rpm in ${s.name}`).join(", ");
   return [
     {
-      name: "no_policy_above_engine",
+      name,
       target: `every policy's saturated throughput <= ${1 + ENGINE_CEILING_TOLERANCE}x the engine alone's (the higher of engine_direct_rpm and its run of the trace)`,
       measured: above.length === 0 ? `highest ${fmt(highest)}x of ${ceilings}` : above.map((a) => `${a.policy} ${fmt(a.rpm, 0)} rpm = ${fmt(a.ratio)}x in ${a.scenario}`).join("; "),
       value: highest,
