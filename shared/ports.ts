@@ -344,6 +344,8 @@ export type QueueBoardStore = {
   /** Records what a job's watchers are about to be told; false if they were told less than `minGapMs` ago (by another batcher). */
   noteSent(route: string, jobId: string, sent: SentEstimate, now: Date, minGapMs: number): Promise<boolean>;
   unwatch(route: string, jobIds: readonly string[]): Promise<void>;
+  /** A watched job's state moved on while it waits (noted waiting for a warming component): its watchers' next events carry `version`. No-op for a job nobody watches or a lower version. */
+  rewatchAt(route: string, jobId: string, version: number): Promise<void>;
 };
 
 

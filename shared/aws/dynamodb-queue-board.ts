@@ -170,6 +170,20 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
     return out !== undefined;
   }
 
+  async rewatchAt(route: string, jobId: string, version: number): Promise<void> {
+    await conditional(`move the watch of job ${jobId} on to version ${version}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: watchKey(route, jobId),
+          UpdateExpression: "SET version = :version",
+          ConditionExpression: "attribute_exists(job_id) AND (attribute_not_exists(version) OR version < :version)",
+          ExpressionAttributeValues: { ":version": version },
+        }),
+      ),
+    );
+  }
+
   async unwatch(route: string, jobIds: readonly string[]): Promise<void> {
     await batchWrite(this.client, this.tableName, jobIds.map((jobId) => ({ DeleteRequest: { Key: watchKey(route, jobId) } })));
   }

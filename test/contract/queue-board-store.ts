@@ -109,6 +109,15 @@ export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore
     expect(await store.watches("mistral")).toEqual([]);
   });
 
+  it("moves a watch on to a job's later version, never back, and watches nothing for a job nobody watches", async () => {
+    const store = await makeStore();
+    await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256, version: 3 }, "conn-a", later(60_000));
+    await store.rewatchAt("llama", "job_1", 5);
+    await store.rewatchAt("llama", "job_1", 4);
+    await store.rewatchAt("llama", "job_9", 2);
+    expect((await store.watches("llama")).map((w) => [w.jobId, w.version])).toEqual([["job_1", 5]]);
+  });
+
   it("notes what watchers were told at most once per gap, and never for a job nobody watches", async () => {
     const store = await makeStore();
     await store.watch("llama", { jobId: "job_1", lane: "batch", ticket: 7, promptTokens: 512, maxTokens: 256 }, "conn-a", later(60_000));

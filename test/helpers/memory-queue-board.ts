@@ -60,6 +60,11 @@ export class MemoryQueueBoard implements QueueBoardStore {
     return true;
   }
 
+  async rewatchAt(route: string, jobId: string, version: number): Promise<void> {
+    const watch = this.watched.get(route)?.get(jobId);
+    if (watch && (watch.version ?? -1) < version) watch.version = version;
+  }
+
   async unwatch(route: string, jobIds: readonly string[]): Promise<void> {
     for (const jobId of jobIds) this.watched.get(route)?.delete(jobId);
   }

@@ -1,4 +1,4 @@
-import { isTerminal } from "../../core/jobs.ts";
+import { isTerminal, versionOf, type JobRecord } from "../../core/jobs.ts";
 import { decideWarmingWait } from "../../core/warming-bound.ts";
 import { notifyJob } from "../notify.ts";
 import { giveBackSlot } from "../quotas.ts";
@@ -38,6 +38,8 @@ export async function waitInQueue(
   // Finished meanwhile, or held by a later attempt that has its own message: nothing to wait for.
   if (!job) return run.settle(pending, { kind: "done" });
   await notifyJob(deps, job);
+  // Its job.waiting events carry the version it was watched at, which this note moved past: its clients would drop them.
+  if ((job.subscriptions ?? 1) > 0) await rewatch(deps, job);
   const body = withWarmingSince(pending.message, new Date(decision.warmingSinceMs).toISOString());
   await run.settle(pending, { kind: "requeue", delaySeconds: decision.delaySeconds, body });
 }
@@ -69,4 +71,13 @@ export async function renotifyFinished(deps: BatcherDeps, jobId: string): Promis
     return;
   }
   if (isTerminal(job.status)) await Promise.all([giveBackSlot(deps.usage, job), notifyJob(deps, job)]);
+}
+
+/** Best effort, as estimates are: a board that cannot be written leaves the job's job.waiting events to be dropped until it runs. */
+async function rewatch(deps: BatcherDeps, job: JobRecord): Promise<void> {
+  try {
+    await deps.queueBoard.rewatchAt(job.model, job.job_id, versionOf(job));
+  } catch (error) {
+    deps.logger.warn("could not move a waiting job's watch on to its version; its clients drop its job.waiting events until it runs", { jobId: job.job_id, error: String(error) });
+  }
 }

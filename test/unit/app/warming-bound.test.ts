@@ -4,9 +4,9 @@ import { Settlements } from "#shared/app/batcher/settlement";
 import { parseJobMessage, toPackItem } from "#shared/app/batcher/messages";
 import { submitJob } from "#shared/app/submit";
 import { ModelWarmingError } from "#shared/core/errors";
-import type { JobRecord } from "#shared/core/jobs";
+import { versionOf, type JobRecord } from "#shared/core/jobs";
 import { defaultRouteSettings } from "#shared/core/route-settings";
-import { memoryDeps } from "../../helpers/fakes.ts";
+import { memoryDeps, subscribeToJob } from "../../helpers/fakes.ts";
 
 type Deps = ReturnType<typeof memoryDeps>;
 const MODEL = "llama-2-7b";
@@ -131,5 +131,27 @@ describe("the bound's clock in the message", () => {
     const [again] = deps.queue.takeDelivery();
     expect(again && parseJobMessage(again.body)).toEqual({ ...message, warming_since: undefined });
     expect(again?.body).not.toContain("warming_since");
+  });
+});
+
+describe("a watched job put back for a warming component", () => {
+  it("moves its watch on to the version the note gave it, so its clients keep its job.waiting events", async () => {
+    // Prepare: a job watched at its version, then refused once for lack of capacity.
+    const deps = memoryDeps();
+    await withSettings(deps, { warming_recheck_seconds: 30, top_up: false });
+    deps.invoker.behaviour = () => new ModelWarmingError(`endpoint batchline-h100: inference component ${COMPONENT} has no capacity`);
+    const job = await submit(deps);
+    await subscribeToJob(deps, job.job_id, "conn-1");
+    const watched = deps.jobs.jobs.get(job.job_id) ?? job;
+    await deps.queueBoard.watch(MODEL, { jobId: job.job_id, lane: "interactive", ticket: 1, promptTokens: job.prompt_tokens, maxTokens: 8, version: versionOf(watched) }, "conn-1", new Date(deps.time.nowMs + 60_000));
+
+    // Act
+    await processDelivery(deps, deps.queue.takeDelivery(), { topUpUntil: new Date(deps.clock.now().getTime() + 60_000) });
+
+    // Assess
+    const noted = deps.jobs.jobs.get(job.job_id);
+    expect(noted?.waiting_reason).toBe("warming");
+    expect(versionOf(noted ?? job)).toBeGreaterThan(versionOf(watched));
+    expect((await deps.queueBoard.watches(MODEL)).map((w) => w.version)).toEqual([versionOf(noted ?? job)]);
   });
 });
