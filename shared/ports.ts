@@ -154,7 +154,11 @@ export type SlotAudit = {
   setSuspect(tenant: string, suspect: readonly SuspectHolding[]): Promise<void>;
   /** Gives back the holding and all its slots if it is still held and still this very suspect; whether it did. */
   giveBackSuspect(tenant: string, suspect: SuspectHolding): Promise<boolean>;
+  /** A batch chunk's lines still held, and when it was taken (epoch ms); undefined for one not kept. */
+  heldLines(tenant: string, holdingId: string): Promise<HeldChunk | undefined>;
 };
+
+export type HeldChunk = { readonly lines: readonly number[]; readonly takenAtMs: number };
 
 /** Tokens charged for one submission, named by it (a job id) so that a repeat is recognised. */
 export type TokenCharge = { readonly id: string; readonly tokens: number };
