@@ -175,6 +175,8 @@ export type BatchStore = {
   transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange): Promise<BatchRecord | undefined>;
   /** Open OpenAI batches whose sweep_at is at or before `now` (epoch seconds), soonest first: the sweep's work. */
   listDue(now: number, limit: number): Promise<readonly BatchRecord[]>;
+  /** Takes a JSON-lines batch out of the sweep's index: its every job was queued (or ended). A no-op for any other. */
+  markQueued(batchId: string): Promise<void>;
 };
 
 /** The steps of an OpenAI batch that run outside the HTTP request (core/batch-control.ts), on their own queue. */

@@ -330,6 +330,12 @@ export class MemoryBatchStore implements BatchStore {
     this.batches.set(batchId, changed);
     return asStored(changed);
   }
+  async markQueued(batchId: string) {
+    const batch = this.batches.get(batchId);
+    if (!batch || batch.status !== undefined) return;
+    const { sweep: _s, sweep_at: _a, ...rest } = batch;
+    this.batches.set(batchId, rest);
+  }
   /** Through the sparse sweep index (sweep, sweep_at). */
   async listDue(now: number, limit: number) {
     return [...this.batches.values()]
