@@ -325,6 +325,12 @@ export type QueueBoardStore = {
    * model; the board after.
    */
   depart(route: string, departed: LaneCounts, report: BoardReport): Promise<QueueBoard>;
+  /**
+   * Counts every ticket of a lane found empty as gone from it (departed = submitted), if the lane
+   * still counts `submitted` tickets: tickets that never became a queued job (a submit killed or
+   * failed after taking them) stop counting ahead of later jobs. Whether it changed the board.
+   */
+  settleLane(route: string, lane: Lane, submitted: number): Promise<boolean>;
   /** Starts the next start-rate window and keeps the closed one's rate, unless another caller closed it first. */
   closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void>;
   /** Adds a connection to a waiting job's watchers until `expiresAt`; `told`: the estimate it was just sent, and when. */
