@@ -110,5 +110,5 @@ describe("the chaos suite, in small", () => {
     expect(crashes.dynamodb.down_s).toBeGreaterThanOrEqual(3);
     expect(crashes.dynamodb.failed_meanwhile.dynamodb_attempts_unanswered).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(outDir, "latest.json"), "utf8"))).toMatchObject({ jobs: r.jobs, lost: 0, passed: true });
-  }, 480_000);
+  }, 720_000);
 });
