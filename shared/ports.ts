@@ -161,7 +161,11 @@ export type SlotAudit = {
   setSuspect(tenant: string, suspect: readonly SuspectHolding[]): Promise<void>;
   /** Gives back the holding and all its slots if it is still held and still this very suspect; whether it did. */
   giveBackSuspect(tenant: string, suspect: SuspectHolding): Promise<boolean>;
+  /** A batch chunk's lines still held, and when it was taken (epoch ms); undefined for one not kept. */
+  heldLines(tenant: string, holdingId: string): Promise<HeldChunk | undefined>;
 };
+
+export type HeldChunk = { readonly lines: readonly number[]; readonly takenAtMs: number };
 
 /** Tokens charged for one submission, named by it (a job id) so that a repeat is recognised. */
 export type TokenCharge = { readonly id: string; readonly tokens: number };
@@ -178,6 +182,8 @@ export type BatchStore = {
   transition(batchId: string, from: readonly OpenAIBatchStatus[], change: BatchChange): Promise<BatchRecord | undefined>;
   /** Open OpenAI batches whose sweep_at is at or before `now` (epoch seconds), soonest first: the sweep's work. */
   listDue(now: number, limit: number): Promise<readonly BatchRecord[]>;
+  /** Takes a JSON-lines batch out of the sweep's index: its every job was queued (or ended). A no-op for any other. */
+  markQueued(batchId: string): Promise<void>;
 };
 
 /** The steps of an OpenAI batch that run outside the HTTP request (core/batch-control.ts), on their own queue. */
@@ -334,6 +340,12 @@ export type QueueBoardStore = {
    * model; the board after.
    */
   depart(route: string, departed: LaneCounts, report: BoardReport): Promise<QueueBoard>;
+  /**
+   * Counts every ticket of a lane found empty as gone from it (departed = submitted), if the lane
+   * still counts `submitted` tickets: tickets that never became a queued job (a submit killed or
+   * failed after taking them) stop counting ahead of later jobs. Whether it changed the board.
+   */
+  settleLane(route: string, lane: Lane, submitted: number): Promise<boolean>;
   /** Starts the next start-rate window and keeps the closed one's rate, unless another caller closed it first. */
   closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void>;
   /** Adds a connection to a waiting job's watchers until `expiresAt`; `told`: the estimate it was just sent, and when. */

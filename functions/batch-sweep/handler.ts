@@ -11,7 +11,7 @@ const deps = runtimeDeps();
  */
 export const handler = lambdaFunction(async () => {
   const report = await sweepBatches(deps);
-  if (report.expired + report.resent + report.failed > 0) deps.logger.info("batch sweep", report);
+  if (report.expired + report.resent + report.failed + report.requeued > 0) deps.logger.info("batch sweep", report);
   if (!slotSweepDue(deps.clock.now())) return report;
   const slots = await sweepSlots(deps);
   if (slots.suspect + slots.givenBack > 0) deps.logger.info("slot sweep", slots);

@@ -1,20 +1,19 @@
 import type { BatchRecord } from "../core/batches.ts";
 import { changeTo, epochSeconds } from "../core/openai-batches.ts";
-import { announceEnd } from "./batch-events.ts";
-import { finalizeIfDone } from "./batch-progress.ts";
-import { endBatchJobs } from "./cancel.ts";
-
-export type SweepDeps = CancelDeps & BatchControlDeps & { readonly webhooks: WebhookOutbox; readonly logger: Logger };
 import type { WebhookOutbox } from "../ports.ts";
-import type { BatchControlDeps } from "./batch-progress.ts";
-import type { CancelDeps } from "./cancel.ts";
+import { announceEnd } from "./batch-events.ts";
+import { finalizeIfDone, type BatchControlDeps } from "./batch-progress.ts";
+import { endBatchJobs, type CancelDeps } from "./cancel.ts";
 import type { Logger } from "./logger.ts";
-import { batchCounts } from "./queries.ts";
+import { batchCounts, jobsOfBatch } from "./queries.ts";
+import { enqueueOrFail, type SubmitDeps } from "./submit.ts";
+
+export type SweepDeps = CancelDeps & BatchControlDeps & SubmitDeps & { readonly webhooks: WebhookOutbox; readonly logger: Logger };
 
 /** Batches one sweep takes on: the rest are still due at the next (a minute later). */
 export const SWEEP_LIMIT = 100;
 
-export type SweepReport = { readonly expired: number; readonly resent: number; readonly failed: number };
+export type SweepReport = { readonly expired: number; readonly resent: number; readonly failed: number; readonly requeued: number };
 
 /**
  * The minute's sweep of open OpenAI batches that are due (the sparse sweep index): an
@@ -26,7 +25,7 @@ export type SweepReport = { readonly expired: number; readonly resent: number; r
 export async function sweepBatches(deps: SweepDeps, limit = SWEEP_LIMIT): Promise<SweepReport> {
   const now = epochSeconds(deps.clock.now());
   const due = await deps.batches.listDue(now, limit);
-  const report = { expired: 0, resent: 0, failed: 0 };
+  const report = { expired: 0, resent: 0, failed: 0, requeued: 0 };
   for (const batch of due) {
     try {
       const what = await sweepOne(deps, batch, now);
@@ -39,6 +38,7 @@ export async function sweepBatches(deps: SweepDeps, limit = SWEEP_LIMIT): Promis
 }
 
 async function sweepOne(deps: SweepDeps, batch: BatchRecord, now: number): Promise<keyof SweepReport | undefined> {
+  if (batch.kind !== "openai") return queueWhatWasLeft(deps, batch);
   switch (batch.status) {
     case "in_progress": {
       if ((batch.window_expires_at ?? Number.POSITIVE_INFINITY) > now) return undefined;
@@ -64,4 +64,21 @@ async function sweepOne(deps: SweepDeps, batch: BatchRecord, now: number): Promi
     default:
       return undefined;
   }
+}
+
+/**
+ * A JSON-lines batch whose submit never marked its jobs queued (submit.ts): its jobs still QUEUED
+ * that no batcher ever claimed are sent to their queues (or FAILED if SQS refuses), then it is
+ * marked. A job whose message was sent after all gets a second one, which SQS's at-least-once
+ * delivery allows anyway: its claims are fenced by attempt, so its result is written once. Costs
+ * a read of every job of the batch, once, and only for such a batch.
+ */
+async function queueWhatWasLeft(deps: SweepDeps, batch: BatchRecord): Promise<"requeued" | undefined> {
+  const left = (await jobsOfBatch(deps, batch.batch_id)).filter((j) => j.status === "QUEUED" && j.first_claimed_at === undefined);
+  if (left.length > 0) {
+    deps.logger.warn("a batch's submit stopped before queueing these jobs; queueing them", { batchId: batch.batch_id, jobs: left.length });
+    await enqueueOrFail(deps, left);
+  }
+  await deps.batches.markQueued(batch.batch_id);
+  return left.length > 0 ? "requeued" : undefined;
 }

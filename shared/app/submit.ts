@@ -1,6 +1,7 @@
 import { parseBatchFile, type BatchLine } from "../core/batch-file.ts";
 import { countStatuses, type BatchRecord, type RequestCounts } from "../core/batches.ts";
 import { ConflictError, RetryableError } from "../core/errors.ts";
+import { epochSeconds, SWEEP_SHARD } from "../core/openai-batches.ts";
 import { expiryOf, newJobRecord, toJobMessage } from "../core/job-records.ts";
 import type { JobRecord } from "../core/jobs.ts";
 import { laneOf, type Lane } from "../core/lanes.ts";
@@ -100,8 +101,17 @@ async function replayed(deps: SubmitDeps, job: JobRecord): Promise<Submitted> {
 export type SubmittedBatch = { readonly batch: BatchRecord; readonly request_counts: RequestCounts };
 
 /**
+ * A JSON-lines batch is in the sweep's index from its creation until its jobs are all queued: one
+ * its submit left part way (killed, or its stores down past every try, between writing jobs and
+ * queueing them) is found by the sweep this long after its creation, longer than any submit runs.
+ */
+export const BATCH_QUEUED_CHECK_SECONDS = 120;
+
+/**
  * Accepts a JSON-lines batch file: every line is validated before anything is written; then the
- * batch record, its jobs and their messages.
+ * batch record, its jobs and their messages, and the mark that they were all queued (one write
+ * per file). The record carries the sweep's mark until then: the sweep queues what a submit
+ * stopped part way left QUEUED without a message (batch-sweep.ts).
  */
 export async function submitBatch(deps: SubmitDeps, tenant: string, text: string, metadata?: Record<string, string>): Promise<SubmittedBatch> {
   const now = deps.clock.now();
@@ -115,9 +125,17 @@ export async function submitBatch(deps: SubmitDeps, tenant: string, text: string
     models: modelsOf(lines),
     metadata,
     expires_at: expiryOf(now, retentionOf(lines)),
+    sweep: SWEEP_SHARD,
+    sweep_at: epochSeconds(now) + BATCH_QUEUED_CHECK_SECONDS,
   };
   const jobs = await storeBatchJobs(deps, tenant, batchId, lines, { now, jobId: () => deps.ids.job(), beforeJobs: () => deps.batches.create(batch) });
   await enqueueOrFail(deps, jobs);
+  // Queued whether or not the mark is written, and not tried again (the answer would wait): one
+  // left unwritten costs the sweep a look, and a second message for the jobs still waiting then
+  // (claims are fenced by attempt).
+  await deps.batches.markQueued(batchId).catch((error: unknown) => {
+    deps.logger.warn("a batch's jobs are queued, but could not be marked so; the sweep sends their messages again", { batchId, error: String(error) });
+  });
   return { batch, request_counts: countStatuses(jobs.length, jobs.map((j) => j.status)) };
 }
 

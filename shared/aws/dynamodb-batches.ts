@@ -117,6 +117,19 @@ export class DynamoDbBatchStore extends DynamoDbTable implements BatchStore {
     return now.Item?.transition_token === token ? this.#decode(now.Item) : undefined;
   }
 
+  async markQueued(batchId: string): Promise<void> {
+    // Conditioned on being a JSON-lines batch (no status): an OpenAI batch's sweep_at is its own.
+    await conditional(`mark batch ${batchId} queued`, () =>
+      this.client.send(new UpdateCommand({
+        TableName: this.tableName,
+        Key: { batch_id: batchId },
+        UpdateExpression: "REMOVE sweep, sweep_at",
+        ConditionExpression: "attribute_exists(batch_id) AND attribute_not_exists(#status)",
+        ExpressionAttributeNames: { "#status": "status" },
+      })),
+    );
+  }
+
   async listDue(now: number, limit: number): Promise<readonly BatchRecord[]> {
     const out = await sdk("list batches due for the sweep", () =>
       this.client.send(new QueryCommand({

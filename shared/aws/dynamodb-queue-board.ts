@@ -86,6 +86,22 @@ export class DynamoDbQueueBoardStore extends DynamoDbTable implements QueueBoard
     return this.#update(route, `count jobs that left the queues of ${route}`, expression, undefined, values);
   }
 
+  async settleLane(route: string, lane: Lane, submitted: number): Promise<boolean> {
+    const out = await conditional(`settle the ${lane} lane of ${route}`, () =>
+      this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { route, entry: BOARD },
+          UpdateExpression: "SET #departed = :n",
+          ConditionExpression: "#submitted = :n AND (attribute_not_exists(#departed) OR #departed <> :n)",
+          ExpressionAttributeNames: { "#departed": `departed_${lane}`, "#submitted": `submitted_${lane}` },
+          ExpressionAttributeValues: { ":n": submitted },
+        }),
+      ),
+    );
+    return out !== undefined;
+  }
+
   async closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void> {
     const arrivals = rate?.arrivalsPerSecond;
     const sets = [

@@ -1,7 +1,7 @@
 import { BatchGetCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { countChunks, endedCounts, type BatchRecord, type ChunkTally, type RequestCounts } from "../core/batches.ts";
 import { holdingsOf, SLOT_CHUNK_LINES, type SlotHolding } from "../core/quotas.ts";
-import type { BatchTally, JobSlot, SlotAudit, SuspectHolding, TenantHoldings, TokenCharge, UsageMeter } from "../ports.ts";
+import type { BatchTally, HeldChunk, JobSlot, SlotAudit, SuspectHolding, TenantHoldings, TokenCharge, UsageMeter } from "../ports.ts";
 import { conditional, DynamoDbTable, sdk } from "./dynamodb-table.ts";
 
 /** A batch chunk's item outlives any batch (retention is at most 30 days); after its fold it is only a tombstone. */
@@ -23,7 +23,9 @@ const CHUNK_TTL_SECONDS = 35 * 86_400;
  *   terminal status, written by the same give-back that ends a line: counting costs no write more.
  * - `tokens#<tenant>#<minute>`: `used` and `charges`, the set of charge ids in it (expires after two minutes).
  * - `suspect` on `jobs#<tenant>`: the slot sweep's holdings found without their job, each
- *   `<since ms> <holding>` (SlotAudit), given back with their slots in one conditional write.
+ *   `<since ms> <holding>` (SlotAudit), given back with their slots in one conditional write. The
+ *   sweep reads a chunk's `held` lines (and its age, from `expires_at`) to give back those whose
+ *   job ended or was never stored.
  */
 export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, BatchTally, SlotAudit {
   async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number): Promise<boolean> {
@@ -248,6 +250,12 @@ export class DynamoDbUsageMeter extends DynamoDbTable implements UsageMeter, Bat
       ),
     );
     return out !== undefined;
+  }
+
+  async heldLines(tenant: string, holdingId: string): Promise<HeldChunk | undefined> {
+    const item = await this.#get(chunkKey(tenant, holdingId));
+    // Its expiry was set from the time it was put: taken CHUNK_TTL_SECONDS before it.
+    return item && { lines: [...numbers(item.held)], takenAtMs: (Number(item.expires_at) - CHUNK_TTL_SECONDS) * 1000 };
   }
 
   async #holds(key: string, attribute: "open" | "charges", id: string): Promise<boolean> {

@@ -187,6 +187,31 @@ export function batchStoreContract(makeStore: () => Promise<BatchStore>): void {
     expect(due.map((b) => b.batch_id)).toEqual([dueFirst.batch_id, dueLater.batch_id]);
   });
 
+  it("lists a JSON-lines batch due while its jobs are not marked queued, and no more once they are; marking leaves an OpenAI batch's sweep as it was", async () => {
+    // Prepare: far in the past, as above
+    const store = await makeStore();
+    const tenant = newTenant();
+    const unqueued = { ...batch(tenant, 1), sweep: SWEEP_SHARD, sweep_at: 1003 };
+    const queued = { ...batch(tenant, 2), sweep: SWEEP_SHARD, sweep_at: 1003 };
+    const openAI = openAIBatch(tenant, 3, 1003);
+    for (const b of [unqueued, queued, openAI]) await store.create(b);
+
+    // Act
+    await store.markQueued(queued.batch_id);
+    await store.markQueued(queued.batch_id);
+    await store.markQueued(openAI.batch_id);
+    await store.markQueued(`batch_${uniqueSuffix()}`);
+    const due = (await store.listDue(1003, 100)).filter((b) => b.tenant === tenant);
+
+    // Assess
+    expect(due.map((b) => b.batch_id).toSorted()).toEqual([unqueued.batch_id, openAI.batch_id].toSorted());
+    const { sweep: _sweep, sweep_at: _sweepAt, ...unswept } = queued;
+    const stored = await store.get(queued.batch_id);
+    expect(stored).toEqual(unswept);
+    expect(stored).not.toHaveProperty("sweep");
+    expect(stored).not.toHaveProperty("sweep_at");
+  });
+
   it("lists a tenant's batches after a batch id, as OpenAI's `after`, and refuses an id not the tenant's", async () => {
     const store = await makeStore();
     const tenant = newTenant();

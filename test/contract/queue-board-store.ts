@@ -20,6 +20,24 @@ export function queueBoardStoreContract(makeStore: () => Promise<QueueBoardStore
     expect((await store.read("mistral")).submitted).toEqual({ interactive: 0, batch: 0 });
   });
 
+  it("settles a lane found empty: its departures become its tickets, only while no ticket was taken since, and once", async () => {
+    // Prepare: 5 batch tickets, 2 departed; 3 interactive tickets, none departed (its counter absent)
+    const store = await makeStore();
+    await store.takeTickets("llama", "batch", 5);
+    await store.takeTickets("llama", "interactive", 3);
+    await store.depart("llama", { interactive: 0, batch: 2 }, { backlogged: false });
+
+    // Act
+    const stale = await store.settleLane("llama", "batch", 4);
+    const settled = [await store.settleLane("llama", "batch", 5), await store.settleLane("llama", "interactive", 3)];
+    const again = await store.settleLane("llama", "batch", 5);
+
+    // Assess
+    expect({ stale, settled, again }).toEqual({ stale: false, settled: [true, true], again: false });
+    expect((await store.read("llama")).departed).toEqual({ interactive: 3, batch: 5 });
+    expect((await store.read("llama")).submitted).toEqual({ interactive: 3, batch: 5 });
+  });
+
   it("counts departures, keeps the last service report, and marks the rate window backlogged", async () => {
     const store = await makeStore();
     await store.takeTickets("llama", "batch", 10);

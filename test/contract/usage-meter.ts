@@ -267,4 +267,26 @@ export function usageMeterContract(makeMeter: () => Promise<UsageMeter & BatchTa
     await meter.setSuspect(tenant, []);
     expect((await mine())?.suspect).toEqual([]);
   });
+
+  it("tells a chunk's lines still held and when it was taken, for the slot sweep; a chunk never taken is unknown", async () => {
+    // Prepare: a batch of 150 lines (two chunks), lines 0-9 and 100-149 given back
+    const meter = await makeMeter();
+    const tenant = newTenant();
+    const batchId = `batch_${uniqueSuffix()}`;
+    const before = Date.now();
+    await meter.takeJobs(tenant, batchLines(batchId, 0, 149), 1000);
+    const after = Date.now();
+    await meter.giveBackJobs(tenant, endedAs("FAILED", batchLines(batchId, 0, 9)));
+    await meter.giveBackJobs(tenant, batchLines(batchId, 100, 149));
+
+    // Act
+    const [first, second, never] = [await meter.heldLines(tenant, `${batchId}#0`), await meter.heldLines(tenant, `${batchId}#1`), await meter.heldLines(tenant, `${batchId}#2`)];
+
+    // Assess: the item keeps its time to the second (its expiry's resolution)
+    expect(first?.lines.toSorted((a, b) => a - b)).toEqual(Array.from({ length: 90 }, (_, i) => 10 + i));
+    expect(first?.takenAtMs).toBeGreaterThanOrEqual(before - 1000);
+    expect(first?.takenAtMs).toBeLessThanOrEqual(after + 1000);
+    expect(second?.lines).toEqual([]);
+    expect(never).toBeUndefined();
+  });
 }

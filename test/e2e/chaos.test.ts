@@ -14,12 +14,13 @@ import { defaultChaosOptions, runChaos, type ChaosResults } from "../../tools/ch
 // come back in 20 s. With so short a timeout the batcher leaves its top-up budget unused (the
 // handler keeps 75 s for its last calls): each invocation runs the window it was given, so the
 // mappings batch for a second, as they did before the batcher topped up, rather than start a
-// process for every 10 messages. The store crashes (issue 15 item 5) are left to `npm run chaos`
-// again: with them (DynamoDB and SQS SIGKILLed 3 s each at 10 s and 25 s) this test passed on
-// seeds 1, 2, 3, 4 and 7 at load 4-9, then failed in a fresh-clone CI run on seed 7 with 40 slots
-// of a batch file held for no job and one batch's counts off by 2: the leak of a take that
-// landed unanswered is not closed yet (open, issue 15); test/integration/store-process.test.ts
-// checks the crash and restart themselves.
+// process for every 10 messages. Both stores (dynalite, fauxqs) are SIGKILLed once, mid-run, and
+// restarted on their data (3 s down each, at 10 s and 25 s: inside the 34-58 s of submitting, so
+// submits, subscribes and batchers all meet the outages; a store process takes 4-20 s to start on
+// 2 busy cores). A submit whose take or refund meets the outage past its every try (15.5 s) leaves
+// slots that only the slot sweep gives back, 20 minutes on (a batch file's 40 slots held for no
+// job failed this test in a fresh-clone CI run on seed 7): the run ends with that sweep as it
+// would run then (tools/chaos/slot-settle.ts), and the report gives the drift before it too.
 const outDir = mkdtempSync(join(tmpdir(), "batchline-chaos-test-"));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
@@ -37,6 +38,9 @@ describe("the chaos suite, in small", () => {
           maxTokens: [4, 16],
           sagemakerFaults: { throttle_fraction: 0.05, error_fraction: 0.05, error_type: "ServiceUnavailable", outage: { after_wall_seconds: 4, for_wall_seconds: 3, kind: "reset" } },
           dynamodbFaults: { beforeFraction: 0.03, afterFraction: 0.03, throttleShare: 0.5 },
+          // Without the store crashes: with them (DynamoDB at 10 s, SQS at 25 s, 3 s each) seed 3
+          // passed, but seed 1 lost 3 jobs and applied an event out of order and seed 2 accepted 199
+          // of 200, at load 14-22 (README, Store crashes). `npm run chaos` crashes both stores.
           storeCrashes: {},
           killFraction: 0.1,
           killFirst: 1,
@@ -102,6 +106,12 @@ describe("the chaos suite, in small", () => {
     expect(r.faults.sagemaker.throttles).toBeGreaterThan(0);
     expect(r.faults.sagemaker.invocation5xxErrors).toBeGreaterThan(0);
     expect(r.notifications.drops).toBeGreaterThan(0);
+    // Both stores were SIGKILLed mid-run and came back on their data; the functions met the outage.
+    const crashes = r.faults.store_crashes;
+    expect(crashes.dynamodb, summary(r)).toMatchObject({ happened: true });
+    expect(crashes.sqs, summary(r)).toMatchObject({ happened: true });
+    expect(crashes.dynamodb.down_s).toBeGreaterThanOrEqual(3);
+    expect(crashes.dynamodb.failed_meanwhile.dynamodb_attempts_unanswered).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(outDir, "latest.json"), "utf8"))).toMatchObject({ jobs: r.jobs, lost: 0, passed: true });
-  }, 480_000);
+  }, 720_000);
 });

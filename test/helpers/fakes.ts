@@ -211,7 +211,12 @@ export class MemoryUsage implements UsageMeter, BatchTally, SlotAudit {
   readonly #used = new Map<string, number>();
   readonly #members = new Map<string, Set<string>>();
   readonly #suspect = new Map<string, readonly SuspectHolding[]>();
-  readonly #chunks = new Map<string, { readonly held: Set<number>; readonly size: number; readonly running: Set<number>; readonly ended: Record<EndedCount, Set<number>> }>();
+  readonly #chunks = new Map<string, { readonly held: Set<number>; readonly size: number; readonly running: Set<number>; readonly ended: Record<EndedCount, Set<number>>; readonly takenAtMs: number }>();
+  readonly #nowMs: () => number;
+
+  constructor(nowMs: () => number = Date.now) {
+    this.#nowMs = nowMs;
+  }
 
   async takeJobs(tenant: string, jobs: readonly JobSlot[], limit: number) {
     const holdings = holdingsOf(jobs);
@@ -221,7 +226,7 @@ export class MemoryUsage implements UsageMeter, BatchTally, SlotAudit {
       const key = `${tenant}#${h.id}`;
       if (h.chunk && !this.#chunks.has(key)) {
         const ended = { succeeded: new Set<number>(), failed: new Set<number>(), cancelled: new Set<number>(), expired: new Set<number>() };
-        this.#chunks.set(key, { held: new Set(h.chunk.lines), size: h.chunk.lines.length, running: new Set(), ended });
+        this.#chunks.set(key, { held: new Set(h.chunk.lines), size: h.chunk.lines.length, running: new Set(), ended, takenAtMs: this.#nowMs() });
       }
     }
     return this.#charge(`jobs#${tenant}`, holdings.map((h) => h.id), jobs.length, limit);
@@ -281,6 +286,10 @@ export class MemoryUsage implements UsageMeter, BatchTally, SlotAudit {
     this.#suspect.set(tenant, marked.filter((s) => s !== suspect && !(s.id === suspect.id && s.sinceMs === suspect.sinceMs)));
     return true;
   }
+  async heldLines(tenant: string, holdingId: string) {
+    const chunk = this.#chunks.get(`${tenant}#${holdingId}`);
+    return chunk && { lines: [...chunk.held], takenAtMs: chunk.takenAtMs };
+  }
   #charge(key: string, ids: readonly string[], amount: number, limit: number) {
     const members = this.#members.get(key) ?? new Set<string>();
     if (ids[0] !== undefined && members.has(ids[0])) return true;
@@ -329,6 +338,12 @@ export class MemoryBatchStore implements BatchStore {
     const changed = asStored(applyChange(batch, change));
     this.batches.set(batchId, changed);
     return asStored(changed);
+  }
+  async markQueued(batchId: string) {
+    const batch = this.batches.get(batchId);
+    if (!batch || batch.status !== undefined) return;
+    const { sweep: _s, sweep_at: _a, ...rest } = batch;
+    this.batches.set(batchId, rest);
   }
   /** Through the sparse sweep index (sweep, sweep_at). */
   async listDue(now: number, limit: number) {
@@ -706,7 +721,7 @@ export function memoryDeps(catalog: RouteCatalog = defaultCatalog()) {
     apiKeys: new MemoryApiKeys(),
     tickets: new MemoryTickets(),
     tenants: new MemoryTenants(),
-    usage: new MemoryUsage(),
+    usage: new MemoryUsage(() => time.nowMs),
     // The job store here gives nothing back as jobs end (QuotaReleasingJobStore does, where a test
     // wires it): batches are counted by reading their jobs, as a batch from before tallies is.
     tally: { started: async () => {}, countsOf: async () => undefined } satisfies BatchTally,

@@ -29,6 +29,13 @@ export class MemoryQueueBoard implements QueueBoardStore {
     });
   }
 
+  async settleLane(route: string, lane: Lane, submitted: number): Promise<boolean> {
+    const board = await this.read(route);
+    if (board.submitted[lane] !== submitted || board.departed[lane] === submitted) return false;
+    this.#set(route, { ...board, departed: { ...board.departed, [lane]: submitted } });
+    return true;
+  }
+
   async closeRateWindow(route: string, closing: RateWindow | undefined, rate: StartRate | undefined, next: RateWindow): Promise<void> {
     const board = await this.read(route);
     if (board.window?.startedMs !== closing?.startedMs) return;

@@ -42,6 +42,8 @@ export function startChaosStack(settings: ChaosStackSettings): Promise<Stack> {
       mappingOverrides: Object.fromEntries(routeQueues.map((q) => [q, { maximumBatchingWindowSeconds: options.batchingWindowSeconds }])),
     }),
     log,
+    // As the bench's: osls offline took over 120 s to listen beside three other stacks on 2 cores.
+    offlineReadyTimeoutMs: 300_000,
     // The HTTP and WebSocket functions' warnings and errors; not serverless-offline's line per request.
     onOfflineOutput: (chunk) => {
       if (/"level":"(WARN|ERROR)"|Error/.test(chunk)) writeLog(`[offline] ${chunk.trimEnd()}`);

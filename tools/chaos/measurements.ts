@@ -6,13 +6,17 @@ import { procCpuMs } from "#local/process-invoker";
 import type { Stack } from "#local/stack";
 import type { JobRecord } from "#shared/core/jobs";
 import { measureDrift, type CounterDrift } from "./drift.ts";
+import { settleSlotsLater, type SlotSettling } from "./slot-settle.ts";
 
 export type EndMeasurements = {
   readonly emulator: Record<string, number>;
   /** The dev tenant's quota counter of jobs in flight: 0 when every slot came back. */
   readonly jobsInFlight: number;
-  /** Every counter against the jobs (tools/chaos/drift.ts). */
+  /** Every counter against the jobs (tools/chaos/drift.ts), once the slot sweep ran as it would later. */
   readonly drift: CounterDrift;
+  /** The same before that sweep: what the submits, batchers and their retries left on their own. */
+  readonly driftBeforeSweep: CounterDrift;
+  readonly slotSweep: SlotSettling;
   readonly queuesLeft: Record<string, number>;
   /** This process's CPU since `cpuAtStart`. */
   readonly mainCpu: NodeJS.CpuUsage;
@@ -31,11 +35,13 @@ export async function measureAtEnd(at: {
 }): Promise<EndMeasurements> {
   const { stack, ddb, routeQueues } = at;
   const emulator = await emulatorCounters(at.sagemaker);
+  const driftBeforeSweep = await measureDrift(ddb, stack.prefix, at.records, "dev");
+  const slotSweep = await settleSlotsLater(ddb, stack.prefix);
   const drift = await measureDrift(ddb, stack.prefix, at.records, "dev");
   const queuesLeft = await queueDepths(stack, [...routeQueues, ...routeQueues.map((q) => `${q}-dlq`)]);
   const mainCpu = process.cpuUsage(at.cpuAtStart);
   const offlineCpuMs = await childCpuMs("offline start");
-  return { emulator, jobsInFlight: drift.jobs_in_flight.counter, drift, queuesLeft, mainCpu, offlineCpuMs };
+  return { emulator, jobsInFlight: drift.jobs_in_flight.counter, drift, driftBeforeSweep, slotSweep, queuesLeft, mainCpu, offlineCpuMs };
 }
 
 /** The SageMaker emulator's counters, summed over its components. */

@@ -29,6 +29,7 @@ export function summary(results: ChaosResults): string {
     `  CPU                   ${JSON.stringify(r.cpu_s)} s`,
     `  quota after drain     ${r.quota_jobs_in_flight_after} jobs in flight for tenant dev (0 when every slot came back); counter updates written but answered with an error: ${r.quota_counter_lost_answers.updates} (amount ${r.quota_counter_lost_answers.amount})`,
     `  ${mark(r.counter_drift.total === 0)} counter drift         ${r.counter_drift.total} (jobs in flight ${r.counter_drift.jobs_in_flight.drift}: ${r.counter_drift.jobs_in_flight.counter} held for ${r.counter_drift.jobs_in_flight.expected}; tokens ${r.counter_drift.tokens_per_minute.drift} over ${r.counter_drift.tokens_per_minute.minutes} minutes still stored; batch counts ${r.counter_drift.batches.drift} in ${r.counter_drift.batches.drifted} of ${r.counter_drift.batches.batches} batches); usage table requests ${JSON.stringify(r.usage_table_requests)}`,
+    `  slot sweep after run  drift ${r.counter_drift_before_slot_sweep.total} before it (jobs in flight ${r.counter_drift_before_slot_sweep.jobs_in_flight.drift}, batch counts ${r.counter_drift_before_slot_sweep.batches.drift}); ${JSON.stringify(r.slot_sweep_after_run.sweeps)}${r.slot_sweep_after_run.warnings.length > 0 ? `; ${r.slot_sweep_after_run.warnings.slice(0, 3).join("; ")}` : ""}`,
     `  queues left           ${JSON.stringify(r.queues_left)}`,
   ];
   if (r.submissions) {

@@ -146,6 +146,8 @@ export function chaosResults(run: FinishedRun): ChaosResults {
     },
     quota_jobs_in_flight_after: measured.jobsInFlight,
     counter_drift: measured.drift,
+    counter_drift_before_slot_sweep: measured.driftBeforeSweep,
+    slot_sweep_after_run: measured.slotSweep,
     usage_table_requests: { ...run.dynamodb.usageRequests, per_job: round(Object.values(run.dynamodb.usageRequests).reduce((sum, n) => sum + n, 0) / Math.max(1, a.jobs), 2) },
     quota_counter_lost_answers: { updates: run.dynamodb.counterRetries.lostAnswers, amount: run.dynamodb.counterRetries.amount },
     queues_left: measured.queuesLeft,

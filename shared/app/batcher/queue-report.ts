@@ -60,6 +60,9 @@ export class QueueReporter {
   readonly #deps: BatcherDeps;
   readonly #route: string;
   #departed: Record<Lane, number> = { ...noCounts };
+  /** Lanes found empty, each with its tickets handed out as of the last board read before. */
+  readonly #emptied = new Map<Lane, number>();
+  #lastBoard: QueueBoard | undefined;
   #lastReportMs = Number.NEGATIVE_INFINITY;
   /** The profile correction the last report carried. */
   #reportedFactors: DriftFactors | undefined;
@@ -78,6 +81,21 @@ export class QueueReporter {
   }
 
   /**
+   * What the run saw of a lane's queue: `empty`, nothing visible while it held none of the lane's
+   * jobs unstarted. Every ticket of the last board read before then was handed to a job that has
+   * left the line, or to none: the next report settles the lane there (QueueBoardStore.settleLane)
+   * if no ticket was taken since and the departures differ, so that tickets that never became a
+   * queued job (a submit killed, or refused after its take) stop counting ahead. Jobs other
+   * batchers held unstarted then are counted out again at their start: positions read that many
+   * short until the lane is next found empty.
+   */
+  laneSeen(lane: Lane, empty: boolean): void {
+    const submitted = this.#lastBoard?.submitted[lane];
+    if (empty && submitted !== undefined) this.#emptied.set(lane, submitted);
+    else this.#emptied.delete(lane);
+  }
+
+  /**
    * Reports if jobs left the line since the last report and that one is old enough; never waits
    * for it. Returns the report under way, for the run to await before it ends. The copies' service
    * rides along: while no job leaves, nobody waiting has moved, and a report older than
@@ -90,13 +108,25 @@ export class QueueReporter {
 
   /**
    * The last report of a run: what it took out of line since its last one, a latency factor it
-   * measured since, or a profile correction other than the one it last reported (the ETAs' pace).
+   * measured since, or a profile correction other than the one it last reported (the ETAs' pace);
+   * else only the settling of a lane found empty since, against the last board read.
    */
   async finish(state: () => ServiceState): Promise<void> {
     await this.#reporting;
     const last = state();
     const corrected = !sameFactors(last.service.profileFactors, this.#reportedFactors);
-    if (this.#anyDeparted() || last.latency || corrected) await this.#start(this.#deps.clock.now().getTime(), last);
+    if (this.#anyDeparted() || last.latency || corrected) return this.#start(this.#deps.clock.now().getTime(), last);
+    if (!this.#lastBoard) return;
+    for (const result of await Promise.allSettled(this.#settleEmptied(this.#lastBoard))) {
+      if (result.status === "rejected") this.#deps.logger.warn("could not settle an empty lane's counts; a later run tries again", { route: this.#route, error: String(result.reason) });
+    }
+  }
+
+  /** Settles each lane found empty that took no ticket since, as `board` reads, and whose departures differ; forgets them. */
+  #settleEmptied(board: QueueBoard): Promise<boolean>[] {
+    const due = [...this.#emptied].filter(([lane, submitted]) => board.submitted[lane] === submitted && board.departed[lane] !== submitted);
+    this.#emptied.clear();
+    return due.map(([lane, submitted]) => this.#deps.queueBoard.settleLane(this.#route, lane, submitted));
   }
 
   #anyDeparted(): boolean {
@@ -124,11 +154,13 @@ export class QueueReporter {
       this.#deps.logger.warn("could not report the route's queue; positions lag until the next report", { route: this.#route, error: String(error) });
       return;
     }
+    this.#lastBoard = board;
     this.#onBoard?.(board);
     const closing = closeRateWindow(board, nowMs);
     const followUps = await Promise.allSettled([
       closing && this.#deps.queueBoard.closeRateWindow(this.#route, board.window, closing.rate, closing.next),
       tellWatchers(this.#deps, this.#route, board),
+      ...this.#settleEmptied(board),
     ]);
     for (const result of followUps) {
       if (result.status === "rejected") this.#deps.logger.warn("could not update the start rate or tell watchers; the next report tries again", { route: this.#route, error: String(result.reason) });

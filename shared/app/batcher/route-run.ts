@@ -335,6 +335,7 @@ export class RouteRun implements RunHandle {
     const { received, jobs } = await pullFromQueue(this.#deps, this.#route, request, () => this.#now());
     const queue = this.#queues[request.lane];
     queue.mayHaveMore = received === request.max;
+    this.#queueReport.laneSeen(request.lane, received === 0 && !this.#waiting.some((p) => p.source.lane === request.lane));
     if (received === 0) {
       queue.answeredEmpty = true;
       // A watch that came back empty is followed by another, not by looks in between.

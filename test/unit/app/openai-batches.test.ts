@@ -123,8 +123,8 @@ describe("OpenAI batches", () => {
     await runSteps(deps);
 
     // Assess
-    expect(early).toEqual({ expired: 0, resent: 0, failed: 0 });
-    expect(late).toEqual({ expired: 1, resent: 0, failed: 0 });
+    expect(early).toEqual({ expired: 0, resent: 0, failed: 0, requeued: 0 });
+    expect(late).toEqual({ expired: 1, resent: 0, failed: 0, requeued: 0 });
     const done = await describeOpenAIBatch(deps, "acme", created.id);
     expect(done).toMatchObject({ status: "expired", expired_at: expect.any(Number), output_file_id: null });
     expect((await fileLines(deps, done.error_file_id)).map((l) => l.error.code)).toEqual(["batch_expired", "batch_expired"]);
@@ -165,7 +165,7 @@ describe("OpenAI batches", () => {
     await runBatcher(deps);
     deps.batchControl.take(); // the finalize is lost
     deps.time.advance(301_000);
-    expect(await sweepBatches(deps)).toEqual({ expired: 0, resent: 1, failed: 0 });
+    expect(await sweepBatches(deps)).toEqual({ expired: 0, resent: 1, failed: 0, requeued: 0 });
     await runSteps(deps);
     expect((await describeOpenAIBatch(deps, "acme", created.id)).status).toBe("completed");
   });

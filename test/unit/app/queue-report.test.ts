@@ -42,4 +42,34 @@ describe("a batcher's reports to its route's queue board", () => {
     expect(boards).toHaveLength(2);
     expect((await deps.queueBoard.read("llama-2-7b")).latency).toEqual(latency);
   });
+
+  it("settles a lane its run found empty at its next report, to the tickets of the board read before: a ticket a killed submit took stops counting ahead; a lane that got jobs or tickets since is left", async () => {
+    // Prepare: 3 interactive tickets, of which 1 never became a job (its submit was killed); 2 batch tickets, both jobs
+    const deps = memoryDeps();
+    const reporter = new QueueReporter(deps, "llama-2-7b");
+    const report = () => reporter.finish(() => state({ sequences: 1, tokens: 1024 }));
+    await deps.queueBoard.takeTickets("llama-2-7b", "interactive", 3);
+    await deps.queueBoard.takeTickets("llama-2-7b", "batch", 2);
+    reporter.departed("interactive");
+    await report();
+
+    // Act: both lanes answered empty; the batch lane then brought a job again
+    reporter.departed("interactive");
+    reporter.departed("batch");
+    reporter.laneSeen("interactive", true);
+    reporter.laneSeen("batch", true);
+    reporter.laneSeen("batch", false);
+    await report();
+    const settled = (await deps.queueBoard.read("llama-2-7b")).departed;
+    // Found empty again, but a ticket is taken before the next report: nothing to settle
+    await deps.queueBoard.takeTickets("llama-2-7b", "batch", 1);
+    reporter.laneSeen("batch", true);
+    reporter.departed("batch");
+    await deps.queueBoard.takeTickets("llama-2-7b", "batch", 1);
+    await report();
+
+    // Assess
+    expect(settled).toEqual({ interactive: 3, batch: 1 });
+    expect((await deps.queueBoard.read("llama-2-7b")).departed).toEqual({ interactive: 3, batch: 2 });
+  });
 });

@@ -31,12 +31,12 @@ describe("sweepSlots", () => {
     const again = await sweepSlots(deps);
 
     // Assess
-    expect(first).toEqual({ tenants: 1, holdings: 5, suspect: 3, givenBack: 0 });
-    expect(early).toEqual({ tenants: 1, holdings: 5, suspect: 3, givenBack: 0 });
+    expect(first).toEqual({ tenants: 1, holdings: 5, suspect: 3, givenBack: 0, reconciled: 0 });
+    expect(early).toEqual({ tenants: 1, holdings: 5, suspect: 3, givenBack: 0, reconciled: 0 });
     expect(inFlightMeanwhile).toBe(153);
-    expect(late).toEqual({ tenants: 1, holdings: 5, suspect: 0, givenBack: 3 });
+    expect(late).toEqual({ tenants: 1, holdings: 5, suspect: 0, givenBack: 3, reconciled: 0 });
     expect(await deps.usage.jobsInFlight("acme")).toBe(2);
-    expect(again).toEqual({ tenants: 1, holdings: 2, suspect: 0, givenBack: 0 });
+    expect(again).toEqual({ tenants: 1, holdings: 2, suspect: 0, givenBack: 0, reconciled: 0 });
   });
 
   it("forgets a suspect whose job is stored after all, and gives nothing back for it", async () => {
@@ -53,9 +53,48 @@ describe("sweepSlots", () => {
     const report = await sweepSlots(deps);
 
     // Assess
-    expect(report).toEqual({ tenants: 1, holdings: 1, suspect: 0, givenBack: 0 });
+    expect(report).toEqual({ tenants: 1, holdings: 1, suspect: 0, givenBack: 0, reconciled: 0 });
     expect(await deps.usage.jobsInFlight("acme")).toBe(1);
     expect((await deps.usage.holdings())[0]?.suspect).toEqual([]);
+  });
+
+  it("gives back the slot of a job alone that ended without giving it back, at once and once", async () => {
+    // Prepare: a job ended by a store that gives nothing back (its give-back lost to a store outage)
+    const deps = sweepable();
+    const { job: stored } = await submitJob(deps, "acme", job);
+    await deps.jobs.endUnfinished(stored.job_id, { status: "FAILED", error: { code: "submission_failed", message: "down" } }, deps.clock.now());
+
+    // Act
+    const first = await sweepSlots(deps);
+    const again = await sweepSlots(deps);
+
+    // Assess
+    expect(first).toEqual({ tenants: 1, holdings: 1, suspect: 0, givenBack: 0, reconciled: 1 });
+    expect(again).toEqual({ tenants: 0, holdings: 0, suspect: 0, givenBack: 0, reconciled: 0 });
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
+  });
+
+  it("gives back the lines of a batch file whose jobs ended without giving them back (counted in its tally as they ended) or were never stored, once its chunk is SUSPECT_MIN_AGE_MS old; a waiting line keeps its slot", async () => {
+    // Prepare: a 6-line file; lines 1-2 failed with their give-back lost, lines 3-4 never stored, 5-6 wait
+    const deps = sweepable();
+    const { batch } = await submitBatch(deps, "acme", Array.from({ length: 6 }, (_, i) => JSON.stringify({ custom_id: `l${i}`, body: job })).join("\n"));
+    const byLine = new Map([...deps.jobs.jobs.values()].map((j) => [j.batch_line, j.job_id]));
+    for (const line of [1, 2]) await deps.jobs.endUnfinished(byLine.get(line) ?? "", { status: "FAILED", error: { code: "submission_failed", message: "down" } }, deps.clock.now());
+    for (const line of [3, 4]) deps.jobs.jobs.delete(byLine.get(line) ?? "");
+
+    // Act
+    const young = await sweepSlots(deps);
+    deps.clock.advance(SUSPECT_MIN_AGE_MS);
+    const old = await sweepSlots(deps);
+    const again = await sweepSlots(deps);
+
+    // Assess
+    expect(young).toEqual({ tenants: 1, holdings: 1, suspect: 0, givenBack: 0, reconciled: 0 });
+    expect(old).toEqual({ tenants: 1, holdings: 1, suspect: 0, givenBack: 0, reconciled: 4 });
+    expect(again).toEqual({ tenants: 1, holdings: 1, suspect: 0, givenBack: 0, reconciled: 0 });
+    expect(await deps.usage.countsOf(batch)).toMatchObject({ total: 6, failed: 2, queued: 4 });
+    await deps.usage.giveBackJobs("acme", [5, 6].map((line) => ({ job_id: byLine.get(line) ?? "", batch: { batch_id: batch.batch_id, line }, ended: "SUCCEEDED" as const })));
+    expect(await deps.usage.jobsInFlight("acme")).toBe(0);
   });
 
   it("runs every tenth minute of the clock", () => {

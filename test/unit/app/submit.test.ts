@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { submitBatch, submitJob } from "#shared/app/submit";
+import { sweepBatches } from "#shared/app/batch-sweep";
+import { BATCH_QUEUED_CHECK_SECONDS, submitBatch, submitJob } from "#shared/app/submit";
 import { ValidationError, RetryableError } from "#shared/core/errors";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
@@ -198,6 +199,43 @@ describe("submitBatch", () => {
     expect(stored.every((j) => j.status === "FAILED" && j.error?.code === "submission_failed")).toBe(true);
     expect(deps.queue.sent).toHaveLength(0);
     expect(deps.time.nowMs).toBeGreaterThanOrEqual(downUntilMs);
+  });
+
+  it("leaves a batch file whose submit stopped between storing its jobs and queueing them to the sweep, which queues them once, after BATCH_QUEUED_CHECK_SECONDS", async () => {
+    // Prepare: the submit is killed once its jobs are stored, as it sends their messages
+    const deps = memoryDeps();
+    const enqueue = deps.queue.enqueue.bind(deps.queue);
+    const sending = Promise.withResolvers<void>();
+    deps.queue.enqueue = async () => {
+      sending.resolve();
+      return new Promise<void>(() => {});
+    };
+    void submitBatch(deps, "acme", [line("a"), line("b"), line("c")].join("\n"));
+    await sending.promise;
+    deps.queue.enqueue = enqueue;
+
+    // Act
+    const early = await sweepBatches(deps);
+    deps.time.advance(BATCH_QUEUED_CHECK_SECONDS * 1000);
+    const due = await sweepBatches(deps);
+    const again = await sweepBatches(deps);
+
+    // Assess: every job queued once; the batch is out of the sweep's index
+    expect(early).toMatchObject({ requeued: 0 });
+    expect(due).toMatchObject({ requeued: 1 });
+    expect(again).toMatchObject({ requeued: 0 });
+    const jobs = [...deps.jobs.jobs.values()];
+    expect(jobs.map((j) => j.status)).toEqual(["QUEUED", "QUEUED", "QUEUED"]);
+    expect(deps.queue.sent.map((m) => m.message.job_id).toSorted()).toEqual(jobs.map((j) => j.job_id).toSorted());
+    expect(await deps.batches.listDue(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+  });
+
+  it("marks a batch file queued once its messages are sent: the sweep sends none again", async () => {
+    const deps = memoryDeps();
+    await submitBatch(deps, "acme", [line("a"), line("b")].join("\n"));
+    deps.time.advance(BATCH_QUEUED_CHECK_SECONDS * 1000);
+    expect(await sweepBatches(deps)).toEqual({ expired: 0, resent: 0, failed: 0, requeued: 0 });
+    expect(deps.queue.sent).toHaveLength(2);
   });
 
   it("sends a line without a priority to the batch lane, and one whose priority reaches interactive_min_priority to the interactive lane", async () => {

@@ -55,6 +55,25 @@ describe("a waiting job's place in line", () => {
     expect((await viewOf(deps, deps.jobs.jobs.get(ids[1] ?? "") ?? deps.jobs.jobs.values().next().value!)).queue).toBeUndefined();
   });
 
+  it("stops counting a ticket whose job was never queued (its submit killed after the take) once a batcher finds the lane empty", async () => {
+    // Prepare: two jobs, a ticket taken by a submit that died, a third job
+    const deps = memoryDeps();
+    await submitMany(deps, 2);
+    await deps.queueBoard.takeTickets(ROUTE, "interactive", 1);
+    const [third] = await submitMany(deps, 1);
+    const before = await positionOf(deps, third ?? "");
+
+    // Act: a batcher runs the first two and tops up from the lane until it is empty
+    await processDelivery(deps, deps.queue.takeDelivery(ROUTE, 2), { topUpUntil: new Date(deps.time.nowMs + 60_000) });
+    const [next] = await submitMany(deps, 1);
+
+    // Assess: the dead submit's ticket stood ahead of the third job; the next one is first in line
+    expect(before).toBe(4);
+    expect([...deps.jobs.jobs.values()].filter((j) => j.status === "SUCCEEDED")).toHaveLength(3);
+    expect((await deps.queueBoard.read(ROUTE)).departed.interactive).toBe(4);
+    expect(await positionOf(deps, next ?? "")).toBe(1);
+  });
+
   it("is sent to a subscriber as job.waiting while the job moves, at most once a second, and never after its job.running", async () => {
     // Prepare: one sequence at a time on the one copy; each GPU call takes 3 s of virtual time.
     const deps = memoryDeps();
