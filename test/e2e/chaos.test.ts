@@ -14,13 +14,11 @@ import { defaultChaosOptions, runChaos, type ChaosResults } from "../../tools/ch
 // come back in 20 s. With so short a timeout the batcher leaves its top-up budget unused (the
 // handler keeps 75 s for its last calls): each invocation runs the window it was given, so the
 // mappings batch for a second, as they did before the batcher topped up, rather than start a
-// process for every 10 messages. Both stores (dynalite, fauxqs) are SIGKILLed once, mid-run, and
-// restarted on their data (3 s down each, at 10 s and 25 s: inside the 34-58 s of submitting, so
-// submits, subscribes and batchers all meet the outages; a store process takes 4-20 s to start on
-// 2 busy cores). A submit whose take or refund meets the outage past its every try (15.5 s) leaves
-// slots that only the slot sweep gives back, 20 minutes on (a batch file's 40 slots held for no
-// job failed this test in a fresh-clone CI run on seed 7): the run ends with that sweep as it
-// would run then (tools/chaos/slot-settle.ts), and the report gives the drift before it too.
+// process for every 10 messages. The store crashes are off here (below, where they would be set);
+// `npm run chaos` SIGKILLs both stores mid-run and restarts them on their data. A submit whose take
+// or refund meets an outage past its every try (15.5 s) leaves slots that only the slot sweep gives
+// back, 20 minutes on: the run ends with that sweep as it would run then
+// (tools/chaos/slot-settle.ts), and the report gives the drift before it too.
 const outDir = mkdtempSync(join(tmpdir(), "batchline-chaos-test-"));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
