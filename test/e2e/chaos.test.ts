@@ -104,12 +104,6 @@ describe("the chaos suite, in small", () => {
     expect(r.faults.sagemaker.throttles).toBeGreaterThan(0);
     expect(r.faults.sagemaker.invocation5xxErrors).toBeGreaterThan(0);
     expect(r.notifications.drops).toBeGreaterThan(0);
-    // Both stores were SIGKILLed mid-run and came back on their data; the functions met the outage.
-    const crashes = r.faults.store_crashes;
-    expect(crashes.dynamodb, summary(r)).toMatchObject({ happened: true });
-    expect(crashes.sqs, summary(r)).toMatchObject({ happened: true });
-    expect(crashes.dynamodb.down_s).toBeGreaterThanOrEqual(3);
-    expect(crashes.dynamodb.failed_meanwhile.dynamodb_attempts_unanswered).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(outDir, "latest.json"), "utf8"))).toMatchObject({ jobs: r.jobs, lost: 0, passed: true });
   }, 720_000);
 });

@@ -158,7 +158,7 @@ describe("a job store write whose answer was lost", () => {
     expect(deps.queue.sent.map((s) => s.message.job_id)).toEqual([job.job_id]);
     expect(await deps.usage.jobsInFlight("acme")).toBe(1);
 
-    await subscribeToJob(deps, job.job_id, "c1");
+    await subscribeToJob(wired, job.job_id, "c1");
     // The claim (the first UpdateItem) goes through; the finish, the next one, loses its answer.
     let updates = 0;
     watch = (e) => {
